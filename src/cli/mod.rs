@@ -1,0 +1,127 @@
+//! The command line: argument parsing, terminal output, exit codes. Nothing below this layer
+//! prints.
+
+mod bench;
+mod output;
+
+use clap::{Parser, Subcommand};
+use codesim::error::{Error, Result};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "codesim",
+    version,
+    about = "Discrete-event simulator of LLM inference serving in a datacenter"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate one scenario and print its summary.
+    Run {
+        /// The scenario TOML file.
+        scenario: PathBuf,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Write summary.json (and with --requests, requests.parquet) into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// With --out: also write one row per request (Parquet and CSV).
+        #[arg(long)]
+        requests: bool,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// The hardware catalog.
+    Hw {
+        #[command(subcommand)]
+        what: ListCmd,
+    },
+    /// The model presets.
+    Model {
+        #[command(subcommand)]
+        what: ListCmd,
+    },
+    /// Measure the simulator's speed on reference workloads (JSON).
+    Bench {
+        /// Print JSON (the default output is JSON too; the flag is accepted for symmetry).
+        #[arg(long)]
+        json: bool,
+        /// Repetitions per workload (the fastest is reported).
+        #[arg(long, default_value_t = 3)]
+        repeat: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum ListCmd {
+    /// List entries.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run {
+            scenario,
+            json,
+            out,
+            requests,
+            seed,
+        } => output::run(&scenario, json, out.as_deref(), requests, seed),
+        Command::Hw {
+            what: ListCmd::List { json },
+        } => output::hw_list(json),
+        Command::Model {
+            what: ListCmd::List { json },
+        } => output::model_list(json),
+        Command::Bench { json: _, repeat } => bench::run(repeat),
+    }
+}
+
+/// Creates `dir` (and parents) or explains why it cannot be used for output.
+pub fn ensure_out_dir(dir: &std::path::Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::input(dir, "", "output path exists and is not a directory"));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::input(dir, "", format!("cannot create the output directory: {e}")))?;
+    let probe = dir.join(".codesim-write-test");
+    std::fs::write(&probe, b"").map_err(|e| Error::input(dir, "", format!("output directory is not writable: {e}")))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}

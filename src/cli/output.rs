@@ -1,0 +1,202 @@
+//! `run`, `hw list`, `model list`: terminal tables and JSON.
+
+use super::{ensure_out_dir, write_atomic};
+use codesim::error::{Error, Result};
+use codesim::hw::Catalog;
+use codesim::metrics::{Dist, RunResult, table};
+use codesim::sim::{RunOptions, Simulation};
+use std::path::Path;
+
+pub fn run(path: &Path, json: bool, out: Option<&Path>, requests: bool, seed: Option<u64>) -> Result<()> {
+    let mut sc = codesim::scenario::load(path)?;
+    if let Some(s) = seed {
+        sc.seed = s;
+    }
+    if let Some(dir) = out {
+        ensure_out_dir(dir)?;
+    }
+    let sim = Simulation::new(
+        &sc,
+        RunOptions {
+            keep_requests: requests && out.is_some(),
+        },
+    )?;
+    let (result, rows) = sim.run();
+    if let Some(dir) = out {
+        let text = serde_json::to_string_pretty(&result).expect("RunResult serialises");
+        write_atomic(&dir.join("summary.json"), text.as_bytes())?;
+        if requests {
+            let mut df = table::requests_frame(&rows).map_err(|e| Error::Output {
+                path: dir.join("requests.parquet"),
+                message: e.to_string(),
+            })?;
+            table::write_parquet(&mut df, &dir.join("requests.parquet"))?;
+            table::write_csv(&mut df, &dir.join("requests.csv"))?;
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string(&result).expect("RunResult serialises"));
+    } else {
+        print_summary(&sc, &result);
+    }
+    Ok(())
+}
+
+fn print_summary(sc: &codesim::Scenario, r: &RunResult) {
+    let hw = &sc.hardware;
+    println!(
+        "{}: {} on {} × {} (TP {}, {} replica{}), {} weights, {} scheduler",
+        r.scenario,
+        sc.model.name,
+        r.cost.instances,
+        hw.instance.name,
+        sc.parallelism.tp,
+        sc.replicas,
+        if sc.replicas == 1 { "" } else { "s" },
+        sc.precision.weights,
+        format!("{:?}", sc.scheduler.kind).to_lowercase()
+    );
+    println!();
+    println!(
+        "{:<12} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "latency ms", "mean", "p50", "p90", "p95", "p99", "p99.9"
+    );
+    let row = |name: &str, d: &Dist| {
+        println!(
+            "{:<12} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2}",
+            name, d.mean, d.p50, d.p90, d.p95, d.p99, d.p999
+        )
+    };
+    row("TTFT", &r.ttft_ms);
+    row("TPOT", &r.tpot_ms);
+    row("ITL", &r.itl_ms);
+    row("E2E", &r.e2e_ms);
+    row("queueing", &r.queue_ms);
+    println!();
+    println!(
+        "throughput   {:.1} output tok/s, {:.1} total tok/s, {:.3} req/s",
+        r.throughput.output_tok_s, r.throughput.total_tok_s, r.throughput.requests_s
+    );
+    println!(
+        "cost         ${:.4} per M output tokens, ${:.4} per M total tokens, ${:.4} in all (${:.2}/h)",
+        r.cost.usd_per_mtok_output, r.cost.usd_per_mtok_total, r.cost.usd_total, r.cost.usd_per_hour
+    );
+    println!(
+        "energy       {:.4} J per output token, {:.0} W on average",
+        r.energy.j_per_output_token, r.energy.avg_power_w
+    );
+    let b = &r.breakdown;
+    let busy = b.compute_s + b.memory_s + b.communication_s + b.overhead_s;
+    let pct = |x: f64| if busy > 0.0 { 100.0 * x / busy } else { 0.0 };
+    println!(
+        "step time    {:.0}% compute, {:.0}% memory, {:.0}% communication, {:.0}% overhead; replicas busy {:.0}% of the time",
+        pct(b.compute_s),
+        pct(b.memory_s),
+        pct(b.communication_s),
+        pct(b.overhead_s),
+        100.0 * b.busy_fraction
+    );
+    let c = &r.requests;
+    println!(
+        "requests     {} arrived, {} completed, {} dropped, {} preemptions",
+        c.arrived, c.completed, c.dropped, c.preempted
+    );
+    println!(
+        "simulator    {} events, {} steps, {:.3} s simulated in {:.3} s of wall time",
+        r.sim.events, r.sim.steps, r.sim.sim_time_s, r.sim.wall_s
+    );
+    for n in &r.notes {
+        println!("note: {n}");
+    }
+}
+
+pub fn hw_list(json: bool) -> Result<()> {
+    let c = Catalog::builtin()?;
+    if json {
+        let v = serde_json::json!({"chips": c.chips, "instances": c.instances, "hosts": c.hosts});
+        println!("{v}");
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:<14} {:>5} {:>6} {:>10} {:>10} {:>9} {:>9} {:>10}",
+        "instance", "chip", "chips", "ranks", "HBM GiB", "HBM TB/s", "BF16 PF", "EFA Gb/s", "$/hour"
+    );
+    for i in &c.instances {
+        let chip = c.chip(&i.chip).map_err(|m| Error::input("hw-profiles", &i.name, m))?;
+        let n = i.chips as f64;
+        println!(
+            "{:<16} {:<14} {:>5} {:>6} {:>10.0} {:>10.2} {:>9.2} {:>9.0} {:>10.2}",
+            i.name,
+            chip.name,
+            i.chips,
+            i.chips * chip.ranks_per_chip,
+            chip.hbm_gib * n,
+            chip.hbm_bandwidth_gb_s * n / 1000.0,
+            chip.peak_tflops.bf16.unwrap_or(0.0) * n / 1000.0,
+            i.efa_gbps,
+            i.price.on_demand_usd_per_hour
+        );
+    }
+    println!();
+    println!(
+        "{:<14} {:<32} {:>9} {:>9} {:>9} {:>10} {:>7}",
+        "chip", "", "BF16 TF", "FP8 TF", "HBM GiB", "HBM GB/s", "TDP W"
+    );
+    for ch in &c.chips {
+        let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.0}"));
+        println!(
+            "{:<14} {:<32} {:>9} {:>9} {:>9.0} {:>10.0} {:>7.0}",
+            ch.name,
+            ch.display_name,
+            f(ch.peak_tflops.bf16),
+            f(ch.peak_tflops.fp8),
+            ch.hbm_gib,
+            ch.hbm_bandwidth_gb_s,
+            ch.tdp_w
+        );
+    }
+    println!();
+    println!(
+        "{:<24} {:<36} {:>6} {:>8} {:>9}",
+        "host", "", "cores", "sockets", "mem GB/s"
+    );
+    for h in &c.hosts {
+        println!(
+            "{:<24} {:<36} {:>6} {:>8} {:>9.0}",
+            h.name, h.display_name, h.cores, h.sockets, h.memory_bandwidth_gb_s
+        );
+    }
+    Ok(())
+}
+
+pub fn model_list(json: bool) -> Result<()> {
+    let models = codesim::model::builtin_presets()?;
+    if json {
+        println!("{}", serde_json::to_string(&models).expect("serialises"));
+        return Ok(());
+    }
+    println!(
+        "{:<18} {:>7} {:>7} {:>6} {:>6} {:>4} {:>10} {:>10} {:>12} {:>8}",
+        "model", "layers", "hidden", "heads", "kv", "moe", "params B", "active B", "KV kB/tok", "context"
+    );
+    for m in &models {
+        let moe = m
+            .moe
+            .as_ref()
+            .map_or("-".to_string(), |x| format!("{}/{}", x.top_k, x.experts));
+        println!(
+            "{:<18} {:>7} {:>7} {:>6} {:>6} {:>4} {:>10.2} {:>10.2} {:>12.1} {:>8}",
+            m.name,
+            m.layers,
+            m.hidden,
+            m.heads,
+            m.kv_heads,
+            moe,
+            m.params_total() / 1e9,
+            m.params_active() / 1e9,
+            m.kv_bytes_per_token(codesim::dtype::Dtype::Bf16) / 1024.0,
+            m.max_context
+        );
+    }
+    Ok(())
+}

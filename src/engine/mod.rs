@@ -1,0 +1,194 @@
+//! The event queue and the clock. No LLM knowledge lives here.
+//!
+//! Invariants (DESIGN.md): time is an integer number of nanoseconds; the queue orders by
+//! `(time, seq)` where `seq` counts insertions, so events at equal times pop in insertion order
+//! whatever the heap does internally.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::fmt;
+
+/// Simulated time in integer nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SimTime(pub u64);
+
+impl SimTime {
+    pub const ZERO: SimTime = SimTime(0);
+
+    pub fn from_secs_f64(s: f64) -> SimTime {
+        SimTime(secs_to_ns(s))
+    }
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 * 1e-9
+    }
+    pub fn as_ms_f64(self) -> f64 {
+        self.0 as f64 * 1e-6
+    }
+    /// `self + d`, saturating: a clock never wraps.
+    pub fn after(self, d_ns: u64) -> SimTime {
+        SimTime(self.0.saturating_add(d_ns))
+    }
+    pub fn since(self, earlier: SimTime) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+impl fmt::Display for SimTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.6}s", self.as_secs_f64())
+    }
+}
+
+/// Seconds (a float from a rate or a cost model) to whole nanoseconds, rounded to nearest.
+/// Negative and NaN inputs become 0; values beyond u64 saturate.
+pub fn secs_to_ns(s: f64) -> u64 {
+    if s.is_nan() || s <= 0.0 {
+        0
+    } else {
+        let ns = (s * 1e9).round();
+        if ns >= u64::MAX as f64 { u64::MAX } else { ns as u64 }
+    }
+}
+
+struct Entry<E> {
+    time: SimTime,
+    seq: u64,
+    event: E,
+}
+
+impl<E> PartialEq for Entry<E> {
+    fn eq(&self, other: &Self) -> bool {
+        self.time == other.time && self.seq == other.seq
+    }
+}
+impl<E> Eq for Entry<E> {}
+impl<E> PartialOrd for Entry<E> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<E> Ord for Entry<E> {
+    /// Reversed so that `BinaryHeap` (a max-heap) pops the earliest `(time, seq)` first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.time, other.seq).cmp(&(self.time, self.seq))
+    }
+}
+
+/// A future-event list ordered by `(time, insertion seq)`.
+pub struct EventQueue<E> {
+    heap: BinaryHeap<Entry<E>>,
+    seq: u64,
+    now: SimTime,
+    popped: u64,
+}
+
+impl<E> Default for EventQueue<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<E> EventQueue<E> {
+    pub fn new() -> Self {
+        EventQueue {
+            heap: BinaryHeap::new(),
+            seq: 0,
+            now: SimTime::ZERO,
+            popped: 0,
+        }
+    }
+
+    /// Schedules `event` at `time`. Scheduling in the past is a logic error in the caller; the
+    /// event is clamped to `now` so time never moves backwards.
+    pub fn push(&mut self, time: SimTime, event: E) {
+        debug_assert!(time >= self.now, "event scheduled in the past: {time} < {}", self.now);
+        let time = time.max(self.now);
+        self.heap.push(Entry {
+            time,
+            seq: self.seq,
+            event,
+        });
+        self.seq += 1;
+    }
+
+    /// Pops the next event and advances the clock to its time.
+    pub fn pop(&mut self) -> Option<(SimTime, E)> {
+        let e = self.heap.pop()?;
+        self.now = e.time;
+        self.popped += 1;
+        Some((e.time, e.event))
+    }
+
+    pub fn peek_time(&self) -> Option<SimTime> {
+        self.heap.peek().map(|e| e.time)
+    }
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+    /// Events popped so far (the simulator's "events" figure).
+    pub fn events_processed(&self) -> u64 {
+        self.popped
+    }
+}
+
+/// Declares a typed index into a flat `Vec` (DESIGN.md: no pointer graphs).
+#[macro_export]
+macro_rules! typed_id {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name(pub u32);
+        impl $name {
+            #[inline]
+            pub fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_times_pop_in_insertion_order() {
+        let mut q = EventQueue::new();
+        q.push(SimTime(5), 'b');
+        q.push(SimTime(1), 'a');
+        q.push(SimTime(5), 'c');
+        q.push(SimTime(5), 'd');
+        let order: Vec<char> = std::iter::from_fn(|| q.pop().map(|(_, e)| e)).collect();
+        assert_eq!(order, vec!['a', 'b', 'c', 'd']);
+        assert_eq!(q.events_processed(), 4);
+        assert_eq!(q.now(), SimTime(5));
+    }
+
+    #[test]
+    fn time_never_moves_backwards() {
+        let mut q = EventQueue::new();
+        for t in [9u64, 3, 7, 3, 0, 12, 7] {
+            q.push(SimTime(t), t);
+        }
+        let mut last = SimTime::ZERO;
+        while let Some((t, _)) = q.pop() {
+            assert!(t >= last);
+            last = t;
+        }
+    }
+
+    #[test]
+    fn seconds_convert_to_rounded_nanoseconds() {
+        assert_eq!(secs_to_ns(1.5e-9), 2);
+        assert_eq!(secs_to_ns(-1.0), 0);
+        assert_eq!(secs_to_ns(f64::NAN), 0);
+        assert_eq!(secs_to_ns(1e30), u64::MAX);
+        assert_eq!(SimTime::from_secs_f64(0.25).0, 250_000_000);
+    }
+}

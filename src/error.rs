@@ -1,0 +1,134 @@
+//! One error type for the whole crate. Every user-facing failure names the file, the place in it
+//! (a key path like `workload.arrival.rate_per_s` or `line 17`), what was wrong and what would be
+//! accepted. The CLI maps `Error::Input` and `Error::Infeasible` to exit code 2.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A problem with something the user gave us: a scenario, a profile, a trace, an output path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputError {
+    /// The file at fault (or `<scenario>` / `<inline>` when there is none).
+    pub file: String,
+    /// Where in the file: a dotted key path, `line N`, or empty.
+    pub location: String,
+    /// What was wrong, and what would be accepted.
+    pub message: String,
+}
+
+impl InputError {
+    pub fn new(file: impl AsRef<Path>, location: impl Into<String>, message: impl Into<String>) -> Self {
+        InputError {
+            file: file.as_ref().display().to_string(),
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.location.is_empty() {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.file, self.location, self.message)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input: syntax, unknown key, wrong type, out-of-range value, unreadable trace row.
+    #[error("{0}")]
+    Input(InputError),
+    /// The input is well formed but describes something that cannot run (weights do not fit,
+    /// TP larger than the instance, a zero-bandwidth link that must carry data).
+    #[error("{0}")]
+    Infeasible(InputError),
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing a table (Parquet/CSV) or a plot failed.
+    #[error("{path}: {message}")]
+    Output { path: PathBuf, message: String },
+}
+
+impl Error {
+    pub fn input(file: impl AsRef<Path>, location: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Input(InputError::new(file, location, message))
+    }
+    pub fn infeasible(file: impl AsRef<Path>, location: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Infeasible(InputError::new(file, location, message))
+    }
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+    /// Exit code for the CLI: 2 for anything the user can fix in their input, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input(_) | Error::Infeasible(_) => 2,
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 2,
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => 2,
+            Error::Io { .. } => 2,
+            Error::Output { .. } => 1,
+        }
+    }
+}
+
+impl From<InputError> for Error {
+    fn from(e: InputError) -> Self {
+        Error::Input(e)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The Levenshtein distance, for "did you mean" suggestions on unknown names and keys.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// `" (did you mean `x`?)"` when one of `candidates` is close to `word`, else empty.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    let best = candidates
+        .into_iter()
+        .map(|c| (edit_distance(&word.to_lowercase(), &c.to_lowercase()), c))
+        .min();
+    match best {
+        Some((d, c)) if d <= 2.max(word.len() / 3) => format!(" (did you mean `{c}`?)"),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_pick_the_closest_name() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(
+            did_you_mean("rate_per_sec", ["rate_per_s", "cv"]),
+            " (did you mean `rate_per_s`?)"
+        );
+        assert_eq!(did_you_mean("zzzz", ["rate_per_s"]), "");
+    }
+}

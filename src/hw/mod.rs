@@ -1,0 +1,357 @@
+//! The hardware catalog: chips, instances and host CPUs, read from `hw-profiles/*.toml` (embedded
+//! at build time) and from any extra profile files a scenario names. Every number in those files
+//! carries its source; see `hw-profiles/README.md`.
+
+use crate::dtype::Dtype;
+use crate::error::{Error, Result, did_you_mean};
+use crate::input::parse_toml;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+pub use embedded::MODEL_PRESETS;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChipKind {
+    Gpu,
+    Neuron,
+    Cpu,
+}
+
+/// Dense peak throughput per dtype, TFLOP/s (TOP/s for integers), per chip. `None`: no fast path.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeakTflops {
+    pub bf16: Option<f64>,
+    pub fp16: Option<f64>,
+    pub fp8: Option<f64>,
+    pub int8: Option<f64>,
+    pub int4: Option<f64>,
+    pub fp32: Option<f64>,
+}
+
+impl PeakTflops {
+    pub fn get(&self, d: Dtype) -> Option<f64> {
+        match d {
+            Dtype::Bf16 => self.bf16,
+            Dtype::Fp16 => self.fp16,
+            Dtype::Fp8 => self.fp8,
+            Dtype::Int8 => self.int8,
+            Dtype::Int4 => self.int4,
+            Dtype::Fp32 => self.fp32,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChipLink {
+    pub name: String,
+    /// Per chip, per direction, usable by a ring collective.
+    pub bandwidth_gb_s: f64,
+    pub latency_us: f64,
+}
+
+/// The cost model's efficiencies and fixed costs for one chip (and its software stack).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Efficiency {
+    /// Asymptotic fraction of peak FLOP/s reached by large GEMMs.
+    pub compute: f64,
+    /// Tokens per step at which GEMM efficiency reaches half of `compute`.
+    pub compute_half_tokens: f64,
+    /// Fraction of HBM bandwidth reached streaming weights.
+    pub memory: f64,
+    /// Fraction of HBM bandwidth reached reading the KV cache in attention (scattered, small
+    /// heads); defaults to `memory`.
+    #[serde(default)]
+    pub kv_memory: Option<f64>,
+    /// Bytes of HBM traffic per attention score element in prefill: 0 for fused (flash)
+    /// attention that keeps scores on chip; larger when scores are materialised.
+    #[serde(default)]
+    pub attention_score_bytes: f64,
+    pub step_overhead_us: f64,
+    pub layer_overhead_us: f64,
+    pub collective_latency_us: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chip {
+    pub name: String,
+    pub display_name: String,
+    pub kind: ChipKind,
+    pub ranks_per_chip: u32,
+    pub physical_cores_per_chip: u32,
+    pub hbm_gib: f64,
+    pub hbm_bandwidth_gb_s: f64,
+    pub sram_mib: f64,
+    pub tdp_w: f64,
+    pub idle_w: f64,
+    pub peak_tflops: PeakTflops,
+    pub link: ChipLink,
+    pub efficiency: Efficiency,
+}
+
+impl Chip {
+    /// Peak FLOP/s of `dtype` on this chip, or the dtype it falls back to when the chip has no
+    /// fast path for it (e.g. fp8 on A100 runs as fp16/bf16), with a note saying so.
+    pub fn peak_flops(&self, dtype: Dtype) -> (f64, Dtype, Option<String>) {
+        if let Some(t) = self.peak_tflops.get(dtype) {
+            return (t * 1e12, dtype, None);
+        }
+        let fallbacks: &[Dtype] = match dtype {
+            Dtype::Int4 => &[Dtype::Int8, Dtype::Fp8, Dtype::Bf16, Dtype::Fp16],
+            Dtype::Int8 => &[Dtype::Fp8, Dtype::Bf16, Dtype::Fp16],
+            Dtype::Fp8 => &[Dtype::Bf16, Dtype::Fp16],
+            Dtype::Fp16 => &[Dtype::Bf16],
+            Dtype::Bf16 => &[Dtype::Fp16],
+            Dtype::Fp32 => &[Dtype::Bf16, Dtype::Fp16],
+        };
+        for &f in fallbacks {
+            if let Some(t) = self.peak_tflops.get(f) {
+                let note = format!("{} has no {dtype} fast path; compute runs at its {f} peak", self.name);
+                return (t * 1e12, f, Some(note));
+            }
+        }
+        (
+            0.0,
+            dtype,
+            Some(format!("{} lists no peak throughput for {dtype}", self.name)),
+        )
+    }
+    pub fn hbm_bytes(&self) -> f64 {
+        self.hbm_gib * GIB
+    }
+    pub fn hbm_bytes_per_s(&self) -> f64 {
+        self.hbm_bandwidth_gb_s * 1e9
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Topology {
+    Switch,
+    Ring,
+    Torus2d,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub on_demand_usd_per_hour: f64,
+    pub reserved_usd_per_hour: Option<f64>,
+    pub spot_usd_per_hour: Option<f64>,
+    pub price_date: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Instance {
+    pub name: String,
+    pub display_name: String,
+    pub chip: String,
+    pub chips: u32,
+    pub topology: Topology,
+    pub efa_gbps: f64,
+    pub efa_latency_us: f64,
+    pub host: String,
+    pub host_vcpus: u32,
+    pub host_memory_gib: f64,
+    pub host_link_gb_s: f64,
+    pub price: Price,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    pub name: String,
+    pub display_name: String,
+    pub arch: String,
+    pub cores: u32,
+    pub sockets: u32,
+    pub clock_ghz: f64,
+    pub memory_bandwidth_gb_s: f64,
+    pub tdp_w: f64,
+}
+
+pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// The shape of one `hw-profiles/*.toml` file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    #[serde(default)]
+    chip: Vec<Chip>,
+    #[serde(default)]
+    instance: Vec<Instance>,
+    #[serde(default)]
+    host: Vec<Host>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub chips: Vec<Chip>,
+    pub instances: Vec<Instance>,
+    pub hosts: Vec<Host>,
+}
+
+/// A chip, the instance that carries it and the instance's host, resolved and with any scenario
+/// overrides applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hardware {
+    pub chip: Chip,
+    pub instance: Instance,
+    pub host: Host,
+}
+
+impl Hardware {
+    /// Tensor-parallel ranks in one instance.
+    pub fn ranks_per_instance(&self) -> u32 {
+        self.instance.chips * self.chip.ranks_per_chip
+    }
+}
+
+impl Catalog {
+    /// The catalog shipped with codesim (`hw-profiles/`, embedded at build time).
+    pub fn builtin() -> Result<Catalog> {
+        let mut c = Catalog::default();
+        for (name, text) in embedded::HW_PROFILES {
+            c.add_text(text, Path::new(&format!("hw-profiles/{name}")))?;
+        }
+        c.check()?;
+        Ok(c)
+    }
+
+    /// Adds (or replaces, by name) the entries of a profile file the user gives.
+    pub fn add_file(&mut self, path: &Path) -> Result<()> {
+        let text = crate::input::read_text(path)?;
+        self.add_text(&text, path)?;
+        self.check_in(path)
+    }
+
+    fn add_text(&mut self, text: &str, file: &Path) -> Result<()> {
+        let f: ProfileFile = parse_toml(text, file)?;
+        for chip in &f.chip {
+            validate_chip(chip, file)?;
+        }
+        upsert(&mut self.chips, f.chip, |c| c.name.clone());
+        upsert(&mut self.instances, f.instance, |i| i.name.clone());
+        upsert(&mut self.hosts, f.host, |h| h.name.clone());
+        Ok(())
+    }
+
+    fn check(&self) -> Result<()> {
+        self.check_in(Path::new("hw-profiles"))
+    }
+
+    /// Every instance names a chip and a host that exist.
+    fn check_in(&self, file: &Path) -> Result<()> {
+        for i in &self.instances {
+            if self.chip(&i.chip).is_err() {
+                return Err(Error::input(
+                    file,
+                    format!("instance `{}`.chip", i.name),
+                    format!("unknown chip `{}`", i.chip),
+                ));
+            }
+            if self.host(&i.host).is_err() {
+                return Err(Error::input(
+                    file,
+                    format!("instance `{}`.host", i.name),
+                    format!("unknown host `{}`", i.host),
+                ));
+            }
+            if i.chips == 0 {
+                return Err(Error::input(
+                    file,
+                    format!("instance `{}`.chips", i.name),
+                    "must be at least 1",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn chip(&self, name: &str) -> Result<&Chip, String> {
+        find(&self.chips, name, |c| &c.name, "chip")
+    }
+    pub fn instance(&self, name: &str) -> Result<&Instance, String> {
+        find(&self.instances, name, |i| &i.name, "instance")
+    }
+    pub fn host(&self, name: &str) -> Result<&Host, String> {
+        find(&self.hosts, name, |h| &h.name, "host")
+    }
+
+    /// The hardware of an instance type, by name; the error lists the known instances.
+    pub fn hardware(&self, instance: &str) -> Result<Hardware, String> {
+        let instance = self.instance(instance)?.clone();
+        let chip = self.chip(&instance.chip)?.clone();
+        let host = self.host(&instance.host)?.clone();
+        Ok(Hardware { chip, instance, host })
+    }
+}
+
+fn validate_chip(c: &Chip, file: &Path) -> Result<()> {
+    let at = |k: &str| format!("chip `{}`.{k}", c.name);
+    let positive = [
+        ("hbm_gib", c.hbm_gib),
+        ("hbm_bandwidth_gb_s", c.hbm_bandwidth_gb_s),
+        ("tdp_w", c.tdp_w),
+        ("efficiency.compute", c.efficiency.compute),
+        ("efficiency.memory", c.efficiency.memory),
+    ];
+    for (k, v) in positive {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(Error::input(
+                file,
+                at(k),
+                format!("must be a finite number > 0, got {v}"),
+            ));
+        }
+    }
+    for (k, v) in [
+        ("efficiency.compute", c.efficiency.compute),
+        ("efficiency.memory", c.efficiency.memory),
+    ] {
+        if v > 1.0 {
+            return Err(Error::input(
+                file,
+                at(k),
+                format!("is a fraction of peak: must be in (0, 1], got {v}"),
+            ));
+        }
+    }
+    if c.ranks_per_chip == 0 {
+        return Err(Error::input(file, at("ranks_per_chip"), "must be at least 1"));
+    }
+    Ok(())
+}
+
+fn upsert<T>(v: &mut Vec<T>, new: Vec<T>, key: impl Fn(&T) -> String) {
+    for item in new {
+        let k = key(&item);
+        match v.iter().position(|x| key(x) == k) {
+            Some(p) => v[p] = item,
+            None => v.push(item),
+        }
+    }
+}
+
+fn find<'a, T>(v: &'a [T], name: &str, key: impl Fn(&T) -> &String, what: &str) -> Result<&'a T, String> {
+    v.iter().find(|x| key(x) == name).ok_or_else(|| {
+        let names: Vec<&str> = v.iter().map(|x| key(x).as_str()).collect();
+        format!(
+            "unknown {what} `{name}`{}; known: {}",
+            did_you_mean(name, names.iter().copied()),
+            names.join(", ")
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests;

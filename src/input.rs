@@ -1,0 +1,131 @@
+//! Reading TOML input with errors that name the file, the line, the key path and what would be
+//! accepted, plus a "did you mean" for misspelt keys.
+
+use crate::error::{Error, Result, did_you_mean};
+use serde::de::DeserializeOwned;
+use std::path::Path;
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let col = offset - before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+    (line, col)
+}
+
+/// Parses `text` (the contents of `file`) into `T`. Errors carry `line N` and the dotted key path.
+pub fn parse_toml<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T> {
+    let de = toml::Deserializer::parse(text).map_err(|e| {
+        let loc = e
+            .span()
+            .map(|s| line_col(text, s.start))
+            .map(|(l, c)| format!("line {l}, column {c}"));
+        Error::input(
+            file,
+            loc.unwrap_or_default(),
+            format!("TOML syntax error: {}", e.message().trim()),
+        )
+    })?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let mut loc = String::new();
+        if let Some(span) = inner.span() {
+            let (l, _) = line_col(text, span.start);
+            loc = format!("line {l}");
+        }
+        if path != "." && !path.is_empty() {
+            if !loc.is_empty() {
+                loc.push_str(", ");
+            }
+            loc.push_str("key `");
+            loc.push_str(&path);
+            loc.push('`');
+        }
+        Error::input(file, loc, explain_serde_message(inner.message()))
+    })
+}
+
+/// Reads and parses a TOML file; a missing file or a directory is a clear input error.
+pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = read_text(path)?;
+    parse_toml(&text, path)
+}
+
+/// Reads a UTF-8 text file, with clear errors for a missing path, a directory or non-UTF-8 bytes.
+pub fn read_text(path: &Path) -> Result<String> {
+    if path.is_dir() {
+        return Err(Error::input(path, "", "is a directory; expected a file"));
+    }
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::input(path, "", "file not found"),
+        _ => Error::io(path, e),
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let off = e.utf8_error().valid_up_to();
+        let (l, c) = line_col(std::str::from_utf8(&e.as_bytes()[..off]).unwrap_or(""), off);
+        Error::input(path, format!("line {l}, column {c}"), "file is not valid UTF-8 text")
+    })
+}
+
+/// serde's unknown-field message, with a suggestion for the closest accepted key.
+fn explain_serde_message(msg: &str) -> String {
+    let msg = msg.trim();
+    for prefix in ["unknown field `", "unknown variant `"] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            if let Some(end) = rest.find('`') {
+                let word = &rest[..end];
+                let accepted: Vec<&str> = rest[end + 1..].split('`').skip(1).step_by(2).collect();
+                let hint = did_you_mean(word, accepted.iter().copied());
+                return format!("{msg}{hint}");
+            }
+        }
+    }
+    msg.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        rate_per_s: f64,
+    }
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        arrival: Inner,
+    }
+
+    #[test]
+    fn unknown_key_names_path_line_and_suggestion() {
+        let text = "[arrival]\nrate_per_sec = 3.0\n";
+        let e = parse_toml::<Outer>(text, Path::new("x.toml")).unwrap_err().to_string();
+        assert!(e.contains("x.toml"), "{e}");
+        assert!(e.contains("line 2"), "{e}");
+        assert!(e.contains("arrival"), "{e}");
+        assert!(e.contains("did you mean `rate_per_s`"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_key() {
+        let e = parse_toml::<Outer>("[arrival]\nrate_per_s = \"fast\"\n", Path::new("y.toml")).unwrap_err();
+        let e = e.to_string();
+        assert!(e.contains("arrival.rate_per_s"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_has_line() {
+        let e = parse_toml::<Outer>("[arrival\n", Path::new("z.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 1"), "{e}");
+        assert!(e.contains("syntax"), "{e}");
+    }
+}

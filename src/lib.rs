@@ -1,0 +1,22 @@
+//! codesim: a discrete-event simulator of LLM inference serving in a datacenter, for
+//! hardware/model co-design. `sim::simulate(&scenario::load(path)?)` is the whole library in one
+//! call; see DESIGN.md for the architecture.
+
+pub mod dtype;
+pub mod engine;
+pub mod error;
+pub mod hw;
+pub mod input;
+pub mod metrics;
+pub mod model;
+pub mod perf;
+pub mod report;
+pub mod scenario;
+pub mod serve;
+pub mod sim;
+pub mod workload;
+
+pub use error::{Error, Result};
+pub use metrics::RunResult;
+pub use scenario::Scenario;
+pub use sim::simulate;

@@ -1,0 +1,8 @@
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    codesim_cli::main()
+}
+
+#[path = "cli/mod.rs"]
+mod codesim_cli;

@@ -1,0 +1,52 @@
+//! Tables: per-request rows to Parquet (and CSV), with polars.
+
+use super::RequestRow;
+use crate::error::{Error, Result};
+use polars::prelude::*;
+use std::path::Path;
+
+pub fn requests_frame(rows: &[RequestRow]) -> Result<DataFrame, PolarsError> {
+    let col_u64 =
+        |name: &str, f: &dyn Fn(&RequestRow) -> u64| Column::new(name.into(), rows.iter().map(f).collect::<Vec<_>>());
+    let col_u32 =
+        |name: &str, f: &dyn Fn(&RequestRow) -> u32| Column::new(name.into(), rows.iter().map(f).collect::<Vec<_>>());
+    let col_f64 =
+        |name: &str, f: &dyn Fn(&RequestRow) -> f64| Column::new(name.into(), rows.iter().map(f).collect::<Vec<_>>());
+    DataFrame::new(
+        rows.len(),
+        vec![
+            col_u64("id", &|r| r.id),
+            col_u32("replica", &|r| r.replica),
+            col_f64("arrival_s", &|r| r.arrival_s),
+            col_u32("input_tokens", &|r| r.input_tokens),
+            col_u32("output_tokens", &|r| r.output_tokens),
+            col_f64("queue_ms", &|r| r.queue_ms),
+            col_f64("ttft_ms", &|r| r.ttft_ms),
+            col_f64("tpot_ms", &|r| r.tpot_ms),
+            col_f64("e2e_ms", &|r| r.e2e_ms),
+            col_u32("preemptions", &|r| r.preemptions),
+        ],
+    )
+}
+
+/// Writes a frame as Parquet, atomically (temp file, then rename).
+pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
+    let tmp = path.with_extension("parquet.tmp");
+    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    ParquetWriter::new(file).finish(df).map_err(|e| Error::Output {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Writes a frame as CSV, atomically.
+pub fn write_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
+    let tmp = path.with_extension("csv.tmp");
+    let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    CsvWriter::new(&mut file).finish(df).map_err(|e| Error::Output {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}

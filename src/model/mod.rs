@@ -1,0 +1,975 @@
+//! Transformer and MoE architectures: what a model is made of, and what that costs per token in
+//! parameters, FLOPs and bytes. Everything here is a pure function of a [`ModelSpec`]; the cost
+//! model (`perf`) turns these counts into time on a given chip.
+//!
+//! A spec comes from a preset (`scenarios/models/<name>.toml`), from any TOML file of the same
+//! shape, or from a Hugging Face `config.json` ([`from_hf_config`]). [`resolve`] picks the right
+//! one from what the user wrote.
+//!
+//! Counts are `f64`: they feed rates and times, and a 405B model's FLOPs overflow nothing there.
+
+mod hf;
+
+use std::fs;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dtype::Dtype;
+use crate::error::{Error, Result, did_you_mean};
+
+pub use hf::{HF_MODEL_TYPES, from_hf_config};
+
+/// The architecture of a decoder-only transformer, dense or mixture-of-experts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub name: String,
+    pub layers: u32,
+    /// Width of the residual stream (`hidden_size`).
+    pub hidden: u32,
+    /// Query heads.
+    pub heads: u32,
+    /// Key/value heads (GQA groups); equal to `heads` for plain multi-head attention.
+    pub kv_heads: u32,
+    /// Query/key head dimension. For MLA it must be `qk_nope_head_dim + qk_rope_head_dim`.
+    pub head_dim: u32,
+    /// Intermediate size of a dense FFN layer (unused when every layer is MoE).
+    pub ffn: u32,
+    pub vocab: u32,
+    /// Longest context the model supports (`max_position_embeddings`).
+    pub max_context: u32,
+    /// SwiGLU-style FFN with gate, up and down matrices; `false` for a plain two-matrix MLP.
+    #[serde(default = "default_true")]
+    pub gated_ffn: bool,
+    /// The LM head shares the embedding matrix.
+    #[serde(default)]
+    pub tied_embeddings: bool,
+    #[serde(default, skip_serializing_if = "Attention::is_gqa")]
+    pub attention: Attention,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moe: Option<MoeSpec>,
+}
+
+/// How a layer's attention stores keys and values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Attention {
+    /// Grouped-query attention (covers MHA and MQA): K and V of `kv_heads × head_dim` are cached.
+    #[default]
+    Gqa,
+    /// Multi-head latent attention (DeepSeek-V2/V3): one compressed latent of `kv_lora_rank`
+    /// plus a shared RoPE key of `qk_rope_head_dim` is cached per token and layer.
+    Mla {
+        /// Rank of the query compression; `None` projects queries directly from the hidden state.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        q_lora_rank: Option<u32>,
+        kv_lora_rank: u32,
+        qk_nope_head_dim: u32,
+        qk_rope_head_dim: u32,
+        v_head_dim: u32,
+    },
+}
+
+impl Attention {
+    fn is_gqa(&self) -> bool {
+        *self == Attention::Gqa
+    }
+}
+
+/// Mixture-of-experts FFN layers.
+///
+/// Layer `i` (0-based) is an MoE layer when `i >= first_dense_layers` and `i % moe_every == 0`
+/// (the DeepSeek convention); every other layer has a dense FFN of `ModelSpec::ffn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoeSpec {
+    /// Routed experts per MoE layer.
+    pub experts: u32,
+    /// Routed experts each token visits.
+    pub top_k: u32,
+    /// Experts every token visits, besides the routed ones (each of `expert_ffn`).
+    #[serde(default)]
+    pub shared_experts: u32,
+    /// Intermediate size of one expert.
+    pub expert_ffn: u32,
+    /// Leading layers that keep a dense FFN (DeepSeek-V3: 3).
+    #[serde(default)]
+    pub first_dense_layers: u32,
+    /// MoE layer period: 1 makes every layer (after the dense ones) MoE.
+    #[serde(default = "default_one")]
+    pub moe_every: u32,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_one() -> u32 {
+    1
+}
+
+impl ModelSpec {
+    /// Checks that the sizes describe a model that can exist. `file` is named in the error.
+    pub fn validate(&self, file: &str) -> Result<()> {
+        let bad = |key: &str, message: String| Err(Error::input(file, key, message));
+        if self.name.trim().is_empty() {
+            return bad("name", "must not be empty; accepted: any non-empty name".into());
+        }
+        for (key, value) in [
+            ("layers", self.layers),
+            ("hidden", self.hidden),
+            ("heads", self.heads),
+            ("kv_heads", self.kv_heads),
+            ("head_dim", self.head_dim),
+            ("ffn", self.ffn),
+            ("vocab", self.vocab),
+            ("max_context", self.max_context),
+        ] {
+            if value == 0 {
+                return bad(key, "is 0; accepted: a positive integer".into());
+            }
+        }
+        if self.heads % self.kv_heads != 0 {
+            return bad(
+                "kv_heads",
+                format!(
+                    "{} does not divide heads = {}; accepted: a divisor of heads",
+                    self.kv_heads, self.heads
+                ),
+            );
+        }
+        if let Attention::Mla {
+            q_lora_rank,
+            kv_lora_rank,
+            qk_nope_head_dim,
+            qk_rope_head_dim,
+            v_head_dim,
+        } = self.attention
+        {
+            for (key, value) in [
+                ("attention.kv_lora_rank", kv_lora_rank),
+                ("attention.qk_rope_head_dim", qk_rope_head_dim),
+                ("attention.v_head_dim", v_head_dim),
+            ] {
+                if value == 0 {
+                    return bad(key, "is 0; accepted: a positive integer".into());
+                }
+            }
+            if q_lora_rank == Some(0) {
+                return bad(
+                    "attention.q_lora_rank",
+                    "is 0; accepted: a positive integer, or leave it out for a full-rank query".into(),
+                );
+            }
+            if self.head_dim != qk_nope_head_dim + qk_rope_head_dim {
+                return bad(
+                    "head_dim",
+                    format!(
+                        "{} with MLA attention; accepted: qk_nope_head_dim + qk_rope_head_dim = {}",
+                        self.head_dim,
+                        qk_nope_head_dim + qk_rope_head_dim
+                    ),
+                );
+            }
+        }
+        if let Some(moe) = &self.moe {
+            for (key, value) in [
+                ("moe.experts", moe.experts),
+                ("moe.top_k", moe.top_k),
+                ("moe.expert_ffn", moe.expert_ffn),
+                ("moe.moe_every", moe.moe_every),
+            ] {
+                if value == 0 {
+                    return bad(key, "is 0; accepted: a positive integer".into());
+                }
+            }
+            if moe.top_k > moe.experts {
+                return bad(
+                    "moe.top_k",
+                    format!(
+                        "{} exceeds experts = {}; accepted: 1 to {}",
+                        moe.top_k, moe.experts, moe.experts
+                    ),
+                );
+            }
+            if self.moe_layer_count() == 0 {
+                return bad(
+                    "moe.first_dense_layers",
+                    format!(
+                        "{} with moe_every = {} leaves no MoE layer among {} layers; accepted: fewer \
+                         leading dense layers, or remove [moe]",
+                        moe.first_dense_layers, moe.moe_every, self.layers
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether layer `layer` (0-based) has an MoE FFN; see [`MoeSpec`] for the rule.
+    pub fn is_moe_layer(&self, layer: u32) -> bool {
+        match &self.moe {
+            Some(m) => layer < self.layers && layer >= m.first_dense_layers && layer % m.moe_every == 0,
+            None => false,
+        }
+    }
+
+    /// Layers with an MoE FFN.
+    pub fn moe_layer_count(&self) -> u32 {
+        match &self.moe {
+            // Multiples of `moe_every` in [first_dense_layers, layers).
+            Some(m) if m.moe_every > 0 => {
+                let multiples_below = |n: u32| n.div_ceil(m.moe_every);
+                multiples_below(self.layers).saturating_sub(multiples_below(m.first_dense_layers))
+            }
+            _ => 0,
+        }
+    }
+
+    /// Layers with a dense FFN.
+    pub fn dense_layer_count(&self) -> u32 {
+        self.layers - self.moe_layer_count()
+    }
+
+    /// Head dimension of queries and keys (scores).
+    pub fn qk_head_dim(&self) -> u32 {
+        match self.attention {
+            Attention::Gqa => self.head_dim,
+            Attention::Mla {
+                qk_nope_head_dim,
+                qk_rope_head_dim,
+                ..
+            } => qk_nope_head_dim + qk_rope_head_dim,
+        }
+    }
+
+    /// Head dimension of values (and of the attention output before `o_proj`).
+    pub fn v_head_dim(&self) -> u32 {
+        match self.attention {
+            Attention::Gqa => self.head_dim,
+            Attention::Mla { v_head_dim, .. } => v_head_dim,
+        }
+    }
+
+    /// Matrices per FFN: gate, up and down for SwiGLU; up and down otherwise.
+    fn ffn_matrices(&self) -> f64 {
+        if self.gated_ffn { 3.0 } else { 2.0 }
+    }
+
+    /// Weights of one layer's attention projections. GQA: Q, K, V and O. MLA: the query down/up
+    /// projections (or the direct query projection), the joint KV down projection with the RoPE
+    /// key, the KV up projection to per-head keys and values, and O.
+    pub fn attn_params_per_layer(&self) -> f64 {
+        let hidden = f64::from(self.hidden);
+        let heads = f64::from(self.heads);
+        match self.attention {
+            Attention::Gqa => {
+                let q_and_o = 2.0 * hidden * heads * f64::from(self.head_dim);
+                let k_and_v = 2.0 * hidden * f64::from(self.kv_heads) * f64::from(self.head_dim);
+                q_and_o + k_and_v
+            }
+            Attention::Mla {
+                q_lora_rank,
+                kv_lora_rank,
+                qk_nope_head_dim,
+                qk_rope_head_dim,
+                v_head_dim,
+            } => {
+                let qk_dim = f64::from(qk_nope_head_dim + qk_rope_head_dim);
+                let q = match q_lora_rank {
+                    Some(rank) => f64::from(rank) * (hidden + heads * qk_dim),
+                    None => hidden * heads * qk_dim,
+                };
+                let kv_down = hidden * f64::from(kv_lora_rank + qk_rope_head_dim);
+                let kv_up = f64::from(kv_lora_rank) * heads * f64::from(qk_nope_head_dim + v_head_dim);
+                let o = heads * f64::from(v_head_dim) * hidden;
+                q + kv_down + kv_up + o
+            }
+        }
+    }
+
+    /// Weights of one dense FFN layer.
+    pub fn dense_ffn_params(&self) -> f64 {
+        self.ffn_matrices() * f64::from(self.hidden) * f64::from(self.ffn)
+    }
+
+    /// Weights of one expert (routed or shared); 0 for a dense model.
+    pub fn expert_params(&self) -> f64 {
+        self.moe.map_or(0.0, |m| {
+            self.ffn_matrices() * f64::from(self.hidden) * f64::from(m.expert_ffn)
+        })
+    }
+
+    /// Weights of the router (gate) of one MoE layer; 0 for a dense model.
+    pub fn router_params_per_moe_layer(&self) -> f64 {
+        self.moe.map_or(0.0, |m| f64::from(m.experts) * f64::from(self.hidden))
+    }
+
+    /// Embedding table plus the LM head (`vocab × hidden` each), or just one when they are tied.
+    pub fn embedding_params(&self) -> f64 {
+        let table = f64::from(self.vocab) * f64::from(self.hidden);
+        if self.tied_embeddings { table } else { 2.0 * table }
+    }
+
+    /// RMSNorm weights: two per layer, the final one, and MLA's norms on its compressed latents.
+    pub fn norm_params(&self) -> f64 {
+        let latent_norms = match self.attention {
+            Attention::Gqa => 0.0,
+            Attention::Mla {
+                q_lora_rank,
+                kv_lora_rank,
+                ..
+            } => f64::from(q_lora_rank.unwrap_or(0)) + f64::from(kv_lora_rank),
+        };
+        let hidden = f64::from(self.hidden);
+        f64::from(self.layers) * (2.0 * hidden + latent_norms) + hidden
+    }
+
+    /// Weights of the FFNs of all layers, given how many experts per MoE layer are counted.
+    fn ffn_params(&self, experts_per_moe_layer: f64) -> f64 {
+        let dense = f64::from(self.dense_layer_count()) * self.dense_ffn_params();
+        let moe = f64::from(self.moe_layer_count())
+            * (experts_per_moe_layer * self.expert_params() + self.router_params_per_moe_layer());
+        dense + moe
+    }
+
+    /// Every parameter of the model.
+    pub fn params_total(&self) -> f64 {
+        let experts = self.moe.map_or(0.0, |m| f64::from(m.experts + m.shared_experts));
+        self.embedding_params() + self.body_params(experts) + self.norm_params()
+    }
+
+    /// Parameters one token touches: all but the routed experts it is not sent to (top-k plus
+    /// shared experts count). Includes the embedding table and the LM head, as published
+    /// "active parameter" figures do.
+    pub fn params_active(&self) -> f64 {
+        self.embedding_params() + self.body_params(self.experts_per_token()) + self.norm_params()
+    }
+
+    /// Experts a token visits per MoE layer (routed top-k plus shared); 0 for a dense model.
+    pub fn experts_per_token(&self) -> f64 {
+        self.moe.map_or(0.0, |m| f64::from(m.top_k + m.shared_experts))
+    }
+
+    /// Attention and FFN weights of all layers.
+    fn body_params(&self, experts_per_moe_layer: f64) -> f64 {
+        f64::from(self.layers) * self.attn_params_per_layer() + self.ffn_params(experts_per_moe_layer)
+    }
+
+    /// FLOPs of all weight matmuls for one token: 2 per active weight, including the LM head
+    /// (even when tied) and excluding the embedding lookup, which is a gather.
+    pub fn linear_flops_per_token(&self) -> f64 {
+        let lm_head = f64::from(self.vocab) * f64::from(self.hidden);
+        2.0 * (self.body_params(self.experts_per_token()) + lm_head)
+    }
+
+    /// Attention score and value FLOPs, over all layers, for `new_tokens` appended causally after
+    /// `context_before` cached tokens: token `i` (1-based) of the chunk attends to
+    /// `context_before + i` positions, costing `2 · heads · (qk_head_dim + v_head_dim)` FLOPs per
+    /// position per layer. For MLA this is the naive (non-absorbed) form.
+    pub fn attention_flops(&self, new_tokens: u64, context_before: u64) -> f64 {
+        let n = new_tokens as f64;
+        let attended_positions = n * context_before as f64 + n * (n + 1.0) / 2.0;
+        let per_position = 2.0 * f64::from(self.heads) * f64::from(self.qk_head_dim() + self.v_head_dim());
+        f64::from(self.layers) * per_position * attended_positions
+    }
+
+    /// KV-cache bytes one token occupies, over all layers.
+    pub fn kv_bytes_per_token(&self, kv_dtype: Dtype) -> f64 {
+        let elements_per_layer = match self.attention {
+            Attention::Gqa => 2.0 * f64::from(self.kv_heads) * f64::from(self.head_dim),
+            Attention::Mla {
+                kv_lora_rank,
+                qk_rope_head_dim,
+                ..
+            } => f64::from(kv_lora_rank + qk_rope_head_dim),
+        };
+        elements_per_layer * f64::from(self.layers) * kv_dtype.bytes()
+    }
+
+    /// Bytes of all weights stored as `dtype`, without quantization scales.
+    pub fn weight_bytes(&self, dtype: Dtype) -> f64 {
+        self.params_total() * dtype.bytes()
+    }
+
+    /// Bytes of all weights stored as `dtype` in a block format with one fp16 scale per `block`
+    /// weights: Q4_0 is `(Int4, Some(32))`, 4.5 bits per weight; Q8_0 is `(Int8, Some(32))`, 8.5.
+    /// `None` (or a block of 0) means no scales.
+    pub fn weight_bytes_with_scales(&self, dtype: Dtype, block: Option<u32>) -> f64 {
+        let scale_bytes_per_weight = block.filter(|&b| b > 0).map_or(0.0, |b| 2.0 / f64::from(b));
+        self.params_total() * (dtype.bytes() + scale_bytes_per_weight)
+    }
+}
+
+/// Names of the presets in `models_dir` (the stems of its `*.toml` files), sorted.
+pub fn preset_names(models_dir: &Path) -> Result<Vec<String>> {
+    let entries = fs::read_dir(models_dir).map_err(|e| Error::io(models_dir, e))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| Error::io(models_dir, e))?.path();
+        if path.extension().is_none_or(|ext| ext != "toml") {
+            continue;
+        }
+        if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+            names.push(stem.to_string());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Loads and validates the preset `models_dir/<name>.toml`. Its `name` must match the file name.
+pub fn load_preset(name: &str, models_dir: &Path) -> Result<ModelSpec> {
+    let names = preset_names(models_dir)?;
+    if !names.iter().any(|n| n == name) {
+        return Err(Error::input(
+            models_dir,
+            "model",
+            format!(
+                "unknown model preset `{name}`{}; accepted: {}, or a path to a Hugging Face config.json",
+                did_you_mean(name, names.iter().map(String::as_str)),
+                if names.is_empty() {
+                    "(no presets found)".to_string()
+                } else {
+                    names.join(", ")
+                },
+            ),
+        ));
+    }
+    let path = models_dir.join(format!("{name}.toml"));
+    let spec = load_spec_file(&path)?;
+    if spec.name != name {
+        return Err(Error::input(
+            &path,
+            "name",
+            format!("`{}` differs from the file name; accepted: `{name}`", spec.name),
+        ));
+    }
+    Ok(spec)
+}
+
+/// Every preset in `models_dir`, loaded and validated, sorted by name.
+pub fn list_presets(models_dir: &Path) -> Result<Vec<ModelSpec>> {
+    let mut specs = preset_names(models_dir)?
+        .iter()
+        .map(|name| load_preset(name, models_dir))
+        .collect::<Result<Vec<_>>>()?;
+    specs.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(specs)
+}
+
+/// Parses and validates a model spec TOML file (a preset or a user's own).
+pub fn load_spec_file(path: &Path) -> Result<ModelSpec> {
+    let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let spec: ModelSpec = toml::from_str(&text).map_err(|e| {
+        let message = e.message().trim_end().to_string();
+        // A missing top-level key points at the whole document: "line 1" would mislead.
+        let whole_document = e.span().is_none_or(|span| span.start == 0) && message.starts_with("missing");
+        let location = match e.span() {
+            Some(span) if !whole_document => {
+                let before = &text.as_bytes()[..span.start.min(text.len())];
+                format!("line {}", 1 + before.iter().filter(|&&b| b == b'\n').count())
+            }
+            _ => String::new(),
+        };
+        Error::input(path, location, message)
+    })?;
+    spec.validate(&path.display().to_string())?;
+    Ok(spec)
+}
+
+/// Turns what a user wrote for the model into a spec. A `.json` name, an existing file, or a
+/// directory holding `config.json` (all relative to `base_dir`) is read as a Hugging Face
+/// config; a `.toml` name is read as a spec file; anything else names a preset in `models_dir`.
+/// Paths win over presets: a directory named like a preset shadows it.
+pub fn resolve(spec_or_path: &str, models_dir: &Path, base_dir: &Path) -> Result<ModelSpec> {
+    let path = base_dir.join(spec_or_path);
+    if spec_or_path.ends_with(".toml") {
+        return load_spec_file(&path);
+    }
+    if spec_or_path.ends_with(".json") || path.is_file() {
+        return from_hf_config(&path);
+    }
+    if path.is_dir() && path.join("config.json").is_file() {
+        return from_hf_config(&path.join("config.json"));
+    }
+    load_preset(spec_or_path, models_dir)
+}
+
+/// The presets shipped with codesim (embedded at build time from `scenarios/models/`), sorted.
+pub fn builtin_presets() -> Result<Vec<ModelSpec>> {
+    let mut specs = Vec::new();
+    for (file, text) in crate::hw::MODEL_PRESETS {
+        let label = format!("scenarios/models/{file}");
+        let spec: ModelSpec = crate::input::parse_toml(text, Path::new(&label))?;
+        spec.validate(&label)?;
+        specs.push(spec);
+    }
+    specs.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(specs)
+}
+
+/// Like [`resolve`], with the embedded presets: a path (relative to `base_dir`) to a
+/// `config.json`, a directory holding one, or a `.toml` spec; otherwise a preset name.
+/// `file` and `key` name where the user wrote it, for the error.
+pub fn resolve_builtin(spec_or_path: &str, base_dir: &Path, file: &Path, key: &str) -> Result<ModelSpec> {
+    let path = base_dir.join(spec_or_path);
+    let looks_like_path = spec_or_path.ends_with(".toml")
+        || spec_or_path.ends_with(".json")
+        || spec_or_path.contains('/')
+        || path.is_file();
+    if looks_like_path {
+        if !path.exists() {
+            return Err(Error::input(
+                file,
+                key,
+                format!(
+                    "model file `{}` not found (paths are relative to the scenario file)",
+                    path.display()
+                ),
+            ));
+        }
+        return resolve(spec_or_path, Path::new(""), base_dir);
+    }
+    let presets = builtin_presets()?;
+    match presets.into_iter().find(|p| p.name == spec_or_path) {
+        Some(p) => Ok(p),
+        None => {
+            let names: Vec<String> = builtin_presets()?.into_iter().map(|p| p.name).collect();
+            Err(Error::input(
+                file,
+                key,
+                format!(
+                    "unknown model preset `{spec_or_path}`{}; accepted: {}, or a path to a Hugging Face config.json",
+                    did_you_mean(spec_or_path, names.iter().map(String::as_str)),
+                    names.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+impl ModelSpec {
+    /// Query heads one tensor-parallel rank computes. Stacks that cannot split heads evenly pad
+    /// them (Transformers NeuronX runs 32 heads at TP 24 as 2 heads on each of 24 ranks).
+    pub fn heads_per_rank(&self, tp: u32) -> u32 {
+        self.heads.div_ceil(tp.max(1))
+    }
+
+    /// The share of the model's KV cache one rank holds. KV heads split over TP until there are
+    /// fewer KV heads than ranks; then each rank keeps (a replica of) one. MLA's latent cache is
+    /// not split by heads: every rank holds all of it.
+    pub fn kv_fraction_per_rank(&self, tp: u32) -> f64 {
+        match self.attention {
+            Attention::Mla { .. } => 1.0,
+            Attention::Gqa => self.kv_heads.div_ceil(tp.max(1)) as f64 / self.kv_heads as f64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn presets_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/models")
+    }
+
+    fn preset(name: &str) -> ModelSpec {
+        load_preset(name, &presets_dir()).unwrap()
+    }
+
+    /// A scratch directory removed on drop, unique per test and process.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(test: &str) -> TempDir {
+            let dir = std::env::temp_dir().join(format!("codesim-model-{}-{test}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        fn write(&self, relative: &str, text: &str) -> PathBuf {
+            let path = self.0.join(relative);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, text).unwrap();
+            path
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn assert_close(what: &str, got: f64, published: f64, tolerance: f64) {
+        let error = (got - published).abs() / published;
+        assert!(
+            error <= tolerance,
+            "{what}: {got:.4e} vs published {published:.4e} ({:.2}% off)",
+            error * 100.0
+        );
+    }
+
+    #[test]
+    fn param_totals_match_published_figures() {
+        let published = [
+            ("llama-2-7b", 6.74e9),
+            ("llama-2-13b", 13.0e9),
+            ("llama-2-70b", 69.0e9),
+            ("llama-3-8b", 8.03e9),
+            ("llama-3-70b", 70.6e9),
+            ("llama-3.1-8b", 8.03e9),
+            ("llama-3.3-70b", 70.6e9),
+            ("llama-3.1-405b", 405.9e9),
+            ("llama-3.2-1b", 1.24e9),
+            ("llama-3.2-3b", 3.21e9),
+            ("mistral-7b-v0.2", 7.24e9),
+            ("codellama-13b", 13.0e9),
+            ("mixtral-8x7b", 46.7e9),
+            ("qwen3-235b-a22b", 235e9),
+            ("deepseek-v3", 671e9),
+        ];
+        for (name, total) in published {
+            assert_close(name, preset(name).params_total(), total, 0.015);
+        }
+    }
+
+    #[test]
+    fn active_params_count_only_the_experts_a_token_visits() {
+        for (name, active) in [
+            ("mixtral-8x7b", 12.9e9),
+            ("qwen3-235b-a22b", 22e9),
+            ("deepseek-v3", 37e9),
+        ] {
+            assert_close(name, preset(name).params_active(), active, 0.015);
+        }
+        // DeepSeek's own finer figure, 36.6B, leaves out the input embedding (0.9B).
+        let ds = preset("deepseek-v3");
+        let input_embedding = f64::from(ds.vocab) * f64::from(ds.hidden);
+        assert_close(
+            "deepseek-v3 without embedding",
+            ds.params_active() - input_embedding,
+            36.6e9,
+            0.005,
+        );
+        let dense = preset("llama-3-8b");
+        assert_eq!(dense.params_active(), dense.params_total());
+    }
+
+    #[test]
+    fn moe_layers_follow_first_dense_layers_and_period() {
+        let ds = preset("deepseek-v3");
+        assert_eq!((ds.dense_layer_count(), ds.moe_layer_count()), (3, 58));
+        assert!(!ds.is_moe_layer(2) && ds.is_moe_layer(3) && ds.is_moe_layer(60) && !ds.is_moe_layer(61));
+        let mut every_other = ds.clone();
+        every_other.moe.as_mut().unwrap().moe_every = 2;
+        let counted = (0..every_other.layers).filter(|&l| every_other.is_moe_layer(l)).count() as u32;
+        assert_eq!(every_other.moe_layer_count(), counted);
+        assert_eq!(preset("mixtral-8x7b").moe_layer_count(), 32);
+        assert_eq!(preset("llama-3-8b").dense_layer_count(), 32);
+    }
+
+    #[test]
+    fn kv_bytes_per_token() {
+        assert_eq!(preset("llama-3-8b").kv_bytes_per_token(Dtype::Bf16), 131072.0);
+        assert_eq!(preset("llama-2-7b").kv_bytes_per_token(Dtype::Fp16), 524288.0);
+        // MLA caches the 512-wide latent and the 64-wide RoPE key: 576 elements per layer.
+        assert_eq!(
+            preset("deepseek-v3").kv_bytes_per_token(Dtype::Bf16),
+            576.0 * 61.0 * 2.0
+        );
+    }
+
+    #[test]
+    fn linear_flops_are_twice_the_active_matmul_weights() {
+        let m = preset("llama-3-8b");
+        let lookup = f64::from(m.vocab) * f64::from(m.hidden);
+        assert_eq!(
+            m.linear_flops_per_token(),
+            2.0 * (m.params_active() - lookup - m.norm_params())
+        );
+        // A tied LM head is still a matmul.
+        let tied = preset("llama-3.2-1b");
+        assert_eq!(
+            tied.linear_flops_per_token(),
+            2.0 * (tied.params_active() - tied.norm_params())
+        );
+        let moe = preset("mixtral-8x7b");
+        let lookup = f64::from(moe.vocab) * f64::from(moe.hidden);
+        assert_eq!(
+            moe.linear_flops_per_token(),
+            2.0 * (moe.params_active() - lookup - moe.norm_params())
+        );
+    }
+
+    #[test]
+    fn attention_flops_are_causal_and_additive_over_chunks() {
+        let m = preset("llama-3-8b");
+        let per_position_all_layers = 4.0 * 32.0 * 128.0 * 32.0;
+        // One decode token after 99 cached ones sees 100 positions.
+        assert_eq!(m.attention_flops(1, 99), 100.0 * per_position_all_layers);
+        // A 4-token prefill sees 1 + 2 + 3 + 4 positions.
+        assert_eq!(m.attention_flops(4, 0), 10.0 * per_position_all_layers);
+        assert_eq!(m.attention_flops(0, 1000), 0.0);
+        // Chunked prefill costs the same as one prefill.
+        assert_eq!(
+            m.attention_flops(4096, 0),
+            m.attention_flops(1024, 0) + m.attention_flops(3072, 1024)
+        );
+        // MLA: 192-wide scores, 128-wide values.
+        let ds = preset("deepseek-v3");
+        assert_eq!(ds.attention_flops(1, 0), 2.0 * 128.0 * (192.0 + 128.0) * 61.0);
+    }
+
+    #[test]
+    fn weight_bytes_with_block_scales() {
+        let m = preset("llama-2-7b");
+        let params = m.params_total();
+        assert_eq!(m.weight_bytes(Dtype::Bf16), 2.0 * params);
+        assert_eq!(m.weight_bytes_with_scales(Dtype::Int4, Some(32)) * 8.0 / params, 4.5);
+        assert_eq!(m.weight_bytes_with_scales(Dtype::Int8, Some(32)) * 8.0 / params, 8.5);
+        assert_eq!(
+            m.weight_bytes_with_scales(Dtype::Int4, None),
+            m.weight_bytes(Dtype::Int4)
+        );
+        assert_eq!(
+            m.weight_bytes_with_scales(Dtype::Int4, Some(0)),
+            m.weight_bytes(Dtype::Int4)
+        );
+    }
+
+    #[test]
+    fn every_preset_loads_validates_and_is_sorted() {
+        let specs = list_presets(&presets_dir()).unwrap();
+        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        for required in [
+            "llama-2-7b",
+            "llama-2-13b",
+            "llama-2-70b",
+            "llama-3-8b",
+            "llama-3-70b",
+            "llama-3.1-8b",
+            "llama-3.3-70b",
+            "llama-3.1-405b",
+            "llama-3.2-1b",
+            "llama-3.2-3b",
+            "mistral-7b-v0.2",
+            "codellama-13b",
+            "mixtral-8x7b",
+            "qwen3-235b-a22b",
+            "deepseek-v3",
+        ] {
+            assert!(names.contains(&required), "missing preset {required}");
+            let text = fs::read_to_string(presets_dir().join(format!("{required}.toml"))).unwrap();
+            assert!(
+                text.starts_with("# source: "),
+                "{required}.toml lacks its source comment"
+            );
+        }
+    }
+
+    #[test]
+    fn specs_round_trip_through_toml() {
+        for name in ["llama-3-8b", "mixtral-8x7b", "deepseek-v3"] {
+            let spec = preset(name);
+            let text = toml::to_string(&spec).unwrap();
+            assert_eq!(toml::from_str::<ModelSpec>(&text).unwrap(), spec, "{text}");
+        }
+    }
+
+    #[test]
+    fn unknown_preset_suggests_the_closest_name() {
+        let err = load_preset("llama-3-8", &presets_dir()).unwrap_err().to_string();
+        assert!(err.contains("unknown model preset `llama-3-8`"), "{err}");
+        assert!(err.contains("did you mean `llama-3-8b`?"), "{err}");
+        assert!(err.contains("deepseek-v3, llama-2-13b"), "{err}");
+    }
+
+    #[test]
+    fn bad_presets_are_rejected_naming_file_and_key() {
+        let dir = TempDir::new("bad-presets");
+        let base = fs::read_to_string(presets_dir().join("mixtral-8x7b.toml")).unwrap();
+        let cases = [
+            ("kv_heads = 8", "kv_heads = 5", "kv_heads", "divisor of heads"),
+            ("layers = 32", "layers = 0", "layers", "positive integer"),
+            ("top_k = 2", "top_k = 9", "moe.top_k", "accepted: 1 to 8"),
+            (
+                "top_k = 2",
+                "top_k = 2\nfirst_dense_layers = 32",
+                "moe.first_dense_layers",
+                "no MoE layer",
+            ),
+            ("name = \"mixtral-8x7b\"", "name = \"other\"", "name", "accepted: `bad`"),
+            (
+                "hidden = 4096",
+                "hidden = 4096\nhiden = 1",
+                "line 6",
+                "unknown field `hiden`",
+            ),
+            ("hidden = 4096", "hidden = \"big\"", "line 5", "invalid type"),
+            ("hidden = 4096\n", "", "", "missing field `hidden`"),
+            ("expert_ffn = 14336", "", "line 13", "missing field `expert_ffn`"),
+        ];
+        for (from, to, key, accepted) in cases {
+            assert!(base.contains(from), "{from}");
+            let path = dir.write("bad.toml", &base.replacen(from, to, 1));
+            let err = load_preset("bad", &dir.0).unwrap_err();
+            let Error::Input(input) = &err else { panic!("{err}") };
+            assert_eq!(input.file, path.display().to_string());
+            assert_eq!(input.location, key, "{err}");
+            assert!(input.message.contains(accepted), "{err}");
+        }
+    }
+
+    #[test]
+    fn mla_head_dim_must_match_its_parts() {
+        let mut ds = preset("deepseek-v3");
+        ds.head_dim = 128;
+        let err = ds.validate("ds.toml").unwrap_err().to_string();
+        assert!(err.contains("ds.toml: head_dim:") && err.contains("= 192"), "{err}");
+    }
+
+    const LLAMA_3_8B_CONFIG: &str = r#"{
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
+        "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256,
+        "max_position_embeddings": 8192, "rope_theta": 500000.0, "rms_norm_eps": 1e-05,
+        "tie_word_embeddings": false, "torch_dtype": "bfloat16", "rope_scaling": null
+    }"#;
+
+    const LLAMA_3_2_1B_CONFIG: &str = r#"{
+        "model_type": "llama", "hidden_size": 2048, "intermediate_size": 8192, "head_dim": 64,
+        "num_hidden_layers": 16, "num_attention_heads": 32, "num_key_value_heads": 8,
+        "vocab_size": 128256, "max_position_embeddings": 131072, "tie_word_embeddings": true,
+        "rope_scaling": {"factor": 32.0, "rope_type": "llama3"}
+    }"#;
+
+    const MIXTRAL_CONFIG: &str = r#"{
+        "model_type": "mixtral", "hidden_size": 4096, "intermediate_size": 14336,
+        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+        "num_local_experts": 8, "num_experts_per_tok": 2, "vocab_size": 32000,
+        "max_position_embeddings": 32768, "sliding_window": null, "tie_word_embeddings": false
+    }"#;
+
+    const QWEN3_MOE_CONFIG: &str = r#"{
+        "model_type": "qwen3_moe", "hidden_size": 4096, "intermediate_size": 12288, "head_dim": 128,
+        "num_hidden_layers": 94, "num_attention_heads": 64, "num_key_value_heads": 4,
+        "num_experts": 128, "num_experts_per_tok": 8, "moe_intermediate_size": 1536,
+        "decoder_sparse_step": 1, "mlp_only_layers": [], "norm_topk_prob": true,
+        "vocab_size": 151936, "max_position_embeddings": 40960, "tie_word_embeddings": false
+    }"#;
+
+    const DEEPSEEK_V3_CONFIG: &str = r#"{
+        "model_type": "deepseek_v3", "hidden_size": 7168, "intermediate_size": 18432,
+        "num_hidden_layers": 61, "num_attention_heads": 128, "num_key_value_heads": 128,
+        "q_lora_rank": 1536, "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
+        "v_head_dim": 128, "n_routed_experts": 256, "n_shared_experts": 1, "num_experts_per_tok": 8,
+        "moe_intermediate_size": 2048, "first_k_dense_replace": 3, "moe_layer_freq": 1,
+        "num_nextn_predict_layers": 1, "vocab_size": 129280, "max_position_embeddings": 163840,
+        "tie_word_embeddings": false, "quantization_config": {"quant_method": "fp8"}
+    }"#;
+
+    #[test]
+    fn hf_configs_parse_to_their_presets() {
+        let dir = TempDir::new("hf-configs");
+        for (name, config) in [
+            ("llama-3-8b", LLAMA_3_8B_CONFIG),
+            ("llama-3.2-1b", LLAMA_3_2_1B_CONFIG),
+            ("mixtral-8x7b", MIXTRAL_CONFIG),
+            ("qwen3-235b-a22b", QWEN3_MOE_CONFIG),
+            ("deepseek-v3", DEEPSEEK_V3_CONFIG),
+        ] {
+            let path = dir.write(&format!("{name}/config.json"), config);
+            assert_eq!(from_hf_config(&path).unwrap(), preset(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn hf_config_errors_name_the_missing_field() {
+        let dir = TempDir::new("hf-errors");
+        let path = dir.write(
+            "m/config.json",
+            &LLAMA_3_8B_CONFIG.replace("\"vocab_size\": 128256,", ""),
+        );
+        let err = from_hf_config(&path).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{}: vocab_size: is missing", path.display())),
+            "{err}"
+        );
+
+        let path = dir.write("m/config.json", &LLAMA_3_8B_CONFIG.replace("\"llama\"", "\"lama\""));
+        let err = from_hf_config(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("model_type: unsupported model type `lama` (did you mean `llama`?)"),
+            "{err}"
+        );
+
+        let path = dir.write(
+            "m/config.json",
+            &LLAMA_3_8B_CONFIG.replace("\"num_hidden_layers\": 32", "\"num_hidden_layers\": -1"),
+        );
+        let err = from_hf_config(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("num_hidden_layers: is -1; accepted: a non-negative integer"),
+            "{err}"
+        );
+
+        let path = dir.write("m/config.json", "{ not json");
+        assert!(
+            from_hf_config(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("line 1: invalid JSON")
+        );
+    }
+
+    #[test]
+    fn hf_config_defaults_and_names() {
+        let dir = TempDir::new("hf-defaults");
+        let minimal = r#"{"model_type": "mistral", "hidden_size": 4096, "intermediate_size": 14336,
+            "num_hidden_layers": 32, "num_attention_heads": 32, "vocab_size": 32000,
+            "max_position_embeddings": 32768}"#;
+        let spec = from_hf_config(&dir.write("my-model.json", minimal)).unwrap();
+        assert_eq!(spec.name, "my-model");
+        assert_eq!((spec.kv_heads, spec.head_dim, spec.tied_embeddings), (32, 128, false));
+        let spec = from_hf_config(&dir.write("config.json", minimal)).unwrap();
+        assert_eq!(spec.name, dir.0.file_name().unwrap().to_str().unwrap());
+    }
+
+    #[test]
+    fn resolve_accepts_presets_configs_and_spec_files() {
+        let dir = TempDir::new("resolve");
+        let models = presets_dir();
+        assert_eq!(resolve("llama-3-8b", &models, &dir.0).unwrap(), preset("llama-3-8b"));
+        dir.write("hf/llama-3-8b/config.json", LLAMA_3_8B_CONFIG);
+        let by_file = resolve("hf/llama-3-8b/config.json", &models, &dir.0).unwrap();
+        assert_eq!(by_file, preset("llama-3-8b"));
+        assert_eq!(resolve("hf/llama-3-8b", &models, &dir.0).unwrap(), by_file);
+        let absolute = dir.0.join("hf/llama-3-8b/config.json");
+        assert_eq!(
+            resolve(absolute.to_str().unwrap(), &models, Path::new("/nonexistent")).unwrap(),
+            by_file
+        );
+        let toml_path = dir.write(
+            "mine.toml",
+            &fs::read_to_string(models.join("mixtral-8x7b.toml")).unwrap(),
+        );
+        assert_eq!(resolve("mine.toml", &models, &dir.0).unwrap(), preset("mixtral-8x7b"));
+        let err = resolve("missing.json", &models, &dir.0).unwrap_err();
+        assert!(
+            matches!(err, Error::Io { .. }) && err.to_string().contains("missing.json"),
+            "{err}"
+        );
+        let err = resolve("gpt-5", &models, &dir.0).unwrap_err().to_string();
+        assert!(err.contains("unknown model preset `gpt-5`"), "{err}");
+        drop(toml_path);
+    }
+}

@@ -1,0 +1,356 @@
+//! The cost model: (hardware, model, parallelism, batch) → step time, broken down by part.
+//!
+//! Per tensor-parallel rank and per step (DESIGN.md, "The cost model"):
+//! - GEMMs: FLOPs = 2 · tokens · active parameters / TP; bytes = the weights the step touches,
+//!   read once per step. Time = max(FLOPs / (peak · ε_c(tokens)), bytes / (HBM_bw · ε_m)).
+//!   ε_c(T) = ε_c,max · T / (T + T½): small GEMMs leave the matrix engines idle.
+//! - Attention: decode reads every KV byte of every sequence in the batch; prefill FLOPs grow
+//!   with chunk × context, and stacks that materialise scores pay HBM traffic for them.
+//! - Tensor parallel: two all-reduces per layer, α–β ring over the intra-instance link; across
+//!   instances a hierarchical ring with the inter-instance step over EFA.
+//! - Fixed costs: one per step (scheduling, launch, sync) and one per layer (kernel launches).
+//!
+//! Everything is precomputed in [`PerfModel::new`] so [`PerfModel::step`] is O(1) and allocation
+//! free: it is on the simulator's hot path.
+
+pub mod collective;
+
+use crate::dtype::Dtype;
+use crate::error::{Error, Result};
+use crate::hw::Hardware;
+use crate::model::ModelSpec;
+use serde::Serialize;
+
+/// How a model is laid out over chips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Parallelism {
+    /// Tensor-parallel ranks (NeuronCores on trn1/inf2, logical NeuronCores on trn2, GPUs).
+    pub tp: u32,
+}
+
+/// Numeric formats of one deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Precision {
+    pub weights: Dtype,
+    pub compute: Dtype,
+    pub kv_cache: Dtype,
+    pub activations: Dtype,
+}
+
+/// Aggregate shape of one batch step. Sums, not lists, so the cost is O(1) in the batch size.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BatchShape {
+    /// Sequences generating one token each.
+    pub decode_seqs: u32,
+    /// Σ over decode sequences of the context each attends to (prompt + generated so far + 1).
+    pub decode_ctx_tokens: u64,
+    /// Sequences with a prefill chunk in this step.
+    pub prefill_seqs: u32,
+    /// Σ of new prompt tokens in the prefill chunks.
+    pub prefill_tokens: u64,
+    /// Σ over new prompt tokens of the context each attends to (causal).
+    pub prefill_pairs: f64,
+    /// Σ of already-cached context tokens the prefill chunks read (chunked prefill, prefix hits).
+    pub prefill_cached_tokens: u64,
+}
+
+impl BatchShape {
+    pub fn tokens(&self) -> u64 {
+        self.decode_seqs as u64 + self.prefill_tokens
+    }
+
+    /// Adds a prefill chunk of `new` tokens appended after `before` tokens of context.
+    pub fn add_prefill(&mut self, new: u64, before: u64) {
+        self.prefill_seqs += 1;
+        self.prefill_tokens += new;
+        self.prefill_cached_tokens += before;
+        self.prefill_pairs += causal_pairs(new, before);
+    }
+
+    /// Adds one decode sequence whose new token attends to `ctx` tokens (itself included).
+    pub fn add_decode(&mut self, ctx: u64) {
+        self.decode_seqs += 1;
+        self.decode_ctx_tokens += ctx;
+    }
+}
+
+/// Σ_{i=1..new} (before + i): the attention (query, key) pairs of a causal chunk.
+pub fn causal_pairs(new: u64, before: u64) -> f64 {
+    let n = new as f64;
+    n * before as f64 + n * (n + 1.0) / 2.0
+}
+
+/// One step's time and where it went. All in nanoseconds; `total_ns` is the integer the
+/// simulator advances its clock by, the parts are floats that add up to it (±1 ns rounding).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StepCost {
+    pub total_ns: u64,
+    /// Time in operations bound by FLOP/s.
+    pub compute_ns: f64,
+    /// Time in operations bound by HBM bandwidth.
+    pub memory_ns: f64,
+    /// Tensor-parallel collectives.
+    pub comm_ns: f64,
+    /// Fixed per-step and per-layer costs.
+    pub overhead_ns: f64,
+    /// FLOPs of the step at 100 % of peak, in ns (for the power model's activity factor).
+    pub ideal_compute_ns: f64,
+    /// Bytes of the step at 100 % of HBM bandwidth, in ns.
+    pub ideal_memory_ns: f64,
+}
+
+/// Memory budget of one rank.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MemoryPlan {
+    pub hbm_bytes_per_rank: f64,
+    pub weight_bytes_per_rank: f64,
+    pub reserve_bytes_per_rank: f64,
+    pub kv_bytes_per_rank: f64,
+    pub kv_bytes_per_token_per_rank: f64,
+    /// Tokens of KV cache the deployment can hold (per replica).
+    pub kv_capacity_tokens: u64,
+}
+
+/// The precomputed cost model of one deployment (one replica).
+#[derive(Debug, Clone)]
+pub struct PerfModel {
+    pub parallelism: Parallelism,
+    pub precision: Precision,
+    /// Notes for the user (dtype fallbacks and the like).
+    pub notes: Vec<String>,
+    pub memory: MemoryPlan,
+    // Per-rank constants.
+    peak_flops: f64,
+    eff_compute: f64,
+    half_tokens: f64,
+    hbm_bw: f64,
+    eff_memory: f64,
+    eff_kv: f64,
+    linear_flops_per_token: f64,
+    always_read_bytes: f64,
+    expert_bytes: f64,
+    experts_per_layer_rank: f64,
+    moe_top_k: f64,
+    moe_experts: f64,
+    kv_bytes_per_token: f64,
+    attn_flops_per_pair: f64,
+    score_bytes_per_pair: f64,
+    overhead_ns: f64,
+    allreduce: collective::AllReduce,
+    allreduces_per_step: f64,
+    activation_bytes_per_token: f64,
+}
+
+impl PerfModel {
+    /// Builds the cost model. `reserve_fraction` of each rank's HBM is kept free (activations,
+    /// workspace, fragmentation). Errors when the weights do not fit, naming the bytes needed and
+    /// available.
+    pub fn new(
+        hw: &Hardware,
+        model: &ModelSpec,
+        par: Parallelism,
+        prec: Precision,
+        reserve_fraction: f64,
+        where_: &str,
+    ) -> Result<PerfModel> {
+        let chip = &hw.chip;
+        let eff = &chip.efficiency;
+        let tp = par.tp.max(1) as f64;
+        let ranks_per_chip = chip.ranks_per_chip.max(1) as f64;
+        let mut notes = Vec::new();
+
+        let (peak_chip, _, note) = chip.peak_flops(prec.compute);
+        notes.extend(note);
+        if peak_chip <= 0.0 {
+            return Err(Error::infeasible(
+                where_,
+                "model.compute",
+                format!("{} cannot compute in {}", chip.name, prec.compute),
+            ));
+        }
+        let peak_flops = peak_chip / ranks_per_chip;
+        let hbm_bw = chip.hbm_bytes_per_s() / ranks_per_chip;
+
+        // Weights: everything is sharded over TP except what TP cannot split (KV projections
+        // when TP exceeds the KV heads are replicated; the cost is small and ignored here).
+        let wbytes = prec.weights.bytes();
+        let moe = model.moe.as_ref();
+        let expert_params_all = moe.map_or(0.0, |m| {
+            model.expert_params() * m.experts as f64 * model.moe_layer_count() as f64
+        });
+        let total_params = model.params_total();
+        let always_params = total_params - expert_params_all;
+        let always_read_bytes = always_params * wbytes / tp;
+        let expert_bytes = model.expert_params() * wbytes / tp;
+        let weight_bytes_per_rank = total_params * wbytes / tp;
+
+        let kv_per_rank_fraction = model.kv_fraction_per_rank(par.tp);
+        let kv_bytes_per_token = model.kv_bytes_per_token(prec.kv_cache) * kv_per_rank_fraction;
+
+        let hbm_bytes_per_rank = chip.hbm_bytes() / ranks_per_chip;
+        let reserve_bytes_per_rank = hbm_bytes_per_rank * reserve_fraction;
+        let kv_bytes_per_rank = hbm_bytes_per_rank - reserve_bytes_per_rank - weight_bytes_per_rank;
+        if kv_bytes_per_rank <= kv_bytes_per_token {
+            let gb = |b: f64| b / 1e9;
+            return Err(Error::infeasible(
+                where_,
+                "deployment.tp",
+                format!(
+                    "{} ({} weights) does not fit: needs {:.2} GB of weights per rank at TP {}, but a rank of {} has {:.2} GB of HBM, {:.2} GB of it kept in reserve ({:.0} %), leaving no room for the KV cache; use a larger TP, a smaller weight dtype or an instance with more memory",
+                    model.name,
+                    prec.weights,
+                    gb(weight_bytes_per_rank),
+                    par.tp,
+                    hw.instance.name,
+                    gb(hbm_bytes_per_rank),
+                    gb(reserve_bytes_per_rank),
+                    reserve_fraction * 100.0
+                ),
+            ));
+        }
+        let kv_capacity_tokens = (kv_bytes_per_rank / kv_bytes_per_token).floor() as u64;
+
+        let allreduce = collective::AllReduce::for_tp(hw, par.tp);
+        let layers = model.layers as f64;
+        let overhead_ns = eff.step_overhead_us * 1e3 + eff.layer_overhead_us * 1e3 * layers;
+        // Per rank: padded heads (a stack that cannot split heads evenly computes the padding).
+        let heads_rank = model.heads_per_rank(par.tp) as f64;
+        let head_dims = (model.qk_head_dim() + model.v_head_dim()) as f64;
+        let attn_flops_per_pair = 2.0 * heads_rank * head_dims * layers;
+        let score_bytes_per_pair = eff.attention_score_bytes * heads_rank * layers;
+
+        Ok(PerfModel {
+            parallelism: par,
+            precision: prec,
+            notes,
+            memory: MemoryPlan {
+                hbm_bytes_per_rank,
+                weight_bytes_per_rank,
+                reserve_bytes_per_rank,
+                kv_bytes_per_rank,
+                kv_bytes_per_token_per_rank: kv_bytes_per_token,
+                kv_capacity_tokens,
+            },
+            peak_flops,
+            eff_compute: eff.compute,
+            half_tokens: eff.compute_half_tokens.max(0.0),
+            hbm_bw,
+            eff_memory: eff.memory,
+            eff_kv: eff.kv_memory.unwrap_or(eff.memory),
+            linear_flops_per_token: model.linear_flops_per_token() / tp,
+            always_read_bytes,
+            expert_bytes,
+            experts_per_layer_rank: moe.map_or(0.0, |m| m.experts as f64),
+            moe_top_k: moe.map_or(0.0, |m| m.top_k as f64),
+            moe_experts: moe.map_or(0.0, |m| m.experts as f64) * model.moe_layer_count() as f64,
+            kv_bytes_per_token,
+            attn_flops_per_pair,
+            score_bytes_per_pair,
+            overhead_ns,
+            allreduce,
+            allreduces_per_step: 2.0 * layers,
+            activation_bytes_per_token: model.hidden as f64 * prec.activations.bytes(),
+        })
+    }
+
+    /// GEMM efficiency at `tokens` tokens per step.
+    fn eff_c(&self, tokens: f64) -> f64 {
+        self.eff_compute * tokens / (tokens + self.half_tokens)
+    }
+
+    /// Expected number of distinct experts (over all MoE layers) that `tokens` tokens touch,
+    /// each picking top-k of E experts per layer uniformly: E · (1 − (1 − k/E)^T).
+    pub fn experts_touched(&self, tokens: f64) -> f64 {
+        if self.moe_experts == 0.0 || tokens <= 0.0 {
+            return 0.0;
+        }
+        let e = self.experts_per_layer_rank;
+        let miss = (1.0 - self.moe_top_k / e).max(0.0).powf(tokens);
+        self.moe_experts * (1.0 - miss)
+    }
+
+    /// The time of one batch step and its breakdown.
+    pub fn step(&self, b: &BatchShape) -> StepCost {
+        let tokens = b.tokens() as f64;
+        if tokens == 0.0 {
+            return StepCost::default();
+        }
+        let flops_per_ns = self.peak_flops * 1e-9;
+        let bytes_per_ns = self.hbm_bw * 1e-9;
+        let mut c = StepCost::default();
+        let mut op = |flops: f64, eff_c: f64, bytes: f64, eff_m: f64| {
+            let t_c = flops / (flops_per_ns * eff_c);
+            let t_m = bytes / (bytes_per_ns * eff_m);
+            c.ideal_compute_ns += flops / flops_per_ns;
+            c.ideal_memory_ns += bytes / bytes_per_ns;
+            if t_c >= t_m {
+                c.compute_ns += t_c;
+            } else {
+                c.memory_ns += t_m;
+            }
+        };
+        // GEMMs of all layers and the LM head.
+        let weight_bytes = self.always_read_bytes + self.expert_bytes * self.experts_touched(tokens);
+        op(
+            self.linear_flops_per_token * tokens,
+            self.eff_c(tokens),
+            weight_bytes,
+            self.eff_memory,
+        );
+        // Decode attention: reads the whole KV of every sequence.
+        if b.decode_seqs > 0 {
+            let ctx = b.decode_ctx_tokens as f64;
+            op(
+                self.attn_flops_per_pair * ctx,
+                self.eff_c(b.decode_seqs as f64),
+                self.kv_bytes_per_token * ctx,
+                self.eff_kv,
+            );
+        }
+        // Prefill attention: causal pairs; reads cached context, writes new KV, maybe scores.
+        if b.prefill_tokens > 0 {
+            let bytes = self.kv_bytes_per_token * (b.prefill_cached_tokens + b.prefill_tokens) as f64
+                + self.score_bytes_per_pair * b.prefill_pairs;
+            op(
+                self.attn_flops_per_pair * b.prefill_pairs,
+                self.eff_c(b.prefill_tokens as f64),
+                bytes,
+                self.eff_memory,
+            );
+        }
+        c.comm_ns = self.allreduces_per_step * self.allreduce.time_ns(tokens * self.activation_bytes_per_token);
+        c.overhead_ns = self.overhead_ns;
+        let total = c.compute_ns + c.memory_ns + c.comm_ns + c.overhead_ns;
+        c.total_ns = total.round().max(1.0) as u64;
+        c
+    }
+
+    /// Prefill of one prompt of `tokens` tokens alone.
+    pub fn prefill_step(&self, tokens: u64) -> StepCost {
+        let mut b = BatchShape::default();
+        b.add_prefill(tokens, 0);
+        self.step(&b)
+    }
+
+    /// One decode step of `seqs` sequences each attending to `ctx` tokens.
+    pub fn decode_step(&self, seqs: u32, ctx: u64) -> StepCost {
+        let b = BatchShape {
+            decode_seqs: seqs,
+            decode_ctx_tokens: seqs as u64 * ctx,
+            ..Default::default()
+        };
+        self.step(&b)
+    }
+
+    /// Lower bounds from physics alone: weight bytes per rank over HBM bandwidth, and FLOPs
+    /// over peak. No step can beat them.
+    pub fn physics_floor_ns(&self, b: &BatchShape) -> (f64, f64) {
+        let tokens = b.tokens() as f64;
+        let bytes = self.always_read_bytes + self.expert_bytes * self.experts_touched(tokens);
+        let flops = self.linear_flops_per_token * tokens + self.attn_flops_per_pair * b.prefill_pairs;
+        (bytes / self.hbm_bw * 1e9, flops / self.peak_flops * 1e9)
+    }
+}
+
+#[cfg(test)]
+mod tests;

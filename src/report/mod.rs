@@ -1,0 +1,3 @@
+//! Plots and human-readable reports.
+
+pub mod plot;

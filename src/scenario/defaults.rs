@@ -1,0 +1,49 @@
+//! Every default of the scenario file, in one place. `scenarios/README.md` lists the same.
+
+use crate::dtype::Dtype;
+use crate::serve::SchedulerKind;
+use crate::serve::router::RoutingPolicy;
+
+/// The random seed of a run.
+pub fn seed() -> u64 {
+    42
+}
+/// Weight storage dtype.
+pub fn weights() -> Dtype {
+    Dtype::Bf16
+}
+/// KV-cache dtype.
+pub fn kv_cache() -> Dtype {
+    Dtype::Bf16
+}
+/// Tensor-parallel ranks per replica.
+pub fn tp() -> u32 {
+    1
+}
+/// Data-parallel replicas.
+pub fn replicas() -> u32 {
+    1
+}
+/// vLLM-style FCFS continuous batching.
+pub fn scheduler() -> SchedulerKind {
+    SchedulerKind::Continuous
+}
+/// vLLM's default `max_num_seqs`.
+pub fn max_batch() -> u32 {
+    256
+}
+/// Token budget of one step (vLLM's chunked-prefill default is 8192 on large GPUs).
+pub fn max_batched_tokens() -> u32 {
+    8192
+}
+/// vLLM's default KV block size.
+pub fn block_tokens() -> u32 {
+    16
+}
+/// vLLM's default `gpu_memory_utilization` is 0.9: 10 % of HBM stays out of the KV cache.
+pub fn kv_reserve_fraction() -> f64 {
+    0.10
+}
+pub fn routing() -> RoutingPolicy {
+    RoutingPolicy::LeastOutstanding
+}

@@ -1,0 +1,93 @@
+//! Serving: a replica's scheduler and paged KV cache, and the router in front of the replicas.
+
+pub mod replica;
+pub mod router;
+
+use crate::engine::SimTime;
+use serde::{Deserialize, Serialize};
+
+crate::typed_id!(
+    /// A slot in the table of requests in flight (slots are reused after completion).
+    RequestId
+);
+crate::typed_id!(
+    /// A replica of the model (one tensor-parallel group).
+    ReplicaId
+);
+
+pub const NO_TIME: SimTime = SimTime(u64::MAX);
+
+/// How a replica forms batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchedulerKind {
+    /// vLLM (v0) style: FCFS continuous batching; a step runs either new prompts' prefills
+    /// (prefill-first) or one decode token for every running sequence.
+    Continuous,
+    /// Sarathi-Serve style: decode tokens first, then prompt chunks up to the token budget, in
+    /// one mixed step.
+    Chunked,
+    /// Static batching: a batch is formed when the replica is idle and runs to completion, its
+    /// finished sequences padding the batch (Transformers NeuronX, early TensorRT).
+    Static,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SchedulerConfig {
+    pub kind: SchedulerKind,
+    pub max_batch: u32,
+    pub max_batched_tokens: u32,
+    pub block_tokens: u32,
+}
+
+/// One request in flight.
+#[derive(Debug, Clone)]
+pub struct ReqState {
+    /// Order of arrival (the FCFS and preemption order).
+    pub seq: u64,
+    pub arrival: SimTime,
+    pub input: u32,
+    pub output: u32,
+    /// Tokens the current (re)prefill must process: the prompt, or prompt + generated tokens
+    /// after a preemption by recompute.
+    pub prompt_len: u32,
+    pub prefilled: u32,
+    pub generated: u32,
+    pub scheduled: SimTime,
+    pub first_token: SimTime,
+    pub preemptions: u32,
+    pub replica: ReplicaId,
+    /// The closed-loop client that sent it, if any.
+    pub client: Option<u32>,
+    /// KV blocks held, where tracked per request (prefill, static reservations).
+    pub blocks: u32,
+    // Decode bookkeeping: the context of the next decode step is ctx_join + (counter − step_join).
+    pub ctx_join: u64,
+    pub step_join: u64,
+    pub epoch: u32,
+    pub pos: u32,
+}
+
+impl ReqState {
+    pub fn new(seq: u64, arrival: SimTime, input: u32, output: u32, client: Option<u32>) -> ReqState {
+        ReqState {
+            seq,
+            arrival,
+            input,
+            output,
+            prompt_len: input,
+            prefilled: 0,
+            generated: 0,
+            scheduled: NO_TIME,
+            first_token: NO_TIME,
+            preemptions: 0,
+            replica: ReplicaId(0),
+            client,
+            blocks: 0,
+            ctx_join: 0,
+            step_join: 0,
+            epoch: 0,
+            pos: 0,
+        }
+    }
+}

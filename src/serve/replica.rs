@@ -1,0 +1,464 @@
+//! One replica: FCFS continuous batching (prefill-first, or chunked and decode-first), static
+//! batching, and a paged KV cache with preemption by recompute.
+//!
+//! A decode step does not touch every running sequence (DESIGN.md invariant 6). Each sequence's
+//! context grows by one token per decode step, so the replica keeps the sum of contexts as a
+//! counter, finds finishing sequences in a heap keyed by the step at which they finish, and
+//! counts the KV blocks a step needs from a histogram of contexts modulo the block size: a
+//! sequence needs a new block exactly when its cached tokens are a multiple of the block size.
+
+use super::{NO_TIME, ReplicaId, ReqState, RequestId, SchedulerConfig, SchedulerKind};
+use crate::engine::SimTime;
+use crate::perf::{BatchShape, PerfModel, StepCost};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
+
+/// What a finished step did, for the simulation to record.
+#[derive(Debug, Default)]
+pub struct StepOutcome {
+    /// Requests that produced their first token in this step.
+    pub first_tokens: Vec<RequestId>,
+    /// Requests that finished in this step.
+    pub completed: Vec<RequestId>,
+    /// Inter-token gaps this step produced: (gap ns, number of tokens with that gap).
+    pub itl: Vec<(u64, u32)>,
+}
+
+/// Running totals of a replica, for metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReplicaStats {
+    pub steps: u64,
+    pub busy_ns: u64,
+    pub preemptions: u64,
+    pub compute_ns: f64,
+    pub memory_ns: f64,
+    pub comm_ns: f64,
+    pub overhead_ns: f64,
+    /// Σ step duration × activity (0..1), for the power model.
+    pub active_ns: f64,
+    pub prefill_tokens: u64,
+    pub decode_tokens: u64,
+    pub max_blocks_used: u64,
+}
+
+#[derive(Debug, Default)]
+struct Plan {
+    prefill_done: Vec<RequestId>,
+    decode_seqs: u32,
+    start: SimTime,
+    cost: StepCost,
+}
+
+pub struct Replica {
+    pub id: ReplicaId,
+    pub perf: Arc<PerfModel>,
+    cfg: SchedulerConfig,
+    waiting: VecDeque<RequestId>,
+    /// Admitted, prompt partly processed (chunked prefill).
+    prefilling: VecDeque<RequestId>,
+    decoding: Vec<RequestId>,
+    finish: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    /// Decode steps completed.
+    counter: u64,
+    /// Σ of the next decode step's context over decoding sequences (and static padding rows).
+    ctx_sum: u64,
+    /// Decoding sequences by (ctx_join − 1 − step_join) mod block_tokens.
+    crossing: Vec<u32>,
+    total_blocks: u64,
+    used_blocks: u64,
+    /// Static batching: finished rows still padding the batch.
+    pad_rows: u32,
+    busy: bool,
+    plan: Plan,
+    last_decode_end: SimTime,
+    /// Sequences that joined decode since the last decode step (their next gap is measured from
+    /// their first token, not from the previous decode step).
+    fresh: Vec<RequestId>,
+    pub outstanding_requests: u32,
+    pub outstanding_tokens: u64,
+    pub stats: ReplicaStats,
+}
+
+impl Replica {
+    pub fn new(id: ReplicaId, perf: Arc<PerfModel>, cfg: SchedulerConfig) -> Replica {
+        let bt = cfg.block_tokens.max(1);
+        let total_blocks = perf.memory.kv_capacity_tokens / bt as u64;
+        Replica {
+            id,
+            perf,
+            cfg,
+            waiting: VecDeque::new(),
+            prefilling: VecDeque::new(),
+            decoding: Vec::new(),
+            finish: BinaryHeap::new(),
+            counter: 0,
+            ctx_sum: 0,
+            crossing: vec![0; bt as usize],
+            total_blocks,
+            used_blocks: 0,
+            pad_rows: 0,
+            busy: false,
+            plan: Plan::default(),
+            last_decode_end: SimTime::ZERO,
+            fresh: Vec::new(),
+            outstanding_requests: 0,
+            outstanding_tokens: 0,
+            stats: ReplicaStats::default(),
+        }
+    }
+
+    pub fn total_blocks(&self) -> u64 {
+        self.total_blocks
+    }
+    pub fn used_blocks(&self) -> u64 {
+        self.used_blocks
+    }
+    pub fn is_busy(&self) -> bool {
+        self.busy
+    }
+    pub fn queue_len(&self) -> usize {
+        self.waiting.len()
+    }
+    pub fn running(&self) -> usize {
+        self.decoding.len() + self.prefilling.len()
+    }
+
+    fn blocks_for(&self, tokens: u64) -> u64 {
+        tokens.div_ceil(self.cfg.block_tokens as u64)
+    }
+
+    /// Whether a request of this size could ever run here (its whole KV fits the cache).
+    pub fn can_ever_fit(&self, input: u32, output: u32) -> bool {
+        self.blocks_for(input as u64 + output as u64) <= self.total_blocks
+    }
+
+    pub fn enqueue(&mut self, id: RequestId, r: &mut ReqState) {
+        r.replica = self.id;
+        self.outstanding_requests += 1;
+        self.outstanding_tokens += (r.input + r.output) as u64;
+        self.waiting.push_back(id);
+    }
+
+    /// Forms the next step, if there is work. Returns its cost; the caller schedules its end.
+    pub fn plan_step(&mut self, now: SimTime, reqs: &mut [ReqState]) -> Option<StepCost> {
+        debug_assert!(!self.busy);
+        self.plan.prefill_done.clear();
+        self.plan.decode_seqs = 0;
+        let mut shape = BatchShape::default();
+        match self.cfg.kind {
+            SchedulerKind::Continuous => {
+                self.admit_whole_prompts(now, reqs, &mut shape);
+                if shape.prefill_seqs == 0 && !self.decoding.is_empty() {
+                    self.add_decode(reqs, &mut shape);
+                }
+            }
+            SchedulerKind::Chunked => {
+                if !self.decoding.is_empty() {
+                    self.add_decode(reqs, &mut shape);
+                }
+                self.add_chunks(now, reqs, &mut shape);
+            }
+            SchedulerKind::Static => {
+                if self.decoding.is_empty() {
+                    self.admit_static_batch(now, reqs, &mut shape);
+                } else {
+                    self.add_decode(reqs, &mut shape);
+                }
+            }
+        }
+        if shape.tokens() == 0 {
+            return None;
+        }
+        let cost = self.perf.step(&shape);
+        self.busy = true;
+        self.plan.start = now;
+        self.plan.cost = cost;
+        self.stats.steps += 1;
+        self.stats.busy_ns += cost.total_ns;
+        self.stats.compute_ns += cost.compute_ns;
+        self.stats.memory_ns += cost.memory_ns;
+        self.stats.comm_ns += cost.comm_ns;
+        self.stats.overhead_ns += cost.overhead_ns;
+        let activity = (cost.ideal_compute_ns.max(cost.ideal_memory_ns) / cost.total_ns as f64).min(1.0);
+        self.stats.active_ns += activity * cost.total_ns as f64;
+        self.stats.prefill_tokens += shape.prefill_tokens;
+        self.stats.decode_tokens += shape.decode_seqs as u64;
+        self.stats.max_blocks_used = self.stats.max_blocks_used.max(self.used_blocks);
+        Some(cost)
+    }
+
+    /// vLLM v0: admit whole prompts FCFS while batch slots, the token budget and KV blocks last.
+    fn admit_whole_prompts(&mut self, now: SimTime, reqs: &mut [ReqState], shape: &mut BatchShape) {
+        while let Some(&id) = self.waiting.front() {
+            let r = &reqs[id.index()];
+            let need = (r.prompt_len - r.prefilled) as u64;
+            let running = self.decoding.len() + shape.prefill_seqs as usize;
+            if running >= self.cfg.max_batch as usize {
+                break;
+            }
+            if shape.prefill_seqs > 0 && shape.prefill_tokens + need > self.cfg.max_batched_tokens as u64 {
+                break;
+            }
+            let blocks = self.blocks_for(r.prompt_len as u64);
+            if self.used_blocks + blocks > self.total_blocks {
+                break;
+            }
+            self.waiting.pop_front();
+            self.used_blocks += blocks;
+            let r = &mut reqs[id.index()];
+            r.blocks = blocks as u32;
+            if r.scheduled == NO_TIME {
+                r.scheduled = now;
+            }
+            shape.add_prefill(need, r.prefilled as u64);
+            r.prefilled = r.prompt_len;
+            self.plan.prefill_done.push(id);
+        }
+    }
+
+    /// Sarathi-Serve: continue partial prompts, then admit new ones, in chunks up to the budget
+    /// left after the decode tokens.
+    fn add_chunks(&mut self, now: SimTime, reqs: &mut [ReqState], shape: &mut BatchShape) {
+        let budget = self.cfg.max_batched_tokens as u64;
+        let mut i = 0;
+        loop {
+            let used = shape.tokens();
+            if used >= budget {
+                break;
+            }
+            let id = if i < self.prefilling.len() {
+                self.prefilling[i]
+            } else {
+                let running = self.decoding.len() + self.prefilling.len();
+                match self.waiting.front() {
+                    Some(&id) if running < self.cfg.max_batch as usize => id,
+                    _ => break,
+                }
+            };
+            let r = &reqs[id.index()];
+            let chunk = ((r.prompt_len - r.prefilled) as u64).min(budget - used);
+            let blocks = self.blocks_for(r.prefilled as u64 + chunk) - self.blocks_for(r.prefilled as u64);
+            if self.used_blocks + blocks > self.total_blocks {
+                break;
+            }
+            if i >= self.prefilling.len() {
+                self.waiting.pop_front();
+                self.prefilling.push_back(id);
+            }
+            self.used_blocks += blocks;
+            let r = &mut reqs[id.index()];
+            r.blocks += blocks as u32;
+            if r.scheduled == NO_TIME {
+                r.scheduled = now;
+            }
+            shape.add_prefill(chunk, r.prefilled as u64);
+            r.prefilled += chunk as u32;
+            if r.prefilled == r.prompt_len {
+                self.plan.prefill_done.push(id);
+            }
+            i += 1;
+        }
+        // Prompts finished this step leave the prefilling queue (they are at its front, in order).
+        let done = self.plan.prefill_done.len();
+        for _ in 0..done {
+            self.prefilling.pop_front();
+        }
+    }
+
+    /// Static batching: take up to `max_batch` waiting requests, reserving KV for their whole
+    /// length, and prefill them together.
+    fn admit_static_batch(&mut self, now: SimTime, reqs: &mut [ReqState], shape: &mut BatchShape) {
+        self.pad_rows = 0;
+        self.ctx_sum = 0;
+        while let Some(&id) = self.waiting.front() {
+            if shape.prefill_seqs >= self.cfg.max_batch {
+                break;
+            }
+            let r = &reqs[id.index()];
+            let blocks = self.blocks_for((r.prompt_len + r.output - r.generated) as u64);
+            if self.used_blocks + blocks > self.total_blocks {
+                break;
+            }
+            self.waiting.pop_front();
+            self.used_blocks += blocks;
+            let r = &mut reqs[id.index()];
+            r.blocks = blocks as u32;
+            if r.scheduled == NO_TIME {
+                r.scheduled = now;
+            }
+            shape.add_prefill((r.prompt_len - r.prefilled) as u64, r.prefilled as u64);
+            r.prefilled = r.prompt_len;
+            self.plan.prefill_done.push(id);
+        }
+    }
+
+    /// One token for every decoding sequence; preempts the youngest while KV blocks run short.
+    fn add_decode(&mut self, reqs: &mut [ReqState], shape: &mut BatchShape) {
+        if self.cfg.kind != SchedulerKind::Static {
+            loop {
+                let need = self.blocks_needed_now();
+                if self.used_blocks + need <= self.total_blocks || self.decoding.is_empty() {
+                    break;
+                }
+                self.preempt_youngest(reqs);
+            }
+            if self.decoding.is_empty() {
+                return;
+            }
+            self.used_blocks += self.blocks_needed_now();
+        }
+        let seqs = self.decoding.len() as u32 + self.pad_rows;
+        shape.decode_seqs += seqs;
+        shape.decode_ctx_tokens += self.ctx_sum;
+        self.plan.decode_seqs = seqs;
+    }
+
+    fn key_now(&self) -> usize {
+        let b = self.cfg.block_tokens as u64;
+        ((b - self.counter % b) % b) as usize
+    }
+
+    fn blocks_needed_now(&self) -> u64 {
+        self.crossing[self.key_now()] as u64
+    }
+
+    fn ctx_next(&self, r: &ReqState) -> u64 {
+        r.ctx_join + (self.counter - r.step_join)
+    }
+
+    fn crossing_key(&self, r: &ReqState) -> usize {
+        let b = self.cfg.block_tokens as u64;
+        ((r.ctx_join - 1 + b - r.step_join % b) % b) as usize
+    }
+
+    fn remove_decoding(&mut self, id: RequestId, reqs: &mut [ReqState]) -> u64 {
+        let r = &reqs[id.index()];
+        let pos = r.pos as usize;
+        let ctx = self.ctx_next(r);
+        let key = self.crossing_key(r);
+        self.decoding.swap_remove(pos);
+        if let Some(&moved) = self.decoding.get(pos) {
+            reqs[moved.index()].pos = pos as u32;
+        }
+        self.ctx_sum -= ctx;
+        if self.cfg.kind != SchedulerKind::Static {
+            self.crossing[key] -= 1;
+        }
+        reqs[id.index()].epoch += 1;
+        ctx
+    }
+
+    /// Preemption by recompute (vLLM's default): the youngest running sequence frees its KV and
+    /// goes back to the head of the queue; it will prefill prompt + generated tokens again.
+    fn preempt_youngest(&mut self, reqs: &mut [ReqState]) {
+        let Some(&victim) = self.decoding.iter().max_by_key(|id| reqs[id.index()].seq) else {
+            return;
+        };
+        let ctx = self.remove_decoding(victim, reqs);
+        self.used_blocks -= self.blocks_for(ctx - 1);
+        self.fresh.retain(|&f| f != victim);
+        let r = &mut reqs[victim.index()];
+        r.prompt_len = r.input + r.generated;
+        r.prefilled = 0;
+        r.blocks = 0;
+        r.preemptions += 1;
+        self.stats.preemptions += 1;
+        self.waiting.push_front(victim);
+    }
+
+    fn join_decode(&mut self, id: RequestId, reqs: &mut [ReqState]) {
+        let counter = self.counter;
+        let r = &mut reqs[id.index()];
+        r.ctx_join = r.prompt_len as u64 + 1;
+        r.step_join = counter;
+        r.pos = self.decoding.len() as u32;
+        let finish_at = counter + (r.output - r.generated) as u64;
+        let (epoch, ctx) = (r.epoch, r.ctx_join);
+        self.ctx_sum += ctx;
+        let key = self.crossing_key(&reqs[id.index()]);
+        if self.cfg.kind != SchedulerKind::Static {
+            self.crossing[key] += 1;
+        }
+        self.decoding.push(id);
+        self.finish.push(Reverse((finish_at, id.0, epoch)));
+        self.fresh.push(id);
+    }
+
+    fn release(&mut self, id: RequestId, reqs: &[ReqState], kv_tokens: u64) {
+        let r = &reqs[id.index()];
+        let blocks = if self.cfg.kind == SchedulerKind::Static {
+            r.blocks as u64
+        } else {
+            self.blocks_for(kv_tokens)
+        };
+        self.used_blocks -= blocks;
+        self.outstanding_requests -= 1;
+        self.outstanding_tokens -= (r.input + r.output) as u64;
+    }
+
+    /// Applies the step that ends at `now`: tokens, first tokens, completions.
+    pub fn finish_step(&mut self, now: SimTime, reqs: &mut [ReqState], out: &mut StepOutcome) {
+        out.first_tokens.clear();
+        out.completed.clear();
+        out.itl.clear();
+        self.busy = false;
+        // Decode part: every decoding sequence produced one token.
+        if self.plan.decode_seqs > 0 {
+            let gap_shared = now.since(self.last_decode_end);
+            let fresh_n = self.fresh.len() as u32;
+            for &f in &self.fresh {
+                out.itl.push((now.since(reqs[f.index()].first_token), 1));
+            }
+            self.fresh.clear();
+            let shared = self.decoding.len() as u32 - fresh_n;
+            if shared > 0 {
+                out.itl.push((gap_shared, shared));
+            }
+            self.last_decode_end = now;
+            self.counter += 1;
+            self.ctx_sum += self.plan.decode_seqs as u64;
+            while let Some(&Reverse((at, raw, epoch))) = self.finish.peek() {
+                if at > self.counter {
+                    break;
+                }
+                self.finish.pop();
+                let id = RequestId(raw);
+                if reqs[id.index()].epoch != epoch {
+                    continue; // preempted since; a stale entry
+                }
+                let ctx = self.remove_decoding(id, reqs);
+                if self.cfg.kind == SchedulerKind::Static {
+                    // The finished row keeps padding the batch until the batch ends.
+                    self.pad_rows += 1;
+                    self.ctx_sum += ctx;
+                }
+                let r = &mut reqs[id.index()];
+                r.generated = r.output;
+                self.release(id, reqs, ctx - 1);
+                out.completed.push(id);
+            }
+            if self.cfg.kind == SchedulerKind::Static && self.decoding.is_empty() {
+                self.pad_rows = 0;
+                self.ctx_sum = 0;
+            }
+        }
+        // Prefill part: prompts that completed produce their first (or next) token.
+        for i in 0..self.plan.prefill_done.len() {
+            let id = self.plan.prefill_done[i];
+            let r = &mut reqs[id.index()];
+            r.generated += 1;
+            if r.first_token == NO_TIME {
+                r.first_token = now;
+                out.first_tokens.push(id);
+            }
+            if r.generated >= r.output {
+                let kv = r.prompt_len as u64;
+                self.release(id, reqs, kv);
+                out.completed.push(id);
+            } else {
+                self.join_decode(id, reqs);
+            }
+        }
+    }
+}

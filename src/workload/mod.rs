@@ -1,0 +1,401 @@
+//! Where requests come from: arrival processes, length distributions and trace replay.
+//!
+//! Arrival gaps and lengths draw from two independent random streams, so that changing the rate
+//! leaves the sampled lengths unchanged and scales every gap by the same factor (common random
+//! numbers: a higher rate is the same traffic, compressed in time).
+
+pub mod trace;
+
+use rand::RngExt;
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
+use rand_distr::{Distribution, Exp1, Gamma, StandardNormal};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+pub use trace::{Trace, TraceFormat, TraceRequest};
+
+/// How requests arrive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ArrivalSpec {
+    /// Open loop, exponential gaps.
+    Poisson { rate_per_s: f64 },
+    /// Open loop, Gamma gaps with coefficient of variation `cv` (cv = 1 is Poisson; > 1 bursty).
+    Gamma { rate_per_s: f64, cv: f64 },
+    /// Closed loop: `clients` each send their next request `think_time_s` after the last completes.
+    Closed {
+        clients: u32,
+        #[serde(default)]
+        think_time_s: f64,
+    },
+    /// `batch` requests start together (a static batch, as the Neuron benchmarks run).
+    Static { batch: u32 },
+    /// Every request arrives at t = 0; the engine batches as it can.
+    Offline,
+    /// Replay of a trace file; `rate_scale` multiplies its arrival rate (2.0 = twice as fast).
+    Trace {
+        path: String,
+        #[serde(default = "default_format")]
+        format: TraceFormat,
+        #[serde(default = "one")]
+        rate_scale: f64,
+    },
+}
+
+fn default_format() -> TraceFormat {
+    TraceFormat::Auto
+}
+fn one() -> f64 {
+    1.0
+}
+
+impl ArrivalSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ArrivalSpec::Poisson { .. } => "poisson",
+            ArrivalSpec::Gamma { .. } => "gamma",
+            ArrivalSpec::Closed { .. } => "closed",
+            ArrivalSpec::Static { .. } => "static",
+            ArrivalSpec::Offline => "offline",
+            ArrivalSpec::Trace { .. } => "trace",
+        }
+    }
+}
+
+/// A distribution of token counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum LengthSpec {
+    Fixed {
+        tokens: u32,
+    },
+    Uniform {
+        min: u32,
+        max: u32,
+    },
+    /// Log-normal with the given mean and coefficient of variation, clamped to [min, max].
+    Lognormal {
+        mean: f64,
+        cv: f64,
+        #[serde(default = "one_u32")]
+        min: u32,
+        max: u32,
+    },
+    /// Empirical: the lengths of a trace file (its input or output column), sampled with
+    /// replacement. Input and output drawn from the same file come from the same row.
+    Trace {
+        path: String,
+        #[serde(default = "default_format")]
+        format: TraceFormat,
+    },
+}
+
+fn one_u32() -> u32 {
+    1
+}
+
+impl LengthSpec {
+    /// The largest value this distribution can produce (for the context check).
+    pub fn max_tokens(&self, column: &[u32]) -> u32 {
+        match self {
+            LengthSpec::Fixed { tokens } => *tokens,
+            LengthSpec::Uniform { max, .. } | LengthSpec::Lognormal { max, .. } => *max,
+            LengthSpec::Trace { .. } => column.iter().copied().max().unwrap_or(0),
+        }
+    }
+}
+
+/// A length sampler, ready to draw.
+#[derive(Debug, Clone)]
+pub enum LengthSampler {
+    Fixed(u32),
+    Uniform(u32, u32),
+    Lognormal { mu: f64, sigma: f64, min: u32, max: u32 },
+    Empirical(Arc<Vec<u32>>),
+}
+
+impl LengthSampler {
+    pub fn new(spec: &LengthSpec, column: Option<Arc<Vec<u32>>>) -> LengthSampler {
+        match spec {
+            LengthSpec::Fixed { tokens } => LengthSampler::Fixed(*tokens),
+            LengthSpec::Uniform { min, max } => LengthSampler::Uniform(*min, *max),
+            LengthSpec::Lognormal { mean, cv, min, max } => {
+                let s2 = (1.0 + cv * cv).ln();
+                LengthSampler::Lognormal {
+                    mu: mean.ln() - s2 / 2.0,
+                    sigma: s2.sqrt(),
+                    min: *min,
+                    max: *max,
+                }
+            }
+            LengthSpec::Trace { .. } => LengthSampler::Empirical(column.unwrap_or_default()),
+        }
+    }
+
+    /// One draw. `row_u` in [0, 1) picks the row of an empirical column, shared by input and
+    /// output so that they come from the same trace row.
+    pub fn sample(&self, rng: &mut ChaCha8Rng, row_u: f64) -> u32 {
+        match self {
+            LengthSampler::Fixed(v) => *v,
+            LengthSampler::Uniform(lo, hi) => rng.random_range(*lo..=*hi),
+            LengthSampler::Lognormal { mu, sigma, min, max } => {
+                let z: f64 = StandardNormal.sample(rng);
+                let v = (mu + sigma * z).exp().round();
+                (v.clamp(*min as f64, *max as f64)) as u32
+            }
+            LengthSampler::Empirical(col) => {
+                if col.is_empty() {
+                    return 1;
+                }
+                let i = ((row_u * col.len() as f64) as usize).min(col.len() - 1);
+                col[i]
+            }
+        }
+    }
+}
+
+/// One generated request before it enters the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRequest {
+    pub arrival_ns: u64,
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+    /// Index of the trace row (for prefix hash ids), if replayed from a trace.
+    pub trace_row: Option<u32>,
+}
+
+/// Draws requests of an open-loop (or all-at-once) process in arrival order, lazily, so memory
+/// does not grow with the number of requests.
+#[derive(Debug)]
+pub struct Generator {
+    gaps: GapProcess,
+    input: LengthSampler,
+    output: LengthSampler,
+    max_context: u32,
+    arrival_rng: ChaCha8Rng,
+    length_rng: ChaCha8Rng,
+    next_ns: f64,
+    emitted: u64,
+    limit: u64,
+    trace: Option<Arc<Trace>>,
+    rate_scale: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum GapProcess {
+    Exponential { mean_s: f64 },
+    Gamma { shape: f64, scale_s: f64 },
+    AllAtZero,
+    Trace,
+}
+
+impl Generator {
+    /// `limit`: how many requests to emit. `seed`: the run's seed.
+    pub fn new(
+        arrival: &ArrivalSpec,
+        input: LengthSampler,
+        output: LengthSampler,
+        max_context: u32,
+        limit: u64,
+        seed: u64,
+        trace: Option<Arc<Trace>>,
+    ) -> Generator {
+        let (gaps, rate_scale) = match arrival {
+            ArrivalSpec::Poisson { rate_per_s } => (
+                GapProcess::Exponential {
+                    mean_s: 1.0 / rate_per_s,
+                },
+                1.0,
+            ),
+            ArrivalSpec::Gamma { rate_per_s, cv } => {
+                let shape = 1.0 / (cv * cv);
+                (
+                    GapProcess::Gamma {
+                        shape,
+                        scale_s: 1.0 / (rate_per_s * shape),
+                    },
+                    1.0,
+                )
+            }
+            ArrivalSpec::Trace { rate_scale, .. } => (GapProcess::Trace, *rate_scale),
+            ArrivalSpec::Closed { .. } | ArrivalSpec::Static { .. } | ArrivalSpec::Offline => {
+                (GapProcess::AllAtZero, 1.0)
+            }
+        };
+        let limit = match (&gaps, &trace) {
+            (GapProcess::Trace, Some(t)) => limit.min(t.requests.len() as u64),
+            _ => limit,
+        };
+        Generator {
+            gaps,
+            input,
+            output,
+            max_context,
+            arrival_rng: ChaCha8Rng::seed_from_u64(seed ^ 0xA55A_0001),
+            length_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5AA5_0002),
+            next_ns: 0.0,
+            emitted: 0,
+            limit,
+            trace,
+            rate_scale,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.limit
+    }
+
+    /// Lengths of one request, cut so that prompt + output fit the context.
+    pub fn lengths(&mut self) -> (u32, u32) {
+        let row_u: f64 = self.length_rng.random();
+        let input = self.input.sample(&mut self.length_rng, row_u).max(1);
+        let output = self.output.sample(&mut self.length_rng, row_u).max(1);
+        let input = input.min(self.max_context.saturating_sub(1).max(1));
+        let output = output.min(self.max_context.saturating_sub(input).max(1));
+        (input, output)
+    }
+
+    /// The next request in arrival order, or `None` when `limit` have been emitted.
+    pub fn next_request(&mut self) -> Option<NewRequest> {
+        if self.emitted >= self.limit {
+            return None;
+        }
+        let i = self.emitted;
+        self.emitted += 1;
+        if let (GapProcess::Trace, Some(t)) = (self.gaps, &self.trace) {
+            let r = &t.requests[i as usize];
+            let (input, output) = (r.input_tokens, r.output_tokens);
+            return Some(NewRequest {
+                arrival_ns: (r.arrival_ns as f64 / self.rate_scale).round() as u64,
+                input_tokens: input,
+                output_tokens: output,
+                trace_row: Some(i as u32),
+            });
+        }
+        // The first request arrives at t = 0 (after one gap would only shift every metric).
+        if i > 0 {
+            let gap_s = match self.gaps {
+                GapProcess::Exponential { mean_s } => {
+                    let e: f64 = Exp1.sample(&mut self.arrival_rng);
+                    e * mean_s
+                }
+                GapProcess::Gamma { shape, scale_s } => match Gamma::new(shape, scale_s) {
+                    Ok(g) => g.sample(&mut self.arrival_rng),
+                    Err(_) => 0.0,
+                },
+                GapProcess::AllAtZero | GapProcess::Trace => 0.0,
+            };
+            self.next_ns += gap_s * 1e9;
+        }
+        let (input, output) = self.lengths();
+        Some(NewRequest {
+            arrival_ns: self.next_ns.round() as u64,
+            input_tokens: input,
+            output_tokens: output,
+            trace_row: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generate(arrival: ArrivalSpec, n: u64) -> Vec<NewRequest> {
+        let mut g = Generator::new(
+            &arrival,
+            LengthSampler::Fixed(100),
+            LengthSampler::Uniform(1, 50),
+            4096,
+            n,
+            7,
+            None,
+        );
+        std::iter::from_fn(|| g.next_request()).collect()
+    }
+
+    #[test]
+    fn poisson_rate_is_respected() {
+        let reqs = generate(ArrivalSpec::Poisson { rate_per_s: 20.0 }, 20_000);
+        let span_s = reqs.last().unwrap().arrival_ns as f64 * 1e-9;
+        let rate = (reqs.len() - 1) as f64 / span_s;
+        assert!((rate - 20.0).abs() / 20.0 < 0.03, "rate {rate}");
+    }
+
+    #[test]
+    fn gamma_cv_is_respected() {
+        let reqs = generate(
+            ArrivalSpec::Gamma {
+                rate_per_s: 10.0,
+                cv: 4.0,
+            },
+            50_000,
+        );
+        let gaps: Vec<f64> = reqs
+            .windows(2)
+            .map(|w| (w[1].arrival_ns - w[0].arrival_ns) as f64)
+            .collect();
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
+        let cv = var.sqrt() / mean;
+        assert!((cv - 4.0).abs() < 0.4, "cv {cv}");
+        assert!((1e9 / mean - 10.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn a_higher_rate_is_the_same_traffic_compressed() {
+        let slow = generate(ArrivalSpec::Poisson { rate_per_s: 1.0 }, 100);
+        let fast = generate(ArrivalSpec::Poisson { rate_per_s: 4.0 }, 100);
+        for (s, f) in slow.iter().zip(&fast) {
+            assert_eq!((s.input_tokens, s.output_tokens), (f.input_tokens, f.output_tokens));
+            assert!((s.arrival_ns as f64 / 4.0 - f.arrival_ns as f64).abs() <= 1.0);
+        }
+    }
+
+    #[test]
+    fn lognormal_mean_and_clamp() {
+        let s = LengthSampler::new(
+            &LengthSpec::Lognormal {
+                mean: 500.0,
+                cv: 1.0,
+                min: 1,
+                max: 100_000,
+            },
+            None,
+        );
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let xs: Vec<u32> = (0..50_000).map(|_| s.sample(&mut rng, 0.0)).collect();
+        let mean = xs.iter().map(|&x| x as f64).sum::<f64>() / xs.len() as f64;
+        assert!((mean - 500.0).abs() / 500.0 < 0.03, "mean {mean}");
+        let c = LengthSampler::new(
+            &LengthSpec::Lognormal {
+                mean: 500.0,
+                cv: 2.0,
+                min: 10,
+                max: 600,
+            },
+            None,
+        );
+        assert!(
+            (0..1000)
+                .map(|_| c.sample(&mut rng, 0.0))
+                .all(|x| (10..=600).contains(&x))
+        );
+    }
+
+    #[test]
+    fn lengths_fit_the_context() {
+        let mut g = Generator::new(
+            &ArrivalSpec::Offline,
+            LengthSampler::Fixed(4000),
+            LengthSampler::Fixed(500),
+            4096,
+            3,
+            1,
+            None,
+        );
+        let r = g.next_request().unwrap();
+        assert!(r.input_tokens + r.output_tokens <= 4096);
+    }
+}

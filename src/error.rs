@@ -108,9 +108,16 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 
 /// `" (did you mean `x`?)"` when one of `candidates` is close to `word`, else empty.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    let w = word.to_lowercase();
+    // A candidate that is a prefix of the word (or the reverse) counts as close: `max_batch_size`
+    // for `max_batch`.
     let best = candidates
         .into_iter()
-        .map(|c| (edit_distance(&word.to_lowercase(), &c.to_lowercase()), c))
+        .map(|c| {
+            let lc = c.to_lowercase();
+            let prefix = lc.len() >= 3 && w.len() >= 3 && (w.starts_with(&lc) || lc.starts_with(&w));
+            (if prefix { 0 } else { edit_distance(&w, &lc) }, c)
+        })
         .min();
     match best {
         Some((d, c)) if d <= 2.max(word.len() / 3) => format!(" (did you mean `{c}`?)"),

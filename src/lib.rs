@@ -14,6 +14,7 @@ pub mod report;
 pub mod scenario;
 pub mod serve;
 pub mod sim;
+pub mod validate;
 pub mod workload;
 
 pub use error::{Error, Result};

@@ -3,6 +3,7 @@
 
 mod bench;
 mod output;
+mod validate;
 
 use clap::{Parser, Subcommand};
 use codesim::error::{Error, Result};
@@ -58,6 +59,17 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         repeat: u32,
     },
+    /// Simulate published measurements and report the error of each predicted metric.
+    Validate {
+        /// The validation file (schema in the header of shared/validation/published.toml).
+        file: PathBuf,
+        /// Print the comparison as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Also write validation.json, validation.md and validation.png/.svg into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -103,6 +115,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             what: ListCmd::List { json },
         } => output::model_list(json),
         Command::Bench { json: _, repeat } => bench::run(repeat),
+        Command::Validate { file, json, out } => validate::run(&file, json, out.as_deref()),
     }
 }
 

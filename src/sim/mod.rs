@@ -25,6 +25,9 @@ enum Event {
     /// A closed-loop client sends its next request.
     ClientSend(u32),
     StepEnd(ReplicaId),
+    /// An idle replica that received work plans its next step. Queued behind every event already
+    /// due at the same time, so requests arriving together are batched together.
+    Kick(ReplicaId),
 }
 
 /// Options that change what a run records, not what it simulates.
@@ -41,6 +44,10 @@ pub struct Simulation {
     reqs: Vec<ReqState>,
     free_slots: Vec<u32>,
     replicas: Vec<Replica>,
+    /// The event loop runs (arrivals due "now" can be admitted directly).
+    started: bool,
+    /// A Kick is queued for this replica.
+    kicked: Vec<bool>,
     router: Router,
     generator: Generator,
     pending: Option<NewRequest>,
@@ -103,6 +110,8 @@ impl Simulation {
             queue: EventQueue::new(),
             reqs: Vec::new(),
             free_slots: Vec::new(),
+            started: false,
+            kicked: vec![false; replicas.len()],
             replicas,
             router: Router::new(sc.routing, sc.seed),
             generator,
@@ -139,6 +148,7 @@ impl Simulation {
             }
             _ => self.schedule_next_arrival(),
         }
+        self.started = true;
         while let Some((now, ev)) = self.queue.pop() {
             match ev {
                 Event::Arrival => {
@@ -146,6 +156,12 @@ impl Simulation {
                         self.admit(now, nr.input_tokens, nr.output_tokens, None);
                     }
                     self.schedule_next_arrival();
+                }
+                Event::Kick(rid) => {
+                    self.kicked[rid.index()] = false;
+                    if !self.replicas[rid.index()].is_busy() {
+                        self.start_step(now, rid);
+                    }
                 }
                 Event::ClientSend(c) => {
                     if self.arrivals_left > 0 {
@@ -161,14 +177,23 @@ impl Simulation {
         (self.summarise(wall_s), rows)
     }
 
+    /// Pulls the next open-loop request; requests due now are admitted at once (so that a burst
+    /// at one instant lands in the queues before any replica plans its step), the first later
+    /// one is held in `pending` with an Arrival event.
     fn schedule_next_arrival(&mut self) {
-        if self.arrivals_left == 0 {
-            return;
-        }
-        if let Some(nr) = self.generator.next_request() {
-            let t = SimTime(nr.arrival_ns).max(self.queue.now());
+        while self.arrivals_left > 0 {
+            let Some(nr) = self.generator.next_request() else {
+                return;
+            };
+            let now = self.queue.now();
+            let t = SimTime(nr.arrival_ns).max(now);
+            if t == now && self.started {
+                self.admit(now, nr.input_tokens, nr.output_tokens, None);
+                continue;
+            }
             self.pending = Some(nr);
             self.queue.push(t, Event::Arrival);
+            return;
         }
     }
 
@@ -205,8 +230,9 @@ impl Simulation {
         };
         let replica = &mut self.replicas[rid.index()];
         replica.enqueue(id, &mut self.reqs[id.index()]);
-        if !replica.is_busy() {
-            self.start_step(now, rid);
+        if !replica.is_busy() && !self.kicked[rid.index()] {
+            self.kicked[rid.index()] = true;
+            self.queue.push(now, Event::Kick(rid));
         }
     }
 

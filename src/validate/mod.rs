@@ -1,0 +1,763 @@
+//! `validate`: simulate published measurements and report the error of each predicted metric.
+//!
+//! The input file's schema is documented in the header of `../shared/validation/published.toml`.
+//! Each case becomes a scenario (generated TOML text through [`crate::scenario::load_str`], so
+//! every check a user's scenario gets applies here too), runs with seed 1, and each measured
+//! metric is compared with its prediction: `error_pct = 100 · (predicted − measured) / measured`.
+//!
+//! A case that cannot be simulated (unknown instance or model, weights or KV cache that do not
+//! fit, an invalid TP) is reported as skipped with the reason, never dropped. A case that is
+//! malformed (a key its load kind needs is missing) is an input error: that is the file's fault.
+
+use crate::dtype::Dtype;
+use crate::error::{Error, Result};
+use crate::hw::{Catalog, ChipKind, Hardware};
+use crate::input::{parse_toml, read_text};
+use crate::metrics::RunResult;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize, Serializer};
+use std::path::{Path, PathBuf};
+
+/// The seed of every case's run, so a validation is reproducible.
+pub const SEED: u64 = 1;
+
+/// Closed-loop cases simulate this many requests per client: enough rounds that the first
+/// round's synchronised start no longer dominates the distributions (steady state).
+pub const CLOSED_ROUNDS: u64 = 8;
+
+/// Poisson cases without a `requests` key simulate this many requests.
+pub const POISSON_DEFAULT_REQUESTS: u64 = 1000;
+
+/// trtllm-bench's defaults for offline throughput runs, as documented in TensorRT-LLM's
+/// performance docs (`docs/source/performance/perf-benchmarking.md`): max batch size 2048 and a
+/// max number of tokens per step of 8192.
+pub const OFFLINE_MAX_BATCH: u32 = 2048;
+pub const OFFLINE_MAX_BATCHED_TOKENS: u32 = 8192;
+
+/// The file as written: one `[[case]]` each.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationFile {
+    #[serde(default)]
+    pub case: Vec<Case>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub id: String,
+    pub source: String,
+    pub instance: String,
+    pub instances: u32,
+    pub chips: u32,
+    pub model: String,
+    pub weights: Dtype,
+    pub compute: Dtype,
+    /// TP degree as the source counts it, in `tp_unit`s.
+    pub tp: u32,
+    pub tp_unit: TpUnit,
+    pub load: LoadKind,
+    #[serde(default)]
+    pub concurrency: Option<u32>,
+    #[serde(default)]
+    pub requests: Option<u64>,
+    #[serde(default)]
+    pub qps: Option<f64>,
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+    pub measured: Measured,
+    /// Line of the case's `[[case]]` header, for error messages (filled in by [`parse`]).
+    #[serde(skip)]
+    pub line: Option<usize>,
+}
+
+/// What one TP rank is, as the source counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TpUnit {
+    Gpu,
+    /// A physical NeuronCore (2 per trn1/inf2 chip, 8 per trn2 chip).
+    Neuroncore,
+    /// A logical NeuronCore (trn2 with LNC=2: 4 per chip; on trn1/inf2 the same as a NeuronCore).
+    LogicalNeuroncore,
+}
+
+impl TpUnit {
+    pub fn name(self) -> &'static str {
+        match self {
+            TpUnit::Gpu => "gpu",
+            TpUnit::Neuroncore => "neuroncore",
+            TpUnit::LogicalNeuroncore => "logical-neuroncore",
+        }
+    }
+}
+
+/// How requests arrive (see the schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadKind {
+    Static,
+    Closed,
+    Offline,
+    Poisson,
+}
+
+impl LoadKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LoadKind::Static => "static",
+            LoadKind::Closed => "closed",
+            LoadKind::Offline => "offline",
+            LoadKind::Poisson => "poisson",
+        }
+    }
+}
+
+/// The published figures of a case; any subset may be present.
+///
+/// `tpot_*` are compared with codesim's inter-token latency distribution (`itl_ms`), not its
+/// per-request TPOT: the Neuron benchmarks and TensorRT-LLM report per-token latency percentiles
+/// over all generated tokens, which is the distribution of gaps between consecutive tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Measured {
+    pub output_tok_s: Option<f64>,
+    pub ttft_p50_ms: Option<f64>,
+    pub ttft_p99_ms: Option<f64>,
+    pub tpot_p50_ms: Option<f64>,
+    pub tpot_p99_ms: Option<f64>,
+    pub e2e_p50_ms: Option<f64>,
+}
+
+/// The metrics a case can measure, in report order.
+pub const METRICS: [&str; 6] = [
+    "output_tok_s",
+    "ttft_p50_ms",
+    "ttft_p99_ms",
+    "tpot_p50_ms",
+    "tpot_p99_ms",
+    "e2e_p50_ms",
+];
+
+impl Measured {
+    /// `(metric, measured value)` for every metric present, in [`METRICS`] order.
+    pub fn present(&self) -> Vec<(&'static str, f64)> {
+        let all = [
+            self.output_tok_s,
+            self.ttft_p50_ms,
+            self.ttft_p99_ms,
+            self.tpot_p50_ms,
+            self.tpot_p99_ms,
+            self.e2e_p50_ms,
+        ];
+        METRICS
+            .iter()
+            .zip(all)
+            .filter_map(|(&m, v)| v.map(|v| (m, v)))
+            .collect()
+    }
+}
+
+/// codesim's prediction of `metric` (one of [`METRICS`]).
+pub fn predicted(r: &RunResult, metric: &str) -> f64 {
+    match metric {
+        "output_tok_s" => r.throughput.output_tok_s,
+        "ttft_p50_ms" => r.ttft_ms.p50,
+        "ttft_p99_ms" => r.ttft_ms.p99,
+        // Per-token latency over all tokens: the inter-token gap distribution (see `Measured`).
+        "tpot_p50_ms" => r.itl_ms.p50,
+        "tpot_p99_ms" => r.itl_ms.p99,
+        "e2e_p50_ms" => r.e2e_ms.p50,
+        _ => f64::NAN,
+    }
+}
+
+/// One (case, metric) comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    pub id: String,
+    /// Hardware family: the instance name before its first '.', e.g. "inf2", "p5".
+    pub family: String,
+    pub metric: String,
+    pub predicted: f64,
+    pub measured: f64,
+    /// 100 · (predicted − measured) / measured.
+    pub error_pct: f64,
+}
+
+/// A case that could not be simulated, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skip {
+    pub id: String,
+    pub reason: String,
+}
+
+/// Absolute errors summarised; percentiles interpolate linearly between closest ranks.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Summary {
+    pub n: usize,
+    pub median_abs_error_pct: f64,
+    pub p90_abs_error_pct: f64,
+    pub max_abs_error_pct: f64,
+}
+
+impl Summary {
+    /// The summary of signed errors (NaN figures when there are none).
+    pub fn of(errors_pct: impl IntoIterator<Item = f64>) -> Summary {
+        let mut abs: Vec<f64> = errors_pct.into_iter().map(f64::abs).collect();
+        abs.sort_by(f64::total_cmp);
+        Summary {
+            n: abs.len(),
+            median_abs_error_pct: quantile(&abs, 0.5),
+            p90_abs_error_pct: quantile(&abs, 0.9),
+            max_abs_error_pct: abs.last().copied().unwrap_or(f64::NAN),
+        }
+    }
+}
+
+/// Linear interpolation between closest ranks of a sorted slice (numpy's default); NaN if empty.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Everything a validation produced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    #[serde(rename = "cases")]
+    pub rows: Vec<Row>,
+    pub skipped: Vec<Skip>,
+    /// Over every (case, metric) pair.
+    pub summary: Summary,
+    /// Per metric, in [`METRICS`] order (metrics with no rows left out).
+    #[serde(serialize_with = "named_summaries::<_, MetricKey>")]
+    pub by_metric: Vec<(String, Summary)>,
+    /// Per hardware family, in order of first appearance in the file.
+    #[serde(serialize_with = "named_summaries::<_, FamilyKey>")]
+    pub by_family: Vec<(String, Summary)>,
+}
+
+/// The key naming a group in the JSON objects of `by_metric` / `by_family`.
+trait GroupKey {
+    const KEY: &'static str;
+}
+struct MetricKey;
+struct FamilyKey;
+impl GroupKey for MetricKey {
+    const KEY: &'static str = "metric";
+}
+impl GroupKey for FamilyKey {
+    const KEY: &'static str = "family";
+}
+
+/// `[(name, summary)]` as `[{"<key>": name, "n": …, …}]`, the name first.
+fn named_summaries<S: Serializer, K: GroupKey>(v: &[(String, Summary)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::{SerializeMap, SerializeSeq};
+    struct Named<'a, K>(&'a str, &'a Summary, std::marker::PhantomData<K>);
+    impl<K: GroupKey> Serialize for Named<'_, K> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let x = self.1;
+            let mut m = s.serialize_map(Some(5))?;
+            m.serialize_entry(K::KEY, self.0)?;
+            m.serialize_entry("n", &x.n)?;
+            m.serialize_entry("median_abs_error_pct", &x.median_abs_error_pct)?;
+            m.serialize_entry("p90_abs_error_pct", &x.p90_abs_error_pct)?;
+            m.serialize_entry("max_abs_error_pct", &x.max_abs_error_pct)?;
+            m.end()
+        }
+    }
+    let mut seq = s.serialize_seq(Some(v.len()))?;
+    for (name, sum) in v {
+        seq.serialize_element(&Named::<K>(name, sum, std::marker::PhantomData))?;
+    }
+    seq.end()
+}
+
+/// The hardware family of an instance name: its prefix before the first '.'.
+pub fn family(instance: &str) -> String {
+    instance.split('.').next().unwrap_or(instance).to_string()
+}
+
+/// Reads, parses and runs a validation file.
+pub fn run(path: &Path) -> Result<Report> {
+    let text = read_text(path)?;
+    let file = parse(&text, path)?;
+    run_cases(&file.case, path)
+}
+
+/// Parses a validation file's text and notes each case's line.
+pub fn parse(text: &str, path: &Path) -> Result<ValidationFile> {
+    let mut file: ValidationFile = parse_toml(text, path)?;
+    let headers = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with("[[case]]"))
+        .map(|(i, _)| i + 1);
+    for (case, line) in file.case.iter_mut().zip(headers) {
+        case.line = Some(line);
+    }
+    Ok(file)
+}
+
+/// Checks every case (a malformed one is an input error), then simulates them in parallel.
+/// Output order is the cases' order whatever the thread count.
+pub fn run_cases(cases: &[Case], file: &Path) -> Result<Report> {
+    let mut seen = std::collections::HashSet::new();
+    for c in cases {
+        c.check(file)?;
+        if !seen.insert(c.id.as_str()) {
+            return Err(c.error(file, "id", "is used by an earlier case; ids must be unique"));
+        }
+    }
+    let catalog = Catalog::builtin()?;
+    let outcomes: Vec<Result<Vec<Row>, Skip>> = cases.par_iter().map(|c| run_case(c, &catalog, file)).collect();
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    for o in outcomes {
+        match o {
+            Ok(r) => rows.extend(r),
+            Err(s) => skipped.push(s),
+        }
+    }
+    Ok(summarise(rows, skipped))
+}
+
+/// Groups rows into the overall, per-metric and per-family summaries.
+pub fn summarise(rows: Vec<Row>, skipped: Vec<Skip>) -> Report {
+    let summary = Summary::of(rows.iter().map(|r| r.error_pct));
+    let by_metric = METRICS
+        .iter()
+        .filter(|&&m| rows.iter().any(|r| r.metric == m))
+        .map(|&m| {
+            let s = Summary::of(rows.iter().filter(|r| r.metric == m).map(|r| r.error_pct));
+            (m.to_string(), s)
+        })
+        .collect();
+    let mut families: Vec<&str> = Vec::new();
+    for r in &rows {
+        if !families.contains(&r.family.as_str()) {
+            families.push(&r.family);
+        }
+    }
+    let by_family = families
+        .iter()
+        .map(|&f| {
+            let s = Summary::of(rows.iter().filter(|r| r.family == f).map(|r| r.error_pct));
+            (f.to_string(), s)
+        })
+        .collect();
+    Report {
+        rows,
+        skipped,
+        summary,
+        by_metric,
+        by_family,
+    }
+}
+
+impl Case {
+    fn error(&self, file: &Path, key: &str, message: impl Into<String>) -> Error {
+        let at = match self.line {
+            Some(l) => format!("line {l}, case `{}`, key `{key}`", self.id),
+            None => format!("case `{}`, key `{key}`", self.id),
+        };
+        Error::input(file, at, message)
+    }
+
+    /// The keys each load kind needs are present, the ones it does not use are absent, and the
+    /// numbers are in range.
+    pub fn check(&self, file: &Path) -> Result<()> {
+        let kind = self.load.name();
+        let (needs, unused): (&[&str], &[&str]) = match self.load {
+            LoadKind::Static | LoadKind::Closed => (&["concurrency"], &["requests", "qps"]),
+            LoadKind::Offline => (&["requests"], &["concurrency", "qps"]),
+            LoadKind::Poisson => (&["qps"], &["concurrency"]),
+        };
+        let present = |k: &str| match k {
+            "concurrency" => self.concurrency.is_some(),
+            "requests" => self.requests.is_some(),
+            _ => self.qps.is_some(),
+        };
+        for k in needs {
+            if !present(k) {
+                return Err(self.error(file, k, format!("is required for `{kind}` load")));
+            }
+        }
+        for k in unused {
+            if present(k) {
+                return Err(self.error(
+                    file,
+                    k,
+                    format!("is not used by `{kind}` load; remove it (see the schema in the file's header)"),
+                ));
+            }
+        }
+        for (k, v) in [
+            ("instances", self.instances as u64),
+            ("chips", self.chips as u64),
+            ("tp", self.tp as u64),
+            ("input_tokens", self.input_tokens as u64),
+            ("output_tokens", self.output_tokens as u64),
+            ("concurrency", self.concurrency.map_or(1, u64::from)),
+            ("requests", self.requests.unwrap_or(1)),
+        ] {
+            if v == 0 {
+                return Err(self.error(file, k, "must be at least 1, got 0"));
+            }
+        }
+        if let Some(q) = self.qps {
+            if !(q.is_finite() && q > 0.0) {
+                return Err(self.error(file, "qps", format!("must be a finite number > 0, got {q}")));
+            }
+        }
+        for (m, v) in self.measured.present() {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(self.error(
+                    file,
+                    &format!("measured.{m}"),
+                    format!("must be a finite number > 0, got {v}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// codesim TP ranks for this case on `hw`, or why the case's parallelism does not map.
+    ///
+    /// codesim counts `chip.ranks_per_chip` ranks per chip (trn1/inf2: 2 NeuronCores, trn2: 4
+    /// logical NeuronCores, a GPU: 1); the source counts `units_per_chip` of its `tp_unit`.
+    pub fn ranks(&self, hw: &Hardware) -> std::result::Result<u32, String> {
+        let chip = &hw.chip;
+        let units_per_chip = match (self.tp_unit, chip.kind) {
+            (TpUnit::Gpu, ChipKind::Gpu) => 1,
+            (TpUnit::Neuroncore, ChipKind::Neuron) => chip.physical_cores_per_chip,
+            (TpUnit::LogicalNeuroncore, ChipKind::Neuron) => chip.ranks_per_chip,
+            (unit, kind) => {
+                return Err(format!(
+                    "tp_unit `{}` does not fit {} ({} chip {})",
+                    unit.name(),
+                    hw.instance.name,
+                    format!("{kind:?}").to_lowercase(),
+                    chip.name
+                ));
+            }
+        };
+        let implied_chips = self.tp.div_ceil(units_per_chip.max(1));
+        if implied_chips != self.chips {
+            return Err(format!(
+                "TP {} {}s at {units_per_chip} per {} chip is {implied_chips} chips, but the case says chips = {}",
+                self.tp,
+                self.tp_unit.name(),
+                chip.name,
+                self.chips
+            ));
+        }
+        let per_instance = hw.instance.chips;
+        if self.chips.div_ceil(per_instance) != self.instances {
+            return Err(format!(
+                "{} chips on {} ({per_instance} chips each) need {} instances, but the case says instances = {}",
+                self.chips,
+                hw.instance.name,
+                self.chips.div_ceil(per_instance),
+                self.instances
+            ));
+        }
+        let scaled = self.tp as u64 * chip.ranks_per_chip as u64;
+        if scaled % units_per_chip as u64 != 0 {
+            return Err(format!(
+                "TP {} {}s is not a whole number of codesim ranks ({} per {} chip)",
+                self.tp,
+                self.tp_unit.name(),
+                chip.ranks_per_chip,
+                chip.name
+            ));
+        }
+        Ok((scaled / units_per_chip as u64) as u32)
+    }
+
+    /// The scenario TOML of this case on `hw` (checked by [`Case::check`] first).
+    pub fn scenario_toml(&self, hw: &Hardware) -> std::result::Result<String, String> {
+        let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+        let dtype = |d: Dtype| q(&d.to_string());
+        let ranks = self.ranks(hw)?;
+        // TensorRT-LLM's fp8 checkpoints quantise the KV cache to fp8 as well.
+        let kv = if self.weights == Dtype::Fp8 && hw.chip.kind == ChipKind::Gpu {
+            Dtype::Fp8
+        } else {
+            Dtype::Bf16
+        };
+        let n = |k: Option<u32>| k.unwrap_or(1);
+        let (scheduler, max_batch, max_tokens, requests, arrival) = match self.load {
+            LoadKind::Static => {
+                let b = n(self.concurrency);
+                (
+                    "static",
+                    b,
+                    None,
+                    b as u64,
+                    format!("{{ kind = \"static\", batch = {b} }}"),
+                )
+            }
+            LoadKind::Closed => {
+                let c = n(self.concurrency);
+                (
+                    "continuous",
+                    c,
+                    None,
+                    c as u64 * CLOSED_ROUNDS,
+                    format!("{{ kind = \"closed\", clients = {c} }}"),
+                )
+            }
+            LoadKind::Offline => (
+                "continuous",
+                OFFLINE_MAX_BATCH,
+                Some(OFFLINE_MAX_BATCHED_TOKENS),
+                self.requests.unwrap_or(1),
+                "{ kind = \"offline\" }".to_string(),
+            ),
+            LoadKind::Poisson => (
+                "continuous",
+                crate::scenario::defaults::max_batch(),
+                None,
+                self.requests.unwrap_or(POISSON_DEFAULT_REQUESTS),
+                format!(
+                    "{{ kind = \"poisson\", rate_per_s = {} }}",
+                    toml::Value::Float(self.qps.unwrap_or(1.0))
+                ),
+            ),
+        };
+        let max_tokens = max_tokens.map_or(String::new(), |t| format!("max_batched_tokens = {t}\n"));
+        Ok(format!(
+            "name = {id}\nseed = {SEED}\n\n[hardware]\ninstance = {inst}\n\n[model]\nname = {model}\nweights = {w}\ncompute = {c}\nkv_cache = {kv}\n\n[deployment]\ntp = {ranks}\nreplicas = 1\n\n[serving]\nscheduler = \"{scheduler}\"\nmax_batch = {max_batch}\n{max_tokens}\n[workload]\nrequests = {requests}\narrival = {arrival}\ninput = {{ kind = \"fixed\", tokens = {i} }}\noutput = {{ kind = \"fixed\", tokens = {o} }}\n",
+            id = q(&self.id),
+            inst = q(&self.instance),
+            model = q(&self.model),
+            w = dtype(self.weights),
+            c = dtype(self.compute),
+            kv = dtype(kv),
+            i = self.input_tokens,
+            o = self.output_tokens,
+        ))
+    }
+}
+
+/// The reason an error makes a case unrunnable: its message without the generated file's name.
+fn reason(e: &Error) -> String {
+    match e {
+        Error::Input(i) | Error::Infeasible(i) if i.location.is_empty() => i.message.clone(),
+        Error::Input(i) | Error::Infeasible(i) => format!("{}: {}", i.location, i.message),
+        other => other.to_string(),
+    }
+}
+
+fn run_case(c: &Case, catalog: &Catalog, file: &Path) -> Result<Vec<Row>, Skip> {
+    let skip = |reason: String| Skip {
+        id: c.id.clone(),
+        reason,
+    };
+    let hw = catalog.hardware(&c.instance).map_err(skip)?;
+    let text = c.scenario_toml(&hw).map_err(skip)?;
+    // Named after the case, next to the file, so relative model paths resolve as in the file.
+    let mut name = file.as_os_str().to_owned();
+    name.push(format!("#{}", c.id));
+    let scenario_path = PathBuf::from(name);
+    let sc = crate::scenario::load_str(&text, &scenario_path).map_err(|e| skip(reason(&e)))?;
+    let r = crate::sim::simulate(&sc).map_err(|e| skip(reason(&e)))?;
+    if r.requests.dropped > 0 || r.requests.completed == 0 {
+        let why = r
+            .notes
+            .iter()
+            .find(|n| n.starts_with("requests dropped"))
+            .cloned()
+            .unwrap_or_else(|| "no request completed".to_string());
+        return Err(skip(format!(
+            "does not fit: {} of {} requests dropped ({why})",
+            r.requests.dropped, r.requests.arrived
+        )));
+    }
+    let present = c.measured.present();
+    if present.is_empty() {
+        return Err(skip("no measured metrics in [case.measured]".to_string()));
+    }
+    let fam = family(&c.instance);
+    Ok(present
+        .into_iter()
+        .map(|(metric, measured)| {
+            let p = predicted(&r, metric);
+            Row {
+                id: c.id.clone(),
+                family: fam.clone(),
+                metric: metric.to_string(),
+                predicted: p,
+                measured,
+                error_pct: 100.0 * (p - measured) / measured,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PUBLISHED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/validation/published.toml");
+
+    fn case_text(instance: &str, load_extra: &str) -> String {
+        format!(
+            r#"
+[[case]]
+id = "t1"
+source = "test"
+instance = "{instance}"
+instances = 1
+chips = 1
+model = "llama-3-8b"
+weights = "bf16"
+compute = "bf16"
+tp = 1
+tp_unit = "gpu"
+{load_extra}
+input_tokens = 128
+output_tokens = 16
+[case.measured]
+output_tok_s = 100.0
+"#
+        )
+    }
+
+    #[test]
+    fn published_file_runs_or_skips_every_case() {
+        let path = Path::new(PUBLISHED);
+        let text = read_text(path).unwrap();
+        let file = parse(&text, path).unwrap();
+        assert!(!file.case.is_empty());
+        let report = run_cases(&file.case, path).unwrap();
+        for s in &report.skipped {
+            assert!(!s.reason.trim().is_empty(), "{} skipped without a reason", s.id);
+        }
+        for c in &file.case {
+            let rows = report.rows.iter().filter(|r| r.id == c.id).count();
+            let skipped = report.skipped.iter().any(|s| s.id == c.id);
+            assert!(
+                (skipped && rows == 0) || (!skipped && rows == c.measured.present().len()),
+                "case {}: {rows} rows, skipped {skipped}",
+                c.id
+            );
+            assert!(c.line.is_some());
+        }
+        assert_eq!(report.summary.n, report.rows.len());
+        assert!(
+            report
+                .rows
+                .iter()
+                .all(|r| r.predicted.is_finite() && r.error_pct.is_finite())
+        );
+    }
+
+    #[test]
+    fn unknown_instance_is_a_skip() {
+        let text = case_text("p9.huge", "load = \"static\"\nconcurrency = 1");
+        let path = Path::new("v.toml");
+        let f = parse(&text, path).unwrap();
+        let r = run_cases(&f.case, path).unwrap();
+        assert!(r.rows.is_empty());
+        assert_eq!(r.skipped.len(), 1);
+        assert_eq!(r.skipped[0].id, "t1");
+        assert!(r.skipped[0].reason.contains("p9.huge"), "{}", r.skipped[0].reason);
+    }
+
+    #[test]
+    fn every_load_kind_runs() {
+        for load in [
+            "load = \"static\"\nconcurrency = 2",
+            "load = \"closed\"\nconcurrency = 2",
+            "load = \"offline\"\nrequests = 20",
+            "load = \"poisson\"\nqps = 5.0\nrequests = 20",
+            "load = \"poisson\"\nqps = 5.0",
+        ] {
+            let text = case_text("p5.48xlarge", load);
+            let path = Path::new("v.toml");
+            let f = parse(&text, path).unwrap();
+            let r = run_cases(&f.case, path).unwrap();
+            assert!(r.skipped.is_empty(), "{load}: {:?}", r.skipped);
+            assert_eq!(r.rows.len(), 1);
+            let row = &r.rows[0];
+            assert_eq!(row.family, "p5");
+            assert!(row.predicted > 0.0, "{load}");
+            assert!((row.error_pct - (row.predicted - 100.0)).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn static_without_concurrency_is_an_input_error() {
+        let text = case_text("p5.48xlarge", "load = \"static\"");
+        let path = Path::new("v.toml");
+        let f = parse(&text, path).unwrap();
+        let e = run_cases(&f.case, path).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let e = e.to_string();
+        assert!(
+            e.contains("t1") && e.contains("concurrency") && e.contains("line 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_an_input_error() {
+        let text = case_text("p5.48xlarge", "load = \"static\"\nconcurency = 1");
+        let e = parse(&text, Path::new("v.toml")).unwrap_err().to_string();
+        assert!(e.contains("concurency") && e.contains("did you mean"), "{e}");
+    }
+
+    #[test]
+    fn tp_units_map_to_codesim_ranks() {
+        let catalog = Catalog::builtin().unwrap();
+        let mut c = parse(
+            &case_text("trn2.48xlarge", "load = \"static\"\nconcurrency = 1"),
+            Path::new("v.toml"),
+        )
+        .unwrap()
+        .case
+        .remove(0);
+        let trn2 = catalog.hardware("trn2.48xlarge").unwrap();
+        c.tp_unit = TpUnit::LogicalNeuroncore;
+        c.tp = 64;
+        c.chips = 16;
+        assert_eq!(c.ranks(&trn2), Ok(64));
+        c.tp_unit = TpUnit::Neuroncore;
+        c.tp = 128;
+        assert_eq!(c.ranks(&trn2), Ok(64));
+        c.chips = 8;
+        assert!(c.ranks(&trn2).unwrap_err().contains("chips"));
+
+        let inf2 = catalog.hardware("inf2.48xlarge").unwrap();
+        c.tp = 24;
+        c.chips = 12;
+        assert_eq!(c.ranks(&inf2), Ok(24));
+        c.tp_unit = TpUnit::LogicalNeuroncore;
+        assert_eq!(c.ranks(&inf2), Ok(24));
+        c.tp_unit = TpUnit::Gpu;
+        assert!(c.ranks(&inf2).is_err());
+
+        let p5 = catalog.hardware("p5.48xlarge").unwrap();
+        c.tp = 16;
+        c.chips = 16;
+        c.instances = 2;
+        assert_eq!(c.ranks(&p5), Ok(16));
+        c.instances = 1;
+        assert!(c.ranks(&p5).unwrap_err().contains("instances"));
+    }
+
+    #[test]
+    fn summaries_interpolate() {
+        let s = Summary::of([-10.0, 5.0, 1.0, -2.0, 20.0]);
+        assert_eq!(s.n, 5);
+        assert_eq!(s.median_abs_error_pct, 5.0);
+        assert!((s.p90_abs_error_pct - 16.0).abs() < 1e-9);
+        assert_eq!(s.max_abs_error_pct, 20.0);
+    }
+}

@@ -70,6 +70,17 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Fit chips' cost-model efficiencies to their cases in a validation file.
+    Calibrate {
+        /// The validation file.
+        file: PathBuf,
+        /// Chips to fit (default: every chip with cases in the file).
+        #[arg(long)]
+        chip: Vec<String>,
+        /// Write the fitted values into the profile files of this directory (`# fitted:` comments).
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -116,6 +127,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         } => output::model_list(json),
         Command::Bench { json: _, repeat } => bench::run(repeat),
         Command::Validate { file, json, out } => validate::run(&file, json, out.as_deref()),
+        Command::Calibrate { file, chip, write } => validate::calibrate(&file, &chip, write.as_deref()),
     }
 }
 

@@ -2,7 +2,7 @@
 //! `--out` a JSON file, a markdown report and a predicted-vs-measured plot.
 
 use super::{ensure_out_dir, write_atomic};
-use codesim::error::Result;
+use codesim::error::{Error, Result};
 use codesim::report::plot::{Chart, RefLine, Series, SeriesStyle, draw_chart};
 use codesim::validate::{Report, Summary};
 use std::fmt::Write as _;
@@ -158,4 +158,82 @@ fn chart(r: &Report) -> Chart {
         series,
         reference_lines: vec![RefLine::Identity, RefLine::Ratio(1.1), RefLine::Ratio(0.9)],
     }
+}
+
+/// `codesim calibrate`: fit each chip, print before/after, optionally rewrite the profiles.
+pub fn calibrate(file: &Path, chips: &[String], write: Option<&Path>) -> Result<()> {
+    use codesim::validate::calibrate::{calibrate, rewrite_profile};
+    let chips: Vec<String> = if chips.is_empty() {
+        let text = codesim::input::read_text(file)?;
+        let vf = codesim::validate::parse(&text, file)?;
+        let catalog = codesim::hw::Catalog::builtin()?;
+        let mut names: Vec<String> = vf
+            .case
+            .iter()
+            .filter_map(|c| catalog.hardware(&c.instance).ok())
+            .map(|hw| hw.chip.name)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    } else {
+        chips.to_vec()
+    };
+    let shown = file
+        .file_name()
+        .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().to_string());
+    for chip in chips {
+        let c = calibrate(file, &chip)?;
+        println!(
+            "{}: {} cases, {} (case, metric) pairs, {} iterations, {} evaluations",
+            c.chip, c.cases, c.pairs, c.iterations, c.evaluations
+        );
+        println!(
+            "  |error| before: median {:.1} %, p90 {:.1} %, max {:.1} %; after: median {:.1} %, p90 {:.1} %, max {:.1} %",
+            c.before.median_abs_error_pct,
+            c.before.p90_abs_error_pct,
+            c.before.max_abs_error_pct,
+            c.after.median_abs_error_pct,
+            c.after.p90_abs_error_pct,
+            c.after.max_abs_error_pct
+        );
+        for p in &c.params {
+            println!("  {:<24} {:>12.4} -> {:>12.4}", p.key, p.before, p.after);
+        }
+        if let Some(dir) = write {
+            let note = format!(
+                "codesim calibrate {shown}, {} {} cases ({} pairs)",
+                c.cases, c.chip, c.pairs
+            );
+            let mut written = false;
+            let mut entries: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+                .map_err(|e| Error::io(dir, e))?
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .collect();
+            entries.sort();
+            for path in entries
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            {
+                let text = codesim::input::read_text(&path)?;
+                if let Some(new) = rewrite_profile(&text, &c.chip, &c.params, &note) {
+                    super::write_atomic(&path, new.as_bytes())?;
+                    println!("  written to {}", path.display());
+                    written = true;
+                }
+            }
+            if !written {
+                return Err(Error::input(
+                    dir,
+                    "",
+                    format!(
+                        "no profile file defines chip `{}` with a [chip.efficiency] section",
+                        c.chip
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }

@@ -76,6 +76,43 @@ pub struct Efficiency {
     pub step_overhead_us: f64,
     pub layer_overhead_us: f64,
     pub collective_latency_us: f64,
+    /// Compiled static shapes: `pow2` when the software stack compiles one graph per power-of-two
+    /// sequence bucket (Neuron), so a step computes and reads up to the bucket, not the context.
+    #[serde(default)]
+    pub shape_buckets: ShapeBuckets,
+    /// Smallest bucket, in tokens.
+    #[serde(default = "default_bucket_min")]
+    pub bucket_min_tokens: u32,
+    /// When TP exceeds the KV heads, the stack keeps K/V per query head on each rank (as
+    /// Transformers NeuronX does) instead of one shared KV head per rank.
+    #[serde(default)]
+    pub kv_per_query_head: bool,
+    /// The stack's context-encoding graph takes one sequence per execution, so the prompts of a
+    /// step run one after another, each paying its own weight reads, collectives and launch.
+    #[serde(default)]
+    pub sequential_prefill: bool,
+}
+
+fn default_bucket_min() -> u32 {
+    128
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShapeBuckets {
+    #[default]
+    None,
+    Pow2,
+}
+
+impl ShapeBuckets {
+    /// The padded length a compiled graph processes for `tokens` tokens.
+    pub fn pad(self, tokens: u64, min: u64) -> u64 {
+        match self {
+            ShapeBuckets::None => tokens,
+            ShapeBuckets::Pow2 => tokens.max(min.max(1)).next_power_of_two(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,12 +14,16 @@
 //! free: it is on the simulator's hot path.
 
 pub mod collective;
+pub mod fit;
 
 use crate::dtype::Dtype;
 use crate::error::{Error, Result};
 use crate::hw::Hardware;
 use crate::model::ModelSpec;
 use serde::Serialize;
+
+/// The longest step the model reports, ns (a day).
+pub const MAX_STEP_NS: f64 = 86_400e9;
 
 /// How a model is laid out over chips.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -52,6 +56,10 @@ pub struct BatchShape {
     pub prefill_pairs: f64,
     /// Σ of already-cached context tokens the prefill chunks read (chunked prefill, prefix hits).
     pub prefill_cached_tokens: u64,
+    /// Longest decode context in the batch (stacks with compiled shape buckets pad to it).
+    pub decode_max_ctx: u64,
+    /// Longest prefill chunk in the batch.
+    pub prefill_max_chunk: u64,
 }
 
 impl BatchShape {
@@ -65,12 +73,14 @@ impl BatchShape {
         self.prefill_tokens += new;
         self.prefill_cached_tokens += before;
         self.prefill_pairs += causal_pairs(new, before);
+        self.prefill_max_chunk = self.prefill_max_chunk.max(new);
     }
 
     /// Adds one decode sequence whose new token attends to `ctx` tokens (itself included).
     pub fn add_decode(&mut self, ctx: u64) {
         self.decode_seqs += 1;
         self.decode_ctx_tokens += ctx;
+        self.decode_max_ctx = self.decode_max_ctx.max(ctx);
     }
 }
 
@@ -139,6 +149,9 @@ pub struct PerfModel {
     allreduce: collective::AllReduce,
     allreduces_per_step: f64,
     activation_bytes_per_token: f64,
+    buckets: crate::hw::ShapeBuckets,
+    bucket_min: u64,
+    sequential_prefill: bool,
 }
 
 impl PerfModel {
@@ -184,7 +197,11 @@ impl PerfModel {
         let expert_bytes = model.expert_params() * wbytes / tp;
         let weight_bytes_per_rank = total_params * wbytes / tp;
 
-        let kv_per_rank_fraction = model.kv_fraction_per_rank(par.tp);
+        let kv_per_rank_fraction = if eff.kv_per_query_head && par.tp > model.kv_heads {
+            (model.heads_per_rank(par.tp) as f64 / model.kv_heads as f64).max(model.kv_fraction_per_rank(par.tp))
+        } else {
+            model.kv_fraction_per_rank(par.tp)
+        };
         let kv_bytes_per_token = model.kv_bytes_per_token(prec.kv_cache) * kv_per_rank_fraction;
 
         let hbm_bytes_per_rank = chip.hbm_bytes() / ranks_per_chip;
@@ -250,6 +267,9 @@ impl PerfModel {
             allreduce,
             allreduces_per_step: 2.0 * layers,
             activation_bytes_per_token: model.hidden as f64 * prec.activations.bytes(),
+            buckets: eff.shape_buckets,
+            bucket_min: eff.bucket_min_tokens as u64,
+            sequential_prefill: eff.sequential_prefill,
         })
     }
 
@@ -271,6 +291,58 @@ impl PerfModel {
 
     /// The time of one batch step and its breakdown.
     pub fn step(&self, b: &BatchShape) -> StepCost {
+        if self.sequential_prefill && b.prefill_seqs > 1 {
+            // One graph execution per prompt (each padded alike), then the decode rows.
+            let n = b.prefill_seqs as f64;
+            let mut one = BatchShape {
+                prefill_seqs: 1,
+                prefill_tokens: b.prefill_tokens / b.prefill_seqs as u64,
+                prefill_pairs: b.prefill_pairs / n,
+                prefill_cached_tokens: b.prefill_cached_tokens / b.prefill_seqs as u64,
+                prefill_max_chunk: b.prefill_max_chunk,
+                ..BatchShape::default()
+            };
+            let p = self.step_one(&one);
+            let mut c = StepCost {
+                total_ns: 0,
+                compute_ns: p.compute_ns * n,
+                memory_ns: p.memory_ns * n,
+                comm_ns: p.comm_ns * n,
+                overhead_ns: p.overhead_ns * n,
+                ideal_compute_ns: p.ideal_compute_ns * n,
+                ideal_memory_ns: p.ideal_memory_ns * n,
+            };
+            if b.decode_seqs > 0 {
+                one = BatchShape {
+                    decode_seqs: b.decode_seqs,
+                    decode_ctx_tokens: b.decode_ctx_tokens,
+                    decode_max_ctx: b.decode_max_ctx,
+                    ..BatchShape::default()
+                };
+                let d = self.step_one(&one);
+                c.compute_ns += d.compute_ns;
+                c.memory_ns += d.memory_ns;
+                c.comm_ns += d.comm_ns;
+                c.overhead_ns += d.overhead_ns;
+                c.ideal_compute_ns += d.ideal_compute_ns;
+                c.ideal_memory_ns += d.ideal_memory_ns;
+            }
+            let total = c.compute_ns + c.memory_ns + c.comm_ns + c.overhead_ns;
+            c.total_ns = total.round().clamp(1.0, MAX_STEP_NS) as u64;
+            return c;
+        }
+        self.step_one(b)
+    }
+
+    /// One graph execution over the whole batch.
+    fn step_one(&self, b: &BatchShape) -> StepCost {
+        let padded;
+        let b = if self.buckets == crate::hw::ShapeBuckets::None {
+            b
+        } else {
+            padded = self.pad(b);
+            &padded
+        };
         let tokens = b.tokens() as f64;
         if tokens == 0.0 {
             return StepCost::default();
@@ -321,8 +393,28 @@ impl PerfModel {
         c.comm_ns = self.allreduces_per_step * self.allreduce.time_ns(tokens * self.activation_bytes_per_token);
         c.overhead_ns = self.overhead_ns;
         let total = c.compute_ns + c.memory_ns + c.comm_ns + c.overhead_ns;
-        c.total_ns = total.round().max(1.0) as u64;
+        // A step of more than a day means a degenerate hardware override (an efficiency near 0);
+        // it is capped so clocks and sums stay finite.
+        c.total_ns = total.round().clamp(1.0, MAX_STEP_NS) as u64;
         c
+    }
+
+    /// The shape a stack with compiled shape buckets actually runs: every decode row attends up to
+    /// the bucket of the longest context, every prompt is padded to the bucket of the longest.
+    fn pad(&self, b: &BatchShape) -> BatchShape {
+        let mut p = *b;
+        if b.decode_seqs > 0 {
+            let ctx = self.buckets.pad(b.decode_max_ctx, self.bucket_min);
+            p.decode_ctx_tokens = b.decode_seqs as u64 * ctx;
+            p.decode_max_ctx = ctx;
+        }
+        if b.prefill_seqs > 0 && b.prefill_cached_tokens == 0 {
+            let n = self.buckets.pad(b.prefill_max_chunk, self.bucket_min);
+            p.prefill_tokens = b.prefill_seqs as u64 * n;
+            p.prefill_pairs = b.prefill_seqs as f64 * causal_pairs(n, 0);
+            p.prefill_max_chunk = n;
+        }
+        p
     }
 
     /// Prefill of one prompt of `tokens` tokens alone.

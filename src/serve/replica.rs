@@ -11,7 +11,7 @@ use super::{NO_TIME, ReplicaId, ReqState, RequestId, SchedulerConfig, SchedulerK
 use crate::engine::SimTime;
 use crate::perf::{BatchShape, PerfModel, StepCost};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 /// What a finished step did, for the simulation to record.
@@ -65,6 +65,8 @@ pub struct Replica {
     ctx_sum: u64,
     /// Decoding sequences by (ctx_join − 1 − step_join) mod block_tokens.
     crossing: Vec<u32>,
+    /// Multiset of ctx_join − step_join: the longest context is its maximum plus `counter`.
+    ctx_offsets: BTreeMap<i64, u32>,
     total_blocks: u64,
     used_blocks: u64,
     /// Static batching: finished rows still padding the batch.
@@ -95,6 +97,7 @@ impl Replica {
             counter: 0,
             ctx_sum: 0,
             crossing: vec![0; bt as usize],
+            ctx_offsets: BTreeMap::new(),
             total_blocks,
             used_blocks: 0,
             pad_rows: 0,
@@ -175,7 +178,7 @@ impl Replica {
         self.plan.start = now;
         self.plan.cost = cost;
         self.stats.steps += 1;
-        self.stats.busy_ns += cost.total_ns;
+        self.stats.busy_ns = self.stats.busy_ns.saturating_add(cost.total_ns);
         self.stats.compute_ns += cost.compute_ns;
         self.stats.memory_ns += cost.memory_ns;
         self.stats.comm_ns += cost.comm_ns;
@@ -311,6 +314,9 @@ impl Replica {
         let seqs = self.decoding.len() as u32 + self.pad_rows;
         shape.decode_seqs += seqs;
         shape.decode_ctx_tokens += self.ctx_sum;
+        if let Some((&off, _)) = self.ctx_offsets.last_key_value() {
+            shape.decode_max_ctx = shape.decode_max_ctx.max((off + self.counter as i64) as u64);
+        }
         self.plan.decode_seqs = seqs;
     }
 
@@ -337,6 +343,7 @@ impl Replica {
         let pos = r.pos as usize;
         let ctx = self.ctx_next(r);
         let key = self.crossing_key(r);
+        let off = r.ctx_join as i64 - r.step_join as i64;
         self.decoding.swap_remove(pos);
         if let Some(&moved) = self.decoding.get(pos) {
             reqs[moved.index()].pos = pos as u32;
@@ -344,6 +351,13 @@ impl Replica {
         self.ctx_sum -= ctx;
         if self.cfg.kind != SchedulerKind::Static {
             self.crossing[key] -= 1;
+            // Static batches keep finished rows (and their context) until the batch ends.
+            if let Some(n) = self.ctx_offsets.get_mut(&off) {
+                *n -= 1;
+                if *n == 0 {
+                    self.ctx_offsets.remove(&off);
+                }
+            }
         }
         reqs[id.index()].epoch += 1;
         ctx
@@ -376,6 +390,7 @@ impl Replica {
         let finish_at = counter + (r.output - r.generated) as u64;
         let (epoch, ctx) = (r.epoch, r.ctx_join);
         self.ctx_sum += ctx;
+        *self.ctx_offsets.entry(ctx as i64 - counter as i64).or_insert(0) += 1;
         let key = self.crossing_key(&reqs[id.index()]);
         if self.cfg.kind != SchedulerKind::Static {
             self.crossing[key] += 1;
@@ -441,6 +456,7 @@ impl Replica {
             if self.cfg.kind == SchedulerKind::Static && self.decoding.is_empty() {
                 self.pad_rows = 0;
                 self.ctx_sum = 0;
+                self.ctx_offsets.clear();
             }
         }
         // Prefill part: prompts that completed produce their first (or next) token.

@@ -9,6 +9,8 @@
 //! fit, an invalid TP) is reported as skipped with the reason, never dropped. A case that is
 //! malformed (a key its load kind needs is missing) is an input error: that is the file's fault.
 
+pub mod calibrate;
+
 use crate::dtype::Dtype;
 use crate::error::{Error, Result};
 use crate::hw::{Catalog, ChipKind, Hardware};
@@ -512,8 +514,10 @@ impl Case {
                     format!("{{ kind = \"closed\", clients = {c} }}"),
                 )
             }
+            // TensorRT-LLM batches in flight: context chunks and generation tokens share a step
+            // under the max_num_tokens budget, which is codesim's chunked scheduler.
             LoadKind::Offline => (
-                "continuous",
+                "chunked",
                 OFFLINE_MAX_BATCH,
                 Some(OFFLINE_MAX_BATCHED_TOKENS),
                 self.requests.unwrap_or(1),
@@ -555,12 +559,19 @@ fn reason(e: &Error) -> String {
 }
 
 fn run_case(c: &Case, catalog: &Catalog, file: &Path) -> Result<Vec<Row>, Skip> {
+    run_case_with(c, catalog, file, "")
+}
+
+/// Runs one case with `extra` TOML appended to its generated scenario (calibration uses it to
+/// override the chip's efficiencies).
+pub fn run_case_with(c: &Case, catalog: &Catalog, file: &Path, extra: &str) -> Result<Vec<Row>, Skip> {
     let skip = |reason: String| Skip {
         id: c.id.clone(),
         reason,
     };
     let hw = catalog.hardware(&c.instance).map_err(skip)?;
-    let text = c.scenario_toml(&hw).map_err(skip)?;
+    let mut text = c.scenario_toml(&hw).map_err(skip)?;
+    text.push_str(extra);
     // Named after the case, next to the file, so relative model paths resolve as in the file.
     let mut name = file.as_os_str().to_owned();
     name.push(format!("#{}", c.id));

@@ -14,6 +14,7 @@ pub mod report;
 pub mod scenario;
 pub mod serve;
 pub mod sim;
+pub mod sweep;
 pub mod validate;
 pub mod workload;
 

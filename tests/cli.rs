@@ -58,8 +58,8 @@ fn conserves(r: &codesim::RunResult, what: &str) {
     let c = r.requests;
     assert_eq!(
         c.arrived,
-        c.completed + c.dropped,
-        "{what}: arrived = completed + dropped"
+        c.completed + c.dropped + c.rejected,
+        "{what}: arrived = completed + dropped + rejected"
     );
     if c.dropped == 0 {
         assert_eq!(

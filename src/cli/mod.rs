@@ -3,6 +3,7 @@
 
 mod bench;
 mod output;
+mod sweep;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -81,6 +82,45 @@ enum Command {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+    /// Simulate every combination of a sweep file's axes, in parallel; write results.parquet/.csv,
+    /// plots and report.md/.html.
+    Sweep {
+        /// The sweep TOML file (schema in the header of src/sweep/mod.rs).
+        file: PathBuf,
+        /// Output directory (default: reports/<sweep name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads (default: one per core). Results do not depend on it.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Run only the K-th of N slices (runs with index % N == K, K from 0); `auto/N` takes K
+        /// from SLURM_ARRAY_TASK_ID, AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+        /// Keep the runs an interrupted sweep already recorded in --out.
+        #[arg(long)]
+        resume: bool,
+        /// Write the tables only, no plots or report.
+        #[arg(long)]
+        no_plots: bool,
+    },
+    /// Merge the output directories of sweep shards into one result set (tables, plots, report).
+    Merge {
+        /// Shard output directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where the merged result goes (default: the first directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write the tables only, no plots or report.
+        #[arg(long)]
+        no_plots: bool,
+    },
+    /// Redraw the plots and report of a sweep's output directory.
+    Plot {
+        /// The sweep output directory.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -128,6 +168,23 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Bench { json: _, repeat } => bench::run(repeat),
         Command::Validate { file, json, out } => validate::run(&file, json, out.as_deref()),
         Command::Calibrate { file, chip, write } => validate::calibrate(&file, &chip, write.as_deref()),
+        Command::Sweep {
+            file,
+            out,
+            jobs,
+            shard,
+            resume,
+            no_plots,
+        } => sweep::run(sweep::SweepArgs {
+            file,
+            out,
+            jobs,
+            shard,
+            resume,
+            no_plots,
+        }),
+        Command::Merge { dirs, out, no_plots } => sweep::merge(&dirs, out.as_deref(), no_plots),
+        Command::Plot { dir } => sweep::plot(&dir),
     }
 }
 

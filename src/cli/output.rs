@@ -98,8 +98,17 @@ fn print_summary(sc: &codesim::Scenario, r: &RunResult) {
     );
     let c = &r.requests;
     println!(
-        "requests     {} arrived, {} completed, {} dropped, {} preemptions",
-        c.arrived, c.completed, c.dropped, c.preempted
+        "requests     {} arrived, {} completed, {} dropped, {} rejected, {} preemptions ({:.3} s of recompute and swap)",
+        c.arrived, c.completed, c.dropped, c.rejected, c.preempted, r.preemption.total_s
+    );
+    println!(
+        "saturation   {}{}",
+        r.saturation,
+        match r.saturation.as_str() {
+            "overloaded" => ": the queue grew without bound; percentiles reflect the run's length, not a steady state",
+            "backlogged" => ": a queue built up and drained after the last arrival",
+            _ => "",
+        }
     );
     println!(
         "simulator    {} events, {} steps, {:.3} s simulated in {:.3} s of wall time",

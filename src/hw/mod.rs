@@ -91,6 +91,22 @@ pub struct Efficiency {
     /// step run one after another, each paying its own weight reads, collectives and launch.
     #[serde(default)]
     pub sequential_prefill: bool,
+    /// CPU chips: threads (one per core) the inference process uses; default all
+    /// `physical_cores_per_chip`. Set it from a scenario with
+    /// `[hardware.chip.efficiency] threads = 32`.
+    #[serde(default)]
+    pub threads: Option<u32>,
+    /// CPU chips: the thread-scaling curve of compute. n threads reach
+    /// `n / (1 + (n − 1) / thread_half_cores)` cores' worth of FLOP/s (barriers between
+    /// operations and contention for the shared L3 and mesh cost each added thread a little), so
+    /// per-thread efficiency falls to one half near `thread_half_cores` threads. 0: linear.
+    #[serde(default)]
+    pub thread_half_cores: f64,
+    /// CPU chips: DRAM bandwidth one core can draw, GB/s (outstanding misses per core bound
+    /// it). n threads reach `min(n × core_bandwidth_gb_s, hbm_bandwidth_gb_s)`: a few cores
+    /// saturate the memory system. 0: no per-core limit.
+    #[serde(default)]
+    pub core_bandwidth_gb_s: f64,
 }
 
 fn default_bucket_min() -> u32 {
@@ -122,9 +138,14 @@ pub struct Chip {
     pub display_name: String,
     pub kind: ChipKind,
     pub ranks_per_chip: u32,
+    /// NeuronCores per chip; a GPU counts 1; a CPU chip counts the cores its instance has.
     pub physical_cores_per_chip: u32,
+    /// Device memory. A CPU chip (`kind = "cpu"`, the whole instance as one device) has no HBM:
+    /// this is the instance's DRAM, and `hbm_bandwidth_gb_s` the instance's share of the
+    /// socket's DRAM bandwidth.
     pub hbm_gib: f64,
     pub hbm_bandwidth_gb_s: f64,
+    /// GPU L2, Neuron SBUF; a CPU chip's L2 + L3.
     pub sram_mib: f64,
     pub tdp_w: f64,
     pub idle_w: f64,
@@ -365,6 +386,13 @@ fn validate_chip(c: &Chip, file: &Path) -> Result<()> {
     }
     if c.ranks_per_chip == 0 {
         return Err(Error::input(file, at("ranks_per_chip"), "must be at least 1"));
+    }
+    if c.kind == ChipKind::Cpu && c.physical_cores_per_chip == 0 {
+        return Err(Error::input(
+            file,
+            at("physical_cores_per_chip"),
+            "a CPU chip counts its cores: must be at least 1",
+        ));
     }
     Ok(())
 }

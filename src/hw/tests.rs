@@ -25,6 +25,20 @@ fn builtin_catalog_has_the_required_hardware() {
         let hw = c.hardware(inst).unwrap_or_else(|e| panic!("{e}"));
         assert!(hw.instance.price.on_demand_usd_per_hour > 0.0, "{inst} has no price");
     }
+    // CPU instances are one device each (hw-profiles/cpu.toml).
+    for inst in [
+        "c7g.16xlarge",
+        "c8g.4xlarge",
+        "c8g.16xlarge",
+        "c8g.24xlarge",
+        "r8g.16xlarge",
+        "c7i.16xlarge",
+    ] {
+        let hw = c.hardware(inst).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(hw.chip.kind, ChipKind::Cpu, "{inst}");
+        assert_eq!(hw.ranks_per_instance(), 1, "{inst}");
+        assert!(hw.instance.price.on_demand_usd_per_hour > 0.0, "{inst} has no price");
+    }
     for host in ["graviton3", "graviton4"] {
         assert!(c.host(host).is_ok(), "missing host {host}");
     }

@@ -143,6 +143,9 @@ pub struct Counts {
     pub arrived: u64,
     pub completed: u64,
     pub dropped: u64,
+    /// Turned away by the admission limit (`serving.max_queue`): counted, never lost silently.
+    #[serde(default)]
+    pub rejected: u64,
     pub preempted: u64,
     pub output_tokens_asked: u64,
     pub output_tokens_produced: u64,
@@ -185,6 +188,128 @@ pub struct RunResult {
     pub sim: SimFigures,
     /// Things the user should know about this run (dtype fallbacks, drops and why).
     pub notes: Vec<String>,
+    /// Whether the run reached a steady state: `stable`, `backlogged` (a queue built up but
+    /// drained after the arrivals ended) or `overloaded` (the queue grew without bound: its
+    /// percentiles describe the run's length, not a steady state). See [`SaturationProbe`].
+    #[serde(default)]
+    pub saturation: String,
+    /// What preemptions cost.
+    #[serde(default)]
+    pub preemption: PreemptionCost,
+    /// KV-cache transfers from prefill to decode replicas (disaggregation; zeros otherwise).
+    #[serde(default)]
+    pub kv_transfer_ms: Dist,
+    /// Per workload class (one `default` class when the scenario declares none).
+    #[serde(default)]
+    pub classes: Vec<ClassResult>,
+}
+
+/// The cost of preemptions, summed over replicas.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PreemptionCost {
+    /// Prompt and generated tokens prefilled again after preemptions by recompute.
+    pub recompute_tokens: u64,
+    /// Their share of step time, seconds.
+    pub recompute_s: f64,
+    /// KV bytes copied to host memory and back (swap), and the time the copies blocked steps.
+    pub swap_bytes: f64,
+    pub swap_s: f64,
+    /// recompute_s + swap_s.
+    pub total_s: f64,
+}
+
+/// Latency and SLO attainment of one workload class.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClassResult {
+    pub name: String,
+    pub priority: u32,
+    pub completed: u64,
+    pub ttft_ms: Dist,
+    pub tpot_ms: Dist,
+    pub e2e_ms: Dist,
+    /// Fraction of the class's completed requests meeting every SLO set for it (None: no SLO).
+    pub slo_attainment: Option<f64>,
+}
+
+/// Samples of the system's occupancy at arrivals, decimated to a bounded buffer, and the rule
+/// that classifies a run (`RunResult::saturation`):
+///
+/// - `overloaded`: over the second half of the arrival window more requests arrived than
+///   completed by over 5 % (at least 20 arrivals), and the requests in the system grew by at
+///   least max(2, 4 % of those arrivals), steadily (a quarter of the growth already by the
+///   window's three-quarter point, so one late burst does not count).
+/// - `overloaded` too when the admission limit rejected 5 % or more of the requests.
+/// - `backlogged`: not overloaded, but when the last request arrived at least max(2, 5 % of all
+///   requests) were still waiting for a batch slot: the tail percentiles include draining a
+///   backlog (offline and static batches always are).
+/// - `stable` otherwise.
+#[derive(Debug, Clone, Default)]
+pub struct SaturationProbe {
+    /// (time ns, requests in the system, arrived so far, completed so far).
+    samples: Vec<(u64, u64, u64, u64)>,
+    stride: u64,
+    seen: u64,
+}
+
+const PROBE_CAPACITY: usize = 4096;
+
+impl SaturationProbe {
+    pub fn push(&mut self, t_ns: u64, in_system: u64, arrived: u64, completed: u64) {
+        if self.stride == 0 {
+            self.stride = 1;
+        }
+        self.seen += 1;
+        if (self.seen - 1) % self.stride != 0 {
+            return;
+        }
+        if self.samples.len() == PROBE_CAPACITY {
+            let kept: Vec<_> = self.samples.iter().step_by(2).copied().collect();
+            self.samples = kept;
+            self.stride *= 2;
+            if (self.seen - 1) % self.stride != 0 {
+                return;
+            }
+        }
+        self.samples.push((t_ns, in_system, arrived, completed));
+    }
+
+    /// `waiting_at_last_arrival`: requests not yet admitted to a batch when the last one arrived;
+    /// `rejected`: arrivals turned away by the admission limit (5 % or more of `requests` is an
+    /// overload the queue bound hid).
+    pub fn classify(
+        &self,
+        last: (u64, u64, u64, u64),
+        waiting_at_last_arrival: u64,
+        requests: u64,
+        rejected: u64,
+    ) -> &'static str {
+        if rejected as f64 >= (0.05 * requests as f64).max(1.0) {
+            return "overloaded";
+        }
+        let s = &self.samples;
+        if let Some(&first) = s.first() {
+            let (t0, t_end) = (first.0, last.0);
+            let at = |t: u64| *s.iter().find(|x| x.0 >= t).unwrap_or(&last);
+            let mid = at(t0 + (t_end - t0) / 2);
+            let q3 = at(t0 + (t_end - t0) * 3 / 4);
+            let arrived = last.2 - mid.2;
+            let completed = last.3 - mid.3;
+            let growth = last.1 as f64 - mid.1 as f64;
+            if t_end > t0
+                && arrived >= 20
+                && arrived as f64 > 1.05 * completed as f64
+                && growth >= (0.04 * arrived as f64).max(2.0)
+                && q3.1 as f64 - mid.1 as f64 >= 0.25 * growth
+            {
+                return "overloaded";
+            }
+        }
+        if waiting_at_last_arrival as f64 >= (0.05 * requests as f64).max(2.0) {
+            "backlogged"
+        } else {
+            "stable"
+        }
+    }
 }
 
 /// One finished request, for `--requests` output.

@@ -14,9 +14,11 @@
 //! free: it is on the simulator's hot path.
 
 pub mod collective;
+pub mod cpu;
 pub mod fit;
+pub mod pipeline;
 
-use crate::dtype::Dtype;
+use crate::dtype::{Dtype, WeightFormat};
 use crate::error::{Error, Result};
 use crate::hw::Hardware;
 use crate::model::ModelSpec;
@@ -39,6 +41,23 @@ pub struct Precision {
     pub compute: Dtype,
     pub kv_cache: Dtype,
     pub activations: Dtype,
+    /// Plain weights, or a block format (Q4_0, Q8_0) whose scales add bytes per weight.
+    pub weight_format: WeightFormat,
+}
+
+impl Precision {
+    /// Stored bytes per weight, block scales included (Q4_0: 4.5 bits, Q8_0: 8.5 bits).
+    pub fn weight_bytes_per_param(&self) -> f64 {
+        self.weights.bytes() + self.weight_format.scale_bytes_per_weight()
+    }
+
+    /// `int4`, or `int4 q4_0` for a block format.
+    pub fn weights_label(&self) -> String {
+        match self.weight_format {
+            WeightFormat::Plain => self.weights.to_string(),
+            f => format!("{} {f}", self.weights),
+        }
+    }
 }
 
 /// Aggregate shape of one batch step. Sums, not lists, so the cost is O(1) in the batch size.
@@ -183,10 +202,16 @@ impl PerfModel {
         }
         let peak_flops = peak_chip / ranks_per_chip;
         let hbm_bw = chip.hbm_bytes_per_s() / ranks_per_chip;
+        // A CPU is one device whose reachable FLOP/s and bandwidth depend on the threads used.
+        let (peak_flops, hbm_bw) = if chip.kind == crate::hw::ChipKind::Cpu {
+            cpu::rates(chip, peak_flops, hbm_bw, where_, &mut notes)?
+        } else {
+            (peak_flops, hbm_bw)
+        };
 
         // Weights: everything is sharded over TP except what TP cannot split (KV projections
         // when TP exceeds the KV heads are replicated; the cost is small and ignored here).
-        let wbytes = prec.weights.bytes();
+        let wbytes = prec.weight_bytes_per_param();
         let moe = model.moe.as_ref();
         let expert_params_all = moe.map_or(0.0, |m| {
             model.expert_params() * m.experts as f64 * model.moe_layer_count() as f64
@@ -215,7 +240,7 @@ impl PerfModel {
                 format!(
                     "{} ({} weights) does not fit: needs {:.2} GB of weights per rank at TP {}, but a rank of {} has {:.2} GB of HBM, {:.2} GB of it kept in reserve ({:.0} %), leaving no room for the KV cache; use a larger TP, a smaller weight dtype or an instance with more memory",
                     model.name,
-                    prec.weights,
+                    prec.weights_label(),
                     gb(weight_bytes_per_rank),
                     par.tp,
                     hw.instance.name,
@@ -429,6 +454,7 @@ impl PerfModel {
         let b = BatchShape {
             decode_seqs: seqs,
             decode_ctx_tokens: seqs as u64 * ctx,
+            decode_max_ctx: ctx,
             ..Default::default()
         };
         self.step(&b)

@@ -14,6 +14,7 @@ fn perf(instance: &str, m: &str, tp: u32, w: Dtype) -> PerfModel {
         compute,
         kv_cache: Dtype::Bf16,
         activations: Dtype::Bf16,
+        weight_format: crate::dtype::WeightFormat::Plain,
     };
     PerfModel::new(&hw, &model(m), Parallelism { tp }, prec, 0.1, "test").unwrap()
 }
@@ -105,6 +106,7 @@ fn weights_that_do_not_fit_are_refused_with_bytes() {
         compute: Dtype::Bf16,
         kv_cache: Dtype::Bf16,
         activations: Dtype::Bf16,
+        weight_format: crate::dtype::WeightFormat::Plain,
     };
     let e = PerfModel::new(&hw, &model("llama-3-70b"), Parallelism { tp: 2 }, prec, 0.1, "s.toml").unwrap_err();
     let msg = e.to_string();

@@ -1,3 +1,4 @@
 //! Plots and human-readable reports.
 
 pub mod plot;
+pub mod sweep;

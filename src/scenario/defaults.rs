@@ -1,8 +1,8 @@
 //! Every default of the scenario file, in one place. `scenarios/README.md` lists the same.
 
 use crate::dtype::Dtype;
-use crate::serve::SchedulerKind;
 use crate::serve::router::RoutingPolicy;
+use crate::serve::{KvLink, PreemptionMode, SchedulerKind};
 
 /// The random seed of a run.
 pub fn seed() -> u64 {
@@ -46,4 +46,16 @@ pub fn kv_reserve_fraction() -> f64 {
 }
 pub fn routing() -> RoutingPolicy {
     RoutingPolicy::LeastOutstanding
+}
+/// Pipeline-parallel stages per replica.
+pub fn pp() -> u32 {
+    1
+}
+/// vLLM's default: preemption by recompute.
+pub fn preemption() -> PreemptionMode {
+    PreemptionMode::Recompute
+}
+/// KV caches move between prefill and decode instances over EFA.
+pub fn kv_link() -> KvLink {
+    KvLink::Efa
 }

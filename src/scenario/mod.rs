@@ -3,14 +3,14 @@
 
 pub mod defaults;
 
-use crate::dtype::Dtype;
+use crate::dtype::{Dtype, WeightFormat};
 use crate::error::{Error, Result, did_you_mean};
 use crate::hw::{Catalog, Hardware};
 use crate::input::{parse_toml, read_text};
 use crate::model::{self, ModelSpec};
 use crate::perf::{Parallelism, Precision};
 use crate::serve::router::RoutingPolicy;
-use crate::serve::{SchedulerConfig, SchedulerKind};
+use crate::serve::{KvLink, PoolRole, PreemptionMode, SchedulerConfig, SchedulerKind};
 use crate::workload::trace::{Trace, read_trace};
 use crate::workload::{ArrivalSpec, LengthSpec};
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,9 @@ pub struct ScenarioFile {
     pub workload: WorkloadSection,
     #[serde(default)]
     pub slo: Option<Slo>,
+    /// Separate prefill and decode pools (Splitwise, DistServe, Mooncake).
+    #[serde(default)]
+    pub disaggregation: Option<DisaggregationSection>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +70,11 @@ pub struct ModelSection {
     pub compute: Option<Dtype>,
     #[serde(default = "defaults::kv_cache")]
     pub kv_cache: Dtype,
+    /// `plain`, or a block format with an fp16 scale per 32 weights: `q4_0` (with
+    /// `weights = "int4"`, 4.5 bits per weight) or `q8_0` (with `weights = "int8"`, 8.5 bits), as
+    /// llama.cpp stores them. A block format computes in int8 by default.
+    #[serde(default)]
+    pub weight_format: WeightFormat,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +87,16 @@ pub struct DeploymentSection {
     /// Data-parallel replicas.
     #[serde(default = "defaults::replicas")]
     pub replicas: u32,
+    /// Pipeline-parallel stages per replica (each of `tp` ranks).
+    #[serde(default = "defaults::pp")]
+    pub pp: u32,
+    /// Instances the fleet has; a deployment needing more is an error. Default: unbounded.
+    #[serde(default)]
+    pub instances: Option<u32>,
+    /// A heterogeneous fleet: groups of replicas, each with its own instance type and
+    /// parallelism (then `tp`, `pp` and `replicas` above stay unset).
+    #[serde(default)]
+    pub groups: Vec<PoolSection>,
 }
 
 impl Default for DeploymentSection {
@@ -86,8 +104,36 @@ impl Default for DeploymentSection {
         DeploymentSection {
             tp: defaults::tp(),
             replicas: defaults::replicas(),
+            pp: defaults::pp(),
+            instances: None,
+            groups: Vec::new(),
         }
     }
+}
+
+/// One pool of identical replicas: a deployment group or a disaggregation pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSection {
+    /// Instance type; default: `hardware.instance` (with its overrides).
+    #[serde(default)]
+    pub instance: Option<String>,
+    #[serde(default = "defaults::tp")]
+    pub tp: u32,
+    #[serde(default = "defaults::pp")]
+    pub pp: u32,
+    #[serde(default = "defaults::replicas")]
+    pub replicas: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisaggregationSection {
+    pub prefill: PoolSection,
+    pub decode: PoolSection,
+    /// How KV caches move from prefill to decode replicas.
+    #[serde(default = "defaults::kv_link")]
+    pub kv_link: KvLink,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +152,11 @@ pub struct ServingSection {
     pub kv_reserve_fraction: f64,
     #[serde(default = "defaults::routing")]
     pub routing: RoutingPolicy,
+    #[serde(default = "defaults::preemption")]
+    pub preemption: PreemptionMode,
+    /// Waiting requests per replica beyond which arrivals are rejected. Default: unbounded.
+    #[serde(default)]
+    pub max_queue: Option<u32>,
 }
 
 impl Default for ServingSection {
@@ -117,6 +168,8 @@ impl Default for ServingSection {
             block_tokens: defaults::block_tokens(),
             kv_reserve_fraction: defaults::kv_reserve_fraction(),
             routing: defaults::routing(),
+            preemption: defaults::preemption(),
+            max_queue: None,
         }
     }
 }
@@ -134,6 +187,27 @@ pub struct WorkloadSection {
     /// Output lengths (not with trace arrivals).
     #[serde(default)]
     pub output: Option<LengthSpec>,
+    /// Priority classes; default: one class of every request.
+    #[serde(default)]
+    pub classes: Vec<ClassSection>,
+    /// Synthetic shared prefixes: each request carries one of this many prefix keys, uniformly
+    /// (for prefix-affinity routing when the trace has no `hash_ids`). Default: none.
+    #[serde(default)]
+    pub prefix_groups: Option<u32>,
+}
+
+/// A class of requests with its priority and SLOs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassSection {
+    pub name: String,
+    /// Fraction of the requests (shares are normalised to sum to 1).
+    pub share: f64,
+    /// Lower runs first (vLLM's convention).
+    #[serde(default)]
+    pub priority: u32,
+    #[serde(default)]
+    pub slo: Option<Slo>,
 }
 
 /// Service-level objectives; a request that meets all that are set counts toward goodput.
@@ -143,6 +217,49 @@ pub struct Slo {
     pub ttft_ms: Option<f64>,
     pub tpot_ms: Option<f64>,
     pub e2e_ms: Option<f64>,
+}
+
+/// A validated pool of identical replicas.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub role: PoolRole,
+    pub hardware: Hardware,
+    pub tp: u32,
+    pub pp: u32,
+    pub replicas: u32,
+}
+
+impl Pool {
+    /// Ranks of one replica: tp per stage, pp stages.
+    pub fn ranks_per_replica(&self) -> u32 {
+        self.tp * self.pp
+    }
+
+    /// Instances the pool occupies: replicas pack into instances, or span whole instances.
+    pub fn instances(&self) -> u32 {
+        let per = self.hardware.ranks_per_instance().max(1);
+        let ranks = self.ranks_per_replica();
+        if ranks >= per {
+            self.replicas * ranks.div_ceil(per)
+        } else {
+            self.replicas.div_ceil(per / ranks)
+        }
+    }
+
+    /// Chips of one replica.
+    pub fn chips_per_replica(&self) -> u32 {
+        self.ranks_per_replica()
+            .div_ceil(self.hardware.chip.ranks_per_chip.max(1))
+    }
+}
+
+/// A validated workload class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadClass {
+    pub name: String,
+    pub share: f64,
+    pub priority: u32,
+    pub slo: Option<Slo>,
 }
 
 /// A validated scenario: everything resolved, ready to simulate.
@@ -169,6 +286,14 @@ pub struct Scenario {
     pub output_column: Option<Arc<Vec<u32>>>,
     pub slo: Option<Slo>,
     pub notes: Vec<String>,
+    /// Every pool of replicas; `hardware`, `parallelism` and `replicas` above describe the first.
+    /// One unified pool unless the scenario has deployment groups or disaggregation.
+    pub pools: Vec<Pool>,
+    pub kv_link: KvLink,
+    /// Workload classes (at least one).
+    pub classes: Vec<WorkloadClass>,
+    /// Synthetic prefix keys per request (0: none).
+    pub prefix_groups: u32,
 }
 
 /// The most requests one run accepts: beyond it memory and time are no longer a laptop's.
@@ -247,48 +372,38 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     for p in &f.hardware.profiles {
         catalog.add_file(&dir.join(p))?;
     }
-    let mut hardware = catalog
-        .hardware(&f.hardware.instance)
-        .map_err(|m| Error::input(path, "hardware.instance", m))?;
+    let hardware = resolve_hardware(&catalog, &f.hardware, &f.hardware.instance, "hardware.instance", path)?;
     if let Some(over) = &f.hardware.chip {
-        hardware.chip = apply_overrides(&hardware.chip, over, path, "hardware.chip")?;
         notes.push(format!(
             "chip overrides: {}",
             over.keys().cloned().collect::<Vec<_>>().join(", ")
         ));
     }
     if let Some(over) = &f.hardware.instance_overrides {
-        hardware.instance = apply_overrides(&hardware.instance, over, path, "hardware.instance_overrides")?;
         notes.push(format!(
             "instance overrides: {}",
             over.keys().cloned().collect::<Vec<_>>().join(", ")
         ));
     }
-    positive(
-        path,
-        "hardware.chip.hbm_bandwidth_gb_s",
-        hardware.chip.hbm_bandwidth_gb_s,
-    )?;
-    positive(path, "hardware.chip.hbm_gib", hardware.chip.hbm_gib)?;
-    positive(
-        path,
-        "hardware.chip.efficiency.compute",
-        hardware.chip.efficiency.compute,
-    )?;
-    positive(path, "hardware.chip.efficiency.memory", hardware.chip.efficiency.memory)?;
-    if hardware.chip.efficiency.compute > 1.0 || hardware.chip.efficiency.memory > 1.0 {
-        return Err(Error::input(
-            path,
-            "hardware.chip.efficiency",
-            "efficiencies are fractions of peak: must be in (0, 1]",
-        ));
-    }
 
     // Model.
     let model = model::resolve_builtin(&f.model.name, &dir, path, "model.name")?;
-    let compute = f.model.compute.unwrap_or(match f.model.weights {
-        Dtype::Fp8 | Dtype::Fp16 | Dtype::Bf16 | Dtype::Fp32 => f.model.weights,
-        Dtype::Int8 | Dtype::Int4 => Dtype::Bf16,
+    let format = f.model.weight_format;
+    if let Some(d) = format.dtype().filter(|&d| d != f.model.weights) {
+        return Err(Error::input(
+            path,
+            "model.weight_format",
+            format!(
+                "`{format}` stores {d} weights, but model.weights is {}; set weights = \"{d}\"",
+                f.model.weights
+            ),
+        ));
+    }
+    // Block formats quantize activations to int8 and run int8 dot products (llama.cpp).
+    let compute = f.model.compute.unwrap_or(match (format, f.model.weights) {
+        (WeightFormat::Q4_0 | WeightFormat::Q8_0, _) => Dtype::Int8,
+        (_, Dtype::Fp8 | Dtype::Fp16 | Dtype::Bf16 | Dtype::Fp32) => f.model.weights,
+        (_, Dtype::Int8 | Dtype::Int4) => Dtype::Bf16,
     });
     if matches!(f.model.kv_cache, Dtype::Int4) {
         return Err(Error::input(
@@ -302,50 +417,95 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         compute,
         kv_cache: f.model.kv_cache,
         activations: Dtype::Bf16,
+        weight_format: format,
     };
 
-    // Deployment.
+    // Deployment: one unified pool, deployment groups, or prefill and decode pools.
     let d = &f.deployment;
-    at_least_one(path, "deployment.tp", d.tp as u64)?;
-    at_least_one(path, "deployment.replicas", d.replicas as u64)?;
-    if d.replicas > MAX_REPLICAS {
+    let single_form_set = d.tp != defaults::tp() || d.pp != defaults::pp() || d.replicas != defaults::replicas();
+    let mut pool_specs: Vec<(PoolRole, String, PoolSection)> = Vec::new();
+    if let Some(dis) = &f.disaggregation {
+        if !d.groups.is_empty() || single_form_set {
+            return Err(Error::input(
+                path,
+                "disaggregation",
+                "with [disaggregation], set tp, pp and replicas in its prefill and decode pools, not in [deployment] or [[deployment.groups]]",
+            ));
+        }
+        pool_specs.push((PoolRole::Prefill, "disaggregation.prefill".into(), dis.prefill.clone()));
+        pool_specs.push((PoolRole::Decode, "disaggregation.decode".into(), dis.decode.clone()));
+    } else if !d.groups.is_empty() {
+        if single_form_set {
+            return Err(Error::input(
+                path,
+                "deployment.groups",
+                "with [[deployment.groups]], set tp, pp and replicas per group, not in [deployment]",
+            ));
+        }
+        for (i, g) in d.groups.iter().enumerate() {
+            pool_specs.push((PoolRole::Unified, format!("deployment.groups[{i}]"), g.clone()));
+        }
+    } else {
+        pool_specs.push((
+            PoolRole::Unified,
+            "deployment".into(),
+            PoolSection {
+                instance: None,
+                tp: d.tp,
+                pp: d.pp,
+                replicas: d.replicas,
+            },
+        ));
+    }
+    let mut pools = Vec::new();
+    let mut total_replicas = 0u64;
+    for (role, key, ps) in &pool_specs {
+        let hw = match &ps.instance {
+            Some(name) if *name != f.hardware.instance => {
+                resolve_hardware(&catalog, &f.hardware, name, &format!("{key}.instance"), path)?
+            }
+            _ => hardware.clone(),
+        };
+        check_pool(path, key, &hw, &model, ps, &mut notes)?;
+        total_replicas += ps.replicas as u64;
+        pools.push(Pool {
+            role: *role,
+            hardware: hw,
+            tp: ps.tp,
+            pp: ps.pp,
+            replicas: ps.replicas,
+        });
+    }
+    if total_replicas > MAX_REPLICAS as u64 {
         return Err(Error::input(
             path,
             "deployment.replicas",
-            format!(
-                "{} is more than the {MAX_REPLICAS} replicas one run accepts",
-                d.replicas
-            ),
+            format!("{total_replicas} is more than the {MAX_REPLICAS} replicas one run accepts"),
         ));
     }
-    let per_instance = hardware.ranks_per_instance();
-    if d.tp > per_instance && d.tp % per_instance != 0 {
-        return Err(Error::infeasible(
-            path,
-            "deployment.tp",
-            format!(
-                "TP {} spans instances of {} but is not a multiple of its {per_instance} ranks ({} chips × {} ranks per chip); accepted: 1..={per_instance}, or a multiple of {per_instance}",
-                d.tp, hardware.instance.name, hardware.instance.chips, hardware.chip.ranks_per_chip
-            ),
-        ));
+    let kv_link = f.disaggregation.as_ref().map_or(KvLink::Efa, |x| x.kv_link);
+    if let [p, dpool] = &pools[..] {
+        if p.role == PoolRole::Prefill {
+            check_kv_link(path, kv_link, p, dpool)?;
+        }
     }
-    if hardware.chip.kind == crate::hw::ChipKind::Gpu && model.heads % d.tp != 0 {
-        return Err(Error::infeasible(
-            path,
-            "deployment.tp",
-            format!(
-                "TP {} does not divide the {} attention heads of {}; accepted: a divisor of {}",
-                d.tp, model.heads, model.name, model.heads
-            ),
-        ));
-    }
-    if model.heads % d.tp != 0 {
-        notes.push(format!(
-            "{} heads do not split evenly over TP {}: each rank computes {} heads (padding), as Neuron compilers do",
-            model.heads,
-            d.tp,
-            model.heads_per_rank(d.tp)
-        ));
+    let needed: u32 = if kv_link == KvLink::Neuronlink && pools.len() == 2 {
+        // Co-located pools share instances.
+        let ranks: u32 = pools.iter().map(|p| p.ranks_per_replica() * p.replicas).sum();
+        ranks.div_ceil(pools[0].hardware.ranks_per_instance().max(1))
+    } else {
+        pools.iter().map(Pool::instances).sum()
+    };
+    if let Some(have) = d.instances {
+        if needed > have {
+            return Err(Error::infeasible(
+                path,
+                "deployment.instances",
+                format!(
+                    "the deployment needs {needed} instances (replicas × tp × pp ranks, packed into instances) but the fleet has {have}; accepted: fewer replicas, smaller tp × pp, or more instances"
+                ),
+            ));
+        }
     }
 
     // Serving.
@@ -532,6 +692,57 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         }
     }
 
+    let classes = if w.classes.is_empty() {
+        vec![WorkloadClass {
+            name: "default".into(),
+            share: 1.0,
+            priority: 0,
+            slo: f.slo,
+        }]
+    } else {
+        let mut total = 0.0;
+        let mut out = Vec::new();
+        for (i, c) in w.classes.iter().enumerate() {
+            positive(path, &format!("workload.classes[{i}].share"), c.share)?;
+            if w.classes[..i].iter().any(|o| o.name == c.name) {
+                return Err(Error::input(
+                    path,
+                    format!("workload.classes[{i}].name"),
+                    format!("class `{}` is declared twice", c.name),
+                ));
+            }
+            if let Some(slo) = &c.slo {
+                for (k, v) in [
+                    ("ttft_ms", slo.ttft_ms),
+                    ("tpot_ms", slo.tpot_ms),
+                    ("e2e_ms", slo.e2e_ms),
+                ] {
+                    if let Some(v) = v {
+                        positive(path, &format!("workload.classes[{i}].slo.{k}"), v)?;
+                    }
+                }
+            }
+            total += c.share;
+            out.push(WorkloadClass {
+                name: c.name.clone(),
+                share: c.share,
+                priority: c.priority,
+                slo: c.slo.or(f.slo),
+            });
+        }
+        for c in &mut out {
+            c.share /= total;
+        }
+        out
+    };
+    if w.prefix_groups == Some(0) {
+        return Err(Error::input(
+            path,
+            "workload.prefix_groups",
+            "must be at least 1, got 0",
+        ));
+    }
+
     let name = f.name.clone().unwrap_or_else(|| {
         path.file_stem()
             .map(|s| s.to_string_lossy().to_string())
@@ -541,16 +752,17 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         name,
         file: path.to_path_buf(),
         seed: f.seed,
-        hardware,
         model,
         precision,
-        parallelism: Parallelism { tp: d.tp },
-        replicas: d.replicas,
+        parallelism: Parallelism { tp: pools[0].tp },
+        replicas: pools[0].replicas,
         scheduler: SchedulerConfig {
             kind: s.scheduler,
             max_batch: s.max_batch,
             max_batched_tokens: s.max_batched_tokens,
             block_tokens: s.block_tokens,
+            preemption: s.preemption,
+            max_queue: s.max_queue,
         },
         kv_reserve_fraction: s.kv_reserve_fraction,
         routing: s.routing,
@@ -563,7 +775,174 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         output_column,
         slo: f.slo,
         notes,
+        hardware: pools[0].hardware.clone(),
+        pools,
+        kv_link,
+        classes,
+        prefix_groups: w.prefix_groups.unwrap_or(0),
     })
+}
+
+/// An instance type from the catalog with the scenario's chip and instance overrides (they apply
+/// to every pool's hardware), checked.
+fn resolve_hardware(
+    catalog: &Catalog,
+    h: &HardwareSection,
+    instance: &str,
+    key: &str,
+    path: &Path,
+) -> Result<Hardware> {
+    let mut hardware = catalog.hardware(instance).map_err(|m| Error::input(path, key, m))?;
+    if let Some(over) = &h.chip {
+        hardware.chip = apply_overrides(&hardware.chip, over, path, "hardware.chip")?;
+    }
+    if let Some(over) = &h.instance_overrides {
+        hardware.instance = apply_overrides(&hardware.instance, over, path, "hardware.instance_overrides")?;
+    }
+    positive(
+        path,
+        "hardware.chip.hbm_bandwidth_gb_s",
+        hardware.chip.hbm_bandwidth_gb_s,
+    )?;
+    positive(path, "hardware.chip.hbm_gib", hardware.chip.hbm_gib)?;
+    positive(
+        path,
+        "hardware.chip.efficiency.compute",
+        hardware.chip.efficiency.compute,
+    )?;
+    positive(path, "hardware.chip.efficiency.memory", hardware.chip.efficiency.memory)?;
+    if hardware.chip.efficiency.compute > 1.0 || hardware.chip.efficiency.memory > 1.0 {
+        return Err(Error::input(
+            path,
+            "hardware.chip.efficiency",
+            "efficiencies are fractions of peak: must be in (0, 1]",
+        ));
+    }
+    Ok(hardware)
+}
+
+/// A replica uses tp × pp ranks. It either fits in one instance, or spans a whole number of
+/// instances; when it spans several with tp below an instance's ranks, the stages must pack
+/// into instances without straddling one (the instance's ranks a multiple of tp).
+fn check_pool(
+    path: &Path,
+    key: &str,
+    hardware: &Hardware,
+    model: &ModelSpec,
+    p: &PoolSection,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    at_least_one(path, &format!("{key}.tp"), p.tp as u64)?;
+    at_least_one(path, &format!("{key}.pp"), p.pp as u64)?;
+    at_least_one(path, &format!("{key}.replicas"), p.replicas as u64)?;
+    if p.replicas > MAX_REPLICAS {
+        return Err(Error::input(
+            path,
+            format!("{key}.replicas"),
+            format!(
+                "{} is more than the {MAX_REPLICAS} replicas one run accepts",
+                p.replicas
+            ),
+        ));
+    }
+    let per_instance = hardware.ranks_per_instance();
+    if p.tp > per_instance && p.tp % per_instance != 0 {
+        return Err(Error::infeasible(
+            path,
+            format!("{key}.tp"),
+            format!(
+                "TP {} spans instances of {} but is not a multiple of its {per_instance} ranks ({} chips × {} ranks per chip); accepted: 1..={per_instance}, or a multiple of {per_instance}",
+                p.tp, hardware.instance.name, hardware.instance.chips, hardware.chip.ranks_per_chip
+            ),
+        ));
+    }
+    let ranks = p.tp as u64 * p.pp as u64;
+    if ranks > per_instance as u64
+        && (ranks % per_instance as u64 != 0 || (p.tp < per_instance && per_instance % p.tp != 0))
+    {
+        return Err(Error::infeasible(
+            path,
+            format!("{key}.pp"),
+            format!(
+                "TP {} × PP {} = {ranks} ranks per replica spans instances of {} ({per_instance} ranks each) but not a whole number of them, or stages straddle instances; a replica uses tp × pp ranks, which must be at most {per_instance} or a multiple of {per_instance} (with tp dividing {per_instance} when smaller)",
+                p.tp, p.pp, hardware.instance.name
+            ),
+        ));
+    }
+    if p.pp > model.layers {
+        return Err(Error::infeasible(
+            path,
+            format!("{key}.pp"),
+            format!(
+                "PP {} exceeds the {} layers of {}; accepted: 1..={}",
+                p.pp, model.layers, model.name, model.layers
+            ),
+        ));
+    }
+    if hardware.chip.kind == crate::hw::ChipKind::Gpu && model.heads % p.tp != 0 {
+        return Err(Error::infeasible(
+            path,
+            format!("{key}.tp"),
+            format!(
+                "TP {} does not divide the {} attention heads of {}; accepted: a divisor of {}",
+                p.tp, model.heads, model.name, model.heads
+            ),
+        ));
+    }
+    if model.heads % p.tp != 0 {
+        notes.push(format!(
+            "{} heads do not split evenly over TP {}: each rank computes {} heads (padding), as Neuron compilers do",
+            model.heads,
+            p.tp,
+            model.heads_per_rank(p.tp)
+        ));
+    }
+    Ok(())
+}
+
+/// The KV link must carry bytes: a zero-bandwidth link would never deliver a KV cache. A
+/// NeuronLink transfer needs both pools in one instance.
+fn check_kv_link(path: &Path, link: KvLink, prefill: &Pool, decode: &Pool) -> Result<()> {
+    match link {
+        KvLink::Efa => {
+            for (k, p) in [("disaggregation.prefill", prefill), ("disaggregation.decode", decode)] {
+                let gbps = p.hardware.instance.efa_gbps;
+                if !(gbps.is_finite() && gbps > 0.0) {
+                    return Err(Error::infeasible(
+                        path,
+                        "disaggregation.kv_link",
+                        format!(
+                            "the KV cache moves over EFA but {} ({k}) has {gbps} Gbit/s of EFA bandwidth; accepted: efa_gbps > 0",
+                            p.hardware.instance.name
+                        ),
+                    ));
+                }
+            }
+        }
+        KvLink::Neuronlink => {
+            let bw = prefill.hardware.chip.link.bandwidth_gb_s;
+            if !(bw.is_finite() && bw > 0.0) {
+                return Err(Error::infeasible(
+                    path,
+                    "disaggregation.kv_link",
+                    format!("the KV cache moves over the chip link but it has {bw} GB/s; accepted: bandwidth_gb_s > 0"),
+                ));
+            }
+            let per = prefill.hardware.ranks_per_instance();
+            if prefill.hardware.instance.name != decode.hardware.instance.name
+                || prefill.ranks_per_replica() + decode.ranks_per_replica() > per
+            {
+                return Err(Error::infeasible(
+                    path,
+                    "disaggregation.kv_link",
+                    format!(
+                        "kv_link = \"neuronlink\" needs a prefill and a decode replica in one instance (same instance type, together at most {per} ranks); use kv_link = \"efa\""
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The accepted values of an enum-like key, for messages.

@@ -32,12 +32,50 @@ pub enum SchedulerKind {
     Static,
 }
 
+/// What a replica does with a running sequence when its KV cache runs out of blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PreemptionMode {
+    /// vLLM's default: drop the victim's KV; it prefills prompt + generated tokens again later.
+    #[default]
+    Recompute,
+    /// Copy the victim's KV blocks to host memory over the host link and back when blocks free
+    /// up (falls back to recompute when host memory is full).
+    Swap,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SchedulerConfig {
     pub kind: SchedulerKind,
     pub max_batch: u32,
     pub max_batched_tokens: u32,
     pub block_tokens: u32,
+    pub preemption: PreemptionMode,
+    /// Requests a replica may hold waiting; an arrival beyond it is rejected (None: unbounded).
+    pub max_queue: Option<u32>,
+}
+
+/// What the replicas of a pool do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolRole {
+    /// Prefill and decode on the same replica.
+    Unified,
+    /// Prefill only; the KV cache then moves to a decode replica (disaggregation).
+    Prefill,
+    /// Decode only (receives KV caches from the prefill pool).
+    Decode,
+}
+
+/// How KV caches travel from the prefill pool to the decode pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KvLink {
+    /// Between instances, over EFA.
+    #[default]
+    Efa,
+    /// Inside one instance, over the chip-to-chip link (NeuronLink, NVLink).
+    Neuronlink,
 }
 
 /// One request in flight.
@@ -48,6 +86,17 @@ pub struct ReqState {
     pub arrival: SimTime,
     pub input: u32,
     pub output: u32,
+    /// Workload class (index into the scenario's classes) and its priority (lower runs first).
+    pub class: u16,
+    pub priority: u32,
+    /// Prefix key for prefix-affinity routing (first prompt block), if known.
+    pub prefix: Option<u64>,
+    /// Runs on a prefill replica: after its prefill the KV cache leaves for a decode replica.
+    pub prefill_only: bool,
+    /// The current prefill recomputes KV that was dropped by a preemption.
+    pub recomputing: bool,
+    /// When the last token was delivered (the start of the next inter-token gap).
+    pub last_token: SimTime,
     /// Tokens the current (re)prefill must process: the prompt, or prompt + generated tokens
     /// after a preemption by recompute.
     pub prompt_len: u32,
@@ -75,6 +124,12 @@ impl ReqState {
             arrival,
             input,
             output,
+            class: 0,
+            priority: 0,
+            prefix: None,
+            prefill_only: false,
+            recomputing: false,
+            last_token: NO_TIME,
             prompt_len: input,
             prefilled: 0,
             generated: 0,

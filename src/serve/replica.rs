@@ -1,5 +1,9 @@
 //! One replica: FCFS continuous batching (prefill-first, or chunked and decode-first), static
-//! batching, and a paged KV cache with preemption by recompute.
+//! batching, and a paged KV cache with preemption by recompute or by swap to host memory.
+//!
+//! The waiting queue is ordered by (priority, arrival): with one class that is FCFS, and a
+//! sequence preempted by recompute (older than every waiting request) goes back to its head.
+//! Preemption picks its victim among running sequences by (lowest priority, youngest).
 //!
 //! A decode step does not touch every running sequence (DESIGN.md invariant 6). Each sequence's
 //! context grows by one token per decode step, so the replica keeps the sum of contexts as a
@@ -7,7 +11,7 @@
 //! counts the KV blocks a step needs from a histogram of contexts modulo the block size: a
 //! sequence needs a new block exactly when its cached tokens are a multiple of the block size.
 
-use super::{NO_TIME, ReplicaId, ReqState, RequestId, SchedulerConfig, SchedulerKind};
+use super::{NO_TIME, PreemptionMode, ReplicaId, ReqState, RequestId, SchedulerConfig, SchedulerKind};
 use crate::engine::SimTime;
 use crate::perf::{BatchShape, PerfModel, StepCost};
 use std::cmp::Reverse;
@@ -23,6 +27,8 @@ pub struct StepOutcome {
     pub completed: Vec<RequestId>,
     /// Inter-token gaps this step produced: (gap ns, number of tokens with that gap).
     pub itl: Vec<(u64, u32)>,
+    /// Prefill-only requests whose prompt is done: their KV cache leaves for a decode replica.
+    pub handoff: Vec<RequestId>,
 }
 
 /// Running totals of a replica, for metrics.
@@ -40,6 +46,12 @@ pub struct ReplicaStats {
     pub prefill_tokens: u64,
     pub decode_tokens: u64,
     pub max_blocks_used: u64,
+    /// Prompt tokens prefilled again after preemptions by recompute, and their share of step time.
+    pub recompute_tokens: u64,
+    pub recompute_ns: f64,
+    /// KV bytes swapped out to host memory and back in, and the time those copies took.
+    pub swap_bytes: f64,
+    pub swap_ns: f64,
 }
 
 #[derive(Debug, Default)]
@@ -48,13 +60,28 @@ struct Plan {
     decode_seqs: u32,
     start: SimTime,
     cost: StepCost,
+    /// Swap copies that block this step (swap-outs of victims, swap-ins of resumed sequences).
+    extra_ns: f64,
+    recompute_tokens: u64,
+    tokens: u64,
 }
 
 pub struct Replica {
     pub id: ReplicaId,
     pub perf: Arc<PerfModel>,
     cfg: SchedulerConfig,
-    waiting: VecDeque<RequestId>,
+    /// Waiting requests by (priority, arrival order).
+    waiting: BTreeMap<(u32, u64), RequestId>,
+    /// Sequences swapped out to host memory, resumed before any new prompt is admitted.
+    swapped: BTreeMap<(u32, u64), RequestId>,
+    /// Sequences whose KV cache arrived from a prefill replica, waiting for blocks.
+    incoming: VecDeque<RequestId>,
+    /// Swap: KV bytes per cached token (all ranks of the replica), host-link bytes per ns, and
+    /// the host memory the replica may fill.
+    swap_bytes_per_token: f64,
+    swap_bytes_per_ns: f64,
+    host_capacity_bytes: f64,
+    host_used_bytes: f64,
     /// Admitted, prompt partly processed (chunked prefill).
     prefilling: VecDeque<RequestId>,
     decoding: Vec<RequestId>,
@@ -90,7 +117,13 @@ impl Replica {
             id,
             perf,
             cfg,
-            waiting: VecDeque::new(),
+            waiting: BTreeMap::new(),
+            swapped: BTreeMap::new(),
+            incoming: VecDeque::new(),
+            swap_bytes_per_token: 0.0,
+            swap_bytes_per_ns: 0.0,
+            host_capacity_bytes: 0.0,
+            host_used_bytes: 0.0,
             prefilling: VecDeque::new(),
             decoding: Vec::new(),
             finish: BinaryHeap::new(),
@@ -114,6 +147,26 @@ impl Replica {
     pub fn total_blocks(&self) -> u64 {
         self.total_blocks
     }
+    /// A pipeline-parallel replica is scheduled as `pp` virtual engines (vLLM's design), each
+    /// with its share of the KV cache.
+    pub fn set_total_blocks(&mut self, blocks: u64) {
+        self.total_blocks = blocks;
+    }
+    /// Swap to host memory: KV bytes per token of the whole replica, the host link's bytes per
+    /// ns, and the host memory (bytes) the replica's swapped KV may occupy.
+    pub fn configure_swap(&mut self, bytes_per_token: f64, bytes_per_ns: f64, capacity_bytes: f64) {
+        self.swap_bytes_per_token = bytes_per_token;
+        self.swap_bytes_per_ns = bytes_per_ns;
+        self.host_capacity_bytes = capacity_bytes;
+    }
+    /// Whether the waiting queue is at the admission limit.
+    pub fn queue_full(&self) -> bool {
+        self.cfg.max_queue.is_some_and(|m| self.waiting.len() >= m as usize)
+    }
+    /// Tokens of the step in flight (for pipeline activation transfers).
+    pub fn step_tokens(&self) -> u64 {
+        self.plan.tokens
+    }
     pub fn used_blocks(&self) -> u64 {
         self.used_blocks
     }
@@ -121,7 +174,7 @@ impl Replica {
         self.busy
     }
     pub fn queue_len(&self) -> usize {
-        self.waiting.len()
+        self.waiting.len() + self.swapped.len() + self.incoming.len()
     }
     pub fn running(&self) -> usize {
         self.decoding.len() + self.prefilling.len()
@@ -140,7 +193,79 @@ impl Replica {
         r.replica = self.id;
         self.outstanding_requests += 1;
         self.outstanding_tokens += (r.input + r.output) as u64;
-        self.waiting.push_back(id);
+        self.waiting.insert((r.priority, r.seq), id);
+    }
+
+    /// A sequence whose prompt was prefilled elsewhere is on its way here with its KV cache
+    /// (it counts as outstanding from now on).
+    pub fn enqueue_transferred(&mut self, _id: RequestId, r: &mut ReqState) {
+        r.replica = self.id;
+        self.outstanding_requests += 1;
+        self.outstanding_tokens += (r.input + r.output) as u64;
+    }
+
+    /// Its KV cache has arrived: it joins the decode batch as soon as blocks and a batch slot
+    /// are free.
+    pub fn mark_arrived(&mut self, id: RequestId) {
+        self.incoming.push_back(id);
+    }
+
+    fn waiting_front(&self) -> Option<RequestId> {
+        self.waiting.first_key_value().map(|(_, &id)| id)
+    }
+
+    /// Blocks kept free when resuming sequences, so a resumed sequence is not preempted again
+    /// by the next block crossing (vLLM's 1 % watermark).
+    fn watermark(&self) -> u64 {
+        if self.decoding.is_empty() && self.prefilling.is_empty() {
+            0
+        } else {
+            self.total_blocks / 100
+        }
+    }
+
+    /// Resumes swapped-out sequences (swap-in over the host link) and admits sequences whose KV
+    /// arrived from a prefill replica, while blocks and batch slots last.
+    fn resume(&mut self, reqs: &mut [ReqState]) {
+        while let Some((_, &id)) = self.swapped.first_key_value() {
+            if self.decoding.len() + self.prefilling.len() >= self.cfg.max_batch as usize {
+                return;
+            }
+            let cached = reqs[id.index()].prompt_len as u64;
+            let blocks = self.blocks_for(cached);
+            if self.used_blocks + blocks + self.watermark() > self.total_blocks {
+                return;
+            }
+            self.swapped.pop_first();
+            self.used_blocks += blocks;
+            let bytes = cached as f64 * self.swap_bytes_per_token;
+            self.host_used_bytes = (self.host_used_bytes - bytes).max(0.0);
+            self.swap_copy(bytes);
+            self.join_decode(id, reqs);
+        }
+        while let Some(&id) = self.incoming.front() {
+            if self.decoding.len() + self.prefilling.len() >= self.cfg.max_batch as usize {
+                return;
+            }
+            let blocks = self.blocks_for(reqs[id.index()].prompt_len as u64);
+            if self.used_blocks + blocks + self.watermark() > self.total_blocks {
+                return;
+            }
+            self.incoming.pop_front();
+            self.used_blocks += blocks;
+            self.join_decode(id, reqs);
+        }
+    }
+
+    fn swap_copy(&mut self, bytes: f64) {
+        let ns = if self.swap_bytes_per_ns > 0.0 {
+            bytes / self.swap_bytes_per_ns
+        } else {
+            0.0
+        };
+        self.plan.extra_ns += ns;
+        self.stats.swap_bytes += bytes;
+        self.stats.swap_ns += ns;
     }
 
     /// Forms the next step, if there is work. Returns its cost; the caller schedules its end.
@@ -148,10 +273,19 @@ impl Replica {
         debug_assert!(!self.busy);
         self.plan.prefill_done.clear();
         self.plan.decode_seqs = 0;
+        self.plan.extra_ns = 0.0;
+        self.plan.recompute_tokens = 0;
         let mut shape = BatchShape::default();
+        if self.cfg.kind != SchedulerKind::Static {
+            self.resume(reqs);
+        }
+        // vLLM v0: no new prompt while a swapped-out sequence waits to come back.
+        let admit_new = self.swapped.is_empty();
         match self.cfg.kind {
             SchedulerKind::Continuous => {
-                self.admit_whole_prompts(now, reqs, &mut shape);
+                if admit_new {
+                    self.admit_whole_prompts(now, reqs, &mut shape);
+                }
                 if shape.prefill_seqs == 0 && !self.decoding.is_empty() {
                     self.add_decode(reqs, &mut shape);
                 }
@@ -160,7 +294,7 @@ impl Replica {
                 if !self.decoding.is_empty() {
                     self.add_decode(reqs, &mut shape);
                 }
-                self.add_chunks(now, reqs, &mut shape);
+                self.add_chunks(now, reqs, &mut shape, admit_new);
             }
             SchedulerKind::Static => {
                 if self.decoding.is_empty() {
@@ -173,7 +307,17 @@ impl Replica {
         if shape.tokens() == 0 {
             return None;
         }
-        let cost = self.perf.step(&shape);
+        let mut cost = self.perf.step(&shape);
+        if self.plan.extra_ns > 0.0 {
+            // Swap copies block the step (vLLM v0 swaps synchronously before the forward pass).
+            cost.comm_ns += self.plan.extra_ns;
+            cost.total_ns = cost.total_ns.saturating_add(self.plan.extra_ns.round() as u64);
+        }
+        if self.plan.recompute_tokens > 0 {
+            self.stats.recompute_tokens += self.plan.recompute_tokens;
+            self.stats.recompute_ns += cost.total_ns as f64 * self.plan.recompute_tokens as f64 / shape.tokens() as f64;
+        }
+        self.plan.tokens = shape.tokens();
         self.busy = true;
         self.plan.start = now;
         self.plan.cost = cost;
@@ -193,7 +337,7 @@ impl Replica {
 
     /// vLLM v0: admit whole prompts FCFS while batch slots, the token budget and KV blocks last.
     fn admit_whole_prompts(&mut self, now: SimTime, reqs: &mut [ReqState], shape: &mut BatchShape) {
-        while let Some(&id) = self.waiting.front() {
+        while let Some(id) = self.waiting_front() {
             let r = &reqs[id.index()];
             let need = (r.prompt_len - r.prefilled) as u64;
             let running = self.decoding.len() + shape.prefill_seqs as usize;
@@ -207,12 +351,15 @@ impl Replica {
             if self.used_blocks + blocks > self.total_blocks {
                 break;
             }
-            self.waiting.pop_front();
+            self.waiting.pop_first();
             self.used_blocks += blocks;
             let r = &mut reqs[id.index()];
             r.blocks = blocks as u32;
             if r.scheduled == NO_TIME {
                 r.scheduled = now;
+            }
+            if r.recomputing {
+                self.plan.recompute_tokens += need;
             }
             shape.add_prefill(need, r.prefilled as u64);
             r.prefilled = r.prompt_len;
@@ -222,7 +369,7 @@ impl Replica {
 
     /// Sarathi-Serve: continue partial prompts, then admit new ones, in chunks up to the budget
     /// left after the decode tokens.
-    fn add_chunks(&mut self, now: SimTime, reqs: &mut [ReqState], shape: &mut BatchShape) {
+    fn add_chunks(&mut self, now: SimTime, reqs: &mut [ReqState], shape: &mut BatchShape, admit_new: bool) {
         let budget = self.cfg.max_batched_tokens as u64;
         let mut i = 0;
         loop {
@@ -234,8 +381,8 @@ impl Replica {
                 self.prefilling[i]
             } else {
                 let running = self.decoding.len() + self.prefilling.len();
-                match self.waiting.front() {
-                    Some(&id) if running < self.cfg.max_batch as usize => id,
+                match self.waiting_front() {
+                    Some(id) if admit_new && running < self.cfg.max_batch as usize => id,
                     _ => break,
                 }
             };
@@ -246,7 +393,7 @@ impl Replica {
                 break;
             }
             if i >= self.prefilling.len() {
-                self.waiting.pop_front();
+                self.waiting.pop_first();
                 self.prefilling.push_back(id);
             }
             self.used_blocks += blocks;
@@ -254,6 +401,9 @@ impl Replica {
             r.blocks += blocks as u32;
             if r.scheduled == NO_TIME {
                 r.scheduled = now;
+            }
+            if r.recomputing {
+                self.plan.recompute_tokens += chunk;
             }
             shape.add_prefill(chunk, r.prefilled as u64);
             r.prefilled += chunk as u32;
@@ -274,7 +424,7 @@ impl Replica {
     fn admit_static_batch(&mut self, now: SimTime, reqs: &mut [ReqState], shape: &mut BatchShape) {
         self.pad_rows = 0;
         self.ctx_sum = 0;
-        while let Some(&id) = self.waiting.front() {
+        while let Some(id) = self.waiting_front() {
             if shape.prefill_seqs >= self.cfg.max_batch {
                 break;
             }
@@ -283,7 +433,7 @@ impl Replica {
             if self.used_blocks + blocks > self.total_blocks {
                 break;
             }
-            self.waiting.pop_front();
+            self.waiting.pop_first();
             self.used_blocks += blocks;
             let r = &mut reqs[id.index()];
             r.blocks = blocks as u32;
@@ -363,22 +513,44 @@ impl Replica {
         ctx
     }
 
-    /// Preemption by recompute (vLLM's default): the youngest running sequence frees its KV and
-    /// goes back to the head of the queue; it will prefill prompt + generated tokens again.
+    /// Preempts the running sequence of lowest priority, youngest first. By recompute (vLLM's
+    /// default) it frees its KV and goes back to the queue to prefill prompt + generated tokens
+    /// again; by swap its KV is copied to host memory (the copy blocks this step) and comes
+    /// back over the host link before any new prompt is admitted.
     fn preempt_youngest(&mut self, reqs: &mut [ReqState]) {
-        let Some(&victim) = self.decoding.iter().max_by_key(|id| reqs[id.index()].seq) else {
+        let Some(&victim) = self
+            .decoding
+            .iter()
+            .max_by_key(|id| (reqs[id.index()].priority, reqs[id.index()].seq))
+        else {
             return;
         };
         let ctx = self.remove_decoding(victim, reqs);
-        self.used_blocks -= self.blocks_for(ctx - 1);
+        let cached = ctx - 1;
+        self.used_blocks -= self.blocks_for(cached);
         self.fresh.retain(|&f| f != victim);
+        let last_decode_end = self.last_decode_end;
         let r = &mut reqs[victim.index()];
-        r.prompt_len = r.input + r.generated;
-        r.prefilled = 0;
-        r.blocks = 0;
+        // Tokens decoded since the sequence joined: the KV beyond its (re)prefilled prompt.
+        r.generated += (cached - r.prompt_len as u64) as u32;
+        r.last_token = r.last_token.max(last_decode_end);
         r.preemptions += 1;
         self.stats.preemptions += 1;
-        self.waiting.push_front(victim);
+        let bytes = cached as f64 * self.swap_bytes_per_token;
+        if self.cfg.preemption == PreemptionMode::Swap && self.host_used_bytes + bytes <= self.host_capacity_bytes {
+            r.prompt_len = cached as u32;
+            r.prefilled = r.prompt_len;
+            let key = (r.priority, r.seq);
+            self.host_used_bytes += bytes;
+            self.swap_copy(bytes);
+            self.swapped.insert(key, victim);
+        } else {
+            r.prompt_len = r.input + r.generated;
+            r.prefilled = 0;
+            r.blocks = 0;
+            r.recomputing = true;
+            self.waiting.insert((r.priority, r.seq), victim);
+        }
     }
 
     fn join_decode(&mut self, id: RequestId, reqs: &mut [ReqState]) {
@@ -417,13 +589,14 @@ impl Replica {
         out.first_tokens.clear();
         out.completed.clear();
         out.itl.clear();
+        out.handoff.clear();
         self.busy = false;
         // Decode part: every decoding sequence produced one token.
         if self.plan.decode_seqs > 0 {
             let gap_shared = now.since(self.last_decode_end);
             let fresh_n = self.fresh.len() as u32;
             for &f in &self.fresh {
-                out.itl.push((now.since(reqs[f.index()].first_token), 1));
+                out.itl.push((now.since(reqs[f.index()].last_token), 1));
             }
             self.fresh.clear();
             let shared = self.decoding.len() as u32 - fresh_n;
@@ -464,14 +637,23 @@ impl Replica {
             let id = self.plan.prefill_done[i];
             let r = &mut reqs[id.index()];
             r.generated += 1;
-            if r.first_token == NO_TIME {
+            r.recomputing = false;
+            r.last_token = now;
+            let done = r.generated >= r.output;
+            // A prefill replica's first token reaches the user with the KV cache's transfer.
+            if r.first_token == NO_TIME && (done || !r.prefill_only) {
                 r.first_token = now;
                 out.first_tokens.push(id);
             }
-            if r.generated >= r.output {
+            if done {
                 let kv = r.prompt_len as u64;
                 self.release(id, reqs, kv);
                 out.completed.push(id);
+            } else if r.prefill_only {
+                r.prefill_only = false;
+                let kv = r.prompt_len as u64;
+                self.release(id, reqs, kv);
+                out.handoff.push(id);
             } else {
                 self.join_decode(id, reqs);
             }

@@ -3,16 +3,27 @@
 
 use crate::engine::{EventQueue, SimTime};
 use crate::error::Result;
+use crate::hw::GIB;
 use crate::metrics::{
-    Breakdown, Cost, Counts, Energy, RequestRow, RunResult, Samples, SimFigures, Throughput, WeightedSamples,
+    Breakdown, ClassResult, Cost, Counts, Energy, PreemptionCost, RequestRow, RunResult, Samples, SaturationProbe,
+    SimFigures, Throughput, WeightedSamples,
 };
-use crate::perf::PerfModel;
-use crate::scenario::Scenario;
+use crate::perf::pipeline::{StageLink, stage_model};
+use crate::perf::{Parallelism, PerfModel};
+use crate::scenario::{Pool, Scenario};
 use crate::serve::replica::{Replica, StepOutcome};
-use crate::serve::router::Router;
-use crate::serve::{NO_TIME, ReplicaId, ReqState, RequestId};
+use crate::serve::router::{Router, mix64};
+use crate::serve::{KvLink, NO_TIME, PoolRole, ReplicaId, ReqState, RequestId};
 use crate::workload::{ArrivalSpec, Generator, LengthSampler, NewRequest};
+use rand::RngExt;
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
+use std::ops::Range;
 use std::sync::Arc;
+
+/// Host memory a replica may fill with swapped-out KV: its share of the instance's host memory,
+/// half of it (the rest stays with the OS, the serving process and pinned buffers). Assumption.
+const HOST_SWAP_FRACTION: f64 = 0.5;
 
 /// Host power drawn on average, as a fraction of its TDP (assumption: serving hosts run well
 /// below peak; refined by the infrastructure model).
@@ -28,6 +39,47 @@ enum Event {
     /// An idle replica that received work plans its next step. Queued behind every event already
     /// due at the same time, so requests arriving together are batched together.
     Kick(ReplicaId),
+    /// A prefilled request's KV cache has reached its decode replica.
+    KvArrive(RequestId, ReplicaId),
+}
+
+/// A replica as the scheduler sees it (a lane): with pipeline parallelism, the pipeline whose
+/// stages it shares with the other lanes (virtual engines) of its replica.
+#[derive(Debug, Clone, Copy)]
+struct Lane {
+    pipeline: Option<usize>,
+}
+
+/// The stages of one pipeline-parallel replica: when each is next free (FCFS over micro-batches).
+#[derive(Debug, Clone)]
+struct PipelineState {
+    stage_free_ns: Vec<u64>,
+    link: StageLink,
+}
+
+impl PipelineState {
+    /// A micro-batch entering stage 0 at `start` with `stage_ns` per stage: when it leaves the
+    /// last stage.
+    fn run(&mut self, start: u64, stage_ns: u64, tokens: u64) -> u64 {
+        let xfer = self.link.transfer_ns(tokens).round() as u64;
+        let mut t = start;
+        let n = self.stage_free_ns.len();
+        for (k, free) in self.stage_free_ns.iter_mut().enumerate() {
+            let begin = t.max(*free);
+            let end = begin.saturating_add(stage_ns);
+            *free = end;
+            t = if k + 1 < n { end.saturating_add(xfer) } else { end };
+        }
+        t
+    }
+}
+
+/// The KV link from the prefill to the decode pool.
+#[derive(Debug, Clone, Copy)]
+struct KvTransfer {
+    bytes_per_token: f64,
+    bytes_per_ns: f64,
+    latency_ns: f64,
 }
 
 /// Options that change what a run records, not what it simulates.
@@ -44,6 +96,28 @@ pub struct Simulation {
     reqs: Vec<ReqState>,
     free_slots: Vec<u32>,
     replicas: Vec<Replica>,
+    lanes: Vec<Lane>,
+    pipelines: Vec<PipelineState>,
+    pools: Vec<Pool>,
+    /// Lanes of each pool.
+    pool_lanes: Vec<Range<usize>>,
+    /// Lanes arrivals are routed to (every unified pool, or the prefill pool), and decode lanes.
+    entry: Range<usize>,
+    decode: Option<Range<usize>>,
+    decode_router: Router,
+    kv: Option<KvTransfer>,
+    /// When each prefill lane's KV link is next free (transfers from one replica serialise).
+    link_free_ns: Vec<u64>,
+    class_rng: ChaCha8Rng,
+    in_system: u64,
+    probe: SaturationProbe,
+    last_arrival_sample: (u64, u64, u64, u64),
+    waiting_at_last_arrival: u64,
+    class_ttft: Vec<Samples>,
+    class_tpot: Vec<Samples>,
+    class_e2e: Vec<Samples>,
+    class_met: Vec<u64>,
+    kv_transfer: Samples,
     /// The event loop runs (arrivals due "now" can be admitted directly).
     started: bool,
     /// A Kick is queued for this replica.
@@ -74,26 +148,67 @@ pub fn simulate(sc: &Scenario) -> Result<RunResult> {
 
 impl Simulation {
     pub fn new(sc: &Scenario, opts: RunOptions) -> Result<Simulation> {
-        let perf = Arc::new(PerfModel::new(
-            &sc.hardware,
-            &sc.model,
-            sc.parallelism,
-            sc.precision,
-            sc.kv_reserve_fraction,
-            &sc.file.display().to_string(),
-        )?);
+        let pools = effective_pools(sc);
         let mut notes = sc.notes.clone();
-        notes.extend(perf.notes.iter().cloned());
-        let replicas: Vec<Replica> = (0..sc.replicas)
-            .map(|i| Replica::new(ReplicaId(i), perf.clone(), sc.scheduler))
-            .collect();
-        // Replicas pack into instances: a replica of TP t uses t ranks.
-        let ranks = sc.hardware.ranks_per_instance();
-        let instances = if sc.parallelism.tp >= ranks {
-            sc.replicas * sc.parallelism.tp.div_ceil(ranks)
-        } else {
-            sc.replicas.div_ceil(ranks / sc.parallelism.tp)
+        let mut replicas: Vec<Replica> = Vec::new();
+        let mut lanes = Vec::new();
+        let mut pipelines = Vec::new();
+        let mut pool_lanes = Vec::new();
+        let bt = sc.scheduler.block_tokens.max(1) as u64;
+        for pool in &pools {
+            let model = stage_model(&sc.model, pool.pp);
+            let perf = Arc::new(PerfModel::new(
+                &pool.hardware,
+                &model,
+                Parallelism { tp: pool.tp },
+                sc.precision,
+                sc.kv_reserve_fraction,
+                &sc.file.display().to_string(),
+            )?);
+            for n in &perf.notes {
+                if !notes.contains(n) {
+                    notes.push(n.clone());
+                }
+            }
+            let hw = &pool.hardware;
+            let pp = pool.pp.max(1) as u64;
+            let share = pool.ranks_per_replica() as f64 / hw.ranks_per_instance().max(1) as f64;
+            let swap_bytes_per_token = perf.memory.kv_bytes_per_token_per_rank * pool.ranks_per_replica() as f64;
+            let swap_bytes_per_ns = hw.instance.host_link_gb_s * pool.chips_per_replica() as f64;
+            let host_bytes = hw.instance.host_memory_gib * GIB * share * HOST_SWAP_FRACTION / pp as f64;
+            let first = replicas.len();
+            for _ in 0..pool.replicas {
+                let pipeline = if pp > 1 {
+                    pipelines.push(PipelineState {
+                        stage_free_ns: vec![0; pp as usize],
+                        link: StageLink::new(hw, &sc.model, pool.tp, pool.pp),
+                    });
+                    Some(pipelines.len() - 1)
+                } else {
+                    None
+                };
+                for _ in 0..pp {
+                    let mut r = Replica::new(ReplicaId(replicas.len() as u32), perf.clone(), sc.scheduler);
+                    if pp > 1 {
+                        r.set_total_blocks(perf.memory.kv_capacity_tokens / bt / pp);
+                    }
+                    r.configure_swap(swap_bytes_per_token, swap_bytes_per_ns, host_bytes);
+                    replicas.push(r);
+                    lanes.push(Lane { pipeline });
+                }
+            }
+            pool_lanes.push(first..replicas.len());
+        }
+        let (entry, decode, kv) = match (pools.first(), pools.get(1)) {
+            (Some(p), Some(d)) if p.role == PoolRole::Prefill && d.role == PoolRole::Decode => (
+                pool_lanes[0].clone(),
+                Some(pool_lanes[1].clone()),
+                Some(kv_transfer(sc, p, d)),
+            ),
+            _ => (0..replicas.len(), None, None),
         };
+        let instances = instances_needed(&pools, sc.kv_link).iter().sum::<f64>().round() as u32;
+        let n_classes = sc.classes.len().max(1);
         let input = LengthSampler::new(&sc.input, sc.input_column.clone());
         let output = LengthSampler::new(&sc.output, sc.output_column.clone());
         let generator = Generator::new(
@@ -112,7 +227,26 @@ impl Simulation {
             free_slots: Vec::new(),
             started: false,
             kicked: vec![false; replicas.len()],
+            link_free_ns: vec![0; replicas.len()],
             replicas,
+            lanes,
+            pipelines,
+            pools,
+            pool_lanes,
+            entry,
+            decode,
+            decode_router: Router::new(sc.routing, sc.seed ^ 0xDEC0_DE00),
+            kv,
+            class_rng: ChaCha8Rng::seed_from_u64(sc.seed ^ 0x0C1A_55E5_0003),
+            in_system: 0,
+            probe: SaturationProbe::default(),
+            last_arrival_sample: (0, 0, 0, 0),
+            waiting_at_last_arrival: 0,
+            class_ttft: vec![Samples::default(); n_classes],
+            class_tpot: vec![Samples::default(); n_classes],
+            class_e2e: vec![Samples::default(); n_classes],
+            class_met: vec![0; n_classes],
+            kv_transfer: Samples::default(),
             router: Router::new(sc.routing, sc.seed),
             generator,
             pending: None,
@@ -153,7 +287,8 @@ impl Simulation {
             match ev {
                 Event::Arrival => {
                     if let Some(nr) = self.pending.take() {
-                        self.admit(now, nr.input_tokens, nr.output_tokens, None);
+                        let prefix = self.prefix_of(&nr);
+                        self.admit(now, nr.input_tokens, nr.output_tokens, None, prefix);
                     }
                     self.schedule_next_arrival();
                 }
@@ -166,10 +301,11 @@ impl Simulation {
                 Event::ClientSend(c) => {
                     if self.arrivals_left > 0 {
                         let (i, o) = self.generator.lengths();
-                        self.admit(now, i, o, Some(c));
+                        self.admit(now, i, o, Some(c), None);
                     }
                 }
                 Event::StepEnd(rid) => self.step_end(now, rid),
+                Event::KvArrive(id, rid) => self.kv_arrive(now, id, rid),
             }
         }
         let wall_s = wall.elapsed().as_secs_f64();
@@ -188,7 +324,8 @@ impl Simulation {
             let now = self.queue.now();
             let t = SimTime(nr.arrival_ns).max(now);
             if t == now && self.started {
-                self.admit(now, nr.input_tokens, nr.output_tokens, None);
+                let prefix = self.prefix_of(&nr);
+                self.admit(now, nr.input_tokens, nr.output_tokens, None, prefix);
                 continue;
             }
             self.pending = Some(nr);
@@ -197,13 +334,69 @@ impl Simulation {
         }
     }
 
-    fn admit(&mut self, now: SimTime, input: u32, output: u32, client: Option<u32>) {
+    /// The prefix key of a request: the first block hash of a trace row, or a synthetic prefix
+    /// group drawn uniformly (its own RNG stream, so other draws do not change).
+    fn prefix_of(&mut self, nr: &NewRequest) -> Option<u64> {
+        if let (Some(row), Some(t)) = (nr.trace_row, &self.sc.trace) {
+            if let Some(&h) = t.requests.get(row as usize).and_then(|r| r.hash_ids.first()) {
+                return Some(h);
+            }
+        }
+        if self.sc.prefix_groups > 0 {
+            let g: u32 = self.class_rng.random_range(0..self.sc.prefix_groups);
+            return Some(mix64(g as u64));
+        }
+        None
+    }
+
+    /// Draws a request's class by the classes' shares (no draw with a single class).
+    fn draw_class(&mut self) -> usize {
+        let classes = &self.sc.classes;
+        if classes.len() <= 1 {
+            return 0;
+        }
+        let u: f64 = self.class_rng.random();
+        let mut acc = 0.0;
+        for (i, c) in classes.iter().enumerate() {
+            acc += c.share;
+            if u < acc {
+                return i;
+            }
+        }
+        classes.len() - 1
+    }
+
+    fn admit(&mut self, now: SimTime, input: u32, output: u32, client: Option<u32>, prefix: Option<u64>) {
         self.arrivals_left -= 1;
         self.counts.arrived += 1;
         self.counts.output_tokens_asked += output as u64;
         self.counts.input_tokens += input as u64;
-        let rid = self.router.pick(&self.replicas);
-        if !self.replicas[rid.index()].can_ever_fit(input, output) {
+        let class = self.draw_class();
+        self.admit_routed(now, input, output, client, prefix, class);
+        self.probe
+            .push(now.0, self.in_system, self.counts.arrived, self.counts.completed);
+        if self.arrivals_left == 0 {
+            self.last_arrival_sample = (now.0, self.in_system, self.counts.arrived, self.counts.completed);
+            self.waiting_at_last_arrival = self.replicas.iter().map(|r| r.queue_len() as u64).sum();
+        }
+    }
+
+    fn admit_routed(
+        &mut self,
+        now: SimTime,
+        input: u32,
+        output: u32,
+        client: Option<u32>,
+        prefix: Option<u64>,
+        class: usize,
+    ) {
+        let entry = self.entry.clone();
+        let rid = ReplicaId((entry.start + self.router.pick(&self.replicas[entry], prefix)) as u32);
+        let fits_decode = match &self.decode {
+            Some(d) => self.replicas[d.clone()].iter().any(|r| r.can_ever_fit(input, output)),
+            None => true,
+        };
+        if !fits_decode || !self.replicas[rid.index()].can_ever_fit(input, output) {
             self.counts.dropped += 1;
             if self.counts.dropped == 1 {
                 self.notes.push(format!(
@@ -216,7 +409,25 @@ impl Simulation {
             }
             return;
         }
-        let state = ReqState::new(self.next_seq, now, input, output, client);
+        if self.replicas[rid.index()].queue_full() {
+            self.counts.rejected += 1;
+            if self.counts.rejected == 1 {
+                self.notes.push(format!(
+                    "requests rejected: a replica's waiting queue reached serving.max_queue = {}",
+                    self.sc.scheduler.max_queue.unwrap_or(0)
+                ));
+            }
+            if let Some(c) = client {
+                self.client_next(now, c);
+            }
+            return;
+        }
+        self.in_system += 1;
+        let mut state = ReqState::new(self.next_seq, now, input, output, client);
+        state.class = class as u16;
+        state.priority = self.sc.classes.get(class).map_or(0, |c| c.priority);
+        state.prefix = prefix;
+        state.prefill_only = self.decode.is_some();
         self.next_seq += 1;
         let id = match self.free_slots.pop() {
             Some(slot) => {
@@ -238,7 +449,44 @@ impl Simulation {
 
     fn start_step(&mut self, now: SimTime, rid: ReplicaId) {
         if let Some(cost) = self.replicas[rid.index()].plan_step(now, &mut self.reqs) {
-            self.queue.push(now.after(cost.total_ns), Event::StepEnd(rid));
+            let end = match self.lanes[rid.index()].pipeline {
+                None => now.after(cost.total_ns),
+                Some(p) => {
+                    let tokens = self.replicas[rid.index()].step_tokens();
+                    SimTime(self.pipelines[p].run(now.0, cost.total_ns, tokens))
+                }
+            };
+            self.queue.push(end, Event::StepEnd(rid));
+        }
+    }
+
+    /// A prefill finished on a prefill replica: its KV cache moves to a decode replica (chosen
+    /// by the router among the decode pool); the first token reaches the user with it.
+    fn hand_off(&mut self, now: SimTime, from: ReplicaId, id: RequestId) {
+        let (Some(d), Some(kv)) = (self.decode.clone(), self.kv) else {
+            return;
+        };
+        let prefix = self.reqs[id.index()].prefix;
+        let to = ReplicaId((d.start + self.decode_router.pick(&self.replicas[d], prefix)) as u32);
+        let tokens = self.reqs[id.index()].prompt_len as f64;
+        let ns = kv.latency_ns + tokens * kv.bytes_per_token / kv.bytes_per_ns;
+        let start = now.0.max(self.link_free_ns[from.index()]);
+        let end = start.saturating_add(ns.round() as u64);
+        self.link_free_ns[from.index()] = end;
+        self.kv_transfer.push((end - now.0) as f64 * 1e-6);
+        // Reserve the slot on the decode replica now, so routing sees it as outstanding.
+        self.replicas[to.index()].enqueue_transferred(id, &mut self.reqs[id.index()]);
+        self.queue.push(SimTime(end), Event::KvArrive(id, to));
+    }
+
+    fn kv_arrive(&mut self, now: SimTime, id: RequestId, to: ReplicaId) {
+        let r = &mut self.reqs[id.index()];
+        r.first_token = now;
+        r.last_token = now;
+        self.replicas[to.index()].mark_arrived(id);
+        if !self.replicas[to.index()].is_busy() && !self.kicked[to.index()] {
+            self.kicked[to.index()] = true;
+            self.queue.push(now, Event::Kick(to));
         }
     }
 
@@ -262,6 +510,9 @@ impl Simulation {
         for &id in &out.completed {
             self.complete(now, id);
         }
+        for &id in &out.handoff {
+            self.hand_off(now, rid, id);
+        }
         self.outcome = out;
         self.start_step(now, rid);
     }
@@ -281,6 +532,21 @@ impl Simulation {
         if r.output > 1 {
             self.tpot.push(tpot_ms);
         }
+        let c = r.class as usize;
+        self.class_ttft[c].push(ms(ttft_ns));
+        self.class_e2e[c].push(ms(e2e_ns));
+        if r.output > 1 {
+            self.class_tpot[c].push(tpot_ms);
+        }
+        if let Some(slo) = self.sc.classes.get(c).and_then(|k| k.slo) {
+            let ok = slo.ttft_ms.is_none_or(|x| ms(ttft_ns) <= x)
+                && slo.tpot_ms.is_none_or(|x| r.output <= 1 || tpot_ms <= x)
+                && slo.e2e_ms.is_none_or(|x| ms(e2e_ns) <= x);
+            if ok {
+                self.class_met[c] += 1;
+            }
+        }
+        self.in_system -= 1;
         let queue_ns = if r.scheduled == NO_TIME {
             0
         } else {
@@ -317,21 +583,30 @@ impl Simulation {
         let per_s = |x: f64| if span_s > 0.0 { x / span_s } else { 0.0 };
         let out_tok = self.counts.output_tokens_produced as f64;
         let total_tok = out_tok + self.counts.input_tokens as f64;
-        let hw = &self.sc.hardware;
-
-        let usd_per_hour = self.instances as f64 * hw.instance.price.on_demand_usd_per_hour;
+        // Cost and power, pool by pool: every chip of every instance draws idle power for the
+        // whole run; busy chips add (TDP − idle) × activity; hosts draw a fixed share of their TDP.
+        let pool_instances = instances_needed(&self.pools, self.sc.kv_link);
+        let mut usd_per_hour = 0.0;
+        let mut j_total = 0.0;
+        for (pi, pool) in self.pools.iter().enumerate() {
+            let hw = &pool.hardware;
+            let inst = pool_instances[pi];
+            usd_per_hour += inst * hw.instance.price.on_demand_usd_per_hour;
+            let chips_per_replica = pool.chips_per_replica() as f64;
+            let active_ns: f64 = self.replicas[self.pool_lanes[pi].clone()]
+                .iter()
+                .map(|r| r.stats.active_ns)
+                .sum();
+            // A pipeline lane's step is one stage's time on each of the pp stages.
+            let stage_chips = chips_per_replica / pool.pp.max(1) as f64;
+            let busy_chip_ns = active_ns * stage_chips * pool.pp.max(1) as f64;
+            let dynamic_j = (hw.chip.tdp_w - hw.chip.idle_w).max(0.0) * busy_chip_ns * 1e-9;
+            let idle_j = hw.chip.idle_w * inst * hw.instance.chips as f64 * span_s;
+            let host_j = hw.host.tdp_w * hw.host.sockets as f64 * HOST_POWER_FRACTION * inst * span_s;
+            j_total += dynamic_j + idle_j + host_j;
+        }
         let usd_total = usd_per_hour * span_s / 3600.0;
         let per_mtok = |tok: f64| if tok > 0.0 { usd_total / tok * 1e6 } else { 0.0 };
-
-        // Power: every chip of every instance draws idle power for the whole run; busy chips
-        // add (TDP − idle) × activity; hosts draw a fixed share of their TDP.
-        let chips_per_replica = self.sc.parallelism.tp.div_ceil(hw.chip.ranks_per_chip) as f64;
-        let all_chips = (self.instances * hw.instance.chips) as f64;
-        let active_ns: f64 = self.replicas.iter().map(|r| r.stats.active_ns).sum();
-        let dynamic_j = (hw.chip.tdp_w - hw.chip.idle_w).max(0.0) * chips_per_replica * active_ns * 1e-9;
-        let idle_j = hw.chip.idle_w * all_chips * span_s;
-        let host_j = hw.host.tdp_w * hw.host.sockets as f64 * HOST_POWER_FRACTION * self.instances as f64 * span_s;
-        let j_total = dynamic_j + idle_j + host_j;
 
         let mut b = Breakdown::default();
         let mut steps = 0;
@@ -383,6 +658,123 @@ impl Simulation {
                 sim_time_s: span_s,
             },
             notes: self.notes.clone(),
+            saturation: self.saturation().to_string(),
+            preemption: self.preemption_cost(),
+            kv_transfer_ms: self.kv_transfer.summary(),
+            classes: self.class_results(),
         }
+    }
+
+    fn saturation(&self) -> &'static str {
+        self.probe.classify(
+            self.last_arrival_sample,
+            self.waiting_at_last_arrival,
+            self.sc.requests,
+            self.counts.rejected,
+        )
+    }
+
+    fn preemption_cost(&self) -> PreemptionCost {
+        let mut p = PreemptionCost::default();
+        for r in &self.replicas {
+            p.recompute_tokens += r.stats.recompute_tokens;
+            p.recompute_s += r.stats.recompute_ns * 1e-9;
+            p.swap_bytes += r.stats.swap_bytes;
+            p.swap_s += r.stats.swap_ns * 1e-9;
+        }
+        p.total_s = p.recompute_s + p.swap_s;
+        p
+    }
+
+    fn class_results(&self) -> Vec<ClassResult> {
+        self.sc
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let completed = self.class_e2e[i].len() as u64;
+                ClassResult {
+                    name: c.name.clone(),
+                    priority: c.priority,
+                    completed,
+                    ttft_ms: self.class_ttft[i].summary(),
+                    tpot_ms: self.class_tpot[i].summary(),
+                    e2e_ms: self.class_e2e[i].summary(),
+                    slo_attainment: c.slo.map(|_| {
+                        if completed > 0 {
+                            self.class_met[i] as f64 / completed as f64
+                        } else {
+                            0.0
+                        }
+                    }),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The pools to build: the scenario's, except that a single unified pool takes its hardware, TP
+/// and replicas from the scenario's top-level fields (which a sweep may have changed).
+fn effective_pools(sc: &Scenario) -> Vec<Pool> {
+    match &sc.pools[..] {
+        [p] if p.role == PoolRole::Unified => vec![Pool {
+            role: PoolRole::Unified,
+            hardware: sc.hardware.clone(),
+            tp: sc.parallelism.tp,
+            pp: p.pp,
+            replicas: sc.replicas,
+        }],
+        [] => vec![Pool {
+            role: PoolRole::Unified,
+            hardware: sc.hardware.clone(),
+            tp: sc.parallelism.tp,
+            pp: 1,
+            replicas: sc.replicas,
+        }],
+        ps => ps.to_vec(),
+    }
+}
+
+/// Instances each pool occupies (fractional when co-located pools share instances).
+fn instances_needed(pools: &[Pool], link: KvLink) -> Vec<f64> {
+    if link == KvLink::Neuronlink && pools.len() == 2 && pools[0].role == PoolRole::Prefill {
+        let per = pools[0].hardware.ranks_per_instance().max(1);
+        let ranks: Vec<u32> = pools.iter().map(|p| p.ranks_per_replica() * p.replicas).collect();
+        let total = ranks.iter().sum::<u32>();
+        let inst = total.div_ceil(per) as f64;
+        return ranks.iter().map(|&r| inst * r as f64 / total as f64).collect();
+    }
+    pools.iter().map(|p| p.instances() as f64).collect()
+}
+
+/// The KV link of a disaggregated deployment. KV bytes are the whole model's (all layers, all
+/// heads) per prompt token. Over EFA a replica gets its share of its instances' EFA (tp·pp /
+/// ranks per instance of one instance's bandwidth), the slower of the two sides; over NeuronLink
+/// every chip of the smaller replica sends its shard over its own link.
+fn kv_transfer(sc: &Scenario, prefill: &Pool, decode: &Pool) -> KvTransfer {
+    let bytes_per_token = sc.model.kv_bytes_per_token(sc.precision.kv_cache);
+    match sc.kv_link {
+        KvLink::Efa => {
+            let side = |p: &Pool| {
+                p.hardware.instance.efa_gbps / 8.0 * p.ranks_per_replica() as f64
+                    / p.hardware.ranks_per_instance().max(1) as f64
+            };
+            KvTransfer {
+                bytes_per_token,
+                bytes_per_ns: side(prefill).min(side(decode)),
+                latency_ns: prefill
+                    .hardware
+                    .instance
+                    .efa_latency_us
+                    .max(decode.hardware.instance.efa_latency_us)
+                    * 1e3,
+            }
+        }
+        KvLink::Neuronlink => KvTransfer {
+            bytes_per_token,
+            bytes_per_ns: prefill.hardware.chip.link.bandwidth_gb_s
+                * prefill.chips_per_replica().min(decode.chips_per_replica()) as f64,
+            latency_ns: prefill.hardware.chip.link.latency_us * 1e3,
+        },
     }
 }

@@ -1,0 +1,145 @@
+//! `sweep`, `merge`, `plot`: many runs in parallel with a progress bar, their tables, plots and
+//! report.
+
+use super::ensure_out_dir;
+use codesim::error::{Error, Result};
+use codesim::report::sweep::{write_plots, write_report};
+use codesim::sweep::exec::{RunRecord, read_manifest};
+use codesim::sweep::table::write_results;
+use codesim::sweep::{self, ExecOptions, Manifest, Shard};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub struct SweepArgs {
+    pub file: PathBuf,
+    pub out: Option<PathBuf>,
+    pub jobs: Option<usize>,
+    pub shard: Option<String>,
+    pub resume: bool,
+    pub no_plots: bool,
+}
+
+pub fn run(a: SweepArgs) -> Result<()> {
+    let sw = sweep::load(&a.file)?;
+    let m = &sw.manifest;
+    let shard = match &a.shard {
+        Some(s) => Shard::parse(s, |k| std::env::var(k).ok()).map_err(|msg| Error::input("--shard", "", msg))?,
+        None => Shard::ALL,
+    };
+    if a.jobs == Some(0) {
+        return Err(Error::input("--jobs", "", "must be at least 1"));
+    }
+    let out = a.out.clone().unwrap_or_else(|| Path::new("reports").join(&m.name));
+    ensure_out_dir(&out)?;
+
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
+    if std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::stderr());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs, ETA {eta} {msg}")
+            .expect("a valid progress template")
+            .progress_chars("=> "),
+    );
+    let best: Mutex<Option<(f64, String)>> = Mutex::new(None);
+    let slo = m.primary_slo();
+    let on_start = |planned: usize, resumed: usize| {
+        bar.set_length(planned as u64);
+        bar.set_position(resumed as u64);
+        bar.reset_eta();
+    };
+    let on_done = |rec: &RunRecord| {
+        if let Some(r) = rec.ok() {
+            if slo.is_none_or(|s| s.met_by(r)) && r.requests.completed > 0 {
+                let mut b = best.lock().expect("the best-run lock is not poisoned");
+                let cost = r.cost.usd_per_mtok_output;
+                if b.as_ref()
+                    .is_none_or(|(c, id)| cost < *c || (cost == *c && rec.id < *id))
+                {
+                    *b = Some((cost, rec.id.clone()));
+                    bar.set_message(format!(
+                        "best {}: ${:.3}/M output tok{}",
+                        rec.id,
+                        cost,
+                        slo.map_or(String::new(), |s| format!(" at {}", s.label()))
+                    ));
+                }
+            }
+        }
+        bar.inc(1);
+    };
+    let opts = ExecOptions {
+        jobs: a.jobs.unwrap_or(0),
+        shard,
+        resume: a.resume,
+    };
+    let outcome = sweep::execute(&sw, &out, opts, &on_start, &on_done)?;
+    bar.finish_and_clear();
+    let shard_text = if shard.count > 1 {
+        format!(" (shard {}/{})", shard.index, shard.count)
+    } else {
+        String::new()
+    };
+    println!(
+        "{}{shard_text}: {} runs, {} simulated now, {} kept from before, {} skipped; records in {}",
+        m.name,
+        outcome.planned,
+        outcome.ran,
+        outcome.resumed,
+        outcome.skipped,
+        out.join("runs").display()
+    );
+    if shard.count > 1 {
+        println!(
+            "merge the {} shards with: codesim merge <shard dirs>... --out <dir>",
+            shard.count
+        );
+        return Ok(());
+    }
+    let records = sweep::collect(&out, m)?;
+    finish(&out, m, &records, !a.no_plots)
+}
+
+pub fn merge(dirs: &[PathBuf], out: Option<&Path>, no_plots: bool) -> Result<()> {
+    let out = out.map(Path::to_path_buf).or_else(|| dirs.first().cloned());
+    let Some(out) = out else {
+        return Err(Error::input("merge", "", "give at least one sweep output directory"));
+    };
+    ensure_out_dir(&out)?;
+    let (m, records) = sweep::merge(dirs, &out)?;
+    println!(
+        "{}: merged {} runs from {} directories",
+        m.name,
+        records.len(),
+        dirs.len()
+    );
+    finish(&out, &m, &records, !no_plots)
+}
+
+pub fn plot(dir: &Path) -> Result<()> {
+    let m = read_manifest(dir)?;
+    let records = sweep::collect(dir, &m)?;
+    finish(dir, &m, &records, true)
+}
+
+/// Tables, then plots and the report.
+fn finish(out: &Path, m: &Manifest, records: &[RunRecord], plots: bool) -> Result<()> {
+    write_results(out, m, records)?;
+    println!("wrote {}", out.join("results.parquet").display());
+    println!("wrote {}", out.join("results.csv").display());
+    if plots {
+        let infos = write_plots(out, m, records)?;
+        let command = format!("codesim sweep {} --out {}", m.file, out.display());
+        write_report(out, m, records, &infos, &command)?;
+        println!(
+            "wrote {} plots (PNG and SVG) in {}",
+            infos.len(),
+            out.join("plots").display()
+        );
+        println!("wrote {}", out.join("report.md").display());
+        println!("wrote {}", out.join("report.html").display());
+    }
+    Ok(())
+}

@@ -1,0 +1,391 @@
+//! Serving fidelity (issue 4): schedulers, KV preemption, pipeline parallel, disaggregation,
+//! routing, admission, classes, saturation. Through the library; small and fast in debug builds.
+//! Each test prints the numbers it compares (`cargo test --test serving -- --nocapture`).
+
+use codesim::sim::{RunOptions, Simulation};
+use std::collections::HashSet;
+use std::path::Path;
+
+fn scenario(text: &str) -> codesim::Scenario {
+    codesim::scenario::load_str(text, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run(text: &str) -> codesim::RunResult {
+    codesim::simulate(&scenario(text)).unwrap()
+}
+
+fn conserves(r: &codesim::RunResult, what: &str) {
+    let c = r.requests;
+    assert_eq!(
+        c.arrived,
+        c.completed + c.dropped + c.rejected,
+        "{what}: arrived = completed + dropped + rejected"
+    );
+    if c.dropped == 0 && c.rejected == 0 {
+        assert_eq!(
+            c.output_tokens_produced, c.output_tokens_asked,
+            "{what}: tokens out = tokens asked"
+        );
+    }
+}
+
+const H100_7B: &str = "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-2-7b\"\n";
+
+/// Sarathi-Serve: with long prompts mixed in, prefill-first batching stalls every running decode
+/// for a whole prompt; chunked prefill (decode first, 256-token budget) bounds the stall to one
+/// chunk. Same requests, same arrival times. Measured: p99 TPOT 34.4 → 21.9 ms (−36 %).
+#[test]
+fn chunked_prefill_lowers_p99_tpot_against_fcfs() {
+    let text = |sched: &str| {
+        format!(
+            "{H100_7B}[serving]\nscheduler = \"{sched}\"\nmax_batched_tokens = 256\n[workload]\nrequests = 400\narrival = {{ kind = \"poisson\", rate_per_s = 7.0 }}\ninput = {{ kind = \"lognormal\", mean = 1500.0, cv = 1.0, min = 64, max = 3500 }}\noutput = {{ kind = \"uniform\", min = 64, max = 512 }}\n"
+        )
+    };
+    let fcfs = run(&text("continuous"));
+    let chunked = run(&text("chunked"));
+    conserves(&fcfs, "fcfs");
+    conserves(&chunked, "chunked");
+    let cut = 1.0 - chunked.tpot_ms.p99 / fcfs.tpot_ms.p99;
+    println!(
+        "p99 TPOT: FCFS {:.2} ms, chunked {:.2} ms: {:.1} % lower",
+        fcfs.tpot_ms.p99,
+        chunked.tpot_ms.p99,
+        cut * 100.0
+    );
+    assert!(
+        cut >= 0.25,
+        "chunked prefill should cut p99 TPOT by at least 25 %, got {:.1} %",
+        cut * 100.0
+    );
+}
+
+/// A KV cache too small for the load: sequences are preempted, every request completes, and the
+/// preemptions cost latency and show in the metrics, by recompute and by swap.
+#[test]
+fn a_small_kv_cache_preempts_by_recompute_or_swap_and_completes_everything() {
+    let work = "[workload]\nrequests = 100\narrival = { kind = \"offline\" }\ninput = { kind = \"fixed\", tokens = 512 }\noutput = { kind = \"fixed\", tokens = 512 }\n";
+    let small =
+        |mode: &str| format!("{H100_7B}[hardware.chip]\nhbm_gib = 16.0\n[serving]\npreemption = \"{mode}\"\n{work}");
+    let big = run(&format!("{H100_7B}{work}"));
+    let rec = run(&small("recompute"));
+    let swap = run(&small("swap"));
+    for (r, what) in [(&rec, "recompute"), (&swap, "swap")] {
+        conserves(r, what);
+        assert_eq!(r.requests.completed, 100, "{what}");
+        assert!(
+            r.requests.preempted > 0,
+            "{what}: preemptions expected with a 16 GiB chip"
+        );
+        assert!(r.preemption.total_s > 0.0, "{what}: preemption cost in the metrics");
+        assert!(r.e2e_ms.p99 > big.e2e_ms.p99, "{what}: preemptions cost latency");
+    }
+    assert_eq!(big.requests.preempted, 0);
+    assert!(rec.preemption.recompute_tokens > 0 && rec.preemption.swap_bytes == 0.0);
+    assert!(swap.preemption.swap_bytes > 0.0 && swap.preemption.swap_s > 0.0);
+    println!(
+        "p99 E2E: ample KV {:.0} ms; recompute {:.0} ms ({} preemptions, {} tokens recomputed, {:.3} s); swap {:.0} ms ({} preemptions, {:.2} GB, {:.3} s)",
+        big.e2e_ms.p99,
+        rec.e2e_ms.p99,
+        rec.requests.preempted,
+        rec.preemption.recompute_tokens,
+        rec.preemption.recompute_s,
+        swap.e2e_ms.p99,
+        swap.requests.preempted,
+        swap.preemption.swap_bytes / 1e9,
+        swap.preemption.swap_s
+    );
+}
+
+/// Pipeline parallel over 2 stages of a model that fits on one chip. Decode-only steady state:
+/// B sequences split into 2 micro-batches of B/2; each stage runs half the layers in s ns per
+/// micro-batch step, x ns moves activations across the boundary. Closed form
+/// (perf::pipeline::decode_steady_state): TPOT = 2s + x, throughput = B / (2s + x).
+#[test]
+fn pipeline_parallel_matches_the_closed_form() {
+    let (b, input, output) = (64u32, 64u32, 200u32);
+    let text = |pp: u32| {
+        format!(
+            "{H100_7B}[deployment]\npp = {pp}\n[workload]\nrequests = {b}\narrival = {{ kind = \"offline\" }}\ninput = {{ kind = \"fixed\", tokens = {input} }}\noutput = {{ kind = \"fixed\", tokens = {output} }}\n"
+        )
+    };
+    let measure = |pp: u32| {
+        let sc = scenario(&text(pp));
+        let sim = Simulation::new(&sc, RunOptions { keep_requests: true }).unwrap();
+        let stage = sim.perf().clone();
+        let (r, rows) = sim.run();
+        conserves(&r, "pipeline");
+        let tpot = rows.iter().map(|x| x.tpot_ms).sum::<f64>() / rows.len() as f64;
+        (r, stage, tpot)
+    };
+    let (r1, full, tpot1) = measure(1);
+    let (r2, stage, tpot2) = measure(2);
+    // The closed form over the decode steps (contexts grow by one token per step).
+    let link = codesim::perf::pipeline::StageLink::new(&scenario(&text(2)).hardware, &scenario(&text(2)).model, 1, 2);
+    let x = link.transfer_ns((b / 2) as u64);
+    let mut expect_ns = 0.0;
+    for k in 1..output as u64 {
+        let s = stage.decode_step(b / 2, input as u64 + k).total_ns as f64;
+        expect_ns += codesim::perf::pipeline::decode_steady_state(b / 2, 2, s, x).0;
+    }
+    let expect_tpot = expect_ns / (output - 1) as f64 * 1e-6;
+    let expect_tok_s = b as f64 / expect_tpot * 1e3;
+    let sim_tok_s = b as f64 / tpot2 * 1e3;
+    let full_tpot: f64 = (1..output as u64)
+        .map(|k| full.decode_step(b, input as u64 + k).total_ns as f64)
+        .sum::<f64>()
+        / (output - 1) as f64
+        * 1e-6;
+    println!(
+        "PP 1: TPOT {tpot1:.3} ms (cost model {full_tpot:.3}), {:.0} tok/s; PP 2: TPOT {tpot2:.3} ms (closed form {expect_tpot:.3}), decode {sim_tok_s:.0} tok/s (closed form {expect_tok_s:.0}); run-level {:.0} → {:.0} output tok/s",
+        b as f64 / tpot1 * 1e3,
+        r1.throughput.output_tok_s,
+        r2.throughput.output_tok_s
+    );
+    assert!((tpot1 / full_tpot - 1.0).abs() < 0.01, "PP 1 TPOT is the cost model's");
+    assert!(
+        (tpot2 / expect_tpot - 1.0).abs() < 0.02,
+        "PP 2 TPOT {tpot2} vs closed form {expect_tpot}"
+    );
+    assert!((sim_tok_s / expect_tok_s - 1.0).abs() < 0.02);
+    // The gain over one stage (same batch, twice the chips) is the closed form's: S(B) against
+    // 2·s(B/2) + x. Each stage reads half the weights for half the batch's KV, so decode-heavy
+    // steps gain even per token; the transfers and per-stage overheads are the cost.
+    let gain = tpot1 / tpot2;
+    let expect_gain = full_tpot / expect_tpot;
+    println!("throughput gain {gain:.3}× (closed form {expect_gain:.3}×)");
+    assert!((gain / expect_gain - 1.0).abs() < 0.02);
+}
+
+/// A deployment that exceeds the instance is a clear error naming the key.
+#[test]
+fn deployments_beyond_the_instance_are_errors() {
+    let work = "[workload]\nrequests = 10\narrival = { kind = \"offline\" }\ninput = { kind = \"fixed\", tokens = 100 }\noutput = { kind = \"fixed\", tokens = 10 }\n";
+    for (dep, needle) in [
+        ("tp = 6", "deployment.tp"),
+        ("tp = 4\npp = 3", "deployment.pp"),
+        ("tp = 8\npp = 2\ninstances = 1", "deployment.instances"),
+        ("pp = 40", "deployment.pp"),
+    ] {
+        let text = format!("{H100_7B}[deployment]\n{dep}\n{work}");
+        let e = codesim::scenario::load_str(&text, Path::new("t.toml")).unwrap_err();
+        assert!(matches!(e, codesim::Error::Infeasible(_)), "{dep}: {e}");
+        assert!(e.to_string().contains(needle), "{dep}: {e}");
+    }
+    // PP spanning two whole instances over EFA is fine.
+    let ok = run(&format!("{H100_7B}[deployment]\ntp = 8\npp = 2\ninstances = 2\n{work}"));
+    assert_eq!(ok.cost.instances, 2);
+    conserves(&ok, "pp over EFA");
+}
+
+fn disagg(prefill_tp: u32, decode_tp: u32, extra: &str, work: &str) -> String {
+    format!(
+        "{H100_7B}{extra}[disaggregation]\nprefill = {{ tp = {prefill_tp}, replicas = 1 }}\ndecode = {{ tp = {decode_tp}, replicas = 1 }}\n{work}"
+    )
+}
+
+/// Disaggregation: TTFT is the prefill plus the KV cache's transfer over EFA.
+#[test]
+fn disaggregated_ttft_includes_the_kv_transfer() {
+    let work = "[workload]\nrequests = 1\narrival = { kind = \"offline\" }\ninput = { kind = \"fixed\", tokens = 2000 }\noutput = { kind = \"fixed\", tokens = 50 }\n";
+    let sc = scenario(&disagg(1, 1, "", work));
+    let sim = Simulation::new(&sc, RunOptions { keep_requests: true }).unwrap();
+    let prefill_ns = sim.perf().prefill_step(2000).total_ns as f64;
+    let (r, rows) = sim.run();
+    conserves(&r, "disaggregated");
+    // llama-2-7b: 512 KiB of KV per token; a TP-1 replica gets 1/8 of p5's 3200 Gbit/s EFA.
+    let hw = &sc.hardware.instance;
+    let transfer_ns = hw.efa_latency_us * 1e3 + 2000.0 * 524_288.0 / (hw.efa_gbps / 8.0 / 8.0);
+    let ttft_ns = rows[0].ttft_ms * 1e6;
+    println!(
+        "TTFT {:.3} ms = prefill {:.3} ms + KV transfer {:.3} ms (model {:.3} ms)",
+        rows[0].ttft_ms,
+        prefill_ns * 1e-6,
+        r.kv_transfer_ms.mean,
+        transfer_ns * 1e-6
+    );
+    assert!(
+        (ttft_ns - prefill_ns - transfer_ns).abs() < 2.0,
+        "TTFT = prefill + transfer"
+    );
+    assert!((r.kv_transfer_ms.mean * 1e6 - transfer_ns).abs() < 2.0);
+}
+
+#[test]
+fn a_zero_bandwidth_kv_link_is_rejected() {
+    let work = "[workload]\nrequests = 1\narrival = { kind = \"offline\" }\ninput = { kind = \"fixed\", tokens = 100 }\noutput = { kind = \"fixed\", tokens = 5 }\n";
+    let text = disaggregation_with_efa(0.0, work);
+    let e = codesim::scenario::load_str(&text, Path::new("zero.toml")).unwrap_err();
+    assert!(matches!(e, codesim::Error::Infeasible(_)), "{e}");
+    assert_eq!(e.exit_code(), 2);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("zero.toml") && msg.contains("disaggregation.kv_link"),
+        "{msg}"
+    );
+}
+
+fn disaggregation_with_efa(gbps: f64, work: &str) -> String {
+    disagg(
+        1,
+        1,
+        &format!("[hardware.instance_overrides]\nefa_gbps = {gbps}\n"),
+        work,
+    )
+}
+
+/// Long prompts stall decodes on a unified replica (prefill-first); on a decode replica they
+/// never run, so its p99 TPOT stays near its p50. Same two H100s either way. Measured: p99 TPOT
+/// unified 11.9 ms (p99/p50 1.22), disaggregated 9.1 ms (1.10).
+#[test]
+fn decode_tpot_is_not_disturbed_by_long_prefills_when_disaggregated() {
+    let work = "[workload]\nrequests = 300\narrival = { kind = \"poisson\", rate_per_s = 12.0 }\ninput = { kind = \"lognormal\", mean = 2000.0, cv = 0.8, min = 256, max = 3500 }\noutput = { kind = \"uniform\", min = 64, max = 400 }\n";
+    // llama-3-8b (GQA: 128 KiB of KV per token) so the decode replica holds the whole load.
+    let base = "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-3-8b\"\n";
+    let unified = run(&format!("{base}[deployment]\nreplicas = 2\n{work}"));
+    let split = run(&format!(
+        "{base}[disaggregation]\nprefill = {{ tp = 1, replicas = 1 }}\ndecode = {{ tp = 1, replicas = 1 }}\n{work}"
+    ));
+    conserves(&unified, "unified");
+    conserves(&split, "disaggregated");
+    println!(
+        "p99 TPOT unified {:.2} ms, disaggregated {:.2} ms; p50 TTFT {:.1} vs {:.1} ms; mean KV transfer {:.2} ms",
+        unified.tpot_ms.p99, split.tpot_ms.p99, unified.ttft_ms.p50, split.ttft_ms.p50, split.kv_transfer_ms.mean
+    );
+    println!(
+        "p99/p50 TPOT: unified {:.2}, disaggregated {:.2}",
+        unified.tpot_ms.p99 / unified.tpot_ms.p50,
+        split.tpot_ms.p99 / split.tpot_ms.p50
+    );
+    assert!(split.tpot_ms.p99 < unified.tpot_ms.p99);
+    // No step of the decode replica carries a prompt: p99 and p50 TPOT stay close.
+    assert!(split.tpot_ms.p99 < 1.15 * split.tpot_ms.p50);
+    assert!(unified.tpot_ms.p99 > 1.15 * unified.tpot_ms.p50);
+    assert_eq!(split.requests.preempted, 0);
+}
+
+/// Bursty arrivals (Gamma, CV 4): round-robin keeps sending to a replica stuck behind a burst;
+/// least-outstanding does not.
+#[test]
+fn least_outstanding_beats_round_robin_on_bursty_traffic() {
+    let text = |policy: &str| {
+        format!(
+            "{H100_7B}[deployment]\nreplicas = 4\n[serving]\nrouting = \"{policy}\"\n[workload]\nrequests = 600\narrival = {{ kind = \"gamma\", rate_per_s = 24.0, cv = 4.0 }}\ninput = {{ kind = \"lognormal\", mean = 1000.0, cv = 1.0, max = 3000 }}\noutput = {{ kind = \"lognormal\", mean = 250.0, cv = 1.0, max = 1000 }}\n"
+        )
+    };
+    let rr = run(&text("round-robin"));
+    let lo = run(&text("least-outstanding"));
+    conserves(&rr, "round-robin");
+    conserves(&lo, "least-outstanding");
+    println!(
+        "p99 E2E: round-robin {:.0} ms, least-outstanding {:.0} ms",
+        rr.e2e_ms.p99, lo.e2e_ms.p99
+    );
+    assert!(lo.e2e_ms.p99 < rr.e2e_ms.p99);
+}
+
+/// Prefix affinity: requests of one prefix land on one replica while load allows; the bounded
+/// load spreads them when one replica would take too much.
+#[test]
+fn prefix_affinity_keeps_a_prefix_on_one_replica() {
+    let text = |policy: &str, groups: u32, rate: f64| {
+        format!(
+            "{H100_7B}[deployment]\nreplicas = 8\n[serving]\nrouting = \"{policy}\"\n[workload]\nrequests = 200\nprefix_groups = {groups}\narrival = {{ kind = \"poisson\", rate_per_s = {rate} }}\ninput = {{ kind = \"fixed\", tokens = 200 }}\noutput = {{ kind = \"fixed\", tokens = 20 }}\n"
+        )
+    };
+    let replicas_used = |t: &str| {
+        let sim = Simulation::new(&scenario(t), RunOptions { keep_requests: true }).unwrap();
+        let (r, rows) = sim.run();
+        conserves(&r, t);
+        rows.iter().map(|x| x.replica).collect::<HashSet<u32>>().len()
+    };
+    // Light load: one prefix → one replica; three prefixes → at most three.
+    assert_eq!(replicas_used(&text("prefix-affinity", 1, 1.0)), 1);
+    assert!(replicas_used(&text("prefix-affinity", 3, 1.0)) <= 3);
+    assert_eq!(replicas_used(&text("round-robin", 1, 1.0)), 8);
+    // Heavy load: bounded load spills one prefix over several replicas.
+    assert!(replicas_used(&text("prefix-affinity", 1, 400.0)) > 1);
+}
+
+/// An admission limit rejects arrivals beyond the queue bound; they are counted.
+#[test]
+fn the_admission_limit_rejects_and_counts() {
+    let r = run(&format!(
+        "{H100_7B}[serving]\nmax_queue = 8\nmax_batch = 16\n[workload]\nrequests = 200\narrival = {{ kind = \"offline\" }}\ninput = {{ kind = \"fixed\", tokens = 300 }}\noutput = {{ kind = \"fixed\", tokens = 30 }}\n"
+    ));
+    conserves(&r, "max_queue");
+    assert_eq!(
+        r.requests.rejected,
+        200 - 8,
+        "all arrive at once: only the queue bound is admitted"
+    );
+    assert_eq!(r.requests.completed, 8);
+}
+
+/// Priority classes: under load the high-priority class waits less; per-class results and SLO
+/// attainment are reported.
+#[test]
+fn priority_classes_order_admission_and_report_per_class() {
+    let r = run(&format!(
+        "{H100_7B}[serving]\nmax_batch = 32\n[workload]\nrequests = 600\narrival = {{ kind = \"poisson\", rate_per_s = 14.0 }}\ninput = {{ kind = \"lognormal\", mean = 1200.0, cv = 1.0, max = 3000 }}\noutput = {{ kind = \"lognormal\", mean = 250.0, cv = 1.0, max = 800 }}\n[[workload.classes]]\nname = \"interactive\"\nshare = 0.3\npriority = 0\nslo = {{ ttft_ms = 500.0, tpot_ms = 60.0 }}\n[[workload.classes]]\nname = \"batch\"\nshare = 0.7\npriority = 1\n"
+    ));
+    conserves(&r, "classes");
+    assert_eq!(r.classes.len(), 2);
+    let (hi, lo) = (&r.classes[0], &r.classes[1]);
+    assert_eq!(hi.completed + lo.completed, r.requests.completed);
+    assert!(hi.completed > 120 && hi.completed < 240, "30 % share: {}", hi.completed);
+    assert!(hi.slo_attainment.is_some() && lo.slo_attainment.is_none());
+    println!(
+        "p99 TTFT interactive {:.0} ms, batch {:.0} ms; interactive SLO attainment {:.1} %",
+        hi.ttft_ms.p99,
+        lo.ttft_ms.p99,
+        hi.slo_attainment.unwrap() * 100.0
+    );
+    assert!(hi.ttft_ms.p99 < lo.ttft_ms.p99);
+    // Without classes: one default class that repeats the totals.
+    let one = run(&format!(
+        "{H100_7B}[workload]\nrequests = 50\narrival = {{ kind = \"poisson\", rate_per_s = 2.0 }}\ninput = {{ kind = \"fixed\", tokens = 100 }}\noutput = {{ kind = \"fixed\", tokens = 10 }}\n"
+    ));
+    assert_eq!(one.classes.len(), 1);
+    assert_eq!(one.classes[0].e2e_ms, one.e2e_ms);
+}
+
+/// Saturation: a rate far beyond capacity is flagged overloaded, a light one stable, an offline
+/// batch backlogged.
+#[test]
+fn saturation_is_flagged() {
+    let text = |arrival: &str| {
+        format!(
+            "{H100_7B}[serving]\nmax_batch = 16\n[workload]\nrequests = 600\narrival = {arrival}\ninput = {{ kind = \"fixed\", tokens = 500 }}\noutput = {{ kind = \"fixed\", tokens = 200 }}\n"
+        )
+    };
+    let light = run(&text("{ kind = \"poisson\", rate_per_s = 2.0 }"));
+    let heavy = run(&text("{ kind = \"poisson\", rate_per_s = 200.0 }"));
+    let batch = run(&text("{ kind = \"offline\" }"));
+    println!(
+        "light {}, heavy {}, offline {}",
+        light.saturation, heavy.saturation, batch.saturation
+    );
+    assert_eq!(light.saturation, "stable");
+    assert_eq!(heavy.saturation, "overloaded");
+    assert_eq!(batch.saturation, "backlogged");
+}
+
+/// A heterogeneous fleet: groups of different instance types serve one stream; cost adds up.
+#[test]
+fn a_heterogeneous_fleet_serves_from_every_group() {
+    let text = "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-2-7b\"\n[[deployment.groups]]\ninstance = \"p5.48xlarge\"\ntp = 8\nreplicas = 1\n[[deployment.groups]]\ninstance = \"p4de.24xlarge\"\ntp = 8\nreplicas = 1\n[workload]\nrequests = 200\narrival = { kind = \"poisson\", rate_per_s = 20.0 }\ninput = { kind = \"fixed\", tokens = 500 }\noutput = { kind = \"fixed\", tokens = 100 }\n";
+    let sc = scenario(text);
+    assert_eq!(sc.pools.len(), 2);
+    let sim = Simulation::new(&sc, RunOptions { keep_requests: true }).unwrap();
+    let (r, rows) = sim.run();
+    conserves(&r, "fleet");
+    assert_eq!(r.cost.instances, 2);
+    let price: f64 = sc
+        .pools
+        .iter()
+        .map(|p| p.hardware.instance.price.on_demand_usd_per_hour)
+        .sum();
+    assert!((r.cost.usd_per_hour - price).abs() < 1e-9);
+    let used: HashSet<u32> = rows.iter().map(|x| x.replica).collect();
+    assert_eq!(used.len(), 2);
+}

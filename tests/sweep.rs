@@ -1,0 +1,342 @@
+//! Sweeps through the `codesim` binary: results independent of threads and shards, resuming a
+//! killed sweep, plots and report, sweep-file errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_codesim");
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("codesim-sweep-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A small sweep: three configurations (the third infeasible: TP 3 does not divide 32 heads)
+/// by `rates`, `requests` each.
+fn sweep_file(dir: &Path, rates: &str, requests: u32) -> PathBuf {
+    let text = format!(
+        r#"name = "tiny"
+zip = [["hardware.instance", "deployment.tp"]]
+[axes]
+"hardware.instance" = ["p5.48xlarge", "p4de.24xlarge", "p5.48xlarge"]
+"deployment.tp" = [1, 2, 3]
+"workload.arrival.rate_per_s" = [{rates}]
+[[slo]]
+tpot_ms = 20.0
+[plot]
+group_by = ["hardware.instance", "deployment.tp"]
+[base]
+seed = 3
+[base.hardware]
+instance = "p5.48xlarge"
+[base.model]
+name = "llama-3.2-1b"
+[base.workload]
+requests = {requests}
+arrival = {{ kind = "poisson", rate_per_s = 1.0 }}
+input = {{ kind = "lognormal", mean = 300.0, cv = 1.0, max = 2000 }}
+output = {{ kind = "lognormal", mean = 60.0, cv = 1.0, max = 400 }}
+"#
+    );
+    let p = dir.join("sweep-tiny.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn codesim(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(BIN);
+    c.args(args);
+    for k in [
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_MIN",
+        "AWS_BATCH_JOB_ARRAY_INDEX",
+        "JOB_COMPLETION_INDEX",
+    ] {
+        c.env_remove(k);
+    }
+    c.envs(env.iter().copied());
+    c.output().unwrap()
+}
+
+fn ok(args: &[&str], env: &[(&str, &str)]) -> String {
+    let o = codesim(args, env);
+    assert!(
+        o.status.success(),
+        "codesim {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn results_do_not_depend_on_jobs_or_sharding() {
+    let d = temp_dir("determinism");
+    let f = sweep_file(&d, "5, 20, 80", 150);
+    let (one, three, a, b, merged) = (
+        d.join("one"),
+        d.join("three"),
+        d.join("a"),
+        d.join("b"),
+        d.join("merged"),
+    );
+    ok(&["sweep", s(&f), "--out", s(&one), "--jobs", "1", "--no-plots"], &[]);
+    ok(&["sweep", s(&f), "--out", s(&three), "--jobs", "3", "--no-plots"], &[]);
+    // Shard 0 by argument, shard 1 from a Slurm array index starting at 1.
+    let out = ok(&["sweep", s(&f), "--out", s(&a), "--shard", "0/2"], &[]);
+    assert!(out.contains("shard 0/2"), "{out}");
+    assert!(!a.join("results.csv").exists(), "a shard writes no tables");
+    ok(
+        &["sweep", s(&f), "--out", s(&b), "--shard", "auto/2", "--jobs", "2"],
+        &[("SLURM_ARRAY_TASK_ID", "2"), ("SLURM_ARRAY_TASK_MIN", "1")],
+    );
+    ok(&["merge", s(&a), s(&b), "--out", s(&merged), "--no-plots"], &[]);
+
+    for name in ["results.csv", "results.parquet"] {
+        let reference = read(&one.join(name));
+        assert!(!reference.is_empty());
+        assert!(
+            reference == read(&three.join(name)),
+            "{name} differs between --jobs 1 and 3"
+        );
+        assert!(
+            reference == read(&merged.join(name)),
+            "{name} differs between unsharded and merged"
+        );
+    }
+    let csv = String::from_utf8(read(&one.join("results.csv"))).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 1 + 9);
+    let header = lines[0];
+    for col in [
+        "run",
+        "hardware.instance",
+        "deployment.tp",
+        "workload.arrival.rate_per_s",
+        "status",
+        "skip_reason",
+        "ttft_ms_p99",
+        "tpot_ms_p50",
+        "output_tok_s",
+        "goodput_fraction",
+        "usd_per_mtok_output",
+        "j_per_output_token",
+        "compute_s",
+        "saturation",
+    ] {
+        assert!(header.split(',').any(|c| c == col), "no column {col} in {header}");
+    }
+    assert!(!header.contains("wall"), "{header}");
+    // The infeasible configuration is three skipped rows with the reason.
+    let skipped: Vec<&&str> = lines.iter().filter(|l| l.contains(",skipped,")).collect();
+    assert_eq!(skipped.len(), 3, "{csv}");
+    assert!(skipped[0].starts_with("r0006,p5.48xlarge,3,5"), "{}", skipped[0]);
+    assert!(skipped[0].contains("deployment.tp"), "{}", skipped[0]);
+
+    // Merging shards that do not cover the sweep is an error naming what is missing.
+    let o = codesim(&["merge", s(&a), "--out", s(&d.join("partial")), "--no-plots"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("r0001"), "{err}");
+}
+
+#[test]
+fn a_killed_sweep_resumes_without_recomputing_finished_runs() {
+    use std::os::unix::fs::MetadataExt;
+    let d = temp_dir("resume");
+    let rates = (1..=30).map(|r| (r * 4).to_string()).collect::<Vec<_>>().join(", ");
+    let f = sweep_file(&d, &rates, 1500);
+    let out = d.join("out");
+    let summaries = |dir: &Path| -> Vec<(String, u64, i64, i64)> {
+        let mut v: Vec<_> = std::fs::read_dir(dir.join("runs"))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter_map(|e| {
+                        let p = e.path().join("summary.json");
+                        let m = std::fs::metadata(&p).ok()?;
+                        Some((
+                            e.file_name().to_string_lossy().to_string(),
+                            m.ino(),
+                            m.mtime(),
+                            m.mtime_nsec(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+
+    let mut child = Command::new(BIN)
+        .args(["sweep", s(&f), "--out", s(&out), "--jobs", "1", "--no-plots"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while summaries(&out).len() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(60), "no runs finished");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = summaries(&out);
+    assert!(
+        before.len() < 90,
+        "the sweep finished before it was killed; make its runs longer"
+    );
+
+    let msg = ok(
+        &[
+            "sweep",
+            s(&f),
+            "--out",
+            s(&out),
+            "--jobs",
+            "2",
+            "--resume",
+            "--no-plots",
+        ],
+        &[],
+    );
+    assert!(msg.contains(&format!("{} kept from before", before.len())), "{msg}");
+    let after = summaries(&out);
+    assert_eq!(after.len(), 90);
+    for b in &before {
+        let a = after.iter().find(|a| a.0 == b.0).unwrap();
+        assert_eq!(a, b, "run {} was rewritten", b.0);
+    }
+    let csv = String::from_utf8(read(&out.join("results.csv"))).unwrap();
+    let mut ids: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(ids.len(), 90);
+    ids.dedup();
+    assert_eq!(ids.len(), 90, "a run appears twice");
+    // Nothing was lost: the same table as an uninterrupted sweep.
+    let full = d.join("full");
+    ok(&["sweep", s(&f), "--out", s(&full), "--jobs", "2", "--no-plots"], &[]);
+    assert!(read(&full.join("results.csv")) == read(&out.join("results.csv")));
+}
+
+#[test]
+fn plots_and_report_have_every_series() {
+    let d = temp_dir("plots");
+    let f = sweep_file(&d, "5, 40, 160", 120);
+    let out = d.join("out");
+    ok(&["sweep", s(&f), "--out", s(&out)], &[]);
+    let index: serde_json::Value = serde_json::from_slice(&read(&out.join("plots/index.json"))).unwrap();
+    let plots = index.as_array().unwrap();
+    let series = |stem: &str| -> Vec<String> {
+        let p = plots
+            .iter()
+            .find(|p| p["stem"] == stem)
+            .unwrap_or_else(|| panic!("no plot {stem}"));
+        p["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    // Three configurations, one of them skipped entirely: two with runs.
+    let configs = 2;
+    let expected = [
+        ("latency-ttft", 3 * 2),
+        ("latency-tpot", 3 * 2),
+        ("cost-vs-latency", 3 + 1),
+        ("cdf-ttft", configs),
+        ("cdf-tpot", configs),
+        ("breakdown", 4 * configs),
+    ];
+    for (stem, n) in expected {
+        assert_eq!(series(stem).len(), n, "{stem}: {:?}", series(stem));
+    }
+    for stem in ["bars-cost", "bars-energy"] {
+        assert!(series(stem).len() <= configs, "{stem}");
+    }
+    for p in plots {
+        let stem = p["stem"].as_str().unwrap();
+        for ext in ["png", "svg"] {
+            let bytes = read(&out.join(format!("plots/{stem}.{ext}")));
+            assert!(bytes.len() > 1000, "{stem}.{ext} is nearly empty");
+        }
+        let svg = String::from_utf8(read(&out.join(format!("plots/{stem}.svg")))).unwrap();
+        let title = p["title"].as_str().unwrap().replace('&', "&amp;");
+        assert!(
+            svg.contains(&title) || svg.contains(title.split(" — ").next().unwrap()),
+            "{stem}: no title"
+        );
+        for label in series(stem) {
+            let shown = label.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+            let shown = shown.split(" (r").next().unwrap().to_string();
+            assert!(svg.contains(&shown), "{stem}: no legend entry {label}");
+        }
+    }
+    let md = String::from_utf8(read(&out.join("report.md"))).unwrap();
+    assert!(md.contains("## Winner at each SLO"), "{md}");
+    assert!(md.contains("p99 TPOT ≤ 20 ms"), "{md}");
+    assert!(md.contains("plots/cost-vs-latency.png"), "{md}");
+    assert!(md.contains("## Skipped runs"), "{md}");
+    assert!(md.contains("codesim sweep"), "{md}");
+    let html = String::from_utf8(read(&out.join("report.html"))).unwrap();
+    assert_eq!(
+        html.matches("<svg").count(),
+        plots.len(),
+        "every plot inline in the HTML"
+    );
+
+    // `plot` redraws the same files from the records.
+    let before = read(&out.join("report.md"));
+    let svg = read(&out.join("plots/latency-tpot.svg"));
+    ok(&["plot", s(&out)], &[]);
+    assert!(before == read(&out.join("report.md")));
+    assert!(svg == read(&out.join("plots/latency-tpot.svg")));
+}
+
+#[test]
+fn sweep_file_errors_exit_2_and_name_the_place() {
+    let d = temp_dir("errors");
+    let cases = [
+        (
+            "zip = [[\"deployment.tp\", \"deployment.replicas\"]]\n[axes]\n\"deployment.tp\" = [1, 2]\n\"deployment.replicas\" = [1]\n",
+            "zip[0]",
+        ),
+        ("[axes]\n\"workload.arrival.rate_per_s\" = []\n", "empty"),
+        ("[axes]\n\"model.name.size\" = [1]\n", "not a table"),
+        ("sweeps = 1\n[axes]\n\"deployment.tp\" = [1]\n", "sweeps"),
+    ];
+    for (i, (text, expect)) in cases.iter().enumerate() {
+        let f = d.join(format!("bad{i}.toml"));
+        std::fs::write(
+            &f,
+            format!(
+                "{text}[base]\n[base.hardware]\ninstance = \"p5.48xlarge\"\n[base.model]\nname = \"llama-3.2-1b\"\n"
+            ),
+        )
+        .unwrap();
+        let o = codesim(&["sweep", s(&f), "--out", s(&d.join("out"))], &[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{text}: {err}");
+        assert!(
+            err.contains(&format!("bad{i}.toml")) && err.contains(expect),
+            "{text}: {err}"
+        );
+    }
+    let o = codesim(&["sweep", "nope.toml", "--shard", "auto/4"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let f = sweep_file(&d, "5", 10);
+    let o = codesim(&["sweep", s(&f), "--shard", "auto/4", "--out", s(&d.join("o"))], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("SLURM_ARRAY_TASK_ID"));
+}

@@ -429,6 +429,7 @@ impl PerfModel {
         let b = BatchShape {
             decode_seqs: seqs,
             decode_ctx_tokens: seqs as u64 * ctx,
+            decode_max_ctx: ctx,
             ..Default::default()
         };
         self.step(&b)

@@ -47,3 +47,7 @@ pub fn kv_reserve_fraction() -> f64 {
 pub fn routing() -> RoutingPolicy {
     RoutingPolicy::LeastOutstanding
 }
+/// vLLM-style: KV blocks allocated as sequences grow, preemption when they run out.
+pub fn kv_admission() -> crate::serve::KvAdmission {
+    crate::serve::KvAdmission::Optimistic
+}

@@ -106,6 +106,8 @@ pub struct ServingSection {
     pub kv_reserve_fraction: f64,
     #[serde(default = "defaults::routing")]
     pub routing: RoutingPolicy,
+    #[serde(default = "defaults::kv_admission")]
+    pub kv_admission: crate::serve::KvAdmission,
 }
 
 impl Default for ServingSection {
@@ -117,6 +119,7 @@ impl Default for ServingSection {
             block_tokens: defaults::block_tokens(),
             kv_reserve_fraction: defaults::kv_reserve_fraction(),
             routing: defaults::routing(),
+            kv_admission: defaults::kv_admission(),
         }
     }
 }
@@ -551,6 +554,7 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
             max_batch: s.max_batch,
             max_batched_tokens: s.max_batched_tokens,
             block_tokens: s.block_tokens,
+            kv_admission: s.kv_admission,
         },
         kv_reserve_fraction: s.kv_reserve_fraction,
         routing: s.routing,

@@ -7,7 +7,7 @@
 //! counts the KV blocks a step needs from a histogram of contexts modulo the block size: a
 //! sequence needs a new block exactly when its cached tokens are a multiple of the block size.
 
-use super::{NO_TIME, ReplicaId, ReqState, RequestId, SchedulerConfig, SchedulerKind};
+use super::{KvAdmission, NO_TIME, ReplicaId, ReqState, RequestId, SchedulerConfig, SchedulerKind};
 use crate::engine::SimTime;
 use crate::perf::{BatchShape, PerfModel, StepCost};
 use std::cmp::Reverse;
@@ -80,6 +80,13 @@ pub struct Replica {
     pub outstanding_requests: u32,
     pub outstanding_tokens: u64,
     pub stats: ReplicaStats,
+    /// KV blocks are reserved for a request's whole length at admission (static batching,
+    /// `KvAdmission::Reserve`): no per-token allocation, no preemption.
+    reserve_full: bool,
+    /// Free blocks new prompts must leave (vLLM's 1 % watermark; 0 when reserving).
+    watermark_blocks: u64,
+    /// This step preempted a sequence: it admits no new prompt.
+    preempted_now: bool,
 }
 
 impl Replica {
@@ -108,6 +115,13 @@ impl Replica {
             outstanding_requests: 0,
             outstanding_tokens: 0,
             stats: ReplicaStats::default(),
+            reserve_full: cfg.kind == SchedulerKind::Static || cfg.kv_admission == KvAdmission::Reserve,
+            watermark_blocks: if cfg.kind == SchedulerKind::Static || cfg.kv_admission == KvAdmission::Reserve {
+                0
+            } else {
+                total_blocks / 100
+            },
+            preempted_now: false,
         }
     }
 
@@ -148,6 +162,7 @@ impl Replica {
         debug_assert!(!self.busy);
         self.plan.prefill_done.clear();
         self.plan.decode_seqs = 0;
+        self.preempted_now = false;
         let mut shape = BatchShape::default();
         match self.cfg.kind {
             SchedulerKind::Continuous => {
@@ -203,8 +218,8 @@ impl Replica {
             if shape.prefill_seqs > 0 && shape.prefill_tokens + need > self.cfg.max_batched_tokens as u64 {
                 break;
             }
-            let blocks = self.blocks_for(r.prompt_len as u64);
-            if self.used_blocks + blocks > self.total_blocks {
+            let blocks = self.admission_blocks(r);
+            if self.used_blocks + blocks + self.watermark_blocks > self.total_blocks {
                 break;
             }
             self.waiting.pop_front();
@@ -240,9 +255,20 @@ impl Replica {
                 }
             };
             let r = &reqs[id.index()];
+            let admitting = i >= self.prefilling.len();
+            if admitting && self.preempted_now {
+                break;
+            }
             let chunk = ((r.prompt_len - r.prefilled) as u64).min(budget - used);
-            let blocks = self.blocks_for(r.prefilled as u64 + chunk) - self.blocks_for(r.prefilled as u64);
-            if self.used_blocks + blocks > self.total_blocks {
+            let (blocks, reserve) = match (self.reserve_full, admitting) {
+                (true, true) => (self.admission_blocks(r), self.watermark_blocks),
+                (true, false) => (0, 0),
+                (false, a) => (
+                    self.blocks_for(r.prefilled as u64 + chunk) - self.blocks_for(r.prefilled as u64),
+                    if a { self.watermark_blocks } else { 0 },
+                ),
+            };
+            if self.used_blocks + blocks + reserve > self.total_blocks {
                 break;
             }
             if i >= self.prefilling.len() {
@@ -279,7 +305,7 @@ impl Replica {
                 break;
             }
             let r = &reqs[id.index()];
-            let blocks = self.blocks_for((r.prompt_len + r.output - r.generated) as u64);
+            let blocks = self.admission_blocks(r);
             if self.used_blocks + blocks > self.total_blocks {
                 break;
             }
@@ -298,7 +324,7 @@ impl Replica {
 
     /// One token for every decoding sequence; preempts the youngest while KV blocks run short.
     fn add_decode(&mut self, reqs: &mut [ReqState], shape: &mut BatchShape) {
-        if self.cfg.kind != SchedulerKind::Static {
+        if !self.reserve_full {
             loop {
                 let need = self.blocks_needed_now();
                 if self.used_blocks + need <= self.total_blocks || self.decoding.is_empty() {
@@ -318,6 +344,16 @@ impl Replica {
             shape.decode_max_ctx = shape.decode_max_ctx.max((off + self.counter as i64) as u64);
         }
         self.plan.decode_seqs = seqs;
+    }
+
+    /// Blocks a waiting request claims when admitted: its prompt, or (reserving) its whole
+    /// remaining length.
+    fn admission_blocks(&self, r: &ReqState) -> u64 {
+        if self.reserve_full {
+            self.blocks_for((r.prompt_len + r.output - r.generated) as u64)
+        } else {
+            self.blocks_for(r.prompt_len as u64)
+        }
     }
 
     fn key_now(&self) -> usize {
@@ -349,9 +385,11 @@ impl Replica {
             reqs[moved.index()].pos = pos as u32;
         }
         self.ctx_sum -= ctx;
-        if self.cfg.kind != SchedulerKind::Static {
+        if !self.reserve_full {
             self.crossing[key] -= 1;
-            // Static batches keep finished rows (and their context) until the batch ends.
+        }
+        // Static batches keep finished rows (and their context) until the batch ends.
+        if self.cfg.kind != SchedulerKind::Static {
             if let Some(n) = self.ctx_offsets.get_mut(&off) {
                 *n -= 1;
                 if *n == 0 {
@@ -378,6 +416,7 @@ impl Replica {
         r.blocks = 0;
         r.preemptions += 1;
         self.stats.preemptions += 1;
+        self.preempted_now = true;
         self.waiting.push_front(victim);
     }
 
@@ -392,7 +431,7 @@ impl Replica {
         self.ctx_sum += ctx;
         *self.ctx_offsets.entry(ctx as i64 - counter as i64).or_insert(0) += 1;
         let key = self.crossing_key(&reqs[id.index()]);
-        if self.cfg.kind != SchedulerKind::Static {
+        if !self.reserve_full {
             self.crossing[key] += 1;
         }
         self.decoding.push(id);
@@ -402,7 +441,7 @@ impl Replica {
 
     fn release(&mut self, id: RequestId, reqs: &[ReqState], kv_tokens: u64) {
         let r = &reqs[id.index()];
-        let blocks = if self.cfg.kind == SchedulerKind::Static {
+        let blocks = if self.reserve_full {
             r.blocks as u64
         } else {
             self.blocks_for(kv_tokens)

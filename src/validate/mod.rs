@@ -534,7 +534,12 @@ impl Case {
                 ),
             ),
         };
-        let max_tokens = max_tokens.map_or(String::new(), |t| format!("max_batched_tokens = {t}\n"));
+        let mut max_tokens = max_tokens.map_or(String::new(), |t| format!("max_batched_tokens = {t}\n"));
+        if self.load == LoadKind::Offline {
+            // trtllm-bench's capacity scheduler default, GUARANTEED_NO_EVICT: KV for prompt and
+            // maximum output is reserved at admission, so nothing is preempted.
+            max_tokens.push_str("kv_admission = \"reserve\"\n");
+        }
         Ok(format!(
             "name = {id}\nseed = {SEED}\n\n[hardware]\ninstance = {inst}\n\n[model]\nname = {model}\nweights = {w}\ncompute = {c}\nkv_cache = {kv}\n\n[deployment]\ntp = {ranks}\nreplicas = 1\n\n[serving]\nscheduler = \"{scheduler}\"\nmax_batch = {max_batch}\n{max_tokens}\n[workload]\nrequests = {requests}\narrival = {arrival}\ninput = {{ kind = \"fixed\", tokens = {i} }}\noutput = {{ kind = \"fixed\", tokens = {o} }}\n",
             id = q(&self.id),
@@ -610,6 +615,21 @@ pub fn run_case_with(c: &Case, catalog: &Catalog, file: &Path, extra: &str) -> R
         })
         .collect())
 }
+
+/// Calibrated accuracy on `published.toml`, pinned by a regression test: (group, median |error| %,
+/// p90 |error| %).
+#[cfg(test)]
+const PINNED_ACCURACY: [(&str, f64, f64); 9] = [
+    ("output_tok_s", 2.6, 7.0),
+    ("ttft_p50_ms", 15.5, 47.9),
+    ("ttft_p99_ms", 14.3, 48.5),
+    ("tpot_p50_ms", 2.6, 5.0),
+    ("tpot_p99_ms", 2.4, 8.7),
+    ("inf2", 3.8, 27.0),
+    ("trn1", 3.1, 21.6),
+    ("p5", 2.1, 7.0),
+    ("all", 3.4, 24.7),
+];
 
 #[cfg(test)]
 mod tests {
@@ -770,5 +790,36 @@ output_tok_s = 100.0
         assert_eq!(s.median_abs_error_pct, 5.0);
         assert!((s.p90_abs_error_pct - 16.0).abs() < 1e-9);
         assert_eq!(s.max_abs_error_pct, 20.0);
+    }
+
+    /// Accuracy regression guard: the per-metric and per-family figures on the published file may
+    /// not get worse than the calibrated ones (in percentage points of |error|, with a margin for
+    /// harmless numeric drift). Update the table when a change improves accuracy.
+    #[test]
+    fn accuracy_on_the_published_file_does_not_regress() {
+        const MARGIN_PCT: f64 = 1.5;
+        // (group, median |error| %, p90 |error| %) as calibrated.
+        const PINNED: &[(&str, f64, f64)] = &PINNED_ACCURACY;
+        let report = run(Path::new(PUBLISHED)).unwrap();
+        let groups: Vec<(String, Summary)> = report
+            .by_metric
+            .iter()
+            .chain(report.by_family.iter())
+            .cloned()
+            .chain(std::iter::once(("all".to_string(), report.summary)))
+            .collect();
+        for (name, median, p90) in PINNED {
+            let s = &groups
+                .iter()
+                .find(|(g, _)| g == name)
+                .unwrap_or_else(|| panic!("no group {name}"))
+                .1;
+            assert!(
+                s.median_abs_error_pct <= median + MARGIN_PCT && s.p90_abs_error_pct <= p90 + MARGIN_PCT,
+                "{name}: median {:.1} % (pinned {median}), p90 {:.1} % (pinned {p90})",
+                s.median_abs_error_pct,
+                s.p90_abs_error_pct
+            );
+        }
     }
 }

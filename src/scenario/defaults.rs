@@ -59,3 +59,7 @@ pub fn preemption() -> PreemptionMode {
 pub fn kv_link() -> KvLink {
     KvLink::Efa
 }
+/// vLLM-style: KV blocks allocated as sequences grow, preemption when they run out.
+pub fn kv_admission() -> crate::serve::KvAdmission {
+    crate::serve::KvAdmission::Optimistic
+}

@@ -157,6 +157,8 @@ pub struct ServingSection {
     /// Waiting requests per replica beyond which arrivals are rejected. Default: unbounded.
     #[serde(default)]
     pub max_queue: Option<u32>,
+    #[serde(default = "defaults::kv_admission")]
+    pub kv_admission: crate::serve::KvAdmission,
 }
 
 impl Default for ServingSection {
@@ -170,6 +172,7 @@ impl Default for ServingSection {
             routing: defaults::routing(),
             preemption: defaults::preemption(),
             max_queue: None,
+            kv_admission: defaults::kv_admission(),
         }
     }
 }
@@ -763,6 +766,7 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
             block_tokens: s.block_tokens,
             preemption: s.preemption,
             max_queue: s.max_queue,
+            kv_admission: s.kv_admission,
         },
         kv_reserve_fraction: s.kv_reserve_fraction,
         routing: s.routing,

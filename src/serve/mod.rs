@@ -44,12 +44,27 @@ pub enum PreemptionMode {
     Swap,
 }
 
+/// When a request is admitted, how much KV cache it claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KvAdmission {
+    /// vLLM: blocks for the prompt now, one more whenever a sequence crosses a block boundary;
+    /// when they run out, the youngest sequence is preempted. New prompts need a 1 % watermark
+    /// of free blocks, and a step that had to preempt admits no new prompt.
+    #[default]
+    Optimistic,
+    /// TensorRT-LLM's GUARANTEED_NO_EVICT: blocks for prompt + maximum output at admission, so
+    /// nothing is ever preempted.
+    Reserve,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SchedulerConfig {
     pub kind: SchedulerKind,
     pub max_batch: u32,
     pub max_batched_tokens: u32,
     pub block_tokens: u32,
+    pub kv_admission: KvAdmission,
     pub preemption: PreemptionMode,
     /// Requests a replica may hold waiting; an arrival beyond it is rejected (None: unbounded).
     pub max_queue: Option<u32>,

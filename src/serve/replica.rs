@@ -11,7 +11,7 @@
 //! counts the KV blocks a step needs from a histogram of contexts modulo the block size: a
 //! sequence needs a new block exactly when its cached tokens are a multiple of the block size.
 
-use super::{NO_TIME, PreemptionMode, ReplicaId, ReqState, RequestId, SchedulerConfig, SchedulerKind};
+use super::{KvAdmission, NO_TIME, PreemptionMode, ReplicaId, ReqState, RequestId, SchedulerConfig, SchedulerKind};
 use crate::engine::SimTime;
 use crate::perf::{BatchShape, PerfModel, StepCost};
 use std::cmp::Reverse;
@@ -107,6 +107,11 @@ pub struct Replica {
     pub outstanding_requests: u32,
     pub outstanding_tokens: u64,
     pub stats: ReplicaStats,
+    /// KV blocks are reserved for a request's whole length at admission (static batching,
+    /// `KvAdmission::Reserve`): no per-token allocation, no preemption.
+    reserve_full: bool,
+    /// This step preempted a sequence: it admits no new prompt.
+    preempted_now: bool,
 }
 
 impl Replica {
@@ -141,6 +146,8 @@ impl Replica {
             outstanding_requests: 0,
             outstanding_tokens: 0,
             stats: ReplicaStats::default(),
+            reserve_full: cfg.kind == SchedulerKind::Static || cfg.kv_admission == KvAdmission::Reserve,
+            preempted_now: false,
         }
     }
 
@@ -214,10 +221,11 @@ impl Replica {
         self.waiting.first_key_value().map(|(_, &id)| id)
     }
 
-    /// Blocks kept free when resuming sequences, so a resumed sequence is not preempted again
-    /// by the next block crossing (vLLM's 1 % watermark).
+    /// Blocks kept free when admitting or resuming sequences, so that the next block crossing
+    /// does not preempt them at once (vLLM's 1 % watermark). None is needed when every sequence
+    /// holds a reservation for its whole length, or when nothing runs.
     fn watermark(&self) -> u64 {
-        if self.decoding.is_empty() && self.prefilling.is_empty() {
+        if self.reserve_full || (self.decoding.is_empty() && self.prefilling.is_empty()) {
             0
         } else {
             self.total_blocks / 100
@@ -247,12 +255,13 @@ impl Replica {
             if self.decoding.len() + self.prefilling.len() >= self.cfg.max_batch as usize {
                 return;
             }
-            let blocks = self.blocks_for(reqs[id.index()].prompt_len as u64);
+            let blocks = self.admission_blocks(&reqs[id.index()]);
             if self.used_blocks + blocks + self.watermark() > self.total_blocks {
                 return;
             }
             self.incoming.pop_front();
             self.used_blocks += blocks;
+            reqs[id.index()].blocks = blocks as u32;
             self.join_decode(id, reqs);
         }
     }
@@ -275,6 +284,7 @@ impl Replica {
         self.plan.decode_seqs = 0;
         self.plan.extra_ns = 0.0;
         self.plan.recompute_tokens = 0;
+        self.preempted_now = false;
         let mut shape = BatchShape::default();
         if self.cfg.kind != SchedulerKind::Static {
             self.resume(reqs);
@@ -347,8 +357,8 @@ impl Replica {
             if shape.prefill_seqs > 0 && shape.prefill_tokens + need > self.cfg.max_batched_tokens as u64 {
                 break;
             }
-            let blocks = self.blocks_for(r.prompt_len as u64);
-            if self.used_blocks + blocks > self.total_blocks {
+            let blocks = self.admission_blocks(r);
+            if self.used_blocks + blocks + self.watermark() > self.total_blocks {
                 break;
             }
             self.waiting.pop_first();
@@ -387,9 +397,20 @@ impl Replica {
                 }
             };
             let r = &reqs[id.index()];
+            let admitting = i >= self.prefilling.len();
+            if admitting && self.preempted_now {
+                break;
+            }
             let chunk = ((r.prompt_len - r.prefilled) as u64).min(budget - used);
-            let blocks = self.blocks_for(r.prefilled as u64 + chunk) - self.blocks_for(r.prefilled as u64);
-            if self.used_blocks + blocks > self.total_blocks {
+            let (blocks, reserve) = match (self.reserve_full, admitting) {
+                (true, true) => (self.admission_blocks(r), self.watermark()),
+                (true, false) => (0, 0),
+                (false, a) => (
+                    self.blocks_for(r.prefilled as u64 + chunk) - self.blocks_for(r.prefilled as u64),
+                    if a { self.watermark() } else { 0 },
+                ),
+            };
+            if self.used_blocks + blocks + reserve > self.total_blocks {
                 break;
             }
             if i >= self.prefilling.len() {
@@ -429,7 +450,7 @@ impl Replica {
                 break;
             }
             let r = &reqs[id.index()];
-            let blocks = self.blocks_for((r.prompt_len + r.output - r.generated) as u64);
+            let blocks = self.admission_blocks(r);
             if self.used_blocks + blocks > self.total_blocks {
                 break;
             }
@@ -448,7 +469,7 @@ impl Replica {
 
     /// One token for every decoding sequence; preempts the youngest while KV blocks run short.
     fn add_decode(&mut self, reqs: &mut [ReqState], shape: &mut BatchShape) {
-        if self.cfg.kind != SchedulerKind::Static {
+        if !self.reserve_full {
             loop {
                 let need = self.blocks_needed_now();
                 if self.used_blocks + need <= self.total_blocks || self.decoding.is_empty() {
@@ -468,6 +489,16 @@ impl Replica {
             shape.decode_max_ctx = shape.decode_max_ctx.max((off + self.counter as i64) as u64);
         }
         self.plan.decode_seqs = seqs;
+    }
+
+    /// Blocks a waiting request claims when admitted: its prompt, or (reserving) its whole
+    /// remaining length.
+    fn admission_blocks(&self, r: &ReqState) -> u64 {
+        if self.reserve_full {
+            self.blocks_for((r.prompt_len + r.output - r.generated) as u64)
+        } else {
+            self.blocks_for(r.prompt_len as u64)
+        }
     }
 
     fn key_now(&self) -> usize {
@@ -499,9 +530,11 @@ impl Replica {
             reqs[moved.index()].pos = pos as u32;
         }
         self.ctx_sum -= ctx;
-        if self.cfg.kind != SchedulerKind::Static {
+        if !self.reserve_full {
             self.crossing[key] -= 1;
-            // Static batches keep finished rows (and their context) until the batch ends.
+        }
+        // Static batches keep finished rows (and their context) until the batch ends.
+        if self.cfg.kind != SchedulerKind::Static {
             if let Some(n) = self.ctx_offsets.get_mut(&off) {
                 *n -= 1;
                 if *n == 0 {
@@ -536,6 +569,7 @@ impl Replica {
         r.last_token = r.last_token.max(last_decode_end);
         r.preemptions += 1;
         self.stats.preemptions += 1;
+        self.preempted_now = true;
         let bytes = cached as f64 * self.swap_bytes_per_token;
         if self.cfg.preemption == PreemptionMode::Swap && self.host_used_bytes + bytes <= self.host_capacity_bytes {
             r.prompt_len = cached as u32;
@@ -564,7 +598,7 @@ impl Replica {
         self.ctx_sum += ctx;
         *self.ctx_offsets.entry(ctx as i64 - counter as i64).or_insert(0) += 1;
         let key = self.crossing_key(&reqs[id.index()]);
-        if self.cfg.kind != SchedulerKind::Static {
+        if !self.reserve_full {
             self.crossing[key] += 1;
         }
         self.decoding.push(id);
@@ -574,7 +608,7 @@ impl Replica {
 
     fn release(&mut self, id: RequestId, reqs: &[ReqState], kv_tokens: u64) {
         let r = &reqs[id.index()];
-        let blocks = if self.cfg.kind == SchedulerKind::Static {
+        let blocks = if self.reserve_full {
             r.blocks as u64
         } else {
             self.blocks_for(kv_tokens)

@@ -534,7 +534,12 @@ impl Case {
                 ),
             ),
         };
-        let max_tokens = max_tokens.map_or(String::new(), |t| format!("max_batched_tokens = {t}\n"));
+        let mut max_tokens = max_tokens.map_or(String::new(), |t| format!("max_batched_tokens = {t}\n"));
+        if self.load == LoadKind::Offline {
+            // trtllm-bench's capacity scheduler default, GUARANTEED_NO_EVICT: KV for prompt and
+            // maximum output is reserved at admission, so nothing is preempted.
+            max_tokens.push_str("kv_admission = \"reserve\"\n");
+        }
         Ok(format!(
             "name = {id}\nseed = {SEED}\n\n[hardware]\ninstance = {inst}\n\n[model]\nname = {model}\nweights = {w}\ncompute = {c}\nkv_cache = {kv}\n\n[deployment]\ntp = {ranks}\nreplicas = 1\n\n[serving]\nscheduler = \"{scheduler}\"\nmax_batch = {max_batch}\n{max_tokens}\n[workload]\nrequests = {requests}\narrival = {arrival}\ninput = {{ kind = \"fixed\", tokens = {i} }}\noutput = {{ kind = \"fixed\", tokens = {o} }}\n",
             id = q(&self.id),

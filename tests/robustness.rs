@@ -35,8 +35,10 @@ fn codesim(args: &[&str], cwd: &Path) -> (i32, String) {
     )
 }
 
-/// (name, file name, contents, extra files, expected words).
-fn scenario_cases() -> Vec<(&'static str, String, Vec<(&'static str, Vec<u8>)>, Vec<&'static str>)> {
+/// One entry: what it is, the scenario text, extra files beside it, words the error must contain.
+type BadScenario = (&'static str, String, Vec<(&'static str, Vec<u8>)>, Vec<&'static str>);
+
+fn scenario_cases() -> Vec<BadScenario> {
     let fixed = "{ kind = \"fixed\", tokens = 100 }";
     let out10 = "{ kind = \"fixed\", tokens = 10 }";
     let poisson = "{ kind = \"poisson\", rate_per_s = 1.0 }";

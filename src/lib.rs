@@ -10,6 +10,7 @@ pub mod input;
 pub mod metrics;
 pub mod model;
 pub mod perf;
+pub mod plan;
 pub mod report;
 pub mod scenario;
 pub mod serve;

@@ -25,8 +25,9 @@ fn with_workload(base: &str, workload: &str) -> String {
     format!("{base}\n{workload}")
 }
 
-/// One request alone on an idle replica: TTFT is the cost model's prefill time and each decode
-/// step the cost model's decode time, exactly.
+/// One request alone on an idle replica: TTFT is the front-end path (Nitro's per-request latency
+/// and tokenization on the host) plus the cost model's prefill time, and each decode step the
+/// cost model's decode time, exactly.
 #[test]
 fn a_lone_request_takes_exactly_the_cost_models_time() {
     for (inst, model, tp, input, output) in [
@@ -45,6 +46,10 @@ fn a_lone_request_takes_exactly_the_cost_models_time() {
         let decode_ns: u64 = (1..output as u64)
             .map(|k| perf.decode_step(1, input as u64 + k).total_ns)
             .sum();
+        // The request reaches the replica after the front-end path.
+        let path_ns = (sc.infra.nitro.request_latency_us * 1e3).round() as u64
+            + (sc.infra.host.tokenize_us_per_token * 1e3 * input as f64).round() as u64;
+        let prefill_ns = path_ns + prefill_ns;
         let ms = |ns: u64| ns as f64 * 1e-6;
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].ttft_ms, ms(prefill_ns), "{inst} {model}: TTFT");
@@ -211,7 +216,11 @@ fn every_example_scenario_runs() {
     let mut n = 0;
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
-        let is_sweep = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("sweep-"));
+        // Sweep and plan files live beside the scenarios but are not scenarios.
+        let is_sweep = p.file_name().is_some_and(|n| {
+            let n = n.to_string_lossy();
+            n.starts_with("sweep-") || n.starts_with("plan-")
+        });
         if p.extension().is_some_and(|x| x == "toml") && !is_sweep {
             let (code, _, stderr) = codesim(&["run", p.to_str().unwrap(), "--json"]);
             assert_eq!(code, 0, "{}: {stderr}", p.display());

@@ -3,6 +3,7 @@
 
 mod bench;
 mod output;
+mod plan;
 mod sweep;
 mod validate;
 
@@ -116,6 +117,18 @@ enum Command {
         #[arg(long)]
         no_plots: bool,
     },
+    /// Size the cheapest fleet meeting a plan's SLOs (bisection on replicas per candidate), with
+    /// rejections, Pareto frontier, headroom and what-ifs.
+    Plan {
+        /// The plan TOML file (schema in the header of src/plan/mod.rs).
+        file: PathBuf,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Write plan.json, plan.md and plots (PNG and SVG) into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Redraw the plots and report of a sweep's output directory.
     Plot {
         /// The sweep output directory.
@@ -185,6 +198,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         }),
         Command::Merge { dirs, out, no_plots } => sweep::merge(&dirs, out.as_deref(), no_plots),
         Command::Plot { dir } => sweep::plot(&dir),
+        Command::Plan { file, json, out } => plan::run(&file, json, out.as_deref()),
     }
 }
 

@@ -96,6 +96,21 @@ fn print_summary(sc: &codesim::Scenario, r: &RunResult) {
         pct(b.overhead_s),
         100.0 * b.busy_fraction
     );
+    let inf = &r.infrastructure;
+    println!(
+        "host CPU     {:.0}% busy{}{}",
+        100.0 * inf.host_utilisation,
+        if inf.frontend_usd_per_hour > 0.0 {
+            format!(", front-end tier {:.0}% busy", 100.0 * inf.frontend_utilisation)
+        } else {
+            String::new()
+        },
+        if inf.bottleneck.is_empty() {
+            String::new()
+        } else {
+            format!("; bottleneck: {} (above 95% busy)", inf.bottleneck)
+        }
+    );
     let c = &r.requests;
     println!(
         "requests     {} arrived, {} completed, {} dropped, {} rejected, {} preemptions ({:.3} s of recompute and swap)",

@@ -8,6 +8,9 @@ use crate::input::parse_toml;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+pub mod nitro;
+pub mod power;
+
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
@@ -221,7 +224,23 @@ pub struct Instance {
     pub host_vcpus: u32,
     pub host_memory_gib: f64,
     pub host_link_gb_s: f64,
+    /// Member of an instance group joined by chip links (Trn2 UltraServer): tensor parallel
+    /// across up to `instances` members uses those links instead of EFA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ultraserver: Option<UltraServer>,
     pub price: Price,
+}
+
+/// An instance group whose members' chips are linked directly (Trn2 UltraServer: the chips at
+/// the same coordinate of 4 instances form a ring over NeuronLink).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UltraServer {
+    /// Instances in the group.
+    pub instances: u32,
+    /// Inter-instance link per chip, per direction, GB/s.
+    pub link_gb_s: f64,
+    pub link_latency_us: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -249,6 +268,10 @@ struct ProfileFile {
     instance: Vec<Instance>,
     #[serde(default)]
     host: Vec<Host>,
+    #[serde(default)]
+    nitro: Option<nitro::Nitro>,
+    #[serde(default)]
+    host_software: Option<nitro::HostSoftware>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -256,6 +279,10 @@ pub struct Catalog {
     pub chips: Vec<Chip>,
     pub instances: Vec<Instance>,
     pub hosts: Vec<Host>,
+    /// Nitro overhead defaults (`hw-profiles/infrastructure.toml`; none: bare metal).
+    pub nitro: Option<nitro::Nitro>,
+    /// Host CPU costs of serving (`hw-profiles/infrastructure.toml`; none: free).
+    pub host_software: Option<nitro::HostSoftware>,
 }
 
 /// A chip, the instance that carries it and the instance's host, resolved and with any scenario
@@ -300,6 +327,12 @@ impl Catalog {
         upsert(&mut self.chips, f.chip, |c| c.name.clone());
         upsert(&mut self.instances, f.instance, |i| i.name.clone());
         upsert(&mut self.hosts, f.host, |h| h.name.clone());
+        if f.nitro.is_some() {
+            self.nitro = f.nitro;
+        }
+        if f.host_software.is_some() {
+            self.host_software = f.host_software;
+        }
         Ok(())
     }
 

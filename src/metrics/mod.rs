@@ -136,6 +136,36 @@ pub struct Energy {
     pub j_per_output_token: f64,
     pub j_total: f64,
     pub avg_power_w: f64,
+    /// j_total over completed requests.
+    #[serde(default)]
+    pub j_per_request: f64,
+    /// Of j_total: chips idle, chips dynamic, hosts (all before PUE), and the facility overhead
+    /// (PUE − 1).
+    #[serde(default)]
+    pub chip_idle_j: f64,
+    #[serde(default)]
+    pub chip_dynamic_j: f64,
+    #[serde(default)]
+    pub host_j: f64,
+    #[serde(default)]
+    pub facility_j: f64,
+}
+
+/// The CPU tiers around the accelerators: front end, host (tokenizer, detokenizer, scheduler).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InfraResult {
+    /// Busy fraction of the hosts' usable cores (the busiest pool's hosts).
+    pub host_utilisation: f64,
+    pub host_bottleneck: bool,
+    /// Mean wait for a host core before tokenization, ms.
+    pub host_wait_ms: f64,
+    /// Busy fraction of the front-end tier's cores (0 without a tier).
+    pub frontend_utilisation: f64,
+    pub frontend_bottleneck: bool,
+    /// Cost of the front-end tier, $/hour (included in `cost`).
+    pub frontend_usd_per_hour: f64,
+    /// `host CPU`, `front-end tier`, or empty: what limits the run outside the accelerators.
+    pub bottleneck: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -202,6 +232,59 @@ pub struct RunResult {
     /// Per workload class (one `default` class when the scenario declares none).
     #[serde(default)]
     pub classes: Vec<ClassResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_cache: Option<PrefixCacheResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speculative: Option<SpeculativeResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moe: Option<MoeResult>,
+    /// Host CPU and front-end tier load.
+    #[serde(default)]
+    pub infrastructure: InfraResult,
+}
+
+/// The prompt (prefix) cache, summed over replicas (`serving.prefix_cache`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PrefixCacheResult {
+    /// Prompt blocks looked up at admission, and those found in a cached prefix.
+    pub lookups_blocks: u64,
+    pub hit_blocks: u64,
+    /// hit_blocks / lookups_blocks (every tier).
+    pub hit_rate: f64,
+    /// Share of the lookups served from the host tier (swapped in over the host link).
+    pub hit_rate_host: f64,
+    /// Share served from the cluster's remote tier, fetched over EFA.
+    pub hit_rate_remote: f64,
+    /// Prompt tokens whose prefill compute the hits skipped.
+    pub saved_prefill_tokens: u64,
+    pub evicted_blocks: u64,
+    /// Time host-tier swap-ins blocked steps, seconds.
+    pub host_swap_s: f64,
+    /// Time remote-tier fetches over EFA blocked steps, seconds.
+    #[serde(default)]
+    pub remote_fetch_s: f64,
+}
+
+/// Speculative decoding, summed over replicas (`serving.speculative`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpeculativeResult {
+    pub gamma: u32,
+    /// Tokens per sequence per decode step, as drawn (accepted + 1).
+    pub tokens_per_step: f64,
+    /// Its expectation: (1 − α^(γ+1)) / (1 − α) for one α.
+    pub expected_tokens_per_step: f64,
+    /// Accepted / proposed drafted tokens.
+    pub acceptance_rate: f64,
+    /// Time spent drafting, seconds.
+    pub draft_s: f64,
+}
+
+/// Mixture-of-experts placement (`deployment.ep`, routing skew).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct MoeResult {
+    pub ep: u32,
+    /// Load of the most loaded expert group over the mean (1 = balanced): it sets the pace.
+    pub imbalance: f64,
 }
 
 /// The cost of preemptions, summed over replicas.

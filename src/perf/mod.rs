@@ -16,6 +16,8 @@
 pub mod collective;
 pub mod cpu;
 pub mod fit;
+pub mod moe;
+pub mod network;
 pub mod pipeline;
 
 use crate::dtype::{Dtype, WeightFormat};
@@ -171,6 +173,10 @@ pub struct PerfModel {
     buckets: crate::hw::ShapeBuckets,
     bucket_min: u64,
     sequential_prefill: bool,
+    /// Expert parallelism and routing skew (`deployment.ep`, `model.expert_skew_zipf`).
+    expert_parallel: Option<moe::ExpertParallel>,
+    /// Per-chip power cap (`[infrastructure] power_cap_w`): stretches compute-bound time.
+    power_cap: Option<crate::hw::power::PowerCap>,
 }
 
 impl PerfModel {
@@ -295,6 +301,8 @@ impl PerfModel {
             buckets: eff.shape_buckets,
             bucket_min: eff.bucket_min_tokens as u64,
             sequential_prefill: eff.sequential_prefill,
+            expert_parallel: None,
+            power_cap: None,
         })
     }
 
@@ -314,8 +322,63 @@ impl PerfModel {
         self.moe_experts * (1.0 - miss)
     }
 
+    /// Runs the cross-instance step of tensor-parallel all-reduces with `alg`.
+    pub fn set_allreduce_algorithm(&mut self, alg: network::AllReduceAlgorithm) {
+        self.allreduce = self.allreduce.with_algorithm(alg);
+    }
+
+    /// Caps each chip's power (see [`crate::hw::power`]).
+    pub fn set_power_cap(&mut self, cap: Option<crate::hw::power::PowerCap>) {
+        self.power_cap = cap;
+    }
+
+    /// The tensor-parallel all-reduce and how many run per step.
+    pub fn allreduce(&self) -> (&collective::AllReduce, f64) {
+        (&self.allreduce, self.allreduces_per_step)
+    }
+
+    /// Bytes each rank all-reduces per token (one hidden-state row).
+    pub fn activation_bytes_per_token(&self) -> f64 {
+        self.activation_bytes_per_token
+    }
+
+    /// Spreads the experts over `ep` groups with routing `shares` per expert (see [`moe`]).
+    pub fn set_expert_parallel(&mut self, hw: &Hardware, model: &ModelSpec, ep: u32, shares: &[f64]) {
+        self.expert_parallel = moe::ExpertParallel::new(
+            hw,
+            model,
+            self.parallelism.tp,
+            ep,
+            shares,
+            self.precision.weight_bytes_per_param(),
+            self.precision.activations.bytes(),
+        );
+    }
+
+    pub fn expert_parallel(&self) -> Option<&moe::ExpertParallel> {
+        self.expert_parallel.as_ref()
+    }
+
     /// The time of one batch step and its breakdown.
     pub fn step(&self, b: &BatchShape) -> StepCost {
+        let c = self.step_uncapped(b);
+        match self.power_cap {
+            Some(cap) if c.total_ns > 0 => {
+                let t = c.compute_ns + c.memory_ns + c.comm_ns + c.overhead_ns;
+                let capped = cap.capped_ns(t, c.ideal_compute_ns, c.ideal_memory_ns);
+                if capped <= t {
+                    return c;
+                }
+                let mut c = c;
+                c.compute_ns += capped - t;
+                c.total_ns = capped.round().clamp(1.0, MAX_STEP_NS) as u64;
+                c
+            }
+            _ => c,
+        }
+    }
+
+    fn step_uncapped(&self, b: &BatchShape) -> StepCost {
         if self.sequential_prefill && b.prefill_seqs > 1 {
             // One graph execution per prompt (each padded alike), then the decode rows.
             let n = b.prefill_seqs as f64;
@@ -387,9 +450,13 @@ impl PerfModel {
             }
         };
         // GEMMs of all layers and the LM head.
-        let weight_bytes = self.always_read_bytes + self.expert_bytes * self.experts_touched(tokens);
+        let (expert_read, moe_extra_flops, moe_a2a_ns) = match &self.expert_parallel {
+            Some(m) => m.step(tokens),
+            None => (self.expert_bytes * self.experts_touched(tokens), 0.0, 0.0),
+        };
+        let weight_bytes = self.always_read_bytes + expert_read;
         op(
-            self.linear_flops_per_token * tokens,
+            self.linear_flops_per_token * tokens + moe_extra_flops,
             self.eff_c(tokens),
             weight_bytes,
             self.eff_memory,
@@ -415,7 +482,8 @@ impl PerfModel {
                 self.eff_memory,
             );
         }
-        c.comm_ns = self.allreduces_per_step * self.allreduce.time_ns(tokens * self.activation_bytes_per_token);
+        c.comm_ns =
+            self.allreduces_per_step * self.allreduce.time_ns(tokens * self.activation_bytes_per_token) + moe_a2a_ns;
         c.overhead_ns = self.overhead_ns;
         let total = c.compute_ns + c.memory_ns + c.comm_ns + c.overhead_ns;
         // A step of more than a day means a degenerate hardware override (an efficiency near 0);

@@ -63,3 +63,7 @@ pub fn kv_link() -> KvLink {
 pub fn kv_admission() -> crate::serve::KvAdmission {
     crate::serve::KvAdmission::Optimistic
 }
+/// No expert parallelism: every rank holds a TP shard of every expert.
+pub fn ep() -> u32 {
+    1
+}

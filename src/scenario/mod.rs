@@ -2,6 +2,8 @@
 //! turns it into a [`Scenario`] where every name is resolved and every value checked.
 
 pub mod defaults;
+pub mod features;
+pub mod infra;
 
 use crate::dtype::{Dtype, WeightFormat};
 use crate::error::{Error, Result, did_you_mean};
@@ -39,6 +41,9 @@ pub struct ScenarioFile {
     /// Separate prefill and decode pools (Splitwise, DistServe, Mooncake).
     #[serde(default)]
     pub disaggregation: Option<DisaggregationSection>,
+    /// Network algorithm, Nitro, host CPU, front-end tier, power and pricing (`infra.rs`).
+    #[serde(default)]
+    pub infrastructure: infra::InfrastructureSection,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +80,12 @@ pub struct ModelSection {
     /// llama.cpp stores them. A block format computes in int8 by default.
     #[serde(default)]
     pub weight_format: WeightFormat,
+    /// MoE routing skew: Zipf exponent of the experts' popularity (0: uniform).
+    #[serde(default)]
+    pub expert_skew_zipf: Option<f64>,
+    /// Or a measured routing share per expert (normalised).
+    #[serde(default)]
+    pub expert_shares: Option<Vec<f64>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +108,9 @@ pub struct DeploymentSection {
     /// parallelism (then `tp`, `pp` and `replicas` above stay unset).
     #[serde(default)]
     pub groups: Vec<PoolSection>,
+    /// Expert-parallel groups of an MoE model (divides tp and the expert count).
+    #[serde(default = "defaults::ep")]
+    pub ep: u32,
 }
 
 impl Default for DeploymentSection {
@@ -107,6 +121,7 @@ impl Default for DeploymentSection {
             pp: defaults::pp(),
             instances: None,
             groups: Vec::new(),
+            ep: defaults::ep(),
         }
     }
 }
@@ -159,6 +174,10 @@ pub struct ServingSection {
     pub max_queue: Option<u32>,
     #[serde(default = "defaults::kv_admission")]
     pub kv_admission: crate::serve::KvAdmission,
+    #[serde(default)]
+    pub prefix_cache: Option<features::PrefixCacheSection>,
+    #[serde(default)]
+    pub speculative: Option<features::SpeculativeSection>,
 }
 
 impl Default for ServingSection {
@@ -173,6 +192,8 @@ impl Default for ServingSection {
             preemption: defaults::preemption(),
             max_queue: None,
             kv_admission: defaults::kv_admission(),
+            prefix_cache: None,
+            speculative: None,
         }
     }
 }
@@ -197,6 +218,9 @@ pub struct WorkloadSection {
     /// (for prefix-affinity routing when the trace has no `hash_ids`). Default: none.
     #[serde(default)]
     pub prefix_groups: Option<u32>,
+    /// Synthetic prompts as block hashes, for the prefix cache.
+    #[serde(default)]
+    pub prefix: Option<features::SyntheticPrefixSection>,
 }
 
 /// A class of requests with its priority and SLOs.
@@ -297,6 +321,10 @@ pub struct Scenario {
     pub classes: Vec<WorkloadClass>,
     /// Synthetic prefix keys per request (0: none).
     pub prefix_groups: u32,
+    /// Prefix caching, speculative decoding, expert parallelism.
+    pub features: features::Features,
+    /// `[infrastructure]`, resolved.
+    pub infra: infra::Infra,
 }
 
 /// The most requests one run accepts: beyond it memory and time are no longer a laptop's.
@@ -486,6 +514,8 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
             format!("{total_replicas} is more than the {MAX_REPLICAS} replicas one run accepts"),
         ));
     }
+    let infra = infra::resolve(&f.infrastructure, &catalog, path)?;
+    infra::apply_to_pools(&infra, &mut pools, path)?;
     let kv_link = f.disaggregation.as_ref().map_or(KvLink::Efa, |x| x.kv_link);
     if let [p, dpool] = &pools[..] {
         if p.role == PoolRole::Prefill {
@@ -746,6 +776,19 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         ));
     }
 
+    let features = features::resolve(
+        path,
+        &dir,
+        &model,
+        pools[0].tp,
+        s.scheduler == SchedulerKind::Static,
+        s.prefix_cache.as_ref(),
+        s.speculative.as_ref(),
+        w.prefix.as_ref(),
+        d.ep,
+        f.model.expert_skew_zipf,
+        f.model.expert_shares.as_deref(),
+    )?;
     let name = f.name.clone().unwrap_or_else(|| {
         path.file_stem()
             .map(|s| s.to_string_lossy().to_string())
@@ -784,6 +827,8 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         kv_link,
         classes,
         prefix_groups: w.prefix_groups.unwrap_or(0),
+        features,
+        infra,
     })
 }
 

@@ -1,7 +1,9 @@
 //! Serving: a replica's scheduler and paged KV cache, and the router in front of the replicas.
 
+pub mod prefix_cache;
 pub mod replica;
 pub mod router;
+pub mod spec;
 
 use crate::engine::SimTime;
 use serde::{Deserialize, Serialize};
@@ -130,6 +132,12 @@ pub struct ReqState {
     pub step_join: u64,
     pub epoch: u32,
     pub pos: u32,
+    /// The prompt's block hashes, when a prefix cache is on (trace `hash_ids` or synthetic).
+    pub prompt_blocks: Option<std::sync::Arc<[u64]>>,
+    /// Its blocks are pinned in its replica's prefix cache.
+    pub cache_pinned: bool,
+    /// Leading prompt blocks the cluster's remote KV tier held when the request was routed.
+    pub remote_prefix_blocks: u32,
 }
 
 impl ReqState {
@@ -158,6 +166,9 @@ impl ReqState {
             step_join: 0,
             epoch: 0,
             pos: 0,
+            prompt_blocks: None,
+            cache_pinned: false,
+            remote_prefix_blocks: 0,
         }
     }
 }

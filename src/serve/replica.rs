@@ -11,6 +11,8 @@
 //! counts the KV blocks a step needs from a histogram of contexts modulo the block size: a
 //! sequence needs a new block exactly when its cached tokens are a multiple of the block size.
 
+use super::prefix_cache::PrefixCache;
+use super::spec::SpecDecoder;
 use super::{KvAdmission, NO_TIME, PreemptionMode, ReplicaId, ReqState, RequestId, SchedulerConfig, SchedulerKind};
 use crate::engine::SimTime;
 use crate::perf::{BatchShape, PerfModel, StepCost};
@@ -112,6 +114,13 @@ pub struct Replica {
     reserve_full: bool,
     /// This step preempted a sequence: it admits no new prompt.
     preempted_now: bool,
+    /// Block-level prompt cache (`serving.prefix_cache`), if on.
+    pub prefix: Option<PrefixCache>,
+    /// Speculative decoding (`serving.speculative`), if on: sequences then advance by different
+    /// amounts per step (O(batch) per decode step, see `spec.rs`).
+    pub spec: Option<SpecDecoder>,
+    /// KV blocks reserved for this step's speculative lookahead (γ + 1 slots per sequence).
+    spec_reserved: u64,
 }
 
 impl Replica {
@@ -148,6 +157,9 @@ impl Replica {
             stats: ReplicaStats::default(),
             reserve_full: cfg.kind == SchedulerKind::Static || cfg.kv_admission == KvAdmission::Reserve,
             preempted_now: false,
+            prefix: None,
+            spec: None,
+            spec_reserved: 0,
         }
     }
 
@@ -277,6 +289,170 @@ impl Replica {
         self.stats.swap_ns += ns;
     }
 
+    /// Evictable cached blocks may fill the KV memory the running batch leaves free.
+    fn fit_prefix_cache(&mut self) {
+        if let Some(c) = self.prefix.as_mut() {
+            let free_tokens = self.total_blocks.saturating_sub(self.used_blocks) * self.cfg.block_tokens as u64;
+            c.set_capacity(free_tokens / c.block_tokens as u64);
+        }
+    }
+
+    /// Prompt tokens a waiting request would find cached (whole blocks of its longest cached
+    /// prefix; at least one token is always computed, for the logits).
+    fn cached_prefix_tokens(&self, r: &ReqState) -> u64 {
+        match (&self.prefix, &r.prompt_blocks) {
+            (Some(c), Some(b)) if !r.cache_pinned && r.prefilled == 0 => {
+                let blocks = (c.peek(b).blocks()).max(r.remote_prefix_blocks);
+                let hit = blocks as u64 * c.block_tokens as u64;
+                hit.min(r.prompt_len.saturating_sub(1) as u64)
+            }
+            _ => 0,
+        }
+    }
+
+    /// Admission: pins the prompt's blocks in the cache and skips its cached prefix. A prefix
+    /// found in the host tier is swapped in over the host link (the copy blocks the step).
+    fn pin_prefix(&mut self, id: RequestId, reqs: &mut [ReqState]) {
+        let skip = self.cached_prefix_tokens(&reqs[id.index()]);
+        let r = &mut reqs[id.index()];
+        let (Some(c), Some(blocks)) = (self.prefix.as_mut(), r.prompt_blocks.as_ref()) else {
+            return;
+        };
+        if r.cache_pinned {
+            return;
+        }
+        let hit = c.admit(blocks);
+        r.cache_pinned = true;
+        let remote = r.remote_prefix_blocks.saturating_sub(hit.blocks());
+        if remote > 0 && skip > 0 {
+            // The rest of the prefix comes from the remote tier over EFA (the fetch blocks the step).
+            c.stats.hit_blocks += remote as u64;
+            c.stats.hit_blocks_remote += remote as u64;
+            let bytes = remote as f64 * c.remote_bytes_per_block;
+            let ns = c.remote_latency_ns + bytes / c.remote_bytes_per_ns.max(1e-9);
+            c.stats.remote_bytes += bytes;
+            c.stats.remote_ns += ns;
+            self.plan.extra_ns += ns;
+        }
+        if skip > r.prefilled as u64 {
+            c.stats.saved_prefill_tokens += skip - r.prefilled as u64;
+            r.prefilled = skip as u32;
+        }
+        if hit.host_blocks > 0 && self.swap_bytes_per_ns > 0.0 {
+            let bytes = hit.host_blocks as f64 * c.block_tokens as f64 * self.swap_bytes_per_token;
+            let ns = bytes / self.swap_bytes_per_ns;
+            c.stats.host_swap_bytes += bytes;
+            c.stats.host_swap_ns += ns;
+            self.plan.extra_ns += ns;
+        }
+    }
+
+    /// The request leaves the batch: its cached blocks become evictable.
+    fn unpin_prefix(&mut self, id: RequestId, reqs: &mut [ReqState]) {
+        let r = &mut reqs[id.index()];
+        if !r.cache_pinned {
+            return;
+        }
+        r.cache_pinned = false;
+        if let (Some(c), Some(b)) = (self.prefix.as_mut(), r.prompt_blocks.as_ref()) {
+            c.release(b);
+        }
+    }
+
+    /// Speculative decoding: KV slots for γ + 1 tokens per sequence are claimed before the
+    /// step (what is not accepted is given back after it); the youngest sequences are preempted
+    /// while blocks run short. O(batch).
+    fn reserve_lookahead(&mut self, reqs: &mut [ReqState]) {
+        self.spec_reserved = 0;
+        if self.reserve_full {
+            return;
+        }
+        let ahead = self.spec.as_ref().map_or(1, |s| s.gamma as u64 + 1);
+        loop {
+            let need: u64 = self
+                .decoding
+                .iter()
+                .map(|id| {
+                    let kv = self.ctx_next(&reqs[id.index()]) - 1;
+                    self.blocks_for(kv + ahead) - self.blocks_for(kv)
+                })
+                .sum();
+            if self.used_blocks + need <= self.total_blocks || self.decoding.is_empty() {
+                self.used_blocks += need;
+                self.spec_reserved = need;
+                return;
+            }
+            self.preempt_youngest(reqs);
+        }
+    }
+
+    /// The end of a speculative decode step: each sequence advances by its accepted tokens + 1
+    /// (cut at its output length); unused lookahead blocks go back.
+    fn finish_speculative(&mut self, now: SimTime, reqs: &mut [ReqState], out: &mut StepOutcome) {
+        let gap_shared = now.since(self.last_decode_end);
+        let fresh_n = self.fresh.len() as u32;
+        for &f in &self.fresh {
+            out.itl.push((now.since(reqs[f.index()].last_token), 1));
+        }
+        self.fresh.clear();
+        let shared = self.decoding.len() as u32 - fresh_n;
+        if shared > 0 {
+            out.itl.push((gap_shared, shared));
+        }
+        self.last_decode_end = now;
+        let ahead = self.spec.as_ref().map_or(1, |s| s.gamma as u64 + 1);
+        let b = self.cfg.block_tokens as u64;
+        let mut used_lookahead = 0u64;
+        let mut extra_tokens = 0u64;
+        for i in (0..self.decoding.len()).rev() {
+            let id = self.decoding[i];
+            let accepted = self.spec.as_mut().map_or(0, |s| s.draw_accepted()) as u64;
+            let r = &reqs[id.index()];
+            let ctx = self.ctx_next(r);
+            let kv = ctx - 1;
+            let done = r.generated as u64 + (kv - r.prompt_len as u64);
+            let remaining = (r.output as u64).saturating_sub(done).max(1);
+            let adv = (accepted + 1).min(remaining);
+            extra_tokens += adv - 1;
+            if !self.reserve_full {
+                used_lookahead += self.blocks_for(kv + adv) - self.blocks_for(kv);
+            }
+            if adv == remaining {
+                self.remove_decoding(id, reqs);
+                reqs[id.index()].generated = reqs[id.index()].output;
+                self.release(id, reqs, kv + adv);
+                out.completed.push(id);
+                continue;
+            }
+            // Shift the join context so that ctx_next grows by `adv` once the counter steps.
+            let old_key = self.crossing_key(r);
+            let old_off = r.ctx_join as i64 - r.step_join as i64;
+            let r = &mut reqs[id.index()];
+            r.ctx_join += adv - 1;
+            let new_off = old_off + adv as i64 - 1;
+            let new_key = ((r.ctx_join - 1 + b - r.step_join % b) % b) as usize;
+            if !self.reserve_full {
+                self.crossing[old_key] -= 1;
+                self.crossing[new_key] += 1;
+            }
+            if let Some(n) = self.ctx_offsets.get_mut(&old_off) {
+                *n -= 1;
+                if *n == 0 {
+                    self.ctx_offsets.remove(&old_off);
+                }
+            }
+            *self.ctx_offsets.entry(new_off).or_insert(0) += 1;
+            self.ctx_sum += adv;
+        }
+        if extra_tokens > 0 {
+            out.itl.push((0, extra_tokens.min(u32::MAX as u64) as u32));
+        }
+        self.used_blocks -= self.spec_reserved - used_lookahead.min(self.spec_reserved);
+        self.spec_reserved = 0;
+        self.counter += 1;
+        let _ = ahead;
+    }
+
     /// Forms the next step, if there is work. Returns its cost; the caller schedules its end.
     pub fn plan_step(&mut self, now: SimTime, reqs: &mut [ReqState]) -> Option<StepCost> {
         debug_assert!(!self.busy);
@@ -289,6 +465,7 @@ impl Replica {
         if self.cfg.kind != SchedulerKind::Static {
             self.resume(reqs);
         }
+        self.fit_prefix_cache();
         // vLLM v0: no new prompt while a swapped-out sequence waits to come back.
         let admit_new = self.swapped.is_empty();
         match self.cfg.kind {
@@ -317,7 +494,10 @@ impl Replica {
         if shape.tokens() == 0 {
             return None;
         }
-        let mut cost = self.perf.step(&shape);
+        let mut cost = match self.spec.as_mut() {
+            Some(spec) => spec.step_cost(&self.perf, &shape),
+            None => self.perf.step(&shape),
+        };
         if self.plan.extra_ns > 0.0 {
             // Swap copies block the step (vLLM v0 swaps synchronously before the forward pass).
             cost.comm_ns += self.plan.extra_ns;
@@ -349,7 +529,8 @@ impl Replica {
     fn admit_whole_prompts(&mut self, now: SimTime, reqs: &mut [ReqState], shape: &mut BatchShape) {
         while let Some(id) = self.waiting_front() {
             let r = &reqs[id.index()];
-            let need = (r.prompt_len - r.prefilled) as u64;
+            let need =
+                (r.prompt_len as u64 - r.prefilled as u64).min(r.prompt_len as u64 - self.cached_prefix_tokens(r));
             let running = self.decoding.len() + shape.prefill_seqs as usize;
             if running >= self.cfg.max_batch as usize {
                 break;
@@ -363,6 +544,7 @@ impl Replica {
             }
             self.waiting.pop_first();
             self.used_blocks += blocks;
+            self.pin_prefix(id, reqs);
             let r = &mut reqs[id.index()];
             r.blocks = blocks as u32;
             if r.scheduled == NO_TIME {
@@ -401,12 +583,19 @@ impl Replica {
             if admitting && self.preempted_now {
                 break;
             }
-            let chunk = ((r.prompt_len - r.prefilled) as u64).min(budget - used);
+            // A new prompt starts after its cached prefix, whose blocks it claims with its chunk.
+            let start = if admitting {
+                (r.prefilled as u64).max(self.cached_prefix_tokens(r))
+            } else {
+                r.prefilled as u64
+            };
+            let held = if admitting { 0 } else { self.blocks_for(start) };
+            let chunk = (r.prompt_len as u64 - start).min(budget - used);
             let (blocks, reserve) = match (self.reserve_full, admitting) {
                 (true, true) => (self.admission_blocks(r), self.watermark()),
                 (true, false) => (0, 0),
                 (false, a) => (
-                    self.blocks_for(r.prefilled as u64 + chunk) - self.blocks_for(r.prefilled as u64),
+                    self.blocks_for(start + chunk) - held,
                     if a { self.watermark() } else { 0 },
                 ),
             };
@@ -416,6 +605,7 @@ impl Replica {
             if i >= self.prefilling.len() {
                 self.waiting.pop_first();
                 self.prefilling.push_back(id);
+                self.pin_prefix(id, reqs);
             }
             self.used_blocks += blocks;
             let r = &mut reqs[id.index()];
@@ -456,6 +646,7 @@ impl Replica {
             }
             self.waiting.pop_first();
             self.used_blocks += blocks;
+            self.pin_prefix(id, reqs);
             let r = &mut reqs[id.index()];
             r.blocks = blocks as u32;
             if r.scheduled == NO_TIME {
@@ -469,7 +660,9 @@ impl Replica {
 
     /// One token for every decoding sequence; preempts the youngest while KV blocks run short.
     fn add_decode(&mut self, reqs: &mut [ReqState], shape: &mut BatchShape) {
-        if !self.reserve_full {
+        if self.spec.is_some() {
+            self.reserve_lookahead(reqs);
+        } else if !self.reserve_full {
             loop {
                 let need = self.blocks_needed_now();
                 if self.used_blocks + need <= self.total_blocks || self.decoding.is_empty() {
@@ -561,6 +754,7 @@ impl Replica {
         let ctx = self.remove_decoding(victim, reqs);
         let cached = ctx - 1;
         self.used_blocks -= self.blocks_for(cached);
+        self.unpin_prefix(victim, reqs);
         self.fresh.retain(|&f| f != victim);
         let last_decode_end = self.last_decode_end;
         let r = &mut reqs[victim.index()];
@@ -602,11 +796,14 @@ impl Replica {
             self.crossing[key] += 1;
         }
         self.decoding.push(id);
-        self.finish.push(Reverse((finish_at, id.0, epoch)));
+        if self.spec.is_none() {
+            self.finish.push(Reverse((finish_at, id.0, epoch)));
+        }
         self.fresh.push(id);
     }
 
-    fn release(&mut self, id: RequestId, reqs: &[ReqState], kv_tokens: u64) {
+    fn release(&mut self, id: RequestId, reqs: &mut [ReqState], kv_tokens: u64) {
+        self.unpin_prefix(id, reqs);
         let r = &reqs[id.index()];
         let blocks = if self.reserve_full {
             r.blocks as u64
@@ -625,8 +822,10 @@ impl Replica {
         out.itl.clear();
         out.handoff.clear();
         self.busy = false;
-        // Decode part: every decoding sequence produced one token.
-        if self.plan.decode_seqs > 0 {
+        if self.plan.decode_seqs > 0 && self.spec.is_some() {
+            self.finish_speculative(now, reqs, out);
+        } else if self.plan.decode_seqs > 0 {
+            // Decode part: every decoding sequence produced one token.
             let gap_shared = now.since(self.last_decode_end);
             let fresh_n = self.fresh.len() as u32;
             for &f in &self.fresh {

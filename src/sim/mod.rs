@@ -1,12 +1,15 @@
 //! The simulation: cluster + workload + engine. `simulate(&Scenario) -> RunResult` is the whole
 //! library in one call.
 
+mod features;
+mod frontend;
+
 use crate::engine::{EventQueue, SimTime};
 use crate::error::Result;
 use crate::hw::GIB;
 use crate::metrics::{
-    Breakdown, ClassResult, Cost, Counts, Energy, PreemptionCost, RequestRow, RunResult, Samples, SaturationProbe,
-    SimFigures, Throughput, WeightedSamples,
+    Breakdown, ClassResult, Cost, Counts, Energy, InfraResult, PreemptionCost, RequestRow, RunResult, Samples,
+    SaturationProbe, SimFigures, Throughput, WeightedSamples,
 };
 use crate::perf::pipeline::{StageLink, stage_model};
 use crate::perf::{Parallelism, PerfModel};
@@ -25,10 +28,6 @@ use std::sync::Arc;
 /// half of it (the rest stays with the OS, the serving process and pinned buffers). Assumption.
 const HOST_SWAP_FRACTION: f64 = 0.5;
 
-/// Host power drawn on average, as a fraction of its TDP (assumption: serving hosts run well
-/// below peak; refined by the infrastructure model).
-const HOST_POWER_FRACTION: f64 = 0.5;
-
 #[derive(Debug, Clone, Copy)]
 enum Event {
     /// The next open-loop request arrives (it is held in `Simulation::pending`).
@@ -41,6 +40,8 @@ enum Event {
     Kick(ReplicaId),
     /// A prefilled request's KV cache has reached its decode replica.
     KvArrive(RequestId, ReplicaId),
+    /// A request held on the front-end path (Nitro, front-end tier, tokenizer) reaches the router.
+    Ready(u32),
 }
 
 /// A replica as the scheduler sees it (a lane): with pipeline parallelism, the pipeline whose
@@ -125,6 +126,11 @@ pub struct Simulation {
     router: Router,
     generator: Generator,
     pending: Option<NewRequest>,
+    /// Prompts as block hashes (prefix cache), and those of requests not yet routed, by
+    /// (prefix key, prompt tokens).
+    prompts: features::PromptSource,
+    prompt_blocks: features::PendingPrompts,
+    remote_tier: Option<features::RemoteTier>,
     arrivals_left: u64,
     next_seq: u64,
     outcome: StepOutcome,
@@ -139,6 +145,11 @@ pub struct Simulation {
     last_completion: SimTime,
     notes: Vec<String>,
     instances: u32,
+    front: frontend::FrontPath,
+    /// Pool of each lane.
+    lane_pool: Vec<usize>,
+    /// Per lane: Σ step time × the chip's dynamic power fraction (power model).
+    dynamic_ns: Vec<f64>,
 }
 
 /// Simulates a scenario to the end and summarises it.
@@ -157,14 +168,18 @@ impl Simulation {
         let bt = sc.scheduler.block_tokens.max(1) as u64;
         for pool in &pools {
             let model = stage_model(&sc.model, pool.pp);
-            let perf = Arc::new(PerfModel::new(
+            let mut perf = PerfModel::new(
                 &pool.hardware,
                 &model,
                 Parallelism { tp: pool.tp },
                 sc.precision,
                 sc.kv_reserve_fraction,
                 &sc.file.display().to_string(),
-            )?);
+            )?;
+            perf.set_allreduce_algorithm(sc.infra.allreduce);
+            perf.set_power_cap(sc.infra.power_cap(&pool.hardware));
+            let pool_features = features::setup_pool(sc, pool, &model, &mut perf, &mut notes)?;
+            let perf = Arc::new(perf);
             for n in &perf.notes {
                 if !notes.contains(n) {
                     notes.push(n.clone());
@@ -193,6 +208,7 @@ impl Simulation {
                         r.set_total_blocks(perf.memory.kv_capacity_tokens / bt / pp);
                     }
                     r.configure_swap(swap_bytes_per_token, swap_bytes_per_ns, host_bytes);
+                    features::setup_replica(sc, &pool_features, &mut r);
                     replicas.push(r);
                     lanes.push(Lane { pipeline });
                 }
@@ -207,7 +223,13 @@ impl Simulation {
             ),
             _ => (0..replicas.len(), None, None),
         };
-        let instances = instances_needed(&pools, sc.kv_link).iter().sum::<f64>().round() as u32;
+        let pool_instances = instances_needed(&pools, sc.kv_link);
+        let instances = pool_instances.iter().sum::<f64>().round() as u32;
+        let front = frontend::FrontPath::new(sc, &pools, &pool_instances);
+        let mut lane_pool = vec![0; replicas.len()];
+        for (pi, r) in pool_lanes.iter().enumerate() {
+            lane_pool[r.clone()].fill(pi);
+        }
         let n_classes = sc.classes.len().max(1);
         let input = LengthSampler::new(&sc.input, sc.input_column.clone());
         let output = LengthSampler::new(&sc.output, sc.output_column.clone());
@@ -220,6 +242,8 @@ impl Simulation {
             sc.seed,
             sc.trace.clone(),
         );
+        let replicas_len = replicas.len();
+        let remote_tier = features::RemoteTier::new(sc, &pools[0], &replicas[0].perf);
         Ok(Simulation {
             opts,
             queue: EventQueue::new(),
@@ -250,6 +274,9 @@ impl Simulation {
             router: Router::new(sc.routing, sc.seed),
             generator,
             pending: None,
+            prompts: features::PromptSource::new(sc),
+            prompt_blocks: features::PendingPrompts::new(),
+            remote_tier,
             arrivals_left: sc.requests,
             next_seq: 0,
             outcome: StepOutcome::default(),
@@ -263,6 +290,9 @@ impl Simulation {
             last_completion: SimTime::ZERO,
             notes,
             instances,
+            front,
+            lane_pool,
+            dynamic_ns: vec![0.0; replicas_len],
             sc: sc.clone(),
         })
     }
@@ -306,6 +336,10 @@ impl Simulation {
                 }
                 Event::StepEnd(rid) => self.step_end(now, rid),
                 Event::KvArrive(id, rid) => self.kv_arrive(now, id, rid),
+                Event::Ready(i) => {
+                    let h = self.front.release(i);
+                    self.admit_routed(now, h.arrival, h.input, h.output, h.client, h.prefix, h.class);
+                }
             }
         }
         let wall_s = wall.elapsed().as_secs_f64();
@@ -337,6 +371,14 @@ impl Simulation {
     /// The prefix key of a request: the first block hash of a trace row, or a synthetic prefix
     /// group drawn uniformly (its own RNG stream, so other draws do not change).
     fn prefix_of(&mut self, nr: &NewRequest) -> Option<u64> {
+        if let Some(blocks) = self.prompts.blocks(&self.sc, nr) {
+            let key = blocks.first().copied();
+            self.prompt_blocks
+                .entry((key, nr.input_tokens))
+                .or_default()
+                .push_back(blocks);
+            return key;
+        }
         if let (Some(row), Some(t)) = (nr.trace_row, &self.sc.trace) {
             if let Some(&h) = t.requests.get(row as usize).and_then(|r| r.hash_ids.first()) {
                 return Some(h);
@@ -372,24 +414,44 @@ impl Simulation {
         self.counts.output_tokens_asked += output as u64;
         self.counts.input_tokens += input as u64;
         let class = self.draw_class();
-        self.admit_routed(now, input, output, client, prefix, class);
+        let ready = self.front.ready_at(now, input);
+        if ready == now {
+            self.admit_routed(now, now, input, output, client, prefix, class);
+        } else {
+            let i = self.front.hold(frontend::Held {
+                arrival: now,
+                input,
+                output,
+                client,
+                prefix,
+                class,
+            });
+            self.queue.push(ready, Event::Ready(i));
+        }
+        // Requests on the front-end path are in the system and waiting.
+        let in_system = self.in_system + self.front.in_flight();
         self.probe
-            .push(now.0, self.in_system, self.counts.arrived, self.counts.completed);
+            .push(now.0, in_system, self.counts.arrived, self.counts.completed);
         if self.arrivals_left == 0 {
-            self.last_arrival_sample = (now.0, self.in_system, self.counts.arrived, self.counts.completed);
-            self.waiting_at_last_arrival = self.replicas.iter().map(|r| r.queue_len() as u64).sum();
+            self.last_arrival_sample = (now.0, in_system, self.counts.arrived, self.counts.completed);
+            self.waiting_at_last_arrival =
+                self.replicas.iter().map(|r| r.queue_len() as u64).sum::<u64>() + self.front.in_flight();
         }
     }
 
+    /// Routes a request that reached the router at `now` (it arrived at `arrival`).
+    #[allow(clippy::too_many_arguments)]
     fn admit_routed(
         &mut self,
         now: SimTime,
+        arrival: SimTime,
         input: u32,
         output: u32,
         client: Option<u32>,
         prefix: Option<u64>,
         class: usize,
     ) {
+        let blocks = self.take_prompt_blocks(prefix, input);
         let entry = self.entry.clone();
         let rid = ReplicaId((entry.start + self.router.pick(&self.replicas[entry], prefix)) as u32);
         let fits_decode = match &self.decode {
@@ -423,10 +485,14 @@ impl Simulation {
             return;
         }
         self.in_system += 1;
-        let mut state = ReqState::new(self.next_seq, now, input, output, client);
+        let mut state = ReqState::new(self.next_seq, arrival, input, output, client);
         state.class = class as u16;
         state.priority = self.sc.classes.get(class).map_or(0, |c| c.priority);
         state.prefix = prefix;
+        state.prompt_blocks = blocks;
+        if let (Some(rt), Some(b)) = (self.remote_tier.as_mut(), state.prompt_blocks.as_ref()) {
+            state.remote_prefix_blocks = rt.route(b);
+        }
         state.prefill_only = self.decode.is_some();
         self.next_seq += 1;
         let id = match self.free_slots.pop() {
@@ -447,8 +513,21 @@ impl Simulation {
         }
     }
 
+    fn take_prompt_blocks(&mut self, prefix: Option<u64>, input: u32) -> Option<Arc<[u64]>> {
+        let q = self.prompt_blocks.get_mut(&(prefix, input))?;
+        let b = q.pop_front();
+        if q.is_empty() {
+            self.prompt_blocks.remove(&(prefix, input));
+        }
+        b
+    }
+
     fn start_step(&mut self, now: SimTime, rid: ReplicaId) {
         if let Some(cost) = self.replicas[rid.index()].plan_step(now, &mut self.reqs) {
+            let t = cost.total_ns as f64;
+            self.dynamic_ns[rid.index()] +=
+                t * crate::hw::power::dynamic_fraction(cost.ideal_compute_ns / t, cost.ideal_memory_ns / t);
+            self.front.step(now, self.lane_pool[rid.index()]);
             let end = match self.lanes[rid.index()].pipeline {
                 None => now.after(cost.total_ns),
                 Some(p) => {
@@ -508,6 +587,8 @@ impl Simulation {
             self.itl.push(gap_ns as f64 * 1e-6, n);
         }
         for &id in &out.completed {
+            let generated = self.reqs[id.index()].generated;
+            self.front.detokenize(now, self.lane_pool[rid.index()], generated);
             self.complete(now, id);
         }
         for &id in &out.handoff {
@@ -583,28 +664,67 @@ impl Simulation {
         let per_s = |x: f64| if span_s > 0.0 { x / span_s } else { 0.0 };
         let out_tok = self.counts.output_tokens_produced as f64;
         let total_tok = out_tok + self.counts.input_tokens as f64;
-        // Cost and power, pool by pool: every chip of every instance draws idle power for the
-        // whole run; busy chips add (TDP − idle) × activity; hosts draw a fixed share of their TDP.
+        // Cost and power, pool by pool (hw::power): every chip of every instance draws idle
+        // power for the whole run, busy chips add their dynamic power by compute and memory
+        // activity, hosts draw idle plus their cores' utilisation; PUE scales the sum. Cost is
+        // instance-hours over the whole run at the chosen price, idle capacity included, plus
+        // the front-end tier.
         let pool_instances = instances_needed(&self.pools, self.sc.kv_link);
+        let span_ns = span_s * 1e9;
+        let infra = &self.sc.infra;
         let mut usd_per_hour = 0.0;
-        let mut j_total = 0.0;
+        let (mut idle_j, mut dynamic_j, mut host_j) = (0.0, 0.0, 0.0);
         for (pi, pool) in self.pools.iter().enumerate() {
             let hw = &pool.hardware;
             let inst = pool_instances[pi];
-            usd_per_hour += inst * hw.instance.price.on_demand_usd_per_hour;
+            // Validated when the scenario was resolved.
+            usd_per_hour += inst
+                * infra
+                    .pricing
+                    .usd_per_hour(&hw.instance, &self.sc.file, "infrastructure.pricing")
+                    .unwrap_or(hw.instance.price.on_demand_usd_per_hour);
             let chips_per_replica = pool.chips_per_replica() as f64;
-            let active_ns: f64 = self.replicas[self.pool_lanes[pi].clone()]
-                .iter()
-                .map(|r| r.stats.active_ns)
-                .sum();
+            let dyn_ns: f64 = self.dynamic_ns[self.pool_lanes[pi].clone()].iter().sum();
             // A pipeline lane's step is one stage's time on each of the pp stages.
             let stage_chips = chips_per_replica / pool.pp.max(1) as f64;
-            let busy_chip_ns = active_ns * stage_chips * pool.pp.max(1) as f64;
-            let dynamic_j = (hw.chip.tdp_w - hw.chip.idle_w).max(0.0) * busy_chip_ns * 1e-9;
-            let idle_j = hw.chip.idle_w * inst * hw.instance.chips as f64 * span_s;
-            let host_j = hw.host.tdp_w * hw.host.sockets as f64 * HOST_POWER_FRACTION * inst * span_s;
-            j_total += dynamic_j + idle_j + host_j;
+            let busy_chip_ns = dyn_ns * stage_chips * pool.pp.max(1) as f64;
+            dynamic_j += (hw.chip.tdp_w - hw.chip.idle_w).max(0.0) * busy_chip_ns * 1e-9;
+            idle_j += hw.chip.idle_w * inst * hw.instance.chips as f64 * span_s;
+            let util = self.front.hosts.get(pi).map_or(0.0, |h| h.mean_utilisation(span_ns));
+            host_j += crate::hw::power::host_power_w(&hw.host, util) * inst * span_s;
         }
+        let it_j = idle_j + dynamic_j + host_j;
+        let facility_j = it_j * (infra.pue - 1.0);
+        let j_total = it_j + facility_j;
+        let frontend_usd_per_hour = infra.frontend.as_ref().map_or(0.0, |f| f.usd_per_hour * f.count as f64);
+        usd_per_hour += frontend_usd_per_hour;
+        let infrastructure = {
+            // Tokenization runs on the entry pool's hosts.
+            let host = self.front.hosts.first();
+            let host_utilisation = host.map_or(0.0, |h| h.utilisation());
+            let frontend_utilisation = self.front.frontend.as_ref().map_or(0.0, |f| f.utilisation());
+            // Queueing at the replicas: arrival to first schedule, less the front-end path.
+            let queue_ms = (self.queue_delay.summary().mean - self.front.mean_path_ms()).max(0.0);
+            let host_bottleneck = host.is_some_and(|h| frontend::is_bottleneck(h, queue_ms));
+            let frontend_bottleneck = self
+                .front
+                .frontend
+                .as_ref()
+                .is_some_and(|f| frontend::is_bottleneck(f, queue_ms));
+            InfraResult {
+                host_utilisation,
+                host_bottleneck,
+                host_wait_ms: host.map_or(0.0, |h| h.mean_wait_ns() * 1e-6),
+                frontend_utilisation,
+                frontend_bottleneck,
+                frontend_usd_per_hour,
+                bottleneck: match (frontend_bottleneck, host_bottleneck) {
+                    (true, _) => "front-end tier".into(),
+                    (false, true) => "host CPU".into(),
+                    _ => String::new(),
+                },
+            }
+        };
         let usd_total = usd_per_hour * span_s / 3600.0;
         let per_mtok = |tok: f64| if tok > 0.0 { usd_total / tok * 1e6 } else { 0.0 };
 
@@ -648,6 +768,15 @@ impl Simulation {
                 j_per_output_token: if out_tok > 0.0 { j_total / out_tok } else { 0.0 },
                 j_total,
                 avg_power_w: if span_s > 0.0 { j_total / span_s } else { 0.0 },
+                j_per_request: if self.counts.completed > 0 {
+                    j_total / self.counts.completed as f64
+                } else {
+                    0.0
+                },
+                chip_idle_j: idle_j,
+                chip_dynamic_j: dynamic_j,
+                host_j,
+                facility_j,
             },
             requests: self.counts,
             breakdown: b,
@@ -662,6 +791,10 @@ impl Simulation {
             preemption: self.preemption_cost(),
             kv_transfer_ms: self.kv_transfer.summary(),
             classes: self.class_results(),
+            prefix_cache: features::prefix_cache_result(&self.replicas),
+            speculative: features::speculative_result(&self.replicas),
+            moe: features::moe_result(&self.replicas),
+            infrastructure,
         }
     }
 

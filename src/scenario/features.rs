@@ -1,0 +1,307 @@
+//! Model and serving tricks a scenario can turn on: prompt (prefix) caching, speculative
+//! decoding, expert parallelism and routing skew. Their TOML sections and validation.
+
+use crate::error::{Error, Result};
+use crate::model::{self, ModelSpec};
+use crate::serve::spec::SpecMethod;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// `[serving.prefix_cache]`: a block-level prompt cache per replica.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixCacheSection {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Host memory per replica that keeps blocks evicted from HBM (swapped back in over the host
+    /// link on a hit). Default: none.
+    #[serde(default)]
+    pub host_tier_gib: Option<f64>,
+    /// A cluster-wide remote tier (Mooncake-store style, pooled host memory across instances):
+    /// every routed prompt's blocks are stored there, LRU within this capacity; a prefix found
+    /// there and not locally is fetched over EFA. Default: none.
+    #[serde(default)]
+    pub remote_tier_gib: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[serving.speculative]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeculativeSection {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// `draft` (a draft model, `draft_model`) or `heads` (EAGLE / Medusa / MTP heads).
+    pub method: SpecMethod,
+    /// A model preset or file, run on the same chips with the target's TP.
+    #[serde(default)]
+    pub draft_model: Option<String>,
+    /// Drafted tokens per step (lookahead γ).
+    #[serde(default = "gamma")]
+    pub gamma: u32,
+    /// Probability that a drafted token is accepted (given every earlier one was).
+    #[serde(default)]
+    pub acceptance: Option<f64>,
+    /// Or one acceptance probability per drafted position (γ values).
+    #[serde(default)]
+    pub acceptance_by_position: Option<Vec<f64>>,
+    /// Heads: the cost of drafting one token, as a fraction of one target layer.
+    #[serde(default = "heads_layer_fraction")]
+    pub heads_layer_fraction: f64,
+}
+
+fn gamma() -> u32 {
+    4
+}
+fn heads_layer_fraction() -> f64 {
+    0.5
+}
+/// Acceptance when none is given (EAGLE-class heads and well-matched drafts report 0.6–0.8).
+pub const DEFAULT_ACCEPTANCE: f64 = 0.7;
+
+/// `[workload.prefix]`: synthetic prompts as block hashes (see `serve::prefix_cache`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyntheticPrefixSection {
+    /// Shared system prompts.
+    #[serde(default = "one")]
+    pub groups: u32,
+    /// Tokens of each system prompt (the start of every prompt, within its drawn length).
+    pub system_tokens: u32,
+    /// Zipf exponent of the system prompts' popularity (0: uniform).
+    #[serde(default)]
+    pub zipf: f64,
+    /// Multi-turn conversations that resend their history (0: every prompt is new after the
+    /// system prompt).
+    #[serde(default)]
+    pub sessions: u32,
+    /// Tokens per hashed block. Default: `serving.block_tokens`.
+    #[serde(default)]
+    pub block_tokens: Option<u32>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Validated speculative decoding.
+#[derive(Debug, Clone)]
+pub struct SpecConfig {
+    pub method: SpecMethod,
+    pub draft: Option<ModelSpec>,
+    pub gamma: u32,
+    /// One value for every position, or γ values.
+    pub acceptance: Vec<f64>,
+    pub heads_layer_fraction: f64,
+}
+
+/// Validated features of a scenario.
+#[derive(Debug, Clone, Default)]
+pub struct Features {
+    /// Prefix cache on, with this much host tier per replica (GiB, 0: none).
+    pub prefix_cache: Option<f64>,
+    /// Remote tier capacity, GiB (0: none).
+    pub remote_tier_gib: f64,
+    pub speculative: Option<SpecConfig>,
+    pub synthetic_prefix: Option<SyntheticPrefixSection>,
+    /// Expert-parallel groups (1: none).
+    pub ep: u32,
+    /// Routing probability per expert (empty: uniform, the closed-form default).
+    pub expert_shares: Vec<f64>,
+}
+
+fn fraction(path: &Path, key: &str, v: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(Error::input(path, key, format!("must be in [0, 1], got {v}")))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn resolve(
+    path: &Path,
+    dir: &Path,
+    model: &ModelSpec,
+    tp: u32,
+    static_batching: bool,
+    prefix_cache: Option<&PrefixCacheSection>,
+    speculative: Option<&SpeculativeSection>,
+    synthetic: Option<&SyntheticPrefixSection>,
+    ep: u32,
+    zipf: Option<f64>,
+    shares: Option<&[f64]>,
+) -> Result<Features> {
+    let mut f = Features {
+        ep: ep.max(1),
+        ..Features::default()
+    };
+    if let Some(pc) = prefix_cache.filter(|p| p.enabled) {
+        let gib = pc.host_tier_gib.unwrap_or(0.0);
+        if !(gib.is_finite() && gib >= 0.0) {
+            return Err(Error::input(
+                path,
+                "serving.prefix_cache.host_tier_gib",
+                format!("must be a finite number >= 0, got {gib}"),
+            ));
+        }
+        f.prefix_cache = Some(gib);
+        let remote = pc.remote_tier_gib.unwrap_or(0.0);
+        if !(remote.is_finite() && remote >= 0.0) {
+            return Err(Error::input(
+                path,
+                "serving.prefix_cache.remote_tier_gib",
+                format!("must be a finite number >= 0, got {remote}"),
+            ));
+        }
+        f.remote_tier_gib = remote;
+    }
+    if let Some(s) = synthetic {
+        if s.groups == 0 {
+            return Err(Error::input(
+                path,
+                "workload.prefix.groups",
+                "must be at least 1, got 0",
+            ));
+        }
+        if s.block_tokens == Some(0) {
+            return Err(Error::input(
+                path,
+                "workload.prefix.block_tokens",
+                "must be at least 1, got 0",
+            ));
+        }
+        if !(s.zipf.is_finite() && s.zipf >= 0.0) {
+            return Err(Error::input(
+                path,
+                "workload.prefix.zipf",
+                format!("must be a finite number >= 0, got {}", s.zipf),
+            ));
+        }
+        f.synthetic_prefix = Some(s.clone());
+    }
+    if let Some(s) = speculative.filter(|s| s.enabled) {
+        if !(1..=16).contains(&s.gamma) {
+            return Err(Error::input(
+                path,
+                "serving.speculative.gamma",
+                format!("must be in 1..=16, got {}", s.gamma),
+            ));
+        }
+        if static_batching {
+            return Err(Error::input(
+                path,
+                "serving.speculative",
+                "speculative decoding needs continuous or chunked batching, not static",
+            ));
+        }
+        let acceptance = match (&s.acceptance, &s.acceptance_by_position) {
+            (Some(_), Some(_)) => {
+                return Err(Error::input(
+                    path,
+                    "serving.speculative.acceptance_by_position",
+                    "set either acceptance or acceptance_by_position, not both",
+                ));
+            }
+            (Some(a), None) => {
+                fraction(path, "serving.speculative.acceptance", *a)?;
+                vec![*a]
+            }
+            (None, Some(v)) => {
+                if v.len() != s.gamma as usize {
+                    return Err(Error::input(
+                        path,
+                        "serving.speculative.acceptance_by_position",
+                        format!("needs gamma = {} values, got {}", s.gamma, v.len()),
+                    ));
+                }
+                for (i, a) in v.iter().enumerate() {
+                    fraction(path, &format!("serving.speculative.acceptance_by_position[{i}]"), *a)?;
+                }
+                v.clone()
+            }
+            (None, None) => vec![DEFAULT_ACCEPTANCE],
+        };
+        let draft = match (s.method, &s.draft_model) {
+            (SpecMethod::Draft, Some(name)) => Some(model::resolve_builtin(
+                name,
+                dir,
+                path,
+                "serving.speculative.draft_model",
+            )?),
+            (SpecMethod::Draft, None) => {
+                return Err(Error::input(
+                    path,
+                    "serving.speculative.draft_model",
+                    "is required with method = \"draft\": a model preset, e.g. \"llama-3.2-1b\"",
+                ));
+            }
+            (SpecMethod::Heads, _) => None,
+        };
+        if !(s.heads_layer_fraction.is_finite() && s.heads_layer_fraction > 0.0) {
+            return Err(Error::input(
+                path,
+                "serving.speculative.heads_layer_fraction",
+                format!("must be a finite number > 0, got {}", s.heads_layer_fraction),
+            ));
+        }
+        f.speculative = Some(SpecConfig {
+            method: s.method,
+            draft,
+            gamma: s.gamma,
+            acceptance,
+            heads_layer_fraction: s.heads_layer_fraction,
+        });
+    }
+    let moe_asked = ep > 1 || zipf.is_some() || shares.is_some();
+    match &model.moe {
+        None if moe_asked => {
+            return Err(Error::input(
+                path,
+                "deployment.ep",
+                format!(
+                    "{} is a dense model: expert parallelism and expert skew need an MoE model (e.g. mixtral-8x7b, qwen3-235b-a22b, deepseek-v3)",
+                    model.name
+                ),
+            ));
+        }
+        Some(m) => {
+            if ep == 0 || m.experts % ep != 0 || tp % ep != 0 {
+                return Err(Error::input(
+                    path,
+                    "deployment.ep",
+                    format!(
+                        "must divide both the {} experts of {} and tp = {tp}, got {ep}",
+                        m.experts, model.name
+                    ),
+                ));
+            }
+            if let Some(z) = zipf {
+                if !(z.is_finite() && z >= 0.0) {
+                    return Err(Error::input(
+                        path,
+                        "model.expert_skew_zipf",
+                        format!("must be a finite number >= 0, got {z}"),
+                    ));
+                }
+            }
+            if let Some(v) = shares {
+                if v.len() != m.experts as usize || v.iter().any(|x| !(x.is_finite() && *x >= 0.0)) {
+                    return Err(Error::input(
+                        path,
+                        "model.expert_shares",
+                        format!("needs {} non-negative values (one per expert)", m.experts),
+                    ));
+                }
+            }
+            if moe_asked {
+                f.expert_shares = crate::perf::moe::expert_shares(m.experts, zipf.unwrap_or(0.0), shares);
+            }
+        }
+        None => {}
+    }
+    Ok(f)
+}

@@ -1,0 +1,222 @@
+//! The path a request takes before a replica sees it, and the host CPU work around the
+//! replicas: Nitro's per-request latency, the front-end tier (API gateway, router) and the
+//! host's tokenizer, each a pool of cores served first come, first served (a multi-server
+//! queue: a request takes the core that frees first). Detokenization and the engine's per-step
+//! scheduling CPU occupy the same host cores without delaying the request they serve (they
+//! overlap with the accelerator), so they show up as queueing for later tokenizations and in
+//! the host's utilisation. The hosts of a pool's instances are pooled into one queue.
+
+use crate::engine::SimTime;
+use crate::scenario::Scenario;
+use crate::scenario::infra::usable_cores;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// Utilisation above which a CPU tier is reported as the bottleneck.
+pub const BOTTLENECK_UTILISATION: f64 = 0.95;
+
+/// A tier is the bottleneck when it ran above [`BOTTLENECK_UTILISATION`] while requests came
+/// through and requests waited longer for its cores than in the replicas' queues (an offline
+/// burst keeps every tier busy for a moment; only a tier that holds requests back counts).
+pub fn is_bottleneck(q: &CoreQueue, replica_queue_ms: f64) -> bool {
+    q.utilisation() > BOTTLENECK_UTILISATION && q.mean_wait_ns() * 1e-6 >= replica_queue_ms
+}
+
+/// A pool of identical cores serving jobs FCFS.
+#[derive(Debug, Clone)]
+pub struct CoreQueue {
+    free_ns: BinaryHeap<Reverse<u64>>,
+    pub cores: u32,
+    pub busy_ns: f64,
+    /// Σ time requests waited for a core, and how many passed.
+    pub wait_ns: f64,
+    jobs: u64,
+    /// (busy core-ns booked, end time) when the latest request left the tier.
+    at_last_job: (f64, f64),
+}
+
+impl CoreQueue {
+    pub fn new(cores: u32) -> CoreQueue {
+        let cores = cores.max(1);
+        CoreQueue {
+            free_ns: (0..cores).map(|_| Reverse(0)).collect(),
+            cores,
+            busy_ns: 0.0,
+            wait_ns: 0.0,
+            jobs: 0,
+            at_last_job: (0.0, 0.0),
+        }
+    }
+
+    /// Runs a job of `ns` arriving at `now` on the first core to free; returns when it ends.
+    pub fn serve(&mut self, now: u64, ns: f64) -> u64 {
+        if ns <= 0.0 {
+            return now;
+        }
+        let Reverse(free) = self.free_ns.pop().unwrap_or(Reverse(0));
+        let start = now.max(free);
+        let end = start.saturating_add(ns.round() as u64);
+        self.free_ns.push(Reverse(end));
+        self.busy_ns += ns;
+        end
+    }
+
+    /// [`Self::serve`] for a request on its way to a replica (counted in waits and utilisation).
+    pub fn pass(&mut self, now: u64, ns: f64) -> u64 {
+        let before = self.free_ns.peek().map_or(0, |r| r.0);
+        let end = self.serve(now, ns);
+        self.wait_ns += before.saturating_sub(now) as f64;
+        self.jobs += 1;
+        if end as f64 >= self.at_last_job.1 {
+            self.at_last_job = (self.busy_ns, end as f64);
+        }
+        end
+    }
+
+    /// Busy core-time over available core-time while requests came through: up to the moment
+    /// the last request left this tier (a tier saturated by the arrivals counts as fully busy
+    /// even when the run then went on draining on the accelerators).
+    pub fn utilisation(&self) -> f64 {
+        let (busy, window) = self.at_last_job;
+        if window > 0.0 {
+            (busy / (self.cores as f64 * window)).min(1.0)
+        } else {
+            0.0
+        }
+    }
+
+    /// Mean wait for a core of the requests that passed.
+    pub fn mean_wait_ns(&self) -> f64 {
+        if self.jobs > 0 {
+            self.wait_ns / self.jobs as f64
+        } else {
+            0.0
+        }
+    }
+
+    /// Busy core-time over available core-time over the whole run (for the host's power).
+    pub fn mean_utilisation(&self, span_ns: f64) -> f64 {
+        if span_ns > 0.0 {
+            (self.busy_ns / (self.cores as f64 * span_ns)).min(1.0)
+        } else {
+            0.0
+        }
+    }
+}
+
+/// A request held on the front-end path.
+#[derive(Debug, Clone, Copy)]
+pub struct Held {
+    pub arrival: SimTime,
+    pub input: u32,
+    pub output: u32,
+    pub client: Option<u32>,
+    pub prefix: Option<u64>,
+    pub class: usize,
+}
+
+/// The front-end path and the host CPUs of every pool.
+#[derive(Debug, Clone)]
+pub struct FrontPath {
+    request_ns: u64,
+    frontend_ns: f64,
+    tokenize_ns_per_token: f64,
+    detokenize_ns_per_token: f64,
+    step_cpu_ns: f64,
+    pub frontend: Option<CoreQueue>,
+    /// One per pool.
+    pub hosts: Vec<CoreQueue>,
+    held: Vec<Held>,
+    free: Vec<u32>,
+    /// Σ time from arrival to the router, and requests.
+    path_ns: f64,
+    paths: u64,
+}
+
+impl FrontPath {
+    /// `pool_instances`: instances per pool (whole instances, rounded up).
+    pub fn new(sc: &Scenario, pools: &[crate::scenario::Pool], pool_instances: &[f64]) -> FrontPath {
+        let infra = &sc.infra;
+        let hosts = pools
+            .iter()
+            .zip(pool_instances)
+            .map(|(p, &n)| {
+                let vcpus = p.hardware.instance.host_vcpus as f64 * n.max(1.0);
+                CoreQueue::new(usable_cores(vcpus.ceil() as u32, &infra.nitro))
+            })
+            .collect();
+        FrontPath {
+            request_ns: (infra.nitro.request_latency_us * 1e3).round() as u64,
+            frontend_ns: infra.host.frontend_us_per_request * 1e3,
+            tokenize_ns_per_token: infra.host.tokenize_us_per_token * 1e3,
+            detokenize_ns_per_token: infra.host.detokenize_us_per_token * 1e3,
+            step_cpu_ns: infra.step_cpu_ns(),
+            frontend: infra.frontend.as_ref().map(|f| CoreQueue::new(f.cores(&infra.nitro))),
+            hosts,
+            held: Vec::new(),
+            free: Vec::new(),
+            path_ns: 0.0,
+            paths: 0,
+        }
+    }
+
+    /// When a request arriving at `now` with `input` prompt tokens reaches the router.
+    pub fn ready_at(&mut self, now: SimTime, input: u32) -> SimTime {
+        let mut t = now.0.saturating_add(self.request_ns);
+        if let Some(f) = &mut self.frontend {
+            t = f.pass(t, self.frontend_ns);
+        }
+        if let Some(h) = self.hosts.first_mut() {
+            t = h.pass(t, self.tokenize_ns_per_token * input as f64);
+        }
+        self.path_ns += (t - now.0) as f64;
+        self.paths += 1;
+        SimTime(t)
+    }
+
+    /// Mean time from arrival to the router, ms.
+    pub fn mean_path_ms(&self) -> f64 {
+        if self.paths > 0 {
+            self.path_ns * 1e-6 / self.paths as f64
+        } else {
+            0.0
+        }
+    }
+
+    pub fn hold(&mut self, h: Held) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.held[i as usize] = h;
+                i
+            }
+            None => {
+                self.held.push(h);
+                self.held.len() as u32 - 1
+            }
+        }
+    }
+
+    /// Requests on the front-end path now.
+    pub fn in_flight(&self) -> u64 {
+        (self.held.len() - self.free.len()) as u64
+    }
+
+    pub fn release(&mut self, i: u32) -> Held {
+        self.free.push(i);
+        self.held[i as usize]
+    }
+
+    /// A replica of `pool` starts a step at `now`.
+    pub fn step(&mut self, now: SimTime, pool: usize) {
+        if let Some(h) = self.hosts.get_mut(pool) {
+            h.serve(now.0, self.step_cpu_ns);
+        }
+    }
+
+    /// A request finished on a replica of `pool` with `output` tokens to detokenize.
+    pub fn detokenize(&mut self, now: SimTime, pool: usize, output: u32) {
+        if let Some(h) = self.hosts.get_mut(pool) {
+            h.serve(now.0, self.detokenize_ns_per_token * output as f64);
+        }
+    }
+}

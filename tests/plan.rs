@@ -1,0 +1,217 @@
+//! Capacity planning: monotone in traffic and in the SLO, the plan re-simulated with another seed
+//! meets its SLO and one unit fewer does not, rejections carry their reason, and the CLI's JSON and
+//! report. Small scenarios (Llama-3.1-8B on one-H100 instances, 400 requests per probe).
+
+use codesim::plan::{self, Plan, Variation};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_codesim");
+
+/// A plan at `rate` req/s with an extra `[pricing]`/`[[whatif]]` tail.
+fn plan_text(rate: f64, tail: &str) -> String {
+    format!(
+        r#"name = "tiny"
+seed = 7
+[demand]
+rate_per_s = {rate}
+requests = 400
+input = {{ kind = "lognormal", mean = 500.0, cv = 1.0, max = 4000 }}
+output = {{ kind = "lognormal", mean = 100.0, cv = 1.0, max = 1000 }}
+[slo]
+ttft_p95_ms = 500.0
+tpot_p99_ms = 30.0
+min_goodput = 0.95
+[[candidate]]
+name = "h100 8b"
+max_replicas = 16
+scenario = {{ hardware = {{ instance = "p5.4xlarge" }}, model = {{ name = "llama-3.1-8b" }}, deployment = {{ tp = 1 }} }}
+[[candidate]]
+name = "h100 70b bf16"
+scenario = {{ hardware = {{ instance = "p5.4xlarge" }}, model = {{ name = "llama-3.3-70b" }}, deployment = {{ tp = 1 }} }}
+[[candidate]]
+name = "inf2 8b"
+max_replicas = 16
+scenario = {{ hardware = {{ instance = "inf2.xlarge" }}, model = {{ name = "llama-3.1-8b" }}, deployment = {{ tp = 2 }} }}
+{tail}
+"#
+    )
+}
+
+fn plan_at(rate: f64, tail: &str) -> Plan {
+    plan::load_str(&plan_text(rate, tail), Path::new("plan.toml")).unwrap()
+}
+
+fn best_cost(p: &Plan, v: &Variation) -> f64 {
+    let r = plan::search(p, v).unwrap();
+    r.best.map_or(f64::INFINITY, |b| b.usd_per_hour)
+}
+
+fn var(traffic: f64, slo: f64) -> Variation {
+    Variation {
+        traffic_scale: traffic,
+        slo_scale: slo,
+        ..Variation::default()
+    }
+}
+
+#[test]
+fn more_traffic_never_yields_a_cheaper_best_fleet() {
+    let p = plan_at(30.0, "");
+    let costs: Vec<f64> = [1.0, 1.5, 2.0, 3.0]
+        .iter()
+        .map(|&t| best_cost(&p, &var(t, 1.0)))
+        .collect();
+    // One $6.88/hour instance at 30 req/s; the fleet grows with the traffic.
+    assert!((costs[0] - 6.88).abs() < 1e-6, "{costs:?}");
+    for w in costs.windows(2) {
+        assert!(w[1] >= w[0], "more traffic gave a cheaper fleet: {costs:?}");
+    }
+    assert!(
+        costs[3] > costs[0],
+        "three times the traffic on the same fleet: {costs:?}"
+    );
+}
+
+#[test]
+fn a_looser_slo_never_yields_a_dearer_best_fleet() {
+    let p = plan_at(60.0, "");
+    // SLO limits × 0.5 (tight), × 1, × 2 and × 4 (loose).
+    let costs: Vec<f64> = [0.5, 1.0, 2.0, 4.0]
+        .iter()
+        .map(|&k| best_cost(&p, &var(1.0, k)))
+        .collect();
+    for w in costs.windows(2) {
+        assert!(w[1] <= w[0], "a looser SLO gave a dearer fleet: {costs:?}");
+    }
+    assert!(costs[3] < costs[0], "the SLO never mattered: {costs:?}");
+}
+
+#[test]
+fn the_plan_meets_its_slo_with_another_seed_and_one_unit_fewer_does_not() {
+    let p = plan_at(60.0, "");
+    let base = Variation::default();
+    let r = plan::search(&p, &base).unwrap();
+    let best = r.best.expect("a feasible fleet");
+    assert_eq!(best.candidate, "h100 8b");
+    assert!(
+        best.units >= 2,
+        "the test needs a fleet of two units or more, got {}",
+        best.units
+    );
+    let seed = p.seed + 100;
+    let again = plan::probe(&p, &base, &best.candidate, best.units, 1.0, seed, 1).unwrap();
+    assert!(again.meets, "seed {seed}: {}", again.why);
+    let smaller = plan::probe(&p, &base, &best.candidate, best.units - 1, 1.0, seed, 1).unwrap();
+    assert!(
+        !smaller.meets,
+        "one unit fewer meets the SLO with seed {seed}: {smaller:?}"
+    );
+    // The plan's own verification agrees.
+    let v = plan::verify(&p, &base, &best).unwrap();
+    assert!(v.meets, "{v:?}");
+    assert_eq!(v.smaller_meets, Some(false), "{v:?}");
+}
+
+#[test]
+fn rejections_name_memory_latency_budget_and_power() {
+    let p = plan_at(30.0, "");
+    let r = plan::search(&p, &Variation::default()).unwrap();
+    let why = |c: &str| r.rejected.iter().find(|x| x.candidate == c).cloned();
+    let mem = why("h100 70b bf16").expect("70B bf16 on one H100 is rejected");
+    assert_eq!(mem.reason, "memory");
+    assert!(mem.detail.contains("does not fit"), "{}", mem.detail);
+    let lat = why("inf2 8b").expect("inf2 misses a 30 ms TPOT at any size");
+    assert_eq!(lat.reason, "latency");
+    assert!(lat.detail.contains("TPOT"), "{}", lat.detail);
+    assert!(r.feasible.iter().all(|f| f.candidate == "h100 8b"));
+
+    // A budget below one instance's price, and a power limit below one instance's draw.
+    let p = plan_at(30.0, "[pricing]\nbudget_usd_per_hour = 5.0\n");
+    let r = plan::search(&p, &Variation::default()).unwrap();
+    assert!(r.best.is_none());
+    let b = r.rejected.iter().find(|x| x.candidate == "h100 8b").unwrap();
+    assert_eq!(b.reason, "budget", "{b:?}");
+    let p = plan_at(120.0, "[pricing]\npower_limit_w = 2500.0\n");
+    let r = plan::search(&p, &Variation::default()).unwrap();
+    let w = r.rejected.iter().find(|x| x.candidate == "h100 8b").unwrap();
+    assert_eq!(w.reason, "power", "{w:?}");
+}
+
+#[test]
+fn search_is_deterministic() {
+    let p = plan_at(60.0, "");
+    let a = plan::search(&p, &Variation::default()).unwrap();
+    let b = plan::search(&p, &Variation::default()).unwrap();
+    assert_eq!(a, b);
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("codesim-plan-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn cli_prints_json_and_writes_the_report_with_whatifs() {
+    let dir = temp_dir("cli");
+    let file = dir.join("plan.toml");
+    let tail = "[[whatif]]\nname = \"traffic x2\"\ntraffic_scale = 2.0\n[[whatif]]\nname = \"hbm +50%\"\nchip_overrides = { \"h100-sxm\" = { hbm_bandwidth_gb_s = 5025.0 } }\n[[whatif]]\nname = \"half price\"\nprice_scale = 0.5\n";
+    std::fs::write(&file, plan_text(30.0, tail)).unwrap();
+    let out = dir.join("out");
+    let o = Command::new(BIN)
+        .args(["plan", file.to_str().unwrap(), "--json", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let best = &v["best"];
+    assert_eq!(best["instance"], "p5.4xlarge");
+    assert_eq!(best["instances"], 1);
+    assert_eq!(best["parallelism"], "1×TP1");
+    assert!(best["usd_per_hour"].as_f64().unwrap() > 0.0);
+    assert!(best["usd_per_mtok_output"].as_f64().unwrap() > 0.0);
+    assert_eq!(best["achieved"].as_array().unwrap().len(), 2);
+    assert_eq!(v["feasible"].as_array().unwrap().len(), 1);
+    assert_eq!(v["rejected"].as_array().unwrap().len(), 2);
+    let w = v["whatifs"].as_array().unwrap();
+    assert_eq!(w.len(), 3);
+    let cost = |i: usize| w[i]["best"]["usd_per_hour"].as_f64().unwrap();
+    let base = best["usd_per_hour"].as_f64().unwrap();
+    assert!(cost(0) > base, "traffic ×2 costs more");
+    assert!((cost(2) - base * 0.5).abs() < 1e-9, "half price halves the cost");
+    for f in [
+        "plan.json",
+        "plan.md",
+        "plots/whatif.png",
+        "plots/whatif.svg",
+        "plots/pareto.png",
+        "plots/pareto.svg",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let md = std::fs::read_to_string(out.join("plan.md")).unwrap();
+    assert!(md.contains("## What-if studies") && md.contains("memory"), "{md}");
+}
+
+#[test]
+fn plan_file_errors_exit_2_and_name_the_key() {
+    let dir = temp_dir("errors");
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, plan_text(30.0, "").replace("ttft_p95_ms", "ttft_p97_ms")).unwrap();
+    let o = Command::new(BIN)
+        .args(["plan", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("slo.ttft_p97_ms"), "{e}");
+    let e = plan::load_str(
+        &plan_text(30.0, "").replace("requests = 400\n", ""),
+        Path::new("p.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("demand.requests"), "{e}");
+}

@@ -677,6 +677,21 @@ pub struct Achieved {
     pub achieved_ms: f64,
 }
 
+/// "p95 TTFT 285 ms, p99 TPOT 86 ms": what a run achieved on each SLO term.
+pub fn achieved_label(a: &[Achieved]) -> String {
+    a.iter()
+        .map(|a| {
+            format!(
+                "p{} {} {:.0} ms",
+                fmt(a.percentile),
+                a.metric.to_uppercase(),
+                a.achieved_ms
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Probe {
     /// The worst term's achieved / limit (≤ 1 meets the percentiles).
     pub fn slo_ratio(&self) -> f64 {
@@ -686,18 +701,7 @@ impl Probe {
             .fold(0.0, f64::max)
     }
     pub fn achieved_label(&self) -> String {
-        self.achieved
-            .iter()
-            .map(|a| {
-                format!(
-                    "p{} {} {:.0} ms",
-                    fmt(a.percentile),
-                    a.metric.to_uppercase(),
-                    a.achieved_ms
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+        achieved_label(&self.achieved)
     }
 }
 

@@ -76,19 +76,7 @@ pub fn write_plots(dir: &Path, r: &PlanReport) -> Result<Vec<&'static str>> {
     Ok(stems)
 }
 
-fn achieved(a: &[super::Achieved]) -> String {
-    a.iter()
-        .map(|a| {
-            format!(
-                "p{} {} {:.0} ms",
-                fmt(a.percentile),
-                a.metric.to_uppercase(),
-                a.achieved_ms
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+use super::achieved_label as achieved;
 
 /// The Markdown report.
 pub fn markdown(r: &PlanReport, plots: &[&str], command: &str) -> String {

@@ -386,9 +386,9 @@ impl Replica {
         }
     }
 
-    /// The end of a speculative decode step: each sequence advances by its accepted tokens + 1
-    /// (cut at its output length); unused lookahead blocks go back.
-    fn finish_speculative(&mut self, now: SimTime, reqs: &mut [ReqState], out: &mut StepOutcome) {
+    /// Inter-token gaps of a decode step ending at `now`: sequences that joined since the last
+    /// decode step measure from their last token, the rest share one gap (one entry, weighted).
+    fn record_decode_gaps(&mut self, now: SimTime, reqs: &[ReqState], out: &mut StepOutcome) {
         let gap_shared = now.since(self.last_decode_end);
         let fresh_n = self.fresh.len() as u32;
         for &f in &self.fresh {
@@ -400,6 +400,12 @@ impl Replica {
             out.itl.push((gap_shared, shared));
         }
         self.last_decode_end = now;
+    }
+
+    /// The end of a speculative decode step: each sequence advances by its accepted tokens + 1
+    /// (cut at its output length); unused lookahead blocks go back.
+    fn finish_speculative(&mut self, now: SimTime, reqs: &mut [ReqState], out: &mut StepOutcome) {
+        self.record_decode_gaps(now, reqs, out);
         let ahead = self.spec.as_ref().map_or(1, |s| s.gamma as u64 + 1);
         let b = self.cfg.block_tokens as u64;
         let mut used_lookahead = 0u64;
@@ -826,17 +832,7 @@ impl Replica {
             self.finish_speculative(now, reqs, out);
         } else if self.plan.decode_seqs > 0 {
             // Decode part: every decoding sequence produced one token.
-            let gap_shared = now.since(self.last_decode_end);
-            let fresh_n = self.fresh.len() as u32;
-            for &f in &self.fresh {
-                out.itl.push((now.since(reqs[f.index()].last_token), 1));
-            }
-            self.fresh.clear();
-            let shared = self.decoding.len() as u32 - fresh_n;
-            if shared > 0 {
-                out.itl.push((gap_shared, shared));
-            }
-            self.last_decode_end = now;
+            self.record_decode_gaps(now, reqs, out);
             self.counter += 1;
             self.ctx_sum += self.plan.decode_seqs as u64;
             while let Some(&Reverse((at, raw, epoch))) = self.finish.peek() {

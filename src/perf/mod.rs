@@ -130,6 +130,41 @@ pub struct StepCost {
     pub ideal_memory_ns: f64,
 }
 
+impl StepCost {
+    /// `n` identical executions back to back.
+    pub fn scaled(&self, n: f64) -> StepCost {
+        let mut c = StepCost {
+            total_ns: 0,
+            compute_ns: self.compute_ns * n,
+            memory_ns: self.memory_ns * n,
+            comm_ns: self.comm_ns * n,
+            overhead_ns: self.overhead_ns * n,
+            ideal_compute_ns: self.ideal_compute_ns * n,
+            ideal_memory_ns: self.ideal_memory_ns * n,
+        };
+        c.set_total();
+        c
+    }
+
+    /// Appends another execution that runs after this one.
+    pub fn add(&mut self, o: &StepCost) {
+        self.compute_ns += o.compute_ns;
+        self.memory_ns += o.memory_ns;
+        self.comm_ns += o.comm_ns;
+        self.overhead_ns += o.overhead_ns;
+        self.ideal_compute_ns += o.ideal_compute_ns;
+        self.ideal_memory_ns += o.ideal_memory_ns;
+        self.set_total();
+    }
+
+    /// The integer step time from the parts. A step of more than a day means a degenerate
+    /// hardware override (an efficiency near 0); it is capped so clocks and sums stay finite.
+    fn set_total(&mut self) {
+        let total = self.compute_ns + self.memory_ns + self.comm_ns + self.overhead_ns;
+        self.total_ns = total.round().clamp(1.0, MAX_STEP_NS) as u64;
+    }
+}
+
 /// Memory budget of one rank.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct MemoryPlan {
@@ -390,16 +425,7 @@ impl PerfModel {
                 prefill_max_chunk: b.prefill_max_chunk,
                 ..BatchShape::default()
             };
-            let p = self.step_one(&one);
-            let mut c = StepCost {
-                total_ns: 0,
-                compute_ns: p.compute_ns * n,
-                memory_ns: p.memory_ns * n,
-                comm_ns: p.comm_ns * n,
-                overhead_ns: p.overhead_ns * n,
-                ideal_compute_ns: p.ideal_compute_ns * n,
-                ideal_memory_ns: p.ideal_memory_ns * n,
-            };
+            let mut c = self.step_one(&one).scaled(n);
             if b.decode_seqs > 0 {
                 one = BatchShape {
                     decode_seqs: b.decode_seqs,
@@ -407,16 +433,8 @@ impl PerfModel {
                     decode_max_ctx: b.decode_max_ctx,
                     ..BatchShape::default()
                 };
-                let d = self.step_one(&one);
-                c.compute_ns += d.compute_ns;
-                c.memory_ns += d.memory_ns;
-                c.comm_ns += d.comm_ns;
-                c.overhead_ns += d.overhead_ns;
-                c.ideal_compute_ns += d.ideal_compute_ns;
-                c.ideal_memory_ns += d.ideal_memory_ns;
+                c.add(&self.step_one(&one));
             }
-            let total = c.compute_ns + c.memory_ns + c.comm_ns + c.overhead_ns;
-            c.total_ns = total.round().clamp(1.0, MAX_STEP_NS) as u64;
             return c;
         }
         self.step_one(b)
@@ -485,10 +503,7 @@ impl PerfModel {
         c.comm_ns =
             self.allreduces_per_step * self.allreduce.time_ns(tokens * self.activation_bytes_per_token) + moe_a2a_ns;
         c.overhead_ns = self.overhead_ns;
-        let total = c.compute_ns + c.memory_ns + c.comm_ns + c.overhead_ns;
-        // A step of more than a day means a degenerate hardware override (an efficiency near 0);
-        // it is capped so clocks and sums stay finite.
-        c.total_ns = total.round().clamp(1.0, MAX_STEP_NS) as u64;
+        c.set_total();
         c
     }
 

@@ -5,21 +5,49 @@
 //! synthetic model below); equal hashes at equal positions mean equal prefixes. At admission the
 //! longest prefix of whole blocks found in the cache is a hit: those tokens skip prefill compute
 //! (attention still reads them). Every block of a running request is pinned; when the request
-//! leaves, its blocks become evictable and are evicted least recently used first once the KV
-//! memory the running batch leaves free no longer holds them. Evicted blocks may go to a host
-//! memory tier, from which a later hit swaps them back in over the host link.
+//! leaves, its blocks become evictable, queued in reverse order (the prompt's tail first, as
+//! vLLM's free-block queue does), and are evicted least recently released first once the KV
+//! memory the running batch leaves free no longer holds them: a shared prefix outlives the
+//! unique tails behind it. Evicted blocks may go to a host memory tier (first in, first out),
+//! from which a later hit swaps them back in over the host link.
 //!
-//! Cost per block looked up, pinned or released: O(log n) (a hash map and a BTreeMap keyed by
-//! last-use tick as the LRU order).
+//! Cost per block looked up, pinned or released: O(1) amortised (a hash map with a one-multiply
+//! hasher, and FIFO queues whose stale entries are skipped and compacted away).
 
 use crate::serve::router::mix64;
 use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
+
+/// A hasher for keys that are already hashes (block ids): one folded multiply, instead of
+/// SipHash's dozens of rounds. Deterministic (no random state), so runs stay reproducible.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BlockHasher(u64);
+
+impl std::hash::Hasher for BlockHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        // Folded multiply: both halves of the 128-bit product, so low and high bits of the
+        // key (sequential Mooncake ids, or mixed hashes) spread over the whole word.
+        let p = ((self.0 ^ x) as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_u128);
+        self.0 = (p as u64) ^ ((p >> 64) as u64);
+    }
+}
+
+/// A hash map keyed by block hashes.
+pub type BlockMap<V> = HashMap<u64, V, BuildHasherDefault<BlockHasher>>;
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    /// Last use (the key in the LRU order while unpinned).
+    /// Position in the eviction queue while unpinned (the tick it was released at).
     tick: u64,
     /// Running requests holding this block.
     pins: u32,
@@ -74,13 +102,18 @@ impl PrefixHit {
 pub struct PrefixCache {
     /// Tokens per hashed block.
     pub block_tokens: u32,
-    hbm: HashMap<u64, Entry>,
-    /// Unpinned HBM blocks by last use: the eviction order.
-    hbm_lru: BTreeMap<u64, u64>,
+    hbm: BlockMap<Entry>,
+    /// Unpinned HBM blocks in release order, (tick, hash): the eviction order. An entry is
+    /// stale (skipped) once its block was pinned again or evicted, i.e. when the block's
+    /// current tick differs.
+    hbm_queue: VecDeque<(u64, u64)>,
+    /// Live (unpinned, resident) entries of `hbm_queue`.
+    unpinned: u64,
     /// Unpinned HBM blocks allowed (the KV memory the running batch leaves free).
     capacity_blocks: u64,
-    host: HashMap<u64, u64>,
-    host_lru: BTreeMap<u64, u64>,
+    /// Host tier: block -> tick it arrived, and the arrival order (stale entries skipped).
+    host: BlockMap<u64>,
+    host_queue: VecDeque<(u64, u64)>,
     host_capacity_blocks: u64,
     tick: u64,
     pub stats: PrefixCacheStats,
@@ -96,11 +129,12 @@ impl PrefixCache {
     pub fn new(block_tokens: u32, host_capacity_blocks: u64) -> PrefixCache {
         PrefixCache {
             block_tokens: block_tokens.max(1),
-            hbm: HashMap::new(),
-            hbm_lru: BTreeMap::new(),
+            hbm: BlockMap::default(),
+            hbm_queue: VecDeque::new(),
+            unpinned: 0,
             capacity_blocks: u64::MAX,
-            host: HashMap::new(),
-            host_lru: BTreeMap::new(),
+            host: BlockMap::default(),
+            host_queue: VecDeque::new(),
             host_capacity_blocks,
             tick: 0,
             stats: PrefixCacheStats::default(),
@@ -115,28 +149,44 @@ impl PrefixCache {
         self.hbm.len()
     }
 
-    /// Sets how many unpinned blocks HBM may keep, evicting the least recently used beyond it.
+    /// Resident blocks held by at least one running request.
+    pub fn pinned_blocks(&self) -> u64 {
+        self.hbm.len() as u64 - self.unpinned
+    }
+
+    /// Sets how many unpinned blocks HBM may keep, evicting the least recently released beyond it.
     pub fn set_capacity(&mut self, blocks: u64) {
         self.capacity_blocks = blocks;
         self.evict();
     }
 
     fn evict(&mut self) {
-        while self.hbm_lru.len() as u64 > self.capacity_blocks {
-            let Some((_, h)) = self.hbm_lru.pop_first() else {
+        while self.unpinned > self.capacity_blocks {
+            let Some((tick, h)) = self.hbm_queue.pop_front() else {
                 break;
             };
+            match self.hbm.get(&h) {
+                Some(e) if e.pins == 0 && e.tick == tick => {}
+                _ => continue,
+            }
             self.hbm.remove(&h);
+            self.unpinned -= 1;
             self.stats.evicted_blocks += 1;
             if self.host_capacity_blocks > 0 {
                 self.tick += 1;
                 self.host.insert(h, self.tick);
-                self.host_lru.insert(self.tick, h);
-                while self.host_lru.len() as u64 > self.host_capacity_blocks {
-                    if let Some((_, old)) = self.host_lru.pop_first() {
+                self.host_queue.push_back((self.tick, h));
+                while self.host.len() as u64 > self.host_capacity_blocks {
+                    let Some((t, old)) = self.host_queue.pop_front() else {
+                        break;
+                    };
+                    if self.host.get(&old) == Some(&t) {
                         self.host.remove(&old);
                     }
                 }
+                compact(&mut self.host_queue, self.host.len() as u64, |t, h| {
+                    self.host.get(&h) == Some(&t)
+                });
             }
         }
     }
@@ -144,7 +194,11 @@ impl PrefixCache {
     /// The longest cached prefix of `hashes`, without changing the cache.
     pub fn peek(&self, hashes: &[u64]) -> PrefixHit {
         let hbm = hashes.iter().take_while(|h| self.hbm.contains_key(h)).count();
-        let host = hashes[hbm..].iter().take_while(|h| self.host.contains_key(h)).count();
+        let host = if self.host.is_empty() {
+            0
+        } else {
+            hashes[hbm..].iter().take_while(|h| self.host.contains_key(h)).count()
+        };
         PrefixHit {
             hbm_blocks: hbm as u32,
             host_blocks: host as u32,
@@ -160,41 +214,50 @@ impl PrefixCache {
         self.stats.hit_blocks += hit.blocks() as u64;
         self.stats.hit_blocks_host += hit.host_blocks as u64;
         for &h in hashes {
-            self.tick += 1;
-            let tick = self.tick;
-            match self.hbm.get_mut(&h) {
-                Some(e) => {
-                    if e.pins == 0 {
-                        self.hbm_lru.remove(&e.tick);
-                    }
-                    e.pins += 1;
-                    e.tick = tick;
-                }
-                None => {
-                    if let Some(t) = self.host.remove(&h) {
-                        self.host_lru.remove(&t);
-                    }
-                    self.hbm.insert(h, Entry { tick, pins: 1 });
-                }
+            let e = self.hbm.entry(h).or_insert(Entry { tick: 0, pins: 0 });
+            if e.pins == 0 && e.tick != 0 {
+                // Leaves the eviction queue (its entry there goes stale).
+                self.unpinned -= 1;
+            } else if e.pins == 0 && !self.host.is_empty() {
+                // A new resident block: no longer (only) on the host tier.
+                self.host.remove(&h);
             }
+            e.pins += 1;
+            e.tick = 0;
         }
         hit
     }
 
-    /// The request holding `hashes` left the batch: its blocks become evictable.
+    /// The request holding `hashes` left the batch: its blocks become evictable, the prompt's
+    /// tail first.
     pub fn release(&mut self, hashes: &[u64]) {
-        for &h in hashes {
+        for &h in hashes.iter().rev() {
             if let Some(e) = self.hbm.get_mut(&h) {
                 if e.pins == 0 {
                     continue;
                 }
                 e.pins -= 1;
                 if e.pins == 0 {
-                    self.hbm_lru.insert(e.tick, h);
+                    self.tick += 1;
+                    e.tick = self.tick;
+                    self.hbm_queue.push_back((self.tick, h));
+                    self.unpinned += 1;
                 }
             }
         }
+        let hbm = &self.hbm;
+        compact(&mut self.hbm_queue, self.unpinned, |t, h| {
+            hbm.get(&h).is_some_and(|e| e.pins == 0 && e.tick == t)
+        });
         self.evict();
+    }
+}
+
+/// Drops stale entries from a lazily-deleted queue once they outnumber the live ones (keeps its
+/// memory within twice the live entries, at O(1) amortised cost).
+fn compact(queue: &mut VecDeque<(u64, u64)>, live: u64, is_live: impl Fn(u64, u64) -> bool) {
+    if queue.len() as u64 > 2 * live + 1024 {
+        queue.retain(|&(t, h)| is_live(t, h));
     }
 }
 
@@ -305,10 +368,34 @@ mod tests {
         // A hit needs the whole prefix: block 3 alone after a miss does not count.
         assert_eq!(c.peek(&[7, 3]).blocks(), 0);
         c.set_capacity(2);
-        // The two most recently used (2 and 9; 1 was touched before them) stay.
+        // Least recently released first, each prompt's tail before its head: 3 (released
+        // first), then 9; the shared prefix [1, 2] stays and still hits.
         assert_eq!(c.resident_blocks(), 2);
-        assert_eq!(c.peek(&[2]).blocks(), 1);
-        assert_eq!(c.peek(&[1]).blocks(), 0);
+        assert_eq!(c.peek(&[1, 2, 3]).hbm_blocks, 2);
+        assert_eq!(c.peek(&[9]).blocks(), 0);
+        assert_eq!(c.stats.evicted_blocks, 2);
+        assert_eq!(c.pinned_blocks(), 0);
+    }
+
+    #[test]
+    fn repinning_and_compaction_keep_the_queue_bounded_and_exact() {
+        let mut c = PrefixCache::new(16, 0);
+        // One hot prefix re-pinned 10,000 times leaves stale queue entries behind; they are
+        // compacted away and never evict a pinned block.
+        for i in 0..10_000u64 {
+            c.admit(&[1, 2, 100 + i]);
+            c.release(&[1, 2, 100 + i]);
+            c.set_capacity(3);
+        }
+        assert!(c.hbm_queue.len() <= 2 * c.unpinned as usize + 1024);
+        assert_eq!(c.resident_blocks(), 3);
+        c.admit(&[1, 2]);
+        c.set_capacity(0);
+        assert_eq!(c.peek(&[1, 2]).hbm_blocks, 2, "pinned blocks survive");
+        assert_eq!(c.pinned_blocks(), 2);
+        c.release(&[1, 2]);
+        assert_eq!(c.resident_blocks(), 0);
+        assert_eq!(c.stats.evicted_blocks, 10_000 + 2);
     }
 
     #[test]

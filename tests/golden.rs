@@ -39,6 +39,8 @@ fn golden_text(name: &str) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let path = root.join("scenarios").join(format!("{name}.toml"));
     let sc = codesim::scenario::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    // Future options keep their defaults.
+    #[allow(clippy::needless_update)]
     let opts = RunOptions {
         keep_requests: true,
         ..Default::default()

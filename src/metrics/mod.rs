@@ -1,8 +1,12 @@
 //! What a run measured: latency distributions, throughput, cost, energy, counts, and the
 //! simulator's own figures. Percentiles interpolate linearly between closest ranks (numpy's
-//! default), over exact sample buffers.
+//! default), over exact sample buffers up to 65,536 samples per distribution and over a
+//! streaming sketch with 0.1 % relative error beyond (see [`sketch`]).
 
+pub mod sketch;
 pub mod table;
+
+pub use sketch::Sketch;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,36 +21,64 @@ pub struct Dist {
     pub p999: f64,
 }
 
-/// Samples kept compactly (f32 milliseconds) and summarised at the end.
+/// Samples of one distribution: exact (f32 milliseconds) up to [`sketch::EXACT_SAMPLES`], then
+/// folded into a [`Sketch`] with relative error [`sketch::RELATIVE_ERROR`], so memory stays
+/// bounded however many requests a run has. The mean is always exact.
 #[derive(Debug, Clone, Default)]
 pub struct Samples {
     values: Vec<f32>,
+    sketch: Option<Box<Sketch>>,
     sum: f64,
+    n: u64,
 }
 
 impl Samples {
     pub fn push(&mut self, ms: f64) {
-        self.values.push(ms as f32);
         self.sum += ms;
+        self.n += 1;
+        if let Some(s) = self.sketch.as_mut() {
+            s.add(ms as f32 as f64, 1);
+            return;
+        }
+        self.values.push(ms as f32);
+        if self.values.len() > sketch::EXACT_SAMPLES {
+            let mut s = Box::<Sketch>::default();
+            for &v in &self.values {
+                s.add(v as f64, 1);
+            }
+            self.values = Vec::new();
+            self.sketch = Some(s);
+        }
     }
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.n as usize
     }
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.n == 0
     }
-    pub fn sorted(&self) -> Vec<f32> {
-        let mut v = self.values.clone();
-        v.sort_by(f32::total_cmp);
-        v
+    /// Whether the quantiles are exact (no more samples than [`sketch::EXACT_SAMPLES`]).
+    pub fn is_exact(&self) -> bool {
+        self.sketch.is_none()
     }
     pub fn summary(&self) -> Dist {
-        if self.values.is_empty() {
+        if self.n == 0 {
             return Dist::default();
         }
-        let v = self.sorted();
+        let mean = self.sum / self.n as f64;
+        if let Some(s) = &self.sketch {
+            return Dist {
+                mean,
+                p50: s.quantile(0.50),
+                p90: s.quantile(0.90),
+                p95: s.quantile(0.95),
+                p99: s.quantile(0.99),
+                p999: s.quantile(0.999),
+            };
+        }
+        let mut v = self.values.clone();
+        v.sort_unstable_by(f32::total_cmp);
         Dist {
-            mean: self.sum / v.len() as f64,
+            mean,
             p50: quantile_sorted(&v, 0.50),
             p90: quantile_sorted(&v, 0.90),
             p95: quantile_sorted(&v, 0.95),
@@ -70,10 +102,11 @@ pub fn quantile_sorted(v: &[f32], q: f64) -> f64 {
 
 /// Weighted samples: (value, weight) pairs, e.g. a step's inter-token gap shared by every
 /// sequence in the step. The weighted quantile is the smallest value whose cumulative weight
-/// reaches q of the total.
+/// reaches q of the total. Exact up to [`sketch::EXACT_SAMPLES`] pairs, then a [`Sketch`].
 #[derive(Debug, Clone, Default)]
 pub struct WeightedSamples {
     values: Vec<(f32, u32)>,
+    sketch: Option<Box<Sketch>>,
     sum: f64,
     weight: u64,
 }
@@ -83,16 +116,43 @@ impl WeightedSamples {
         if weight == 0 {
             return;
         }
-        self.values.push((ms as f32, weight));
         self.sum += ms * weight as f64;
         self.weight += weight as u64;
+        if let Some(s) = self.sketch.as_mut() {
+            s.add(ms as f32 as f64, weight as u64);
+            return;
+        }
+        self.values.push((ms as f32, weight));
+        if self.values.len() > sketch::EXACT_SAMPLES {
+            let mut s = Box::<Sketch>::default();
+            for &(v, w) in &self.values {
+                s.add(v as f64, w as u64);
+            }
+            self.values = Vec::new();
+            self.sketch = Some(s);
+        }
+    }
+    /// Whether the quantiles are exact (no more pairs than [`sketch::EXACT_SAMPLES`]).
+    pub fn is_exact(&self) -> bool {
+        self.sketch.is_none()
     }
     pub fn summary(&self) -> Dist {
         if self.weight == 0 {
             return Dist::default();
         }
+        let mean = self.sum / self.weight as f64;
+        if let Some(s) = &self.sketch {
+            return Dist {
+                mean,
+                p50: s.weighted_quantile(0.5),
+                p90: s.weighted_quantile(0.9),
+                p95: s.weighted_quantile(0.95),
+                p99: s.weighted_quantile(0.99),
+                p999: s.weighted_quantile(0.999),
+            };
+        }
         let mut v = self.values.clone();
-        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        v.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
         let q = |q: f64| {
             let target = (q * self.weight as f64).max(1.0);
             let mut acc = 0u64;
@@ -105,7 +165,7 @@ impl WeightedSamples {
             v.last().map_or(0.0, |x| x.0 as f64)
         };
         Dist {
-            mean: self.sum / self.weight as f64,
+            mean,
             p50: q(0.5),
             p90: q(0.9),
             p95: q(0.95),
@@ -425,6 +485,34 @@ mod tests {
         assert_eq!(d.p90, 91.0);
         assert!((d.p999 - 100.9).abs() < 1e-9);
         assert_eq!(d.mean, 51.0);
+    }
+
+    #[test]
+    fn samples_switch_to_the_sketch_beyond_the_exact_limit_within_its_error_bound() {
+        let n = sketch::EXACT_SAMPLES as u64 * 3;
+        let value = |i: u64| 1.0 + (i * 7919 % n) as f64 / 100.0;
+        let (mut s, mut w) = (Samples::default(), WeightedSamples::default());
+        for i in 0..n {
+            s.push(value(i));
+            w.push(value(i), 1 + (i % 3) as u32);
+        }
+        assert!(!s.is_exact() && !w.is_exact());
+        assert_eq!(s.len() as u64, n);
+        assert!(s.values.capacity() == 0 && w.values.capacity() == 0, "buffers released");
+        let d = s.summary();
+        // The values are 1.00, 1.01, ... in some order: exact quantiles are known.
+        for (got, q) in [(d.p50, 0.5), (d.p99, 0.99), (d.p999, 0.999)] {
+            let want = 1.0 + q * (n - 1) as f64 / 100.0;
+            assert!(
+                (got - want).abs() <= sketch::RELATIVE_ERROR * want + 1e-3,
+                "q {q}: {got} vs {want}"
+            );
+        }
+        assert!(
+            (d.mean - (1.0 + (n - 1) as f64 / 200.0)).abs() < 1e-6,
+            "mean stays exact"
+        );
+        assert!(w.summary().p50 > 0.0);
     }
 
     #[test]

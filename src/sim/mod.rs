@@ -786,7 +786,7 @@ impl Simulation {
                 wall_s,
                 sim_time_s: span_s,
             },
-            notes: self.notes.clone(),
+            notes: self.result_notes(),
             saturation: self.saturation().to_string(),
             preemption: self.preemption_cost(),
             kv_transfer_ms: self.kv_transfer.summary(),
@@ -796,6 +796,21 @@ impl Simulation {
             moe: features::moe_result(&self.replicas),
             infrastructure,
         }
+    }
+
+    /// The run's notes, plus how the percentiles were computed when a distribution outgrew the
+    /// exact buffers.
+    fn result_notes(&self) -> Vec<String> {
+        let mut notes = self.notes.clone();
+        let sketched = !self.ttft.is_exact() || !self.e2e.is_exact() || !self.itl.is_exact();
+        if sketched {
+            notes.push(format!(
+                "latency percentiles beyond {} samples come from a streaming sketch: within {} % of the exact values (means are exact)",
+                crate::metrics::sketch::EXACT_SAMPLES,
+                crate::metrics::sketch::RELATIVE_ERROR * 100.0
+            ));
+        }
+        notes
     }
 
     fn saturation(&self) -> &'static str {

@@ -63,7 +63,7 @@ impl Sketch {
             return;
         }
         self.total += weight;
-        if !(x > ZERO_BELOW) || !x.is_finite() {
+        if x.is_nan() || x <= ZERO_BELOW || x.is_infinite() {
             self.zeros += weight;
             return;
         }

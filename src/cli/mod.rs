@@ -60,6 +60,13 @@ enum Command {
         /// Repetitions per workload (the fastest is reported).
         #[arg(long, default_value_t = 3)]
         repeat: u32,
+        /// Folder holding the Azure 2023 traces (AzureLLMInferenceTrace_conv.csv) for the
+        /// large workloads; they are reported as skipped when it is missing.
+        #[arg(long, default_value = "../shared/traces")]
+        traces: PathBuf,
+        /// Run only the workloads whose name contains one of these (repeatable).
+        #[arg(long)]
+        only: Vec<String>,
     },
     /// Simulate published measurements and report the error of each predicted metric.
     Validate {
@@ -178,7 +185,12 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Model {
             what: ListCmd::List { json },
         } => output::model_list(json),
-        Command::Bench { json: _, repeat } => bench::run(repeat),
+        Command::Bench {
+            json: _,
+            repeat,
+            traces,
+            only,
+        } => bench::run(repeat, &traces, &only),
         Command::Validate { file, json, out } => validate::run(&file, json, out.as_deref()),
         Command::Calibrate { file, chip, write } => validate::calibrate(&file, &chip, write.as_deref()),
         Command::Sweep {

@@ -113,8 +113,18 @@ fn print_summary(sc: &codesim::Scenario, r: &RunResult) {
     );
     let c = &r.requests;
     println!(
-        "requests     {} arrived, {} completed, {} dropped, {} rejected, {} preemptions ({:.3} s of recompute and swap)",
-        c.arrived, c.completed, c.dropped, c.rejected, c.preempted, r.preemption.total_s
+        "requests     {} arrived, {} completed, {} dropped, {} rejected, {}{} preemptions ({:.3} s of recompute and swap)",
+        c.arrived,
+        c.completed,
+        c.dropped,
+        c.rejected,
+        if c.unfinished > 0 {
+            format!("{} UNFINISHED (not in the percentiles), ", c.unfinished)
+        } else {
+            String::new()
+        },
+        c.preempted,
+        r.preemption.total_s
     );
     println!(
         "saturation   {}{}",

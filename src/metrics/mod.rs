@@ -236,6 +236,10 @@ pub struct Counts {
     /// Turned away by the admission limit (`serving.max_queue`): counted, never lost silently.
     #[serde(default)]
     pub rejected: u64,
+    /// Still queued or running when the run stopped early (`workload.horizon_s`, or a backlog
+    /// beyond what memory allows): never counted in the latency percentiles.
+    #[serde(default)]
+    pub unfinished: u64,
     pub preempted: u64,
     pub output_tokens_asked: u64,
     pub output_tokens_produced: u64,

@@ -221,6 +221,11 @@ pub struct WorkloadSection {
     /// Synthetic prompts as block hashes, for the prefix cache.
     #[serde(default)]
     pub prefix: Option<features::SyntheticPrefixSection>,
+    /// Stop the run at this simulated time (seconds): requests still queued or running then are
+    /// reported as `unfinished`, never in the latency percentiles. Default: run until every
+    /// request has finished.
+    #[serde(default)]
+    pub horizon_s: Option<f64>,
 }
 
 /// A class of requests with its priority and SLOs.
@@ -305,6 +310,8 @@ pub struct Scenario {
     pub routing: RoutingPolicy,
     pub arrival: ArrivalSpec,
     pub requests: u64,
+    /// `workload.horizon_s` in nanoseconds (None: run to completion).
+    pub horizon_ns: Option<u64>,
     pub input: LengthSpec,
     pub output: LengthSpec,
     /// Traces the workload reads, loaded once (arrival trace; empirical length columns).
@@ -610,6 +617,20 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         }
     };
     at_least_one(path, "workload.requests", requests)?;
+    let horizon_ns = match w.horizon_s {
+        Some(h) => {
+            positive(path, "workload.horizon_s", h)?;
+            if h > 1e9 {
+                return Err(Error::input(
+                    path,
+                    "workload.horizon_s",
+                    format!("{h} s is beyond the simulator's clock (at most 1e9 s, about 31 years)"),
+                ));
+            }
+            Some(crate::engine::secs_to_ns(h))
+        }
+        None => None,
+    };
     if requests > MAX_REQUESTS {
         return Err(Error::input(
             path,
@@ -815,6 +836,7 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         routing: s.routing,
         arrival: w.arrival.clone(),
         requests,
+        horizon_ns,
         input,
         output,
         trace,

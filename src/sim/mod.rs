@@ -83,6 +83,20 @@ struct KvTransfer {
     latency_ns: f64,
 }
 
+/// Why a run stopped before every request finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// `workload.horizon_s` was reached.
+    Horizon,
+    /// More than [`MAX_IN_SYSTEM`] requests were queued or running at once: the queue grows
+    /// without bound, and simulating it further would only exhaust memory.
+    Backlog,
+}
+
+/// The most requests a run holds at once (queued, on the front-end path or running) before it
+/// stops as overloaded: bounds memory (about 2 GB at this size) whatever the offered load.
+pub const MAX_IN_SYSTEM: u64 = 1 << 21;
+
 /// Options that change what a run records, not what it simulates.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
@@ -143,6 +157,8 @@ pub struct Simulation {
     counts: Counts,
     rows: Vec<RequestRow>,
     last_completion: SimTime,
+    /// Where the run was cut short, if it was: the simulated time and why.
+    cut: Option<(SimTime, Cut)>,
     notes: Vec<String>,
     instances: u32,
     front: frontend::FrontPath,
@@ -288,6 +304,7 @@ impl Simulation {
             counts: Counts::default(),
             rows: Vec::new(),
             last_completion: SimTime::ZERO,
+            cut: None,
             notes,
             instances,
             front,
@@ -314,6 +331,12 @@ impl Simulation {
         }
         self.started = true;
         while let Some((now, ev)) = self.queue.pop() {
+            if let Some(h) = self.sc.horizon_ns
+                && now.0 > h
+            {
+                self.cut = Some((SimTime(h), Cut::Horizon));
+                break;
+            }
             match ev {
                 Event::Arrival => {
                     if let Some(nr) = self.pending.take() {
@@ -341,6 +364,16 @@ impl Simulation {
                     self.admit_routed(now, h.arrival, h.input, h.output, h.client, h.prefix, h.class);
                 }
             }
+            if self.cut.is_some() {
+                break;
+            }
+        }
+        if let Some((t, _)) = self.cut {
+            // The saturation probe reads the run up to the cut as if the arrivals ended there.
+            let in_system = self.in_system + self.front.in_flight();
+            self.last_arrival_sample = (t.0, in_system, self.counts.arrived, self.counts.completed);
+            self.waiting_at_last_arrival =
+                self.replicas.iter().map(|r| r.queue_len() as u64).sum::<u64>() + self.front.in_flight();
         }
         let wall_s = wall.elapsed().as_secs_f64();
         let rows = std::mem::take(&mut self.rows);
@@ -351,7 +384,7 @@ impl Simulation {
     /// at one instant lands in the queues before any replica plans its step), the first later
     /// one is held in `pending` with an Arrival event.
     fn schedule_next_arrival(&mut self) {
-        while self.arrivals_left > 0 {
+        while self.arrivals_left > 0 && self.cut.is_none() {
             let Some(nr) = self.generator.next_request() else {
                 return;
             };
@@ -430,6 +463,9 @@ impl Simulation {
         }
         // Requests on the front-end path are in the system and waiting.
         let in_system = self.in_system + self.front.in_flight();
+        if in_system > MAX_IN_SYSTEM && self.cut.is_none() {
+            self.cut = Some((now, Cut::Backlog));
+        }
         self.probe
             .push(now.0, in_system, self.counts.arrived, self.counts.completed);
         if self.arrivals_left == 0 {
@@ -660,7 +696,11 @@ impl Simulation {
     }
 
     fn summarise(&self, wall_s: f64) -> RunResult {
-        let span_s = self.last_completion.as_secs_f64();
+        // A cut run is measured over the time it simulated.
+        let span_s = match self.cut {
+            Some((t, _)) => t.as_secs_f64(),
+            None => self.last_completion.as_secs_f64(),
+        };
         let per_s = |x: f64| if span_s > 0.0 { x / span_s } else { 0.0 };
         let out_tok = self.counts.output_tokens_produced as f64;
         let total_tok = out_tok + self.counts.input_tokens as f64;
@@ -778,7 +818,10 @@ impl Simulation {
                 host_j,
                 facility_j,
             },
-            requests: self.counts,
+            requests: Counts {
+                unfinished: self.counts.arrived - self.counts.completed - self.counts.dropped - self.counts.rejected,
+                ..self.counts
+            },
             breakdown: b,
             sim: SimFigures {
                 events: self.queue.events_processed(),
@@ -802,6 +845,23 @@ impl Simulation {
     /// exact buffers.
     fn result_notes(&self) -> Vec<String> {
         let mut notes = self.notes.clone();
+        let c = &self.counts;
+        let unfinished = c.arrived - c.completed - c.dropped - c.rejected;
+        match self.cut {
+            Some((t, Cut::Horizon)) if unfinished > 0 || c.arrived < self.sc.requests => notes.push(format!(
+                "the run stopped at the horizon (workload.horizon_s = {} s): {unfinished} requests were still queued or running and {} had not arrived; latency percentiles cover the {} completed requests only",
+                t.as_secs_f64(),
+                self.sc.requests - c.arrived,
+                c.completed
+            )),
+            Some((t, Cut::Backlog)) => notes.push(format!(
+                "the run stopped at {:.1} s simulated: more than {MAX_IN_SYSTEM} requests were in the system at once (the queue grows without bound); {unfinished} were unfinished and {} had not arrived; latency percentiles cover the {} completed requests only and understate the overload",
+                t.as_secs_f64(),
+                self.sc.requests - c.arrived,
+                c.completed
+            )),
+            _ => {}
+        }
         let sketched = !self.ttft.is_exact() || !self.e2e.is_exact() || !self.itl.is_exact();
         if sketched {
             notes.push(format!(
@@ -814,6 +874,9 @@ impl Simulation {
     }
 
     fn saturation(&self) -> &'static str {
+        if matches!(self.cut, Some((_, Cut::Backlog))) {
+            return "overloaded";
+        }
         self.probe.classify(
             self.last_arrival_sample,
             self.waiting_at_last_arrival,

@@ -1,0 +1,140 @@
+//! Overload honesty (robustness issue): a run that is stopped before every request finished says
+//! so, counts the unfinished requests, and keeps them out of the latency percentiles; a backlog
+//! that would exhaust memory stops the run as overloaded instead.
+
+use codesim::sim::{MAX_IN_SYSTEM, RunOptions, Simulation};
+use std::path::Path;
+use std::process::Command;
+
+const OVERLOADED: &str = r#"
+seed = 3
+[hardware]
+instance = "p5.48xlarge"
+[model]
+name = "llama-2-7b"
+[serving]
+max_batch = 32
+[workload]
+requests = 4000
+arrival = { kind = "poisson", rate_per_s = 16.0 }
+input = { kind = "fixed", tokens = 1024 }
+output = { kind = "fixed", tokens = 256 }
+"#;
+
+fn run(text: &str) -> (codesim::RunResult, Vec<codesim::metrics::RequestRow>) {
+    let sc = codesim::scenario::load_str(text, Path::new("overload.toml")).unwrap_or_else(|e| panic!("{e}"));
+    Simulation::new(
+        &sc,
+        RunOptions {
+            keep_requests: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .run()
+}
+
+#[test]
+fn a_horizon_reports_unfinished_requests_and_keeps_them_out_of_the_percentiles() {
+    let (full, _) = run(OVERLOADED);
+    let (cut, rows) = run(&OVERLOADED.replace("[workload]\n", "[workload]\nhorizon_s = 60.0\n"));
+    let c = cut.requests;
+    println!(
+        "full: {} completed, p50 E2E {:.0} ms; horizon 60 s: {} arrived, {} completed, {} unfinished, p50 E2E {:.0} ms, {}",
+        full.requests.completed, full.e2e_ms.p50, c.arrived, c.completed, c.unfinished, cut.e2e_ms.p50, cut.saturation
+    );
+    assert_eq!(full.requests.unfinished, 0);
+    assert_eq!(full.saturation, "overloaded");
+    assert!(
+        c.unfinished > 100,
+        "a 60 s horizon at 2x capacity leaves a queue: {c:?}"
+    );
+    assert!(
+        c.arrived < 1100 && c.arrived > 850,
+        "arrivals stop at the horizon: {c:?}"
+    );
+    assert_eq!(c.arrived, c.completed + c.dropped + c.rejected + c.unfinished);
+    // Percentiles are over completed requests only: exactly the rows kept.
+    assert_eq!(rows.len() as u64, c.completed);
+    let mut e2e: Vec<f32> = rows.iter().map(|r| r.e2e_ms as f32).collect();
+    e2e.sort_by(f32::total_cmp);
+    assert!((codesim::metrics::quantile_sorted(&e2e, 0.5) - cut.e2e_ms.p50).abs() <= 1e-3 * cut.e2e_ms.p50);
+    assert!(rows.iter().all(|r| r.arrival_s * 1e3 + r.e2e_ms <= 60_000.0 + 1e-6));
+    assert!((cut.sim.sim_time_s - 60.0).abs() < 1e-9, "measured over the horizon");
+    assert_eq!(cut.saturation, "overloaded");
+    assert!(
+        cut.notes
+            .iter()
+            .any(|n| n.contains("horizon") && n.contains("still queued")),
+        "{:?}",
+        cut.notes
+    );
+    // The truncated run's tail is far below the full run's: that is why it must not pass as
+    // the whole story.
+    assert!(cut.e2e_ms.p99 < full.e2e_ms.p99);
+}
+
+#[test]
+fn a_horizon_past_the_end_changes_nothing() {
+    let (full, _) = run(OVERLOADED);
+    let (same, _) = run(&OVERLOADED.replace("[workload]\n", "[workload]\nhorizon_s = 1e6\n"));
+    let strip = |mut r: codesim::RunResult| {
+        r.sim.wall_s = 0.0;
+        serde_json::to_string(&r).unwrap()
+    };
+    assert_eq!(strip(full), strip(same));
+}
+
+#[test]
+fn a_backlog_beyond_memory_stops_the_run_as_overloaded() {
+    let text = OVERLOADED
+        .replace("requests = 4000", &format!("requests = {}", MAX_IN_SYSTEM + 50_000))
+        .replace(r#"{ kind = "poisson", rate_per_s = 16.0 }"#, r#"{ kind = "offline" }"#);
+    let sc = codesim::scenario::load_str(&text, Path::new("overload.toml")).unwrap();
+    let (r, _) = Simulation::new(&sc, RunOptions::default()).unwrap().run();
+    let c = r.requests;
+    println!("{c:?} {}", r.saturation);
+    assert_eq!(r.saturation, "overloaded");
+    assert!(c.unfinished >= MAX_IN_SYSTEM, "{c:?}");
+    assert!(c.arrived < MAX_IN_SYSTEM + 50_000);
+    assert_eq!(c.arrived, c.completed + c.dropped + c.rejected + c.unfinished);
+    assert!(
+        r.notes.iter().any(|n| n.contains("grows without bound")),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[test]
+fn the_cli_shows_unfinished_requests_and_a_bad_horizon_is_refused() {
+    let dir = std::env::temp_dir().join(format!("codesim-overload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ok = dir.join("cut.toml");
+    std::fs::write(&ok, OVERLOADED.replace("[workload]\n", "[workload]\nhorizon_s = 5.0\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_codesim"))
+        .arg("run")
+        .arg(&ok)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("UNFINISHED (not in the percentiles)"), "{text}");
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        OVERLOADED.replace("[workload]\n", "[workload]\nhorizon_s = -1.0\n"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_codesim"))
+        .arg("run")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("workload.horizon_s") && err.contains("bad.toml") && err.contains("-1"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -23,15 +23,13 @@ output = { kind = "fixed", tokens = 256 }
 
 fn run(text: &str) -> (codesim::RunResult, Vec<codesim::metrics::RequestRow>) {
     let sc = codesim::scenario::load_str(text, Path::new("overload.toml")).unwrap_or_else(|e| panic!("{e}"));
-    Simulation::new(
-        &sc,
-        RunOptions {
-            keep_requests: true,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-    .run()
+    // Future options keep their defaults.
+    #[allow(clippy::needless_update)]
+    let opts = RunOptions {
+        keep_requests: true,
+        ..Default::default()
+    };
+    Simulation::new(&sc, opts).unwrap().run()
 }
 
 #[test]

@@ -75,8 +75,9 @@ impl Samples {
                 p999: s.quantile(0.999),
             };
         }
-        let mut v = self.values.clone();
-        v.sort_unstable_by(f32::total_cmp);
+        let mut keys: Vec<u32> = self.values.iter().map(|&x| order_key(x)).collect();
+        keys.sort_unstable();
+        let v: Vec<f32> = keys.into_iter().map(from_order_key).collect();
         Dist {
             mean,
             p50: quantile_sorted(&v, 0.50),
@@ -86,6 +87,17 @@ impl Samples {
             p999: quantile_sorted(&v, 0.999),
         }
     }
+}
+
+/// An f32 as an integer in the same total order (`f32::total_cmp`): integer sorts are several
+/// times faster than sorts through a float comparison.
+fn order_key(x: f32) -> u32 {
+    let b = x.to_bits();
+    if b >> 31 == 1 { !b } else { b | 0x8000_0000 }
+}
+
+fn from_order_key(k: u32) -> f32 {
+    f32::from_bits(if k >> 31 == 1 { k & 0x7FFF_FFFF } else { !k })
 }
 
 /// Linear interpolation between closest ranks of a sorted slice.
@@ -151,8 +163,17 @@ impl WeightedSamples {
                 p999: s.weighted_quantile(0.999),
             };
         }
-        let mut v = self.values.clone();
-        v.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        // Sorted by value (ties by weight, which does not change any quantile).
+        let mut keys: Vec<u64> = self
+            .values
+            .iter()
+            .map(|&(x, w)| ((order_key(x) as u64) << 32) | w as u64)
+            .collect();
+        keys.sort_unstable();
+        let v: Vec<(f32, u32)> = keys
+            .into_iter()
+            .map(|k| (from_order_key((k >> 32) as u32), k as u32))
+            .collect();
         let q = |q: f64| {
             let target = (q * self.weight as f64).max(1.0);
             let mut acc = 0u64;
@@ -517,6 +538,20 @@ mod tests {
             "mean stays exact"
         );
         assert!(w.summary().p50 > 0.0);
+    }
+
+    #[test]
+    fn order_keys_sort_floats_as_total_cmp_does() {
+        let xs = [3.5f32, -0.0, 0.0, -2.0, f32::INFINITY, 1e-30, -1e30, 7.0];
+        let mut a = xs.to_vec();
+        a.sort_by(f32::total_cmp);
+        let mut k: Vec<u32> = xs.iter().map(|&x| order_key(x)).collect();
+        k.sort_unstable();
+        let b: Vec<f32> = k.into_iter().map(from_order_key).collect();
+        assert_eq!(
+            a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            b.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
     }
 
     #[test]

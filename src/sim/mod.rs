@@ -650,10 +650,13 @@ impl Simulation {
             self.tpot.push(tpot_ms);
         }
         let c = r.class as usize;
-        self.class_ttft[c].push(ms(ttft_ns));
-        self.class_e2e[c].push(ms(e2e_ns));
-        if r.output > 1 {
-            self.class_tpot[c].push(tpot_ms);
+        // With one class its distributions are the run's: not kept twice.
+        if self.sc.classes.len() > 1 {
+            self.class_ttft[c].push(ms(ttft_ns));
+            self.class_e2e[c].push(ms(e2e_ns));
+            if r.output > 1 {
+                self.class_tpot[c].push(tpot_ms);
+            }
         }
         if let Some(slo) = self.sc.classes.get(c).and_then(|k| k.slo) {
             let ok = slo.ttft_ms.is_none_or(|x| ms(ttft_ns) <= x)
@@ -903,14 +906,20 @@ impl Simulation {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let completed = self.class_e2e[i].len() as u64;
+                let one = self.sc.classes.len() == 1;
+                let (ttft, tpot, e2e) = if one {
+                    (&self.ttft, &self.tpot, &self.e2e)
+                } else {
+                    (&self.class_ttft[i], &self.class_tpot[i], &self.class_e2e[i])
+                };
+                let completed = e2e.len() as u64;
                 ClassResult {
                     name: c.name.clone(),
                     priority: c.priority,
                     completed,
-                    ttft_ms: self.class_ttft[i].summary(),
-                    tpot_ms: self.class_tpot[i].summary(),
-                    e2e_ms: self.class_e2e[i].summary(),
+                    ttft_ms: ttft.summary(),
+                    tpot_ms: tpot.summary(),
+                    e2e_ms: e2e.summary(),
                     slo_attainment: c.slo.map(|_| {
                         if completed > 0 {
                             self.class_met[i] as f64 / completed as f64

@@ -2,6 +2,7 @@
 //! prints.
 
 mod bench;
+mod interrupt;
 mod output;
 mod plan;
 mod sweep;
@@ -156,6 +157,10 @@ pub fn main() -> ExitCode {
     };
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e @ Error::Interrupted { .. }) => {
+            eprintln!("interrupted: {e}");
+            ExitCode::from(interrupt::exit_code())
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code() as u8)

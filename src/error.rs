@@ -55,6 +55,10 @@ pub enum Error {
     /// Writing a table (Parquet/CSV) or a plot failed.
     #[error("{path}: {message}")]
     Output { path: PathBuf, message: String },
+    /// The user stopped the command (Ctrl-C, SIGTERM) before it finished; `message` says what was
+    /// kept and how to finish the rest.
+    #[error("{message}")]
+    Interrupted { message: String },
 }
 
 impl Error {
@@ -78,6 +82,8 @@ impl Error {
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => 2,
             Error::Io { .. } => 2,
             Error::Output { .. } => 1,
+            // 128 + SIGINT, the shell's convention for a command stopped by Ctrl-C.
+            Error::Interrupted { .. } => 130,
         }
     }
 }

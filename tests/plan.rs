@@ -215,3 +215,122 @@ fn plan_file_errors_exit_2_and_name_the_key() {
     .to_string();
     assert!(e.contains("demand.requests"), "{e}");
 }
+
+/// Files of a directory, sorted by name, with their bytes.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.path().is_file())
+                .map(|e| {
+                    (
+                        e.file_name().to_string_lossy().to_string(),
+                        std::fs::read(e.path()).unwrap(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn ctrl_c_stops_a_plan_and_resume_gives_the_same_plan() {
+    use std::time::{Duration, Instant};
+    let dir = temp_dir("sigint");
+    let tail = "[[whatif]]\nname = \"traffic x2\"\ntraffic_scale = 2.0\n";
+    std::fs::write(
+        dir.join("plan.toml"),
+        plan_text(60.0, tail).replace("requests = 400\n", "requests = 2000\n"),
+    )
+    .unwrap();
+    // The same relative command in two directories, so plan.md (which quotes it) compares too.
+    let (full, cut) = (dir.join("full"), dir.join("cut"));
+    for d in [&full, &cut] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let args = ["plan", "../plan.toml", "--out", "out"];
+    let o = Command::new(BIN).args(args).current_dir(&full).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let all = files(&full.join("out/probes")).len();
+
+    let child = Command::new(BIN)
+        .args(args)
+        .current_dir(&cut)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let probes = cut.join("out/probes");
+    let start = Instant::now();
+    while files(&probes).len() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(60), "no probe finished");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // SAFETY: kill(2) on a child we spawned and have not yet waited for.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("--resume") && err.contains("probes simulated"), "{err}");
+    let kept = files(&probes);
+    assert!(
+        kept.len() < all,
+        "the plan finished before it was stopped: {} of {all} probes",
+        kept.len()
+    );
+    assert!(!cut.join("out/plan.json").exists(), "a stopped plan writes no report");
+    for (name, bytes) in &kept {
+        assert!(!name.ends_with(".tmp"), "{name} left behind");
+        let rec: toml::Table = toml::from_str(std::str::from_utf8(bytes).unwrap()).unwrap();
+        assert!(rec.contains_key("key") && rec.contains_key("probe"), "{name}");
+    }
+
+    let mut resume = args.to_vec();
+    resume.push("--resume");
+    let o = Command::new(BIN).args(&resume).current_dir(&cut).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = String::from_utf8_lossy(&o.stdout);
+    let reused: usize = said
+        .split(" probes read back")
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(reused >= kept.len(), "{said}");
+    for f in ["plan.json", "plan.md", "plots/pareto.svg", "plots/whatif.svg"] {
+        let (a, b) = (
+            std::fs::read(full.join("out").join(f)).unwrap(),
+            std::fs::read(cut.join("out").join(f)).unwrap(),
+        );
+        assert!(a == b, "{f} differs between the resumed and the uninterrupted plan");
+    }
+    assert!(
+        files(&probes) == files(&full.join("out/probes")),
+        "probe records differ"
+    );
+
+    // --resume needs the directory of the interrupted plan.
+    let o = Command::new(BIN)
+        .args(["plan", "../plan.toml", "--resume"])
+        .current_dir(&cut)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--out"));
+}
+
+#[test]
+fn every_example_plan_loads() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().is_some_and(|f| f.to_string_lossy().starts_with("plan-")) {
+            plan::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 1);
+}

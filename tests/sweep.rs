@@ -340,3 +340,169 @@ fn sweep_file_errors_exit_2_and_name_the_place() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("SLURM_ARRAY_TASK_ID"));
 }
+
+fn signal(child: &std::process::Child, sig: i32) {
+    // SAFETY: kill(2) on a child we spawned and have not yet waited for.
+    let r = unsafe { libc::kill(child.id() as i32, sig) };
+    assert_eq!(r, 0, "kill failed");
+}
+
+/// Records of the runs that finished: (id, bytes), sorted.
+fn records(out: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(out.join("runs"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let bytes = std::fs::read(e.path().join("summary.json")).ok()?;
+                    Some((e.file_name().to_string_lossy().to_string(), bytes))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn leftovers(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(".tmp") {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn ctrl_c_stops_a_sweep_cleanly_and_resume_finishes_it_identically() {
+    let d = temp_dir("sigint");
+    let rates = (1..=30).map(|r| (r * 4).to_string()).collect::<Vec<_>>().join(", ");
+    let f = sweep_file(&d, &rates, 1500);
+    let out = d.join("out");
+    let child = Command::new(BIN)
+        .args(["sweep", s(&f), "--out", s(&out), "--jobs", "2", "--no-plots"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while records(&out).len() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(60), "no runs finished");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    signal(&child, libc::SIGINT);
+    let sent = Instant::now();
+    let o = child.wait_with_output().unwrap();
+    let stop = sent.elapsed();
+    let err = String::from_utf8_lossy(&o.stderr);
+    eprintln!("SIGINT to exit: {stop:?}");
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+    assert!(
+        err.contains("no new run starts"),
+        "the first signal is acknowledged: {err}"
+    );
+    let kept = records(&out);
+    assert!(
+        kept.len() < 90,
+        "the sweep finished before it was stopped; make its runs longer"
+    );
+    assert!(
+        err.contains(&format!("stopped after {} of 90 runs", kept.len())) && err.contains("--resume"),
+        "{err}"
+    );
+    assert!(stop < Duration::from_secs(30), "stopping took {stop:?}");
+    // Every record on disk is whole, and no temporary file is left.
+    for (id, bytes) in &kept {
+        let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(v["id"], id.as_str());
+    }
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+    assert!(!out.join("results.csv").exists(), "a stopped sweep writes no tables");
+
+    let msg = ok(
+        &[
+            "sweep",
+            s(&f),
+            "--out",
+            s(&out),
+            "--jobs",
+            "2",
+            "--resume",
+            "--no-plots",
+        ],
+        &[],
+    );
+    assert!(msg.contains(&format!("{} kept from before", kept.len())), "{msg}");
+    let after = records(&out);
+    for (id, bytes) in &kept {
+        let again = &after.iter().find(|a| &a.0 == id).unwrap().1;
+        assert!(again == bytes, "run {id} was rewritten");
+    }
+    let full = d.join("full");
+    ok(&["sweep", s(&f), "--out", s(&full), "--jobs", "2", "--no-plots"], &[]);
+    assert!(records(&full) == after, "a record differs from the uninterrupted sweep");
+    for name in ["results.csv", "results.parquet"] {
+        assert!(
+            read(&full.join(name)) == read(&out.join(name)),
+            "{name} differs from the uninterrupted sweep"
+        );
+    }
+
+    // SIGTERM stops the same way, with 128 + 15.
+    let term = d.join("term");
+    let child = Command::new(BIN)
+        .args(["sweep", s(&f), "--out", s(&term), "--jobs", "1", "--no-plots"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while records(&term).is_empty() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    signal(&child, libc::SIGTERM);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(143), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn a_second_ctrl_c_aborts_the_runs_in_flight() {
+    let d = temp_dir("sigint-twice");
+    // Two long runs (400 000 requests each): the first is in flight when the signals come.
+    let f = sweep_file(&d, "40, 80", 400_000);
+    let out = d.join("out");
+    let mut child = Command::new(BIN)
+        .args(["sweep", s(&f), "--out", s(&out), "--jobs", "1", "--no-plots"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // runs/ exists once the handlers are installed and the first run has started.
+    while !out.join("runs").is_dir() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first Ctrl-C waits for the run in flight"
+    );
+    signal(&child, libc::SIGINT);
+    let sent = Instant::now();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "the second Ctrl-C took {:?}",
+        sent.elapsed()
+    );
+    assert!(records(&out).is_empty(), "the run in flight was abandoned, not written");
+}

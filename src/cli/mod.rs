@@ -2,6 +2,7 @@
 //! prints.
 
 mod bench;
+mod interrupt;
 mod output;
 mod plan;
 mod sweep;
@@ -132,9 +133,14 @@ enum Command {
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
-        /// Write plan.json, plan.md and plots (PNG and SVG) into this directory.
+        /// Write plan.json, plan.md and plots (PNG and SVG) into this directory; every probe's
+        /// result is kept in its probes/ folder as it finishes.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Reuse the probes an interrupted plan already recorded in --out instead of simulating
+        /// them again.
+        #[arg(long)]
+        resume: bool,
     },
     /// Redraw the plots and report of a sweep's output directory.
     Plot {
@@ -163,6 +169,10 @@ pub fn main() -> ExitCode {
     };
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e @ Error::Interrupted { .. }) => {
+            eprintln!("interrupted: {e}");
+            ExitCode::from(interrupt::exit_code())
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code() as u8)
@@ -210,7 +220,12 @@ fn dispatch(cli: Cli) -> Result<()> {
         }),
         Command::Merge { dirs, out, no_plots } => sweep::merge(&dirs, out.as_deref(), no_plots),
         Command::Plot { dir } => sweep::plot(&dir),
-        Command::Plan { file, json, out } => plan::run(&file, json, out.as_deref()),
+        Command::Plan {
+            file,
+            json,
+            out,
+            resume,
+        } => plan::run(&file, json, out.as_deref(), resume),
     }
 }
 

@@ -1,16 +1,59 @@
 //! `plan`: the cheapest fleet for a demand within its SLOs, with what-if studies.
 
-use super::{ensure_out_dir, write_atomic};
-use codesim::error::Result;
-use codesim::plan::{self, PlanReport, fmt};
+use super::{ensure_out_dir, interrupt};
+use codesim::error::{Error, Result};
+use codesim::plan::{self, Control, PlanReport, RECORD_EXT, fmt};
+use codesim::sweep::exec::write_atomic;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 
-pub fn run(file: &Path, json: bool, out: Option<&Path>) -> Result<()> {
+/// The folder of probe records in a plan's output directory.
+pub const PROBES_DIR: &str = "probes";
+
+pub fn run(file: &Path, json: bool, out: Option<&Path>, resume: bool) -> Result<()> {
     let p = plan::load(file)?;
-    if let Some(dir) = out {
-        ensure_out_dir(dir)?;
+    if resume && out.is_none() {
+        return Err(Error::input(
+            "--resume",
+            "",
+            "needs --out DIR, the output directory of the interrupted plan (its probes/ folder holds the finished probes)",
+        ));
     }
-    let report = plan::run(&p)?;
+    interrupt::install()?;
+    let records = match out {
+        Some(dir) => {
+            ensure_out_dir(dir)?;
+            let probes = dir.join(PROBES_DIR);
+            prepare_records(&probes, resume)?;
+            Some(probes)
+        }
+        None => None,
+    };
+    let ctl = Control {
+        records,
+        resume,
+        stop: Some(interrupt::flag()),
+        ..Control::default()
+    };
+    let report = match plan::run_with(&p, &ctl) {
+        Ok(r) => r,
+        Err(Error::Interrupted { message }) => {
+            let rest = match out {
+                Some(dir) => format!(
+                    "every finished probe is in {}; `codesim plan {} --out {} --resume` finishes the plan without simulating them again",
+                    dir.join(PROBES_DIR).display(),
+                    file.display(),
+                    dir.display()
+                ),
+                None => "nothing was kept: run with --out DIR to keep finished probes, and --resume to go on from them"
+                    .into(),
+            };
+            return Err(Error::Interrupted {
+                message: format!("{message}; {rest}"),
+            });
+        }
+        Err(e) => return Err(e),
+    };
     if let Some(dir) = out {
         let text = serde_json::to_string_pretty(&report).expect("a plan report serialises") + "\n";
         write_atomic(&dir.join("plan.json"), text.as_bytes())?;
@@ -18,6 +61,14 @@ pub fn run(file: &Path, json: bool, out: Option<&Path>) -> Result<()> {
         let command = format!("codesim plan {} --out {}", file.display(), dir.display());
         let md = plan::report::markdown(&report, &plots, &command);
         write_atomic(&dir.join("plan.md"), md.as_bytes())?;
+    }
+    if resume && !json {
+        println!(
+            "{} probes read back from {}, {} simulated now",
+            ctl.reused.load(Ordering::SeqCst),
+            out.map_or(String::new(), |d| d.join(PROBES_DIR).display().to_string()),
+            ctl.simulated.load(Ordering::SeqCst)
+        );
     }
     if json {
         println!(
@@ -99,4 +150,32 @@ fn print_summary(r: &PlanReport) {
             None => println!("what-if {}: no feasible fleet", w.name),
         }
     }
+}
+
+/// Creates the probe-record folder; a fresh (not resumed) plan first removes the records an earlier
+/// plan left there, so the folder holds only this plan's probes.
+fn prepare_records(dir: &Path, resume: bool) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::input(
+            dir,
+            "",
+            format!("cannot create the folder of probe records ({e}); it must be a directory codesim can write"),
+        )
+    })?;
+    if resume {
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = path.extension().is_some_and(|x| x == RECORD_EXT)
+            && path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .is_some_and(|s| s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit()));
+        if ours {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(())
 }

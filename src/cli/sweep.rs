@@ -1,7 +1,7 @@
 //! `sweep`, `merge`, `plot`: many runs in parallel with a progress bar, their tables, plots and
 //! report.
 
-use super::ensure_out_dir;
+use super::{ensure_out_dir, interrupt};
 use codesim::error::{Error, Result};
 use codesim::report::sweep::{write_plots, write_report};
 use codesim::sweep::exec::{RunRecord, read_manifest};
@@ -74,7 +74,9 @@ pub fn run(a: SweepArgs) -> Result<()> {
         jobs: a.jobs.unwrap_or(0),
         shard,
         resume: a.resume,
+        stop: Some(interrupt::flag()),
     };
+    interrupt::install()?;
     let outcome = sweep::execute(&sw, &out, opts, &on_start, &on_done)?;
     bar.finish_and_clear();
     let shard_text = if shard.count > 1 {
@@ -91,6 +93,22 @@ pub fn run(a: SweepArgs) -> Result<()> {
         outcome.skipped,
         out.join("runs").display()
     );
+    if outcome.not_started > 0 {
+        let done = outcome.resumed + outcome.ran;
+        let shard_arg = a.shard.as_ref().map_or(String::new(), |s| format!(" --shard {s}"));
+        let jobs_arg = a.jobs.map_or(String::new(), |j| format!(" --jobs {j}"));
+        return Err(Error::Interrupted {
+            message: format!(
+                "stopped after {done} of {} runs ({} simulated now, every one written to {}); {} not started. `codesim sweep {} --out {}{shard_arg}{jobs_arg} --resume` finishes the rest",
+                outcome.planned,
+                outcome.ran,
+                out.join("runs").display(),
+                outcome.not_started,
+                a.file.display(),
+                out.display()
+            ),
+        });
+    }
     if shard.count > 1 {
         println!(
             "merge the {} shards with: codesim merge <shard dirs>... --out <dir>",

@@ -57,13 +57,14 @@ pub mod report;
 use crate::error::{Error, Result};
 use crate::input::{parse_toml, read_text};
 use crate::metrics::{Dist, RunResult};
-use crate::scenario::Scenario;
+use crate::scenario::{MAX_REPLICAS, MAX_REQUESTS, Scenario};
 use crate::sim::{RunOptions, Simulation};
 use crate::sweep::set_path;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 // ---------------------------------------------------------------------------------------------
 // The file
@@ -437,10 +438,23 @@ pub fn load_str(text: &str, path: &Path) -> Result<Plan> {
         }
     }
     if !(1..=16).contains(&f.seeds_per_probe) {
-        return Err(Error::input(path, "seeds_per_probe", "must be between 1 and 16"));
+        return Err(Error::input(
+            path,
+            "seeds_per_probe",
+            format!("must be between 1 and 16, got {}", f.seeds_per_probe),
+        ));
     }
     if d.requests == Some(0) {
-        return Err(Error::input(path, "demand.requests", "must be at least 1"));
+        return Err(Error::input(path, "demand.requests", "must be at least 1, got 0"));
+    }
+    if let Some(n) = d.requests.filter(|&n| n > MAX_REQUESTS) {
+        return Err(Error::input(
+            path,
+            "demand.requests",
+            format!(
+                "{n} requests per probe are more than the {MAX_REQUESTS} one simulation accepts; a few thousand give stable percentiles"
+            ),
+        ));
     }
     let mut demand = f.demand.clone();
     if let Some(t) = &demand.trace {
@@ -494,7 +508,11 @@ pub fn load_str(text: &str, path: &Path) -> Result<Plan> {
             .map(|s| s.to_string_lossy().trim_start_matches("plan-").to_string())
             .unwrap_or_else(|| "plan".into())
     });
-    Ok(Plan {
+    check_label(path, "name", &name)?;
+    for (i, w) in whatifs.iter().enumerate() {
+        check_label(path, &format!("whatif[{i}].name"), &w.name)?;
+    }
+    let plan = Plan {
         name,
         description: f.description.clone(),
         file: path.to_path_buf(),
@@ -507,11 +525,138 @@ pub fn load_str(text: &str, path: &Path) -> Result<Plan> {
         candidates,
         pricing: f.pricing.clone(),
         whatifs,
-    })
+    };
+    check_candidates(&plan)?;
+    Ok(plan)
 }
 
+/// A name shown in reports and messages (never a path: nothing is written under it): not
+/// empty, one line, no control characters.
+fn check_label(path: &Path, key: &str, name: &str) -> Result<()> {
+    let why = if name.trim().is_empty() {
+        "is empty"
+    } else if name.chars().any(char::is_control) {
+        "holds a control character (NUL, newline, tab, ...)"
+    } else if name.len() > 200 {
+        "is longer than 200 bytes"
+    } else {
+        return Ok(());
+    };
+    Err(Error::input(
+        path,
+        key,
+        format!("`{}` {why}; give a short one-line name", name.escape_debug()),
+    ))
+}
+
+/// A candidate's scenario error, placed in the plan: the line numbers of a generated scenario
+/// mean nothing to the user, the candidate and the key path do.
+fn candidate_error(plan: &Plan, var: &Variation, cand: &Candidate, e: Error) -> Error {
+    let Error::Input(ie) = e else {
+        return e;
+    };
+    if ie.file != cand.base_path.display().to_string() {
+        return Error::Input(ie);
+    }
+    let key = crate::sweep::key_of_location(&ie.location);
+    let mut loc = format!("candidate `{}`", cand.name);
+    if cand.base_path != plan.file {
+        loc.push_str(&format!(" (scenario {})", cand.base_path.display()));
+    }
+    if var.name != Variation::default().name {
+        loc.push_str(&format!(" in what-if `{}`", var.name));
+    }
+    if let Some(k) = key {
+        let from_demand = k.starts_with("workload") || k == "seed";
+        loc.push_str(&format!(
+            ", key `{k}`{}",
+            if from_demand { " (set from [demand])" } else { "" }
+        ));
+    }
+    Error::input(&plan.file, loc, ie.message)
+}
+
+/// Replicas of a scenario table's base deployment (one unit): its disaggregation pools, its
+/// groups or its `deployment.replicas` (default 1).
+fn unit_replicas(t: &toml::Table) -> u64 {
+    let replicas = |v: Option<&toml::Value>| {
+        v.and_then(|p| p.get("replicas"))
+            .and_then(toml::Value::as_integer)
+            .map_or(1, |n| n.max(0) as u64)
+    };
+    if let Some(dis) = t.get("disaggregation") {
+        return replicas(dis.get("prefill")) + replicas(dis.get("decode"));
+    }
+    let dep = t.get("deployment");
+    match dep.and_then(|d| d.get("groups")).and_then(toml::Value::as_array) {
+        Some(groups) if !groups.is_empty() => groups.iter().map(|g| replicas(Some(g))).sum(),
+        _ => replicas(dep),
+    }
+}
+
+/// Every candidate's scenario loads at one unit under the plan and each what-if (a misspelt key
+/// or a bad value is the plan's fault, refused before any simulation; a candidate that cannot
+/// run, e.g. weights that do not fit, is a rejection the search reports), and its largest fleet
+/// stays within what one simulation accepts.
+fn check_candidates(plan: &Plan) -> Result<()> {
+    let base = Variation::default();
+    let vars = std::iter::once(&base).chain(&plan.whatifs);
+    for var in vars {
+        for cand in plan.candidates.iter().chain(&var.extra_candidates) {
+            let per_unit = unit_replicas(&cand.base);
+            if per_unit > MAX_REPLICAS as u64 {
+                return Err(Error::input(
+                    &plan.file,
+                    format!("candidate `{}`, scenario", cand.name),
+                    format!(
+                        "{per_unit} replicas per unit are more than the {MAX_REPLICAS} one simulation accepts; give the smallest deployment, the plan multiplies it"
+                    ),
+                ));
+            }
+            if cand.max_units as u64 * per_unit > MAX_REPLICAS as u64 {
+                return Err(Error::input(
+                    &plan.file,
+                    format!("candidate `{}`, max_replicas", cand.name),
+                    format!(
+                        "{} units of {per_unit} replica{} are {} replicas, more than the {MAX_REPLICAS} one simulation accepts; give max_replicas <= {}",
+                        cand.max_units,
+                        if per_unit == 1 { "" } else { "s" },
+                        cand.max_units as u64 * per_unit,
+                        MAX_REPLICAS as u64 / per_unit.max(1)
+                    ),
+                ));
+            }
+            let ctl = Control::default();
+            let mut pr = Prober {
+                plan,
+                var,
+                cand,
+                ctl: &ctl,
+                slo: plan.slo.clone(),
+                chip: None,
+            };
+            match pr.load(1, LIGHT_LOAD, Some(1), plan.seed) {
+                Ok(sc) => pr.chip = Some(sc.hardware.chip.name.clone()),
+                Err(LoadFailure::Infeasible(_)) => continue,
+                Err(LoadFailure::Input(e)) => return Err(candidate_error(plan, var, cand, e)),
+            }
+            if var.chip_overrides.is_empty() {
+                continue;
+            }
+            match pr.load(1, LIGHT_LOAD, Some(1), plan.seed) {
+                Ok(_) | Err(LoadFailure::Infeasible(_)) => {}
+                Err(LoadFailure::Input(e)) => return Err(candidate_error(plan, var, cand, e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The path without `.` or `..` (so probe records do not depend on the working directory),
+/// or as given when it does not exist.
 fn absolute(p: &Path) -> String {
-    std::path::absolute(p)
+    std::fs::canonicalize(p)
+        .or_else(|_| std::path::absolute(p))
         .unwrap_or_else(|_| p.to_path_buf())
         .display()
         .to_string()
@@ -596,6 +741,7 @@ fn parse_candidates(files: &[CandidateFile], path: &Path, loc: &str) -> Result<V
     let mut out: Vec<Candidate> = Vec::new();
     for (i, c) in files.iter().enumerate() {
         let loc = format!("{loc}[{i}]");
+        check_label(path, &format!("{loc}.name"), &c.name)?;
         if out.iter().any(|o| o.name == c.name) {
             return Err(Error::input(
                 path,
@@ -606,7 +752,8 @@ fn parse_candidates(files: &[CandidateFile], path: &Path, loc: &str) -> Result<V
         let (base, base_path) = match &c.scenario {
             toml::Value::String(p) => {
                 let bp = dir.join(p);
-                let text = read_text(&bp)?;
+                let text = read_text(&bp)
+                    .map_err(|e| crate::sweep::base_path_error(e, path, &format!("{loc}.scenario"), &bp))?;
                 let t: toml::Table = text.parse().map_err(|e: toml::de::Error| {
                     Error::input(&bp, "", format!("TOML syntax error: {}", e.message()))
                 })?;
@@ -822,6 +969,86 @@ fn with_chip_overrides(mut t: toml::Table, var: &Variation, chip: &str) -> std::
     Ok(t)
 }
 
+/// How a plan runs: where its finished probes are kept and when to stop.
+///
+/// With a `records` folder, every probe simulated is written there as it finishes
+/// (`<hash of its inputs>.json`, atomically), so an interrupted plan loses only the probes in
+/// flight; with `resume`, a probe found there is read back instead of simulated again, and the
+/// plan comes out byte-identical to an uninterrupted one. `stop`, once set (by a Ctrl-C handler),
+/// lets no new probe start: the plan ends with [`Error::Interrupted`].
+#[derive(Debug, Default)]
+pub struct Control {
+    pub records: Option<PathBuf>,
+    pub resume: bool,
+    pub stop: Option<&'static AtomicBool>,
+    /// Probes simulated by this invocation.
+    pub simulated: AtomicUsize,
+    /// Probes read back from `records`.
+    pub reused: AtomicUsize,
+}
+
+/// Extension of probe records. TOML, not JSON: its floats read back bit for bit, NaN included.
+pub const RECORD_EXT: &str = "toml";
+
+/// A probe record: the inputs it was simulated from, and its result.
+#[derive(Debug, Serialize, Deserialize)]
+struct ProbeRecord {
+    key: String,
+    probe: Probe,
+}
+
+impl Control {
+    fn stopped(&self) -> bool {
+        self.stop.is_some_and(|s| s.load(Ordering::SeqCst))
+    }
+
+    fn interrupted(&self) -> Error {
+        Error::Interrupted {
+            message: format!(
+                "stopped before the plan finished: {} probes simulated, {} read back",
+                self.simulated.load(Ordering::SeqCst),
+                self.reused.load(Ordering::SeqCst)
+            ),
+        }
+    }
+
+    fn record_path(&self, key: &str) -> Option<PathBuf> {
+        // FNV-1a: stable across builds and platforms (the key itself is checked on reading).
+        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        self.records
+            .as_ref()
+            .map(|d| d.join(format!("{hash:016x}.{RECORD_EXT}")))
+    }
+
+    /// The recorded probe with these inputs, when resuming.
+    fn recorded(&self, key: &str) -> Option<Probe> {
+        if !self.resume {
+            return None;
+        }
+        let text = std::fs::read_to_string(self.record_path(key)?).ok()?;
+        let rec: ProbeRecord = toml::from_str(&text).ok()?;
+        (rec.key == key).then_some(rec.probe)
+    }
+
+    /// Writes the probe's record, when there is a records folder.
+    fn record(&self, key: &str, probe: &Probe) -> Result<()> {
+        let Some(path) = self.record_path(key) else {
+            return Ok(());
+        };
+        let rec = ProbeRecord {
+            key: key.to_string(),
+            probe: probe.clone(),
+        };
+        let text = toml::to_string(&rec).map_err(|e| Error::Output {
+            path: path.clone(),
+            message: format!("cannot write the probe record: {e}"),
+        })?;
+        crate::sweep::exec::write_atomic(&path, text.as_bytes())
+    }
+}
+
 /// What loading a probe's scenario can end in, short of a simulation.
 enum LoadFailure {
     /// The candidate cannot run at all (weights do not fit; a parallelism the hardware lacks).
@@ -834,6 +1061,7 @@ struct Prober<'a> {
     plan: &'a Plan,
     var: &'a Variation,
     cand: &'a Candidate,
+    ctl: &'a Control,
     slo: PlanSlo,
     /// The chip the candidate runs on (known after the first load).
     chip: Option<String>,
@@ -847,6 +1075,17 @@ impl Prober<'_> {
         cap: Option<u64>,
         seed: u64,
     ) -> std::result::Result<Scenario, LoadFailure> {
+        self.load_text(&self.scenario_text(units, traffic, cap, seed)?)
+    }
+
+    /// The probe's scenario as TOML text.
+    fn scenario_text(
+        &self,
+        units: u32,
+        traffic: f64,
+        cap: Option<u64>,
+        seed: u64,
+    ) -> std::result::Result<String, LoadFailure> {
         let t = scenario_table(self.plan, self.var, self.cand, units, traffic, cap, seed)
             .map_err(|m| LoadFailure::Input(Error::input(&self.cand.base_path, "", m)))?;
         let t = match &self.chip {
@@ -854,9 +1093,11 @@ impl Prober<'_> {
                 .map_err(|m| LoadFailure::Input(Error::input(&self.cand.base_path, "", m)))?,
             None => t,
         };
-        let text = toml::to_string(&t)
-            .map_err(|e| LoadFailure::Input(Error::input(&self.cand.base_path, "", e.to_string())))?;
-        match crate::scenario::load_str(&text, &self.cand.base_path) {
+        toml::to_string(&t).map_err(|e| LoadFailure::Input(Error::input(&self.cand.base_path, "", e.to_string())))
+    }
+
+    fn load_text(&self, text: &str) -> std::result::Result<Scenario, LoadFailure> {
+        match crate::scenario::load_str(text, &self.cand.base_path) {
             Ok(sc) => Ok(sc),
             Err(Error::Infeasible(e)) => Err(LoadFailure::Infeasible(e.message)),
             Err(e) => Err(LoadFailure::Input(e)),
@@ -903,8 +1144,45 @@ impl Prober<'_> {
         cap: Option<u64>,
         seed: u64,
     ) -> std::result::Result<Probe, LoadFailure> {
-        let sc = self.load(units, traffic, cap, seed)?;
-        let sim = match Simulation::new(&sc, RunOptions { keep_requests: true }) {
+        let text = self.scenario_text(units, traffic, cap, seed)?;
+        let sc = self.load_text(&text)?;
+        let price_factor = self.price_factor(&sc);
+        let key = self.record_key(&text, units, traffic, price_factor);
+        if let Some(p) = self.ctl.recorded(&key) {
+            self.ctl.reused.fetch_add(1, Ordering::SeqCst);
+            return Ok(p);
+        }
+        if self.ctl.stopped() {
+            return Err(LoadFailure::Input(self.ctl.interrupted()));
+        }
+        let p = self.simulate(&sc, units, traffic, seed, price_factor)?;
+        self.ctl.simulated.fetch_add(1, Ordering::SeqCst);
+        self.ctl.record(&key, &p).map_err(LoadFailure::Input)?;
+        Ok(p)
+    }
+
+    /// What identifies a probe's result: everything the simulation and the judgement read.
+    /// The scenario text holds the hardware, model, fleet size, demand and seed; the rest is how
+    /// the run is judged and priced. (Files the scenario names, a trace or a profile, are named,
+    /// not hashed: edit one and start the plan afresh rather than resume it.)
+    fn record_key(&self, scenario: &str, units: u32, traffic: f64, price_factor: f64) -> String {
+        format!(
+            "codesim {}\nscenario file: {}\nunits: {units}\ntraffic scale: {traffic:?}\nprice factor: {price_factor:?}\nslo: {}\n\n{scenario}",
+            env!("CARGO_PKG_VERSION"),
+            absolute(&self.cand.base_path),
+            serde_json::to_string(&self.slo).expect("an SLO serialises"),
+        )
+    }
+
+    fn simulate(
+        &self,
+        sc: &Scenario,
+        units: u32,
+        traffic: f64,
+        seed: u64,
+        price_factor: f64,
+    ) -> std::result::Result<Probe, LoadFailure> {
+        let sim = match Simulation::new(sc, RunOptions { keep_requests: true }) {
             Ok(s) => s,
             Err(Error::Infeasible(e)) => return Err(LoadFailure::Infeasible(e.message)),
             Err(e) => return Err(LoadFailure::Input(e)),
@@ -957,7 +1235,6 @@ impl Prober<'_> {
                 fmt(self.slo.min_goodput * 100.0)
             ));
         }
-        let price_factor = self.price_factor(&sc);
         let power_w: f64 = sc
             .pools
             .iter()
@@ -982,7 +1259,7 @@ impl Prober<'_> {
             usd_per_mtok_output: r.cost.usd_per_mtok_output * price_factor,
             power_w,
             avg_power_w: r.energy.avg_power_w,
-            offered_requests_s: offered_rate(&sc),
+            offered_requests_s: offered_rate(sc),
             requests_s: r.throughput.requests_s,
             output_tok_s: r.throughput.output_tok_s,
         })
@@ -1091,11 +1368,16 @@ impl PlanResult {
 
 /// Sizes every candidate (in parallel) under a variation.
 pub fn search(plan: &Plan, var: &Variation) -> Result<PlanResult> {
+    search_with(plan, var, &Control::default())
+}
+
+/// [`search`], keeping probes and stopping as `ctl` says.
+pub fn search_with(plan: &Plan, var: &Variation, ctl: &Control) -> Result<PlanResult> {
     let slo = plan.slo.scaled(var.slo_scale);
     let cands: Vec<&Candidate> = plan.candidates.iter().chain(&var.extra_candidates).collect();
     let searches: Vec<CandidateSearch> = cands
         .par_iter()
-        .map(|c| search_candidate(plan, var, c, &slo))
+        .map(|c| search_candidate(plan, var, c, &slo, ctl))
         .collect::<Result<_>>()?;
     let mut feasible: Vec<Fleet> = searches.iter().filter_map(|s| s.fleet.clone()).collect();
     feasible.sort_by(|a, b| {
@@ -1137,11 +1419,18 @@ pub fn search(plan: &Plan, var: &Variation) -> Result<PlanResult> {
     })
 }
 
-fn search_candidate(plan: &Plan, var: &Variation, cand: &Candidate, slo: &PlanSlo) -> Result<CandidateSearch> {
+fn search_candidate(
+    plan: &Plan,
+    var: &Variation,
+    cand: &Candidate,
+    slo: &PlanSlo,
+    ctl: &Control,
+) -> Result<CandidateSearch> {
     let mut pr = Prober {
         plan,
         var,
         cand,
+        ctl,
         slo: slo.clone(),
         chip: None,
     };
@@ -1360,6 +1649,20 @@ pub fn probe(
     seed: u64,
     seeds: u32,
 ) -> Result<Probe> {
+    probe_with(plan, var, &Control::default(), candidate, units, traffic, seed, seeds)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn probe_with(
+    plan: &Plan,
+    var: &Variation,
+    ctl: &Control,
+    candidate: &str,
+    units: u32,
+    traffic: f64,
+    seed: u64,
+    seeds: u32,
+) -> Result<Probe> {
     let cand = plan
         .candidates
         .iter()
@@ -1370,6 +1673,7 @@ pub fn probe(
         plan,
         var,
         cand,
+        ctl,
         slo: plan.slo.scaled(var.slo_scale),
         chip: None,
     };
@@ -1461,13 +1765,18 @@ const HEADROOM_RESOLUTION: f64 = 0.05;
 
 /// Runs the plan: the search, the best fleet's verification and headroom, and every what-if.
 pub fn run(plan: &Plan) -> Result<PlanReport> {
+    run_with(plan, &Control::default())
+}
+
+/// [`run`], keeping probes and stopping as `ctl` says.
+pub fn run_with(plan: &Plan, ctl: &Control) -> Result<PlanReport> {
     let base_var = Variation::default();
-    let base = search(plan, &base_var)?;
+    let base = search_with(plan, &base_var, ctl)?;
     let (verification, headroom) = match &base.best {
         Some(b) => {
-            let v = verify(plan, &base_var, b)?;
+            let v = verify_with(plan, &base_var, b, ctl)?;
             let h = if plan.headroom {
-                Some(headroom(plan, &base_var, b)?)
+                Some(headroom_with(plan, &base_var, b, ctl)?)
             } else {
                 None
             };
@@ -1479,7 +1788,7 @@ pub fn run(plan: &Plan) -> Result<PlanReport> {
         .whatifs
         .par_iter()
         .map(|v| {
-            let r = search(plan, v)?;
+            let r = search_with(plan, v, ctl)?;
             Ok(WhatIf {
                 name: v.name.clone(),
                 traffic_scale: v.traffic_scale,
@@ -1550,12 +1859,26 @@ fn changes_label(v: &Variation) -> String {
 
 /// Re-simulates the fleet with the plan's verify seed, and one unit smaller.
 pub fn verify(plan: &Plan, var: &Variation, fleet: &Fleet) -> Result<Verification> {
+    verify_with(plan, var, fleet, &Control::default())
+}
+
+fn verify_with(plan: &Plan, var: &Variation, fleet: &Fleet, ctl: &Control) -> Result<Verification> {
     let seed = plan.verify_seed;
-    let p = probe(plan, var, &fleet.candidate, fleet.units, var.traffic_scale, seed, 1)?;
+    let p = probe_with(
+        plan,
+        var,
+        ctl,
+        &fleet.candidate,
+        fleet.units,
+        var.traffic_scale,
+        seed,
+        1,
+    )?;
     let smaller = if fleet.units > 1 {
-        Some(probe(
+        Some(probe_with(
             plan,
             var,
+            ctl,
             &fleet.candidate,
             fleet.units - 1,
             var.traffic_scale,
@@ -1578,10 +1901,15 @@ pub fn verify(plan: &Plan, var: &Variation, fleet: &Fleet) -> Result<Verificatio
 
 /// The largest traffic scale the fleet sustains within the SLO: doubling, then bisection.
 pub fn headroom(plan: &Plan, var: &Variation, fleet: &Fleet) -> Result<Headroom> {
+    headroom_with(plan, var, fleet, &Control::default())
+}
+
+fn headroom_with(plan: &Plan, var: &Variation, fleet: &Fleet, ctl: &Control) -> Result<Headroom> {
     let run = |s: f64| {
-        probe(
+        probe_with(
             plan,
             var,
+            ctl,
             &fleet.candidate,
             fleet.units,
             var.traffic_scale * s,

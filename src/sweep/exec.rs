@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const MANIFEST_FILE: &str = "sweep.json";
 pub const RUNS_DIR: &str = "runs";
@@ -168,6 +169,9 @@ pub struct ExecOptions {
     pub shard: Shard,
     /// Keep runs whose summary.json exists and belongs to this sweep.
     pub resume: bool,
+    /// Set (by a Ctrl-C handler) to stop early: no run starts once it is set; the runs in flight
+    /// finish and are written, and `Outcome::not_started` counts the rest.
+    pub stop: Option<&'static AtomicBool>,
 }
 
 /// What `execute` did.
@@ -180,6 +184,8 @@ pub struct Outcome {
     /// Runs simulated now.
     pub ran: usize,
     pub skipped: usize,
+    /// Runs left undone because `ExecOptions::stop` was set; `resume` finishes them.
+    pub not_started: usize,
 }
 
 pub fn runs_dir(out: &Path) -> PathBuf {
@@ -190,7 +196,8 @@ pub fn summary_path(out: &Path, id: &str) -> PathBuf {
     out.join(RUNS_DIR).join(id).join(SUMMARY_FILE)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file beside it, then a rename.
+/// Writes `bytes` to `path` atomically: a temporary file beside it, then a rename. A process killed
+/// at any moment leaves the old file or the new one, never a part of either.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
@@ -311,7 +318,14 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
 /// Writes `DIR/sweep.json`, or checks that the one there describes the same sweep (unless
 /// `replace`: a fresh, non-resumed sweep rewrites every one of its runs anyway).
 fn claim_dir(out: &Path, m: &Manifest, replace: bool) -> Result<()> {
-    std::fs::create_dir_all(runs_dir(out)).map_err(|e| Error::io(runs_dir(out), e))?;
+    let runs = runs_dir(out);
+    std::fs::create_dir_all(&runs).map_err(|e| {
+        Error::input(
+            &runs,
+            "",
+            format!("cannot create the folder of run records ({e}); it must be a directory codesim can write"),
+        )
+    })?;
     let p = out.join(MANIFEST_FILE);
     if p.exists() && !replace {
         let old = read_manifest(out)?;
@@ -331,8 +345,9 @@ fn claim_dir(out: &Path, m: &Manifest, replace: bool) -> Result<()> {
 }
 
 /// Runs the shard's runs of a sweep into `out`, in parallel, calling `on_done` (from worker
-/// threads) as each finishes. Records are written as they finish, so an interrupted sweep loses
-/// only the runs in flight; with `resume`, runs already recorded are kept untouched.
+/// threads) as each finishes. Records are written as they finish, so a killed sweep loses only the
+/// runs in flight, and a stopped one (`opts.stop`) none; with `resume`, runs already recorded are
+/// kept untouched.
 pub fn execute(
     sweep: &Sweep,
     out: &Path,
@@ -362,21 +377,30 @@ pub fn execute(
         .num_threads(opts.jobs)
         .build()
         .map_err(|e| Error::input(out, "--jobs", format!("cannot start the worker threads: {e}")))?;
-    let results: Vec<Result<RunStatus>> = pool.install(|| {
+    let stopped = || opts.stop.is_some_and(|s| s.load(Ordering::SeqCst));
+    let results: Vec<Result<Option<RunStatus>>> = pool.install(|| {
         todo.par_iter()
             .map(|spec| {
+                if stopped() {
+                    return Ok(None);
+                }
                 let rec = run_one(sweep, spec);
                 let dir = runs_dir(out).join(&spec.id);
                 std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
                 write_atomic(&dir.join(SUMMARY_FILE), record_json(&rec).as_bytes())?;
                 on_done(&rec);
-                Ok(rec.status)
+                Ok(Some(rec.status))
             })
             .collect()
     });
     for r in results {
-        outcome.ran += 1;
-        outcome.skipped += usize::from(r? == RunStatus::Skipped);
+        match r? {
+            Some(status) => {
+                outcome.ran += 1;
+                outcome.skipped += usize::from(status == RunStatus::Skipped);
+            }
+            None => outcome.not_started += 1,
+        }
     }
     Ok(outcome)
 }

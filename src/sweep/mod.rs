@@ -308,7 +308,7 @@ pub fn load_str(text: &str, path: &Path) -> Result<Sweep> {
     let (mut base, base_path, base_source) = match &f.base {
         toml::Value::String(p) => {
             let bp = dir.join(p);
-            let btext = read_text(&bp)?;
+            let btext = read_text(&bp).map_err(|e| base_path_error(e, path, "base", &bp))?;
             let t: toml::Table = btext
                 .parse()
                 .map_err(|e: toml::de::Error| Error::input(&bp, "", format!("TOML syntax error: {}", e.message())))?;
@@ -342,12 +342,25 @@ pub fn load_str(text: &str, path: &Path) -> Result<Sweep> {
             "names no axis; add e.g. \"workload.arrival.rate_per_s\" = [1, 2, 4]",
         ));
     }
+    let lines = axis_lines(text);
     let mut axes = Vec::new();
     for k in keys {
-        let loc = format!("axes.\"{k}\"");
+        let loc = match lines.iter().find(|(key, _)| key == k) {
+            Some((_, line)) => format!("line {line}, axes.\"{k}\""),
+            None => format!("axes.\"{k}\""),
+        };
         let values = match &f.axes[k] {
             toml::Value::Array(a) if !a.is_empty() => a.clone(),
             toml::Value::Array(_) => return Err(Error::input(path, loc, "is an empty list; give at least one value")),
+            toml::Value::Table(_) => {
+                return Err(Error::input(
+                    path,
+                    loc,
+                    format!(
+                        "expected a list of values, got a table: quote the dotted key path, e.g. \"{k}.<key>\" = [1, 2] (unquoted, `{k}.<key> = [...]` is a nested table)"
+                    ),
+                ));
+            }
             other => {
                 return Err(Error::input(
                     path,
@@ -363,13 +376,36 @@ pub fn load_str(text: &str, path: &Path) -> Result<Sweep> {
                 "is not a dotted key path like `workload.arrival.rate_per_s`",
             ));
         }
+        for (i, v) in values.iter().enumerate() {
+            if let Some(bad) = non_finite(v) {
+                return Err(Error::input(
+                    path,
+                    format!("{loc}[{i}]"),
+                    format!("{bad} is not a finite number; no scenario key accepts NaN or an infinity"),
+                ));
+            }
+        }
         if !k.starts_with('_') {
             let mut probe = base.clone();
             set_path(&mut probe, k, values[0].clone()).map_err(|m| Error::input(path, &loc, m))?;
         }
         axes.push(Axis { key: k.clone(), values });
     }
-
+    // Two axes setting the same key: one a dotted prefix of the other (`deployment` and
+    // `deployment.tp`), so the later silently overrides the earlier.
+    for (j, b) in axes.iter().enumerate() {
+        if let Some(a) = axes[..j].iter().find(|a| !a.is_label() && related(&a.key, &b.key)) {
+            return Err(Error::input(
+                path,
+                format!("axes.\"{}\"", b.key),
+                format!(
+                    "overlaps the axis `{}`: both set `{}`; sweep the key once (zip axes that must change together)",
+                    a.key,
+                    if a.key.len() > b.key.len() { &a.key } else { &b.key }
+                ),
+            ));
+        }
+    }
     // Dimensions: zip groups and lone axes, in the order of their first axis.
     let mut group_of: Vec<Option<usize>> = vec![None; axes.len()];
     for (g, names) in f.zip.iter().enumerate() {
@@ -391,6 +427,9 @@ pub fn load_str(text: &str, path: &Path) -> Result<Sweep> {
                     ),
                 ));
             };
+            if group_of[i] == Some(g) {
+                return Err(Error::input(path, loc, format!("names the axis `{n}` twice")));
+            }
             if group_of[i].is_some() {
                 return Err(Error::input(
                     path,
@@ -486,11 +525,14 @@ pub fn load_str(text: &str, path: &Path) -> Result<Sweep> {
             .map(|s| s.to_string_lossy().trim_start_matches("sweep-").to_string())
             .unwrap_or_else(|| "sweep".into())
     });
-    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+    if let Err(why) = check_folder_name(&name) {
         return Err(Error::input(
             path,
             "name",
-            "must be a plain name (it names the report folder): no slashes, not starting with a dot",
+            format!(
+                "`{}` cannot name the report folder (reports/<name>): {why}",
+                name.escape_debug()
+            ),
         ));
     }
     let manifest = Manifest {
@@ -517,7 +559,187 @@ pub fn load_str(text: &str, path: &Path) -> Result<Sweep> {
             ),
         ));
     }
+    check_scenarios(path, text, &manifest)?;
     Ok(Sweep { manifest, base_path })
+}
+
+/// The key path of an error's location: `line 3, key `a.b`` (a parse error) or `a.b` (a
+/// check on a parsed file).
+pub fn key_of_location(location: &str) -> Option<String> {
+    if let Some((_, rest)) = location.split_once("key `") {
+        return rest.split_once('`').map(|(k, _)| k.to_string());
+    }
+    let plain = !location.is_empty() && !location.starts_with("line ") && !location.contains([' ', '`']);
+    plain.then(|| location.to_string())
+}
+
+/// A scenario path from an input file that cannot be read (missing, a directory): said from the
+/// file that names it, since that is where the fix goes.
+pub fn base_path_error(e: Error, file: &Path, key: &str, target: &Path) -> Error {
+    match e {
+        Error::Input(ie) if ie.location.is_empty() && ie.file == target.display().to_string() => Error::input(
+            file,
+            key,
+            format!(
+                "`{}`: {}; give a scenario file's path relative to {} or an inline table",
+                target.display(),
+                ie.message,
+                file.display()
+            ),
+        ),
+        e => e,
+    }
+}
+
+/// Why `name` cannot be the name of a folder inside the output directory, if it cannot: it must
+/// be one plain path component, so that `reports/<name>` stays inside `reports/`.
+pub fn check_folder_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() {
+        Err("it is empty".into())
+    } else if name.contains(['/', '\\']) {
+        Err("it holds a path separator; give a plain name, e.g. `rate-sweep`".into())
+    } else if name.starts_with('.') {
+        Err("it starts with a dot (`..` and hidden names are refused); give a plain name, e.g. `rate-sweep`".into())
+    } else if name.chars().any(char::is_control) {
+        Err("it holds a control character (NUL, newline, ...); give a plain name, e.g. `rate-sweep`".into())
+    } else if name.len() > 200 {
+        Err(format!("it is {} bytes long; 200 at most", name.len()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether two dotted key paths touch the same key: equal, or one inside the other.
+fn related(a: &str, b: &str) -> bool {
+    let inside = |long: &str, short: &str| {
+        long.len() > short.len() && long.starts_with(short) && long.as_bytes()[short.len()] == b'.'
+    };
+    a == b || inside(a, b) || inside(b, a)
+}
+
+/// The first NaN or infinity in a value, as written.
+fn non_finite(v: &toml::Value) -> Option<String> {
+    match v {
+        toml::Value::Float(f) if !f.is_finite() => Some(v.to_string()),
+        toml::Value::Array(a) => a.iter().find_map(non_finite),
+        toml::Value::Table(t) => t.values().find_map(non_finite),
+        _ => None,
+    }
+}
+
+/// Checks, before any run, what would make runs fail for the sweep file's sake rather than the
+/// combination's: a misspelt or mistyped key in an axis or in the base, a value of the wrong
+/// type or out of the schema, more requests or replicas than one run accepts. Each axis value is
+/// tried in its place with every other axis at its first value (zipped axes together), through
+/// the scenario schema only (no catalog, no trace), so this is cheap. Combinations that do not
+/// load (TP 3 of 32 heads; a model that does not fit) stay skipped runs.
+fn check_scenarios(path: &Path, text: &str, m: &Manifest) -> Result<()> {
+    let lines = axis_lines(text);
+    let with_rows = |d_row: Option<(usize, usize)>| -> std::result::Result<toml::Table, String> {
+        let mut t = m.base.clone();
+        for (d, dim) in m.dims.iter().enumerate() {
+            let row = match d_row {
+                Some((dd, k)) if dd == d => k,
+                _ => 0,
+            };
+            for &a in dim {
+                let axis = &m.axes[a];
+                if !axis.is_label() {
+                    set_path(&mut t, &axis.key, axis.values[row].clone())?;
+                }
+            }
+        }
+        Ok(t)
+    };
+    let axis_error = |a: usize, k: usize, msg: &str| {
+        let axis = &m.axes[a];
+        let loc = match lines.iter().find(|(key, _)| *key == axis.key) {
+            Some((_, line)) => format!("line {line}, axes.\"{}\"[{k}]", axis.key),
+            None => format!("axes.\"{}\"[{k}]", axis.key),
+        };
+        Error::input(path, loc, format!("value {}: {msg}", axis.values[k]))
+    };
+    // Run 0: the base and every first value. A problem no axis touches is the base's.
+    let t = with_rows(None).map_err(|msg| Error::input(path, "axes", msg))?;
+    if let Some((at, msg)) = scenario_problem(&t, path) {
+        if let Some(a) = m.axes.iter().position(|a| !a.is_label() && related(&a.key, &at)) {
+            return Err(axis_error(a, 0, &msg));
+        }
+        let loc = if at.is_empty() {
+            format!("base (`{}`)", m.base_source)
+        } else {
+            format!("base (`{}`), key `{at}`", m.base_source)
+        };
+        return Err(Error::input(path, loc, msg));
+    }
+    for (d, dim) in m.dims.iter().enumerate() {
+        for k in 1..m.axes[dim[0]].values.len() {
+            let t = with_rows(Some((d, k))).map_err(|msg| Error::input(path, "axes", msg))?;
+            if let Some((at, msg)) = scenario_problem(&t, path) {
+                if let Some(&a) = dim
+                    .iter()
+                    .find(|&&a| !m.axes[a].is_label() && related(&m.axes[a].key, &at))
+                {
+                    return Err(axis_error(a, k, &msg));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The key path and message of the first problem of a scenario table at the schema level, or
+/// with a request or replica count beyond what one run accepts.
+fn scenario_problem(t: &toml::Table, path: &Path) -> Option<(String, String)> {
+    use crate::scenario::{MAX_REPLICAS, MAX_REQUESTS, ScenarioFile};
+    let text = match toml::to_string(t) {
+        Ok(text) => text,
+        Err(e) => return Some((String::new(), e.to_string())),
+    };
+    let f: ScenarioFile = match parse_toml(&text, path) {
+        Ok(f) => f,
+        Err(Error::Input(e)) => {
+            // `line 3, key `workload.arrival``: the key path, and for an unknown field the field.
+            let mut at = key_of_location(&e.location).unwrap_or_default();
+            if let Some(field) = e
+                .message
+                .strip_prefix("unknown field `")
+                .and_then(|rest| rest.split_once('`'))
+                .map(|(f, _)| f)
+            {
+                if at.rsplit('.').next() != Some(field) {
+                    at = if at.is_empty() {
+                        field.to_string()
+                    } else {
+                        format!("{at}.{field}")
+                    };
+                }
+            }
+            return Some((at, e.message));
+        }
+        Err(e) => return Some((String::new(), e.to_string())),
+    };
+    if let Some(n) = f.workload.requests.filter(|&n| n > MAX_REQUESTS) {
+        return Some((
+            "workload.requests".into(),
+            format!("{n} requests are more than the {MAX_REQUESTS} one run accepts; split the study into several runs"),
+        ));
+    }
+    let mut pools: Vec<(String, u32)> = vec![("deployment.replicas".into(), f.deployment.replicas)];
+    for (i, g) in f.deployment.groups.iter().enumerate() {
+        pools.push((format!("deployment.groups[{i}].replicas"), g.replicas));
+    }
+    if let Some(dis) = &f.disaggregation {
+        pools.push(("disaggregation.prefill.replicas".into(), dis.prefill.replicas));
+        pools.push(("disaggregation.decode.replicas".into(), dis.decode.replicas));
+    }
+    pools.into_iter().find(|(_, n)| *n > MAX_REPLICAS).map(|(at, n)| {
+        let at = at.split('[').next().unwrap_or_default().to_string();
+        (
+            at,
+            format!("{n} replicas are more than the {MAX_REPLICAS} one run accepts"),
+        )
+    })
 }
 
 impl Manifest {
@@ -564,6 +786,11 @@ fn slo_from(v: toml::Value, path: &Path, loc: &str) -> Result<SloSpec> {
 
 /// The keys of the `[axes]` table in the order they are written.
 fn axis_order(text: &str) -> Vec<String> {
+    axis_lines(text).into_iter().map(|(k, _)| k).collect()
+}
+
+/// The keys of the `[axes]` table in the order they are written, with their lines.
+fn axis_lines(text: &str) -> Vec<(String, usize)> {
     let Ok(doc) = toml::de::DeTable::parse(text) else {
         return Vec::new();
     };
@@ -578,7 +805,9 @@ fn axis_order(text: &str) -> Vec<String> {
         .map(|(k, _)| (k.span().start, k.get_ref().to_string()))
         .collect();
     keys.sort();
-    keys.into_iter().map(|(_, k)| k).collect()
+    keys.into_iter()
+        .map(|(at, k)| (k, crate::input::line_col(text, at).0))
+        .collect()
 }
 
 /// Sets a dotted key path in a table, creating tables on the way; a parent that exists but is not
@@ -687,5 +916,42 @@ output = { kind = "fixed", tokens = 10 }
             .unwrap_err()
             .to_string();
         assert!(e.contains("did you mean"), "{e}");
+    }
+
+    #[test]
+    fn folder_names_stay_one_plain_component() {
+        for ok in ["rate-sweep", "flagship 70b", "a.b"] {
+            assert_eq!(check_folder_name(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "..",
+            ".",
+            ".x",
+            "a/b",
+            "/abs",
+            "a\\b",
+            "a\0b",
+            "a\nb",
+            &"x".repeat(201),
+        ] {
+            assert!(check_folder_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(related("deployment", "deployment.tp") && related("a.b", "a.b"));
+        assert!(!related("deployment.tp", "deployment.tpp") && !related("a", "b"));
+    }
+
+    #[test]
+    fn every_example_sweep_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.file_name().is_some_and(|f| f.to_string_lossy().starts_with("sweep-")) {
+                load(&p).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 1);
     }
 }

@@ -176,14 +176,34 @@ fn write_both(
         svg(&root).map_err(|m| fail(&svg_path, m))?;
         root.present().map_err(|e| fail(&svg_path, e.to_string()))?;
     }
-    std::fs::write(&svg_path, text).map_err(|e| fail(&svg_path, e.to_string()))?;
+    // Both files are written under temporary names and renamed: a run stopped while drawing
+    // leaves whole plots (old or new), never a truncated one.
+    let svg_tmp = partial(&svg_path);
+    std::fs::write(&svg_tmp, text).map_err(|e| fail(&svg_tmp, e.to_string()))?;
+    std::fs::rename(&svg_tmp, &svg_path).map_err(|e| fail(&svg_path, e.to_string()))?;
 
+    let png_tmp = partial(&png_path);
     {
-        let root = BitMapBackend::new(&png_path, (WIDTH, HEIGHT)).into_drawing_area();
+        let root = BitMapBackend::new(&png_tmp, (WIDTH, HEIGHT)).into_drawing_area();
         png(&root).map_err(|m| fail(&png_path, m))?;
         root.present().map_err(|e| fail(&png_path, e.to_string()))?;
     }
+    std::fs::rename(&png_tmp, &png_path).map_err(|e| fail(&png_path, e.to_string()))?;
     Ok([png_path, svg_path])
+}
+
+/// `dir/.name.partial.ext`: a hidden sibling that keeps the extension (plotters picks the image
+/// format from it).
+fn partial(path: &Path) -> PathBuf {
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.partial.{ext}"))
 }
 
 /// Registers the embedded DejaVu Sans (regular and bold) under "sans-serif", once per process.

@@ -209,22 +209,35 @@ impl PrefixCache {
     /// every block of the prompt in HBM (the missed ones are about to be computed; host hits are
     /// swapped in).
     pub fn admit(&mut self, hashes: &[u64]) -> PrefixHit {
-        let hit = self.peek(hashes);
-        self.stats.lookups_blocks += hashes.len() as u64;
-        self.stats.hit_blocks += hit.blocks() as u64;
-        self.stats.hit_blocks_host += hit.host_blocks as u64;
+        // One pass: the hit is the run of blocks already resident (then the run found on the
+        // host tier) before the first miss, exactly what `peek` would say beforehand.
+        let mut hit = PrefixHit::default();
+        let mut in_hbm_run = true;
+        let mut in_host_run = true;
         for &h in hashes {
             let e = self.hbm.entry(h).or_insert(Entry { tick: 0, pins: 0 });
+            let resident = e.pins > 0 || e.tick != 0;
             if e.pins == 0 && e.tick != 0 {
                 // Leaves the eviction queue (its entry there goes stale).
                 self.unpinned -= 1;
-            } else if e.pins == 0 && !self.host.is_empty() {
-                // A new resident block: no longer (only) on the host tier.
-                self.host.remove(&h);
             }
             e.pins += 1;
             e.tick = 0;
+            if in_hbm_run && resident {
+                hit.hbm_blocks += 1;
+                continue;
+            }
+            in_hbm_run = false;
+            let on_host = !resident && !self.host.is_empty() && self.host.remove(&h).is_some();
+            if in_host_run && on_host {
+                hit.host_blocks += 1;
+            } else {
+                in_host_run = false;
+            }
         }
+        self.stats.lookups_blocks += hashes.len() as u64;
+        self.stats.hit_blocks += hit.blocks() as u64;
+        self.stats.hit_blocks_host += hit.host_blocks as u64;
         hit
     }
 

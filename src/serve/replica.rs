@@ -313,7 +313,6 @@ impl Replica {
     /// Admission: pins the prompt's blocks in the cache and skips its cached prefix. A prefix
     /// found in the host tier is swapped in over the host link (the copy blocks the step).
     fn pin_prefix(&mut self, id: RequestId, reqs: &mut [ReqState]) {
-        let skip = self.cached_prefix_tokens(&reqs[id.index()]);
         let r = &mut reqs[id.index()];
         let (Some(c), Some(blocks)) = (self.prefix.as_mut(), r.prompt_blocks.as_ref()) else {
             return;
@@ -321,7 +320,14 @@ impl Replica {
         if r.cache_pinned {
             return;
         }
+        // What `cached_prefix_tokens` would say, from the admission's own lookup.
         let hit = c.admit(blocks);
+        let skip = if r.prefilled == 0 {
+            let cached = hit.blocks().max(r.remote_prefix_blocks) as u64 * c.block_tokens as u64;
+            cached.min(r.prompt_len.saturating_sub(1) as u64)
+        } else {
+            0
+        };
         r.cache_pinned = true;
         let remote = r.remote_prefix_blocks.saturating_sub(hit.blocks());
         if remote > 0 && skip > 0 {

@@ -110,7 +110,14 @@ fn pipeline_parallel_matches_the_closed_form() {
     };
     let measure = |pp: u32| {
         let sc = scenario(&text(pp));
-        let sim = Simulation::new(&sc, RunOptions { keep_requests: true }).unwrap();
+        let sim = Simulation::new(
+            &sc,
+            RunOptions {
+                keep_requests: true,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
         let stage = sim.perf().clone();
         let (r, rows) = sim.run();
         conserves(&r, "pipeline");
@@ -188,7 +195,14 @@ fn disagg(prefill_tp: u32, decode_tp: u32, extra: &str, work: &str) -> String {
 fn disaggregated_ttft_includes_the_kv_transfer() {
     let work = "[workload]\nrequests = 1\narrival = { kind = \"offline\" }\ninput = { kind = \"fixed\", tokens = 2000 }\noutput = { kind = \"fixed\", tokens = 50 }\n";
     let sc = scenario(&disagg(1, 1, "", work));
-    let sim = Simulation::new(&sc, RunOptions { keep_requests: true }).unwrap();
+    let sim = Simulation::new(
+        &sc,
+        RunOptions {
+            keep_requests: true,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
     let prefill_ns = sim.perf().prefill_step(2000).total_ns as f64;
     let (r, rows) = sim.run();
     conserves(&r, "disaggregated");
@@ -295,7 +309,14 @@ fn prefix_affinity_keeps_a_prefix_on_one_replica() {
         )
     };
     let replicas_used = |t: &str| {
-        let sim = Simulation::new(&scenario(t), RunOptions { keep_requests: true }).unwrap();
+        let sim = Simulation::new(
+            &scenario(t),
+            RunOptions {
+                keep_requests: true,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
         let (r, rows) = sim.run();
         conserves(&r, t);
         rows.iter().map(|x| x.replica).collect::<HashSet<u32>>().len()
@@ -378,7 +399,14 @@ fn a_heterogeneous_fleet_serves_from_every_group() {
     let text = "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-2-7b\"\n[[deployment.groups]]\ninstance = \"p5.48xlarge\"\ntp = 8\nreplicas = 1\n[[deployment.groups]]\ninstance = \"p4de.24xlarge\"\ntp = 8\nreplicas = 1\n[workload]\nrequests = 200\narrival = { kind = \"poisson\", rate_per_s = 20.0 }\ninput = { kind = \"fixed\", tokens = 500 }\noutput = { kind = \"fixed\", tokens = 100 }\n";
     let sc = scenario(text);
     assert_eq!(sc.pools.len(), 2);
-    let sim = Simulation::new(&sc, RunOptions { keep_requests: true }).unwrap();
+    let sim = Simulation::new(
+        &sc,
+        RunOptions {
+            keep_requests: true,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
     let (r, rows) = sim.run();
     conserves(&r, "fleet");
     assert_eq!(r.cost.instances, 2);

@@ -904,7 +904,13 @@ impl Prober<'_> {
         seed: u64,
     ) -> std::result::Result<Probe, LoadFailure> {
         let sc = self.load(units, traffic, cap, seed)?;
-        let sim = match Simulation::new(&sc, RunOptions { keep_requests: true }) {
+        let sim = match Simulation::new(
+            &sc,
+            RunOptions {
+                keep_requests: true,
+                ..RunOptions::default()
+            },
+        ) {
             Ok(s) => s,
             Err(Error::Infeasible(e)) => return Err(LoadFailure::Infeasible(e.message)),
             Err(e) => return Err(LoadFailure::Input(e)),

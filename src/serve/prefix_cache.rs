@@ -115,6 +115,12 @@ impl PrefixCache {
         self.hbm.len()
     }
 
+    /// Pins held on HBM blocks, summed (a block pinned by two running requests counts twice).
+    /// O(resident blocks): for the invariant audit.
+    pub fn pinned_blocks(&self) -> u64 {
+        self.hbm.values().map(|e| e.pins as u64).sum()
+    }
+
     /// Sets how many unpinned blocks HBM may keep, evicting the least recently used beyond it.
     pub fn set_capacity(&mut self, blocks: u64) {
         self.capacity_blocks = blocks;

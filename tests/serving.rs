@@ -419,3 +419,24 @@ fn a_heterogeneous_fleet_serves_from_every_group() {
     let used: HashSet<u32> = rows.iter().map(|x| x.replica).collect();
     assert_eq!(used.len(), 2);
 }
+
+/// Found by the property tests (tests/properties.rs): a static-batching decode pool never
+/// admitted the KV caches that arrived from the prefill pool (static replicas skipped the step
+/// that admits them), so those requests never completed and the run ended with arrived >
+/// completed + dropped + rejected. A static decode replica now forms its batch from the arrived
+/// KV caches when idle and runs it to completion.
+#[test]
+fn static_batching_decode_pool_completes_transferred_requests() {
+    let sc = scenario(&format!(
+        "{H100_7B}[disaggregation]\nprefill = {{ tp = 1, replicas = 1 }}\ndecode = {{ tp = 1, replicas = 1 }}\n[serving]\nscheduler = \"static\"\nmax_batch = 4\n[workload]\nrequests = 20\narrival = {{ kind = \"poisson\", rate_per_s = 5.0 }}\ninput = {{ kind = \"uniform\", min = 10, max = 300 }}\noutput = {{ kind = \"uniform\", min = 2, max = 50 }}\n"
+    ));
+    let opts = RunOptions {
+        keep_requests: true,
+        audit: true,
+    };
+    let (r, rows) = Simulation::new(&sc, opts).unwrap().run();
+    assert!(r.audit.is_empty(), "{:#?}", r.audit);
+    conserves(&r, "static disaggregated");
+    assert_eq!((r.requests.completed, rows.len()), (20, 20));
+    assert!(rows.iter().all(|x| x.ttft_ms <= x.e2e_ms));
+}

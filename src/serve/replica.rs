@@ -471,7 +471,9 @@ impl Replica {
         self.plan.recompute_tokens = 0;
         self.preempted_now = false;
         let mut shape = BatchShape::default();
-        if self.cfg.kind != SchedulerKind::Static {
+        // A static replica forms a batch only when idle: of arrived KV caches (a decode pool) or
+        // of waiting prompts.
+        if self.cfg.kind != SchedulerKind::Static || self.decoding.is_empty() {
             self.resume(reqs);
         }
         self.fit_prefix_cache();

@@ -361,9 +361,9 @@ impl Replica {
         }
     }
 
-    /// Speculative decoding: KV slots for γ + 1 tokens per sequence are claimed before the
-    /// step (what is not accepted is given back after it); the youngest sequences are preempted
-    /// while blocks run short. O(batch).
+    /// Speculative decoding: KV slots for γ + 1 tokens per sequence (at most the tokens it has
+    /// left) are claimed before the step (what is not accepted is given back after it); the
+    /// youngest sequences are preempted while blocks run short. O(batch).
     fn reserve_lookahead(&mut self, reqs: &mut [ReqState]) {
         self.spec_reserved = 0;
         if self.reserve_full {
@@ -375,8 +375,12 @@ impl Replica {
                 .decoding
                 .iter()
                 .map(|id| {
-                    let kv = self.ctx_next(&reqs[id.index()]) - 1;
-                    self.blocks_for(kv + ahead) - self.blocks_for(kv)
+                    let r = &reqs[id.index()];
+                    let kv = self.ctx_next(r) - 1;
+                    // No slots beyond the sequence's last token: a sequence that fits the cache
+                    // always fits its lookahead.
+                    let left = r.output as u64 - (r.generated as u64 + kv - r.prompt_len as u64);
+                    self.blocks_for(kv + ahead.min(left)) - self.blocks_for(kv)
                 })
                 .sum();
             if self.used_blocks + need <= self.total_blocks || self.decoding.is_empty() {

@@ -39,7 +39,14 @@ fn a_lone_request_takes_exactly_the_cost_models_time() {
             "[hardware]\ninstance = \"{inst}\"\n[model]\nname = \"{model}\"\n[deployment]\ntp = {tp}\n[workload]\nrequests = 1\narrival = {{ kind = \"offline\" }}\ninput = {{ kind = \"fixed\", tokens = {input} }}\noutput = {{ kind = \"fixed\", tokens = {output} }}\n"
         );
         let sc = scenario(&text);
-        let sim = Simulation::new(&sc, RunOptions { keep_requests: true }).unwrap();
+        let sim = Simulation::new(
+            &sc,
+            RunOptions {
+                keep_requests: true,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
         let perf = sim.perf().clone();
         let (r, rows) = sim.run();
         let prefill_ns = perf.prefill_step(input as u64).total_ns;

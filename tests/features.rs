@@ -4,6 +4,7 @@
 
 use codesim::perf::{BatchShape, Parallelism, PerfModel};
 use codesim::serve::prefix_cache::unbounded_hit_rate;
+use codesim::sim::{RunOptions, Simulation};
 use codesim::workload::trace::{TraceFormat, read_trace};
 use std::path::Path;
 
@@ -161,6 +162,37 @@ fn spec_decoding_gain_shrinks_as_the_batch_grows() {
     let g128 = gain(128);
     assert!(g1 > 1.4, "{g1}");
     assert!(g128 < g1 - 0.3, "{g128} vs {g1}");
+}
+
+/// Found by the property tests (tests/properties.rs): speculative decoding claimed KV slots for
+/// γ + 1 tokens per sequence even when fewer remained to be produced. A request that fits the
+/// KV cache with a few tokens to spare, alone near its end, then could not fit its lookahead: the
+/// replica preempted it, had nothing left to run, went idle and never woke up. The lookahead is
+/// now capped at the tokens a sequence still has to produce, so a lone sequence always fits.
+#[test]
+fn speculative_lookahead_never_strands_a_sequence_that_fits() {
+    let text = |scheduler: &str, preemption: &str, output: u64| {
+        format!(
+            "[hardware]\ninstance = \"p5.48xlarge\"\n[hardware.chip]\nhbm_gib = 2.57\n[model]\nname = \"llama-3.2-1b\"\n[serving]\nscheduler = \"{scheduler}\"\nmax_batch = 1\nblock_tokens = 4\npreemption = \"{preemption}\"\n[serving.speculative]\nmethod = \"heads\"\ngamma = 5\nacceptance = 0.5\n[workload]\nrequests = 4\narrival = {{ kind = \"poisson\", rate_per_s = 0.5 }}\ninput = {{ kind = \"fixed\", tokens = 261 }}\noutput = {{ kind = \"fixed\", tokens = {output} }}\n"
+        )
+    };
+    // Requests one token short of the whole KV cache (a few hundred tokens on this chip).
+    let sim = Simulation::new(&scenario(&text("continuous", "recompute", 1)), RunOptions::default()).unwrap();
+    let capacity = sim.perf().memory.kv_capacity_tokens / 4 * 4;
+    let output = capacity - 261 - 1;
+    for preemption in ["recompute", "swap"] {
+        for scheduler in ["continuous", "chunked"] {
+            let opts = RunOptions {
+                audit: true,
+                ..RunOptions::default()
+            };
+            let (r, _) = Simulation::new(&scenario(&text(scheduler, preemption, output)), opts)
+                .unwrap()
+                .run();
+            assert!(r.audit.is_empty(), "{scheduler}, {preemption}: {:#?}", r.audit);
+            assert_eq!(r.requests.completed, 4, "{scheduler}, {preemption}: every request fits");
+        }
+    }
 }
 
 /// Draft heads cost a fraction of a target layer per drafted token: cheaper than a draft model.

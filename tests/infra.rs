@@ -145,9 +145,15 @@ fn nitro_off_changes_latency_by_exactly_the_configured_amount() {
         )
     };
     let rows = |t: String| {
-        Simulation::new(&scenario(&t), RunOptions { keep_requests: true })
-            .unwrap()
-            .run()
+        Simulation::new(
+            &scenario(&t),
+            RunOptions {
+                keep_requests: true,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap()
+        .run()
     };
     let (on, on_rows) = rows(text(true));
     let (off, off_rows) = rows(text(false));

@@ -23,13 +23,14 @@ output = { kind = "fixed", tokens = 256 }
 
 fn run(text: &str) -> (codesim::RunResult, Vec<codesim::metrics::RequestRow>) {
     let sc = codesim::scenario::load_str(text, Path::new("overload.toml")).unwrap_or_else(|e| panic!("{e}"));
-    // Future options keep their defaults.
-    #[allow(clippy::needless_update)]
+    // The invariant audit runs too: a cut run must still be internally consistent.
     let opts = RunOptions {
         keep_requests: true,
-        ..Default::default()
+        audit: true,
     };
-    Simulation::new(&sc, opts).unwrap().run()
+    let (r, rows) = Simulation::new(&sc, opts).unwrap().run();
+    assert!(r.audit.is_empty(), "audit: {:?}", r.audit);
+    (r, rows)
 }
 
 #[test]
@@ -77,6 +78,7 @@ fn a_horizon_past_the_end_changes_nothing() {
     let (full, _) = run(OVERLOADED);
     let (same, _) = run(&OVERLOADED.replace("[workload]\n", "[workload]\nhorizon_s = 1e6\n"));
     let strip = |mut r: codesim::RunResult| {
+        r.audit.clear();
         r.sim.wall_s = 0.0;
         serde_json::to_string(&r).unwrap()
     };

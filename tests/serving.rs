@@ -110,7 +110,14 @@ fn pipeline_parallel_matches_the_closed_form() {
     };
     let measure = |pp: u32| {
         let sc = scenario(&text(pp));
-        let sim = Simulation::new(&sc, RunOptions { keep_requests: true }).unwrap();
+        let sim = Simulation::new(
+            &sc,
+            RunOptions {
+                keep_requests: true,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
         let stage = sim.perf().clone();
         let (r, rows) = sim.run();
         conserves(&r, "pipeline");
@@ -188,7 +195,14 @@ fn disagg(prefill_tp: u32, decode_tp: u32, extra: &str, work: &str) -> String {
 fn disaggregated_ttft_includes_the_kv_transfer() {
     let work = "[workload]\nrequests = 1\narrival = { kind = \"offline\" }\ninput = { kind = \"fixed\", tokens = 2000 }\noutput = { kind = \"fixed\", tokens = 50 }\n";
     let sc = scenario(&disagg(1, 1, "", work));
-    let sim = Simulation::new(&sc, RunOptions { keep_requests: true }).unwrap();
+    let sim = Simulation::new(
+        &sc,
+        RunOptions {
+            keep_requests: true,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
     let prefill_ns = sim.perf().prefill_step(2000).total_ns as f64;
     let (r, rows) = sim.run();
     conserves(&r, "disaggregated");
@@ -295,7 +309,14 @@ fn prefix_affinity_keeps_a_prefix_on_one_replica() {
         )
     };
     let replicas_used = |t: &str| {
-        let sim = Simulation::new(&scenario(t), RunOptions { keep_requests: true }).unwrap();
+        let sim = Simulation::new(
+            &scenario(t),
+            RunOptions {
+                keep_requests: true,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
         let (r, rows) = sim.run();
         conserves(&r, t);
         rows.iter().map(|x| x.replica).collect::<HashSet<u32>>().len()
@@ -378,7 +399,14 @@ fn a_heterogeneous_fleet_serves_from_every_group() {
     let text = "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-2-7b\"\n[[deployment.groups]]\ninstance = \"p5.48xlarge\"\ntp = 8\nreplicas = 1\n[[deployment.groups]]\ninstance = \"p4de.24xlarge\"\ntp = 8\nreplicas = 1\n[workload]\nrequests = 200\narrival = { kind = \"poisson\", rate_per_s = 20.0 }\ninput = { kind = \"fixed\", tokens = 500 }\noutput = { kind = \"fixed\", tokens = 100 }\n";
     let sc = scenario(text);
     assert_eq!(sc.pools.len(), 2);
-    let sim = Simulation::new(&sc, RunOptions { keep_requests: true }).unwrap();
+    let sim = Simulation::new(
+        &sc,
+        RunOptions {
+            keep_requests: true,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
     let (r, rows) = sim.run();
     conserves(&r, "fleet");
     assert_eq!(r.cost.instances, 2);
@@ -390,4 +418,25 @@ fn a_heterogeneous_fleet_serves_from_every_group() {
     assert!((r.cost.usd_per_hour - price).abs() < 1e-9);
     let used: HashSet<u32> = rows.iter().map(|x| x.replica).collect();
     assert_eq!(used.len(), 2);
+}
+
+/// Found by the property tests (tests/properties.rs): a static-batching decode pool never
+/// admitted the KV caches that arrived from the prefill pool (static replicas skipped the step
+/// that admits them), so those requests never completed and the run ended with arrived >
+/// completed + dropped + rejected. A static decode replica now forms its batch from the arrived
+/// KV caches when idle and runs it to completion.
+#[test]
+fn static_batching_decode_pool_completes_transferred_requests() {
+    let sc = scenario(&format!(
+        "{H100_7B}[disaggregation]\nprefill = {{ tp = 1, replicas = 1 }}\ndecode = {{ tp = 1, replicas = 1 }}\n[serving]\nscheduler = \"static\"\nmax_batch = 4\n[workload]\nrequests = 20\narrival = {{ kind = \"poisson\", rate_per_s = 5.0 }}\ninput = {{ kind = \"uniform\", min = 10, max = 300 }}\noutput = {{ kind = \"uniform\", min = 2, max = 50 }}\n"
+    ));
+    let opts = RunOptions {
+        keep_requests: true,
+        audit: true,
+    };
+    let (r, rows) = Simulation::new(&sc, opts).unwrap().run();
+    assert!(r.audit.is_empty(), "{:#?}", r.audit);
+    conserves(&r, "static disaggregated");
+    assert_eq!((r.requests.completed, rows.len()), (20, 20));
+    assert!(rows.iter().all(|x| x.ttft_ms <= x.e2e_ms));
 }

@@ -19,6 +19,7 @@ pub fn run(path: &Path, json: bool, out: Option<&Path>, requests: bool, seed: Op
         &sc,
         RunOptions {
             keep_requests: requests && out.is_some(),
+            ..RunOptions::default()
         },
     )?;
     let (result, rows) = sim.run();

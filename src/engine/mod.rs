@@ -80,6 +80,8 @@ pub struct EventQueue<E> {
     seq: u64,
     now: SimTime,
     popped: u64,
+    /// Pushes that asked for a time before `now` (clamped; see `push`).
+    late: u64,
 }
 
 impl<E> Default for EventQueue<E> {
@@ -95,6 +97,7 @@ impl<E> EventQueue<E> {
             seq: 0,
             now: SimTime::ZERO,
             popped: 0,
+            late: 0,
         }
     }
 
@@ -102,6 +105,9 @@ impl<E> EventQueue<E> {
     /// event is clamped to `now` so time never moves backwards.
     pub fn push(&mut self, time: SimTime, event: E) {
         debug_assert!(time >= self.now, "event scheduled in the past: {time} < {}", self.now);
+        if time < self.now {
+            self.late += 1;
+        }
         let time = time.max(self.now);
         self.heap.push(Entry {
             time,
@@ -134,6 +140,11 @@ impl<E> EventQueue<E> {
     /// Events popped so far (the simulator's "events" figure).
     pub fn events_processed(&self) -> u64 {
         self.popped
+    }
+    /// Events that were scheduled in the past and clamped to `now` (a logic error upstream; in
+    /// debug builds `push` asserts instead).
+    pub fn late_pushes(&self) -> u64 {
+        self.late
     }
 }
 

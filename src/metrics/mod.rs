@@ -326,6 +326,9 @@ pub struct RunResult {
     /// Host CPU and front-end tier load.
     #[serde(default)]
     pub infrastructure: InfraResult,
+    /// Invariant violations found by the audit (`RunOptions::audit`); empty when it is off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audit: Vec<String>,
 }
 
 /// The prompt (prefix) cache, summed over replicas (`serving.prefix_cache`).

@@ -1182,7 +1182,13 @@ impl Prober<'_> {
         seed: u64,
         price_factor: f64,
     ) -> std::result::Result<Probe, LoadFailure> {
-        let sim = match Simulation::new(sc, RunOptions { keep_requests: true }) {
+        let sim = match Simulation::new(
+            sc,
+            RunOptions {
+                keep_requests: true,
+                ..RunOptions::default()
+            },
+        ) {
             Ok(s) => s,
             Err(Error::Infeasible(e)) => return Err(LoadFailure::Infeasible(e.message)),
             Err(e) => return Err(LoadFailure::Input(e)),

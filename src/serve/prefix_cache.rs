@@ -149,9 +149,10 @@ impl PrefixCache {
         self.hbm.len()
     }
 
-    /// Resident blocks held by at least one running request.
+    /// Pins held on HBM blocks, summed (a block pinned by two running requests counts twice).
+    /// O(resident blocks): for the invariant audit.
     pub fn pinned_blocks(&self) -> u64 {
-        self.hbm.len() as u64 - self.unpinned
+        self.hbm.values().map(|e| e.pins as u64).sum()
     }
 
     /// Sets how many unpinned blocks HBM may keep, evicting the least recently released beyond it.

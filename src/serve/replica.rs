@@ -54,6 +54,8 @@ pub struct ReplicaStats {
     /// KV bytes swapped out to host memory and back in, and the time those copies took.
     pub swap_bytes: f64,
     pub swap_ns: f64,
+    /// Output tokens the steps produced (counted per step, for the audit's token balance).
+    pub output_tokens: u64,
 }
 
 #[derive(Debug, Default)]
@@ -365,9 +367,9 @@ impl Replica {
         }
     }
 
-    /// Speculative decoding: KV slots for γ + 1 tokens per sequence are claimed before the
-    /// step (what is not accepted is given back after it); the youngest sequences are preempted
-    /// while blocks run short. O(batch).
+    /// Speculative decoding: KV slots for γ + 1 tokens per sequence (at most the tokens it has
+    /// left) are claimed before the step (what is not accepted is given back after it); the
+    /// youngest sequences are preempted while blocks run short. O(batch).
     fn reserve_lookahead(&mut self, reqs: &mut [ReqState]) {
         self.spec_reserved = 0;
         if self.reserve_full {
@@ -379,8 +381,12 @@ impl Replica {
                 .decoding
                 .iter()
                 .map(|id| {
-                    let kv = self.ctx_next(&reqs[id.index()]) - 1;
-                    self.blocks_for(kv + ahead) - self.blocks_for(kv)
+                    let r = &reqs[id.index()];
+                    let kv = self.ctx_next(r) - 1;
+                    // No slots beyond the sequence's last token: a sequence that fits the cache
+                    // always fits its lookahead.
+                    let left = r.output as u64 - (r.generated as u64 + kv - r.prompt_len as u64);
+                    self.blocks_for(kv + ahead.min(left)) - self.blocks_for(kv)
                 })
                 .sum();
             if self.used_blocks + need <= self.total_blocks || self.decoding.is_empty() {
@@ -426,6 +432,7 @@ impl Replica {
             let remaining = (r.output as u64).saturating_sub(done).max(1);
             let adv = (accepted + 1).min(remaining);
             extra_tokens += adv - 1;
+            self.stats.output_tokens += adv;
             if !self.reserve_full {
                 used_lookahead += self.blocks_for(kv + adv) - self.blocks_for(kv);
             }
@@ -474,7 +481,9 @@ impl Replica {
         self.plan.recompute_tokens = 0;
         self.preempted_now = false;
         let mut shape = BatchShape::default();
-        if self.cfg.kind != SchedulerKind::Static {
+        // A static replica forms a batch only when idle: of arrived KV caches (a decode pool) or
+        // of waiting prompts.
+        if self.cfg.kind != SchedulerKind::Static || self.decoding.is_empty() {
             self.resume(reqs);
         }
         self.fit_prefix_cache();
@@ -838,6 +847,7 @@ impl Replica {
             self.finish_speculative(now, reqs, out);
         } else if self.plan.decode_seqs > 0 {
             // Decode part: every decoding sequence produced one token.
+            self.stats.output_tokens += self.decoding.len() as u64;
             self.record_decode_gaps(now, reqs, out);
             self.counter += 1;
             self.ctx_sum += self.plan.decode_seqs as u64;
@@ -868,6 +878,7 @@ impl Replica {
             }
         }
         // Prefill part: prompts that completed produce their first (or next) token.
+        self.stats.output_tokens += self.plan.prefill_done.len() as u64;
         for i in 0..self.plan.prefill_done.len() {
             let id = self.plan.prefill_done[i];
             let r = &mut reqs[id.index()];
@@ -892,6 +903,269 @@ impl Replica {
             } else {
                 self.join_decode(id, reqs);
             }
+        }
+    }
+}
+
+/// The invariant audit (`RunOptions::audit`): recomputes from the running sequences what the
+/// O(1) counters claim. O(running sequences + finishing heap) per call, for tests and debugging;
+/// nothing calls it when the audit is off.
+impl Replica {
+    /// Checks KV blocks (never beyond the cache; equal to the blocks the running sequences hold),
+    /// the context sum, the block-crossing histogram, the context offsets, the finishing heap,
+    /// batch positions, outstanding counts and prefix-cache pins. Between a step's plan and its
+    /// end (`is_busy`), the step's prompts and its decode tokens' blocks are held as well.
+    pub fn audit(&self, reqs: &[ReqState]) -> Result<(), String> {
+        let fail = |what: String| Err(format!("replica {}: {what}", self.id.0));
+        if self.used_blocks > self.total_blocks {
+            return fail(format!("{} KV blocks used of {}", self.used_blocks, self.total_blocks));
+        }
+        let in_flight: &[RequestId] = if self.busy { &self.plan.prefill_done } else { &[] };
+        // A planned decode step has claimed the block of the token it is producing.
+        let decoding_now = u64::from(self.busy && self.plan.decode_seqs > 0 && self.spec.is_none());
+        let bt = self.cfg.block_tokens as usize;
+        let mut blocks = self.spec_reserved;
+        let mut ctx_sum = 0u64;
+        let mut crossing = vec![0u32; bt];
+        let mut offsets: BTreeMap<i64, u32> = BTreeMap::new();
+        let live: std::collections::HashMap<(u32, u32), u64> = self
+            .finish
+            .iter()
+            .map(|&Reverse((at, raw, epoch))| ((raw, epoch), at))
+            .collect();
+        for (i, &id) in self.decoding.iter().enumerate() {
+            let r = &reqs[id.index()];
+            if r.pos as usize != i || r.replica != self.id {
+                return fail(format!(
+                    "decoding request {} at position {i} says pos {} on replica {}",
+                    r.seq, r.pos, r.replica.0
+                ));
+            }
+            let ctx = self.ctx_next(r);
+            ctx_sum += ctx;
+            *offsets.entry(r.ctx_join as i64 - r.step_join as i64).or_insert(0) += 1;
+            if self.reserve_full {
+                blocks += r.blocks as u64;
+            } else {
+                blocks += self.blocks_for(ctx - 1 + decoding_now);
+                crossing[self.crossing_key(r)] += 1;
+            }
+            let kv = ctx - 1;
+            let done = r.generated as u64 + (kv - r.prompt_len as u64);
+            if done >= r.output as u64 {
+                return fail(format!(
+                    "request {} still decoding with {done} of {} tokens produced",
+                    r.seq, r.output
+                ));
+            }
+            if self.spec.is_none() {
+                let finish_at = r.step_join + (r.output - r.generated) as u64;
+                if live.get(&(id.0, r.epoch)) != Some(&finish_at) {
+                    return fail(format!(
+                        "request {} (epoch {}) should finish at decode step {finish_at}, the heap has {:?}",
+                        r.seq,
+                        r.epoch,
+                        live.get(&(id.0, r.epoch))
+                    ));
+                }
+            }
+        }
+        for &id in self.prefilling.iter().chain(in_flight) {
+            let r = &reqs[id.index()];
+            blocks += r.blocks as u64;
+            if !self.reserve_full && !in_flight.contains(&id) && r.blocks as u64 != self.blocks_for(r.prefilled as u64)
+            {
+                return fail(format!(
+                    "request {} holds {} blocks for {} prefilled tokens",
+                    r.seq, r.blocks, r.prefilled
+                ));
+            }
+        }
+        if blocks != self.used_blocks {
+            return fail(format!(
+                "used_blocks = {} but the running sequences hold {blocks}",
+                self.used_blocks
+            ));
+        }
+        if self.cfg.kind == SchedulerKind::Static {
+            // Finished rows keep padding the batch (and its context) until it ends.
+            if ctx_sum > self.ctx_sum || (self.pad_rows == 0 && ctx_sum != self.ctx_sum) {
+                return fail(format!(
+                    "ctx_sum = {} with {} padding rows, sequences sum to {ctx_sum}",
+                    self.ctx_sum, self.pad_rows
+                ));
+            }
+            if let Some((off, n)) = offsets
+                .iter()
+                .find(|(o, n)| self.ctx_offsets.get(o).is_none_or(|m| m < n))
+            {
+                return fail(format!("context offset {off} (×{n}) missing from the multiset"));
+            }
+        } else {
+            if ctx_sum != self.ctx_sum {
+                return fail(format!(
+                    "ctx_sum = {} but the decoding sequences sum to {ctx_sum}",
+                    self.ctx_sum
+                ));
+            }
+            if offsets != self.ctx_offsets {
+                return fail(format!(
+                    "context offsets {:?}, recomputed {offsets:?}",
+                    self.ctx_offsets
+                ));
+            }
+        }
+        if crossing != self.crossing {
+            return fail(format!(
+                "block-crossing histogram {:?}, recomputed {crossing:?}",
+                self.crossing
+            ));
+        }
+        let held = self.waiting.len()
+            + self.swapped.len()
+            + self.incoming.len()
+            + self.prefilling.len()
+            + self.decoding.len()
+            + in_flight.len();
+        // Requests whose KV is still on its way here count as outstanding but sit in no queue.
+        if (self.outstanding_requests as usize) < held {
+            return fail(format!(
+                "{} outstanding requests but {held} in queues and batch",
+                self.outstanding_requests
+            ));
+        }
+        if let Some(c) = &self.prefix {
+            let queued = self.waiting.values().chain(self.swapped.values()).chain(&self.incoming);
+            if let Some(&id) = queued.clone().find(|id| reqs[id.index()].cache_pinned) {
+                return fail(format!(
+                    "request {} pins prefix-cache blocks while not running",
+                    reqs[id.index()].seq
+                ));
+            }
+            let running = self.prefilling.iter().chain(in_flight).chain(&self.decoding);
+            let pins: u64 = running
+                .map(|id| &reqs[id.index()])
+                .filter(|r| r.cache_pinned)
+                .map(|r| r.prompt_blocks.as_ref().map_or(0, |b| b.len() as u64))
+                .sum();
+            if c.pinned_blocks() != pins {
+                return fail(format!(
+                    "prefix cache holds {} pins, running requests pin {pins} blocks",
+                    c.pinned_blocks()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// At the end of a run: nothing queued, running or held (KV blocks, host swap space,
+    /// prefix-cache pins, outstanding counts).
+    pub fn audit_drained(&self) -> Result<(), String> {
+        let fail = |what: String| Err(format!("replica {} at the end: {what}", self.id.0));
+        if self.busy || self.queue_len() > 0 || self.running() > 0 {
+            return fail(format!(
+                "busy {}, {} queued, {} running",
+                self.busy,
+                self.queue_len(),
+                self.running()
+            ));
+        }
+        if self.used_blocks != 0 || self.spec_reserved != 0 {
+            return fail(format!(
+                "{} KV blocks still used ({} speculative)",
+                self.used_blocks, self.spec_reserved
+            ));
+        }
+        if self.outstanding_requests != 0 || self.outstanding_tokens != 0 {
+            return fail(format!(
+                "{} requests / {} tokens still outstanding",
+                self.outstanding_requests, self.outstanding_tokens
+            ));
+        }
+        // Less than one token's KV left in host swap space (float sums of equal byte counts).
+        if self.host_used_bytes > self.swap_bytes_per_token.max(1.0) {
+            return fail(format!("{} bytes still swapped out", self.host_used_bytes));
+        }
+        if let Some(c) = self.prefix.as_ref().filter(|c| c.pinned_blocks() > 0) {
+            return fail(format!("{} prefix-cache blocks still pinned", c.pinned_blocks()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtype::{Dtype, WeightFormat};
+    use crate::hw::Catalog;
+    use crate::model::builtin_presets;
+    use crate::perf::{Parallelism, Precision};
+
+    fn replica(kind: SchedulerKind) -> Replica {
+        let hw = Catalog::builtin().unwrap().hardware("p5.48xlarge").unwrap();
+        let model = builtin_presets()
+            .unwrap()
+            .into_iter()
+            .find(|m| m.name == "llama-3.2-1b")
+            .unwrap();
+        let prec = Precision {
+            weights: Dtype::Bf16,
+            compute: Dtype::Bf16,
+            kv_cache: Dtype::Bf16,
+            activations: Dtype::Bf16,
+            weight_format: WeightFormat::Plain,
+        };
+        let perf = PerfModel::new(&hw, &model, Parallelism { tp: 1 }, prec, 0.1, "test").unwrap();
+        let cfg = SchedulerConfig {
+            kind,
+            max_batch: 8,
+            max_batched_tokens: 64,
+            block_tokens: 16,
+            kv_admission: KvAdmission::Optimistic,
+            preemption: PreemptionMode::Recompute,
+            max_queue: None,
+        };
+        Replica::new(ReplicaId(0), Arc::new(perf), cfg)
+    }
+
+    /// The audit recomputes what the counters claim, so corrupting any counter is caught, while
+    /// or between steps; a replica that ran its requests to the end passes the drained check.
+    #[test]
+    fn audit_catches_corrupted_counters_and_passes_a_clean_run() {
+        for kind in [SchedulerKind::Continuous, SchedulerKind::Chunked, SchedulerKind::Static] {
+            let mut r = replica(kind);
+            let mut reqs: Vec<ReqState> = (0..3)
+                .map(|i| ReqState::new(i, SimTime::ZERO, 40 + 30 * i as u32, 5, None))
+                .collect();
+            for i in 0..3 {
+                r.enqueue(RequestId(i), &mut reqs[i as usize]);
+            }
+            let mut out = StepOutcome::default();
+            let mut now = SimTime::ZERO;
+            let mut audited_decoding = false;
+            while let Some(cost) = r.plan_step(now, &mut reqs) {
+                r.audit(&reqs).unwrap();
+                audited_decoding |= !r.decoding.is_empty();
+                now = now.after(cost.total_ns);
+                for corrupt in 0..3 {
+                    let (used, ctx, crossing) = (r.used_blocks, r.ctx_sum, r.crossing.clone());
+                    match corrupt {
+                        0 => r.used_blocks += 1,
+                        1 if !r.decoding.is_empty() => r.ctx_sum += 1,
+                        2 if !r.decoding.is_empty() && kind != SchedulerKind::Static => r.crossing[0] += 1,
+                        _ => continue,
+                    }
+                    assert!(r.audit(&reqs).is_err(), "{kind:?}: corruption {corrupt} not caught");
+                    (r.used_blocks, r.ctx_sum, r.crossing) = (used, ctx, crossing);
+                }
+                r.finish_step(now, &mut reqs, &mut out);
+                r.audit(&reqs).unwrap();
+            }
+            assert!(audited_decoding, "{kind:?}: the run must decode");
+            r.audit_drained().unwrap();
+            assert_eq!(r.stats.output_tokens, 15, "{kind:?}: 3 requests × 5 tokens");
+            r.outstanding_requests += 1;
+            assert!(r.audit_drained().is_err());
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The simulation: cluster + workload + engine. `simulate(&Scenario) -> RunResult` is the whole
 //! library in one call.
 
+mod audit;
 mod features;
 mod frontend;
 
@@ -102,6 +103,10 @@ pub const MAX_IN_SYSTEM: u64 = 1 << 21;
 pub struct RunOptions {
     /// Keep one row per finished request (for `--requests`).
     pub keep_requests: bool,
+    /// Check the engine's invariants after every event (time, KV accounting, request and token
+    /// balance) and report violations in `RunResult::audit`. For tests: O(running sequences) per
+    /// event; nothing is checked when off.
+    pub audit: bool,
 }
 
 pub struct Simulation {
@@ -166,6 +171,8 @@ pub struct Simulation {
     lane_pool: Vec<usize>,
     /// Per lane: Σ step time × the chip's dynamic power fraction (power model).
     dynamic_ns: Vec<f64>,
+    /// The invariant audit, when `RunOptions::audit` asks for it.
+    audit: Option<audit::Audit>,
 }
 
 /// Simulates a scenario to the end and summarises it.
@@ -310,6 +317,7 @@ impl Simulation {
             front,
             lane_pool,
             dynamic_ns: vec![0.0; replicas_len],
+            audit: opts.audit.then(audit::Audit::default),
             sc: sc.clone(),
         })
     }
@@ -364,6 +372,9 @@ impl Simulation {
                     self.admit_routed(now, h.arrival, h.input, h.output, h.client, h.prefix, h.class);
                 }
             }
+            if let Some(a) = self.audit.as_mut() {
+                a.event(now, &self.replicas, &self.reqs, self.in_system);
+            }
             if self.cut.is_some() {
                 break;
             }
@@ -377,7 +388,20 @@ impl Simulation {
         }
         let wall_s = wall.elapsed().as_secs_f64();
         let rows = std::mem::take(&mut self.rows);
-        (self.summarise(wall_s), rows)
+        let violations = self.audit.take().map(|a| {
+            let late = self.queue.late_pushes();
+            a.finish(
+                self.queue.now(),
+                &self.replicas,
+                &self.counts,
+                self.in_system,
+                late,
+                self.cut.is_some(),
+            )
+        });
+        let mut result = self.summarise(wall_s);
+        result.audit = violations.unwrap_or_default();
+        (result, rows)
     }
 
     /// Pulls the next open-loop request; requests due now are admitted at once (so that a burst
@@ -635,6 +659,9 @@ impl Simulation {
     }
 
     fn complete(&mut self, now: SimTime, id: RequestId) {
+        if let Some(a) = self.audit.as_mut() {
+            a.completion(now, &self.reqs[id.index()]);
+        }
         let r = &self.reqs[id.index()];
         let ttft_ns = r.first_token.since(r.arrival);
         let e2e_ns = now.since(r.arrival);
@@ -841,6 +868,7 @@ impl Simulation {
             speculative: features::speculative_result(&self.replicas),
             moe: features::moe_result(&self.replicas),
             infrastructure,
+            audit: Vec::new(),
         }
     }
 

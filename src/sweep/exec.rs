@@ -232,8 +232,16 @@ pub fn run_one(sweep: &Sweep, spec: &RunSpec) -> RunRecord {
             return rec;
         }
     };
-    let sim = crate::scenario::load_str(&text, &sweep.base_path)
-        .and_then(|sc| Simulation::new(&sc, RunOptions { keep_requests: true }).map(|s| (sc, s)));
+    let sim = crate::scenario::load_str(&text, &sweep.base_path).and_then(|sc| {
+        Simulation::new(
+            &sc,
+            RunOptions {
+                keep_requests: true,
+                ..RunOptions::default()
+            },
+        )
+        .map(|s| (sc, s))
+    });
     let (sc, sim) = match sim {
         Ok(x) => x,
         Err(e) => {

@@ -303,13 +303,24 @@ impl Hardware {
 
 impl Catalog {
     /// The catalog shipped with codesim (`hw-profiles/`, embedded at build time).
+    /// Parsed once per process (a sweep resolves a scenario per run), then cloned.
     pub fn builtin() -> Result<Catalog> {
-        let mut c = Catalog::default();
-        for (name, text) in embedded::HW_PROFILES {
-            c.add_text(text, Path::new(&format!("hw-profiles/{name}")))?;
+        static BUILTIN: std::sync::OnceLock<std::result::Result<Catalog, String>> = std::sync::OnceLock::new();
+        let parsed = BUILTIN.get_or_init(|| {
+            let mut c = Catalog::default();
+            for (name, text) in embedded::HW_PROFILES {
+                c.add_text(text, Path::new(&format!("hw-profiles/{name}")))
+                    .map_err(|e| e.to_string())?;
+            }
+            c.check().map_err(|e| e.to_string())?;
+            Ok(c)
+        });
+        match parsed {
+            Ok(c) => Ok(c.clone()),
+            // The embedded profiles are checked by the tests; should one ever fail to parse, every
+            // call reports it the same way.
+            Err(m) => Err(Error::input(Path::new("hw-profiles"), "", m.clone())),
         }
-        c.check()?;
-        Ok(c)
     }
 
     /// Adds (or replaces, by name) the entries of a profile file the user gives.

@@ -80,3 +80,77 @@ fn entries_reject_what_the_cli_rejects() {
     );
     assert!(std::panic::catch_unwind(|| entries::run("no-such-target", b"")).is_err());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Crashes the fuzzers found, each with the error it must give now. Their inputs are also in the
+// corpus above.
+
+const WORKLOAD: &str = "[workload]\nrequests = 10\narrival = { kind = \"poisson\", rate_per_s = 1.0 }\ninput = { kind = \"fixed\", tokens = 100 }\noutput = { kind = \"fixed\", tokens = 10 }\n";
+
+/// The one-line message of a scenario that must be refused as bad input.
+fn scenario_input_error(text: &str) -> String {
+    let path = Path::new("/nonexistent/s.toml");
+    match codesim::scenario::load_str(text, path) {
+        Err(e @ codesim::Error::Input(_)) => e.to_string(),
+        Err(e) => panic!("expected an input error, got {e:?}"),
+        Ok(_) => panic!("expected an input error, the scenario loaded:\n{text}"),
+    }
+}
+
+fn assert_has(msg: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(msg.contains(p), "`{msg}` lacks `{p}`");
+    }
+}
+
+#[test]
+fn chip_override_of_zero_ranks_is_refused() {
+    // Was a division by zero in check_pool (TP modulo the instance's ranks).
+    let e = scenario_input_error(&format!(
+        "[hardware]\ninstance = \"inf2.48xlarge\"\nchip = {{ ranks_per_chip = 0 }}\n[model]\nname = \"llama-3-8b\"\n{WORKLOAD}"
+    ));
+    assert_has(
+        &e,
+        &["/nonexistent/s.toml", "hardware.chip.ranks_per_chip", "at least 1"],
+    );
+    let e = scenario_input_error(&format!(
+        "[hardware]\ninstance = \"inf2.48xlarge\"\ninstance_overrides = {{ chips = 0 }}\n[model]\nname = \"llama-3-8b\"\n{WORKLOAD}"
+    ));
+    assert_has(&e, &["hardware.instance_overrides.chips", "at least 1"]);
+    let e = scenario_input_error(&format!(
+        "[hardware]\ninstance = \"inf2.48xlarge\"\nchip = {{ ranks_per_chip = 65536 }}\ninstance_overrides = {{ chips = 65536 }}\n[model]\nname = \"llama-3-8b\"\n{WORKLOAD}"
+    ));
+    assert_has(&e, &["hardware.instance", "4294967296 ranks", "4096"]);
+}
+
+#[test]
+fn ranks_beyond_any_fleet_are_refused() {
+    // TP 3221225472 (a multiple of inf2's 24 ranks) × PP 2 overflowed the u32 rank count.
+    let e = scenario_input_error(&format!(
+        "[hardware]\ninstance = \"inf2.48xlarge\"\n[model]\nname = \"llama-3-8b\"\n[deployment]\ntp = 3221225472\npp = 2\n{WORKLOAD}"
+    ));
+    assert_has(
+        &e,
+        &["deployment", "TP 3221225472 × PP 2 = 6442450944 ranks", "1048576"],
+    );
+    // Pools each within the limit but over it together.
+    let group = "{ tp = 24, pp = 32, replicas = 1000 }";
+    let e = scenario_input_error(&format!(
+        "[hardware]\ninstance = \"inf2.48xlarge\"\n[model]\nname = \"llama-3-8b\"\n[deployment]\ngroups = [{group}, {group}]\n{WORKLOAD}"
+    ));
+    assert_has(&e, &["deployment", "1536000 ranks in all"]);
+}
+
+#[test]
+fn plan_sizes_beyond_i64_saturate_and_are_refused() {
+    // units × the base's replicas overflowed i64 in plan::scenario_table.
+    let text = "[demand]\nrate_per_s = 1.0\nrequests = 10\ninput = { kind = \"fixed\", tokens = 10 }\noutput = { kind = \"fixed\", tokens = 10 }\n[slo]\nttft_p99_ms = 100.0\n[[candidate]]\nname = \"c\"\nmax_replicas = 4294967295\nscenario = { hardware = { instance = \"p5.48xlarge\" }, model = { name = \"llama-3-8b\" }, deployment = { replicas = 9223372036854775807 } }\n";
+    let path = Path::new("/nonexistent/plan.toml");
+    let plan = codesim::plan::load_str(text, path).unwrap();
+    let cand = &plan.candidates[0];
+    let var = codesim::plan::Variation::default();
+    let t = codesim::plan::scenario_table(&plan, &var, cand, cand.max_units, 1.0, None, 1).unwrap();
+    let text = toml::to_string(&t).unwrap();
+    let e = scenario_input_error(&text);
+    assert_has(&e, &["deployment.replicas", "9223372036854775807"]);
+}

@@ -765,10 +765,11 @@ pub fn scenario_table(
     }
     t.insert("workload".into(), toml::Value::Table(w));
 
-    // Size: multiply every replica count of the base.
+    // Size: multiply every replica count of the base (saturating: a count that large is then
+    // refused by the scenario's own check of `replicas`).
     let mul = |v: Option<&toml::Value>| -> toml::Value {
         let base = v.and_then(toml::Value::as_integer).unwrap_or(1);
-        toml::Value::Integer(base * units as i64)
+        toml::Value::Integer(base.saturating_mul(units as i64))
     };
     if let Some(toml::Value::Table(dis)) = t.get_mut("disaggregation") {
         for pool in ["prefill", "decode"] {

@@ -154,3 +154,32 @@ fn plan_sizes_beyond_i64_saturate_and_are_refused() {
     let e = scenario_input_error(&text);
     assert_has(&e, &["deployment.replicas", "9223372036854775807"]);
 }
+
+#[test]
+fn sizes_the_simulation_would_allocate_are_bounded() {
+    // block_tokens = 2^32 - 1 made every replica allocate a 16 GiB counter table; 2^32 - 1
+    // prefix groups or sessions a 32 GiB weight table and a 16 GiB session table.
+    let base = "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-3-8b\"\n";
+    let e = scenario_input_error(&format!("{base}[serving]\nblock_tokens = 4294967295\n{WORKLOAD}"));
+    assert_has(&e, &["serving.block_tokens", "4096"]);
+    let prefix = |k: &str| {
+        format!(
+            "{base}[serving]\nprefix_cache = {{ enabled = true }}\n{WORKLOAD}prefix = {{ system_tokens = 64, {k} = 4294967295 }}\n"
+        )
+    };
+    assert_has(
+        &scenario_input_error(&prefix("groups")),
+        &["workload.prefix.groups", "1048576"],
+    );
+    assert_has(
+        &scenario_input_error(&prefix("sessions")),
+        &["workload.prefix.sessions", "16777216"],
+    );
+    // The largest accepted sizes load.
+    let sc = codesim::scenario::load_str(
+        &format!("{base}[serving]\nblock_tokens = 4096\n{WORKLOAD}"),
+        Path::new("/nonexistent/s.toml"),
+    )
+    .unwrap();
+    assert_eq!(sc.scheduler.block_tokens, 4096);
+}

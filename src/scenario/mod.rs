@@ -335,6 +335,8 @@ pub const MAX_RANKS_PER_INSTANCE: u32 = 4096;
 /// The most ranks (replicas × tp × pp over every pool) one run accepts: far beyond any real fleet,
 /// and small enough that rank and instance counts never overflow.
 pub const MAX_RANKS: u64 = 1 << 20;
+/// The largest KV block (tokens); each replica keeps a counter per token position of a block.
+pub const MAX_BLOCK_TOKENS: u32 = 4096;
 
 /// Reads, parses and validates a scenario file.
 pub fn load(path: &Path) -> Result<Scenario> {
@@ -562,6 +564,16 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     at_least_one(path, "serving.max_batch", s.max_batch as u64)?;
     at_least_one(path, "serving.max_batched_tokens", s.max_batched_tokens as u64)?;
     at_least_one(path, "serving.block_tokens", s.block_tokens as u64)?;
+    if s.block_tokens > MAX_BLOCK_TOKENS {
+        return Err(Error::input(
+            path,
+            "serving.block_tokens",
+            format!(
+                "{} tokens per KV block is more than the {MAX_BLOCK_TOKENS} accepted (vLLM uses 16, TensorRT-LLM 32 to 128)",
+                s.block_tokens
+            ),
+        ));
+    }
     if !(0.0..0.95).contains(&s.kv_reserve_fraction) || s.kv_reserve_fraction.is_nan() {
         return Err(Error::input(
             path,

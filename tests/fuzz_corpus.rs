@@ -183,3 +183,26 @@ fn sizes_the_simulation_would_allocate_are_bounded() {
     .unwrap();
     assert_eq!(sc.scheduler.block_tokens, 4096);
 }
+
+#[test]
+fn plan_seeds_must_fit_a_scenario_seed() {
+    // Probe seeds past 2^63 - 1 were written into scenarios as negative TOML integers.
+    let plan = |head: &str| {
+        format!(
+            "{head}\n[demand]\nrate_per_s = 1.0\nrequests = 10\ninput = {{ kind = \"fixed\", tokens = 10 }}\noutput = {{ kind = \"fixed\", tokens = 10 }}\n[slo]\nttft_p99_ms = 100.0\n[[candidate]]\nname = \"c\"\nscenario = {{ hardware = {{ instance = \"p5.48xlarge\" }}, model = {{ name = \"llama-3-8b\" }} }}\n"
+        )
+    };
+    let path = Path::new("/nonexistent/plan.toml");
+    let err = |head: &str| match codesim::plan::load_str(&plan(head), path) {
+        Err(e @ codesim::Error::Input(_)) => e.to_string(),
+        other => panic!("expected an input error, got {other:?}"),
+    };
+    assert_has(&err("seed = 18446744073709551615"), &["plan.toml", "seed", "2^63 - 1"]);
+    assert_has(&err("seed = 9223372036854775807"), &["seed", "seeds_per_probe (2)"]);
+    assert_has(
+        &err("seed = 9223372036854775807\nseeds_per_probe = 1"),
+        &["verify_seed", "2^63 - 1"],
+    );
+    let p = codesim::plan::load_str(&plan("seed = 9223372036854775806\nverify_seed = 0"), path).unwrap();
+    assert_eq!((p.seed, p.verify_seed), (9223372036854775806, 0));
+}

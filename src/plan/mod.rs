@@ -439,6 +439,32 @@ pub fn load_str(text: &str, path: &Path) -> Result<Plan> {
     if !(1..=16).contains(&f.seeds_per_probe) {
         return Err(Error::input(path, "seeds_per_probe", "must be between 1 and 16"));
     }
+    // Probes simulate with seeds seed .. seed + seeds_per_probe - 1, written into scenarios as
+    // TOML integers (below 2^63).
+    let last_seed = f.seed.checked_add(f.seeds_per_probe as u64 - 1);
+    if last_seed.is_none_or(|s| s > i64::MAX as u64) {
+        return Err(Error::input(
+            path,
+            "seed",
+            format!(
+                "{} + seeds_per_probe ({}) goes past the largest seed, 2^63 - 1 = {}",
+                f.seed,
+                f.seeds_per_probe,
+                i64::MAX
+            ),
+        ));
+    }
+    let verify_seed = f.verify_seed.unwrap_or(f.seed + f.seeds_per_probe as u64);
+    if verify_seed > i64::MAX as u64 {
+        return Err(Error::input(
+            path,
+            "verify_seed",
+            format!(
+                "{verify_seed} (default: seed + seeds_per_probe) is past the largest seed, 2^63 - 1 = {}",
+                i64::MAX
+            ),
+        ));
+    }
     if d.requests == Some(0) {
         return Err(Error::input(path, "demand.requests", "must be at least 1"));
     }
@@ -500,7 +526,7 @@ pub fn load_str(text: &str, path: &Path) -> Result<Plan> {
         file: path.to_path_buf(),
         seed: f.seed,
         seeds_per_probe: f.seeds_per_probe,
-        verify_seed: f.verify_seed.unwrap_or(f.seed.wrapping_add(f.seeds_per_probe as u64)),
+        verify_seed,
         headroom: f.headroom,
         demand,
         slo,

@@ -206,3 +206,15 @@ fn plan_seeds_must_fit_a_scenario_seed() {
     let p = codesim::plan::load_str(&plan("seed = 9223372036854775806\nverify_seed = 0"), path).unwrap();
     assert_eq!((p.seed, p.verify_seed), (9223372036854775806, 0));
 }
+
+#[test]
+fn chip_overrides_are_checked_like_profile_entries() {
+    let e = scenario_input_error(&format!(
+        "[hardware]\ninstance = \"p5.48xlarge\"\nchip = {{ tdp_w = 0.0 }}\n[model]\nname = \"llama-3-8b\"\n{WORKLOAD}"
+    ));
+    assert_has(&e, &["/nonexistent/s.toml", "tdp_w", "> 0"]);
+    let e = scenario_input_error(&format!(
+        "[hardware]\ninstance = \"p5.48xlarge\"\nchip = {{ kind = \"cpu\", physical_cores_per_chip = 0 }}\n[model]\nname = \"llama-3-8b\"\n{WORKLOAD}"
+    ));
+    assert_has(&e, &["physical_cores_per_chip", "at least 1"]);
+}

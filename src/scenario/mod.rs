@@ -921,6 +921,7 @@ fn resolve_hardware(
             ),
         ));
     }
+    crate::hw::validate_chip(&hardware.chip, path)?;
     Ok(hardware)
 }
 

@@ -218,3 +218,19 @@ fn chip_overrides_are_checked_like_profile_entries() {
     ));
     assert_has(&e, &["physical_cores_per_chip", "at least 1"]);
 }
+
+#[test]
+fn host_and_front_end_core_counts_are_bounded() {
+    // scenario_values: a front-end count of 2^32 - 1 overflowed vCPUs × count in
+    // Frontend::cores; a host_vcpus override near 2^32 made the simulation queue on that many
+    // cores (a heap entry each).
+    let base = "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-3-8b\"\n";
+    let e = scenario_input_error(&format!(
+        "{base}{WORKLOAD}[infrastructure]\nfrontend = {{ instance = \"c8g.4xlarge\", count = 4294967295 }}\n"
+    ));
+    assert_has(&e, &["infrastructure.frontend.count", "10000"]);
+    let e = scenario_input_error(&format!(
+        "[hardware]\ninstance = \"p5.48xlarge\"\ninstance_overrides = {{ host_vcpus = 4294967295 }}\n[model]\nname = \"llama-3-8b\"\n{WORKLOAD}"
+    ));
+    assert_has(&e, &["hardware.instance_overrides.host_vcpus", "4096"]);
+}

@@ -335,6 +335,8 @@ pub const MAX_RANKS_PER_INSTANCE: u32 = 4096;
 /// The most ranks (replicas × tp × pp over every pool) one run accepts: far beyond any real fleet,
 /// and small enough that rank and instance counts never overflow.
 pub const MAX_RANKS: u64 = 1 << 20;
+/// The most host vCPUs an instance may have (after overrides).
+pub const MAX_HOST_VCPUS: u32 = 4096;
 /// The largest KV block (tokens); each replica keeps a counter per token position of a block.
 pub const MAX_BLOCK_TOKENS: u32 = 4096;
 
@@ -918,6 +920,17 @@ fn resolve_hardware(
             format!(
                 "{} has {} chips × {} ranks per chip = {ranks} ranks, more than the {MAX_RANKS_PER_INSTANCE} an instance may have; check hardware.chip.ranks_per_chip and hardware.instance_overrides.chips",
                 hardware.instance.name, hardware.instance.chips, hardware.chip.ranks_per_chip
+            ),
+        ));
+    }
+    // The simulation queues host work on every vCPU of the pool's instances.
+    if hardware.instance.host_vcpus > MAX_HOST_VCPUS {
+        return Err(Error::input(
+            path,
+            "hardware.instance_overrides.host_vcpus",
+            format!(
+                "{} is more than the {MAX_HOST_VCPUS} host vCPUs an instance may have",
+                hardware.instance.host_vcpus
             ),
         ));
     }

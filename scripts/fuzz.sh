@@ -6,7 +6,9 @@
 #
 # Installs cargo-fuzz if it is missing, builds the targets once (optimised, with debug assertions
 # and overflow checks, no sanitizer: the parsers are safe Rust), then runs each target for the
-# given time from the committed seeds in fuzz/corpus/<target>. What the fuzzer learns goes to
+# given time from the committed seeds in fuzz/corpus/<target> (TOML targets with fuzz/toml.dict).
+# `scenario_values` edits valid scenarios key by key (byte-level mutation of TOML text mostly
+# explores the TOML parser; it explores validation and simulation set-up). What the fuzzer learns goes to
 # fuzz/corpus-run/<target> (ignored by git); crashes, timeouts and out-of-memory inputs go to
 # fuzz/artifacts/<target>. Minimize one with `cargo +nightly fuzz tmin -s none TARGET FILE`, add
 # it to fuzz/corpus/<target> so tests/fuzz_corpus.rs replays it in `cargo test`, and fix it.
@@ -41,7 +43,7 @@ fi
 
 target_dir=${FUZZ_TARGET_DIR:-fuzz/target}
 build=(-s none --codegen-units 16 --target-dir "$target_dir")
-echo "fuzz: building ${#targets[@]} targets"
+echo "fuzz: building the fuzz targets"
 cargo +nightly fuzz build "${build[@]}"
 
 failed=()
@@ -52,9 +54,12 @@ for t in "${targets[@]}"; do
     # -timeout: one input taking 10 s is a hang; -rss_limit_mb (and the malloc limit it implies):
     # an input must not make codesim allocate gigabytes. The first corpus folder receives new
     # inputs, so the committed seeds stay as they are.
+    # TOML targets get a dictionary of codesim's keys and values.
+    dict=()
+    case $t in scenario | sweep | plan | validation) dict=(-dict="$PWD/fuzz/toml.dict") ;; esac
     set +e
     cargo +nightly fuzz run "${build[@]}" "$t" "$PWD/fuzz/corpus-run/$t" "$PWD/fuzz/corpus/$t" -- \
-        -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1
+        -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" >"$log" 2>&1
     rc=$?
     set -e
     grep -E '^#[0-9]+ +DONE|^stat::number_of_executed_units|^stat::average_exec_per_sec|^SUMMARY|panicked at|^==[0-9]+== ERROR' "$log" || true

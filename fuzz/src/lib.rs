@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 pub const FAKE_DIR: &str = "/nonexistent/codesim-fuzz";
 
 /// The fuzz targets, by name (the corpus folder of each is `fuzz/corpus/<name>`).
-pub const TARGETS: [&str; 8] = [
+pub const TARGETS: [&str; 9] = [
     "scenario",
+    "scenario_values",
     "trace_azure",
     "trace_mooncake",
     "trace_burstgpt",
@@ -30,6 +31,7 @@ pub const TARGETS: [&str; 8] = [
 pub fn run(name: &str, data: &[u8]) {
     match name {
         "scenario" => scenario(data),
+        "scenario_values" => scenario_values(data),
         "trace_azure" => trace(data, TraceFormat::AzureCsv),
         "trace_mooncake" => trace(data, TraceFormat::MooncakeJsonl),
         "trace_burstgpt" => trace(data, TraceFormat::BurstgptCsv),
@@ -207,5 +209,368 @@ pub fn validation(data: &[u8]) {
         };
         let Ok(text) = c.scenario_toml(&hw) else { continue };
         check_generated("validation case", codesim::scenario::load_str(&text, &path));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Structured scenarios: byte-driven edits of valid scenarios
+
+/// Scenarios the structured target starts from (a byte picks one).
+const BASES: [&str; 10] = [
+    include_str!("../corpus/scenario/quickstart.toml"),
+    include_str!("../corpus/scenario/serving-disaggregated.toml"),
+    include_str!("../corpus/scenario/serving-fleet.toml"),
+    include_str!("../corpus/scenario/serving-pipeline.toml"),
+    include_str!("../corpus/scenario/feature-prefix-cache.toml"),
+    include_str!("../corpus/scenario/feature-speculative.toml"),
+    include_str!("../corpus/scenario/feature-moe-ep.toml"),
+    include_str!("../corpus/scenario/infra-frontend.toml"),
+    include_str!("../corpus/scenario/load-closed.toml"),
+    include_str!("../corpus/scenario/cpu-graviton-8b-int4.toml"),
+];
+
+/// What a key holds, so that edits are mostly well typed and reach validation, not serde.
+#[derive(Clone, Copy)]
+enum Kind {
+    Int,
+    Float,
+    Bool,
+    Str(&'static [&'static str]),
+    Floats,
+    /// `{ instance, tp, pp, replicas }`, or a list of them.
+    Pool,
+    Pools,
+    /// `[{ name, share, priority, slo }]`.
+    Classes,
+    /// An arrival or length spec: `{ kind = ..., ... }`.
+    Arrival,
+    Length,
+}
+
+const INSTANCES: &[&str] = &[
+    "p5.48xlarge",
+    "p5en.48xlarge",
+    "p4de.24xlarge",
+    "inf2.xlarge",
+    "inf2.48xlarge",
+    "trn1.32xlarge",
+    "trn2.48xlarge",
+    "trn2u.48xlarge",
+    "c7g.16xlarge",
+    "c8g.4xlarge",
+    "c7i.16xlarge",
+    "",
+];
+const MODELS: &[&str] = &[
+    "llama-3-8b",
+    "llama-3.2-1b",
+    "llama-3.3-70b",
+    "llama-3.1-405b",
+    "mixtral-8x7b",
+    "qwen3-235b-a22b",
+    "deepseek-v3",
+    "mistral-7b-v0.2",
+    "nope",
+    "config.json",
+];
+const DTYPES: &[&str] = &["bf16", "fp16", "fp8", "int8", "int4", "fp32", "fp4"];
+
+const KEYS: &[(&str, Kind)] = &[
+    ("seed", Kind::Int),
+    ("hardware.instance", Kind::Str(INSTANCES)),
+    ("hardware.chip.kind", Kind::Str(&["gpu", "neuron", "cpu"])),
+    ("hardware.chip.ranks_per_chip", Kind::Int),
+    ("hardware.chip.physical_cores_per_chip", Kind::Int),
+    ("hardware.chip.hbm_gib", Kind::Float),
+    ("hardware.chip.hbm_bandwidth_gb_s", Kind::Float),
+    ("hardware.chip.sram_mib", Kind::Float),
+    ("hardware.chip.tdp_w", Kind::Float),
+    ("hardware.chip.idle_w", Kind::Float),
+    ("hardware.chip.peak_tflops.bf16", Kind::Float),
+    ("hardware.chip.peak_tflops.fp8", Kind::Float),
+    ("hardware.chip.peak_tflops.int8", Kind::Float),
+    ("hardware.chip.link.bandwidth_gb_s", Kind::Float),
+    ("hardware.chip.link.latency_us", Kind::Float),
+    ("hardware.chip.efficiency.compute", Kind::Float),
+    ("hardware.chip.efficiency.compute_half_tokens", Kind::Float),
+    ("hardware.chip.efficiency.memory", Kind::Float),
+    ("hardware.chip.efficiency.kv_memory", Kind::Float),
+    ("hardware.chip.efficiency.attention_score_bytes", Kind::Float),
+    ("hardware.chip.efficiency.step_overhead_us", Kind::Float),
+    ("hardware.chip.efficiency.layer_overhead_us", Kind::Float),
+    ("hardware.chip.efficiency.collective_latency_us", Kind::Float),
+    ("hardware.chip.efficiency.shape_buckets", Kind::Str(&["none", "pow2"])),
+    ("hardware.chip.efficiency.bucket_min_tokens", Kind::Int),
+    ("hardware.chip.threads", Kind::Int),
+    ("hardware.chip.thread_half_cores", Kind::Float),
+    ("hardware.chip.core_bandwidth_gb_s", Kind::Float),
+    ("hardware.instance_overrides.chips", Kind::Int),
+    ("hardware.instance_overrides.efa_gbps", Kind::Float),
+    ("hardware.instance_overrides.efa_latency_us", Kind::Float),
+    ("hardware.instance_overrides.host_vcpus", Kind::Int),
+    ("hardware.instance_overrides.host_memory_gib", Kind::Float),
+    ("hardware.instance_overrides.host_link_gb_s", Kind::Float),
+    ("hardware.instance_overrides.price.on_demand_usd_per_hour", Kind::Float),
+    ("hardware.instance_overrides.price.spot_usd_per_hour", Kind::Float),
+    ("model.name", Kind::Str(MODELS)),
+    ("model.weights", Kind::Str(DTYPES)),
+    ("model.compute", Kind::Str(DTYPES)),
+    ("model.kv_cache", Kind::Str(DTYPES)),
+    ("model.weight_format", Kind::Str(&["plain", "q4_0", "q8_0"])),
+    ("model.expert_skew_zipf", Kind::Float),
+    ("model.expert_shares", Kind::Floats),
+    ("deployment.tp", Kind::Int),
+    ("deployment.pp", Kind::Int),
+    ("deployment.replicas", Kind::Int),
+    ("deployment.instances", Kind::Int),
+    ("deployment.ep", Kind::Int),
+    ("deployment.groups", Kind::Pools),
+    ("disaggregation.prefill", Kind::Pool),
+    ("disaggregation.decode", Kind::Pool),
+    ("disaggregation.kv_link", Kind::Str(&["efa", "neuronlink"])),
+    ("serving.scheduler", Kind::Str(&["continuous", "chunked", "static"])),
+    ("serving.max_batch", Kind::Int),
+    ("serving.max_batched_tokens", Kind::Int),
+    ("serving.block_tokens", Kind::Int),
+    ("serving.kv_reserve_fraction", Kind::Float),
+    (
+        "serving.routing",
+        Kind::Str(&[
+            "round-robin",
+            "least-outstanding",
+            "least-tokens",
+            "power-of-two",
+            "prefix-affinity",
+        ]),
+    ),
+    ("serving.preemption", Kind::Str(&["recompute", "swap"])),
+    ("serving.max_queue", Kind::Int),
+    ("serving.kv_admission", Kind::Str(&["optimistic", "reserve"])),
+    ("serving.prefix_cache.enabled", Kind::Bool),
+    ("serving.prefix_cache.host_tier_gib", Kind::Float),
+    ("serving.prefix_cache.remote_tier_gib", Kind::Float),
+    ("serving.speculative.enabled", Kind::Bool),
+    ("serving.speculative.method", Kind::Str(&["draft", "heads"])),
+    ("serving.speculative.draft_model", Kind::Str(MODELS)),
+    ("serving.speculative.gamma", Kind::Int),
+    ("serving.speculative.acceptance", Kind::Float),
+    ("serving.speculative.acceptance_by_position", Kind::Floats),
+    ("serving.speculative.heads_layer_fraction", Kind::Float),
+    ("workload.requests", Kind::Int),
+    ("workload.arrival", Kind::Arrival),
+    ("workload.arrival.rate_per_s", Kind::Float),
+    ("workload.input", Kind::Length),
+    ("workload.output", Kind::Length),
+    ("workload.classes", Kind::Classes),
+    ("workload.prefix_groups", Kind::Int),
+    ("workload.prefix.groups", Kind::Int),
+    ("workload.prefix.system_tokens", Kind::Int),
+    ("workload.prefix.zipf", Kind::Float),
+    ("workload.prefix.sessions", Kind::Int),
+    ("workload.prefix.block_tokens", Kind::Int),
+    ("slo.ttft_ms", Kind::Float),
+    ("slo.tpot_ms", Kind::Float),
+    ("infrastructure.pue", Kind::Float),
+    ("infrastructure.pricing", Kind::Str(&["on-demand", "reserved", "spot"])),
+    ("infrastructure.allreduce", Kind::Str(&["ring", "tree"])),
+    ("infrastructure.power_cap_w", Kind::Float),
+    ("infrastructure.graph_capture", Kind::Bool),
+    ("infrastructure.nitro.enabled", Kind::Bool),
+    ("infrastructure.nitro.request_latency_us", Kind::Float),
+    ("infrastructure.nitro.host_cpu_share", Kind::Float),
+    ("infrastructure.host.step_cpu_us", Kind::Float),
+    ("infrastructure.host.frontend_us_per_request", Kind::Float),
+    ("infrastructure.frontend.instance", Kind::Str(INSTANCES)),
+    ("infrastructure.frontend.count", Kind::Int),
+];
+
+const INTS: [i64; 18] = [
+    0,
+    1,
+    2,
+    3,
+    8,
+    16,
+    64,
+    4096,
+    100_000,
+    1 << 20,
+    1 << 31,
+    u32::MAX as i64,
+    1 << 32,
+    1_000_000_000_000,
+    1 << 53,
+    i64::MAX,
+    -1,
+    i64::MIN,
+];
+const FLOATS: [f64; 16] = [
+    0.0,
+    -0.0,
+    0.5,
+    1.0,
+    0.95,
+    2.0,
+    1e-300,
+    5e-324,
+    1e12,
+    1e308,
+    f64::MAX,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    f64::NAN,
+    -1.0,
+    4294967296.0,
+];
+
+/// Reads the fuzzer's bytes as choices; past the end every choice is 0.
+struct Choices<'a>(&'a [u8]);
+
+impl Choices<'_> {
+    fn byte(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((b, rest)) => {
+                self.0 = rest;
+                *b
+            }
+            None => 0,
+        }
+    }
+    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
+        from[self.byte() as usize % from.len()]
+    }
+    fn raw(&mut self) -> u64 {
+        (0..8).fold(0u64, |a, _| a << 8 | self.byte() as u64)
+    }
+    fn int(&mut self) -> i64 {
+        match self.byte() % 4 {
+            0 | 1 => self.pick(&INTS),
+            2 => self.byte() as i64,
+            _ => self.raw() as i64,
+        }
+    }
+    fn float(&mut self) -> f64 {
+        match self.byte() % 4 {
+            0 | 1 => self.pick(&FLOATS),
+            2 => self.byte() as f64 / 16.0,
+            _ => f64::from_bits(self.raw()),
+        }
+    }
+    fn floats(&mut self) -> toml::Value {
+        let n = self.byte() % 40;
+        toml::Value::Array((0..n).map(|_| toml::Value::Float(self.float())).collect())
+    }
+    fn value(&mut self, kind: Kind) -> toml::Value {
+        use toml::Value as V;
+        let table = |pairs: Vec<(&str, V)>| V::Table(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+        match kind {
+            Kind::Int => V::Integer(self.int()),
+            Kind::Float => V::Float(self.float()),
+            Kind::Bool => V::Boolean(self.byte() % 2 == 0),
+            Kind::Str(names) => V::String(self.pick(names).to_string()),
+            Kind::Floats => self.floats(),
+            Kind::Pool => {
+                let mut pairs = vec![
+                    ("tp", V::Integer(self.int())),
+                    ("pp", V::Integer(self.int())),
+                    ("replicas", V::Integer(self.int())),
+                ];
+                if self.byte() % 2 == 0 {
+                    pairs.push(("instance", V::String(self.pick(INSTANCES).to_string())));
+                }
+                table(pairs)
+            }
+            Kind::Pools => {
+                let n = self.byte() % 4;
+                V::Array((0..n).map(|_| self.value(Kind::Pool)).collect())
+            }
+            Kind::Classes => {
+                let n = self.byte() % 4;
+                V::Array(
+                    (0..n)
+                        .map(|i| {
+                            let slo = table(vec![("ttft_ms", V::Float(self.float()))]);
+                            table(vec![
+                                (
+                                    "name",
+                                    V::String(format!("c{}", (u32::from(i) + u32::from(self.byte())) % 3)),
+                                ),
+                                ("share", V::Float(self.float())),
+                                ("priority", V::Integer(self.int())),
+                                ("slo", slo),
+                            ])
+                        })
+                        .collect(),
+                )
+            }
+            Kind::Arrival => match self.byte() % 5 {
+                0 => table(vec![("kind", "poisson".into()), ("rate_per_s", V::Float(self.float()))]),
+                1 => table(vec![
+                    ("kind", "gamma".into()),
+                    ("rate_per_s", V::Float(self.float())),
+                    ("cv", V::Float(self.float())),
+                ]),
+                2 => table(vec![
+                    ("kind", "closed".into()),
+                    ("clients", V::Integer(self.int())),
+                    ("think_time_s", V::Float(self.float())),
+                ]),
+                3 => table(vec![("kind", "static".into()), ("batch", V::Integer(self.int()))]),
+                _ => table(vec![("kind", "offline".into())]),
+            },
+            Kind::Length => match self.byte() % 3 {
+                0 => table(vec![("kind", "fixed".into()), ("tokens", V::Integer(self.int()))]),
+                1 => table(vec![
+                    ("kind", "uniform".into()),
+                    ("min", V::Integer(self.int())),
+                    ("max", V::Integer(self.int())),
+                ]),
+                _ => table(vec![
+                    ("kind", "lognormal".into()),
+                    ("mean", V::Float(self.float())),
+                    ("cv", V::Float(self.float())),
+                    ("min", V::Integer(self.int())),
+                    ("max", V::Integer(self.int())),
+                ]),
+            },
+        }
+    }
+}
+
+/// A valid scenario (chosen by the first byte) with edits read from the rest: each edit sets one
+/// key of the schema to a value of its type (often an extreme one: 0, 2^32, NaN, infinity) or
+/// removes it. The text then goes through [`scenario`]. Byte-level mutation of TOML text mostly
+/// explores the TOML parser; this explores validation and simulation set-up.
+pub fn scenario_values(data: &[u8]) {
+    let mut c = Choices(data);
+    let base = BASES[c.byte() as usize % BASES.len()];
+    let mut t: toml::Table = base.parse().expect("the base scenarios are valid TOML");
+    for _ in 0..16 {
+        if c.0.is_empty() {
+            break;
+        }
+        let (key, kind) = c.pick(KEYS);
+        if c.byte() % 16 == 0 {
+            remove_path(&mut t, key);
+        } else {
+            let v = c.value(kind);
+            let _ = codesim::sweep::set_path(&mut t, key, v);
+        }
+    }
+    if let Ok(text) = toml::to_string(&t) {
+        scenario(text.as_bytes());
+    }
+}
+
+fn remove_path(t: &mut toml::Table, key: &str) {
+    match key.split_once('.') {
+        None => {
+            t.remove(key);
+        }
+        Some((head, rest)) => {
+            if let Some(toml::Value::Table(sub)) = t.get_mut(head) {
+                remove_path(sub, rest);
+            }
+        }
     }
 }

@@ -398,7 +398,7 @@ impl Catalog {
     }
 }
 
-fn validate_chip(c: &Chip, file: &Path) -> Result<()> {
+pub(crate) fn validate_chip(c: &Chip, file: &Path) -> Result<()> {
     let at = |k: &str| format!("chip `{}`.{k}", c.name);
     let positive = [
         ("hbm_gib", c.hbm_gib),

@@ -444,6 +444,32 @@ pub fn load_str(text: &str, path: &Path) -> Result<Plan> {
             format!("must be between 1 and 16, got {}", f.seeds_per_probe),
         ));
     }
+    // Probes simulate with seeds seed .. seed + seeds_per_probe - 1, written into scenarios as
+    // TOML integers (below 2^63).
+    let last_seed = f.seed.checked_add(f.seeds_per_probe as u64 - 1);
+    if last_seed.is_none_or(|s| s > i64::MAX as u64) {
+        return Err(Error::input(
+            path,
+            "seed",
+            format!(
+                "{} + seeds_per_probe ({}) goes past the largest seed, 2^63 - 1 = {}",
+                f.seed,
+                f.seeds_per_probe,
+                i64::MAX
+            ),
+        ));
+    }
+    let verify_seed = f.verify_seed.unwrap_or(f.seed + f.seeds_per_probe as u64);
+    if verify_seed > i64::MAX as u64 {
+        return Err(Error::input(
+            path,
+            "verify_seed",
+            format!(
+                "{verify_seed} (default: seed + seeds_per_probe) is past the largest seed, 2^63 - 1 = {}",
+                i64::MAX
+            ),
+        ));
+    }
     if d.requests == Some(0) {
         return Err(Error::input(path, "demand.requests", "must be at least 1, got 0"));
     }
@@ -518,7 +544,7 @@ pub fn load_str(text: &str, path: &Path) -> Result<Plan> {
         file: path.to_path_buf(),
         seed: f.seed,
         seeds_per_probe: f.seeds_per_probe,
-        verify_seed: f.verify_seed.unwrap_or(f.seed.wrapping_add(f.seeds_per_probe as u64)),
+        verify_seed,
         headroom: f.headroom,
         demand,
         slo,
@@ -912,10 +938,11 @@ pub fn scenario_table(
     }
     t.insert("workload".into(), toml::Value::Table(w));
 
-    // Size: multiply every replica count of the base.
+    // Size: multiply every replica count of the base (saturating: a count that large is then
+    // refused by the scenario's own check of `replicas`).
     let mul = |v: Option<&toml::Value>| -> toml::Value {
         let base = v.and_then(toml::Value::as_integer).unwrap_or(1);
-        toml::Value::Integer(base * units as i64)
+        toml::Value::Integer(base.saturating_mul(units as i64))
     };
     if let Some(toml::Value::Table(dis)) = t.get_mut("disaggregation") {
         for pool in ["prefill", "decode"] {

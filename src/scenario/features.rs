@@ -62,6 +62,11 @@ fn heads_layer_fraction() -> f64 {
 /// Acceptance when none is given (EAGLE-class heads and well-matched drafts report 0.6–0.8).
 pub const DEFAULT_ACCEPTANCE: f64 = 0.7;
 
+/// The most shared system prompts `[workload.prefix]` accepts.
+pub const MAX_PREFIX_GROUPS: u32 = 1 << 20;
+/// The most multi-turn sessions `[workload.prefix]` accepts.
+pub const MAX_PREFIX_SESSIONS: u32 = 1 << 24;
+
 /// `[workload.prefix]`: synthetic prompts as block hashes (see `serve::prefix_cache`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,6 +171,19 @@ pub fn resolve(
                 "workload.prefix.groups",
                 "must be at least 1, got 0",
             ));
+        }
+        // The simulation keeps a popularity weight per group and a slot per session.
+        for (k, v, max) in [
+            ("groups", s.groups, MAX_PREFIX_GROUPS),
+            ("sessions", s.sessions, MAX_PREFIX_SESSIONS),
+        ] {
+            if v > max {
+                return Err(Error::input(
+                    path,
+                    format!("workload.prefix.{k}"),
+                    format!("{v} is more than the {max} accepted"),
+                ));
+            }
         }
         if s.block_tokens == Some(0) {
             return Err(Error::input(

@@ -103,6 +103,9 @@ impl PricingMode {
     }
 }
 
+/// The most instances a front-end tier may have.
+pub const MAX_FRONTEND_INSTANCES: u32 = 10_000;
+
 /// The front-end tier, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frontend {
@@ -247,6 +250,17 @@ pub fn resolve(s: &InfrastructureSection, catalog: &Catalog, file: &Path) -> Res
                     file,
                     "infrastructure.frontend.count",
                     "must be at least 1, got 0",
+                ));
+            }
+            // The simulation queues requests on every vCPU of the tier.
+            if f.count > MAX_FRONTEND_INSTANCES {
+                return Err(Error::input(
+                    file,
+                    "infrastructure.frontend.count",
+                    format!(
+                        "{} is more than the {MAX_FRONTEND_INSTANCES} front-end instances accepted",
+                        f.count
+                    ),
                 ));
             }
             let usd_per_hour = s

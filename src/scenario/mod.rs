@@ -337,6 +337,15 @@ pub struct Scenario {
 /// The most requests one run accepts: beyond it memory and time are no longer a laptop's.
 pub const MAX_REQUESTS: u64 = 100_000_000;
 pub const MAX_REPLICAS: u32 = 100_000;
+/// The most tensor-parallel ranks one instance may have (chips × ranks per chip, after overrides).
+pub const MAX_RANKS_PER_INSTANCE: u32 = 4096;
+/// The most ranks (replicas × tp × pp over every pool) one run accepts: far beyond any real fleet,
+/// and small enough that rank and instance counts never overflow.
+pub const MAX_RANKS: u64 = 1 << 20;
+/// The most host vCPUs an instance may have (after overrides).
+pub const MAX_HOST_VCPUS: u32 = 4096;
+/// The largest KV block (tokens); each replica keeps a counter per token position of a block.
+pub const MAX_BLOCK_TOKENS: u32 = 4096;
 
 /// Reads, parses and validates a scenario file.
 pub fn load(path: &Path) -> Result<Scenario> {
@@ -497,6 +506,7 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     }
     let mut pools = Vec::new();
     let mut total_replicas = 0u64;
+    let mut total_ranks = 0u64;
     for (role, key, ps) in &pool_specs {
         let hw = match &ps.instance {
             Some(name) if *name != f.hardware.instance => {
@@ -506,6 +516,7 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         };
         check_pool(path, key, &hw, &model, ps, &mut notes)?;
         total_replicas += ps.replicas as u64;
+        total_ranks += ps.tp as u64 * ps.pp as u64 * ps.replicas as u64;
         pools.push(Pool {
             role: *role,
             hardware: hw,
@@ -519,6 +530,15 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
             path,
             "deployment.replicas",
             format!("{total_replicas} is more than the {MAX_REPLICAS} replicas one run accepts"),
+        ));
+    }
+    if total_ranks > MAX_RANKS {
+        return Err(Error::input(
+            path,
+            "deployment",
+            format!(
+                "the pools use {total_ranks} ranks in all (replicas × tp × pp), more than the {MAX_RANKS} one run accepts"
+            ),
         ));
     }
     let infra = infra::resolve(&f.infrastructure, &catalog, path)?;
@@ -553,6 +573,16 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     at_least_one(path, "serving.max_batch", s.max_batch as u64)?;
     at_least_one(path, "serving.max_batched_tokens", s.max_batched_tokens as u64)?;
     at_least_one(path, "serving.block_tokens", s.block_tokens as u64)?;
+    if s.block_tokens > MAX_BLOCK_TOKENS {
+        return Err(Error::input(
+            path,
+            "serving.block_tokens",
+            format!(
+                "{} tokens per KV block is more than the {MAX_BLOCK_TOKENS} accepted (vLLM uses 16, TensorRT-LLM 32 to 128)",
+                s.block_tokens
+            ),
+        ));
+    }
     if !(0.0..0.95).contains(&s.kv_reserve_fraction) || s.kv_reserve_fraction.is_nan() {
         return Err(Error::input(
             path,
@@ -889,6 +919,44 @@ fn resolve_hardware(
             "efficiencies are fractions of peak: must be in (0, 1]",
         ));
     }
+    // Overrides are checked like a profile's entries: a rank count of 0 would divide by zero.
+    if hardware.chip.ranks_per_chip == 0 {
+        return Err(Error::input(
+            path,
+            "hardware.chip.ranks_per_chip",
+            "must be at least 1, got 0",
+        ));
+    }
+    if hardware.instance.chips == 0 {
+        return Err(Error::input(
+            path,
+            "hardware.instance_overrides.chips",
+            "must be at least 1, got 0",
+        ));
+    }
+    let ranks = hardware.instance.chips as u64 * hardware.chip.ranks_per_chip as u64;
+    if ranks > MAX_RANKS_PER_INSTANCE as u64 {
+        return Err(Error::input(
+            path,
+            key,
+            format!(
+                "{} has {} chips × {} ranks per chip = {ranks} ranks, more than the {MAX_RANKS_PER_INSTANCE} an instance may have; check hardware.chip.ranks_per_chip and hardware.instance_overrides.chips",
+                hardware.instance.name, hardware.instance.chips, hardware.chip.ranks_per_chip
+            ),
+        ));
+    }
+    // The simulation queues host work on every vCPU of the pool's instances.
+    if hardware.instance.host_vcpus > MAX_HOST_VCPUS {
+        return Err(Error::input(
+            path,
+            "hardware.instance_overrides.host_vcpus",
+            format!(
+                "{} is more than the {MAX_HOST_VCPUS} host vCPUs an instance may have",
+                hardware.instance.host_vcpus
+            ),
+        ));
+    }
+    crate::hw::validate_chip(&hardware.chip, path)?;
     Ok(hardware)
 }
 
@@ -916,6 +984,18 @@ fn check_pool(
             ),
         ));
     }
+    let ranks = p.tp as u64 * p.pp as u64;
+    let fleet_ranks = ranks.saturating_mul(p.replicas as u64);
+    if fleet_ranks > MAX_RANKS {
+        return Err(Error::input(
+            path,
+            key.to_string(),
+            format!(
+                "{} replicas × TP {} × PP {} = {fleet_ranks} ranks, more than the {MAX_RANKS} one run accepts",
+                p.replicas, p.tp, p.pp
+            ),
+        ));
+    }
     let per_instance = hardware.ranks_per_instance();
     if p.tp > per_instance && p.tp % per_instance != 0 {
         return Err(Error::infeasible(
@@ -927,7 +1007,6 @@ fn check_pool(
             ),
         ));
     }
-    let ranks = p.tp as u64 * p.pp as u64;
     if ranks > per_instance as u64
         && (ranks % per_instance as u64 != 0 || (p.tp < per_instance && per_instance % p.tp != 0))
     {

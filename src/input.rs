@@ -54,14 +54,60 @@ pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T> {
 }
 
 /// Reads a UTF-8 text file, with clear errors for a missing path, a directory or non-UTF-8 bytes.
-pub fn read_text(path: &Path) -> Result<String> {
+/// The most bytes codesim reads from one input file (scenario, trace, model config): a bigger
+/// one, or an endless one such as `/dev/zero`, is refused instead of exhausting memory.
+pub const MAX_INPUT_BYTES: u64 = 4 << 30;
+
+/// Reads a whole input file, at most [`MAX_INPUT_BYTES`].
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
     if path.is_dir() {
         return Err(Error::input(path, "", "is a directory; expected a file"));
     }
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::input(path, "", "file not found"),
         _ => Error::io(path, e),
     })?;
+    if let Ok(meta) = file.metadata() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            let t = meta.file_type();
+            if t.is_char_device() || t.is_block_device() || t.is_socket() {
+                return Err(Error::input(
+                    path,
+                    "",
+                    "is a device or socket, not a file; give a regular file (or a pipe)",
+                ));
+            }
+        }
+        if meta.is_file() && meta.len() > MAX_INPUT_BYTES {
+            return Err(too_big(path));
+        }
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(too_big(path));
+    }
+    Ok(bytes)
+}
+
+fn too_big(path: &Path) -> Error {
+    Error::input(
+        path,
+        "",
+        format!(
+            "is larger than {} GiB, the most one input file may hold; split the trace or sample it",
+            MAX_INPUT_BYTES >> 30
+        ),
+    )
+}
+
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = read_bytes(path)?;
     String::from_utf8(bytes).map_err(|e| {
         let off = e.utf8_error().valid_up_to();
         let (l, c) = line_col(std::str::from_utf8(&e.as_bytes()[..off]).unwrap_or(""), off);

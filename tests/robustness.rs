@@ -86,6 +86,7 @@ fn scenario_cases() -> Vec<BadScenario> {
         ("unsorted trace", trace_scenario("unsorted.csv"), vec![("unsorted.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,10,5\n2023-11-16 18:15:46.0,10,5\n".to_vec())], vec!["unsorted.csv", "line 3", "sort"]),
         ("truncated JSONL trace", trace_scenario("cut.jsonl"), vec![("cut.jsonl", b"{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 5, \"hash_ids\": [0]}\n{\"timestamp\": 5, \"input_len".to_vec())], vec!["cut.jsonl", "line 2", "truncated"]),
         ("non-UTF-8 trace", trace_scenario("bytes.csv"), vec![("bytes.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,1\xff0,5\n".to_vec())], vec!["bytes.csv", "line 2", "UTF-8"]),
+        ("trace that is an endless device", trace_scenario("/dev/zero"), vec![], vec!["/dev/zero", "not a file"]),
         ("unknown trace header", trace_scenario("odd.csv"), vec![("odd.csv", b"when,prompt,answer\n1,2,3\n".to_vec())], vec!["odd.csv", "line 1"]),
         ("trace row beyond the context", trace_scenario("long.csv"), vec![("long.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,5000,5\n".to_vec())], vec!["request 1", "context"]),
         ("trace lengths with trace arrivals", format!("{BASE}[workload]\narrival = {{ kind = \"trace\", path = \"t.csv\" }}\ninput = {fixed}\n"), vec![("t.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,10,5\n".to_vec())], vec!["workload.input", "from the trace"]),
@@ -113,7 +114,10 @@ fn every_bad_scenario_is_one_clear_line_and_exit_2() {
         assert_eq!(stderr.trim().lines().count(), 1, "{what}: one line: {stderr}");
         assert!(stderr.starts_with("error: "), "{what}: {stderr}");
         assert!(
-            stderr.contains(".toml") || stderr.contains(".csv") || stderr.contains(".jsonl"),
+            stderr.contains(".toml")
+                || stderr.contains(".csv")
+                || stderr.contains(".jsonl")
+                || stderr.contains("/dev/"),
             "{what}: names the file: {stderr}"
         );
         for n in needles {
@@ -136,6 +140,11 @@ fn bad_paths_and_output_directories() {
             vec!["missing.toml", "not found"],
         ),
         ("scenario is a directory", vec!["run", "."], vec!["directory"]),
+        (
+            "scenario is an endless device",
+            vec!["run", "/dev/zero"],
+            vec!["/dev/zero", "not a file"],
+        ),
         (
             "non-UTF-8 scenario",
             vec!["run", "bytes.toml"],

@@ -4,7 +4,6 @@
 //! quantization) is ignored. Sliding-window attention, QKV biases and Qwen3's per-head q/k norms
 //! are not modelled.
 
-use std::fs;
 use std::path::Path;
 
 use serde_json::{Map, Value};
@@ -28,7 +27,7 @@ pub const HF_MODEL_TYPES: [&str; 8] = [
 /// the file when it is called `config.json` (as in a downloaded repository), after the file
 /// stem otherwise, and after `model_type` when neither gives a name.
 pub fn from_hf_config(path: &Path) -> Result<ModelSpec> {
-    let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::input::read_text(path)?;
     let json: Value = serde_json::from_str(&text)
         .map_err(|e| Error::input(path, format!("line {}", e.line()), format!("invalid JSON: {e}")))?;
     let Some(fields) = json.as_object() else {

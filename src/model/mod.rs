@@ -461,7 +461,7 @@ pub fn list_presets(models_dir: &Path) -> Result<Vec<ModelSpec>> {
 
 /// Parses and validates a model spec TOML file (a preset or a user's own).
 pub fn load_spec_file(path: &Path) -> Result<ModelSpec> {
-    let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::input::read_text(path)?;
     let spec: ModelSpec = toml::from_str(&text).map_err(|e| {
         let message = e.message().trim_end().to_string();
         // A missing top-level key points at the whole document: "line 1" would mislead.

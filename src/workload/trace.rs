@@ -123,7 +123,7 @@ pub fn read_trace(path: &Path, format: TraceFormat) -> Result<Trace> {
         }
         Err(e) => return Err(Error::io(path, e)),
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::input::read_bytes(path)?;
     parse_trace(&bytes, &path.display().to_string(), format)
 }
 

@@ -86,6 +86,7 @@ fn scenario_cases() -> Vec<BadScenario> {
         ("unsorted trace", trace_scenario("unsorted.csv"), vec![("unsorted.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,10,5\n2023-11-16 18:15:46.0,10,5\n".to_vec())], vec!["unsorted.csv", "line 3", "sort"]),
         ("truncated JSONL trace", trace_scenario("cut.jsonl"), vec![("cut.jsonl", b"{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 5, \"hash_ids\": [0]}\n{\"timestamp\": 5, \"input_len".to_vec())], vec!["cut.jsonl", "line 2", "truncated"]),
         ("non-UTF-8 trace", trace_scenario("bytes.csv"), vec![("bytes.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,1\xff0,5\n".to_vec())], vec!["bytes.csv", "line 2", "UTF-8"]),
+        ("a billion closed-loop clients", format!("{BASE}[workload]\nrequests = 10\narrival = {{ kind = \"closed\", clients = 1000000000 }}\ninput = {fixed}\noutput = {fixed}\n"), vec![], vec!["workload.arrival.clients", "1000000000", "2097152"]),
         ("trace that is an endless device", trace_scenario("/dev/zero"), vec![], vec!["/dev/zero", "not a file"]),
         ("unknown trace header", trace_scenario("odd.csv"), vec![("odd.csv", b"when,prompt,answer\n1,2,3\n".to_vec())], vec!["odd.csv", "line 1"]),
         ("trace row beyond the context", trace_scenario("long.csv"), vec![("long.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,5000,5\n".to_vec())], vec!["request 1", "context"]),

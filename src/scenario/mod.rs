@@ -602,6 +602,18 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         }
         ArrivalSpec::Closed { clients, think_time_s } => {
             at_least_one(path, "workload.arrival.clients", *clients as u64)?;
+            // Each client holds a request in the system: beyond the engine's in-system bound the
+            // run could only stop as overloaded.
+            if *clients as u64 > crate::sim::MAX_IN_SYSTEM {
+                return Err(Error::input(
+                    path,
+                    "workload.arrival.clients",
+                    format!(
+                        "{clients} clients are more than the {} requests one run holds at once; model that many users with open-loop (poisson) arrivals",
+                        crate::sim::MAX_IN_SYSTEM
+                    ),
+                ));
+            }
             if !(think_time_s.is_finite() && *think_time_s >= 0.0) {
                 return Err(Error::input(
                     path,

@@ -10,7 +10,7 @@
 //! requests (see `Samples` and `WeightedSamples`).
 
 /// Samples kept exactly before a distribution switches to the sketch.
-pub const EXACT_SAMPLES: usize = 1 << 16;
+pub const EXACT_SAMPLES: usize = 1 << 18;
 /// Relative accuracy of the sketch's quantiles (0.1 %).
 pub const RELATIVE_ERROR: f64 = 1e-3;
 /// Values at or below this (milliseconds) count as zero: an absolute error of at most 1 ps.

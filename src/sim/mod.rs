@@ -849,7 +849,7 @@ impl Simulation {
                 facility_j,
             },
             requests: Counts {
-                unfinished: self.counts.arrived - self.counts.completed - self.counts.dropped - self.counts.rejected,
+                unfinished: self.unfinished(),
                 ..self.counts
             },
             breakdown: b,
@@ -872,12 +872,18 @@ impl Simulation {
         }
     }
 
+    /// Requests still queued or running (non-zero only when the run was cut short).
+    fn unfinished(&self) -> u64 {
+        let c = &self.counts;
+        c.arrived.saturating_sub(c.completed + c.dropped + c.rejected)
+    }
+
     /// The run's notes, plus how the percentiles were computed when a distribution outgrew the
     /// exact buffers.
     fn result_notes(&self) -> Vec<String> {
         let mut notes = self.notes.clone();
         let c = &self.counts;
-        let unfinished = c.arrived - c.completed - c.dropped - c.rejected;
+        let unfinished = self.unfinished();
         match self.cut {
             Some((t, Cut::Horizon)) if unfinished > 0 || c.arrived < self.sc.requests => notes.push(format!(
                 "the run stopped at the horizon (workload.horizon_s = {} s): {unfinished} requests were still queued or running and {} had not arrived; latency percentiles cover the {} completed requests only",

@@ -965,7 +965,9 @@ mod tests {
         assert_eq!(resolve("mine.toml", &models, &dir.0).unwrap(), preset("mixtral-8x7b"));
         let err = resolve("missing.json", &models, &dir.0).unwrap_err();
         assert!(
-            matches!(err, Error::Io { .. }) && err.to_string().contains("missing.json"),
+            matches!(err, Error::Input(_))
+                && err.to_string().contains("missing.json")
+                && err.to_string().contains("not found"),
             "{err}"
         );
         let err = resolve("gpt-5", &models, &dir.0).unwrap_err().to_string();

@@ -334,3 +334,71 @@ fn every_example_plan_loads() {
     }
     assert!(n >= 1);
 }
+
+/// `--resume` reuses a probe only if everything it read is unchanged: edit the trace the demand
+/// replays and every probe is simulated again.
+#[test]
+fn resume_does_not_reuse_probes_after_their_trace_changed() {
+    let dir = temp_dir("resume-trace");
+    let rows = |out: u32| {
+        let mut t = String::from("TIMESTAMP,ContextTokens,GeneratedTokens\n");
+        for i in 0..300 {
+            t.push_str(&format!(
+                "2023-11-16 18:{:02}:{:02}.0,{},{out}\n",
+                i / 60,
+                i % 60,
+                200 + (i * 37) % 900
+            ));
+        }
+        t
+    };
+    std::fs::write(dir.join("t.csv"), rows(60)).unwrap();
+    let text = plan_text(1.0, "")
+        .replace("rate_per_s = 1\n", "trace = \"t.csv\"\nrate_scale = 4.0\n")
+        .replace("requests = 400\n", "requests = 300\n")
+        .replace(
+            r#"input = { kind = "lognormal", mean = 500.0, cv = 1.0, max = 4000 }"#,
+            "",
+        )
+        .replace(
+            r#"output = { kind = "lognormal", mean = 100.0, cv = 1.0, max = 1000 }"#,
+            "",
+        );
+    std::fs::write(dir.join("plan.toml"), text).unwrap();
+    let run = |resume: bool| {
+        let mut args = vec!["plan", "plan.toml", "--out", "out"];
+        if resume {
+            args.push("--resume");
+        }
+        let o = Command::new(BIN).args(&args).current_dir(&dir).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let said = String::from_utf8_lossy(&o.stdout).to_string();
+        let reused: usize = if resume {
+            said.split(" probes read back")
+                .next()
+                .and_then(|n| n.trim().rsplit(' ').next().and_then(|n| n.parse().ok()))
+                .unwrap_or_else(|| panic!("{said}"))
+        } else {
+            0
+        };
+        (reused, files(&dir.join("out/probes")).len())
+    };
+    let (_, probes) = run(false);
+    assert!(probes > 0);
+    let (reused, _) = run(true);
+    // (A probe the search asks for twice is read back twice.)
+    assert!(
+        reused >= probes,
+        "an unchanged plan reuses every probe: {reused} of {probes}"
+    );
+    std::fs::write(dir.join("t.csv"), rows(400)).unwrap();
+    let (reused_after, after) = run(true);
+    // Every probe is simulated anew under a new key (the old records stay, unused); what is read
+    // back is only what the search asks for twice within this run.
+    assert_eq!(
+        after,
+        2 * probes,
+        "a changed trace must not reuse probes simulated with the old one"
+    );
+    assert_eq!(reused_after, reused - probes);
+}

@@ -1174,7 +1174,7 @@ impl Prober<'_> {
         let text = self.scenario_text(units, traffic, cap, seed)?;
         let sc = self.load_text(&text)?;
         let price_factor = self.price_factor(&sc);
-        let key = self.record_key(&text, units, traffic, price_factor);
+        let key = self.record_key(&text, &sc, units, traffic, price_factor);
         if let Some(p) = self.ctl.recorded(&key) {
             self.ctl.reused.fetch_add(1, Ordering::SeqCst);
             return Ok(p);
@@ -1190,14 +1190,16 @@ impl Prober<'_> {
 
     /// What identifies a probe's result: everything the simulation and the judgement read.
     /// The scenario text holds the hardware, model, fleet size, demand and seed; the rest is how
-    /// the run is judged and priced. (Files the scenario names, a trace or a profile, are named,
-    /// not hashed: edit one and start the plan afresh rather than resume it.)
-    fn record_key(&self, scenario: &str, units: u32, traffic: f64, price_factor: f64) -> String {
+    /// the run is judged and priced. The files the scenario names (a trace, a model config, a
+    /// hardware profile) enter through a digest of what was read from them, so editing one makes
+    /// `--resume` simulate again rather than reuse a stale probe.
+    fn record_key(&self, scenario: &str, sc: &Scenario, units: u32, traffic: f64, price_factor: f64) -> String {
         format!(
-            "codesim {}\nscenario file: {}\nunits: {units}\ntraffic scale: {traffic:?}\nprice factor: {price_factor:?}\nslo: {}\n\n{scenario}",
+            "codesim {}\nscenario file: {}\nunits: {units}\ntraffic scale: {traffic:?}\nprice factor: {price_factor:?}\nslo: {}\ninputs read: {:016x}\n\n{scenario}",
             env!("CARGO_PKG_VERSION"),
             absolute(&self.cand.base_path),
             serde_json::to_string(&self.slo).expect("an SLO serialises"),
+            inputs_digest(sc),
         )
     }
 
@@ -1999,4 +2001,55 @@ pub fn fmt(v: f64) -> String {
         let s = format!("{v:.3}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
+}
+
+/// FNV-1a over everything a resolved scenario read (hardware, model, traces, length columns):
+/// the trace rows are hashed field by field, the rest through its `Debug` text (no hash maps, so
+/// it is the same in every process).
+fn inputs_digest(sc: &Scenario) -> u64 {
+    struct Fnv(u64);
+    impl Fnv {
+        fn bytes(&mut self, b: &[u8]) {
+            for &x in b {
+                self.0 ^= x as u64;
+                self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        fn u64(&mut self, x: u64) {
+            self.bytes(&x.to_le_bytes());
+        }
+    }
+    impl std::fmt::Write for Fnv {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.bytes(s.as_bytes());
+            Ok(())
+        }
+    }
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    if let Some(t) = &sc.trace {
+        h.u64(t.requests.len() as u64);
+        for r in &t.requests {
+            h.u64(r.arrival_ns);
+            h.u64(((r.input_tokens as u64) << 32) | r.output_tokens as u64);
+            h.u64(r.hash_ids.len() as u64);
+            for &id in &r.hash_ids {
+                h.u64(id);
+            }
+        }
+    }
+    for col in [&sc.input_column, &sc.output_column].into_iter().flatten() {
+        h.u64(col.len() as u64);
+        for &x in col.iter() {
+            h.u64(x as u64);
+        }
+    }
+    let rest = Scenario {
+        trace: None,
+        input_column: None,
+        output_column: None,
+        ..sc.clone()
+    };
+    use std::fmt::Write;
+    let _ = write!(h, "{rest:?}");
+    h.0
 }

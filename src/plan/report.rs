@@ -1,7 +1,7 @@
 //! The plan's report: `plan.md`, and the what-if and Pareto charts (PNG + SVG).
 
 use super::{PlanReport, fmt};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::report::plot::{Bar, BarChart, Chart, RefLine, Series, SeriesStyle, draw_bars, draw_chart};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -49,7 +49,7 @@ pub fn write_plots(dir: &Path, r: &PlanReport) -> Result<Vec<&'static str>> {
             }],
             ..Chart::default()
         };
-        atomically(&pdir, PARETO_PLOT, |stem| draw_chart(&chart, stem))?;
+        draw_chart(&chart, &pdir.join(PARETO_PLOT))?;
         stems.push(PARETO_PLOT);
     }
 
@@ -70,22 +70,10 @@ pub fn write_plots(dir: &Path, r: &PlanReport) -> Result<Vec<&'static str>> {
             y_label: "best fleet ($/hour)".into(),
             groups,
         };
-        atomically(&pdir, WHATIF_PLOT, |stem| draw_bars(&chart, stem))?;
+        draw_bars(&chart, &pdir.join(WHATIF_PLOT))?;
         stems.push(WHATIF_PLOT);
     }
     Ok(stems)
-}
-
-/// Draws `<stem>.png` and `<stem>.svg` in `pdir` under temporary names, then renames them, so a
-/// plan stopped while drawing leaves whole plots (old or new), never a truncated one.
-fn atomically(pdir: &Path, stem: &str, draw: impl FnOnce(&Path) -> Result<[std::path::PathBuf; 2]>) -> Result<()> {
-    let tmp = pdir.join(format!(".{stem}.tmp"));
-    let written = draw(&tmp)?;
-    for (from, ext) in written.iter().zip(["png", "svg"]) {
-        let to = pdir.join(format!("{stem}.{ext}"));
-        std::fs::rename(from, &to).map_err(|e| Error::io(&to, e))?;
-    }
-    Ok(())
 }
 
 use super::achieved_label as achieved;

@@ -2,13 +2,18 @@
 //! hardware/model co-design. `sim::simulate(&scenario::load(path)?)` is the whole library in one
 //! call; see DESIGN.md for the architecture.
 
+pub mod assets;
+pub mod atomic;
 pub mod dtype;
 pub mod engine;
 pub mod error;
+pub mod frontier;
+pub mod hash;
 pub mod hw;
 pub mod input;
 pub mod metrics;
 pub mod model;
+pub mod numfmt;
 pub mod perf;
 pub mod plan;
 pub mod report;
@@ -16,6 +21,7 @@ pub mod scenario;
 pub mod serve;
 pub mod sim;
 pub mod sweep;
+pub mod tomlpath;
 pub mod validate;
 pub mod workload;
 

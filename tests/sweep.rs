@@ -371,7 +371,7 @@ fn leftovers(dir: &Path) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.to_string_lossy().ends_with(".tmp") {
+            } else if p.to_string_lossy().ends_with(".tmp") || p.to_string_lossy().contains(".partial") {
                 found.push(p);
             }
         }

@@ -556,7 +556,7 @@ pub fn scenario_values(data: &[u8]) {
             remove_path(&mut t, key);
         } else {
             let v = c.value(kind);
-            let _ = codesim::sweep::set_path(&mut t, key, v);
+            let _ = codesim::tomlpath::set_path(&mut t, key, v);
         }
     }
     if let Ok(text) = toml::to_string(&t) {

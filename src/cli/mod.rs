@@ -242,14 +242,4 @@ pub fn ensure_out_dir(dir: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename.
-pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    // A hidden sibling named after the whole file name: `a.json` and `a.md` never share one.
-    let name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
+pub use codesim::atomic::write_atomic;

@@ -1,9 +1,9 @@
 //! `plan`: the cheapest fleet for a demand within its SLOs, with what-if studies.
 
 use super::{ensure_out_dir, interrupt};
+use codesim::atomic::write_atomic;
 use codesim::error::{Error, Result};
 use codesim::plan::{self, Control, PlanReport, RECORD_EXT, fmt};
-use codesim::sweep::exec::write_atomic;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 

@@ -69,14 +69,7 @@ fn print_summaries(what: &str, groups: &[(String, Summary)], all: &Summary) {
     row("all", all);
 }
 
-/// A value with a precision suited to its size (ms and tok/s span 1 to 10^5).
-fn num(v: f64) -> String {
-    if v.abs() >= 100.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
+use codesim::numfmt::measured as num;
 
 fn markdown(r: &Report, path: &Path) -> String {
     let mut s = String::new();

@@ -11,11 +11,6 @@ use std::path::Path;
 pub mod nitro;
 pub mod power;
 
-mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
-}
-pub use embedded::MODEL_PRESETS;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChipKind {
@@ -308,7 +303,7 @@ impl Catalog {
         static BUILTIN: std::sync::OnceLock<std::result::Result<Catalog, String>> = std::sync::OnceLock::new();
         let parsed = BUILTIN.get_or_init(|| {
             let mut c = Catalog::default();
-            for (name, text) in embedded::HW_PROFILES {
+            for (name, text) in crate::assets::HW_PROFILES {
                 c.add_text(text, Path::new(&format!("hw-profiles/{name}")))
                     .map_err(|e| e.to_string())?;
             }

@@ -70,7 +70,7 @@ fn fp8_on_a100_falls_back_with_a_note() {
 #[test]
 fn every_number_in_hw_profiles_has_a_source() {
     let forms = ["# source:", "# assumption:", "# derived:", "# fitted:"];
-    for (name, text) in embedded::HW_PROFILES {
+    for (name, text) in crate::assets::HW_PROFILES {
         for (i, line) in text.lines().enumerate() {
             let code = line.split('#').next().unwrap_or("");
             let Some((_, value)) = code.split_once('=') else {

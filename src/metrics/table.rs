@@ -31,22 +31,21 @@ pub fn requests_frame(rows: &[RequestRow]) -> Result<DataFrame, PolarsError> {
 
 /// Writes a frame as Parquet, atomically (temp file, then rename).
 pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
-    let tmp = path.with_extension("parquet.tmp");
-    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    ParquetWriter::new(file).finish(df).map_err(|e| Error::Output {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    crate::atomic::write_with(path, |file| {
+        ParquetWriter::new(file).finish(df).map_err(|e| Error::Output {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Ok(())
+    })
 }
 
 /// Writes a frame as CSV, atomically.
 pub fn write_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
-    let tmp = path.with_extension("csv.tmp");
-    let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    CsvWriter::new(&mut file).finish(df).map_err(|e| Error::Output {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    crate::atomic::write_with(path, |file| {
+        CsvWriter::new(file).finish(df).map_err(|e| Error::Output {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    })
 }

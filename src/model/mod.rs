@@ -500,7 +500,7 @@ pub fn resolve(spec_or_path: &str, models_dir: &Path, base_dir: &Path) -> Result
 /// The presets shipped with codesim (embedded at build time from `scenarios/models/`), sorted.
 pub fn builtin_presets() -> Result<Vec<ModelSpec>> {
     let mut specs = Vec::new();
-    for (file, text) in crate::hw::MODEL_PRESETS {
+    for (file, text) in crate::assets::MODEL_PRESETS {
         let label = format!("scenarios/models/{file}");
         let spec: ModelSpec = crate::input::parse_toml(text, Path::new(&label))?;
         spec.validate(&label)?;

@@ -12,9 +12,9 @@
 //!
 //! Touched experts are tabulated at init over T = 2^(i/8), so a step stays O(1).
 
+use crate::hash::mix64;
 use crate::hw::Hardware;
 use crate::model::ModelSpec;
-use crate::serve::router::mix64;
 
 /// Table resolution: entries per doubling of the token count.
 const STEPS_PER_OCTAVE: f64 = 8.0;

@@ -59,7 +59,7 @@ use crate::input::{parse_toml, read_text};
 use crate::metrics::{Dist, RunResult};
 use crate::scenario::{MAX_REPLICAS, MAX_REQUESTS, Scenario};
 use crate::sim::{RunOptions, Simulation};
-use crate::sweep::set_path;
+use crate::tomlpath::set_path;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -1041,9 +1041,7 @@ impl Control {
 
     fn record_path(&self, key: &str) -> Option<PathBuf> {
         // FNV-1a: stable across builds and platforms (the key itself is checked on reading).
-        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
-        });
+        let hash = crate::hash::fnv1a(key);
         self.records
             .as_ref()
             .map(|d| d.join(format!("{hash:016x}.{RECORD_EXT}")))
@@ -1072,7 +1070,7 @@ impl Control {
             path: path.clone(),
             message: format!("cannot write the probe record: {e}"),
         })?;
-        crate::sweep::exec::write_atomic(&path, text.as_bytes())
+        crate::atomic::write_atomic(&path, text.as_bytes())
     }
 }
 
@@ -1439,7 +1437,7 @@ pub fn search_with(plan: &Plan, var: &Variation, ctl: &Control) -> Result<PlanRe
         }
     }
     let xy: Vec<(f64, f64)> = points.iter().map(|p| (p.usd_per_hour, p.slo_ratio)).collect();
-    let pareto = crate::report::sweep::pareto(&xy)
+    let pareto = crate::frontier::pareto(&xy)
         .into_iter()
         .map(|i| points[i].clone())
         .collect();
@@ -1993,39 +1991,13 @@ fn headroom_with(plan: &Plan, var: &Variation, fleet: &Fleet, ctl: &Control) -> 
     })
 }
 
-/// A number as written: no trailing zeros.
-pub fn fmt(v: f64) -> String {
-    if v == v.round() && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        let s = format!("{v:.3}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
-}
+pub use crate::numfmt::plain as fmt;
 
 /// FNV-1a over everything a resolved scenario read (hardware, model, traces, length columns):
 /// the trace rows are hashed field by field, the rest through its `Debug` text (no hash maps, so
 /// it is the same in every process).
 fn inputs_digest(sc: &Scenario) -> u64 {
-    struct Fnv(u64);
-    impl Fnv {
-        fn bytes(&mut self, b: &[u8]) {
-            for &x in b {
-                self.0 ^= x as u64;
-                self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        }
-        fn u64(&mut self, x: u64) {
-            self.bytes(&x.to_le_bytes());
-        }
-    }
-    impl std::fmt::Write for Fnv {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            self.bytes(s.as_bytes());
-            Ok(())
-        }
-    }
-    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    let mut h = crate::hash::Fnv64::new();
     if let Some(t) = &sc.trace {
         h.u64(t.requests.len() as u64);
         for r in &t.requests {
@@ -2051,5 +2023,5 @@ fn inputs_digest(sc: &Scenario) -> u64 {
     };
     use std::fmt::Write;
     let _ = write!(h, "{rest:?}");
-    h.0
+    h.finish()
 }

@@ -178,11 +178,11 @@ fn write_both(
     }
     // Both files are written under temporary names and renamed: a run stopped while drawing
     // leaves whole plots (old or new), never a truncated one.
-    let svg_tmp = partial(&svg_path);
+    let svg_tmp = crate::atomic::temp_path(&svg_path);
     std::fs::write(&svg_tmp, text).map_err(|e| fail(&svg_tmp, e.to_string()))?;
     std::fs::rename(&svg_tmp, &svg_path).map_err(|e| fail(&svg_path, e.to_string()))?;
 
-    let png_tmp = partial(&png_path);
+    let png_tmp = crate::atomic::temp_path(&png_path);
     {
         let root = BitMapBackend::new(&png_tmp, (WIDTH, HEIGHT)).into_drawing_area();
         png(&root).map_err(|m| fail(&png_path, m))?;
@@ -190,20 +190,6 @@ fn write_both(
     }
     std::fs::rename(&png_tmp, &png_path).map_err(|e| fail(&png_path, e.to_string()))?;
     Ok([png_path, svg_path])
-}
-
-/// `dir/.name.partial.ext`: a hidden sibling that keeps the extension (plotters picks the image
-/// format from it).
-fn partial(path: &Path) -> PathBuf {
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let ext = path
-        .extension()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.partial.{ext}"))
 }
 
 /// Registers the embedded DejaVu Sans (regular and bold) under "sans-serif", once per process.
@@ -402,22 +388,7 @@ fn tidy(v: f64) -> f64 {
     format!("{v:.11e}").parse().unwrap_or(v)
 }
 
-/// A short, readable number: 4 significant digits, scientific notation outside [1e-3, 1e6).
-pub fn fmt_num(v: f64) -> String {
-    if !v.is_finite() {
-        return "n/a".to_string();
-    }
-    if v == 0.0 {
-        return "0".to_string();
-    }
-    let rounded: f64 = format!("{v:.3e}").parse().unwrap_or(v);
-    let a = rounded.abs();
-    if !(1e-3..1e6).contains(&a) {
-        format!("{rounded:e}")
-    } else {
-        format!("{rounded}")
-    }
-}
+pub use crate::numfmt::sig4 as fmt_num;
 
 // ---------------------------------------------------------------------------------------------
 // x-y charts

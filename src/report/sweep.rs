@@ -6,11 +6,15 @@
 //! million output tokens) whose percentile latencies meet every threshold with no request
 //! dropped. Every file written is deterministic: the same records give the same bytes.
 
+use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
+use crate::frontier::pareto;
 use crate::metrics::RunResult;
-use crate::report::plot::{Bar, BarChart, Chart, RefLine, Series, SeriesStyle, draw_bars, draw_chart, fmt_num};
-use crate::sweep::exec::{RunRecord, RunStatus, write_atomic};
-use crate::sweep::{Manifest, SloSpec, as_f64, value_label};
+use crate::numfmt::sig4 as fmt_num;
+use crate::report::plot::{Bar, BarChart, Chart, RefLine, Series, SeriesStyle, draw_bars, draw_chart};
+use crate::sweep::exec::{RunRecord, RunStatus};
+use crate::sweep::{Manifest, SloSpec};
+use crate::tomlpath::{as_f64, value_label};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -166,29 +170,6 @@ fn pct_value(p: f64, d: &crate::metrics::Dist) -> f64 {
         e2e_ms: None,
     }
     .at(d)
-}
-
-/// The indices of the Pareto frontier of (x, y) points, both minimised, in x order.
-pub fn pareto(points: &[(f64, f64)]) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..points.len())
-        .filter(|&i| points[i].0.is_finite() && points[i].1.is_finite())
-        .collect();
-    idx.sort_by(|&a, &b| {
-        points[a]
-            .0
-            .total_cmp(&points[b].0)
-            .then(points[a].1.total_cmp(&points[b].1))
-    });
-    let mut best = f64::INFINITY;
-    idx.into_iter()
-        .filter(|&i| {
-            let keep = points[i].1 < best;
-            if keep {
-                best = points[i].1;
-            }
-            keep
-        })
-        .collect()
 }
 
 fn add_chart(plots: &mut Vec<PlotInfo>, pdir: &Path, stem: &str, c: Chart) -> Result<()> {
@@ -524,10 +505,6 @@ fn render_html(blocks: &[Block], title: &str, dir: &Path) -> Result<String> {
     Ok(s)
 }
 
-fn num(v: f64) -> String {
-    fmt_num(v)
-}
-
 /// Writes `report.md` and `report.html` (plots inline as SVG) into `dir`. `command` is the one
 /// command that regenerates the directory.
 pub fn write_report(dir: &Path, m: &Manifest, records: &[RunRecord], plots: &[PlotInfo], command: &str) -> Result<()> {
@@ -632,11 +609,11 @@ pub fn write_report(dir: &Path, m: &Manifest, records: &[RunRecord], plots: &[Pl
                     name,
                     format!("**{}**", label_of(i)),
                     format!("{} ({})", x_text(i), records[i].id),
-                    num(r.cost.usd_per_mtok_output),
-                    num(r.energy.j_per_output_token),
-                    num(r.ttft_ms.p99),
-                    num(r.tpot_ms.p99),
-                    num(r.throughput.output_tok_s),
+                    fmt_num(r.cost.usd_per_mtok_output),
+                    fmt_num(r.energy.j_per_output_token),
+                    fmt_num(r.ttft_ms.p99),
+                    fmt_num(r.tpot_ms.p99),
+                    fmt_num(r.throughput.output_tok_s),
                 ]);
             }
             None => rows.push(vec![
@@ -683,11 +660,11 @@ pub fn write_report(dir: &Path, m: &Manifest, records: &[RunRecord], plots: &[Pl
                     g.label.clone(),
                     g.label.clone(),
                     format!("{} ({})", x_text(i), records[i].id),
-                    num(r.cost.usd_per_mtok_output),
-                    num(r.energy.j_per_output_token),
-                    num(r.ttft_ms.p99),
-                    num(r.tpot_ms.p99),
-                    num(r.throughput.output_tok_s),
+                    fmt_num(r.cost.usd_per_mtok_output),
+                    fmt_num(r.energy.j_per_output_token),
+                    fmt_num(r.ttft_ms.p99),
+                    fmt_num(r.tpot_ms.p99),
+                    fmt_num(r.throughput.output_tok_s),
                 ]);
             }
             None => {
@@ -739,13 +716,13 @@ pub fn write_report(dir: &Path, m: &Manifest, records: &[RunRecord], plots: &[Pl
             let mut row = vec![rec.id.clone()];
             row.extend(rec.axes.iter().map(|(_, v)| value_label(v)));
             row.extend([
-                num(r.ttft_ms.p50),
-                num(r.ttft_ms.p99),
-                num(r.tpot_ms.p50),
-                num(r.tpot_ms.p99),
-                num(r.throughput.output_tok_s),
-                num(r.cost.usd_per_mtok_output),
-                num(r.energy.j_per_output_token),
+                fmt_num(r.ttft_ms.p50),
+                fmt_num(r.ttft_ms.p99),
+                fmt_num(r.tpot_ms.p50),
+                fmt_num(r.tpot_ms.p99),
+                fmt_num(r.throughput.output_tok_s),
+                fmt_num(r.cost.usd_per_mtok_output),
+                fmt_num(r.energy.j_per_output_token),
                 rec.goodput
                     .map_or("-".into(), |g| format!("{:.1}%", 100.0 * g.fraction)),
                 primary.map_or("-".into(), |s| if s.met_by(r) { "yes".into() } else { "no".into() }),

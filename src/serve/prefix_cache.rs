@@ -14,7 +14,7 @@
 //! Cost per block looked up, pinned or released: O(1) amortised (a hash map with a one-multiply
 //! hasher, and FIFO queues whose stale entries are skipped and compacted away).
 
-use crate::serve::router::mix64;
+use crate::hash::mix64;
 use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
 use std::collections::{HashMap, VecDeque};

@@ -1,6 +1,7 @@
 //! The router in front of the replicas: picks a replica for each arriving request.
 
 use super::replica::Replica;
+use crate::hash::mix64;
 use rand::RngExt;
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
@@ -35,14 +36,6 @@ pub struct Router {
     rng: ChaCha8Rng,
     /// (point, replica index), sorted: the consistent-hashing ring.
     ring: Vec<(u64, u32)>,
-}
-
-/// SplitMix64: a fixed, well-mixed hash (std's hasher is not guaranteed stable across releases).
-pub fn mix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 impl Router {

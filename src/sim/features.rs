@@ -148,7 +148,7 @@ pub fn setup_replica(sc: &Scenario, pf: &PoolFeatures, r: &mut Replica) {
             pf.draft.clone(),
             s.heads_layer_fraction,
             sc.model.layers,
-            sc.seed ^ crate::serve::router::mix64(r.id.0 as u64),
+            sc.seed ^ crate::hash::mix64(r.id.0 as u64),
         ));
     }
 }

@@ -7,6 +7,7 @@ mod frontend;
 
 use crate::engine::{EventQueue, SimTime};
 use crate::error::Result;
+use crate::hash::mix64;
 use crate::hw::GIB;
 use crate::metrics::{
     Breakdown, ClassResult, Cost, Counts, Energy, InfraResult, PreemptionCost, RequestRow, RunResult, Samples,
@@ -16,7 +17,7 @@ use crate::perf::pipeline::{StageLink, stage_model};
 use crate::perf::{Parallelism, PerfModel};
 use crate::scenario::{Pool, Scenario};
 use crate::serve::replica::{Replica, StepOutcome};
-use crate::serve::router::{Router, mix64};
+use crate::serve::router::Router;
 use crate::serve::{KvLink, NO_TIME, PoolRole, ReplicaId, ReqState, RequestId};
 use crate::workload::{ArrivalSpec, Generator, LengthSampler, NewRequest};
 use rand::RngExt;

@@ -8,6 +8,7 @@
 //! which CDF plots are drawn without keeping per-request rows.
 
 use super::{Manifest, RunSpec, Sweep};
+use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 use crate::metrics::{RunResult, quantile_sorted};
 use crate::sim::{RunOptions, Simulation};
@@ -194,16 +195,6 @@ pub fn runs_dir(out: &Path) -> PathBuf {
 
 pub fn summary_path(out: &Path, id: &str) -> PathBuf {
     out.join(RUNS_DIR).join(id).join(SUMMARY_FILE)
-}
-
-/// Writes `bytes` to `path` atomically: a temporary file beside it, then a rename. A process killed
-/// at any moment leaves the old file or the new one, never a part of either.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
 /// Simulates one run (never fails: a scenario that does not load or run is a skipped record).

@@ -42,6 +42,7 @@ pub mod table;
 use crate::error::{Error, Result};
 use crate::input::{parse_toml, read_text};
 use crate::metrics::{Dist, RunResult};
+use crate::tomlpath::{as_f64, set_path};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -109,11 +110,11 @@ impl SloSpec {
         if let Some(n) = &self.name {
             return n.clone();
         }
-        let p = format!("p{}", fmt_value(self.percentile));
+        let p = format!("p{}", self.percentile);
         let mut parts = Vec::new();
         for (what, v) in [("TTFT", self.ttft_ms), ("TPOT", self.tpot_ms), ("E2E", self.e2e_ms)] {
             if let Some(v) = v {
-                parts.push(format!("{p} {what} ≤ {} ms", fmt_value(v)));
+                parts.push(format!("{p} {what} ≤ {} ms", v));
             }
         }
         parts.join(", ")
@@ -810,57 +811,10 @@ fn axis_lines(text: &str) -> Vec<(String, usize)> {
         .collect()
 }
 
-/// Sets a dotted key path in a table, creating tables on the way; a parent that exists but is not
-/// a table is an error.
-pub fn set_path(t: &mut toml::Table, key: &str, value: toml::Value) -> std::result::Result<(), String> {
-    let parts: Vec<&str> = key.split('.').collect();
-    let mut cur = t;
-    for (i, p) in parts[..parts.len() - 1].iter().enumerate() {
-        let entry = cur
-            .entry(p.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        match entry {
-            toml::Value::Table(next) => cur = next,
-            other => {
-                return Err(format!(
-                    "`{}` in the base scenario is a {}, not a table, so `{key}` cannot be set",
-                    parts[..=i].join("."),
-                    other.type_str()
-                ));
-            }
-        }
-    }
-    cur.insert(parts[parts.len() - 1].to_string(), value);
-    Ok(())
-}
-
-/// A number's value, for numeric axes.
-pub fn as_f64(v: &toml::Value) -> Option<f64> {
-    match v {
-        toml::Value::Integer(i) => Some(*i as f64),
-        toml::Value::Float(f) => Some(*f),
-        _ => None,
-    }
-}
-
-/// A value as a short label: strings bare, numbers as written, anything else as inline TOML.
-pub fn value_label(v: &toml::Value) -> String {
-    match v {
-        toml::Value::String(s) => s.clone(),
-        toml::Value::Integer(i) => i.to_string(),
-        toml::Value::Float(f) => fmt_value(*f),
-        toml::Value::Boolean(b) => b.to_string(),
-        other => other.to_string(),
-    }
-}
-
-fn fmt_value(f: f64) -> String {
-    format!("{f}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tomlpath::value_label;
 
     const BASE: &str = r#"
 [base.hardware]

@@ -2,10 +2,11 @@
 //! metric. Built only from the run records, in index order, so the same records give the same
 //! bytes (a sharded and merged sweep equals an unsharded one). No wall time appears in it.
 
+use super::Manifest;
 use super::exec::{RunRecord, RunStatus};
-use super::{Manifest, as_f64, value_label};
 use crate::error::{Error, Result};
 use crate::metrics::{Dist, RunResult, table};
+use crate::tomlpath::{as_f64, value_label};
 use polars::prelude::*;
 use std::path::Path;
 

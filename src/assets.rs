@@ -1,0 +1,5 @@
+//! Data shipped inside the binary: the hardware profiles (`hw-profiles/*.toml`) and the model
+//! presets (`scenarios/models/*.toml`), embedded at build time by `build.rs` so that codesim runs
+//! from any directory and never needs the network. A leaf: `hw` and `model` both read it.
+
+include!(concat!(env!("OUT_DIR"), "/embedded.rs"));

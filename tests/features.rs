@@ -2,7 +2,7 @@
 //! parallelism and skew, quantization fallbacks. Through the library; small and fast.
 //! Each test prints the numbers it compares (`cargo test --test features -- --nocapture`).
 
-use codesim::perf::{BatchShape, Parallelism, PerfModel};
+use codesim::perf::{BatchShape, DeploymentSpec, Parallelism, PerfModel};
 use codesim::serve::prefix_cache::unbounded_hit_rate;
 use codesim::sim::{RunOptions, Simulation};
 use codesim::workload::trace::{TraceFormat, read_trace};
@@ -218,17 +218,16 @@ fn moe_perf(instance: &str, model: &str, tp: u32, ep: u32, zipf: f64) -> PerfMod
     let sc = scenario(&format!(
         "[hardware]\ninstance = \"{instance}\"\n[model]\nname = \"{model}\"\nweights = \"fp8\"\nexpert_skew_zipf = {zipf}\n[deployment]\ntp = {tp}\nep = {ep}\n[workload]\nrequests = 1\narrival = {{ kind = \"offline\" }}\ninput = {{ kind = \"fixed\", tokens = 16 }}\noutput = {{ kind = \"fixed\", tokens = 16 }}\n"
     ));
-    let mut p = PerfModel::new(
+    let mut spec = DeploymentSpec::plain(
         &sc.hardware,
         &sc.model,
         Parallelism { tp },
         sc.precision,
         sc.kv_reserve_fraction,
         "test",
-    )
-    .unwrap();
-    p.set_expert_parallel(&sc.hardware, &sc.model, sc.features.ep, &sc.features.expert_shares);
-    p
+    );
+    spec.expert_parallel = Some((sc.features.ep, &sc.features.expert_shares[..]));
+    PerfModel::build(&spec).unwrap()
 }
 
 /// Weights read per step are the experts the batch touches: a batch of 1 reads a few of

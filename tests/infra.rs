@@ -4,7 +4,7 @@
 //! (`cargo test --test infra -- --nocapture`).
 
 use codesim::perf::network::{self, Link};
-use codesim::perf::{BatchShape, Parallelism, PerfModel};
+use codesim::perf::{BatchShape, DeploymentSpec, Parallelism, PerfModel};
 use codesim::sim::{RunOptions, Simulation};
 use std::path::Path;
 
@@ -17,15 +17,21 @@ fn run(text: &str) -> codesim::RunResult {
 }
 
 fn perf(sc: &codesim::Scenario, tp: u32) -> PerfModel {
-    PerfModel::new(
+    perf_with(sc, tp, |_| {})
+}
+
+/// The cost model of the scenario's deployment at `tp`, with `edit` applied to its spec.
+fn perf_with(sc: &codesim::Scenario, tp: u32, edit: impl FnOnce(&mut DeploymentSpec)) -> PerfModel {
+    let mut spec = DeploymentSpec::plain(
         &sc.hardware,
         &sc.model,
         Parallelism { tp },
         sc.precision,
         sc.kv_reserve_fraction,
         "test",
-    )
-    .unwrap()
+    );
+    edit(&mut spec);
+    PerfModel::build(&spec).unwrap()
 }
 
 /// TP 64 over two trn1.32xlarge is slower per step than TP 32 inside one by exactly the EFA
@@ -85,10 +91,8 @@ fn tree_allreduce_is_cheaper_for_decode_across_eight_instances() {
         )
     };
     let (ring, tree) = (scenario(&text("ring")), scenario(&text("tree")));
-    let mut pr = perf(&ring, 256);
-    pr.set_allreduce_algorithm(ring.infra.allreduce);
-    let mut pt = perf(&tree, 256);
-    pt.set_allreduce_algorithm(tree.infra.allreduce);
+    let pr = perf_with(&ring, 256, |s| s.allreduce = ring.infra.allreduce);
+    let pt = perf_with(&tree, 256, |s| s.allreduce = tree.infra.allreduce);
     let (r, t) = (pr.decode_step(1, 512), pt.decode_step(1, 512));
     println!(
         "decode step over 8 trn1: ring {:.3} ms, tree {:.3} ms",
@@ -295,8 +299,7 @@ fn power_cap_slows_compute_bound_steps_more() {
     };
     let sc = scenario(&text(300.0));
     let free = perf(&sc, 1);
-    let mut capped = perf(&sc, 1);
-    capped.set_power_cap(sc.infra.power_cap(&sc.hardware));
+    let capped = perf_with(&sc, 1, |s| s.power_cap = sc.infra.power_cap(&sc.hardware));
     let (p0, p1) = (free.prefill_step(4096), capped.prefill_step(4096));
     let (d0, d1) = (free.decode_step(1, 1024), capped.decode_step(1, 1024));
     println!(
@@ -317,8 +320,7 @@ fn power_cap_slows_compute_bound_steps_more() {
         assert!(watts(c) <= 300.0 + 1e-3, "capped {what} draws {} W", watts(c));
     }
     let sc400 = scenario(&text(400.0));
-    let mut c400 = perf(&sc400, 1);
-    c400.set_power_cap(sc400.infra.power_cap(&sc400.hardware));
+    let c400 = perf_with(&sc400, 1, |s| s.power_cap = sc400.infra.power_cap(&sc400.hardware));
     println!("decode draws {:.0} W uncapped", watts(d0));
     assert_eq!(c400.decode_step(1, 1024).total_ns, d0.total_ns);
 }

@@ -214,10 +214,62 @@ pub struct PerfModel {
     power_cap: Option<crate::hw::power::PowerCap>,
 }
 
+/// Everything the cost model of one deployment (a pool's replica, or one pipeline stage of it) is
+/// built from, resolved by the scenario: the model is built once from it, top-down, with no
+/// setters called afterwards.
+#[derive(Debug, Clone, Copy)]
+pub struct DeploymentSpec<'a> {
+    pub hardware: &'a Hardware,
+    /// The layers this deployment runs (one pipeline stage's, with pipeline parallelism).
+    pub model: &'a ModelSpec,
+    pub parallelism: Parallelism,
+    pub precision: Precision,
+    /// Share of each rank's HBM kept free (activations, workspace, fragmentation).
+    pub kv_reserve_fraction: f64,
+    /// The cross-instance step of tensor-parallel all-reduces (`infrastructure.allreduce`).
+    pub allreduce: network::AllReduceAlgorithm,
+    /// Per-chip power cap (`infrastructure.power_cap_w`).
+    pub power_cap: Option<crate::hw::power::PowerCap>,
+    /// Expert parallelism: `deployment.ep` groups and the routing share of each expert.
+    pub expert_parallel: Option<(u32, &'a [f64])>,
+    /// The scenario file, for errors.
+    pub file: &'a str,
+}
+
+impl<'a> DeploymentSpec<'a> {
+    /// A deployment with the defaults of everything but its layout: ring all-reduce, no power
+    /// cap, no expert parallelism.
+    pub fn plain(
+        hardware: &'a Hardware,
+        model: &'a ModelSpec,
+        parallelism: Parallelism,
+        precision: Precision,
+        kv_reserve_fraction: f64,
+        file: &'a str,
+    ) -> DeploymentSpec<'a> {
+        DeploymentSpec {
+            hardware,
+            model,
+            parallelism,
+            precision,
+            kv_reserve_fraction,
+            allreduce: network::AllReduceAlgorithm::default(),
+            power_cap: None,
+            expert_parallel: None,
+            file,
+        }
+    }
+}
+
+/// Per-rank compute and bandwidth of a deployment, after the chip's split into ranks.
+struct RankRates {
+    peak_flops: f64,
+    hbm_bw: f64,
+}
+
 impl PerfModel {
-    /// Builds the cost model. `reserve_fraction` of each rank's HBM is kept free (activations,
-    /// workspace, fragmentation). Errors when the weights do not fit, naming the bytes needed and
-    /// available.
+    /// Builds the cost model of a deployment with the defaults of everything but its layout
+    /// (see [`DeploymentSpec::plain`]).
     pub fn new(
         hw: &Hardware,
         model: &ModelSpec,
@@ -226,57 +278,112 @@ impl PerfModel {
         reserve_fraction: f64,
         where_: &str,
     ) -> Result<PerfModel> {
-        let chip = &hw.chip;
-        let eff = &chip.efficiency;
+        PerfModel::build(&DeploymentSpec::plain(hw, model, par, prec, reserve_fraction, where_))
+    }
+
+    /// Builds the cost model. Errors when the chip cannot compute in the precision or the weights
+    /// do not fit, naming the bytes needed and available.
+    pub fn build(spec: &DeploymentSpec) -> Result<PerfModel> {
+        let (hw, model, par, prec) = (spec.hardware, spec.model, spec.parallelism, spec.precision);
+        let eff = &hw.chip.efficiency;
         let tp = par.tp.max(1) as f64;
-        let ranks_per_chip = chip.ranks_per_chip.max(1) as f64;
         let mut notes = Vec::new();
+        let rates = Self::rank_rates(spec, &mut notes)?;
+        let memory = Self::memory_plan(spec)?;
 
-        let (peak_chip, _, note) = chip.peak_flops(prec.compute);
-        notes.extend(note);
-        if peak_chip <= 0.0 {
-            return Err(Error::infeasible(
-                where_,
-                "model.compute",
-                format!("{} cannot compute in {}", chip.name, prec.compute),
-            ));
-        }
-        let peak_flops = peak_chip / ranks_per_chip;
-        let hbm_bw = chip.hbm_bytes_per_s() / ranks_per_chip;
-        // A CPU is one device whose reachable FLOP/s and bandwidth depend on the threads used.
-        let (peak_flops, hbm_bw) = if chip.kind == crate::hw::ChipKind::Cpu {
-            cpu::rates(chip, peak_flops, hbm_bw, where_, &mut notes)?
-        } else {
-            (peak_flops, hbm_bw)
-        };
-
-        // Weights: everything is sharded over TP except what TP cannot split (KV projections
-        // when TP exceeds the KV heads are replicated; the cost is small and ignored here).
         let wbytes = prec.weight_bytes_per_param();
         let moe = model.moe.as_ref();
         let expert_params_all = moe.map_or(0.0, |m| {
             model.expert_params() * m.experts as f64 * model.moe_layer_count() as f64
         });
-        let total_params = model.params_total();
-        let always_params = total_params - expert_params_all;
-        let always_read_bytes = always_params * wbytes / tp;
-        let expert_bytes = model.expert_params() * wbytes / tp;
-        let weight_bytes_per_rank = total_params * wbytes / tp;
+        let always_params = model.params_total() - expert_params_all;
 
-        let kv_per_rank_fraction = if eff.kv_per_query_head && par.tp > model.kv_heads {
+        let allreduce = collective::AllReduce::for_tp(hw, par.tp).with_algorithm(spec.allreduce);
+        let layers = model.layers as f64;
+        let overhead_ns = eff.step_overhead_us * 1e3 + eff.layer_overhead_us * 1e3 * layers;
+        // Per rank: padded heads (a stack that cannot split heads evenly computes the padding).
+        let heads_rank = model.heads_per_rank(par.tp) as f64;
+        let head_dims = (model.qk_head_dim() + model.v_head_dim()) as f64;
+        let expert_parallel = spec.expert_parallel.and_then(|(ep, shares)| {
+            moe::ExpertParallel::new(hw, model, par.tp, ep, shares, wbytes, prec.activations.bytes())
+        });
+
+        Ok(PerfModel {
+            parallelism: par,
+            precision: prec,
+            notes,
+            peak_flops: rates.peak_flops,
+            eff_compute: eff.compute,
+            half_tokens: eff.compute_half_tokens.max(0.0),
+            hbm_bw: rates.hbm_bw,
+            eff_memory: eff.memory,
+            eff_kv: eff.kv_memory.unwrap_or(eff.memory),
+            linear_flops_per_token: model.linear_flops_per_token() / tp,
+            // Weights: everything is sharded over TP except what TP cannot split (KV projections
+            // when TP exceeds the KV heads are replicated; the cost is small and ignored here).
+            always_read_bytes: always_params * wbytes / tp,
+            expert_bytes: model.expert_params() * wbytes / tp,
+            experts_per_layer_rank: moe.map_or(0.0, |m| m.experts as f64),
+            moe_top_k: moe.map_or(0.0, |m| m.top_k as f64),
+            moe_experts: moe.map_or(0.0, |m| m.experts as f64) * model.moe_layer_count() as f64,
+            kv_bytes_per_token: memory.kv_bytes_per_token_per_rank,
+            attn_flops_per_pair: 2.0 * heads_rank * head_dims * layers,
+            score_bytes_per_pair: eff.attention_score_bytes * heads_rank * layers,
+            overhead_ns,
+            allreduce,
+            allreduces_per_step: 2.0 * layers,
+            activation_bytes_per_token: model.hidden as f64 * prec.activations.bytes(),
+            buckets: eff.shape_buckets,
+            bucket_min: eff.bucket_min_tokens as u64,
+            sequential_prefill: eff.sequential_prefill,
+            expert_parallel,
+            power_cap: spec.power_cap,
+            memory,
+        })
+    }
+
+    /// Peak FLOP/s and HBM bandwidth of one rank. A CPU is one device whose reachable FLOP/s
+    /// and bandwidth depend on the threads used.
+    fn rank_rates(spec: &DeploymentSpec, notes: &mut Vec<String>) -> Result<RankRates> {
+        let chip = &spec.hardware.chip;
+        let ranks_per_chip = chip.ranks_per_chip.max(1) as f64;
+        let (peak_chip, _, note) = chip.peak_flops(spec.precision.compute);
+        notes.extend(note);
+        if peak_chip <= 0.0 {
+            return Err(Error::infeasible(
+                spec.file,
+                "model.compute",
+                format!("{} cannot compute in {}", chip.name, spec.precision.compute),
+            ));
+        }
+        let peak_flops = peak_chip / ranks_per_chip;
+        let hbm_bw = chip.hbm_bytes_per_s() / ranks_per_chip;
+        let (peak_flops, hbm_bw) = if chip.kind == crate::hw::ChipKind::Cpu {
+            cpu::rates(chip, peak_flops, hbm_bw, spec.file, notes)?
+        } else {
+            (peak_flops, hbm_bw)
+        };
+        Ok(RankRates { peak_flops, hbm_bw })
+    }
+
+    /// One rank's HBM: weights, the reserve, and what is left for the KV cache.
+    fn memory_plan(spec: &DeploymentSpec) -> Result<MemoryPlan> {
+        let (hw, model, par, prec) = (spec.hardware, spec.model, spec.parallelism, spec.precision);
+        let chip = &hw.chip;
+        let weight_bytes_per_rank = model.params_total() * prec.weight_bytes_per_param() / par.tp.max(1) as f64;
+        let kv_per_rank_fraction = if chip.efficiency.kv_per_query_head && par.tp > model.kv_heads {
             (model.heads_per_rank(par.tp) as f64 / model.kv_heads as f64).max(model.kv_fraction_per_rank(par.tp))
         } else {
             model.kv_fraction_per_rank(par.tp)
         };
         let kv_bytes_per_token = model.kv_bytes_per_token(prec.kv_cache) * kv_per_rank_fraction;
-
-        let hbm_bytes_per_rank = chip.hbm_bytes() / ranks_per_chip;
-        let reserve_bytes_per_rank = hbm_bytes_per_rank * reserve_fraction;
+        let hbm_bytes_per_rank = chip.hbm_bytes() / chip.ranks_per_chip.max(1) as f64;
+        let reserve_bytes_per_rank = hbm_bytes_per_rank * spec.kv_reserve_fraction;
         let kv_bytes_per_rank = hbm_bytes_per_rank - reserve_bytes_per_rank - weight_bytes_per_rank;
         if kv_bytes_per_rank <= kv_bytes_per_token {
             let gb = |b: f64| b / 1e9;
             return Err(Error::infeasible(
-                where_,
+                spec.file,
                 "deployment.tp",
                 format!(
                     "{} ({} weights) does not fit: needs {:.2} GB of weights per rank at TP {}, but a rank of {} has {:.2} GB of HBM, {:.2} GB of it kept in reserve ({:.0} %), leaving no room for the KV cache; use a larger TP, a smaller weight dtype or an instance with more memory",
@@ -287,57 +394,17 @@ impl PerfModel {
                     hw.instance.name,
                     gb(hbm_bytes_per_rank),
                     gb(reserve_bytes_per_rank),
-                    reserve_fraction * 100.0
+                    spec.kv_reserve_fraction * 100.0
                 ),
             ));
         }
-        let kv_capacity_tokens = (kv_bytes_per_rank / kv_bytes_per_token).floor() as u64;
-
-        let allreduce = collective::AllReduce::for_tp(hw, par.tp);
-        let layers = model.layers as f64;
-        let overhead_ns = eff.step_overhead_us * 1e3 + eff.layer_overhead_us * 1e3 * layers;
-        // Per rank: padded heads (a stack that cannot split heads evenly computes the padding).
-        let heads_rank = model.heads_per_rank(par.tp) as f64;
-        let head_dims = (model.qk_head_dim() + model.v_head_dim()) as f64;
-        let attn_flops_per_pair = 2.0 * heads_rank * head_dims * layers;
-        let score_bytes_per_pair = eff.attention_score_bytes * heads_rank * layers;
-
-        Ok(PerfModel {
-            parallelism: par,
-            precision: prec,
-            notes,
-            memory: MemoryPlan {
-                hbm_bytes_per_rank,
-                weight_bytes_per_rank,
-                reserve_bytes_per_rank,
-                kv_bytes_per_rank,
-                kv_bytes_per_token_per_rank: kv_bytes_per_token,
-                kv_capacity_tokens,
-            },
-            peak_flops,
-            eff_compute: eff.compute,
-            half_tokens: eff.compute_half_tokens.max(0.0),
-            hbm_bw,
-            eff_memory: eff.memory,
-            eff_kv: eff.kv_memory.unwrap_or(eff.memory),
-            linear_flops_per_token: model.linear_flops_per_token() / tp,
-            always_read_bytes,
-            expert_bytes,
-            experts_per_layer_rank: moe.map_or(0.0, |m| m.experts as f64),
-            moe_top_k: moe.map_or(0.0, |m| m.top_k as f64),
-            moe_experts: moe.map_or(0.0, |m| m.experts as f64) * model.moe_layer_count() as f64,
-            kv_bytes_per_token,
-            attn_flops_per_pair,
-            score_bytes_per_pair,
-            overhead_ns,
-            allreduce,
-            allreduces_per_step: 2.0 * layers,
-            activation_bytes_per_token: model.hidden as f64 * prec.activations.bytes(),
-            buckets: eff.shape_buckets,
-            bucket_min: eff.bucket_min_tokens as u64,
-            sequential_prefill: eff.sequential_prefill,
-            expert_parallel: None,
-            power_cap: None,
+        Ok(MemoryPlan {
+            hbm_bytes_per_rank,
+            weight_bytes_per_rank,
+            reserve_bytes_per_rank,
+            kv_bytes_per_rank,
+            kv_bytes_per_token_per_rank: kv_bytes_per_token,
+            kv_capacity_tokens: (kv_bytes_per_rank / kv_bytes_per_token).floor() as u64,
         })
     }
 
@@ -357,16 +424,6 @@ impl PerfModel {
         self.moe_experts * (1.0 - miss)
     }
 
-    /// Runs the cross-instance step of tensor-parallel all-reduces with `alg`.
-    pub fn set_allreduce_algorithm(&mut self, alg: network::AllReduceAlgorithm) {
-        self.allreduce = self.allreduce.with_algorithm(alg);
-    }
-
-    /// Caps each chip's power (see [`crate::hw::power`]).
-    pub fn set_power_cap(&mut self, cap: Option<crate::hw::power::PowerCap>) {
-        self.power_cap = cap;
-    }
-
     /// The tensor-parallel all-reduce and how many run per step.
     pub fn allreduce(&self) -> (&collective::AllReduce, f64) {
         (&self.allreduce, self.allreduces_per_step)
@@ -375,19 +432,6 @@ impl PerfModel {
     /// Bytes each rank all-reduces per token (one hidden-state row).
     pub fn activation_bytes_per_token(&self) -> f64 {
         self.activation_bytes_per_token
-    }
-
-    /// Spreads the experts over `ep` groups with routing `shares` per expert (see [`moe`]).
-    pub fn set_expert_parallel(&mut self, hw: &Hardware, model: &ModelSpec, ep: u32, shares: &[f64]) {
-        self.expert_parallel = moe::ExpertParallel::new(
-            hw,
-            model,
-            self.parallelism.tp,
-            ep,
-            shares,
-            self.precision.weight_bytes_per_param(),
-            self.precision.activations.bytes(),
-        );
     }
 
     pub fn expert_parallel(&self) -> Option<&moe::ExpertParallel> {

@@ -5,7 +5,6 @@
 use crate::error::Result;
 use crate::hw::GIB;
 use crate::metrics::{MoeResult, PrefixCacheResult, SpeculativeResult};
-use crate::model::ModelSpec;
 use crate::perf::{Parallelism, PerfModel};
 use crate::scenario::{Pool, Scenario};
 use crate::serve::prefix_cache::{PrefixCache, PrefixCacheStats, SyntheticPrefix};
@@ -69,19 +68,10 @@ pub fn cache_block_tokens(sc: &Scenario) -> u32 {
     sc.trace.as_ref().and_then(|t| t.block_tokens).unwrap_or(512)
 }
 
-/// Sets expert parallelism on the pool's cost model (`model`: one pipeline stage's layers) and
-/// builds the draft model.
-pub fn setup_pool(
-    sc: &Scenario,
-    pool: &Pool,
-    model: &ModelSpec,
-    perf: &mut PerfModel,
-    notes: &mut Vec<String>,
-) -> Result<PoolFeatures> {
+/// What the replicas of a pool share: the draft model and the KV share it leaves, the prefix
+/// cache's tiers.
+pub fn setup_pool(sc: &Scenario, pool: &Pool, perf: &PerfModel, notes: &mut Vec<String>) -> Result<PoolFeatures> {
     let f = &sc.features;
-    if !f.expert_shares.is_empty() {
-        perf.set_expert_parallel(&pool.hardware, model, f.ep, &f.expert_shares);
-    }
     let mut kv_share = 1.0;
     let draft = match f.speculative.as_ref().and_then(|s| s.draft.as_ref()) {
         Some(d) => {

@@ -14,7 +14,7 @@ use crate::metrics::{
     SaturationProbe, SimFigures, Throughput, WeightedSamples,
 };
 use crate::perf::pipeline::{StageLink, stage_model};
-use crate::perf::{Parallelism, PerfModel};
+use crate::perf::{DeploymentSpec, Parallelism, PerfModel};
 use crate::scenario::{Pool, Scenario};
 use crate::serve::replica::{Replica, StepOutcome};
 use crate::serve::router::Router;
@@ -192,17 +192,20 @@ impl Simulation {
         let bt = sc.scheduler.block_tokens.max(1) as u64;
         for pool in &pools {
             let model = stage_model(&sc.model, pool.pp);
-            let mut perf = PerfModel::new(
-                &pool.hardware,
-                &model,
-                Parallelism { tp: pool.tp },
-                sc.precision,
-                sc.kv_reserve_fraction,
-                &sc.file.display().to_string(),
-            )?;
-            perf.set_allreduce_algorithm(sc.infra.allreduce);
-            perf.set_power_cap(sc.infra.power_cap(&pool.hardware));
-            let pool_features = features::setup_pool(sc, pool, &model, &mut perf, &mut notes)?;
+            let file = sc.file.display().to_string();
+            let f = &sc.features;
+            let perf = PerfModel::build(&DeploymentSpec {
+                hardware: &pool.hardware,
+                model: &model,
+                parallelism: Parallelism { tp: pool.tp },
+                precision: sc.precision,
+                kv_reserve_fraction: sc.kv_reserve_fraction,
+                allreduce: sc.infra.allreduce,
+                power_cap: sc.infra.power_cap(&pool.hardware),
+                expert_parallel: (!f.expert_shares.is_empty()).then_some((f.ep, &f.expert_shares[..])),
+                file: &file,
+            })?;
+            let pool_features = features::setup_pool(sc, pool, &perf, &mut notes)?;
             let perf = Arc::new(perf);
             for n in &perf.notes {
                 if !notes.contains(n) {

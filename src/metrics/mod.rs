@@ -3,6 +3,7 @@
 //! default), over exact sample buffers up to 262,144 samples per distribution and over a
 //! streaming sketch with 0.1 % relative error beyond (see [`sketch`]).
 
+pub mod accounting;
 pub mod sketch;
 pub mod table;
 

@@ -9,9 +9,10 @@ use crate::engine::{EventQueue, SimTime};
 use crate::error::Result;
 use crate::hash::mix64;
 use crate::hw::GIB;
+use crate::metrics::accounting::{self, PoolUsage, RunTotals};
 use crate::metrics::{
-    Breakdown, ClassResult, Cost, Counts, Energy, InfraResult, PreemptionCost, RequestRow, RunResult, Samples,
-    SaturationProbe, SimFigures, Throughput, WeightedSamples,
+    Breakdown, ClassResult, Counts, InfraResult, PreemptionCost, RequestRow, RunResult, Samples, SaturationProbe,
+    SimFigures, Throughput, WeightedSamples,
 };
 use crate::perf::pipeline::{StageLink, stage_model};
 use crate::perf::{DeploymentSpec, Parallelism, PerfModel};
@@ -738,40 +739,48 @@ impl Simulation {
         let per_s = |x: f64| if span_s > 0.0 { x / span_s } else { 0.0 };
         let out_tok = self.counts.output_tokens_produced as f64;
         let total_tok = out_tok + self.counts.input_tokens as f64;
-        // Cost and power, pool by pool (hw::power): every chip of every instance draws idle
-        // power for the whole run, busy chips add their dynamic power by compute and memory
-        // activity, hosts draw idle plus their cores' utilisation; PUE scales the sum. Cost is
-        // instance-hours over the whole run at the chosen price, idle capacity included, plus
-        // the front-end tier.
+        // Cost and power, pool by pool (metrics::accounting; chips' and hosts' power from
+        // hw::power).
         let pool_instances = instances_needed(&self.pools, self.sc.kv_link);
         let span_ns = span_s * 1e9;
         let infra = &self.sc.infra;
-        let mut usd_per_hour = 0.0;
-        let (mut idle_j, mut dynamic_j, mut host_j) = (0.0, 0.0, 0.0);
-        for (pi, pool) in self.pools.iter().enumerate() {
-            let hw = &pool.hardware;
-            let inst = pool_instances[pi];
-            // Validated when the scenario was resolved.
-            usd_per_hour += inst
-                * infra
-                    .pricing
-                    .usd_per_hour(&hw.instance, &self.sc.file, "infrastructure.pricing")
-                    .unwrap_or(hw.instance.price.on_demand_usd_per_hour);
-            let chips_per_replica = pool.chips_per_replica() as f64;
-            let dyn_ns: f64 = self.dynamic_ns[self.pool_lanes[pi].clone()].iter().sum();
-            // A pipeline lane's step is one stage's time on each of the pp stages.
-            let stage_chips = chips_per_replica / pool.pp.max(1) as f64;
-            let busy_chip_ns = dyn_ns * stage_chips * pool.pp.max(1) as f64;
-            dynamic_j += (hw.chip.tdp_w - hw.chip.idle_w).max(0.0) * busy_chip_ns * 1e-9;
-            idle_j += hw.chip.idle_w * inst * hw.instance.chips as f64 * span_s;
-            let util = self.front.hosts.get(pi).map_or(0.0, |h| h.mean_utilisation(span_ns));
-            host_j += crate::hw::power::host_power_w(&hw.host, util) * inst * span_s;
-        }
-        let it_j = idle_j + dynamic_j + host_j;
-        let facility_j = it_j * (infra.pue - 1.0);
-        let j_total = it_j + facility_j;
+        let usage: Vec<PoolUsage> = self
+            .pools
+            .iter()
+            .enumerate()
+            .map(|(pi, pool)| {
+                let hw = &pool.hardware;
+                let inst = pool_instances[pi];
+                let chips_per_replica = pool.chips_per_replica() as f64;
+                let dyn_ns: f64 = self.dynamic_ns[self.pool_lanes[pi].clone()].iter().sum();
+                // A pipeline lane's step is one stage's time on each of the pp stages.
+                let stage_chips = chips_per_replica / pool.pp.max(1) as f64;
+                let util = self.front.hosts.get(pi).map_or(0.0, |h| h.mean_utilisation(span_ns));
+                PoolUsage {
+                    instances: inst,
+                    // Validated when the scenario was resolved.
+                    usd_per_instance_hour: infra
+                        .pricing
+                        .usd_per_hour(&hw.instance, &self.sc.file, "infrastructure.pricing")
+                        .unwrap_or(hw.instance.price.on_demand_usd_per_hour),
+                    chips_per_instance: hw.instance.chips as f64,
+                    chip_idle_w: hw.chip.idle_w,
+                    chip_tdp_w: hw.chip.tdp_w,
+                    busy_chip_ns: dyn_ns * stage_chips * pool.pp.max(1) as f64,
+                    host_w: crate::hw::power::host_power_w(&hw.host, util),
+                }
+            })
+            .collect();
         let frontend_usd_per_hour = infra.frontend.as_ref().map_or(0.0, |f| f.usd_per_hour * f.count as f64);
-        usd_per_hour += frontend_usd_per_hour;
+        let totals = RunTotals {
+            span_s,
+            output_tokens: out_tok,
+            total_tokens: total_tok,
+            completed: self.counts.completed,
+            instances: self.instances,
+            frontend_usd_per_hour,
+            pue: infra.pue,
+        };
         let infrastructure = {
             // Tokenization runs on the entry pool's hosts.
             let host = self.front.hosts.first();
@@ -799,9 +808,6 @@ impl Simulation {
                 },
             }
         };
-        let usd_total = usd_per_hour * span_s / 3600.0;
-        let per_mtok = |tok: f64| if tok > 0.0 { usd_total / tok * 1e6 } else { 0.0 };
-
         let mut b = Breakdown::default();
         let mut steps = 0;
         let mut busy_ns = 0u64;
@@ -831,27 +837,8 @@ impl Simulation {
                 total_tok_s: per_s(total_tok),
                 requests_s: per_s(self.counts.completed as f64),
             },
-            cost: Cost {
-                usd_per_mtok_output: per_mtok(out_tok),
-                usd_per_mtok_total: per_mtok(total_tok),
-                usd_total,
-                usd_per_hour,
-                instances: self.instances,
-            },
-            energy: Energy {
-                j_per_output_token: if out_tok > 0.0 { j_total / out_tok } else { 0.0 },
-                j_total,
-                avg_power_w: if span_s > 0.0 { j_total / span_s } else { 0.0 },
-                j_per_request: if self.counts.completed > 0 {
-                    j_total / self.counts.completed as f64
-                } else {
-                    0.0
-                },
-                chip_idle_j: idle_j,
-                chip_dynamic_j: dynamic_j,
-                host_j,
-                facility_j,
-            },
+            cost: accounting::cost(&usage, &totals),
+            energy: accounting::energy(&usage, &totals),
             requests: Counts {
                 unfinished: self.unfinished(),
                 ..self.counts

@@ -1,0 +1,252 @@
+//! The end of a run: the summary (latency distributions, throughput, cost and energy, the time
+//! breakdown, the infrastructure's bottlenecks, per-class results) and the notes that say how to
+//! read it.
+
+use super::MAX_IN_SYSTEM;
+use super::{Cut, Simulation, features, frontend, instances_needed};
+use crate::metrics::accounting::{self, PoolUsage, RunTotals};
+use crate::metrics::{Breakdown, ClassResult, Counts, InfraResult, PreemptionCost, RunResult, SimFigures, Throughput};
+
+impl Simulation {
+    /// The simulated time the run is measured over: to the last completion, or to where it was
+    /// cut.
+    fn span_s(&self) -> f64 {
+        match self.cut {
+            Some((t, _)) => t.as_secs_f64(),
+            None => self.last_completion.as_secs_f64(),
+        }
+    }
+
+    pub(super) fn summarise(&self, wall_s: f64) -> RunResult {
+        let span_s = self.span_s();
+        let per_s = |x: f64| if span_s > 0.0 { x / span_s } else { 0.0 };
+        let out_tok = self.counts.output_tokens_produced as f64;
+        let total_tok = out_tok + self.counts.input_tokens as f64;
+        let infra = &self.sc.infra;
+        let usage = self.pool_usage(span_s);
+        let frontend_usd_per_hour = infra.frontend.as_ref().map_or(0.0, |f| f.usd_per_hour * f.count as f64);
+        let totals = RunTotals {
+            span_s,
+            output_tokens: out_tok,
+            total_tokens: total_tok,
+            completed: self.counts.completed,
+            instances: self.instances,
+            frontend_usd_per_hour,
+            pue: infra.pue,
+        };
+        let (breakdown, steps) = self.breakdown(span_s);
+        RunResult {
+            scenario: self.sc.name.clone(),
+            ttft_ms: self.ttft.summary(),
+            tpot_ms: self.tpot.summary(),
+            itl_ms: self.itl.summary(),
+            e2e_ms: self.e2e.summary(),
+            queue_ms: self.queue_delay.summary(),
+            throughput: Throughput {
+                output_tok_s: per_s(out_tok),
+                total_tok_s: per_s(total_tok),
+                requests_s: per_s(self.counts.completed as f64),
+            },
+            cost: accounting::cost(&usage, &totals),
+            energy: accounting::energy(&usage, &totals),
+            requests: Counts {
+                unfinished: self.unfinished(),
+                ..self.counts
+            },
+            breakdown,
+            sim: SimFigures {
+                events: self.queue.events_processed(),
+                steps,
+                wall_s,
+                sim_time_s: span_s,
+            },
+            notes: self.result_notes(),
+            saturation: self.saturation().to_string(),
+            preemption: self.preemption_cost(),
+            kv_transfer_ms: self.kv_transfer.summary(),
+            classes: self.class_results(),
+            prefix_cache: features::prefix_cache_result(&self.replicas),
+            speculative: features::speculative_result(&self.replicas),
+            moe: features::moe_result(&self.replicas),
+            infrastructure: self.infrastructure(frontend_usd_per_hour),
+            audit: Vec::new(),
+        }
+    }
+
+    /// Each pool's part of the run, for cost and energy (metrics::accounting; chips' and hosts'
+    /// power from hw::power).
+    fn pool_usage(&self, span_s: f64) -> Vec<PoolUsage> {
+        let pool_instances = instances_needed(&self.pools, self.sc.kv_link);
+        let span_ns = span_s * 1e9;
+        let infra = &self.sc.infra;
+        self.pools
+            .iter()
+            .enumerate()
+            .map(|(pi, pool)| {
+                let hw = &pool.hardware;
+                let chips_per_replica = pool.chips_per_replica() as f64;
+                let dyn_ns: f64 = self.dynamic_ns[self.pool_lanes[pi].clone()].iter().sum();
+                // A pipeline lane's step is one stage's time on each of the pp stages.
+                let stage_chips = chips_per_replica / pool.pp.max(1) as f64;
+                let util = self.front.hosts.get(pi).map_or(0.0, |h| h.mean_utilisation(span_ns));
+                PoolUsage {
+                    instances: pool_instances[pi],
+                    // Validated when the scenario was resolved.
+                    usd_per_instance_hour: infra
+                        .pricing
+                        .usd_per_hour(&hw.instance, &self.sc.file, "infrastructure.pricing")
+                        .unwrap_or(hw.instance.price.on_demand_usd_per_hour),
+                    chips_per_instance: hw.instance.chips as f64,
+                    chip_idle_w: hw.chip.idle_w,
+                    chip_tdp_w: hw.chip.tdp_w,
+                    busy_chip_ns: dyn_ns * stage_chips * pool.pp.max(1) as f64,
+                    host_w: crate::hw::power::host_power_w(&hw.host, util),
+                }
+            })
+            .collect()
+    }
+
+    /// The CPU tiers around the accelerators and which of them, if any, held requests back.
+    fn infrastructure(&self, frontend_usd_per_hour: f64) -> InfraResult {
+        // Tokenization runs on the entry pool's hosts.
+        let host = self.front.hosts.first();
+        let host_utilisation = host.map_or(0.0, |h| h.utilisation());
+        let frontend_utilisation = self.front.frontend.as_ref().map_or(0.0, |f| f.utilisation());
+        // Queueing at the replicas: arrival to first schedule, less the front-end path.
+        let queue_ms = (self.queue_delay.summary().mean - self.front.mean_path_ms()).max(0.0);
+        let host_bottleneck = host.is_some_and(|h| frontend::is_bottleneck(h, queue_ms));
+        let frontend_bottleneck = self
+            .front
+            .frontend
+            .as_ref()
+            .is_some_and(|f| frontend::is_bottleneck(f, queue_ms));
+        InfraResult {
+            host_utilisation,
+            host_bottleneck,
+            host_wait_ms: host.map_or(0.0, |h| h.mean_wait_ns() * 1e-6),
+            frontend_utilisation,
+            frontend_bottleneck,
+            frontend_usd_per_hour,
+            bottleneck: match (frontend_bottleneck, host_bottleneck) {
+                (true, _) => "front-end tier".into(),
+                (false, true) => "host CPU".into(),
+                _ => String::new(),
+            },
+        }
+    }
+
+    /// Where the replicas' step time went, their busy fraction, and the steps run.
+    fn breakdown(&self, span_s: f64) -> (Breakdown, u64) {
+        let mut b = Breakdown::default();
+        let mut steps = 0;
+        let mut busy_ns = 0u64;
+        for r in &self.replicas {
+            b.compute_s += r.stats.compute_ns * 1e-9;
+            b.memory_s += r.stats.memory_ns * 1e-9;
+            b.communication_s += r.stats.comm_ns * 1e-9;
+            b.overhead_s += r.stats.overhead_ns * 1e-9;
+            steps += r.stats.steps;
+            busy_ns += r.stats.busy_ns;
+        }
+        b.busy_fraction = if span_s > 0.0 {
+            busy_ns as f64 * 1e-9 / (span_s * self.replicas.len() as f64)
+        } else {
+            0.0
+        };
+        (b, steps)
+    }
+
+    /// Requests still queued or running (non-zero only when the run was cut short).
+    fn unfinished(&self) -> u64 {
+        let c = &self.counts;
+        c.arrived.saturating_sub(c.completed + c.dropped + c.rejected)
+    }
+
+    /// The run's notes, plus how the percentiles were computed when a distribution outgrew the
+    /// exact buffers.
+    fn result_notes(&self) -> Vec<String> {
+        let mut notes = self.notes.clone();
+        let c = &self.counts;
+        let unfinished = self.unfinished();
+        match self.cut {
+            Some((t, Cut::Horizon)) if unfinished > 0 || c.arrived < self.sc.requests => notes.push(format!(
+                "the run stopped at the horizon (workload.horizon_s = {} s): {unfinished} requests were still queued or running and {} had not arrived; latency percentiles cover the {} completed requests only",
+                t.as_secs_f64(),
+                self.sc.requests - c.arrived,
+                c.completed
+            )),
+            Some((t, Cut::Backlog)) => notes.push(format!(
+                "the run stopped at {:.1} s simulated: more than {MAX_IN_SYSTEM} requests were in the system at once (the queue grows without bound); {unfinished} were unfinished and {} had not arrived; latency percentiles cover the {} completed requests only and understate the overload",
+                t.as_secs_f64(),
+                self.sc.requests - c.arrived,
+                c.completed
+            )),
+            _ => {}
+        }
+        let sketched = !self.ttft.is_exact() || !self.e2e.is_exact() || !self.itl.is_exact();
+        if sketched {
+            notes.push(format!(
+                "latency percentiles beyond {} samples come from a streaming sketch: within {} % of the exact values (means are exact)",
+                crate::metrics::sketch::EXACT_SAMPLES,
+                crate::metrics::sketch::RELATIVE_ERROR * 100.0
+            ));
+        }
+        notes
+    }
+
+    fn saturation(&self) -> &'static str {
+        if matches!(self.cut, Some((_, Cut::Backlog))) {
+            return "overloaded";
+        }
+        self.probe.classify(
+            self.last_arrival_sample,
+            self.waiting_at_last_arrival,
+            self.sc.requests,
+            self.counts.rejected,
+        )
+    }
+
+    fn preemption_cost(&self) -> PreemptionCost {
+        let mut p = PreemptionCost::default();
+        for r in &self.replicas {
+            p.recompute_tokens += r.stats.recompute_tokens;
+            p.recompute_s += r.stats.recompute_ns * 1e-9;
+            p.swap_bytes += r.stats.swap_bytes;
+            p.swap_s += r.stats.swap_ns * 1e-9;
+        }
+        p.total_s = p.recompute_s + p.swap_s;
+        p
+    }
+
+    fn class_results(&self) -> Vec<ClassResult> {
+        self.sc
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let one = self.sc.classes.len() == 1;
+                let (ttft, tpot, e2e) = if one {
+                    (&self.ttft, &self.tpot, &self.e2e)
+                } else {
+                    (&self.class_ttft[i], &self.class_tpot[i], &self.class_e2e[i])
+                };
+                let completed = e2e.len() as u64;
+                ClassResult {
+                    name: c.name.clone(),
+                    priority: c.priority,
+                    completed,
+                    ttft_ms: ttft.summary(),
+                    tpot_ms: tpot.summary(),
+                    e2e_ms: e2e.summary(),
+                    slo_attainment: c.slo.map(|_| {
+                        if completed > 0 {
+                            self.class_met[i] as f64 / completed as f64
+                        } else {
+                            0.0
+                        }
+                    }),
+                }
+            })
+            .collect()
+    }
+}

@@ -8,7 +8,6 @@
 mod entries;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target)
@@ -28,29 +27,18 @@ fn files(target: &str) -> Vec<PathBuf> {
 #[test]
 fn every_corpus_file_is_read_without_panic() {
     let mut failures = Vec::new();
-    let mut slow = Vec::new();
     for target in entries::TARGETS {
         let inputs = files(target);
         assert!(!inputs.is_empty(), "fuzz/corpus/{target} has no seed");
         for file in inputs {
             let data = std::fs::read(&file).unwrap();
-            let start = Instant::now();
             let outcome = std::panic::catch_unwind(|| entries::run(target, &data));
-            let took = start.elapsed();
             if outcome.is_err() {
                 failures.push(format!("{target}: {}", file.display()));
-            }
-            if took > Duration::from_secs(2) {
-                slow.push(format!("{target}: {} took {took:?}", file.display()));
             }
         }
     }
     assert!(failures.is_empty(), "panicked on:\n{}", failures.join("\n"));
-    assert!(
-        slow.is_empty(),
-        "too slow (an input must be refused quickly):\n{}",
-        slow.join("\n")
-    );
 }
 
 #[test]

@@ -594,13 +594,8 @@ fn check_catalogue(kind: &str, command: &str, file: &str, cases: Vec<BadFile>) -
         std::fs::write(sub.join(file), &c.bytes).unwrap();
         let mut args = vec![command];
         args.extend(c.args.iter().map(|a| if *a == "FILE" { file } else { a }));
-        let start = std::time::Instant::now();
         let (code, stderr) = codesim(&args, &sub);
-        let took = start.elapsed();
         let mut problems = Vec::new();
-        if took > std::time::Duration::from_secs(20) {
-            problems.push(format!("took {took:?}: refuse before working"));
-        }
         if code != 2 {
             problems.push(format!("exit code {code}"));
         }

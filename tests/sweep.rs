@@ -5,6 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+/// How long a test waits for a child process before calling it hung: a guard against a CI that
+/// never ends, far above any run's time, never a speed limit.
+const HANG_GUARD: Duration = Duration::from_secs(600);
+
 const BIN: &str = env!("CARGO_BIN_EXE_codesim");
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -187,7 +191,12 @@ fn a_killed_sweep_resumes_without_recomputing_finished_runs() {
         .unwrap();
     let start = Instant::now();
     while summaries(&out).len() < 3 {
-        assert!(start.elapsed() < Duration::from_secs(60), "no runs finished");
+        // A hang guard, not a speed limit: the child must still be running while we wait.
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sweep ended before three runs finished"
+        );
+        assert!(start.elapsed() < HANG_GUARD, "no runs finished");
         std::thread::sleep(Duration::from_millis(2));
     }
     child.kill().unwrap();
@@ -385,7 +394,7 @@ fn ctrl_c_stops_a_sweep_cleanly_and_resume_finishes_it_identically() {
     let rates = (1..=30).map(|r| (r * 4).to_string()).collect::<Vec<_>>().join(", ");
     let f = sweep_file(&d, &rates, 1500);
     let out = d.join("out");
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(["sweep", s(&f), "--out", s(&out), "--jobs", "2", "--no-plots"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -393,15 +402,17 @@ fn ctrl_c_stops_a_sweep_cleanly_and_resume_finishes_it_identically() {
         .unwrap();
     let start = Instant::now();
     while records(&out).len() < 3 {
-        assert!(start.elapsed() < Duration::from_secs(60), "no runs finished");
+        // A hang guard, not a speed limit: the child must still be running while we wait.
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sweep ended before three runs finished"
+        );
+        assert!(start.elapsed() < HANG_GUARD, "no runs finished");
         std::thread::sleep(Duration::from_millis(2));
     }
     signal(&child, libc::SIGINT);
-    let sent = Instant::now();
     let o = child.wait_with_output().unwrap();
-    let stop = sent.elapsed();
     let err = String::from_utf8_lossy(&o.stderr);
-    eprintln!("SIGINT to exit: {stop:?}");
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
     assert!(
@@ -417,7 +428,6 @@ fn ctrl_c_stops_a_sweep_cleanly_and_resume_finishes_it_identically() {
         err.contains(&format!("stopped after {} of 90 runs", kept.len())) && err.contains("--resume"),
         "{err}"
     );
-    assert!(stop < Duration::from_secs(30), "stopping took {stop:?}");
     // Every record on disk is whole, and no temporary file is left.
     for (id, bytes) in &kept {
         let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{id}: {e}"));
@@ -495,14 +505,8 @@ fn a_second_ctrl_c_aborts_the_runs_in_flight() {
         "the first Ctrl-C waits for the run in flight"
     );
     signal(&child, libc::SIGINT);
-    let sent = Instant::now();
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
-    assert!(
-        sent.elapsed() < Duration::from_secs(2),
-        "the second Ctrl-C took {:?}",
-        sent.elapsed()
-    );
     assert!(records(&out).is_empty(), "the run in flight was abandoned, not written");
 }

@@ -139,11 +139,15 @@ fn rejections_name_memory_latency_budget_and_power() {
 }
 
 #[test]
-fn search_is_deterministic() {
+fn search_is_deterministic_on_any_thread_count() {
     let p = plan_at(60.0, "");
-    let a = plan::search(&p, &Variation::default()).unwrap();
-    let b = plan::search(&p, &Variation::default()).unwrap();
-    assert_eq!(a, b);
+    let on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| plan::search(&p, &Variation::default()).unwrap())
+    };
+    let one = on(1);
+    assert_eq!(one, on(1), "the same plan twice on one thread");
+    assert_eq!(one, on(4), "one thread and four give the same plan");
 }
 
 fn temp_dir(name: &str) -> PathBuf {

@@ -17,6 +17,7 @@ pub mod numfmt;
 pub mod perf;
 pub mod plan;
 pub mod report;
+pub mod rng;
 pub mod scenario;
 pub mod serve;
 pub mod sim;

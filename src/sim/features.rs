@@ -11,7 +11,6 @@ use crate::serve::prefix_cache::{PrefixCache, PrefixCacheStats, SyntheticPrefix}
 use crate::serve::replica::Replica;
 use crate::serve::spec::{SpecDecoder, SpecStats};
 use crate::workload::NewRequest;
-use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -160,7 +159,7 @@ impl PromptSource {
                 .synthetic_prefix
                 .as_ref()
                 .map(|s| SyntheticPrefix::new(bt, s.groups, s.system_tokens, s.zipf, s.sessions)),
-            rng: ChaCha8Rng::seed_from_u64(sc.seed ^ 0x9E0F_1C5E_0005),
+            rng: crate::rng::Stream::Prompts.rng(sc.seed),
             on: sc.features.prefix_cache.is_some(),
         }
     }

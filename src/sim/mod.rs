@@ -13,13 +13,13 @@ use crate::hw::GIB;
 use crate::metrics::{Counts, RequestRow, RunResult, Samples, SaturationProbe, WeightedSamples};
 use crate::perf::pipeline::{StageLink, stage_model};
 use crate::perf::{DeploymentSpec, Parallelism, PerfModel};
+use crate::rng::Stream;
 use crate::scenario::{Pool, Scenario};
 use crate::serve::replica::{Replica, StepOutcome};
 use crate::serve::router::Router;
 use crate::serve::{KvLink, NO_TIME, PoolRole, ReplicaId, ReqState, RequestId};
 use crate::workload::{ArrivalSpec, Generator, LengthSampler, NewRequest};
 use rand::RngExt;
-use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 use std::ops::Range;
 use std::sync::Arc;
@@ -286,7 +286,7 @@ impl Simulation {
             decode,
             decode_router: Router::new(sc.routing, sc.seed ^ 0xDEC0_DE00),
             kv,
-            class_rng: ChaCha8Rng::seed_from_u64(sc.seed ^ 0x0C1A_55E5_0003),
+            class_rng: Stream::Classes.rng(sc.seed),
             in_system: 0,
             probe: SaturationProbe::default(),
             last_arrival_sample: (0, 0, 0, 0),
@@ -793,3 +793,6 @@ fn kv_transfer(sc: &Scenario, prefill: &Pool, decode: &Pool) -> KvTransfer {
         },
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,6 +4,7 @@
 //! streaming sketch with 0.1 % relative error beyond (see [`sketch`]).
 
 pub mod sketch;
+pub mod slo;
 pub mod table;
 
 pub use sketch::Sketch;

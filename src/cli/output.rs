@@ -43,6 +43,7 @@ pub fn run(path: &Path, json: bool, out: Option<&Path>, requests: bool, seed: Op
     Ok(())
 }
 
+/// The human-readable summary of one run: what ran, its latency table, then its figures.
 fn print_summary(sc: &codesim::Scenario, r: &RunResult) {
     let hw = &sc.hardware;
     println!(
@@ -74,6 +75,11 @@ fn print_summary(sc: &codesim::Scenario, r: &RunResult) {
     row("E2E", &r.e2e_ms);
     row("queueing", &r.queue_ms);
     println!();
+    print_figures(r);
+}
+
+/// Throughput, cost, energy, where step time went, and what the run counted.
+fn print_figures(r: &RunResult) {
     println!(
         "throughput   {:.1} output tok/s, {:.1} total tok/s, {:.3} req/s",
         r.throughput.output_tok_s, r.throughput.total_tok_s, r.throughput.requests_s

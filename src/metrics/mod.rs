@@ -5,6 +5,7 @@
 
 pub mod accounting;
 pub mod sketch;
+pub mod slo;
 pub mod table;
 
 pub use sketch::Sketch;

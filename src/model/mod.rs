@@ -8,17 +8,16 @@
 //!
 //! Counts are `f64`: they feed rates and times, and a 405B model's FLOPs overflow nothing there.
 
+mod cost;
 mod hf;
-
-use std::fs;
-use std::path::Path;
+mod preset;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dtype::Dtype;
-use crate::error::{Error, Result, did_you_mean};
+use crate::error::{Error, Result};
 
 pub use hf::{HF_MODEL_TYPES, from_hf_config};
+pub use preset::{builtin_presets, list_presets, load_preset, load_spec_file, preset_names, resolve, resolve_builtin};
 
 /// The architecture of a decoder-only transformer, dense or mixture-of-experts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -251,303 +250,6 @@ impl ModelSpec {
             Attention::Mla { v_head_dim, .. } => v_head_dim,
         }
     }
-
-    /// Matrices per FFN: gate, up and down for SwiGLU; up and down otherwise.
-    fn ffn_matrices(&self) -> f64 {
-        if self.gated_ffn { 3.0 } else { 2.0 }
-    }
-
-    /// Weights of one layer's attention projections. GQA: Q, K, V and O. MLA: the query down/up
-    /// projections (or the direct query projection), the joint KV down projection with the RoPE
-    /// key, the KV up projection to per-head keys and values, and O.
-    pub fn attn_params_per_layer(&self) -> f64 {
-        let hidden = f64::from(self.hidden);
-        let heads = f64::from(self.heads);
-        match self.attention {
-            Attention::Gqa => {
-                let q_and_o = 2.0 * hidden * heads * f64::from(self.head_dim);
-                let k_and_v = 2.0 * hidden * f64::from(self.kv_heads) * f64::from(self.head_dim);
-                q_and_o + k_and_v
-            }
-            Attention::Mla {
-                q_lora_rank,
-                kv_lora_rank,
-                qk_nope_head_dim,
-                qk_rope_head_dim,
-                v_head_dim,
-            } => {
-                let qk_dim = f64::from(qk_nope_head_dim + qk_rope_head_dim);
-                let q = match q_lora_rank {
-                    Some(rank) => f64::from(rank) * (hidden + heads * qk_dim),
-                    None => hidden * heads * qk_dim,
-                };
-                let kv_down = hidden * f64::from(kv_lora_rank + qk_rope_head_dim);
-                let kv_up = f64::from(kv_lora_rank) * heads * f64::from(qk_nope_head_dim + v_head_dim);
-                let o = heads * f64::from(v_head_dim) * hidden;
-                q + kv_down + kv_up + o
-            }
-        }
-    }
-
-    /// Weights of one dense FFN layer.
-    pub fn dense_ffn_params(&self) -> f64 {
-        self.ffn_matrices() * f64::from(self.hidden) * f64::from(self.ffn)
-    }
-
-    /// Weights of one expert (routed or shared); 0 for a dense model.
-    pub fn expert_params(&self) -> f64 {
-        self.moe.map_or(0.0, |m| {
-            self.ffn_matrices() * f64::from(self.hidden) * f64::from(m.expert_ffn)
-        })
-    }
-
-    /// Weights of the router (gate) of one MoE layer; 0 for a dense model.
-    pub fn router_params_per_moe_layer(&self) -> f64 {
-        self.moe.map_or(0.0, |m| f64::from(m.experts) * f64::from(self.hidden))
-    }
-
-    /// Embedding table plus the LM head (`vocab × hidden` each), or just one when they are tied.
-    pub fn embedding_params(&self) -> f64 {
-        let table = f64::from(self.vocab) * f64::from(self.hidden);
-        if self.tied_embeddings { table } else { 2.0 * table }
-    }
-
-    /// RMSNorm weights: two per layer, the final one, and MLA's norms on its compressed latents.
-    pub fn norm_params(&self) -> f64 {
-        let latent_norms = match self.attention {
-            Attention::Gqa => 0.0,
-            Attention::Mla {
-                q_lora_rank,
-                kv_lora_rank,
-                ..
-            } => f64::from(q_lora_rank.unwrap_or(0)) + f64::from(kv_lora_rank),
-        };
-        let hidden = f64::from(self.hidden);
-        f64::from(self.layers) * (2.0 * hidden + latent_norms) + hidden
-    }
-
-    /// Weights of the FFNs of all layers, given how many experts per MoE layer are counted.
-    fn ffn_params(&self, experts_per_moe_layer: f64) -> f64 {
-        let dense = f64::from(self.dense_layer_count()) * self.dense_ffn_params();
-        let moe = f64::from(self.moe_layer_count())
-            * (experts_per_moe_layer * self.expert_params() + self.router_params_per_moe_layer());
-        dense + moe
-    }
-
-    /// Every parameter of the model.
-    pub fn params_total(&self) -> f64 {
-        let experts = self.moe.map_or(0.0, |m| f64::from(m.experts + m.shared_experts));
-        self.embedding_params() + self.body_params(experts) + self.norm_params()
-    }
-
-    /// Parameters one token touches: all but the routed experts it is not sent to (top-k plus
-    /// shared experts count). Includes the embedding table and the LM head, as published
-    /// "active parameter" figures do.
-    pub fn params_active(&self) -> f64 {
-        self.embedding_params() + self.body_params(self.experts_per_token()) + self.norm_params()
-    }
-
-    /// Experts a token visits per MoE layer (routed top-k plus shared); 0 for a dense model.
-    pub fn experts_per_token(&self) -> f64 {
-        self.moe.map_or(0.0, |m| f64::from(m.top_k + m.shared_experts))
-    }
-
-    /// Attention and FFN weights of all layers.
-    fn body_params(&self, experts_per_moe_layer: f64) -> f64 {
-        f64::from(self.layers) * self.attn_params_per_layer() + self.ffn_params(experts_per_moe_layer)
-    }
-
-    /// FLOPs of all weight matmuls for one token: 2 per active weight, including the LM head
-    /// (even when tied) and excluding the embedding lookup, which is a gather.
-    pub fn linear_flops_per_token(&self) -> f64 {
-        let lm_head = f64::from(self.vocab) * f64::from(self.hidden);
-        2.0 * (self.body_params(self.experts_per_token()) + lm_head)
-    }
-
-    /// Attention score and value FLOPs, over all layers, for `new_tokens` appended causally after
-    /// `context_before` cached tokens: token `i` (1-based) of the chunk attends to
-    /// `context_before + i` positions, costing `2 · heads · (qk_head_dim + v_head_dim)` FLOPs per
-    /// position per layer. For MLA this is the naive (non-absorbed) form.
-    pub fn attention_flops(&self, new_tokens: u64, context_before: u64) -> f64 {
-        let n = new_tokens as f64;
-        let attended_positions = n * context_before as f64 + n * (n + 1.0) / 2.0;
-        let per_position = 2.0 * f64::from(self.heads) * f64::from(self.qk_head_dim() + self.v_head_dim());
-        f64::from(self.layers) * per_position * attended_positions
-    }
-
-    /// KV-cache bytes one token occupies, over all layers.
-    pub fn kv_bytes_per_token(&self, kv_dtype: Dtype) -> f64 {
-        let elements_per_layer = match self.attention {
-            Attention::Gqa => 2.0 * f64::from(self.kv_heads) * f64::from(self.head_dim),
-            Attention::Mla {
-                kv_lora_rank,
-                qk_rope_head_dim,
-                ..
-            } => f64::from(kv_lora_rank + qk_rope_head_dim),
-        };
-        elements_per_layer * f64::from(self.layers) * kv_dtype.bytes()
-    }
-
-    /// Bytes of all weights stored as `dtype`, without quantization scales.
-    pub fn weight_bytes(&self, dtype: Dtype) -> f64 {
-        self.params_total() * dtype.bytes()
-    }
-
-    /// Bytes of all weights stored as `dtype` in a block format with one fp16 scale per `block`
-    /// weights: Q4_0 is `(Int4, Some(32))`, 4.5 bits per weight; Q8_0 is `(Int8, Some(32))`, 8.5.
-    /// `None` (or a block of 0) means no scales.
-    pub fn weight_bytes_with_scales(&self, dtype: Dtype, block: Option<u32>) -> f64 {
-        let scale_bytes_per_weight = block.filter(|&b| b > 0).map_or(0.0, |b| 2.0 / f64::from(b));
-        self.params_total() * (dtype.bytes() + scale_bytes_per_weight)
-    }
-}
-
-/// Names of the presets in `models_dir` (the stems of its `*.toml` files), sorted.
-pub fn preset_names(models_dir: &Path) -> Result<Vec<String>> {
-    let entries = fs::read_dir(models_dir).map_err(|e| Error::io(models_dir, e))?;
-    let mut names = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(|e| Error::io(models_dir, e))?.path();
-        if path.extension().is_none_or(|ext| ext != "toml") {
-            continue;
-        }
-        if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-            names.push(stem.to_string());
-        }
-    }
-    names.sort();
-    Ok(names)
-}
-
-/// Loads and validates the preset `models_dir/<name>.toml`. Its `name` must match the file name.
-pub fn load_preset(name: &str, models_dir: &Path) -> Result<ModelSpec> {
-    let names = preset_names(models_dir)?;
-    if !names.iter().any(|n| n == name) {
-        return Err(Error::input(
-            models_dir,
-            "model",
-            format!(
-                "unknown model preset `{name}`{}; accepted: {}, or a path to a Hugging Face config.json",
-                did_you_mean(name, names.iter().map(String::as_str)),
-                if names.is_empty() {
-                    "(no presets found)".to_string()
-                } else {
-                    names.join(", ")
-                },
-            ),
-        ));
-    }
-    let path = models_dir.join(format!("{name}.toml"));
-    let spec = load_spec_file(&path)?;
-    if spec.name != name {
-        return Err(Error::input(
-            &path,
-            "name",
-            format!("`{}` differs from the file name; accepted: `{name}`", spec.name),
-        ));
-    }
-    Ok(spec)
-}
-
-/// Every preset in `models_dir`, loaded and validated, sorted by name.
-pub fn list_presets(models_dir: &Path) -> Result<Vec<ModelSpec>> {
-    let mut specs = preset_names(models_dir)?
-        .iter()
-        .map(|name| load_preset(name, models_dir))
-        .collect::<Result<Vec<_>>>()?;
-    specs.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(specs)
-}
-
-/// Parses and validates a model spec TOML file (a preset or a user's own).
-pub fn load_spec_file(path: &Path) -> Result<ModelSpec> {
-    let text = crate::input::read_text(path)?;
-    let spec: ModelSpec = toml::from_str(&text).map_err(|e| {
-        let message = e.message().trim_end().to_string();
-        // A missing top-level key points at the whole document: "line 1" would mislead.
-        let whole_document = e.span().is_none_or(|span| span.start == 0) && message.starts_with("missing");
-        let location = match e.span() {
-            Some(span) if !whole_document => {
-                let before = &text.as_bytes()[..span.start.min(text.len())];
-                format!("line {}", 1 + before.iter().filter(|&&b| b == b'\n').count())
-            }
-            _ => String::new(),
-        };
-        Error::input(path, location, message)
-    })?;
-    spec.validate(&path.display().to_string())?;
-    Ok(spec)
-}
-
-/// Turns what a user wrote for the model into a spec. A `.json` name, an existing file, or a
-/// directory holding `config.json` (all relative to `base_dir`) is read as a Hugging Face
-/// config; a `.toml` name is read as a spec file; anything else names a preset in `models_dir`.
-/// Paths win over presets: a directory named like a preset shadows it.
-pub fn resolve(spec_or_path: &str, models_dir: &Path, base_dir: &Path) -> Result<ModelSpec> {
-    let path = base_dir.join(spec_or_path);
-    if spec_or_path.ends_with(".toml") {
-        return load_spec_file(&path);
-    }
-    if spec_or_path.ends_with(".json") || path.is_file() {
-        return from_hf_config(&path);
-    }
-    if path.is_dir() && path.join("config.json").is_file() {
-        return from_hf_config(&path.join("config.json"));
-    }
-    load_preset(spec_or_path, models_dir)
-}
-
-/// The presets shipped with codesim (embedded at build time from `scenarios/models/`), sorted.
-pub fn builtin_presets() -> Result<Vec<ModelSpec>> {
-    let mut specs = Vec::new();
-    for (file, text) in crate::assets::MODEL_PRESETS {
-        let label = format!("scenarios/models/{file}");
-        let spec: ModelSpec = crate::input::parse_toml(text, Path::new(&label))?;
-        spec.validate(&label)?;
-        specs.push(spec);
-    }
-    specs.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(specs)
-}
-
-/// Like [`resolve`], with the embedded presets: a path (relative to `base_dir`) to a
-/// `config.json`, a directory holding one, or a `.toml` spec; otherwise a preset name.
-/// `file` and `key` name where the user wrote it, for the error.
-pub fn resolve_builtin(spec_or_path: &str, base_dir: &Path, file: &Path, key: &str) -> Result<ModelSpec> {
-    let path = base_dir.join(spec_or_path);
-    let looks_like_path = spec_or_path.ends_with(".toml")
-        || spec_or_path.ends_with(".json")
-        || spec_or_path.contains('/')
-        || path.is_file();
-    if looks_like_path {
-        if !path.exists() {
-            return Err(Error::input(
-                file,
-                key,
-                format!(
-                    "model file `{}` not found (paths are relative to the scenario file)",
-                    path.display()
-                ),
-            ));
-        }
-        return resolve(spec_or_path, Path::new(""), base_dir);
-    }
-    let presets = builtin_presets()?;
-    match presets.into_iter().find(|p| p.name == spec_or_path) {
-        Some(p) => Ok(p),
-        None => {
-            let names: Vec<String> = builtin_presets()?.into_iter().map(|p| p.name).collect();
-            Err(Error::input(
-                file,
-                key,
-                format!(
-                    "unknown model preset `{spec_or_path}`{}; accepted: {}, or a path to a Hugging Face config.json",
-                    did_you_mean(spec_or_path, names.iter().map(String::as_str)),
-                    names.join(", ")
-                ),
-            ))
-        }
-    }
 }
 
 impl ModelSpec {
@@ -571,7 +273,9 @@ impl ModelSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
+    use crate::dtype::Dtype;
+    use std::fs;
+    use std::path::{Path, PathBuf};
 
     fn presets_dir() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/models")

@@ -10,14 +10,16 @@
 //! malformed (a key its load kind needs is missing) is an input error: that is the file's fault.
 
 pub mod calibrate;
+mod case;
 
-use crate::dtype::Dtype;
+pub use case::{Case, LoadKind, METRICS, Measured, TpUnit, ValidationFile, parse};
+
 use crate::error::{Error, Result};
-use crate::hw::{Catalog, ChipKind, Hardware};
-use crate::input::{parse_toml, read_text};
+use crate::hw::Catalog;
+use crate::input::read_text;
 use crate::metrics::RunResult;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 use std::path::{Path, PathBuf};
 
 /// The seed of every case's run, so a validation is reproducible.
@@ -35,130 +37,6 @@ pub const POISSON_DEFAULT_REQUESTS: u64 = 1000;
 /// max number of tokens per step of 8192.
 pub const OFFLINE_MAX_BATCH: u32 = 2048;
 pub const OFFLINE_MAX_BATCHED_TOKENS: u32 = 8192;
-
-/// The file as written: one `[[case]]` each.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ValidationFile {
-    #[serde(default)]
-    pub case: Vec<Case>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Case {
-    pub id: String,
-    pub source: String,
-    pub instance: String,
-    pub instances: u32,
-    pub chips: u32,
-    pub model: String,
-    pub weights: Dtype,
-    pub compute: Dtype,
-    /// TP degree as the source counts it, in `tp_unit`s.
-    pub tp: u32,
-    pub tp_unit: TpUnit,
-    pub load: LoadKind,
-    #[serde(default)]
-    pub concurrency: Option<u32>,
-    #[serde(default)]
-    pub requests: Option<u64>,
-    #[serde(default)]
-    pub qps: Option<f64>,
-    pub input_tokens: u32,
-    pub output_tokens: u32,
-    pub measured: Measured,
-    /// Line of the case's `[[case]]` header, for error messages (filled in by [`parse`]).
-    #[serde(skip)]
-    pub line: Option<usize>,
-}
-
-/// What one TP rank is, as the source counts it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TpUnit {
-    Gpu,
-    /// A physical NeuronCore (2 per trn1/inf2 chip, 8 per trn2 chip).
-    Neuroncore,
-    /// A logical NeuronCore (trn2 with LNC=2: 4 per chip; on trn1/inf2 the same as a NeuronCore).
-    LogicalNeuroncore,
-}
-
-impl TpUnit {
-    pub fn name(self) -> &'static str {
-        match self {
-            TpUnit::Gpu => "gpu",
-            TpUnit::Neuroncore => "neuroncore",
-            TpUnit::LogicalNeuroncore => "logical-neuroncore",
-        }
-    }
-}
-
-/// How requests arrive (see the schema).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LoadKind {
-    Static,
-    Closed,
-    Offline,
-    Poisson,
-}
-
-impl LoadKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            LoadKind::Static => "static",
-            LoadKind::Closed => "closed",
-            LoadKind::Offline => "offline",
-            LoadKind::Poisson => "poisson",
-        }
-    }
-}
-
-/// The published figures of a case; any subset may be present.
-///
-/// `tpot_*` are compared with codesim's inter-token latency distribution (`itl_ms`), not its
-/// per-request TPOT: the Neuron benchmarks and TensorRT-LLM report per-token latency percentiles
-/// over all generated tokens, which is the distribution of gaps between consecutive tokens.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Measured {
-    pub output_tok_s: Option<f64>,
-    pub ttft_p50_ms: Option<f64>,
-    pub ttft_p99_ms: Option<f64>,
-    pub tpot_p50_ms: Option<f64>,
-    pub tpot_p99_ms: Option<f64>,
-    pub e2e_p50_ms: Option<f64>,
-}
-
-/// The metrics a case can measure, in report order.
-pub const METRICS: [&str; 6] = [
-    "output_tok_s",
-    "ttft_p50_ms",
-    "ttft_p99_ms",
-    "tpot_p50_ms",
-    "tpot_p99_ms",
-    "e2e_p50_ms",
-];
-
-impl Measured {
-    /// `(metric, measured value)` for every metric present, in [`METRICS`] order.
-    pub fn present(&self) -> Vec<(&'static str, f64)> {
-        let all = [
-            self.output_tok_s,
-            self.ttft_p50_ms,
-            self.ttft_p99_ms,
-            self.tpot_p50_ms,
-            self.tpot_p99_ms,
-            self.e2e_p50_ms,
-        ];
-        METRICS
-            .iter()
-            .zip(all)
-            .filter_map(|(&m, v)| v.map(|v| (m, v)))
-            .collect()
-    }
-}
 
 /// codesim's prediction of `metric` (one of [`METRICS`]).
 pub fn predicted(r: &RunResult, metric: &str) -> f64 {
@@ -291,20 +169,6 @@ pub fn run(path: &Path) -> Result<Report> {
     run_cases(&file.case, path)
 }
 
-/// Parses a validation file's text and notes each case's line.
-pub fn parse(text: &str, path: &Path) -> Result<ValidationFile> {
-    let mut file: ValidationFile = parse_toml(text, path)?;
-    let headers = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.trim_start().starts_with("[[case]]"))
-        .map(|(i, _)| i + 1);
-    for (case, line) in file.case.iter_mut().zip(headers) {
-        case.line = Some(line);
-    }
-    Ok(file)
-}
-
 /// Checks every case (a malformed one is an input error), then simulates them in parallel.
 /// Output order is the cases' order whatever the thread count.
 pub fn run_cases(cases: &[Case], file: &Path) -> Result<Report> {
@@ -358,199 +222,6 @@ pub fn summarise(rows: Vec<Row>, skipped: Vec<Skip>) -> Report {
         summary,
         by_metric,
         by_family,
-    }
-}
-
-impl Case {
-    fn error(&self, file: &Path, key: &str, message: impl Into<String>) -> Error {
-        let at = match self.line {
-            Some(l) => format!("line {l}, case `{}`, key `{key}`", self.id),
-            None => format!("case `{}`, key `{key}`", self.id),
-        };
-        Error::input(file, at, message)
-    }
-
-    /// The keys each load kind needs are present, the ones it does not use are absent, and the
-    /// numbers are in range.
-    pub fn check(&self, file: &Path) -> Result<()> {
-        let kind = self.load.name();
-        let (needs, unused): (&[&str], &[&str]) = match self.load {
-            LoadKind::Static | LoadKind::Closed => (&["concurrency"], &["requests", "qps"]),
-            LoadKind::Offline => (&["requests"], &["concurrency", "qps"]),
-            LoadKind::Poisson => (&["qps"], &["concurrency"]),
-        };
-        let present = |k: &str| match k {
-            "concurrency" => self.concurrency.is_some(),
-            "requests" => self.requests.is_some(),
-            _ => self.qps.is_some(),
-        };
-        for k in needs {
-            if !present(k) {
-                return Err(self.error(file, k, format!("is required for `{kind}` load")));
-            }
-        }
-        for k in unused {
-            if present(k) {
-                return Err(self.error(
-                    file,
-                    k,
-                    format!("is not used by `{kind}` load; remove it (see the schema in the file's header)"),
-                ));
-            }
-        }
-        for (k, v) in [
-            ("instances", self.instances as u64),
-            ("chips", self.chips as u64),
-            ("tp", self.tp as u64),
-            ("input_tokens", self.input_tokens as u64),
-            ("output_tokens", self.output_tokens as u64),
-            ("concurrency", self.concurrency.map_or(1, u64::from)),
-            ("requests", self.requests.unwrap_or(1)),
-        ] {
-            if v == 0 {
-                return Err(self.error(file, k, "must be at least 1, got 0"));
-            }
-        }
-        if let Some(q) = self.qps {
-            if !(q.is_finite() && q > 0.0) {
-                return Err(self.error(file, "qps", format!("must be a finite number > 0, got {q}")));
-            }
-        }
-        for (m, v) in self.measured.present() {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(self.error(
-                    file,
-                    &format!("measured.{m}"),
-                    format!("must be a finite number > 0, got {v}"),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// codesim TP ranks for this case on `hw`, or why the case's parallelism does not map.
-    ///
-    /// codesim counts `chip.ranks_per_chip` ranks per chip (trn1/inf2: 2 NeuronCores, trn2: 4
-    /// logical NeuronCores, a GPU: 1); the source counts `units_per_chip` of its `tp_unit`.
-    pub fn ranks(&self, hw: &Hardware) -> std::result::Result<u32, String> {
-        let chip = &hw.chip;
-        let units_per_chip = match (self.tp_unit, chip.kind) {
-            (TpUnit::Gpu, ChipKind::Gpu) => 1,
-            (TpUnit::Neuroncore, ChipKind::Neuron) => chip.physical_cores_per_chip,
-            (TpUnit::LogicalNeuroncore, ChipKind::Neuron) => chip.ranks_per_chip,
-            (unit, kind) => {
-                return Err(format!(
-                    "tp_unit `{}` does not fit {} ({} chip {})",
-                    unit.name(),
-                    hw.instance.name,
-                    format!("{kind:?}").to_lowercase(),
-                    chip.name
-                ));
-            }
-        };
-        let implied_chips = self.tp.div_ceil(units_per_chip.max(1));
-        if implied_chips != self.chips {
-            return Err(format!(
-                "TP {} {}s at {units_per_chip} per {} chip is {implied_chips} chips, but the case says chips = {}",
-                self.tp,
-                self.tp_unit.name(),
-                chip.name,
-                self.chips
-            ));
-        }
-        let per_instance = hw.instance.chips;
-        if self.chips.div_ceil(per_instance) != self.instances {
-            return Err(format!(
-                "{} chips on {} ({per_instance} chips each) need {} instances, but the case says instances = {}",
-                self.chips,
-                hw.instance.name,
-                self.chips.div_ceil(per_instance),
-                self.instances
-            ));
-        }
-        let scaled = self.tp as u64 * chip.ranks_per_chip as u64;
-        if scaled % units_per_chip as u64 != 0 {
-            return Err(format!(
-                "TP {} {}s is not a whole number of codesim ranks ({} per {} chip)",
-                self.tp,
-                self.tp_unit.name(),
-                chip.ranks_per_chip,
-                chip.name
-            ));
-        }
-        Ok((scaled / units_per_chip as u64) as u32)
-    }
-
-    /// The scenario TOML of this case on `hw` (checked by [`Case::check`] first).
-    pub fn scenario_toml(&self, hw: &Hardware) -> std::result::Result<String, String> {
-        let q = |s: &str| toml::Value::String(s.to_string()).to_string();
-        let dtype = |d: Dtype| q(&d.to_string());
-        let ranks = self.ranks(hw)?;
-        // TensorRT-LLM's fp8 checkpoints quantise the KV cache to fp8 as well.
-        let kv = if self.weights == Dtype::Fp8 && hw.chip.kind == ChipKind::Gpu {
-            Dtype::Fp8
-        } else {
-            Dtype::Bf16
-        };
-        let n = |k: Option<u32>| k.unwrap_or(1);
-        let (scheduler, max_batch, max_tokens, requests, arrival) = match self.load {
-            LoadKind::Static => {
-                let b = n(self.concurrency);
-                (
-                    "static",
-                    b,
-                    None,
-                    b as u64,
-                    format!("{{ kind = \"static\", batch = {b} }}"),
-                )
-            }
-            LoadKind::Closed => {
-                let c = n(self.concurrency);
-                (
-                    "continuous",
-                    c,
-                    None,
-                    c as u64 * CLOSED_ROUNDS,
-                    format!("{{ kind = \"closed\", clients = {c} }}"),
-                )
-            }
-            // TensorRT-LLM batches in flight: context chunks and generation tokens share a step
-            // under the max_num_tokens budget, which is codesim's chunked scheduler.
-            LoadKind::Offline => (
-                "chunked",
-                OFFLINE_MAX_BATCH,
-                Some(OFFLINE_MAX_BATCHED_TOKENS),
-                self.requests.unwrap_or(1),
-                "{ kind = \"offline\" }".to_string(),
-            ),
-            LoadKind::Poisson => (
-                "continuous",
-                crate::scenario::defaults::max_batch(),
-                None,
-                self.requests.unwrap_or(POISSON_DEFAULT_REQUESTS),
-                format!(
-                    "{{ kind = \"poisson\", rate_per_s = {} }}",
-                    toml::Value::Float(self.qps.unwrap_or(1.0))
-                ),
-            ),
-        };
-        let mut max_tokens = max_tokens.map_or(String::new(), |t| format!("max_batched_tokens = {t}\n"));
-        if self.load == LoadKind::Offline {
-            // trtllm-bench's capacity scheduler default, GUARANTEED_NO_EVICT: KV for prompt and
-            // maximum output is reserved at admission, so nothing is preempted.
-            max_tokens.push_str("kv_admission = \"reserve\"\n");
-        }
-        Ok(format!(
-            "name = {id}\nseed = {SEED}\n\n[hardware]\ninstance = {inst}\n\n[model]\nname = {model}\nweights = {w}\ncompute = {c}\nkv_cache = {kv}\n\n[deployment]\ntp = {ranks}\nreplicas = 1\n\n[serving]\nscheduler = \"{scheduler}\"\nmax_batch = {max_batch}\n{max_tokens}\n[workload]\nrequests = {requests}\narrival = {arrival}\ninput = {{ kind = \"fixed\", tokens = {i} }}\noutput = {{ kind = \"fixed\", tokens = {o} }}\n",
-            id = q(&self.id),
-            inst = q(&self.instance),
-            model = q(&self.model),
-            w = dtype(self.weights),
-            c = dtype(self.compute),
-            kv = dtype(kv),
-            i = self.input_tokens,
-            o = self.output_tokens,
-        ))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Model and serving tricks a scenario can turn on: prompt (prefix) caching, speculative
 //! decoding, expert parallelism and routing skew. Their TOML sections and validation.
 
+use super::limits::{MAX_PREFIX_GROUPS, MAX_PREFIX_SESSIONS};
 use crate::error::{Error, Result};
 use crate::model::{self, ModelSpec};
 use crate::serve::spec::SpecMethod;
@@ -61,11 +62,6 @@ fn heads_layer_fraction() -> f64 {
 }
 /// Acceptance when none is given (EAGLE-class heads and well-matched drafts report 0.6–0.8).
 pub const DEFAULT_ACCEPTANCE: f64 = 0.7;
-
-/// The most shared system prompts `[workload.prefix]` accepts.
-pub const MAX_PREFIX_GROUPS: u32 = 1 << 20;
-/// The most multi-turn sessions `[workload.prefix]` accepts.
-pub const MAX_PREFIX_SESSIONS: u32 = 1 << 24;
 
 /// `[workload.prefix]`: synthetic prompts as block hashes (see `serve::prefix_cache`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -20,6 +20,7 @@
 //! count = 1
 //! ```
 
+use super::limits::MAX_FRONTEND_INSTANCES;
 use crate::error::{Error, Result};
 use crate::hw::nitro::{HostSoftware, Nitro};
 use crate::hw::power::PowerCap;
@@ -102,9 +103,6 @@ impl PricingMode {
         })
     }
 }
-
-/// The most instances a front-end tier may have.
-pub const MAX_FRONTEND_INSTANCES: u32 = 10_000;
 
 /// The front-end tier, resolved.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,6 +4,9 @@
 pub mod defaults;
 pub mod features;
 pub mod infra;
+pub mod limits;
+
+pub use limits::{MAX_BLOCK_TOKENS, MAX_HOST_VCPUS, MAX_RANKS, MAX_RANKS_PER_INSTANCE, MAX_REPLICAS, MAX_REQUESTS};
 
 use crate::dtype::{Dtype, WeightFormat};
 use crate::error::{Error, Result, did_you_mean};
@@ -15,6 +18,7 @@ use crate::serve::router::RoutingPolicy;
 use crate::serve::{KvLink, PoolRole, PreemptionMode, SchedulerConfig, SchedulerKind};
 use crate::workload::trace::{Trace, read_trace};
 use crate::workload::{ArrivalSpec, LengthSpec};
+use limits::MAX_IN_SYSTEM;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -334,19 +338,6 @@ pub struct Scenario {
     pub infra: infra::Infra,
 }
 
-/// The most requests one run accepts: beyond it memory and time are no longer a laptop's.
-pub const MAX_REQUESTS: u64 = 100_000_000;
-pub const MAX_REPLICAS: u32 = 100_000;
-/// The most tensor-parallel ranks one instance may have (chips × ranks per chip, after overrides).
-pub const MAX_RANKS_PER_INSTANCE: u32 = 4096;
-/// The most ranks (replicas × tp × pp over every pool) one run accepts: far beyond any real fleet,
-/// and small enough that rank and instance counts never overflow.
-pub const MAX_RANKS: u64 = 1 << 20;
-/// The most host vCPUs an instance may have (after overrides).
-pub const MAX_HOST_VCPUS: u32 = 4096;
-/// The largest KV block (tokens); each replica keeps a counter per token position of a block.
-pub const MAX_BLOCK_TOKENS: u32 = 4096;
-
 /// Reads, parses and validates a scenario file.
 pub fn load(path: &Path) -> Result<Scenario> {
     let text = read_text(path)?;
@@ -604,13 +595,13 @@ fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
             at_least_one(path, "workload.arrival.clients", *clients as u64)?;
             // Each client holds a request in the system: beyond the engine's in-system bound the
             // run could only stop as overloaded.
-            if *clients as u64 > crate::sim::MAX_IN_SYSTEM {
+            if *clients as u64 > MAX_IN_SYSTEM {
                 return Err(Error::input(
                     path,
                     "workload.arrival.clients",
                     format!(
                         "{clients} clients are more than the {} requests one run holds at once; model that many users with open-loop (poisson) arrivals",
-                        crate::sim::MAX_IN_SYSTEM
+                        MAX_IN_SYSTEM
                     ),
                 ));
             }

@@ -1,6 +1,7 @@
 //! Model and serving tricks a scenario can turn on: prompt (prefix) caching, speculative
 //! decoding, expert parallelism and routing skew. Their TOML sections and validation.
 
+use super::limits::{MAX_PREFIX_GROUPS, MAX_PREFIX_SESSIONS};
 use crate::error::{Error, Result};
 use crate::model::{self, ModelSpec};
 use crate::serve::spec::SpecMethod;
@@ -62,11 +63,6 @@ fn heads_layer_fraction() -> f64 {
 /// Acceptance when none is given (EAGLE-class heads and well-matched drafts report 0.6–0.8).
 pub const DEFAULT_ACCEPTANCE: f64 = 0.7;
 
-/// The most shared system prompts `[workload.prefix]` accepts.
-pub const MAX_PREFIX_GROUPS: u32 = 1 << 20;
-/// The most multi-turn sessions `[workload.prefix]` accepts.
-pub const MAX_PREFIX_SESSIONS: u32 = 1 << 24;
-
 /// `[workload.prefix]`: synthetic prompts as block hashes (see `serve::prefix_cache`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,6 +114,32 @@ pub struct Features {
     pub expert_shares: Vec<f64>,
 }
 
+/// The feature sections of a scenario file, as written, wherever they sit in it.
+#[derive(Debug, Clone, Copy)]
+pub struct FeatureSections<'a> {
+    /// `[serving.prefix_cache]`.
+    pub prefix_cache: Option<&'a PrefixCacheSection>,
+    /// `[serving.speculative]`.
+    pub speculative: Option<&'a SpeculativeSection>,
+    /// `[workload.prefix]`.
+    pub synthetic_prefix: Option<&'a SyntheticPrefixSection>,
+    /// `deployment.ep`.
+    pub ep: u32,
+    /// `model.expert_skew_zipf`.
+    pub expert_skew_zipf: Option<f64>,
+    /// `model.expert_shares`.
+    pub expert_shares: Option<&'a [f64]>,
+}
+
+/// What the features are checked against: the model, the TP of its (first) pool, and whether
+/// batching is static.
+#[derive(Debug, Clone, Copy)]
+pub struct ServedModel<'a> {
+    pub model: &'a ModelSpec,
+    pub tp: u32,
+    pub static_batching: bool,
+}
+
 fn fraction(path: &Path, key: &str, v: f64) -> Result<()> {
     if (0.0..=1.0).contains(&v) {
         Ok(())
@@ -126,154 +148,167 @@ fn fraction(path: &Path, key: &str, v: f64) -> Result<()> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn resolve(
-    path: &Path,
-    dir: &Path,
-    model: &ModelSpec,
-    tp: u32,
-    static_batching: bool,
-    prefix_cache: Option<&PrefixCacheSection>,
-    speculative: Option<&SpeculativeSection>,
-    synthetic: Option<&SyntheticPrefixSection>,
-    ep: u32,
-    zipf: Option<f64>,
-    shares: Option<&[f64]>,
-) -> Result<Features> {
+/// Validates the feature sections against the served model (`path` is what errors name, `dir`
+/// where a draft model file resolves from).
+pub fn resolve(path: &Path, dir: &Path, served: &ServedModel, asked: &FeatureSections) -> Result<Features> {
     let mut f = Features {
-        ep: ep.max(1),
+        ep: asked.ep.max(1),
         ..Features::default()
     };
-    if let Some(pc) = prefix_cache.filter(|p| p.enabled) {
-        let gib = pc.host_tier_gib.unwrap_or(0.0);
-        if !(gib.is_finite() && gib >= 0.0) {
-            return Err(Error::input(
-                path,
-                "serving.prefix_cache.host_tier_gib",
-                format!("must be a finite number >= 0, got {gib}"),
-            ));
-        }
-        f.prefix_cache = Some(gib);
-        let remote = pc.remote_tier_gib.unwrap_or(0.0);
-        if !(remote.is_finite() && remote >= 0.0) {
-            return Err(Error::input(
-                path,
-                "serving.prefix_cache.remote_tier_gib",
-                format!("must be a finite number >= 0, got {remote}"),
-            ));
-        }
-        f.remote_tier_gib = remote;
+    if let Some(pc) = asked.prefix_cache.filter(|p| p.enabled) {
+        (f.prefix_cache, f.remote_tier_gib) = prefix_cache(pc, path)?;
     }
-    if let Some(s) = synthetic {
-        if s.groups == 0 {
-            return Err(Error::input(
-                path,
-                "workload.prefix.groups",
-                "must be at least 1, got 0",
-            ));
-        }
-        // The simulation keeps a popularity weight per group and a slot per session.
-        for (k, v, max) in [
-            ("groups", s.groups, MAX_PREFIX_GROUPS),
-            ("sessions", s.sessions, MAX_PREFIX_SESSIONS),
-        ] {
-            if v > max {
-                return Err(Error::input(
-                    path,
-                    format!("workload.prefix.{k}"),
-                    format!("{v} is more than the {max} accepted"),
-                ));
-            }
-        }
-        if s.block_tokens == Some(0) {
-            return Err(Error::input(
-                path,
-                "workload.prefix.block_tokens",
-                "must be at least 1, got 0",
-            ));
-        }
-        if !(s.zipf.is_finite() && s.zipf >= 0.0) {
-            return Err(Error::input(
-                path,
-                "workload.prefix.zipf",
-                format!("must be a finite number >= 0, got {}", s.zipf),
-            ));
-        }
+    if let Some(s) = asked.synthetic_prefix {
+        check_synthetic_prefix(s, path)?;
         f.synthetic_prefix = Some(s.clone());
     }
-    if let Some(s) = speculative.filter(|s| s.enabled) {
-        if !(1..=16).contains(&s.gamma) {
+    if let Some(s) = asked.speculative.filter(|s| s.enabled) {
+        f.speculative = Some(speculative(s, served, dir, path)?);
+    }
+    f.expert_shares = expert_shares(served.model, served.tp, asked, path)?;
+    Ok(f)
+}
+
+/// The host tier (Some, 0: none) and remote tier capacities, GiB.
+fn prefix_cache(pc: &PrefixCacheSection, path: &Path) -> Result<(Option<f64>, f64)> {
+    let gib = pc.host_tier_gib.unwrap_or(0.0);
+    if !(gib.is_finite() && gib >= 0.0) {
+        return Err(Error::input(
+            path,
+            "serving.prefix_cache.host_tier_gib",
+            format!("must be a finite number >= 0, got {gib}"),
+        ));
+    }
+    let remote = pc.remote_tier_gib.unwrap_or(0.0);
+    if !(remote.is_finite() && remote >= 0.0) {
+        return Err(Error::input(
+            path,
+            "serving.prefix_cache.remote_tier_gib",
+            format!("must be a finite number >= 0, got {remote}"),
+        ));
+    }
+    Ok((Some(gib), remote))
+}
+
+fn check_synthetic_prefix(s: &SyntheticPrefixSection, path: &Path) -> Result<()> {
+    if s.groups == 0 {
+        return Err(Error::input(
+            path,
+            "workload.prefix.groups",
+            "must be at least 1, got 0",
+        ));
+    }
+    // The simulation keeps a popularity weight per group and a slot per session.
+    for (k, v, max) in [
+        ("groups", s.groups, MAX_PREFIX_GROUPS),
+        ("sessions", s.sessions, MAX_PREFIX_SESSIONS),
+    ] {
+        if v > max {
             return Err(Error::input(
                 path,
-                "serving.speculative.gamma",
-                format!("must be in 1..=16, got {}", s.gamma),
+                format!("workload.prefix.{k}"),
+                format!("{v} is more than the {max} accepted"),
             ));
         }
-        if static_batching {
+    }
+    if s.block_tokens == Some(0) {
+        return Err(Error::input(
+            path,
+            "workload.prefix.block_tokens",
+            "must be at least 1, got 0",
+        ));
+    }
+    if !(s.zipf.is_finite() && s.zipf >= 0.0) {
+        return Err(Error::input(
+            path,
+            "workload.prefix.zipf",
+            format!("must be a finite number >= 0, got {}", s.zipf),
+        ));
+    }
+    Ok(())
+}
+
+fn speculative(s: &SpeculativeSection, served: &ServedModel, dir: &Path, path: &Path) -> Result<SpecConfig> {
+    if !(1..=16).contains(&s.gamma) {
+        return Err(Error::input(
+            path,
+            "serving.speculative.gamma",
+            format!("must be in 1..=16, got {}", s.gamma),
+        ));
+    }
+    if served.static_batching {
+        return Err(Error::input(
+            path,
+            "serving.speculative",
+            "speculative decoding needs continuous or chunked batching, not static",
+        ));
+    }
+    let acceptance = acceptance(s, path)?;
+    let draft = match (s.method, &s.draft_model) {
+        (SpecMethod::Draft, Some(name)) => Some(model::resolve_builtin(
+            name,
+            dir,
+            path,
+            "serving.speculative.draft_model",
+        )?),
+        (SpecMethod::Draft, None) => {
             return Err(Error::input(
                 path,
-                "serving.speculative",
-                "speculative decoding needs continuous or chunked batching, not static",
+                "serving.speculative.draft_model",
+                "is required with method = \"draft\": a model preset, e.g. \"llama-3.2-1b\"",
             ));
         }
-        let acceptance = match (&s.acceptance, &s.acceptance_by_position) {
-            (Some(_), Some(_)) => {
+        (SpecMethod::Heads, _) => None,
+    };
+    if !(s.heads_layer_fraction.is_finite() && s.heads_layer_fraction > 0.0) {
+        return Err(Error::input(
+            path,
+            "serving.speculative.heads_layer_fraction",
+            format!("must be a finite number > 0, got {}", s.heads_layer_fraction),
+        ));
+    }
+    Ok(SpecConfig {
+        method: s.method,
+        draft,
+        gamma: s.gamma,
+        acceptance,
+        heads_layer_fraction: s.heads_layer_fraction,
+    })
+}
+
+/// One acceptance probability for every position, or one per drafted position.
+fn acceptance(s: &SpeculativeSection, path: &Path) -> Result<Vec<f64>> {
+    match (&s.acceptance, &s.acceptance_by_position) {
+        (Some(_), Some(_)) => Err(Error::input(
+            path,
+            "serving.speculative.acceptance_by_position",
+            "set either acceptance or acceptance_by_position, not both",
+        )),
+        (Some(a), None) => {
+            fraction(path, "serving.speculative.acceptance", *a)?;
+            Ok(vec![*a])
+        }
+        (None, Some(v)) => {
+            if v.len() != s.gamma as usize {
                 return Err(Error::input(
                     path,
                     "serving.speculative.acceptance_by_position",
-                    "set either acceptance or acceptance_by_position, not both",
+                    format!("needs gamma = {} values, got {}", s.gamma, v.len()),
                 ));
             }
-            (Some(a), None) => {
-                fraction(path, "serving.speculative.acceptance", *a)?;
-                vec![*a]
+            for (i, a) in v.iter().enumerate() {
+                fraction(path, &format!("serving.speculative.acceptance_by_position[{i}]"), *a)?;
             }
-            (None, Some(v)) => {
-                if v.len() != s.gamma as usize {
-                    return Err(Error::input(
-                        path,
-                        "serving.speculative.acceptance_by_position",
-                        format!("needs gamma = {} values, got {}", s.gamma, v.len()),
-                    ));
-                }
-                for (i, a) in v.iter().enumerate() {
-                    fraction(path, &format!("serving.speculative.acceptance_by_position[{i}]"), *a)?;
-                }
-                v.clone()
-            }
-            (None, None) => vec![DEFAULT_ACCEPTANCE],
-        };
-        let draft = match (s.method, &s.draft_model) {
-            (SpecMethod::Draft, Some(name)) => Some(model::resolve_builtin(
-                name,
-                dir,
-                path,
-                "serving.speculative.draft_model",
-            )?),
-            (SpecMethod::Draft, None) => {
-                return Err(Error::input(
-                    path,
-                    "serving.speculative.draft_model",
-                    "is required with method = \"draft\": a model preset, e.g. \"llama-3.2-1b\"",
-                ));
-            }
-            (SpecMethod::Heads, _) => None,
-        };
-        if !(s.heads_layer_fraction.is_finite() && s.heads_layer_fraction > 0.0) {
-            return Err(Error::input(
-                path,
-                "serving.speculative.heads_layer_fraction",
-                format!("must be a finite number > 0, got {}", s.heads_layer_fraction),
-            ));
+            Ok(v.clone())
         }
-        f.speculative = Some(SpecConfig {
-            method: s.method,
-            draft,
-            gamma: s.gamma,
-            acceptance,
-            heads_layer_fraction: s.heads_layer_fraction,
-        });
+        (None, None) => Ok(vec![DEFAULT_ACCEPTANCE]),
     }
+}
+
+/// Expert parallelism and routing skew need an MoE model; returns the routing probability per
+/// expert when skew or expert parallelism is asked for (else empty: uniform).
+fn expert_shares(model: &ModelSpec, tp: u32, asked: &FeatureSections, path: &Path) -> Result<Vec<f64>> {
+    let (ep, zipf, shares) = (asked.ep, asked.expert_skew_zipf, asked.expert_shares);
     let moe_asked = ep > 1 || zipf.is_some() || shares.is_some();
     match &model.moe {
         None if moe_asked => {
@@ -316,10 +351,10 @@ pub fn resolve(
                 }
             }
             if moe_asked {
-                f.expert_shares = crate::perf::moe::expert_shares(m.experts, zipf.unwrap_or(0.0), shares);
+                return Ok(crate::perf::moe::expert_shares(m.experts, zipf.unwrap_or(0.0), shares));
             }
         }
         None => {}
     }
-    Ok(f)
+    Ok(Vec::new())
 }

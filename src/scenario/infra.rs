@@ -20,6 +20,8 @@
 //! count = 1
 //! ```
 
+use super::limits::MAX_FRONTEND_INSTANCES;
+use super::overrides::apply_overrides;
 use crate::error::{Error, Result};
 use crate::hw::nitro::{HostSoftware, Nitro};
 use crate::hw::power::PowerCap;
@@ -102,9 +104,6 @@ impl PricingMode {
         })
     }
 }
-
-/// The most instances a front-end tier may have.
-pub const MAX_FRONTEND_INSTANCES: u32 = 10_000;
 
 /// The front-end tier, resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -189,7 +188,29 @@ fn check(file: &Path, key: &str, v: f64, min: f64, max: f64) -> Result<()> {
 pub fn resolve(s: &InfrastructureSection, catalog: &Catalog, file: &Path) -> Result<Infra> {
     let pue = s.pue.unwrap_or(1.0);
     check(file, "infrastructure.pue", pue, 1.0, 5.0)?;
-    let n = s.nitro.clone().unwrap_or_default();
+    let nitro = nitro(&s.nitro.clone().unwrap_or_default(), catalog, file)?;
+    let host = host_software(s.host.as_ref(), catalog, file)?;
+    let frontend = match &s.frontend {
+        None => None,
+        Some(f) => Some(frontend(f, s.pricing, catalog, file)?),
+    };
+    if let Some(cap) = s.power_cap_w {
+        check(file, "infrastructure.power_cap_w", cap, 1.0, 1e5)?;
+    }
+    Ok(Infra {
+        pue,
+        pricing: s.pricing,
+        allreduce: s.allreduce,
+        power_cap_w: s.power_cap_w,
+        graph_capture: s.graph_capture.unwrap_or(true),
+        nitro,
+        host,
+        frontend,
+    })
+}
+
+/// The catalog's Nitro with the scenario's overrides, checked, or all zeros when disabled.
+fn nitro(n: &NitroSection, catalog: &Catalog, file: &Path) -> Result<Nitro> {
     let mut nitro = catalog.nitro.unwrap_or(Nitro::OFF);
     if let Some(v) = n.request_latency_us {
         nitro.request_latency_us = v;
@@ -224,9 +245,14 @@ pub fn resolve(s: &InfrastructureSection, catalog: &Catalog, file: &Path) -> Res
     if n.enabled == Some(false) {
         nitro = Nitro::OFF;
     }
+    Ok(nitro)
+}
+
+/// The catalog's host software costs with `[infrastructure.host]` applied, checked.
+fn host_software(over: Option<&toml::Table>, catalog: &Catalog, file: &Path) -> Result<HostSoftware> {
     let base = catalog.host_software.unwrap_or_default();
-    let host = match &s.host {
-        Some(over) => super::apply_overrides(&base, over, file, "infrastructure.host")?,
+    let host = match over {
+        Some(over) => apply_overrides(&base, over, file, "infrastructure.host")?,
         None => base,
     };
     for (k, v) in [
@@ -238,53 +264,37 @@ pub fn resolve(s: &InfrastructureSection, catalog: &Catalog, file: &Path) -> Res
     ] {
         check(file, &format!("infrastructure.host.{k}"), v, 0.0, 1e9)?;
     }
-    let frontend = match &s.frontend {
-        None => None,
-        Some(f) => {
-            let instance = catalog
-                .instance(&f.instance)
-                .map_err(|m| Error::input(file, "infrastructure.frontend.instance", m))?
-                .clone();
-            if f.count == 0 {
-                return Err(Error::input(
-                    file,
-                    "infrastructure.frontend.count",
-                    "must be at least 1, got 0",
-                ));
-            }
-            // The simulation queues requests on every vCPU of the tier.
-            if f.count > MAX_FRONTEND_INSTANCES {
-                return Err(Error::input(
-                    file,
-                    "infrastructure.frontend.count",
-                    format!(
-                        "{} is more than the {MAX_FRONTEND_INSTANCES} front-end instances accepted",
-                        f.count
-                    ),
-                ));
-            }
-            let usd_per_hour = s
-                .pricing
-                .usd_per_hour(&instance, file, "infrastructure.frontend.instance")?;
-            Some(Frontend {
-                instance,
-                count: f.count,
-                usd_per_hour,
-            })
-        }
-    };
-    if let Some(cap) = s.power_cap_w {
-        check(file, "infrastructure.power_cap_w", cap, 1.0, 1e5)?;
+    Ok(host)
+}
+
+fn frontend(f: &FrontendSection, pricing: PricingMode, catalog: &Catalog, file: &Path) -> Result<Frontend> {
+    let instance = catalog
+        .instance(&f.instance)
+        .map_err(|m| Error::input(file, "infrastructure.frontend.instance", m))?
+        .clone();
+    if f.count == 0 {
+        return Err(Error::input(
+            file,
+            "infrastructure.frontend.count",
+            "must be at least 1, got 0",
+        ));
     }
-    Ok(Infra {
-        pue,
-        pricing: s.pricing,
-        allreduce: s.allreduce,
-        power_cap_w: s.power_cap_w,
-        graph_capture: s.graph_capture.unwrap_or(true),
-        nitro,
-        host,
-        frontend,
+    // The simulation queues requests on every vCPU of the tier.
+    if f.count > MAX_FRONTEND_INSTANCES {
+        return Err(Error::input(
+            file,
+            "infrastructure.frontend.count",
+            format!(
+                "{} is more than the {MAX_FRONTEND_INSTANCES} front-end instances accepted",
+                f.count
+            ),
+        ));
+    }
+    let usd_per_hour = pricing.usd_per_hour(&instance, file, "infrastructure.frontend.instance")?;
+    Ok(Frontend {
+        instance,
+        count: f.count,
+        usd_per_hour,
     })
 }
 

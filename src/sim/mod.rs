@@ -15,6 +15,8 @@ use crate::perf::pipeline::{StageLink, stage_model};
 use crate::perf::{DeploymentSpec, Parallelism, PerfModel};
 use crate::rng::Stream;
 use crate::scenario::{Pool, Scenario};
+// Re-exported: the overload tests drive a run past it.
+pub use crate::scenario::limits::MAX_IN_SYSTEM;
 use crate::serve::replica::{Replica, StepOutcome};
 use crate::serve::router::Router;
 use crate::serve::{KvLink, NO_TIME, PoolRole, ReplicaId, ReqState, RequestId};
@@ -92,10 +94,6 @@ enum Cut {
     /// without bound, and simulating it further would only exhaust memory.
     Backlog,
 }
-
-/// The most requests a run holds at once (queued, on the front-end path or running) before it
-/// stops as overloaded: bounds memory (about 2 GB at this size) whatever the offered load.
-pub const MAX_IN_SYSTEM: u64 = 1 << 21;
 
 /// Options that change what a run records, not what it simulates.
 #[derive(Debug, Clone, Copy, Default)]

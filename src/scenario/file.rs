@@ -1,0 +1,241 @@
+//! The scenario file as written: the serde types of its TOML sections, with their defaults
+//! (all in [`defaults`]). [`super::load`] resolves them into a [`super::Scenario`].
+
+use super::{defaults, features, infra};
+use crate::dtype::{Dtype, WeightFormat};
+use crate::serve::router::RoutingPolicy;
+use crate::serve::{KvLink, PreemptionMode, SchedulerKind};
+use crate::workload::{ArrivalSpec, LengthSpec};
+use serde::{Deserialize, Serialize};
+
+/// The file as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default = "defaults::seed")]
+    pub seed: u64,
+    pub hardware: HardwareSection,
+    pub model: ModelSection,
+    #[serde(default)]
+    pub deployment: DeploymentSection,
+    #[serde(default)]
+    pub serving: ServingSection,
+    pub workload: WorkloadSection,
+    #[serde(default)]
+    pub slo: Option<Slo>,
+    /// Separate prefill and decode pools (Splitwise, DistServe, Mooncake).
+    #[serde(default)]
+    pub disaggregation: Option<DisaggregationSection>,
+    /// Network algorithm, Nitro, host CPU, front-end tier, power and pricing (`infra.rs`).
+    #[serde(default)]
+    pub infrastructure: infra::InfrastructureSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HardwareSection {
+    /// An instance type from `hw-profiles/` (see `codesim hw list`).
+    pub instance: String,
+    /// Extra profile files (chips, instances, hosts), relative to the scenario file.
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    /// Overrides of any field of the instance's chip, e.g. `hbm_bandwidth_gb_s = 6700`.
+    #[serde(default)]
+    pub chip: Option<toml::Table>,
+    /// Overrides of any field of the instance, e.g. `efa_gbps = 6400` or `[price]`.
+    #[serde(default)]
+    pub instance_overrides: Option<toml::Table>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// A preset name (`codesim model list`) or a path to a Hugging Face `config.json` or a model
+    /// spec TOML, relative to the scenario file.
+    pub name: String,
+    #[serde(default = "defaults::weights")]
+    pub weights: Dtype,
+    /// Matmul dtype; default: the weight dtype when it is a float format, else bf16.
+    #[serde(default)]
+    pub compute: Option<Dtype>,
+    #[serde(default = "defaults::kv_cache")]
+    pub kv_cache: Dtype,
+    /// `plain`, or a block format with an fp16 scale per 32 weights: `q4_0` (with
+    /// `weights = "int4"`, 4.5 bits per weight) or `q8_0` (with `weights = "int8"`, 8.5 bits), as
+    /// llama.cpp stores them. A block format computes in int8 by default.
+    #[serde(default)]
+    pub weight_format: WeightFormat,
+    /// MoE routing skew: Zipf exponent of the experts' popularity (0: uniform).
+    #[serde(default)]
+    pub expert_skew_zipf: Option<f64>,
+    /// Or a measured routing share per expert (normalised).
+    #[serde(default)]
+    pub expert_shares: Option<Vec<f64>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentSection {
+    /// Tensor-parallel ranks per replica (NeuronCores on trn1/inf2, logical NeuronCores on trn2,
+    /// GPUs); may span instances when a multiple of an instance's ranks.
+    #[serde(default = "defaults::tp")]
+    pub tp: u32,
+    /// Data-parallel replicas.
+    #[serde(default = "defaults::replicas")]
+    pub replicas: u32,
+    /// Pipeline-parallel stages per replica (each of `tp` ranks).
+    #[serde(default = "defaults::pp")]
+    pub pp: u32,
+    /// Instances the fleet has; a deployment needing more is an error. Default: unbounded.
+    #[serde(default)]
+    pub instances: Option<u32>,
+    /// A heterogeneous fleet: groups of replicas, each with its own instance type and
+    /// parallelism (then `tp`, `pp` and `replicas` above stay unset).
+    #[serde(default)]
+    pub groups: Vec<PoolSection>,
+    /// Expert-parallel groups of an MoE model (divides tp and the expert count).
+    #[serde(default = "defaults::ep")]
+    pub ep: u32,
+}
+
+impl Default for DeploymentSection {
+    fn default() -> Self {
+        DeploymentSection {
+            tp: defaults::tp(),
+            replicas: defaults::replicas(),
+            pp: defaults::pp(),
+            instances: None,
+            groups: Vec::new(),
+            ep: defaults::ep(),
+        }
+    }
+}
+
+/// One pool of identical replicas: a deployment group or a disaggregation pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSection {
+    /// Instance type; default: `hardware.instance` (with its overrides).
+    #[serde(default)]
+    pub instance: Option<String>,
+    #[serde(default = "defaults::tp")]
+    pub tp: u32,
+    #[serde(default = "defaults::pp")]
+    pub pp: u32,
+    #[serde(default = "defaults::replicas")]
+    pub replicas: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisaggregationSection {
+    pub prefill: PoolSection,
+    pub decode: PoolSection,
+    /// How KV caches move from prefill to decode replicas.
+    #[serde(default = "defaults::kv_link")]
+    pub kv_link: KvLink,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServingSection {
+    #[serde(default = "defaults::scheduler")]
+    pub scheduler: SchedulerKind,
+    #[serde(default = "defaults::max_batch")]
+    pub max_batch: u32,
+    #[serde(default = "defaults::max_batched_tokens")]
+    pub max_batched_tokens: u32,
+    #[serde(default = "defaults::block_tokens")]
+    pub block_tokens: u32,
+    /// Fraction of each rank's HBM kept out of the KV cache (activations, workspace).
+    #[serde(default = "defaults::kv_reserve_fraction")]
+    pub kv_reserve_fraction: f64,
+    #[serde(default = "defaults::routing")]
+    pub routing: RoutingPolicy,
+    #[serde(default = "defaults::preemption")]
+    pub preemption: PreemptionMode,
+    /// Waiting requests per replica beyond which arrivals are rejected. Default: unbounded.
+    #[serde(default)]
+    pub max_queue: Option<u32>,
+    #[serde(default = "defaults::kv_admission")]
+    pub kv_admission: crate::serve::KvAdmission,
+    #[serde(default)]
+    pub prefix_cache: Option<features::PrefixCacheSection>,
+    #[serde(default)]
+    pub speculative: Option<features::SpeculativeSection>,
+}
+
+impl Default for ServingSection {
+    fn default() -> Self {
+        ServingSection {
+            scheduler: defaults::scheduler(),
+            max_batch: defaults::max_batch(),
+            max_batched_tokens: defaults::max_batched_tokens(),
+            block_tokens: defaults::block_tokens(),
+            kv_reserve_fraction: defaults::kv_reserve_fraction(),
+            routing: defaults::routing(),
+            preemption: defaults::preemption(),
+            max_queue: None,
+            kv_admission: defaults::kv_admission(),
+            prefix_cache: None,
+            speculative: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSection {
+    /// Requests to simulate. Default: the trace's rows (trace arrivals) or the batch (static).
+    #[serde(default)]
+    pub requests: Option<u64>,
+    pub arrival: ArrivalSpec,
+    /// Prompt lengths (not with trace arrivals, whose rows carry them).
+    #[serde(default)]
+    pub input: Option<LengthSpec>,
+    /// Output lengths (not with trace arrivals).
+    #[serde(default)]
+    pub output: Option<LengthSpec>,
+    /// Priority classes; default: one class of every request.
+    #[serde(default)]
+    pub classes: Vec<ClassSection>,
+    /// Synthetic shared prefixes: each request carries one of this many prefix keys, uniformly
+    /// (for prefix-affinity routing when the trace has no `hash_ids`). Default: none.
+    #[serde(default)]
+    pub prefix_groups: Option<u32>,
+    /// Synthetic prompts as block hashes, for the prefix cache.
+    #[serde(default)]
+    pub prefix: Option<features::SyntheticPrefixSection>,
+    /// Stop the run at this simulated time (seconds): requests still queued or running then are
+    /// reported as `unfinished`, never in the latency percentiles. Default: run until every
+    /// request has finished.
+    #[serde(default)]
+    pub horizon_s: Option<f64>,
+}
+
+/// A class of requests with its priority and SLOs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassSection {
+    pub name: String,
+    /// Fraction of the requests (shares are normalised to sum to 1).
+    pub share: f64,
+    /// Lower runs first (vLLM's convention).
+    #[serde(default)]
+    pub priority: u32,
+    #[serde(default)]
+    pub slo: Option<Slo>,
+}
+
+/// Service-level objectives; a request that meets all that are set counts toward goodput.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    pub ttft_ms: Option<f64>,
+    pub tpot_ms: Option<f64>,
+    pub e2e_ms: Option<f64>,
+}

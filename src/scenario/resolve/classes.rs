@@ -1,0 +1,76 @@
+//! `[slo]` and `[[workload.classes]]`: the request classes with their priorities and SLOs (a
+//! class without its own SLO takes the scenario's), and the synthetic prefix groups.
+
+use super::positive;
+use crate::error::{Error, Result};
+use crate::scenario::{ClassSection, Slo, WorkloadClass, WorkloadSection};
+use std::path::Path;
+
+/// The classes (at least one: without `[[workload.classes]]`, one class of every request);
+/// shares are normalised to sum to 1.
+pub(super) fn resolve(w: &WorkloadSection, slo: Option<Slo>, path: &Path) -> Result<Vec<WorkloadClass>> {
+    if let Some(slo) = &slo {
+        check_slo(slo, "slo", path)?;
+    }
+    let classes = if w.classes.is_empty() {
+        vec![WorkloadClass {
+            name: "default".into(),
+            share: 1.0,
+            priority: 0,
+            slo,
+        }]
+    } else {
+        declared(&w.classes, slo, path)?
+    };
+    if w.prefix_groups == Some(0) {
+        return Err(Error::input(
+            path,
+            "workload.prefix_groups",
+            "must be at least 1, got 0",
+        ));
+    }
+    Ok(classes)
+}
+
+fn declared(classes: &[ClassSection], slo: Option<Slo>, path: &Path) -> Result<Vec<WorkloadClass>> {
+    let mut total = 0.0;
+    let mut out = Vec::new();
+    for (i, c) in classes.iter().enumerate() {
+        positive(path, &format!("workload.classes[{i}].share"), c.share)?;
+        if classes[..i].iter().any(|o| o.name == c.name) {
+            return Err(Error::input(
+                path,
+                format!("workload.classes[{i}].name"),
+                format!("class `{}` is declared twice", c.name),
+            ));
+        }
+        if let Some(slo) = &c.slo {
+            check_slo(slo, &format!("workload.classes[{i}].slo"), path)?;
+        }
+        total += c.share;
+        out.push(WorkloadClass {
+            name: c.name.clone(),
+            share: c.share,
+            priority: c.priority,
+            slo: c.slo.or(slo),
+        });
+    }
+    for c in &mut out {
+        c.share /= total;
+    }
+    Ok(out)
+}
+
+/// Every target that is set must be a finite number > 0; `key` is where the SLO sits.
+fn check_slo(slo: &Slo, key: &str, path: &Path) -> Result<()> {
+    for (k, v) in [
+        ("ttft_ms", slo.ttft_ms),
+        ("tpot_ms", slo.tpot_ms),
+        ("e2e_ms", slo.e2e_ms),
+    ] {
+        if let Some(v) = v {
+            positive(path, &format!("{key}.{k}"), v)?;
+        }
+    }
+    Ok(())
+}

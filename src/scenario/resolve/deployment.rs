@@ -1,0 +1,293 @@
+//! `[deployment]` and `[disaggregation]`: the pools of replicas (one unified pool, deployment
+//! groups, or prefill and decode pools), each checked against its hardware and the model, and
+//! the fleet they make together.
+
+use super::{at_least_one, hardware};
+use crate::error::{Error, Result};
+use crate::hw::{Catalog, Hardware};
+use crate::model::ModelSpec;
+use crate::scenario::limits::{MAX_RANKS, MAX_REPLICAS};
+use crate::scenario::{Pool, PoolSection, ScenarioFile, defaults};
+use crate::serve::{KvLink, PoolRole};
+use std::path::Path;
+
+/// The pools the file asks for, each with the key its errors name.
+fn pool_specs(f: &ScenarioFile, path: &Path) -> Result<Vec<(PoolRole, String, PoolSection)>> {
+    let d = &f.deployment;
+    let single_form_set = d.tp != defaults::tp() || d.pp != defaults::pp() || d.replicas != defaults::replicas();
+    let mut pool_specs: Vec<(PoolRole, String, PoolSection)> = Vec::new();
+    if let Some(dis) = &f.disaggregation {
+        if !d.groups.is_empty() || single_form_set {
+            return Err(Error::input(
+                path,
+                "disaggregation",
+                "with [disaggregation], set tp, pp and replicas in its prefill and decode pools, not in [deployment] or [[deployment.groups]]",
+            ));
+        }
+        pool_specs.push((PoolRole::Prefill, "disaggregation.prefill".into(), dis.prefill.clone()));
+        pool_specs.push((PoolRole::Decode, "disaggregation.decode".into(), dis.decode.clone()));
+    } else if !d.groups.is_empty() {
+        if single_form_set {
+            return Err(Error::input(
+                path,
+                "deployment.groups",
+                "with [[deployment.groups]], set tp, pp and replicas per group, not in [deployment]",
+            ));
+        }
+        for (i, g) in d.groups.iter().enumerate() {
+            pool_specs.push((PoolRole::Unified, format!("deployment.groups[{i}]"), g.clone()));
+        }
+    } else {
+        pool_specs.push((
+            PoolRole::Unified,
+            "deployment".into(),
+            PoolSection {
+                instance: None,
+                tp: d.tp,
+                pp: d.pp,
+                replicas: d.replicas,
+            },
+        ));
+    }
+    Ok(pool_specs)
+}
+
+/// The pools of replicas, each on its instance type (`main` unless the pool names another).
+pub(super) fn pools(
+    f: &ScenarioFile,
+    catalog: &Catalog,
+    main: &Hardware,
+    model: &ModelSpec,
+    path: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Pool>> {
+    let pool_specs = pool_specs(f, path)?;
+    let mut pools = Vec::new();
+    let mut total_replicas = 0u64;
+    let mut total_ranks = 0u64;
+    for (role, key, ps) in &pool_specs {
+        let hw = match &ps.instance {
+            Some(name) if *name != f.hardware.instance => {
+                hardware::instance(catalog, &f.hardware, name, &format!("{key}.instance"), path)?
+            }
+            _ => main.clone(),
+        };
+        check_pool(path, key, &hw, model, ps, notes)?;
+        total_replicas += ps.replicas as u64;
+        total_ranks += ps.tp as u64 * ps.pp as u64 * ps.replicas as u64;
+        pools.push(Pool {
+            role: *role,
+            hardware: hw,
+            tp: ps.tp,
+            pp: ps.pp,
+            replicas: ps.replicas,
+        });
+    }
+    if total_replicas > MAX_REPLICAS as u64 {
+        return Err(Error::input(
+            path,
+            "deployment.replicas",
+            format!("{total_replicas} is more than the {MAX_REPLICAS} replicas one run accepts"),
+        ));
+    }
+    if total_ranks > MAX_RANKS {
+        return Err(Error::input(
+            path,
+            "deployment",
+            format!(
+                "the pools use {total_ranks} ranks in all (replicas × tp × pp), more than the {MAX_RANKS} one run accepts"
+            ),
+        ));
+    }
+    Ok(pools)
+}
+
+/// The pools together: the KV link between prefill and decode carries bytes, and the fleet has
+/// the instances they need. Returns the KV link.
+pub(super) fn check_fleet(f: &ScenarioFile, pools: &[Pool], path: &Path) -> Result<KvLink> {
+    let kv_link = f.disaggregation.as_ref().map_or(KvLink::Efa, |x| x.kv_link);
+    if let [p, dpool] = pools {
+        if p.role == PoolRole::Prefill {
+            check_kv_link(path, kv_link, p, dpool)?;
+        }
+    }
+    let needed: u32 = if kv_link == KvLink::Neuronlink && pools.len() == 2 {
+        // Co-located pools share instances.
+        let ranks: u32 = pools.iter().map(|p| p.ranks_per_replica() * p.replicas).sum();
+        ranks.div_ceil(pools[0].hardware.ranks_per_instance().max(1))
+    } else {
+        pools.iter().map(Pool::instances).sum()
+    };
+    if let Some(have) = f.deployment.instances {
+        if needed > have {
+            return Err(Error::infeasible(
+                path,
+                "deployment.instances",
+                format!(
+                    "the deployment needs {needed} instances (replicas × tp × pp ranks, packed into instances) but the fleet has {have}; accepted: fewer replicas, smaller tp × pp, or more instances"
+                ),
+            ));
+        }
+    }
+    Ok(kv_link)
+}
+
+/// One pool's parallelism: its size, its placement on its instances, and its split of the
+/// model; a head split that pads is noted.
+fn check_pool(
+    path: &Path,
+    key: &str,
+    hardware: &Hardware,
+    model: &ModelSpec,
+    p: &PoolSection,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    check_pool_size(path, key, p)?;
+    check_placement(path, key, hardware, p)?;
+    check_model_split(path, key, hardware, model, p, notes)
+}
+
+fn check_pool_size(path: &Path, key: &str, p: &PoolSection) -> Result<()> {
+    at_least_one(path, &format!("{key}.tp"), p.tp as u64)?;
+    at_least_one(path, &format!("{key}.pp"), p.pp as u64)?;
+    at_least_one(path, &format!("{key}.replicas"), p.replicas as u64)?;
+    if p.replicas > MAX_REPLICAS {
+        return Err(Error::input(
+            path,
+            format!("{key}.replicas"),
+            format!(
+                "{} is more than the {MAX_REPLICAS} replicas one run accepts",
+                p.replicas
+            ),
+        ));
+    }
+    let ranks = p.tp as u64 * p.pp as u64;
+    let fleet_ranks = ranks.saturating_mul(p.replicas as u64);
+    if fleet_ranks > MAX_RANKS {
+        return Err(Error::input(
+            path,
+            key.to_string(),
+            format!(
+                "{} replicas × TP {} × PP {} = {fleet_ranks} ranks, more than the {MAX_RANKS} one run accepts",
+                p.replicas, p.tp, p.pp
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A replica uses tp × pp ranks. It either fits in one instance, or spans a whole number of
+/// instances; when it spans several with tp below an instance's ranks, the stages must pack
+/// into instances without straddling one (the instance's ranks a multiple of tp).
+fn check_placement(path: &Path, key: &str, hardware: &Hardware, p: &PoolSection) -> Result<()> {
+    let ranks = p.tp as u64 * p.pp as u64;
+    let per_instance = hardware.ranks_per_instance();
+    if p.tp > per_instance && p.tp % per_instance != 0 {
+        return Err(Error::infeasible(
+            path,
+            format!("{key}.tp"),
+            format!(
+                "TP {} spans instances of {} but is not a multiple of its {per_instance} ranks ({} chips × {} ranks per chip); accepted: 1..={per_instance}, or a multiple of {per_instance}",
+                p.tp, hardware.instance.name, hardware.instance.chips, hardware.chip.ranks_per_chip
+            ),
+        ));
+    }
+    if ranks > per_instance as u64
+        && (ranks % per_instance as u64 != 0 || (p.tp < per_instance && per_instance % p.tp != 0))
+    {
+        return Err(Error::infeasible(
+            path,
+            format!("{key}.pp"),
+            format!(
+                "TP {} × PP {} = {ranks} ranks per replica spans instances of {} ({per_instance} ranks each) but not a whole number of them, or stages straddle instances; a replica uses tp × pp ranks, which must be at most {per_instance} or a multiple of {per_instance} (with tp dividing {per_instance} when smaller)",
+                p.tp, p.pp, hardware.instance.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Pipeline stages need layers to hold; GPU tensor parallelism needs whole heads per rank.
+fn check_model_split(
+    path: &Path,
+    key: &str,
+    hardware: &Hardware,
+    model: &ModelSpec,
+    p: &PoolSection,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    if p.pp > model.layers {
+        return Err(Error::infeasible(
+            path,
+            format!("{key}.pp"),
+            format!(
+                "PP {} exceeds the {} layers of {}; accepted: 1..={}",
+                p.pp, model.layers, model.name, model.layers
+            ),
+        ));
+    }
+    if hardware.chip.kind == crate::hw::ChipKind::Gpu && model.heads % p.tp != 0 {
+        return Err(Error::infeasible(
+            path,
+            format!("{key}.tp"),
+            format!(
+                "TP {} does not divide the {} attention heads of {}; accepted: a divisor of {}",
+                p.tp, model.heads, model.name, model.heads
+            ),
+        ));
+    }
+    if model.heads % p.tp != 0 {
+        notes.push(format!(
+            "{} heads do not split evenly over TP {}: each rank computes {} heads (padding), as Neuron compilers do",
+            model.heads,
+            p.tp,
+            model.heads_per_rank(p.tp)
+        ));
+    }
+    Ok(())
+}
+
+/// The KV link must carry bytes: a zero-bandwidth link would never deliver a KV cache. A
+/// NeuronLink transfer needs both pools in one instance.
+fn check_kv_link(path: &Path, link: KvLink, prefill: &Pool, decode: &Pool) -> Result<()> {
+    match link {
+        KvLink::Efa => {
+            for (k, p) in [("disaggregation.prefill", prefill), ("disaggregation.decode", decode)] {
+                let gbps = p.hardware.instance.efa_gbps;
+                if !(gbps.is_finite() && gbps > 0.0) {
+                    return Err(Error::infeasible(
+                        path,
+                        "disaggregation.kv_link",
+                        format!(
+                            "the KV cache moves over EFA but {} ({k}) has {gbps} Gbit/s of EFA bandwidth; accepted: efa_gbps > 0",
+                            p.hardware.instance.name
+                        ),
+                    ));
+                }
+            }
+        }
+        KvLink::Neuronlink => {
+            let bw = prefill.hardware.chip.link.bandwidth_gb_s;
+            if !(bw.is_finite() && bw > 0.0) {
+                return Err(Error::infeasible(
+                    path,
+                    "disaggregation.kv_link",
+                    format!("the KV cache moves over the chip link but it has {bw} GB/s; accepted: bandwidth_gb_s > 0"),
+                ));
+            }
+            let per = prefill.hardware.ranks_per_instance();
+            if prefill.hardware.instance.name != decode.hardware.instance.name
+                || prefill.ranks_per_replica() + decode.ranks_per_replica() > per
+            {
+                return Err(Error::infeasible(
+                    path,
+                    "disaggregation.kv_link",
+                    format!(
+                        "kv_link = \"neuronlink\" needs a prefill and a decode replica in one instance (same instance type, together at most {per} ranks); use kv_link = \"efa\""
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

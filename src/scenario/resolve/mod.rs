@@ -1,0 +1,103 @@
+//! From the file as written to a [`Scenario`]: one step per part of the file (hardware, model,
+//! deployment, serving, workload, classes, features), each checking its part and naming the key
+//! at fault. The steps run in a fixed order, so of several errors the same one is reported.
+
+mod classes;
+mod deployment;
+mod hardware;
+mod model;
+mod serving;
+mod workload;
+
+use super::features::{self, FeatureSections, ServedModel};
+use super::{Scenario, ScenarioFile, infra};
+use crate::error::{Error, Result};
+use crate::perf::Parallelism;
+use crate::serve::SchedulerKind;
+use std::path::{Path, PathBuf};
+
+pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
+    let dir = base_dir(path);
+    let mut notes = Vec::new();
+    let (catalog, hardware) = hardware::resolve(&f.hardware, &dir, path, &mut notes)?;
+    let (model, precision) = model::resolve(&f.model, &dir, path)?;
+    let mut pools = deployment::pools(&f, &catalog, &hardware, &model, path, &mut notes)?;
+    let infra = infra::resolve(&f.infrastructure, &catalog, path)?;
+    infra::apply_to_pools(&infra, &mut pools, path)?;
+    let kv_link = deployment::check_fleet(&f, &pools, path)?;
+    let scheduler = serving::resolve(&f.serving, path)?;
+    let workload = workload::resolve(&f.workload, &model, &dir, path)?;
+    let classes = classes::resolve(&f.workload, f.slo, path)?;
+    let s = &f.serving;
+    let features = features::resolve(
+        path,
+        &dir,
+        &ServedModel {
+            model: &model,
+            tp: pools[0].tp,
+            static_batching: s.scheduler == SchedulerKind::Static,
+        },
+        &FeatureSections {
+            prefix_cache: s.prefix_cache.as_ref(),
+            speculative: s.speculative.as_ref(),
+            synthetic_prefix: f.workload.prefix.as_ref(),
+            ep: f.deployment.ep,
+            expert_skew_zipf: f.model.expert_skew_zipf,
+            expert_shares: f.model.expert_shares.as_deref(),
+        },
+    )?;
+    let name = f.name.clone().unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default()
+    });
+    Ok(Scenario {
+        name,
+        file: path.to_path_buf(),
+        seed: f.seed,
+        model,
+        precision,
+        parallelism: Parallelism { tp: pools[0].tp },
+        replicas: pools[0].replicas,
+        scheduler,
+        kv_reserve_fraction: s.kv_reserve_fraction,
+        routing: s.routing,
+        arrival: f.workload.arrival.clone(),
+        requests: workload.requests,
+        horizon_ns: workload.horizon_ns,
+        input: workload.input,
+        output: workload.output,
+        trace: workload.trace,
+        input_column: workload.input_column,
+        output_column: workload.output_column,
+        slo: f.slo,
+        notes,
+        hardware: pools[0].hardware.clone(),
+        pools,
+        kv_link,
+        classes,
+        prefix_groups: f.workload.prefix_groups.unwrap_or(0),
+        features,
+        infra,
+    })
+}
+
+fn base_dir(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn positive(file: &Path, key: &str, v: f64) -> Result<()> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::input(file, key, format!("must be a finite number > 0, got {v}")))
+    }
+}
+
+fn at_least_one(file: &Path, key: &str, v: u64) -> Result<()> {
+    if v >= 1 {
+        Ok(())
+    } else {
+        Err(Error::input(file, key, "must be at least 1, got 0"))
+    }
+}

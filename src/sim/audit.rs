@@ -42,7 +42,7 @@ impl Audit {
         self.last_ns = self.last_ns.max(now.0);
         let mut outstanding = 0u64;
         for r in replicas {
-            outstanding += r.outstanding_requests as u64;
+            outstanding += r.load().outstanding_requests as u64;
             if let Err(e) = r.audit(reqs) {
                 self.record(now, e);
             }
@@ -58,26 +58,29 @@ impl Audit {
     /// A request completes at `now`.
     pub fn completion(&mut self, now: SimTime, r: &ReqState) {
         self.asked_completed += r.output as u64;
-        let ordered = r.scheduled != NO_TIME
-            && r.first_token != NO_TIME
-            && r.arrival <= r.scheduled
-            && r.scheduled <= r.first_token
-            && r.first_token <= now;
+        let t = r.times();
+        let ordered = t.scheduled != NO_TIME
+            && t.first_token != NO_TIME
+            && r.arrival <= t.scheduled
+            && t.scheduled <= t.first_token
+            && t.first_token <= now;
         if !ordered {
             self.record(
                 now,
                 format!(
                     "request {}: arrival {} scheduled {} first token {} completion {now} out of order",
-                    r.seq, r.arrival.0, r.scheduled.0, r.first_token.0
+                    r.seq, r.arrival.0, t.scheduled.0, t.first_token.0
                 ),
             );
         }
-        if r.generated != r.output {
+        if r.progress().generated != r.output {
             self.record(
                 now,
                 format!(
                     "request {} completed with {} of {} tokens",
-                    r.seq, r.generated, r.output
+                    r.seq,
+                    r.progress().generated,
+                    r.output
                 ),
             );
         }

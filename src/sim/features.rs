@@ -7,8 +7,9 @@ use crate::hw::GIB;
 use crate::metrics::{MoeResult, PrefixCacheResult, SpeculativeResult};
 use crate::perf::{Parallelism, PerfModel};
 use crate::scenario::{Pool, Scenario};
+use crate::serve::ReplicaId;
 use crate::serve::prefix_cache::{PrefixCache, PrefixCacheStats, SyntheticPrefix};
-use crate::serve::replica::Replica;
+use crate::serve::replica::{Replica, ReplicaSpec};
 use crate::serve::spec::{SpecDecoder, SpecStats};
 use crate::workload::NewRequest;
 use rand::rngs::ChaCha8Rng;
@@ -118,7 +119,7 @@ pub fn setup_pool(sc: &Scenario, pool: &Pool, perf: &PerfModel, notes: &mut Vec<
 }
 
 /// Gives a replica its prefix cache and speculative decoder.
-pub fn setup_replica(sc: &Scenario, pf: &PoolFeatures, r: &mut Replica) {
+pub fn setup_replica(sc: &Scenario, pf: &PoolFeatures, id: ReplicaId, r: &mut ReplicaSpec) {
     let f = &sc.features;
     if f.prefix_cache.is_some() {
         let mut c = PrefixCache::new(pf.cache_block_tokens, pf.host_tier_blocks);
@@ -129,7 +130,7 @@ pub fn setup_replica(sc: &Scenario, pf: &PoolFeatures, r: &mut Replica) {
     }
     if let Some(s) = &f.speculative {
         if pf.kv_share < 1.0 {
-            r.set_total_blocks((r.total_blocks() as f64 * pf.kv_share).floor() as u64);
+            r.total_blocks = (r.total_blocks as f64 * pf.kv_share).floor() as u64;
         }
         r.spec = Some(SpecDecoder::new(
             s.gamma,
@@ -137,7 +138,7 @@ pub fn setup_replica(sc: &Scenario, pf: &PoolFeatures, r: &mut Replica) {
             pf.draft.clone(),
             s.heads_layer_fraction,
             sc.model.layers,
-            sc.seed ^ crate::hash::mix64(r.id.0 as u64),
+            sc.seed ^ crate::hash::mix64(id.0 as u64),
         ));
     }
 }

@@ -17,9 +17,9 @@ use crate::rng::Stream;
 use crate::scenario::{Pool, Scenario};
 // Re-exported: the overload tests drive a run past it.
 pub use crate::scenario::limits::MAX_IN_SYSTEM;
-use crate::serve::replica::{Replica, StepOutcome};
+use crate::serve::replica::{Replica, ReplicaSpec, StepOutcome};
 use crate::serve::router::Router;
-use crate::serve::{KvLink, NO_TIME, PoolRole, ReplicaId, ReqState, RequestId};
+use crate::serve::{KvLink, NO_TIME, PoolRole, ReplicaId, ReqState, RequestId, SwapSpace};
 use crate::workload::{ArrivalSpec, Generator, LengthSampler, NewRequest};
 use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
@@ -226,13 +226,14 @@ impl Simulation {
                     None
                 };
                 for _ in 0..pp {
-                    let mut r = Replica::new(ReplicaId(replicas.len() as u32), perf.clone(), sc.scheduler);
+                    let id = ReplicaId(replicas.len() as u32);
+                    let mut spec = ReplicaSpec::new(sc.scheduler, &perf);
                     if pp > 1 {
-                        r.set_total_blocks(perf.memory.kv_capacity_tokens / bt / pp);
+                        spec.total_blocks = perf.memory.kv_capacity_tokens / bt / pp;
                     }
-                    r.configure_swap(swap_bytes_per_token, swap_bytes_per_ns, host_bytes);
-                    features::setup_replica(sc, &pool_features, &mut r);
-                    replicas.push(r);
+                    spec.swap = SwapSpace::new(swap_bytes_per_token, swap_bytes_per_ns, host_bytes);
+                    features::setup_replica(sc, &pool_features, id, &mut spec);
+                    replicas.push(Replica::new(id, perf.clone(), spec));
                     lanes.push(Lane { pipeline });
                 }
             }
@@ -513,7 +514,8 @@ impl Simulation {
     ) {
         let blocks = self.take_prompt_blocks(prefix, input);
         let entry = self.entry.clone();
-        let rid = ReplicaId((entry.start + self.router.pick(&self.replicas[entry], prefix)) as u32);
+        let rid =
+            ReplicaId((entry.start + self.router.pick(self.replicas[entry].iter().map(Replica::load), prefix)) as u32);
         let fits_decode = match &self.decode {
             Some(d) => self.replicas[d.clone()].iter().any(|r| r.can_ever_fit(input, output)),
             None => true,
@@ -549,9 +551,9 @@ impl Simulation {
         state.class = class as u16;
         state.priority = self.sc.classes.get(class).map_or(0, |c| c.priority);
         state.prefix = prefix;
-        state.prompt_blocks = blocks;
-        if let (Some(rt), Some(b)) = (self.remote_tier.as_mut(), state.prompt_blocks.as_ref()) {
-            state.remote_prefix_blocks = rt.route(b);
+        state.cache.hashes = blocks;
+        if let (Some(rt), Some(b)) = (self.remote_tier.as_mut(), state.cache.hashes.as_ref()) {
+            state.cache.remote_blocks = rt.route(b);
         }
         state.prefill_only = self.decode.is_some();
         self.next_seq += 1;
@@ -606,8 +608,13 @@ impl Simulation {
             return;
         };
         let prefix = self.reqs[id.index()].prefix;
-        let to = ReplicaId((d.start + self.decode_router.pick(&self.replicas[d], prefix)) as u32);
-        let tokens = self.reqs[id.index()].prompt_len as f64;
+        let to = ReplicaId(
+            (d.start
+                + self
+                    .decode_router
+                    .pick(self.replicas[d].iter().map(Replica::load), prefix)) as u32,
+        );
+        let tokens = self.reqs[id.index()].progress().prompt_len as f64;
         let ns = kv.latency_ns + tokens * kv.bytes_per_token / kv.bytes_per_ns;
         let start = now.0.max(self.link_free_ns[from.index()]);
         let end = start.saturating_add(ns.round() as u64);
@@ -619,9 +626,7 @@ impl Simulation {
     }
 
     fn kv_arrive(&mut self, now: SimTime, id: RequestId, to: ReplicaId) {
-        let r = &mut self.reqs[id.index()];
-        r.first_token = now;
-        r.last_token = now;
+        self.reqs[id.index()].kv_arrived(now);
         self.replicas[to.index()].mark_arrived(id);
         if !self.replicas[to.index()].is_busy() && !self.kicked[to.index()] {
             self.kicked[to.index()] = true;
@@ -647,7 +652,7 @@ impl Simulation {
             self.itl.push(gap_ns as f64 * 1e-6, n);
         }
         for &id in &out.completed {
-            let generated = self.reqs[id.index()].generated;
+            let generated = self.reqs[id.index()].progress().generated;
             self.front.detokenize(now, self.lane_pool[rid.index()], generated);
             self.complete(now, id);
         }
@@ -663,11 +668,11 @@ impl Simulation {
             a.completion(now, &self.reqs[id.index()]);
         }
         let r = &self.reqs[id.index()];
-        let ttft_ns = r.first_token.since(r.arrival);
+        let ttft_ns = r.times().first_token.since(r.arrival);
         let e2e_ns = now.since(r.arrival);
         let ms = |ns: u64| ns as f64 * 1e-6;
         let tpot_ms = if r.output > 1 {
-            ms(now.since(r.first_token)) / (r.output - 1) as f64
+            ms(now.since(r.times().first_token)) / (r.output - 1) as f64
         } else {
             f64::NAN
         };
@@ -694,20 +699,20 @@ impl Simulation {
             }
         }
         self.in_system -= 1;
-        let queue_ns = if r.scheduled == NO_TIME {
+        let queue_ns = if r.times().scheduled == NO_TIME {
             0
         } else {
-            r.scheduled.since(r.arrival)
+            r.times().scheduled.since(r.arrival)
         };
         self.queue_delay.push(ms(queue_ns));
         self.counts.completed += 1;
-        self.counts.output_tokens_produced += r.generated as u64;
-        self.counts.preempted += r.preemptions as u64;
+        self.counts.output_tokens_produced += r.progress().generated as u64;
+        self.counts.preempted += r.progress().preemptions as u64;
         self.last_completion = self.last_completion.max(now);
         if self.opts.keep_requests {
             self.rows.push(RequestRow {
                 id: r.seq,
-                replica: r.replica.0,
+                replica: r.replica().0,
                 arrival_s: r.arrival.as_secs_f64(),
                 input_tokens: r.input,
                 output_tokens: r.output,
@@ -715,7 +720,7 @@ impl Simulation {
                 ttft_ms: ms(ttft_ns),
                 tpot_ms,
                 e2e_ms: ms(e2e_ns),
-                preemptions: r.preemptions,
+                preemptions: r.progress().preemptions,
             });
         }
         let client = r.client;

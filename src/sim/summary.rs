@@ -2,7 +2,7 @@
 //! breakdown, the infrastructure's bottlenecks, per-class results) and the notes that say how to
 //! read it.
 
-use super::MAX_IN_SYSTEM;
+use crate::scenario::limits::MAX_IN_SYSTEM;
 use super::{Cut, Simulation, features, frontend, instances_needed};
 use crate::metrics::accounting::{self, PoolUsage, RunTotals};
 use crate::metrics::{Breakdown, ClassResult, Counts, InfraResult, PreemptionCost, RunResult, SimFigures, Throughput};

@@ -1,0 +1,46 @@
+//! Static batching (Transformers NeuronX, early TensorRT): a batch is formed when the replica is
+//! idle and runs to completion, its finished sequences padding the batch.
+
+use super::PolicyTraits;
+use crate::engine::SimTime;
+use crate::perf::BatchShape;
+use crate::serve::ReqState;
+use crate::serve::replica::Replica;
+
+pub const TRAITS: PolicyTraits = PolicyTraits {
+    reserves_whole_length: true,
+    pads_finished_rows: true,
+    forms_batch_when_idle: true,
+};
+
+pub fn fill_step(r: &mut Replica, now: SimTime, reqs: &mut [ReqState], shape: &mut BatchShape) {
+    if r.batch.is_empty() {
+        admit_batch(r, now, reqs, shape);
+    } else {
+        r.add_decode(reqs, shape);
+    }
+}
+
+/// Take up to `max_batch` waiting requests, reserving KV for their whole length, and prefill
+/// them together.
+fn admit_batch(rep: &mut Replica, now: SimTime, reqs: &mut [ReqState], shape: &mut BatchShape) {
+    rep.batch.start_padded_batch();
+    while let Some(id) = rep.waiting_front() {
+        if shape.prefill_seqs >= rep.cfg.max_batch {
+            break;
+        }
+        let blocks = rep.kv.admission_blocks(&reqs[id.index()]);
+        if !rep.kv.fits(blocks, 0) {
+            break;
+        }
+        rep.kv.claim(blocks);
+        rep.admit_waiting(id, reqs);
+        let r = &mut reqs[id.index()];
+        r.note_scheduled(now);
+        let p = &mut r.progress;
+        p.blocks = blocks as u32;
+        shape.add_prefill((p.prompt_len - p.prefilled) as u64, p.prefilled as u64);
+        p.prefilled = p.prompt_len;
+        rep.prefill_completes(id);
+    }
+}

@@ -1,0 +1,144 @@
+//! A replica's paged KV cache as block counts: the blocks it has and uses, how many a request
+//! claims at admission, the watermark kept free for block crossings, the blocks reserved for a
+//! speculative step's lookahead, and the host memory preempted sequences may be swapped to.
+
+use super::ReqState;
+
+#[derive(Debug)]
+pub struct KvBlocks {
+    block_tokens: u64,
+    total: u64,
+    used: u64,
+    /// KV blocks are reserved for a request's whole length at admission (static batching,
+    /// `KvAdmission::Reserve`): no per-token allocation, no preemption.
+    reserve_full: bool,
+    /// KV blocks reserved for this step's speculative lookahead (γ + 1 slots per sequence).
+    spec_reserved: u64,
+}
+
+impl KvBlocks {
+    pub fn new(block_tokens: u32, total: u64, reserve_full: bool) -> KvBlocks {
+        KvBlocks {
+            block_tokens: block_tokens as u64,
+            total,
+            used: 0,
+            reserve_full,
+            spec_reserved: 0,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+    pub fn free(&self) -> u64 {
+        self.total.saturating_sub(self.used)
+    }
+    pub fn reserves_full_length(&self) -> bool {
+        self.reserve_full
+    }
+    pub fn spec_reserved(&self) -> u64 {
+        self.spec_reserved
+    }
+
+    pub fn blocks_for(&self, tokens: u64) -> u64 {
+        tokens.div_ceil(self.block_tokens)
+    }
+
+    /// Whether `blocks` more fit with `keep_free` blocks left over.
+    pub fn fits(&self, blocks: u64, keep_free: u64) -> bool {
+        self.used + blocks + keep_free <= self.total
+    }
+    pub fn claim(&mut self, blocks: u64) {
+        self.used += blocks;
+    }
+    pub fn give_back(&mut self, blocks: u64) {
+        self.used -= blocks;
+    }
+
+    /// Blocks kept free when admitting or resuming sequences, so that the next block crossing
+    /// does not preempt them at once (vLLM's 1 % watermark). None is needed when every sequence
+    /// holds a reservation for its whole length, or when nothing runs (`idle`).
+    pub fn watermark(&self, idle: bool) -> u64 {
+        if self.reserve_full || idle { 0 } else { self.total / 100 }
+    }
+
+    /// Blocks a waiting request claims when admitted: its prompt, or (reserving) its whole
+    /// remaining length.
+    pub fn admission_blocks(&self, r: &ReqState) -> u64 {
+        let p = &r.progress;
+        if self.reserve_full {
+            self.blocks_for((p.prompt_len + r.output - p.generated) as u64)
+        } else {
+            self.blocks_for(p.prompt_len as u64)
+        }
+    }
+
+    /// Claims the blocks of a speculative step's lookahead.
+    pub fn reserve_lookahead(&mut self, blocks: u64) {
+        self.used += blocks;
+        self.spec_reserved = blocks;
+    }
+    /// After the step: of the lookahead, `kept` blocks now hold accepted tokens; the rest go back.
+    pub fn settle_lookahead(&mut self, kept: u64) {
+        self.used -= self.spec_reserved - kept.min(self.spec_reserved);
+        self.spec_reserved = 0;
+    }
+    pub fn clear_lookahead(&mut self) {
+        self.spec_reserved = 0;
+    }
+
+    #[cfg(test)]
+    pub fn corrupt_used(&mut self, delta: i64) {
+        self.used = self.used.wrapping_add_signed(delta);
+    }
+}
+
+/// Host memory for sequences preempted by swap, and the host link their KV travels over.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SwapSpace {
+    /// KV bytes per cached token (all ranks of the replica).
+    pub bytes_per_token: f64,
+    /// Host-link bytes per ns.
+    pub bytes_per_ns: f64,
+    /// The host memory (bytes) the replica's swapped KV may occupy.
+    pub capacity_bytes: f64,
+    used_bytes: f64,
+}
+
+impl SwapSpace {
+    pub fn new(bytes_per_token: f64, bytes_per_ns: f64, capacity_bytes: f64) -> SwapSpace {
+        SwapSpace {
+            bytes_per_token,
+            bytes_per_ns,
+            capacity_bytes,
+            used_bytes: 0.0,
+        }
+    }
+
+    pub fn bytes_for(&self, tokens: u64) -> f64 {
+        tokens as f64 * self.bytes_per_token
+    }
+    /// Time a copy of `bytes` over the host link takes (none when there is no link).
+    pub fn copy_ns(&self, bytes: f64) -> f64 {
+        if self.bytes_per_ns > 0.0 {
+            bytes / self.bytes_per_ns
+        } else {
+            0.0
+        }
+    }
+    pub fn has_room(&self, bytes: f64) -> bool {
+        self.used_bytes + bytes <= self.capacity_bytes
+    }
+    pub fn swap_out(&mut self, bytes: f64) {
+        self.used_bytes += bytes;
+    }
+    pub fn swap_in(&mut self, bytes: f64) {
+        self.used_bytes = (self.used_bytes - bytes).max(0.0);
+    }
+    pub fn used_bytes(&self) -> f64 {
+        self.used_bytes
+    }
+}

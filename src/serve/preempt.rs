@@ -1,0 +1,97 @@
+//! Preemption: when KV blocks run out, a running sequence gives its blocks up, by recompute
+//! (vLLM's default: drop the KV, prefill prompt + generated tokens again later) or by swap (copy
+//! the KV to host memory and back); and the resumption of swapped-out sequences and of sequences
+//! whose KV arrived from a prefill replica.
+
+use super::replica::Replica;
+use super::{Phase, PreemptionMode, ReqState};
+
+impl Replica {
+    /// Resumes swapped-out sequences (swap-in over the host link) and admits sequences whose KV
+    /// arrived from a prefill replica, while blocks and batch slots last.
+    pub(super) fn resume(&mut self, reqs: &mut [ReqState]) {
+        while let Some((_, &id)) = self.swapped.first_key_value() {
+            if !self.batch_slot_free() {
+                return;
+            }
+            let cached = reqs[id.index()].progress.prompt_len as u64;
+            let blocks = self.kv.blocks_for(cached);
+            if !self.kv.fits(blocks, self.watermark()) {
+                return;
+            }
+            self.swapped.pop_first();
+            self.kv.claim(blocks);
+            let bytes = self.swap.bytes_for(cached);
+            self.swap.swap_in(bytes);
+            self.swap_copy(bytes);
+            self.join_decode(id, reqs);
+        }
+        while let Some(&id) = self.incoming.front() {
+            if !self.batch_slot_free() {
+                return;
+            }
+            let blocks = self.kv.admission_blocks(&reqs[id.index()]);
+            if !self.kv.fits(blocks, self.watermark()) {
+                return;
+            }
+            self.incoming.pop_front();
+            self.kv.claim(blocks);
+            reqs[id.index()].progress.blocks = blocks as u32;
+            self.join_decode(id, reqs);
+        }
+    }
+
+    /// A copy over the host link: it blocks the step being planned.
+    pub(super) fn swap_copy(&mut self, bytes: f64) {
+        let ns = self.swap.copy_ns(bytes);
+        self.plan.extra_ns += ns;
+        self.stats.swap_bytes += bytes;
+        self.stats.swap_ns += ns;
+    }
+
+    /// Preempts the running sequence of lowest priority, youngest first. By recompute (vLLM's
+    /// default) it frees its KV and goes back to the queue to prefill prompt + generated tokens
+    /// again; by swap its KV is copied to host memory (the copy blocks this step) and comes
+    /// back over the host link before any new prompt is admitted.
+    pub(super) fn preempt_youngest(&mut self, reqs: &mut [ReqState]) {
+        let Some(&victim) = self
+            .batch
+            .seqs()
+            .iter()
+            .max_by_key(|id| (reqs[id.index()].priority, reqs[id.index()].seq))
+        else {
+            return;
+        };
+        let ctx = self.batch.remove(victim, reqs);
+        let cached = ctx - 1;
+        self.kv.give_back(self.kv.blocks_for(cached));
+        self.unpin_prefix(victim, reqs);
+        self.batch.forget_fresh(victim);
+        let last_decode_end = self.batch.last_decode_end();
+        let r = &mut reqs[victim.index()];
+        // Tokens decoded since the sequence joined: the KV beyond its (re)prefilled prompt.
+        r.progress.generated += (cached - r.progress.prompt_len as u64) as u32;
+        r.times.last_token = r.times.last_token.max(last_decode_end);
+        r.progress.preemptions += 1;
+        self.stats.preemptions += 1;
+        self.preempted_now = true;
+        let bytes = self.swap.bytes_for(cached);
+        let key = (r.priority, r.seq);
+        let p = &mut r.progress;
+        if self.cfg.preemption == PreemptionMode::Swap && self.swap.has_room(bytes) {
+            p.prompt_len = cached as u32;
+            p.prefilled = p.prompt_len;
+            r.phase = Phase::Swapped;
+            self.swap.swap_out(bytes);
+            self.swap_copy(bytes);
+            self.swapped.insert(key, victim);
+        } else {
+            p.prompt_len = r.input + p.generated;
+            p.prefilled = 0;
+            p.blocks = 0;
+            p.recomputing = true;
+            r.phase = Phase::Queued;
+            self.waiting.insert(key, victim);
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! One request in flight, grouped by what its fields are: who it is and how long (set once, when
+//! it is routed), where it is in its life (`Phase`), its progress, its timestamps, the replica's
+//! decode bookkeeping and its prompt's prefix-cache data. Only `serve` writes the last four.
+
+use super::{NO_TIME, ReplicaId};
+use crate::engine::SimTime;
+use std::sync::Arc;
+
+/// Where a request is in its life on its current replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Phase {
+    /// In the waiting queue: new, or preempted by recompute (its KV dropped).
+    #[default]
+    Queued,
+    /// Admitted: its prompt (or its recompute) is being prefilled, possibly in chunks.
+    Prefilling,
+    /// In the decode batch, one token (or a speculative run) per decode step.
+    Decoding,
+    /// Preempted by swap: its KV waits in host memory to come back.
+    Swapped,
+    /// Its prompt was prefilled elsewhere: its KV cache is on its way to (or has reached) this
+    /// decode replica and waits for blocks and a batch slot.
+    Transferring,
+    /// Every token produced; its slot is about to be reused.
+    Done,
+}
+
+/// How far the request got.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// Tokens the current (re)prefill must process: the prompt, or prompt + generated tokens
+    /// after a preemption by recompute.
+    pub prompt_len: u32,
+    pub prefilled: u32,
+    pub generated: u32,
+    pub preemptions: u32,
+    /// The current prefill recomputes KV that was dropped by a preemption.
+    pub recomputing: bool,
+    /// KV blocks held, where tracked per request (prefill, static reservations).
+    pub blocks: u32,
+}
+
+/// When the request reached the milestones of its life.
+#[derive(Debug, Clone, Copy)]
+pub struct Timestamps {
+    pub scheduled: SimTime,
+    pub first_token: SimTime,
+    /// When the last token was delivered (the start of the next inter-token gap).
+    pub last_token: SimTime,
+}
+
+/// Decode bookkeeping: the context of the next decode step is ctx_join + (counter − step_join)
+/// (see `decode.rs`); `epoch` tells stale finishing-heap entries apart, `pos` is the index in
+/// the decode batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DecodeSlot {
+    pub ctx_join: u64,
+    pub step_join: u64,
+    pub epoch: u32,
+    pub pos: u32,
+}
+
+/// The prompt as seen by the prefix caches.
+#[derive(Debug, Clone, Default)]
+pub struct PromptCache {
+    /// The prompt's block hashes, when a prefix cache is on (trace `hash_ids` or synthetic).
+    pub hashes: Option<Arc<[u64]>>,
+    /// Leading prompt blocks the cluster's remote KV tier held when the request was routed.
+    pub remote_blocks: u32,
+    /// Its blocks are pinned in its replica's prefix cache.
+    pub(super) pinned: bool,
+}
+
+/// One request in flight.
+#[derive(Debug, Clone)]
+pub struct ReqState {
+    /// Order of arrival (the FCFS and preemption order).
+    pub seq: u64,
+    pub arrival: SimTime,
+    pub input: u32,
+    pub output: u32,
+    /// Workload class (index into the scenario's classes) and its priority (lower runs first).
+    pub class: u16,
+    pub priority: u32,
+    /// Prefix key for prefix-affinity routing (first prompt block), if known.
+    pub prefix: Option<u64>,
+    /// The closed-loop client that sent it, if any.
+    pub client: Option<u32>,
+    /// Runs on a prefill replica: after its prefill the KV cache leaves for a decode replica.
+    pub prefill_only: bool,
+    /// The prompt's prefix-cache data (set by the simulation when the request is routed).
+    pub cache: PromptCache,
+    pub(super) replica: ReplicaId,
+    pub(super) phase: Phase,
+    pub(super) progress: Progress,
+    pub(super) times: Timestamps,
+    pub(super) slot: DecodeSlot,
+}
+
+impl ReqState {
+    pub fn new(seq: u64, arrival: SimTime, input: u32, output: u32, client: Option<u32>) -> ReqState {
+        ReqState {
+            seq,
+            arrival,
+            input,
+            output,
+            class: 0,
+            priority: 0,
+            prefix: None,
+            client,
+            prefill_only: false,
+            cache: PromptCache::default(),
+            replica: ReplicaId(0),
+            phase: Phase::Queued,
+            progress: Progress {
+                prompt_len: input,
+                prefilled: 0,
+                generated: 0,
+                preemptions: 0,
+                recomputing: false,
+                blocks: 0,
+            },
+            times: Timestamps {
+                scheduled: NO_TIME,
+                first_token: NO_TIME,
+                last_token: NO_TIME,
+            },
+            slot: DecodeSlot::default(),
+        }
+    }
+
+    /// The replica it was last routed to.
+    pub fn replica(&self) -> ReplicaId {
+        self.replica
+    }
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+    pub fn times(&self) -> &Timestamps {
+        &self.times
+    }
+
+    /// It is scheduled for the first time at `now` (a later re-admission keeps the first time).
+    pub(super) fn note_scheduled(&mut self, now: SimTime) {
+        if self.times.scheduled == NO_TIME {
+            self.times.scheduled = now;
+        }
+    }
+
+    /// Its KV cache reached its decode replica at `now`: the first token reaches the user with
+    /// it, and the next inter-token gap starts.
+    pub fn kv_arrived(&mut self, now: SimTime) {
+        self.times.first_token = now;
+        self.times.last_token = now;
+    }
+}

@@ -85,7 +85,59 @@ pub fn load_str(text: &str, path: &Path) -> Result<Plan> {
     let f: PlanFile = parse_toml(text, path)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
 
-    let d = &f.demand;
+    check_traffic(&f.demand, path)?;
+    let verify_seed = check_seeds(&f, path)?;
+    check_requests(&f.demand, path)?;
+    let mut demand = f.demand.clone();
+    if let Some(t) = &demand.trace {
+        // Absolute, since candidates resolve relative paths from their own files.
+        demand.trace = Some(absolute(&dir.join(t)));
+    }
+
+    let slo = parse_slo(&f.slo, path)?;
+    if f.candidates.is_empty() {
+        return Err(Error::input(
+            path,
+            "candidate",
+            "lists no candidate; add a [[candidate]] table",
+        ));
+    }
+    let candidates = parse_candidates(&f.candidates, path, "candidate")?;
+    for (k, v) in [
+        ("pricing.budget_usd_per_hour", f.pricing.budget_usd_per_hour),
+        ("pricing.power_limit_w", f.pricing.power_limit_w),
+    ] {
+        if let Some(v) = v {
+            positive(path, k, v)?;
+        }
+    }
+    let whatifs = parse_whatifs(&f.whatifs, path)?;
+    let name = f.name.clone().unwrap_or_else(|| default_name(path));
+    check_label(path, "name", &name)?;
+    for (i, w) in whatifs.iter().enumerate() {
+        check_label(path, &format!("whatif[{i}].name"), &w.name)?;
+    }
+    let plan = Plan {
+        name,
+        description: f.description.clone(),
+        file: path.to_path_buf(),
+        seed: f.seed,
+        seeds_per_probe: f.seeds_per_probe,
+        verify_seed,
+        headroom: f.headroom,
+        demand,
+        slo,
+        candidates,
+        pricing: f.pricing.clone(),
+        whatifs,
+    };
+    check_candidates(&plan)?;
+    Ok(plan)
+}
+
+/// The demand gives its traffic one way (a trace, or a rate with lengths and a request count),
+/// with positive rates and a daily profile of 24 hours.
+fn check_traffic(d: &Demand, path: &Path) -> Result<()> {
     match (&d.trace, d.rate_per_s) {
         (Some(_), Some(_)) => {
             return Err(Error::input(
@@ -136,6 +188,11 @@ pub fn load_str(text: &str, path: &Path) -> Result<Plan> {
             ));
         }
     }
+    Ok(())
+}
+
+/// Checks the seeds every probe and the verification simulate with; returns the verify seed.
+fn check_seeds(f: &PlanFile, path: &Path) -> Result<u64> {
     if !(1..=16).contains(&f.seeds_per_probe) {
         return Err(Error::input(
             path,
@@ -169,6 +226,11 @@ pub fn load_str(text: &str, path: &Path) -> Result<Plan> {
             ),
         ));
     }
+    Ok(verify_seed)
+}
+
+/// Requests per probe: at least one, and no more than one simulation accepts.
+fn check_requests(d: &Demand, path: &Path) -> Result<()> {
     if d.requests == Some(0) {
         return Err(Error::input(path, "demand.requests", "must be at least 1, got 0"));
     }
@@ -181,31 +243,14 @@ pub fn load_str(text: &str, path: &Path) -> Result<Plan> {
             ),
         ));
     }
-    let mut demand = f.demand.clone();
-    if let Some(t) = &demand.trace {
-        // Absolute, since candidates resolve relative paths from their own files.
-        demand.trace = Some(absolute(&dir.join(t)));
-    }
+    Ok(())
+}
 
-    let slo = parse_slo(&f.slo, path)?;
-    if f.candidates.is_empty() {
-        return Err(Error::input(
-            path,
-            "candidate",
-            "lists no candidate; add a [[candidate]] table",
-        ));
-    }
-    let candidates = parse_candidates(&f.candidates, path, "candidate")?;
-    for (k, v) in [
-        ("pricing.budget_usd_per_hour", f.pricing.budget_usd_per_hour),
-        ("pricing.power_limit_w", f.pricing.power_limit_w),
-    ] {
-        if let Some(v) = v {
-            positive(path, k, v)?;
-        }
-    }
+/// The `[[whatif]]` tables as variations of the plan (profile paths made absolute).
+fn parse_whatifs(files: &[WhatIfFile], path: &Path) -> Result<Vec<Variation>> {
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut whatifs = Vec::new();
-    for (i, w) in f.whatifs.iter().enumerate() {
+    for (i, w) in files.iter().enumerate() {
         let loc = format!("whatif[{i}]");
         for (k, v) in [
             ("traffic_scale", w.traffic_scale),
@@ -228,31 +273,14 @@ pub fn load_str(text: &str, path: &Path) -> Result<Plan> {
             extra_candidates: parse_candidates(&w.candidates, path, &format!("{loc}.candidate"))?,
         });
     }
-    let name = f.name.clone().unwrap_or_else(|| {
-        path.file_stem()
-            .map(|s| s.to_string_lossy().trim_start_matches("plan-").to_string())
-            .unwrap_or_else(|| "plan".into())
-    });
-    check_label(path, "name", &name)?;
-    for (i, w) in whatifs.iter().enumerate() {
-        check_label(path, &format!("whatif[{i}].name"), &w.name)?;
-    }
-    let plan = Plan {
-        name,
-        description: f.description.clone(),
-        file: path.to_path_buf(),
-        seed: f.seed,
-        seeds_per_probe: f.seeds_per_probe,
-        verify_seed,
-        headroom: f.headroom,
-        demand,
-        slo,
-        candidates,
-        pricing: f.pricing.clone(),
-        whatifs,
-    };
-    check_candidates(&plan)?;
-    Ok(plan)
+    Ok(whatifs)
+}
+
+/// A plan's name when it gives none: its file's stem without `plan-`.
+fn default_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().trim_start_matches("plan-").to_string())
+        .unwrap_or_else(|| "plan".into())
 }
 
 /// A name shown in reports and messages (never a path: nothing is written under it): not
@@ -352,14 +380,7 @@ fn check_candidates(plan: &Plan) -> Result<()> {
                 ));
             }
             let ctl = Control::default();
-            let mut pr = Prober {
-                plan,
-                var,
-                cand,
-                ctl: &ctl,
-                slo: plan.slo.clone(),
-                chip: None,
-            };
+            let mut pr = Prober::new(plan, var, cand, &ctl, plan.slo.clone());
             match pr.load(1, LIGHT_LOAD, Some(1), plan.seed) {
                 Ok(sc) => pr.chip = Some(sc.hardware.chip.name.clone()),
                 Err(LoadFailure::Infeasible(_)) => continue,

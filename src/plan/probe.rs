@@ -1,7 +1,7 @@
 //! Probes: one candidate simulated at a size and a traffic scale, judged against the SLO.
 
 use super::record::Control;
-use super::{Candidate, Plan, PlanSlo, PriceMode, Variation, fmt};
+use super::{Candidate, Demand, Plan, PlanSlo, PriceMode, Variation, fmt};
 use crate::error::{Error, Result};
 use crate::scenario::Scenario;
 use crate::sim::{RunOptions, Simulation};
@@ -112,29 +112,18 @@ pub fn scenario_table(
     let mut t = cand.base.clone();
     t.insert("seed".into(), toml::Value::Integer(seed as i64));
     t.remove("slo");
-    // The workload: the demand.
-    let d = &plan.demand;
+    let w = demand_workload(&plan.demand, cand, traffic, requests_cap);
+    t.insert("workload".into(), toml::Value::Table(w));
+    multiply_replicas(&mut t, units)?;
+    add_profiles(&mut t, var)?;
+    Ok(t)
+}
+
+/// The workload: the demand at `traffic` × its rate, at most `requests_cap` requests.
+fn demand_workload(d: &Demand, cand: &Candidate, traffic: f64, requests_cap: Option<u64>) -> toml::Table {
     let mut w = toml::Table::new();
     let scale = traffic * d.peak_factor();
-    let mut arrival = toml::Table::new();
-    if let Some(path) = &d.trace {
-        arrival.insert("kind".into(), "trace".into());
-        arrival.insert("path".into(), path.clone().into());
-        arrival.insert("rate_scale".into(), (d.rate_scale.unwrap_or(1.0) * scale).into());
-    } else {
-        let rate = d.rate_per_s.unwrap_or(1.0) * scale;
-        match d.cv {
-            Some(cv) => {
-                arrival.insert("kind".into(), "gamma".into());
-                arrival.insert("cv".into(), cv.into());
-            }
-            None => {
-                arrival.insert("kind".into(), "poisson".into());
-            }
-        }
-        arrival.insert("rate_per_s".into(), rate.into());
-    }
-    w.insert("arrival".into(), toml::Value::Table(arrival));
+    w.insert("arrival".into(), toml::Value::Table(demand_arrival(d, scale)));
     let requests = match (d.requests, requests_cap) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -156,10 +145,35 @@ pub fn scenario_table(
             w.insert("classes".into(), c.clone());
         }
     }
-    t.insert("workload".into(), toml::Value::Table(w));
+    w
+}
 
-    // Size: multiply every replica count of the base (saturating: a count that large is then
-    // refused by the scenario's own check of `replicas`).
+/// The demand's arrival process, its rate × `scale`: the trace time-scaled, or Poisson or Gamma.
+fn demand_arrival(d: &Demand, scale: f64) -> toml::Table {
+    let mut arrival = toml::Table::new();
+    if let Some(path) = &d.trace {
+        arrival.insert("kind".into(), "trace".into());
+        arrival.insert("path".into(), path.clone().into());
+        arrival.insert("rate_scale".into(), (d.rate_scale.unwrap_or(1.0) * scale).into());
+    } else {
+        let rate = d.rate_per_s.unwrap_or(1.0) * scale;
+        match d.cv {
+            Some(cv) => {
+                arrival.insert("kind".into(), "gamma".into());
+                arrival.insert("cv".into(), cv.into());
+            }
+            None => {
+                arrival.insert("kind".into(), "poisson".into());
+            }
+        }
+        arrival.insert("rate_per_s".into(), rate.into());
+    }
+    arrival
+}
+
+/// Size: multiply every replica count of the base (saturating: a count that large is then
+/// refused by the scenario's own check of `replicas`).
+fn multiply_replicas(t: &mut toml::Table, units: u32) -> std::result::Result<(), String> {
     let mul = |v: Option<&toml::Value>| -> toml::Value {
         let base = v.and_then(toml::Value::as_integer).unwrap_or(1);
         toml::Value::Integer(base.saturating_mul(units as i64))
@@ -193,17 +207,20 @@ pub fn scenario_table(
             }
         }
     }
+    Ok(())
+}
 
-    // Hardware changes.
+/// Hardware changes: the variation's profiles added to the scenario's.
+fn add_profiles(t: &mut toml::Table, var: &Variation) -> std::result::Result<(), String> {
     if !var.profiles.is_empty() {
         let mut list: Vec<toml::Value> = match t.get("hardware").and_then(|h| h.get("profiles")) {
             Some(toml::Value::Array(a)) => a.clone(),
             _ => Vec::new(),
         };
         list.extend(var.profiles.iter().map(|p| toml::Value::String(p.clone())));
-        set_path(&mut t, "hardware.profiles", toml::Value::Array(list))?;
+        set_path(t, "hardware.profiles", toml::Value::Array(list))?;
     }
-    Ok(t)
+    Ok(())
 }
 
 /// Adds a variation's chip overrides for the chip the candidate runs on.
@@ -234,7 +251,19 @@ pub(super) struct Prober<'a> {
     pub(super) chip: Option<String>,
 }
 
-impl Prober<'_> {
+impl<'a> Prober<'a> {
+    /// A prober judging against `slo`; the chip is learnt from the first load.
+    pub(super) fn new(plan: &'a Plan, var: &'a Variation, cand: &'a Candidate, ctl: &'a Control, slo: PlanSlo) -> Self {
+        Prober {
+            plan,
+            var,
+            cand,
+            ctl,
+            slo,
+            chip: None,
+        }
+    }
+
     pub(super) fn load(
         &self,
         units: u32,
@@ -458,45 +487,52 @@ pub fn probe(
     seed: u64,
     seeds: u32,
 ) -> Result<Probe> {
-    probe_with(plan, var, &Control::default(), candidate, units, traffic, seed, seeds)
+    let at = ProbeAt {
+        candidate,
+        units,
+        traffic,
+        seed,
+        seeds,
+    };
+    probe_with(plan, var, &Control::default(), &at)
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn probe_with(
-    plan: &Plan,
-    var: &Variation,
-    ctl: &Control,
-    candidate: &str,
-    units: u32,
-    traffic: f64,
-    seed: u64,
-    seeds: u32,
-) -> Result<Probe> {
+/// Where a probe runs: a candidate at `units` and `traffic` × the demand, on `seeds` sample paths
+/// from `seed`.
+pub(super) struct ProbeAt<'a> {
+    pub(super) candidate: &'a str,
+    pub(super) units: u32,
+    pub(super) traffic: f64,
+    pub(super) seed: u64,
+    pub(super) seeds: u32,
+}
+
+/// [`probe`], keeping the probe and stopping as `ctl` says.
+pub(super) fn probe_with(plan: &Plan, var: &Variation, ctl: &Control, at: &ProbeAt<'_>) -> Result<Probe> {
     let cand = plan
         .candidates
         .iter()
         .chain(&var.extra_candidates)
-        .find(|c| c.name == candidate)
-        .ok_or_else(|| Error::input(&plan.file, "candidate", format!("no candidate named `{candidate}`")))?;
-    let mut pr = Prober {
-        plan,
-        var,
-        cand,
-        ctl,
-        slo: plan.slo.scaled(var.slo_scale),
-        chip: None,
-    };
+        .find(|c| c.name == at.candidate)
+        .ok_or_else(|| {
+            Error::input(
+                &plan.file,
+                "candidate",
+                format!("no candidate named `{}`", at.candidate),
+            )
+        })?;
+    let mut pr = Prober::new(plan, var, cand, ctl, plan.slo.scaled(var.slo_scale));
     let conv = |e: LoadFailure| match e {
         LoadFailure::Infeasible(m) => Error::infeasible(&cand.base_path, "", m),
         LoadFailure::Input(e) => e,
     };
     pr.chip = Some(
-        pr.load(1, traffic, Some(1), seed)
+        pr.load(1, at.traffic, Some(1), at.seed)
             .map_err(conv)?
             .hardware
             .chip
             .name
             .clone(),
     );
-    pr.probe(units, traffic, None, seed, seeds).map_err(conv)
+    pr.probe(at.units, at.traffic, None, at.seed, at.seeds).map_err(conv)
 }

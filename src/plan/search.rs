@@ -138,6 +138,7 @@ pub fn search_with(plan: &Plan, var: &Variation, ctl: &Control) -> Result<PlanRe
     })
 }
 
+/// One candidate's search: one unit at light load, then its smallest size meeting the SLO.
 fn search_candidate(
     plan: &Plan,
     var: &Variation,
@@ -145,69 +146,175 @@ fn search_candidate(
     slo: &PlanSlo,
     ctl: &Control,
 ) -> Result<CandidateSearch> {
-    let mut pr = Prober {
-        plan,
-        var,
-        cand,
-        ctl,
-        slo: slo.clone(),
-        chip: None,
-    };
-    let mut out = CandidateSearch {
-        candidate: cand.name.clone(),
-        fleet: None,
-        rejection: None,
-        probes: Vec::new(),
-    };
-    let reject = |out: &mut CandidateSearch, reason: &str, detail: String, achieved: Vec<Achieved>| {
-        out.rejection = Some(Rejection {
+    let mut sizing = Sizing {
+        pr: Prober::new(plan, var, cand, ctl, slo.clone()),
+        out: CandidateSearch {
             candidate: cand.name.clone(),
+            fleet: None,
+            rejection: None,
+            probes: Vec::new(),
+        },
+        cache: BTreeMap::new(),
+    };
+    sizing.run()?;
+    Ok(sizing.out)
+}
+
+/// A candidate's search under way: its prober, what it found so far, and its probes at the full
+/// traffic by size (each size simulated once).
+struct Sizing<'a> {
+    pr: Prober<'a>,
+    out: CandidateSearch,
+    cache: BTreeMap<u32, Probe>,
+}
+
+/// The most units a candidate may try, and what sets it: `latency` (its own `max_replicas`, so
+/// only the SLO can stop it), `budget` or `power`.
+struct SizeLimit {
+    max_units: u32,
+    binding: &'static str,
+}
+
+impl Sizing<'_> {
+    fn run(&mut self) -> Result<()> {
+        let Some(light) = self.light_load()? else {
+            return Ok(());
+        };
+        let plan = self.pr.plan;
+        let SizeLimit { max_units, binding } = size_limit(plan, self.pr.cand, &light);
+        if max_units == 0 {
+            let detail = over_the_limit(plan, binding, &light);
+            self.reject(binding, detail, Vec::new());
+            return Ok(());
+        }
+        // Exponential probing, then bisection.
+        let (lo, pass) = self.double(max_units)?;
+        let Some((hi, best)) = pass else {
+            let last = self.cache.get(&lo).cloned().expect("the last probe is cached");
+            let detail = missed_at_most(plan, binding, lo, &last);
+            self.reject(binding, detail, last.achieved.clone());
+            return Ok(());
+        };
+        let best = self.bisect(lo, hi, best)?;
+        self.out.fleet = Some(fleet_of(self.pr.cand, &self.pr, &best)?);
+        Ok(())
+    }
+
+    /// One unit at light load: `None` when that rejects the candidate.
+    fn light_load(&mut self) -> Result<Option<Probe>> {
+        let (plan, var) = (self.pr.plan, self.pr.var);
+        let traffic = var.traffic_scale * LIGHT_LOAD;
+        // One unit must load; its chip decides which overrides apply.
+        match self.pr.load(1, traffic, Some(LIGHT_REQUESTS), plan.seed) {
+            Ok(sc) => self.pr.chip = Some(sc.hardware.chip.name.clone()),
+            Err(LoadFailure::Infeasible(m)) => {
+                self.reject(infeasible(&m), m, Vec::new());
+                return Ok(None);
+            }
+            Err(LoadFailure::Input(e)) => return Err(e),
+        }
+        // Light load: the latency floor. If one unit misses the SLO alone, no size meets it.
+        let light = match self.pr.probe(1, traffic, Some(LIGHT_REQUESTS), plan.seed, 1) {
+            Ok(p) => p,
+            Err(LoadFailure::Infeasible(m)) => {
+                self.reject(infeasible(&m), m, Vec::new());
+                return Ok(None);
+            }
+            Err(LoadFailure::Input(e)) => return Err(e),
+        };
+        self.out.probes.push(light.clone());
+        if !light.meets {
+            self.reject(
+                "latency",
+                format!(
+                    "misses the SLO on one unit at {} % of the traffic, so at any size: {}",
+                    fmt(LIGHT_LOAD * 100.0),
+                    light.why
+                ),
+                light.achieved.clone(),
+            );
+            return Ok(None);
+        }
+        Ok(Some(light))
+    }
+
+    /// Units 1, 2, 4, … up to `max_units` until one meets the SLO: the largest count known to
+    /// fail (0 if none), and the first count that meets it with its probe (`None` if none does).
+    fn double(&mut self, max_units: u32) -> Result<(u32, Option<(u32, Probe)>)> {
+        let mut lo = 0u32; // largest count known to fail
+        let mut n = 1u32;
+        let pass = loop {
+            let p = self.at(n)?;
+            if p.meets {
+                break Some((n, p));
+            }
+            lo = n;
+            if n >= max_units {
+                break None;
+            }
+            n = n.saturating_mul(2).min(max_units);
+        };
+        Ok((lo, pass))
+    }
+
+    /// Bisection between the last failing count `lo` and the first passing `hi` (its probe
+    /// `best`): the smallest passing count's probe.
+    fn bisect(&mut self, mut lo: u32, mut hi: u32, mut best: Probe) -> Result<Probe> {
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            let p = self.at(mid)?;
+            if p.meets {
+                hi = mid;
+                best = p;
+            } else {
+                lo = mid;
+            }
+        }
+        Ok(best)
+    }
+
+    /// The probe at `n` units and the full traffic, simulated the first time it is asked for.
+    fn at(&mut self, n: u32) -> Result<Probe> {
+        if let Some(p) = self.cache.get(&n) {
+            return Ok(p.clone());
+        }
+        let (plan, var, cand) = (self.pr.plan, self.pr.var, self.pr.cand);
+        let p = match self
+            .pr
+            .probe(n, var.traffic_scale, None, plan.seed, plan.seeds_per_probe)
+        {
+            Ok(p) => p,
+            Err(LoadFailure::Infeasible(m)) => {
+                return Err(Error::infeasible(&cand.base_path, "", format!("{}: {m}", cand.name)));
+            }
+            Err(LoadFailure::Input(e)) => return Err(e),
+        };
+        self.out.probes.push(p.clone());
+        self.cache.insert(n, p.clone());
+        Ok(p)
+    }
+
+    fn reject(&mut self, reason: &str, detail: String, achieved: Vec<Achieved>) {
+        self.out.rejection = Some(Rejection {
+            candidate: self.pr.cand.name.clone(),
             reason: reason.into(),
             detail,
             achieved,
         });
-    };
-    let infeasible = |msg: &str| {
-        if msg.contains("does not fit") {
-            "memory"
-        } else {
-            "infeasible"
-        }
-    };
+    }
+}
 
-    // One unit must load; its chip decides which overrides apply.
-    match pr.load(1, var.traffic_scale * LIGHT_LOAD, Some(LIGHT_REQUESTS), plan.seed) {
-        Ok(sc) => pr.chip = Some(sc.hardware.chip.name.clone()),
-        Err(LoadFailure::Infeasible(m)) => {
-            reject(&mut out, infeasible(&m), m, Vec::new());
-            return Ok(out);
-        }
-        Err(LoadFailure::Input(e)) => return Err(e),
+/// The rejection reason of a candidate that cannot run.
+fn infeasible(msg: &str) -> &'static str {
+    if msg.contains("does not fit") {
+        "memory"
+    } else {
+        "infeasible"
     }
-    // Light load: the latency floor. If one unit misses the SLO alone, no size meets it.
-    let light = match pr.probe(1, var.traffic_scale * LIGHT_LOAD, Some(LIGHT_REQUESTS), plan.seed, 1) {
-        Ok(p) => p,
-        Err(LoadFailure::Infeasible(m)) => {
-            reject(&mut out, infeasible(&m), m, Vec::new());
-            return Ok(out);
-        }
-        Err(LoadFailure::Input(e)) => return Err(e),
-    };
-    out.probes.push(light.clone());
-    if !light.meets {
-        reject(
-            &mut out,
-            "latency",
-            format!(
-                "misses the SLO on one unit at {} % of the traffic, so at any size: {}",
-                fmt(LIGHT_LOAD * 100.0),
-                light.why
-            ),
-            light.achieved.clone(),
-        );
-        return Ok(out);
-    }
-    // Limits on the size: the candidate's own, the budget, the power limit.
+}
+
+/// Limits on the size: the candidate's own, the budget, the power limit.
+fn size_limit(plan: &Plan, cand: &Candidate, light: &Probe) -> SizeLimit {
     let mut max_units = cand.max_units;
     let mut binding = "latency";
     if let Some(b) = plan.pricing.budget_usd_per_hour {
@@ -224,86 +331,43 @@ fn search_candidate(
             binding = "power";
         }
     }
-    if max_units == 0 {
-        let detail = if binding == "budget" {
-            format!(
-                "one unit costs ${:.2}/hour, over the budget of ${}/hour",
-                light.usd_per_hour,
-                fmt(plan.pricing.budget_usd_per_hour.unwrap_or(0.0))
-            )
-        } else {
-            format!(
-                "one unit draws {:.0} W provisioned, over the limit of {} W",
-                light.power_w,
-                fmt(plan.pricing.power_limit_w.unwrap_or(0.0))
-            )
-        };
-        reject(&mut out, binding, detail, Vec::new());
-        return Ok(out);
-    }
+    SizeLimit { max_units, binding }
+}
 
-    let mut cache: BTreeMap<u32, Probe> = BTreeMap::new();
-    let mut at = |n: u32, out: &mut CandidateSearch| -> Result<Probe> {
-        if let Some(p) = cache.get(&n) {
-            return Ok(p.clone());
-        }
-        let p = match pr.probe(n, var.traffic_scale, None, plan.seed, plan.seeds_per_probe) {
-            Ok(p) => p,
-            Err(LoadFailure::Infeasible(m)) => {
-                return Err(Error::infeasible(&cand.base_path, "", format!("{}: {m}", cand.name)));
-            }
-            Err(LoadFailure::Input(e)) => return Err(e),
-        };
-        out.probes.push(p.clone());
-        cache.insert(n, p.clone());
-        Ok(p)
-    };
-    // Exponential probing, then bisection.
-    let mut lo = 0u32; // largest count known to fail
-    let mut n = 1u32;
-    let pass = loop {
-        let p = at(n, &mut out)?;
-        if p.meets {
-            break Some((n, p));
-        }
-        lo = n;
-        if n >= max_units {
-            break None;
-        }
-        n = n.saturating_mul(2).min(max_units);
-    };
-    let Some((mut hi, mut best)) = pass else {
-        let last = cache.get(&lo).cloned().expect("the last probe is cached");
-        let detail = match binding {
-            "budget" => format!(
-                "misses the SLO at {lo} units (${:.2}/hour), the most the budget of ${}/hour allows: {}",
-                last.usd_per_hour,
-                fmt(plan.pricing.budget_usd_per_hour.unwrap_or(0.0)),
-                last.why
-            ),
-            "power" => format!(
-                "misses the SLO at {lo} units ({:.0} W), the most the power limit of {} W allows: {}",
-                last.power_w,
-                fmt(plan.pricing.power_limit_w.unwrap_or(0.0)),
-                last.why
-            ),
-            _ => format!("misses the SLO even at max_replicas = {lo} units: {}", last.why),
-        };
-        reject(&mut out, binding, detail, last.achieved.clone());
-        return Ok(out);
-    };
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        let p = at(mid, &mut out)?;
-        if p.meets {
-            hi = mid;
-            best = p;
-        } else {
-            lo = mid;
-        }
+/// Why one unit is already over the binding limit.
+fn over_the_limit(plan: &Plan, binding: &str, light: &Probe) -> String {
+    if binding == "budget" {
+        format!(
+            "one unit costs ${:.2}/hour, over the budget of ${}/hour",
+            light.usd_per_hour,
+            fmt(plan.pricing.budget_usd_per_hour.unwrap_or(0.0))
+        )
+    } else {
+        format!(
+            "one unit draws {:.0} W provisioned, over the limit of {} W",
+            light.power_w,
+            fmt(plan.pricing.power_limit_w.unwrap_or(0.0))
+        )
     }
-    out.fleet = Some(fleet_of(cand, &pr, &best)?);
-    Ok(out)
+}
+
+/// Why no size up to the limit, `lo` units, meets the SLO (`last`: the probe there).
+fn missed_at_most(plan: &Plan, binding: &str, lo: u32, last: &Probe) -> String {
+    match binding {
+        "budget" => format!(
+            "misses the SLO at {lo} units (${:.2}/hour), the most the budget of ${}/hour allows: {}",
+            last.usd_per_hour,
+            fmt(plan.pricing.budget_usd_per_hour.unwrap_or(0.0)),
+            last.why
+        ),
+        "power" => format!(
+            "misses the SLO at {lo} units ({:.0} W), the most the power limit of {} W allows: {}",
+            last.power_w,
+            fmt(plan.pricing.power_limit_w.unwrap_or(0.0)),
+            last.why
+        ),
+        _ => format!("misses the SLO even at max_replicas = {lo} units: {}", last.why),
+    }
 }
 
 fn fleet_of(cand: &Candidate, pr: &Prober<'_>, p: &Probe) -> Result<Fleet> {

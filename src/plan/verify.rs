@@ -1,7 +1,7 @@
 //! The best fleet checked: re-simulated with another seed and one unit smaller, and how much more
 //! traffic it sustains.
 
-use super::probe::{Achieved, probe_with};
+use super::probe::{Achieved, ProbeAt, probe_with};
 use super::record::Control;
 use super::search::Fleet;
 use super::{Plan, Variation};
@@ -43,29 +43,19 @@ pub fn verify(plan: &Plan, var: &Variation, fleet: &Fleet) -> Result<Verificatio
     verify_with(plan, var, fleet, &Control::default())
 }
 
+/// [`verify`], keeping probes and stopping as `ctl` says.
 pub(super) fn verify_with(plan: &Plan, var: &Variation, fleet: &Fleet, ctl: &Control) -> Result<Verification> {
     let seed = plan.verify_seed;
-    let p = probe_with(
-        plan,
-        var,
-        ctl,
-        &fleet.candidate,
-        fleet.units,
-        var.traffic_scale,
+    let at = |units| ProbeAt {
+        candidate: &fleet.candidate,
+        units,
+        traffic: var.traffic_scale,
         seed,
-        1,
-    )?;
+        seeds: 1,
+    };
+    let p = probe_with(plan, var, ctl, &at(fleet.units))?;
     let smaller = if fleet.units > 1 {
-        Some(probe_with(
-            plan,
-            var,
-            ctl,
-            &fleet.candidate,
-            fleet.units - 1,
-            var.traffic_scale,
-            seed,
-            1,
-        )?)
+        Some(probe_with(plan, var, ctl, &at(fleet.units - 1))?)
     } else {
         None
     };
@@ -85,18 +75,17 @@ pub fn headroom(plan: &Plan, var: &Variation, fleet: &Fleet) -> Result<Headroom>
     headroom_with(plan, var, fleet, &Control::default())
 }
 
+/// [`headroom`], keeping probes and stopping as `ctl` says.
 pub(super) fn headroom_with(plan: &Plan, var: &Variation, fleet: &Fleet, ctl: &Control) -> Result<Headroom> {
     let run = |s: f64| {
-        probe_with(
-            plan,
-            var,
-            ctl,
-            &fleet.candidate,
-            fleet.units,
-            var.traffic_scale * s,
-            plan.seed,
-            plan.seeds_per_probe,
-        )
+        let at = ProbeAt {
+            candidate: &fleet.candidate,
+            units: fleet.units,
+            traffic: var.traffic_scale * s,
+            seed: plan.seed,
+            seeds: plan.seeds_per_probe,
+        };
+        probe_with(plan, var, ctl, &at)
     };
     let mut lo = 1.0;
     let mut lo_rate = run(1.0)?.offered_requests_s;

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 /// How a plan runs: where its finished probes are kept and when to stop.
 ///
 /// With a `records` folder, every probe simulated is written there as it finishes
-/// (`<hash of its inputs>.json`, atomically), so an interrupted plan loses only the probes in
+/// (`<hash of its inputs>.toml`, atomically), so an interrupted plan loses only the probes in
 /// flight; with `resume`, a probe found there is read back instead of simulated again, and the
 /// plan comes out byte-identical to an uninterrupted one. `stop`, once set (by a Ctrl-C handler),
 /// lets no new probe start: the plan ends with [`Error::Interrupted`].

@@ -52,8 +52,6 @@
 //! last failing and the first passing count. Probes are deterministic (fixed seed), candidates run
 //! in parallel and results do not depend on the number of threads.
 
-pub mod report;
-
 use crate::error::{Error, Result};
 use crate::input::{parse_toml, read_text};
 use crate::metrics::{Dist, RunResult};

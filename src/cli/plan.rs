@@ -57,9 +57,9 @@ pub fn run(file: &Path, json: bool, out: Option<&Path>, resume: bool) -> Result<
     if let Some(dir) = out {
         let text = serde_json::to_string_pretty(&report).expect("a plan report serialises") + "\n";
         write_atomic(&dir.join("plan.json"), text.as_bytes())?;
-        let plots = plan::report::write_plots(dir, &report)?;
+        let plots = codesim::report::plan::write_plots(dir, &report)?;
         let command = format!("codesim plan {} --out {}", file.display(), dir.display());
-        let md = plan::report::markdown(&report, &plots, &command);
+        let md = codesim::report::plan::markdown(&report, &plots, &command);
         write_atomic(&dir.join("plan.md"), md.as_bytes())?;
     }
     if resume && !json {

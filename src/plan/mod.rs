@@ -55,7 +55,6 @@
 mod file;
 mod probe;
 mod record;
-pub mod report;
 mod run;
 mod search;
 mod slo;

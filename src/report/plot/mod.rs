@@ -1,0 +1,307 @@
+//! Charts for reports: x-y charts (lines, scatters, log axes, reference lines) and bar charts, each
+//! written as a 1200x800 PNG and an SVG.
+//!
+//! Text is rendered with the DejaVu Sans font embedded in the binary (the `dejavu` crate), registered
+//! with plotters under "sans-serif" on first use, so no system fonts are needed. Axis ranges and
+//! ticks are computed here from the data, so the output depends only on the input: the same chart
+//! gives the same SVG bytes. Points that cannot be drawn (NaN, infinite, or non-positive on a log
+//! axis) are skipped and counted in the legend entry of their series; no input makes this panic.
+
+mod axis;
+mod bars;
+mod output;
+mod xy;
+
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::error::Result;
+use bars::render_bars;
+use output::write_both;
+use xy::{XyPlan, render_xy};
+
+pub use crate::numfmt::sig4 as fmt_num;
+
+/// Size of the PNG in pixels (the SVG has the same nominal size).
+pub const WIDTH: u32 = 1200;
+pub const HEIGHT: u32 = 800;
+
+const FONT: &str = "sans-serif";
+const TITLE_PX: u32 = 28;
+const AXIS_DESC_PX: u32 = 20;
+const TICK_PX: u32 = 16;
+const LEGEND_PX: u32 = 16;
+const NOTE_PX: u32 = 16;
+/// Fraction of the data span added on each side of an axis.
+const PAD: f64 = 0.06;
+/// Values beyond these magnitudes are treated as unplottable.
+const MAX_ABS: f64 = 1e300;
+const MIN_POS: f64 = 1e-300;
+
+/// Series colours, in order (matplotlib's tab10 with its grey replaced by black, since grey is used
+/// for reference lines). After ten series the colours repeat with another marker shape.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(0, 0, 0),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+const REF_GREY: RGBColor = RGBColor(110, 110, 110);
+const MARKER_LINE_COLOR: RGBColor = RGBColor(178, 34, 34);
+
+/// How a series is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SeriesStyle {
+    /// Points joined in the given order (not sorted); invalid points break the line.
+    Line,
+    /// Markers only.
+    #[default]
+    Points,
+    /// Markers joined by a line.
+    LineAndPoints,
+}
+
+/// One named set of (x, y) points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+    pub style: SeriesStyle,
+    /// Drawn with a thicker line and larger markers (e.g. a Pareto frontier).
+    pub highlight: bool,
+}
+
+impl Series {
+    pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>, style: SeriesStyle) -> Self {
+        Series {
+            label: label.into(),
+            points,
+            style,
+            highlight: false,
+        }
+    }
+}
+
+/// A line drawn for reference, behind the series.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefLine {
+    /// y = x, solid grey.
+    Identity,
+    /// y = r * x, dashed grey (e.g. 1.1 and 0.9 for a ±10 % band).
+    Ratio(f64),
+    /// y = const, dashed dark red, labelled at its right end (e.g. an SLO).
+    Horizontal { y: f64, label: String },
+    /// x = const, dashed dark red, labelled at its top.
+    Vertical { x: f64, label: String },
+}
+
+/// An x-y chart. Axis labels should carry their units, e.g. "TTFT p99 (ms)".
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Chart {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub x_log: bool,
+    pub y_log: bool,
+    pub series: Vec<Series>,
+    pub reference_lines: Vec<RefLine>,
+}
+
+/// One bar of a bar chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    pub label: String,
+    pub value: f64,
+}
+
+/// Bars in the given order, one colour each, with their value printed on them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BarChart {
+    pub title: String,
+    pub y_label: String,
+    pub groups: Vec<Bar>,
+}
+
+/// Writes `<stem>.png` (1200x800) and `<stem>.svg`, creating the parent folder if needed.
+/// Returns the two paths, PNG first.
+pub fn draw_chart(chart: &Chart, stem: &Path) -> Result<[PathBuf; 2]> {
+    let plan = XyPlan::new(chart);
+    write_both(
+        stem,
+        |root| render_xy(root, chart, &plan),
+        |root| render_xy(root, chart, &plan),
+    )
+}
+
+/// Writes `<stem>.png` (1200x800) and `<stem>.svg` for a bar chart. Returns the two paths.
+pub fn draw_bars(chart: &BarChart, stem: &Path) -> Result<[PathBuf; 2]> {
+    write_both(stem, |root| render_bars(root, chart), |root| render_bars(root, chart))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Styles shared by both kinds of chart
+
+fn title_font() -> TextStyle<'static> {
+    (FONT, f64::from(TITLE_PX), FontStyle::Bold).into_font().color(&BLACK)
+}
+
+/// The grey "no data to plot" note, centred on `at`.
+fn no_data_note<C>(at: C) -> Text<'static, C, &'static str> {
+    let text = (FONT, AXIS_DESC_PX)
+        .into_font()
+        .color(&REF_GREY)
+        .pos(Pos::new(HPos::Center, VPos::Center));
+    Text::new("no data to plot", at, text)
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Helpers shared by the tests of every chart kind.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh folder under the system temp dir, unique to this test and process.
+    pub(super) fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("codesim-plot-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Removes a test's folder, unless CODESIM_KEEP_PLOTS is set (to look at the pictures).
+    pub(super) fn clean_up(dir: &Path) {
+        if std::env::var_os("CODESIM_KEEP_PLOTS").is_none() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    pub(super) fn scatter() -> Chart {
+        let series = (0..3)
+            .map(|k| {
+                let points = (1..=40)
+                    .map(|i| {
+                        let x = 20.0 * 1.12f64.powi(i);
+                        let wobble = 1.0 + 0.12 * f64::from(i * (k + 2)).sin();
+                        (x, x * wobble * (1.0 + 0.02 * f64::from(k)))
+                    })
+                    .collect();
+                Series::new(format!("model-{k} sim vs measured"), points, SeriesStyle::Points)
+            })
+            .collect();
+        Chart {
+            title: "Simulated vs measured TTFT".into(),
+            x_label: "measured TTFT (ms)".into(),
+            y_label: "simulated TTFT (ms)".into(),
+            x_log: true,
+            y_log: true,
+            series,
+            reference_lines: vec![RefLine::Identity, RefLine::Ratio(1.1), RefLine::Ratio(0.9)],
+        }
+    }
+
+    pub(super) fn check_files(paths: &[PathBuf; 2]) -> String {
+        let png = std::fs::read(&paths[0]).unwrap();
+        assert!(
+            png.starts_with(&[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a]),
+            "not a PNG"
+        );
+        let svg = std::fs::read_to_string(&paths[1]).unwrap();
+        assert!(svg.starts_with("<svg"), "not an SVG");
+        svg
+    }
+
+    #[test]
+    fn degenerate_inputs_do_not_panic() {
+        let dir = temp_dir("degenerate");
+        let pts = |v: &[(f64, f64)]| v.to_vec();
+        type Case = (bool, bool, Vec<(f64, f64)>);
+        let cases: Vec<Case> = vec![
+            (false, false, vec![]),
+            (true, true, vec![]),
+            (true, true, pts(&[(5.0, 5.0)])),
+            (false, false, pts(&[(0.0, 0.0)])),
+            (false, false, pts(&[(3.0, -2.0), (3.0, -2.0)])),
+            (true, false, pts(&[(0.0, 1.0), (-1.0, 2.0), (f64::NAN, 3.0)])),
+            (
+                true,
+                true,
+                pts(&[(f64::INFINITY, 1.0), (1.0, f64::NEG_INFINITY), (-3.0, -3.0)]),
+            ),
+            (
+                false,
+                false,
+                pts(&[(1e308, -1e308), (-1e308, 1e308), (f64::MAX, f64::MIN)]),
+            ),
+            (true, true, pts(&[(1e-310, 1e-320), (f64::MIN_POSITIVE, 1e300)])),
+            (false, true, pts(&[(1.0, 1.0), (1.0 + 1e-15, 1.0 + 1e-15)])),
+            (true, true, pts(&[(2.0, 3.0), (8.0, 7.0)])),
+            (true, false, pts(&[(1.0, 1.0), (1.000_001, 2.0)])),
+        ];
+        for (i, (x_log, y_log, points)) in cases.into_iter().enumerate() {
+            let chart = Chart {
+                x_log,
+                y_log,
+                series: vec![
+                    Series::new("only", points.clone(), SeriesStyle::LineAndPoints),
+                    Series::new("", vec![], SeriesStyle::Line),
+                    Series::new("line", points, SeriesStyle::Line),
+                ],
+                reference_lines: vec![
+                    RefLine::Identity,
+                    RefLine::Ratio(f64::NAN),
+                    RefLine::Ratio(-2.0),
+                    RefLine::Ratio(0.0),
+                    RefLine::Horizontal {
+                        y: -1.0,
+                        label: "below zero".into(),
+                    },
+                    RefLine::Vertical {
+                        x: f64::INFINITY,
+                        label: String::new(),
+                    },
+                ],
+                ..Chart::default()
+            };
+            check_files(&draw_chart(&chart, &dir.join(format!("case{i}"))).unwrap());
+        }
+        check_files(&draw_chart(&Chart::default(), &dir.join("default")).unwrap());
+        check_files(&draw_bars(&BarChart::default(), &dir.join("nobars")).unwrap());
+        let zeros = BarChart {
+            groups: vec![Bar {
+                label: "z".into(),
+                value: 0.0,
+            }],
+            ..BarChart::default()
+        };
+        check_files(&draw_bars(&zeros, &dir.join("zero")).unwrap());
+        let neg = BarChart {
+            groups: vec![Bar {
+                label: "n".into(),
+                value: -4.0,
+            }],
+            ..BarChart::default()
+        };
+        check_files(&draw_bars(&neg, &dir.join("neg")).unwrap());
+        clean_up(&dir);
+    }
+
+    #[test]
+    fn svg_is_deterministic() {
+        let dir = temp_dir("determinism");
+        let chart = scatter();
+        let a = draw_chart(&chart, &dir.join("a")).unwrap();
+        let b = draw_chart(&chart, &dir.join("b")).unwrap();
+        assert_eq!(std::fs::read(&a[1]).unwrap(), std::fs::read(&b[1]).unwrap());
+        assert_eq!(std::fs::read(&a[0]).unwrap(), std::fs::read(&b[0]).unwrap());
+        clean_up(&dir);
+    }
+}

@@ -1,0 +1,354 @@
+//! The charts of a sweep: latency against load, cost against tail latency with its Pareto frontier,
+//! cost and energy of each configuration's best run, latency CDFs and step-time breakdowns of
+//! selected runs. Each chart is built from the records first, then drawn.
+
+use super::{Group, PLOT_INDEX, PLOTS_DIR, PlotInfo, best_at, groups, x_of};
+use crate::atomic::write_atomic;
+use crate::error::{Error, Result};
+use crate::frontier::pareto;
+use crate::metrics::{Dist, RunResult};
+use crate::numfmt::sig4 as fmt_num;
+use crate::report::plot::{Bar, BarChart, Chart, RefLine, Series, SeriesStyle, draw_bars, draw_chart};
+use crate::sweep::exec::RunRecord;
+use crate::sweep::{Manifest, SloSpec};
+use crate::tomlpath::{as_f64, value_label};
+use std::path::{Path, PathBuf};
+
+/// Whether the load axis spans a factor of 8 or more of positive values (then drawn on a log scale).
+fn geometric_x(m: &Manifest) -> bool {
+    let Some(a) = m.x_axis() else { return false };
+    let xs: Vec<f64> = m.axes[a].values.iter().filter_map(as_f64).collect();
+    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = xs.iter().copied().fold(0.0, f64::max);
+    lo > 0.0 && hi / lo >= 8.0
+}
+
+fn x_label(m: &Manifest) -> String {
+    match m.x_axis().map(|a| m.axes[a].key.as_str()) {
+        Some("workload.arrival.rate_per_s") => "offered load (requests/s)".into(),
+        Some("workload.arrival.clients") => "concurrent clients".into(),
+        Some(k) => k.to_string(),
+        None => "throughput (requests/s)".into(),
+    }
+}
+
+/// A run whose CDFs and breakdown are drawn: its record index, a full and a short label.
+struct SelectedRun {
+    index: usize,
+    label: String,
+    short: String,
+}
+
+/// The runs whose CDFs and breakdowns are drawn, with a full and a short label.
+fn selected_runs(m: &Manifest, records: &[RunRecord], groups: &[Group]) -> Vec<SelectedRun> {
+    if !m.plot.cdf_runs.is_empty() {
+        return m
+            .plot
+            .cdf_runs
+            .iter()
+            .filter_map(|id| records.iter().position(|r| &r.id == id))
+            .filter(|&i| records[i].ok().is_some())
+            .map(|i| {
+                let g = groups
+                    .iter()
+                    .find(|g| g.runs.contains(&i))
+                    .map_or("", |g| g.label.as_str());
+                let label = run_label(m, records, i, g);
+                SelectedRun {
+                    index: i,
+                    label: label.clone(),
+                    short: label,
+                }
+            })
+            .collect();
+    }
+    groups
+        .iter()
+        .filter_map(|g| {
+            let i = best_at(records, g.runs.iter().copied(), m.primary_slo())
+                .or_else(|| g.runs.iter().copied().find(|&i| records[i].ok().is_some()))?;
+            Some(SelectedRun {
+                index: i,
+                label: run_label(m, records, i, &g.label),
+                short: g.label.clone(),
+            })
+        })
+        .collect()
+}
+
+fn run_label(m: &Manifest, records: &[RunRecord], i: usize, group: &str) -> String {
+    let r = &records[i];
+    match (m.x_axis(), group.is_empty()) {
+        (Some(a), false) => format!("{group} @ {} ({})", value_label(&r.axes[a].1), r.id),
+        _ => format!("{group} {}", r.id).trim().to_string(),
+    }
+}
+
+/// Picks one latency distribution of a run.
+type DistOf = fn(&RunResult) -> &Dist;
+/// Picks one figure of a run.
+type FigureOf = fn(&RunResult) -> f64;
+
+/// The latency the cost plot and the winners are judged on: the primary SLO's first threshold.
+fn slo_metric(m: &Manifest) -> (&'static str, DistOf, Option<f64>, f64) {
+    let slo = m.primary_slo();
+    let p = slo.map_or(99.0, |s| s.percentile);
+    match slo {
+        Some(s) if s.tpot_ms.is_none() && s.ttft_ms.is_some() => ("TTFT", |r| &r.ttft_ms, s.ttft_ms, p),
+        Some(s) if s.tpot_ms.is_none() && s.e2e_ms.is_some() => ("E2E", |r| &r.e2e_ms, s.e2e_ms, p),
+        Some(s) => ("TPOT", |r| &r.tpot_ms, s.tpot_ms, p),
+        None => ("TPOT", |r| &r.tpot_ms, None, p),
+    }
+}
+
+fn pct_value(p: f64, d: &Dist) -> f64 {
+    SloSpec {
+        name: None,
+        percentile: p,
+        ttft_ms: None,
+        tpot_ms: None,
+        e2e_ms: None,
+    }
+    .at(d)
+}
+
+/// Draws charts into the plots folder and keeps the index of what was drawn.
+struct PlotWriter {
+    dir: PathBuf,
+    written: Vec<PlotInfo>,
+}
+
+impl PlotWriter {
+    fn chart(&mut self, stem: &str, c: Chart) -> Result<()> {
+        draw_chart(&c, &self.dir.join(stem))?;
+        self.written.push(PlotInfo {
+            stem: stem.into(),
+            title: c.title,
+            series: c.series.into_iter().map(|s| s.label).collect(),
+        });
+        Ok(())
+    }
+
+    fn bars(&mut self, stem: &str, c: BarChart) -> Result<()> {
+        draw_bars(&c, &self.dir.join(stem))?;
+        self.written.push(PlotInfo {
+            stem: stem.into(),
+            title: c.title,
+            series: c.groups.into_iter().map(|b| b.label).collect(),
+        });
+        Ok(())
+    }
+
+    /// Writes `index.json` and returns the charts drawn, in order.
+    fn finish(self) -> Result<Vec<PlotInfo>> {
+        let mut index = serde_json::to_string_pretty(&self.written).expect("plot index serialises");
+        index.push('\n');
+        write_atomic(&self.dir.join(PLOT_INDEX), index.as_bytes())?;
+        Ok(self.written)
+    }
+}
+
+/// Draws every chart of a sweep into `dir/plots/` and writes `plots/index.json`.
+pub fn write_plots(dir: &Path, m: &Manifest, records: &[RunRecord]) -> Result<Vec<PlotInfo>> {
+    let pdir = dir.join(PLOTS_DIR);
+    std::fs::create_dir_all(&pdir).map_err(|e| Error::io(&pdir, e))?;
+    let groups = groups(m, records);
+    let mut out = PlotWriter {
+        dir: pdir,
+        written: Vec::new(),
+    };
+    for (stem, c) in latency_charts(m, records, &groups) {
+        out.chart(stem, c)?;
+    }
+    out.chart("cost-vs-latency", cost_chart(m, records, &groups))?;
+    for (stem, c) in best_run_bars(m, records, &groups) {
+        out.bars(stem, c)?;
+    }
+    let selected = selected_runs(m, records, &groups);
+    for (stem, c) in cdf_charts(m, records, &selected) {
+        out.chart(stem, c)?;
+    }
+    out.bars("breakdown", breakdown_chart(m, records, &selected))?;
+    out.finish()
+}
+
+/// Latency against offered load: p50 and p99 of TTFT, then of TPOT, per configuration.
+fn latency_charts(m: &Manifest, records: &[RunRecord], groups: &[Group]) -> Vec<(&'static str, Chart)> {
+    let slo = m.primary_slo();
+    let latency: [(&str, &str, DistOf, Option<f64>); 2] = [
+        ("latency-ttft", "TTFT", |r| &r.ttft_ms, slo.and_then(|s| s.ttft_ms)),
+        ("latency-tpot", "TPOT", |r| &r.tpot_ms, slo.and_then(|s| s.tpot_ms)),
+    ];
+    latency
+        .into_iter()
+        .map(|(stem, what, pick, limit)| {
+            let mut series = Vec::new();
+            for g in groups {
+                for (q, get) in [("p50", (|d: &Dist| d.p50) as fn(&_) -> f64), ("p99", |d| d.p99)] {
+                    let pts = g
+                        .runs
+                        .iter()
+                        .filter_map(|&i| {
+                            let r = records[i].ok().filter(|r| r.requests.completed > 0)?;
+                            Some((x_of(m, &records[i])?, get(pick(r))))
+                        })
+                        .collect();
+                    series.push(Series::new(format!("{} {q}", g.label), pts, SeriesStyle::LineAndPoints));
+                }
+            }
+            let reference_lines = limit
+                .map(|y| {
+                    vec![RefLine::Horizontal {
+                        y,
+                        label: format!("SLO {} ms", fmt_num(y)),
+                    }]
+                })
+                .unwrap_or_default();
+            let chart = Chart {
+                title: format!("{what} p50 and p99 against load — {}", m.name),
+                x_label: x_label(m),
+                y_label: format!("{what} (ms)"),
+                x_log: geometric_x(m),
+                y_log: true,
+                series,
+                reference_lines,
+            };
+            (stem, chart)
+        })
+        .collect()
+}
+
+/// Cost against tail latency, with the Pareto frontier.
+fn cost_chart(m: &Manifest, records: &[RunRecord], groups: &[Group]) -> Chart {
+    let (what, pick, limit, p) = slo_metric(m);
+    let mut all = Vec::new();
+    let mut series = Vec::new();
+    for g in groups {
+        let pts: Vec<(f64, f64)> = g
+            .runs
+            .iter()
+            .filter_map(|&i| {
+                let r = records[i].ok().filter(|r| r.requests.completed > 0)?;
+                Some((pct_value(p, pick(r)), r.cost.usd_per_mtok_output))
+            })
+            .collect();
+        all.extend(pts.iter().copied());
+        series.push(Series::new(g.label.clone(), pts, SeriesStyle::Points));
+    }
+    let front: Vec<(f64, f64)> = pareto(&all).into_iter().map(|i| all[i]).collect();
+    let mut frontier = Series::new("Pareto frontier", front, SeriesStyle::LineAndPoints);
+    frontier.highlight = true;
+    series.push(frontier);
+    let p_label = format!("p{}", fmt_num(p));
+    Chart {
+        title: format!("Cost per million output tokens against {p_label} {what} — {}", m.name),
+        x_label: format!("{what} {p_label} (ms)"),
+        y_label: "cost ($ per million output tokens)".into(),
+        x_log: true,
+        y_log: true,
+        series,
+        reference_lines: limit
+            .map(|x| {
+                vec![RefLine::Vertical {
+                    x,
+                    label: format!("SLO {} ms", fmt_num(x)),
+                }]
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// Cost and energy of each configuration's best run at the primary SLO.
+fn best_run_bars(m: &Manifest, records: &[RunRecord], groups: &[Group]) -> Vec<(&'static str, BarChart)> {
+    let slo = m.primary_slo();
+    let slo_text = slo.map_or("no SLO".to_string(), SloSpec::label);
+    let best: Vec<(String, usize)> = groups
+        .iter()
+        .filter_map(|g| best_at(records, g.runs.iter().copied(), slo).map(|i| (g.label.clone(), i)))
+        .collect();
+    let bar_sets: [(&str, &str, &str, FigureOf); 2] = [
+        ("bars-cost", "Cost", "cost ($ per million output tokens)", |r| {
+            r.cost.usd_per_mtok_output
+        }),
+        ("bars-energy", "Energy", "energy (J per output token)", |r| {
+            r.energy.j_per_output_token
+        }),
+    ];
+    bar_sets
+        .into_iter()
+        .map(|(stem, what, y_label, get)| {
+            let bars: Vec<Bar> = best
+                .iter()
+                .filter_map(|(label, i)| {
+                    Some(Bar {
+                        label: label.clone(),
+                        value: get(records[*i].ok()?),
+                    })
+                })
+                .collect();
+            let c = BarChart {
+                title: format!("{what} per configuration, cheapest run meeting {slo_text}"),
+                y_label: y_label.into(),
+                groups: bars,
+            };
+            (stem, c)
+        })
+        .collect()
+}
+
+/// CDFs of the selected runs' TTFT, then TPOT.
+fn cdf_charts(m: &Manifest, records: &[RunRecord], selected: &[SelectedRun]) -> Vec<(&'static str, Chart)> {
+    [("cdf-ttft", "TTFT", true), ("cdf-tpot", "TPOT", false)]
+        .into_iter()
+        .map(|(stem, what, ttft)| {
+            let series = selected
+                .iter()
+                .map(|run| {
+                    let q = records[run.index]
+                        .cdf
+                        .as_ref()
+                        .map_or(&[][..], |c| if ttft { &c.ttft_ms[..] } else { &c.tpot_ms[..] });
+                    let n = q.len().saturating_sub(1).max(1) as f64;
+                    let pts = q.iter().enumerate().map(|(k, &v)| (v, k as f64 / n)).collect();
+                    Series::new(run.label.clone(), pts, SeriesStyle::Line)
+                })
+                .collect();
+            let chart = Chart {
+                title: format!("{what} distribution of selected runs — {}", m.name),
+                x_label: format!("{what} (ms)"),
+                y_label: "fraction of requests".into(),
+                x_log: true,
+                y_log: false,
+                series,
+                reference_lines: Vec::new(),
+            };
+            (stem, chart)
+        })
+        .collect()
+}
+
+/// Step-time breakdown of the selected runs.
+fn breakdown_chart(m: &Manifest, records: &[RunRecord], selected: &[SelectedRun]) -> BarChart {
+    let mut bars = Vec::new();
+    for run in selected {
+        let Some(r) = records[run.index].ok() else { continue };
+        let b = &r.breakdown;
+        let busy = b.compute_s + b.memory_s + b.communication_s + b.overhead_s;
+        for (part, s) in [
+            ("compute", b.compute_s),
+            ("memory", b.memory_s),
+            ("communication", b.communication_s),
+            ("host overhead", b.overhead_s),
+        ] {
+            bars.push(Bar {
+                label: format!("{}: {part}", run.short),
+                value: if busy > 0.0 { 100.0 * s / busy } else { 0.0 },
+            });
+        }
+    }
+    BarChart {
+        title: format!("Step-time breakdown (runs of the CDF plots) — {}", m.name),
+        y_label: "share of busy step time (%)".into(),
+        groups: bars,
+    }
+}

@@ -131,6 +131,34 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
     }
 }
 
+/// The key path of an error's location: `line 3, key `a.b`` (a parse error) or `a.b` (a
+/// check on a parsed file).
+pub fn key_of_location(location: &str) -> Option<String> {
+    if let Some((_, rest)) = location.split_once("key `") {
+        return rest.split_once('`').map(|(k, _)| k.to_string());
+    }
+    let plain = !location.is_empty() && !location.starts_with("line ") && !location.contains([' ', '`']);
+    plain.then(|| location.to_string())
+}
+
+/// A scenario path from an input file that cannot be read (missing, a directory): said from the
+/// file that names it, since that is where the fix goes.
+pub fn base_path_error(e: Error, file: &Path, key: &str, target: &Path) -> Error {
+    match e {
+        Error::Input(ie) if ie.location.is_empty() && ie.file == target.display().to_string() => Error::input(
+            file,
+            key,
+            format!(
+                "`{}`: {}; give a scenario file's path relative to {} or an inline table",
+                target.display(),
+                ie.message,
+                file.display()
+            ),
+        ),
+        e => e,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -311,7 +311,7 @@ fn candidate_error(plan: &Plan, var: &Variation, cand: &Candidate, e: Error) -> 
     if ie.file != cand.base_path.display().to_string() {
         return Error::Input(ie);
     }
-    let key = crate::sweep::key_of_location(&ie.location);
+    let key = crate::error::key_of_location(&ie.location);
     let mut loc = format!("candidate `{}`", cand.name);
     if cand.base_path != plan.file {
         loc.push_str(&format!(" (scenario {})", cand.base_path.display()));
@@ -433,7 +433,7 @@ fn parse_candidates(files: &[CandidateFile], path: &Path, loc: &str) -> Result<V
             toml::Value::String(p) => {
                 let bp = dir.join(p);
                 let text = read_text(&bp)
-                    .map_err(|e| crate::sweep::base_path_error(e, path, &format!("{loc}.scenario"), &bp))?;
+                    .map_err(|e| crate::error::base_path_error(e, path, &format!("{loc}.scenario"), &bp))?;
                 let t: toml::Table = text.parse().map_err(|e: toml::de::Error| {
                     Error::input(&bp, "", format!("TOML syntax error: {}", e.message()))
                 })?;

@@ -9,7 +9,9 @@
 mod audit;
 pub mod batching;
 mod decode;
+pub mod disagg;
 mod kv;
+pub mod pipeline;
 mod preempt;
 pub mod prefix_cache;
 mod prefix_pin;

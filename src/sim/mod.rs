@@ -2,6 +2,7 @@
 //! library in one call.
 
 mod audit;
+mod cluster;
 mod features;
 mod frontend;
 mod summary;
@@ -9,26 +10,20 @@ mod summary;
 use crate::engine::{EventQueue, SimTime};
 use crate::error::Result;
 use crate::hash::mix64;
-use crate::hw::GIB;
 use crate::metrics::{Counts, RequestRow, RunResult, Samples, SaturationProbe, WeightedSamples};
-use crate::perf::pipeline::{StageLink, stage_model};
-use crate::perf::{DeploymentSpec, Parallelism, PerfModel};
+use crate::perf::PerfModel;
 use crate::rng::Stream;
-use crate::scenario::{Pool, Scenario};
+use crate::scenario::Scenario;
 // Re-exported: the overload tests drive a run past it.
 pub use crate::scenario::limits::MAX_IN_SYSTEM;
-use crate::serve::replica::{Replica, ReplicaSpec, StepOutcome};
+use crate::serve::replica::{Replica, StepOutcome};
 use crate::serve::router::Router;
-use crate::serve::{KvLink, NO_TIME, PoolRole, ReplicaId, ReqState, RequestId, SwapSpace};
+use crate::serve::{NO_TIME, ReplicaId, ReqState, RequestId};
 use crate::workload::{ArrivalSpec, Generator, LengthSampler, NewRequest};
+use cluster::Cluster;
 use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
-use std::ops::Range;
 use std::sync::Arc;
-
-/// Host memory a replica may fill with swapped-out KV: its share of the instance's host memory,
-/// half of it (the rest stays with the OS, the serving process and pinned buffers). Assumption.
-const HOST_SWAP_FRACTION: f64 = 0.5;
 
 #[derive(Debug, Clone, Copy)]
 enum Event {
@@ -44,45 +39,6 @@ enum Event {
     KvArrive(RequestId, ReplicaId),
     /// A request held on the front-end path (Nitro, front-end tier, tokenizer) reaches the router.
     Ready(u32),
-}
-
-/// A replica as the scheduler sees it (a lane): with pipeline parallelism, the pipeline whose
-/// stages it shares with the other lanes (virtual engines) of its replica.
-#[derive(Debug, Clone, Copy)]
-struct Lane {
-    pipeline: Option<usize>,
-}
-
-/// The stages of one pipeline-parallel replica: when each is next free (FCFS over micro-batches).
-#[derive(Debug, Clone)]
-struct PipelineState {
-    stage_free_ns: Vec<u64>,
-    link: StageLink,
-}
-
-impl PipelineState {
-    /// A micro-batch entering stage 0 at `start` with `stage_ns` per stage: when it leaves the
-    /// last stage.
-    fn run(&mut self, start: u64, stage_ns: u64, tokens: u64) -> u64 {
-        let xfer = self.link.transfer_ns(tokens).round() as u64;
-        let mut t = start;
-        let n = self.stage_free_ns.len();
-        for (k, free) in self.stage_free_ns.iter_mut().enumerate() {
-            let begin = t.max(*free);
-            let end = begin.saturating_add(stage_ns);
-            *free = end;
-            t = if k + 1 < n { end.saturating_add(xfer) } else { end };
-        }
-        t
-    }
-}
-
-/// The KV link from the prefill to the decode pool.
-#[derive(Debug, Clone, Copy)]
-struct KvTransfer {
-    bytes_per_token: f64,
-    bytes_per_ns: f64,
-    latency_ns: f64,
 }
 
 /// Why a run stopped before every request finished.
@@ -112,19 +68,9 @@ pub struct Simulation {
     queue: EventQueue<Event>,
     reqs: Vec<ReqState>,
     free_slots: Vec<u32>,
-    replicas: Vec<Replica>,
-    lanes: Vec<Lane>,
-    pipelines: Vec<PipelineState>,
-    pools: Vec<Pool>,
-    /// Lanes of each pool.
-    pool_lanes: Vec<Range<usize>>,
-    /// Lanes arrivals are routed to (every unified pool, or the prefill pool), and decode lanes.
-    entry: Range<usize>,
-    decode: Option<Range<usize>>,
+    /// The replicas, their pools, pipelines and KV links.
+    cluster: Cluster,
     decode_router: Router,
-    kv: Option<KvTransfer>,
-    /// When each prefill lane's KV link is next free (transfers from one replica serialise).
-    link_free_ns: Vec<u64>,
     class_rng: ChaCha8Rng,
     in_system: u64,
     probe: SaturationProbe,
@@ -162,12 +108,7 @@ pub struct Simulation {
     /// Where the run was cut short, if it was: the simulated time and why.
     cut: Option<(SimTime, Cut)>,
     notes: Vec<String>,
-    instances: u32,
     front: frontend::FrontPath,
-    /// Pool of each lane.
-    lane_pool: Vec<usize>,
-    /// Per lane: Σ step time × the chip's dynamic power fraction (power model).
-    dynamic_ns: Vec<f64>,
     /// The invariant audit, when `RunOptions::audit` asks for it.
     audit: Option<audit::Audit>,
 }
@@ -179,81 +120,9 @@ pub fn simulate(sc: &Scenario) -> Result<RunResult> {
 
 impl Simulation {
     pub fn new(sc: &Scenario, opts: RunOptions) -> Result<Simulation> {
-        let pools = effective_pools(sc);
         let mut notes = sc.notes.clone();
-        let mut replicas: Vec<Replica> = Vec::new();
-        let mut lanes = Vec::new();
-        let mut pipelines = Vec::new();
-        let mut pool_lanes = Vec::new();
-        let bt = sc.scheduler.block_tokens.max(1) as u64;
-        for pool in &pools {
-            let model = stage_model(&sc.model, pool.pp);
-            let file = sc.file.display().to_string();
-            let f = &sc.features;
-            let perf = PerfModel::build(&DeploymentSpec {
-                hardware: &pool.hardware,
-                model: &model,
-                parallelism: Parallelism { tp: pool.tp },
-                precision: sc.precision,
-                kv_reserve_fraction: sc.kv_reserve_fraction,
-                allreduce: sc.infra.allreduce,
-                power_cap: sc.infra.power_cap(&pool.hardware),
-                expert_parallel: (!f.expert_shares.is_empty()).then_some((f.ep, &f.expert_shares[..])),
-                file: &file,
-            })?;
-            let pool_features = features::setup_pool(sc, pool, &perf, &mut notes)?;
-            let perf = Arc::new(perf);
-            for n in &perf.notes {
-                if !notes.contains(n) {
-                    notes.push(n.clone());
-                }
-            }
-            let hw = &pool.hardware;
-            let pp = pool.pp.max(1) as u64;
-            let share = pool.ranks_per_replica() as f64 / hw.ranks_per_instance().max(1) as f64;
-            let swap_bytes_per_token = perf.memory.kv_bytes_per_token_per_rank * pool.ranks_per_replica() as f64;
-            let swap_bytes_per_ns = hw.instance.host_link_gb_s * pool.chips_per_replica() as f64;
-            let host_bytes = hw.instance.host_memory_gib * GIB * share * HOST_SWAP_FRACTION / pp as f64;
-            let first = replicas.len();
-            for _ in 0..pool.replicas {
-                let pipeline = if pp > 1 {
-                    pipelines.push(PipelineState {
-                        stage_free_ns: vec![0; pp as usize],
-                        link: StageLink::new(hw, &sc.model, pool.tp, pool.pp),
-                    });
-                    Some(pipelines.len() - 1)
-                } else {
-                    None
-                };
-                for _ in 0..pp {
-                    let id = ReplicaId(replicas.len() as u32);
-                    let mut spec = ReplicaSpec::new(sc.scheduler, &perf);
-                    if pp > 1 {
-                        spec.total_blocks = perf.memory.kv_capacity_tokens / bt / pp;
-                    }
-                    spec.swap = SwapSpace::new(swap_bytes_per_token, swap_bytes_per_ns, host_bytes);
-                    features::setup_replica(sc, &pool_features, id, &mut spec);
-                    replicas.push(Replica::new(id, perf.clone(), spec));
-                    lanes.push(Lane { pipeline });
-                }
-            }
-            pool_lanes.push(first..replicas.len());
-        }
-        let (entry, decode, kv) = match (pools.first(), pools.get(1)) {
-            (Some(p), Some(d)) if p.role == PoolRole::Prefill && d.role == PoolRole::Decode => (
-                pool_lanes[0].clone(),
-                Some(pool_lanes[1].clone()),
-                Some(kv_transfer(sc, p, d)),
-            ),
-            _ => (0..replicas.len(), None, None),
-        };
-        let pool_instances = instances_needed(&pools, sc.kv_link);
-        let instances = pool_instances.iter().sum::<f64>().round() as u32;
-        let front = frontend::FrontPath::new(sc, &pools, &pool_instances);
-        let mut lane_pool = vec![0; replicas.len()];
-        for (pi, r) in pool_lanes.iter().enumerate() {
-            lane_pool[r.clone()].fill(pi);
-        }
+        let cluster = Cluster::build(sc, &mut notes)?;
+        let front = frontend::FrontPath::new(sc, &cluster.pools, &cluster.pool_instances);
         let n_classes = sc.classes.len().max(1);
         let input = LengthSampler::new(&sc.input, sc.input_column.clone());
         let output = LengthSampler::new(&sc.output, sc.output_column.clone());
@@ -266,25 +135,15 @@ impl Simulation {
             sc.seed,
             sc.trace.clone(),
         );
-        let replicas_len = replicas.len();
-        let remote_tier = features::RemoteTier::new(sc, &pools[0], &replicas[0].perf);
+        let remote_tier = features::RemoteTier::new(sc, &cluster.pools[0], &cluster.replicas[0].perf);
         Ok(Simulation {
             opts,
             queue: EventQueue::new(),
             reqs: Vec::new(),
             free_slots: Vec::new(),
             started: false,
-            kicked: vec![false; replicas.len()],
-            link_free_ns: vec![0; replicas.len()],
-            replicas,
-            lanes,
-            pipelines,
-            pools,
-            pool_lanes,
-            entry,
-            decode,
-            decode_router: Router::new(sc.routing, sc.seed ^ 0xDEC0_DE00),
-            kv,
+            kicked: vec![false; cluster.replicas.len()],
+            decode_router: Router::new(sc.routing, Stream::DecodeRouter.rng(sc.seed)),
             class_rng: Stream::Classes.rng(sc.seed),
             in_system: 0,
             probe: SaturationProbe::default(),
@@ -295,7 +154,7 @@ impl Simulation {
             class_e2e: vec![Samples::default(); n_classes],
             class_met: vec![0; n_classes],
             kv_transfer: Samples::default(),
-            router: Router::new(sc.routing, sc.seed),
+            router: Router::new(sc.routing, Stream::Router.rng(sc.seed)),
             generator,
             pending: None,
             prompts: features::PromptSource::new(sc),
@@ -314,17 +173,15 @@ impl Simulation {
             last_completion: SimTime::ZERO,
             cut: None,
             notes,
-            instances,
             front,
-            lane_pool,
-            dynamic_ns: vec![0.0; replicas_len],
+            cluster,
             audit: opts.audit.then(audit::Audit::default),
             sc: sc.clone(),
         })
     }
 
     pub fn perf(&self) -> &PerfModel {
-        &self.replicas[0].perf
+        &self.cluster.replicas[0].perf
     }
 
     /// Runs to the end. Returns the summary and, if asked for, one row per finished request.
@@ -356,7 +213,7 @@ impl Simulation {
                 }
                 Event::Kick(rid) => {
                     self.kicked[rid.index()] = false;
-                    if !self.replicas[rid.index()].is_busy() {
+                    if !self.cluster.replicas[rid.index()].is_busy() {
                         self.start_step(now, rid);
                     }
                 }
@@ -374,7 +231,7 @@ impl Simulation {
                 }
             }
             if let Some(a) = self.audit.as_mut() {
-                a.event(now, &self.replicas, &self.reqs, self.in_system);
+                a.event(now, &self.cluster.replicas, &self.reqs, self.in_system);
             }
             if self.cut.is_some() {
                 break;
@@ -385,7 +242,7 @@ impl Simulation {
             let in_system = self.in_system + self.front.in_flight();
             self.last_arrival_sample = (t.0, in_system, self.counts.arrived, self.counts.completed);
             self.waiting_at_last_arrival =
-                self.replicas.iter().map(|r| r.queue_len() as u64).sum::<u64>() + self.front.in_flight();
+                self.cluster.replicas.iter().map(|r| r.queue_len() as u64).sum::<u64>() + self.front.in_flight();
         }
         let wall_s = wall.elapsed().as_secs_f64();
         let rows = std::mem::take(&mut self.rows);
@@ -393,7 +250,7 @@ impl Simulation {
             let late = self.queue.late_pushes();
             a.finish(
                 self.queue.now(),
-                &self.replicas,
+                &self.cluster.replicas,
                 &self.counts,
                 self.in_system,
                 late,
@@ -496,7 +353,7 @@ impl Simulation {
         if self.arrivals_left == 0 {
             self.last_arrival_sample = (now.0, in_system, self.counts.arrived, self.counts.completed);
             self.waiting_at_last_arrival =
-                self.replicas.iter().map(|r| r.queue_len() as u64).sum::<u64>() + self.front.in_flight();
+                self.cluster.replicas.iter().map(|r| r.queue_len() as u64).sum::<u64>() + self.front.in_flight();
         }
     }
 
@@ -513,19 +370,25 @@ impl Simulation {
         class: usize,
     ) {
         let blocks = self.take_prompt_blocks(prefix, input);
-        let entry = self.entry.clone();
-        let rid =
-            ReplicaId((entry.start + self.router.pick(self.replicas[entry].iter().map(Replica::load), prefix)) as u32);
-        let fits_decode = match &self.decode {
-            Some(d) => self.replicas[d.clone()].iter().any(|r| r.can_ever_fit(input, output)),
+        let entry = self.cluster.entry.clone();
+        let rid = ReplicaId(
+            (entry.start
+                + self
+                    .router
+                    .pick(self.cluster.replicas[entry].iter().map(Replica::load), prefix)) as u32,
+        );
+        let fits_decode = match &self.cluster.decode {
+            Some(d) => self.cluster.replicas[d.clone()]
+                .iter()
+                .any(|r| r.can_ever_fit(input, output)),
             None => true,
         };
-        if !fits_decode || !self.replicas[rid.index()].can_ever_fit(input, output) {
+        if !fits_decode || !self.cluster.replicas[rid.index()].can_ever_fit(input, output) {
             self.counts.dropped += 1;
             if self.counts.dropped == 1 {
                 self.notes.push(format!(
                     "requests dropped: a request of {input} + {output} tokens needs more KV cache than a replica has ({} tokens)",
-                    self.replicas[0].total_blocks() * self.sc.scheduler.block_tokens as u64
+                    self.cluster.replicas[0].total_blocks() * self.sc.scheduler.block_tokens as u64
                 ));
             }
             if let Some(c) = client {
@@ -533,7 +396,7 @@ impl Simulation {
             }
             return;
         }
-        if self.replicas[rid.index()].queue_full() {
+        if self.cluster.replicas[rid.index()].queue_full() {
             self.counts.rejected += 1;
             if self.counts.rejected == 1 {
                 self.notes.push(format!(
@@ -555,7 +418,7 @@ impl Simulation {
         if let (Some(rt), Some(b)) = (self.remote_tier.as_mut(), state.cache.hashes.as_ref()) {
             state.cache.remote_blocks = rt.route(b);
         }
-        state.prefill_only = self.decode.is_some();
+        state.prefill_only = self.cluster.decode.is_some();
         self.next_seq += 1;
         let id = match self.free_slots.pop() {
             Some(slot) => {
@@ -567,7 +430,7 @@ impl Simulation {
                 RequestId(self.reqs.len() as u32 - 1)
             }
         };
-        let replica = &mut self.replicas[rid.index()];
+        let replica = &mut self.cluster.replicas[rid.index()];
         replica.enqueue(id, &mut self.reqs[id.index()]);
         if !replica.is_busy() && !self.kicked[rid.index()] {
             self.kicked[rid.index()] = true;
@@ -585,16 +448,16 @@ impl Simulation {
     }
 
     fn start_step(&mut self, now: SimTime, rid: ReplicaId) {
-        if let Some(cost) = self.replicas[rid.index()].plan_step(now, &mut self.reqs) {
+        if let Some(cost) = self.cluster.replicas[rid.index()].plan_step(now, &mut self.reqs) {
             let t = cost.total_ns as f64;
-            self.dynamic_ns[rid.index()] +=
+            self.cluster.dynamic_ns[rid.index()] +=
                 t * crate::hw::power::dynamic_fraction(cost.ideal_compute_ns / t, cost.ideal_memory_ns / t);
-            self.front.step(now, self.lane_pool[rid.index()]);
-            let end = match self.lanes[rid.index()].pipeline {
+            self.front.step(now, self.cluster.lane_pool[rid.index()]);
+            let end = match self.cluster.lane_pipeline[rid.index()] {
                 None => now.after(cost.total_ns),
                 Some(p) => {
-                    let tokens = self.replicas[rid.index()].step_tokens();
-                    SimTime(self.pipelines[p].run(now.0, cost.total_ns, tokens))
+                    let tokens = self.cluster.replicas[rid.index()].step_tokens();
+                    SimTime(self.cluster.pipelines[p].run(now.0, cost.total_ns, tokens))
                 }
             };
             self.queue.push(end, Event::StepEnd(rid));
@@ -604,7 +467,7 @@ impl Simulation {
     /// A prefill finished on a prefill replica: its KV cache moves to a decode replica (chosen
     /// by the router among the decode pool); the first token reaches the user with it.
     fn hand_off(&mut self, now: SimTime, from: ReplicaId, id: RequestId) {
-        let (Some(d), Some(kv)) = (self.decode.clone(), self.kv) else {
+        let (Some(d), Some(kv)) = (self.cluster.decode.clone(), self.cluster.kv) else {
             return;
         };
         let prefix = self.reqs[id.index()].prefix;
@@ -612,23 +475,20 @@ impl Simulation {
             (d.start
                 + self
                     .decode_router
-                    .pick(self.replicas[d].iter().map(Replica::load), prefix)) as u32,
+                    .pick(self.cluster.replicas[d].iter().map(Replica::load), prefix)) as u32,
         );
-        let tokens = self.reqs[id.index()].progress().prompt_len as f64;
-        let ns = kv.latency_ns + tokens * kv.bytes_per_token / kv.bytes_per_ns;
-        let start = now.0.max(self.link_free_ns[from.index()]);
-        let end = start.saturating_add(ns.round() as u64);
-        self.link_free_ns[from.index()] = end;
+        let tokens = self.reqs[id.index()].progress().prompt_len as u64;
+        let end = kv.send(now.0, &mut self.cluster.link_free_ns[from.index()], tokens);
         self.kv_transfer.push((end - now.0) as f64 * 1e-6);
         // Reserve the slot on the decode replica now, so routing sees it as outstanding.
-        self.replicas[to.index()].enqueue_transferred(id, &mut self.reqs[id.index()]);
+        self.cluster.replicas[to.index()].enqueue_transferred(id, &mut self.reqs[id.index()]);
         self.queue.push(SimTime(end), Event::KvArrive(id, to));
     }
 
     fn kv_arrive(&mut self, now: SimTime, id: RequestId, to: ReplicaId) {
         self.reqs[id.index()].kv_arrived(now);
-        self.replicas[to.index()].mark_arrived(id);
-        if !self.replicas[to.index()].is_busy() && !self.kicked[to.index()] {
+        self.cluster.replicas[to.index()].mark_arrived(id);
+        if !self.cluster.replicas[to.index()].is_busy() && !self.kicked[to.index()] {
             self.kicked[to.index()] = true;
             self.queue.push(now, Event::Kick(to));
         }
@@ -647,13 +507,14 @@ impl Simulation {
 
     fn step_end(&mut self, now: SimTime, rid: ReplicaId) {
         let mut out = std::mem::take(&mut self.outcome);
-        self.replicas[rid.index()].finish_step(now, &mut self.reqs, &mut out);
+        self.cluster.replicas[rid.index()].finish_step(now, &mut self.reqs, &mut out);
         for &(gap_ns, n) in &out.itl {
             self.itl.push(gap_ns as f64 * 1e-6, n);
         }
         for &id in &out.completed {
             let generated = self.reqs[id.index()].progress().generated;
-            self.front.detokenize(now, self.lane_pool[rid.index()], generated);
+            self.front
+                .detokenize(now, self.cluster.lane_pool[rid.index()], generated);
             self.complete(now, id);
         }
         for &id in &out.handoff {
@@ -728,72 +589,6 @@ impl Simulation {
         if let Some(c) = client {
             self.client_next(now, c);
         }
-    }
-}
-
-/// The pools to build: the scenario's, except that a single unified pool takes its hardware, TP
-/// and replicas from the scenario's top-level fields (which a sweep may have changed).
-fn effective_pools(sc: &Scenario) -> Vec<Pool> {
-    match &sc.pools[..] {
-        [p] if p.role == PoolRole::Unified => vec![Pool {
-            role: PoolRole::Unified,
-            hardware: sc.hardware.clone(),
-            tp: sc.parallelism.tp,
-            pp: p.pp,
-            replicas: sc.replicas,
-        }],
-        [] => vec![Pool {
-            role: PoolRole::Unified,
-            hardware: sc.hardware.clone(),
-            tp: sc.parallelism.tp,
-            pp: 1,
-            replicas: sc.replicas,
-        }],
-        ps => ps.to_vec(),
-    }
-}
-
-/// Instances each pool occupies (fractional when co-located pools share instances).
-fn instances_needed(pools: &[Pool], link: KvLink) -> Vec<f64> {
-    if link == KvLink::Neuronlink && pools.len() == 2 && pools[0].role == PoolRole::Prefill {
-        let per = pools[0].hardware.ranks_per_instance().max(1);
-        let ranks: Vec<u32> = pools.iter().map(|p| p.ranks_per_replica() * p.replicas).collect();
-        let total = ranks.iter().sum::<u32>();
-        let inst = total.div_ceil(per) as f64;
-        return ranks.iter().map(|&r| inst * r as f64 / total as f64).collect();
-    }
-    pools.iter().map(|p| p.instances() as f64).collect()
-}
-
-/// The KV link of a disaggregated deployment. KV bytes are the whole model's (all layers, all
-/// heads) per prompt token. Over EFA a replica gets its share of its instances' EFA (tp·pp /
-/// ranks per instance of one instance's bandwidth), the slower of the two sides; over NeuronLink
-/// every chip of the smaller replica sends its shard over its own link.
-fn kv_transfer(sc: &Scenario, prefill: &Pool, decode: &Pool) -> KvTransfer {
-    let bytes_per_token = sc.model.kv_bytes_per_token(sc.precision.kv_cache);
-    match sc.kv_link {
-        KvLink::Efa => {
-            let side = |p: &Pool| {
-                p.hardware.instance.efa_gbps / 8.0 * p.ranks_per_replica() as f64
-                    / p.hardware.ranks_per_instance().max(1) as f64
-            };
-            KvTransfer {
-                bytes_per_token,
-                bytes_per_ns: side(prefill).min(side(decode)),
-                latency_ns: prefill
-                    .hardware
-                    .instance
-                    .efa_latency_us
-                    .max(decode.hardware.instance.efa_latency_us)
-                    * 1e3,
-            }
-        }
-        KvLink::Neuronlink => KvTransfer {
-            bytes_per_token,
-            bytes_per_ns: prefill.hardware.chip.link.bandwidth_gb_s
-                * prefill.chips_per_replica().min(decode.chips_per_replica()) as f64,
-            latency_ns: prefill.hardware.chip.link.latency_us * 1e3,
-        },
     }
 }
 

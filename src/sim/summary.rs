@@ -2,10 +2,11 @@
 //! breakdown, the infrastructure's bottlenecks, per-class results) and the notes that say how to
 //! read it.
 
-use crate::scenario::limits::MAX_IN_SYSTEM;
-use super::{Cut, Simulation, features, frontend, instances_needed};
+use super::cluster::instances_needed;
+use super::{Cut, Simulation, features, frontend};
 use crate::metrics::accounting::{self, PoolUsage, RunTotals};
 use crate::metrics::{Breakdown, ClassResult, Counts, InfraResult, PreemptionCost, RunResult, SimFigures, Throughput};
+use crate::scenario::limits::MAX_IN_SYSTEM;
 
 impl Simulation {
     /// The simulated time the run is measured over: to the last completion, or to where it was
@@ -30,7 +31,7 @@ impl Simulation {
             output_tokens: out_tok,
             total_tokens: total_tok,
             completed: self.counts.completed,
-            instances: self.instances,
+            instances: self.cluster.instances,
             frontend_usd_per_hour,
             pue: infra.pue,
         };
@@ -65,9 +66,9 @@ impl Simulation {
             preemption: self.preemption_cost(),
             kv_transfer_ms: self.kv_transfer.summary(),
             classes: self.class_results(),
-            prefix_cache: features::prefix_cache_result(&self.replicas),
-            speculative: features::speculative_result(&self.replicas),
-            moe: features::moe_result(&self.replicas),
+            prefix_cache: features::prefix_cache_result(&self.cluster.replicas),
+            speculative: features::speculative_result(&self.cluster.replicas),
+            moe: features::moe_result(&self.cluster.replicas),
             infrastructure: self.infrastructure(frontend_usd_per_hour),
             audit: Vec::new(),
         }
@@ -76,16 +77,19 @@ impl Simulation {
     /// Each pool's part of the run, for cost and energy (metrics::accounting; chips' and hosts'
     /// power from hw::power).
     fn pool_usage(&self, span_s: f64) -> Vec<PoolUsage> {
-        let pool_instances = instances_needed(&self.pools, self.sc.kv_link);
+        let pool_instances = instances_needed(&self.cluster.pools, self.sc.kv_link);
         let span_ns = span_s * 1e9;
         let infra = &self.sc.infra;
-        self.pools
+        self.cluster
+            .pools
             .iter()
             .enumerate()
             .map(|(pi, pool)| {
                 let hw = &pool.hardware;
                 let chips_per_replica = pool.chips_per_replica() as f64;
-                let dyn_ns: f64 = self.dynamic_ns[self.pool_lanes[pi].clone()].iter().sum();
+                let dyn_ns: f64 = self.cluster.dynamic_ns[self.cluster.pool_lanes[pi].clone()]
+                    .iter()
+                    .sum();
                 // A pipeline lane's step is one stage's time on each of the pp stages.
                 let stage_chips = chips_per_replica / pool.pp.max(1) as f64;
                 let util = self.front.hosts.get(pi).map_or(0.0, |h| h.mean_utilisation(span_ns));
@@ -140,7 +144,7 @@ impl Simulation {
         let mut b = Breakdown::default();
         let mut steps = 0;
         let mut busy_ns = 0u64;
-        for r in &self.replicas {
+        for r in &self.cluster.replicas {
             b.compute_s += r.stats.compute_ns * 1e-9;
             b.memory_s += r.stats.memory_ns * 1e-9;
             b.communication_s += r.stats.comm_ns * 1e-9;
@@ -149,7 +153,7 @@ impl Simulation {
             busy_ns += r.stats.busy_ns;
         }
         b.busy_fraction = if span_s > 0.0 {
-            busy_ns as f64 * 1e-9 / (span_s * self.replicas.len() as f64)
+            busy_ns as f64 * 1e-9 / (span_s * self.cluster.replicas.len() as f64)
         } else {
             0.0
         };
@@ -208,7 +212,7 @@ impl Simulation {
 
     fn preemption_cost(&self) -> PreemptionCost {
         let mut p = PreemptionCost::default();
-        for r in &self.replicas {
+        for r in &self.cluster.replicas {
             p.recompute_tokens += r.stats.recompute_tokens;
             p.recompute_s += r.stats.recompute_ns * 1e-9;
             p.swap_bytes += r.stats.swap_bytes;

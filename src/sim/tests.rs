@@ -3,6 +3,8 @@
 
 use super::*;
 use crate::scenario::load_str;
+use crate::serve::KvLink;
+use cluster::{effective_pools, instances_needed};
 use std::path::Path;
 
 fn scenario(text: &str) -> Scenario {

@@ -42,9 +42,8 @@ mod grid;
 mod precheck;
 pub mod table;
 
-use crate::error::Error;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use exec::{ExecOptions, Outcome, Shard, collect, execute, merge, run_one};
 pub use file::{load, load_str};
@@ -95,33 +94,7 @@ pub struct Sweep {
 /// The most runs one sweep accepts.
 pub const MAX_RUNS: usize = 1_000_000;
 
-/// The key path of an error's location: `line 3, key `a.b`` (a parse error) or `a.b` (a
-/// check on a parsed file).
-pub fn key_of_location(location: &str) -> Option<String> {
-    if let Some((_, rest)) = location.split_once("key `") {
-        return rest.split_once('`').map(|(k, _)| k.to_string());
-    }
-    let plain = !location.is_empty() && !location.starts_with("line ") && !location.contains([' ', '`']);
-    plain.then(|| location.to_string())
-}
-
-/// A scenario path from an input file that cannot be read (missing, a directory): said from the
-/// file that names it, since that is where the fix goes.
-pub fn base_path_error(e: Error, file: &Path, key: &str, target: &Path) -> Error {
-    match e {
-        Error::Input(ie) if ie.location.is_empty() && ie.file == target.display().to_string() => Error::input(
-            file,
-            key,
-            format!(
-                "`{}`: {}; give a scenario file's path relative to {} or an inline table",
-                target.display(),
-                ie.message,
-                file.display()
-            ),
-        ),
-        e => e,
-    }
-}
+pub use crate::error::{base_path_error, key_of_location};
 
 /// Why `name` cannot be the name of a folder inside the output directory, if it cannot: it must
 /// be one plain path component, so that `reports/<name>` stays inside `reports/`.

@@ -50,11 +50,12 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new(policy: RoutingPolicy, seed: u64) -> Router {
+    /// A router drawing its random choices from `rng` (the run's router stream).
+    pub fn new(policy: RoutingPolicy, rng: rand::rngs::ChaCha8Rng) -> Router {
         Router {
             policy,
             round_robin: round_robin::RoundRobin::default(),
-            power_of_two: power_of_two::PowerOfTwo::new(seed),
+            power_of_two: power_of_two::PowerOfTwo::new(rng),
             affinity: prefix_affinity::Ring::default(),
             loads: Vec::new(),
         }

@@ -2,7 +2,6 @@
 
 use super::ReplicaLoad;
 use rand::RngExt;
-use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 
 pub struct PowerOfTwo {
@@ -10,10 +9,9 @@ pub struct PowerOfTwo {
 }
 
 impl PowerOfTwo {
-    pub fn new(seed: u64) -> PowerOfTwo {
-        PowerOfTwo {
-            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x0707_0707),
-        }
+    /// Draws from `rng`: the run's router stream (`rng::Stream::Router` or `DecodeRouter`).
+    pub fn new(rng: ChaCha8Rng) -> PowerOfTwo {
+        PowerOfTwo { rng }
     }
 
     pub fn pick(&mut self, loads: &[ReplicaLoad]) -> usize {

@@ -1,0 +1,205 @@
+//! The cluster a run simulates, built once from the resolved scenario: its pools, each pool's
+//! cost model (one per pipeline stage's layers), the replicas (lanes) and their pipelines, the KV
+//! link between a prefill and a decode pool, and the instances it all occupies.
+
+use super::features;
+use crate::error::Result;
+use crate::hw::GIB;
+use crate::perf::pipeline::{StageLink, stage_model};
+use crate::perf::{DeploymentSpec, Parallelism, PerfModel};
+use crate::scenario::{Pool, Scenario};
+use crate::serve::disagg::KvTransfer;
+use crate::serve::pipeline::Pipeline;
+use crate::serve::replica::{Replica, ReplicaSpec};
+use crate::serve::{KvLink, PoolRole, ReplicaId, SwapSpace};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// Host memory a replica may fill with swapped-out KV: its share of the instance's host memory,
+/// half of it (the rest stays with the OS, the serving process and pinned buffers). Assumption.
+const HOST_SWAP_FRACTION: f64 = 0.5;
+
+pub struct Cluster {
+    /// One per lane: a replica as the scheduler sees it. With pipeline parallelism a replica has
+    /// pp lanes (virtual engines) sharing its pipeline's stages.
+    pub replicas: Vec<Replica>,
+    /// The pipeline each lane runs on, if any (index into `pipelines`).
+    pub lane_pipeline: Vec<Option<usize>>,
+    pub pipelines: Vec<Pipeline>,
+    pub pools: Vec<Pool>,
+    /// Lanes of each pool, and the pool of each lane.
+    pub pool_lanes: Vec<Range<usize>>,
+    pub lane_pool: Vec<usize>,
+    /// Lanes arrivals are routed to (every unified pool, or the prefill pool), and decode lanes.
+    pub entry: Range<usize>,
+    pub decode: Option<Range<usize>>,
+    pub kv: Option<KvTransfer>,
+    /// When each prefill lane's KV link is next free (transfers from one replica serialise).
+    pub link_free_ns: Vec<u64>,
+    /// Instances each pool occupies (fractional when co-located pools share instances), and
+    /// their sum rounded.
+    pub pool_instances: Vec<f64>,
+    pub instances: u32,
+    /// Per lane: Σ step time × the chip's dynamic power fraction (power model).
+    pub dynamic_ns: Vec<f64>,
+}
+
+impl Cluster {
+    /// Builds every pool, then how they connect.
+    pub fn build(sc: &Scenario, notes: &mut Vec<String>) -> Result<Cluster> {
+        let pools = effective_pools(sc);
+        let mut c = Cluster {
+            replicas: Vec::new(),
+            lane_pipeline: Vec::new(),
+            pipelines: Vec::new(),
+            pool_lanes: Vec::new(),
+            lane_pool: Vec::new(),
+            entry: 0..0,
+            decode: None,
+            kv: None,
+            link_free_ns: Vec::new(),
+            pool_instances: instances_needed(&pools, sc.kv_link),
+            instances: 0,
+            dynamic_ns: Vec::new(),
+            pools: Vec::new(),
+        };
+        for (pi, pool) in pools.iter().enumerate() {
+            let first = c.replicas.len();
+            c.build_pool(sc, pool, notes)?;
+            c.pool_lanes.push(first..c.replicas.len());
+            c.lane_pool.resize(c.replicas.len(), pi);
+        }
+        let lanes = c.replicas.len();
+        (c.entry, c.decode, c.kv) = match (pools.first(), pools.get(1)) {
+            (Some(p), Some(d)) if p.role == PoolRole::Prefill && d.role == PoolRole::Decode => (
+                c.pool_lanes[0].clone(),
+                Some(c.pool_lanes[1].clone()),
+                Some(kv_transfer(sc, p, d)),
+            ),
+            _ => (0..lanes, None, None),
+        };
+        c.instances = c.pool_instances.iter().sum::<f64>().round() as u32;
+        c.link_free_ns = vec![0; lanes];
+        c.dynamic_ns = vec![0.0; lanes];
+        c.pools = pools;
+        Ok(c)
+    }
+
+    /// One pool: its cost model (the layers of one pipeline stage), then its replicas, each
+    /// built from its spec.
+    fn build_pool(&mut self, sc: &Scenario, pool: &Pool, notes: &mut Vec<String>) -> Result<()> {
+        let model = stage_model(&sc.model, pool.pp);
+        let file = sc.file.display().to_string();
+        let f = &sc.features;
+        let perf = PerfModel::build(&DeploymentSpec {
+            hardware: &pool.hardware,
+            model: &model,
+            parallelism: Parallelism { tp: pool.tp },
+            precision: sc.precision,
+            kv_reserve_fraction: sc.kv_reserve_fraction,
+            allreduce: sc.infra.allreduce,
+            power_cap: sc.infra.power_cap(&pool.hardware),
+            expert_parallel: (!f.expert_shares.is_empty()).then_some((f.ep, &f.expert_shares[..])),
+            file: &file,
+        })?;
+        let pool_features = features::setup_pool(sc, pool, &perf, notes)?;
+        let perf = Arc::new(perf);
+        for n in &perf.notes {
+            if !notes.contains(n) {
+                notes.push(n.clone());
+            }
+        }
+        let hw = &pool.hardware;
+        let pp = pool.pp.max(1) as u64;
+        let bt = sc.scheduler.block_tokens.max(1) as u64;
+        let share = pool.ranks_per_replica() as f64 / hw.ranks_per_instance().max(1) as f64;
+        let swap_bytes_per_token = perf.memory.kv_bytes_per_token_per_rank * pool.ranks_per_replica() as f64;
+        let swap_bytes_per_ns = hw.instance.host_link_gb_s * pool.chips_per_replica() as f64;
+        let host_bytes = hw.instance.host_memory_gib * GIB * share * HOST_SWAP_FRACTION / pp as f64;
+        for _ in 0..pool.replicas {
+            let pipeline = (pp > 1).then(|| {
+                let link = StageLink::new(hw, &sc.model, pool.tp, pool.pp);
+                self.pipelines.push(Pipeline::new(pp as usize, link));
+                self.pipelines.len() - 1
+            });
+            for _ in 0..pp {
+                let id = ReplicaId(self.replicas.len() as u32);
+                let mut spec = ReplicaSpec::new(sc.scheduler, &perf);
+                if pp > 1 {
+                    spec.total_blocks = perf.memory.kv_capacity_tokens / bt / pp;
+                }
+                spec.swap = SwapSpace::new(swap_bytes_per_token, swap_bytes_per_ns, host_bytes);
+                features::setup_replica(sc, &pool_features, id, &mut spec);
+                self.replicas.push(Replica::new(id, perf.clone(), spec));
+                self.lane_pipeline.push(pipeline);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The pools to build: the scenario's, except that a single unified pool takes its hardware, TP
+/// and replicas from the scenario's top-level fields (which a sweep may have changed).
+pub(super) fn effective_pools(sc: &Scenario) -> Vec<Pool> {
+    match &sc.pools[..] {
+        [p] if p.role == PoolRole::Unified => vec![Pool {
+            role: PoolRole::Unified,
+            hardware: sc.hardware.clone(),
+            tp: sc.parallelism.tp,
+            pp: p.pp,
+            replicas: sc.replicas,
+        }],
+        [] => vec![Pool {
+            role: PoolRole::Unified,
+            hardware: sc.hardware.clone(),
+            tp: sc.parallelism.tp,
+            pp: 1,
+            replicas: sc.replicas,
+        }],
+        ps => ps.to_vec(),
+    }
+}
+
+/// Instances each pool occupies (fractional when co-located pools share instances).
+pub(super) fn instances_needed(pools: &[Pool], link: KvLink) -> Vec<f64> {
+    if link == KvLink::Neuronlink && pools.len() == 2 && pools[0].role == PoolRole::Prefill {
+        let per = pools[0].hardware.ranks_per_instance().max(1);
+        let ranks: Vec<u32> = pools.iter().map(|p| p.ranks_per_replica() * p.replicas).collect();
+        let total = ranks.iter().sum::<u32>();
+        let inst = total.div_ceil(per) as f64;
+        return ranks.iter().map(|&r| inst * r as f64 / total as f64).collect();
+    }
+    pools.iter().map(|p| p.instances() as f64).collect()
+}
+
+/// The KV link of a disaggregated deployment. KV bytes are the whole model's (all layers, all
+/// heads) per prompt token. Over EFA a replica gets its share of its instances' EFA (tp·pp /
+/// ranks per instance of one instance's bandwidth), the slower of the two sides; over NeuronLink
+/// every chip of the smaller replica sends its shard over its own link.
+fn kv_transfer(sc: &Scenario, prefill: &Pool, decode: &Pool) -> KvTransfer {
+    let bytes_per_token = sc.model.kv_bytes_per_token(sc.precision.kv_cache);
+    match sc.kv_link {
+        KvLink::Efa => {
+            let side = |p: &Pool| {
+                p.hardware.instance.efa_gbps / 8.0 * p.ranks_per_replica() as f64
+                    / p.hardware.ranks_per_instance().max(1) as f64
+            };
+            KvTransfer {
+                bytes_per_token,
+                bytes_per_ns: side(prefill).min(side(decode)),
+                latency_ns: prefill
+                    .hardware
+                    .instance
+                    .efa_latency_us
+                    .max(decode.hardware.instance.efa_latency_us)
+                    * 1e3,
+            }
+        }
+        KvLink::Neuronlink => KvTransfer {
+            bytes_per_token,
+            bytes_per_ns: prefill.hardware.chip.link.bandwidth_gb_s
+                * prefill.chips_per_replica().min(decode.chips_per_replica()) as f64,
+            latency_ns: prefill.hardware.chip.link.latency_us * 1e3,
+        },
+    }
+}

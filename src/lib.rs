@@ -1,6 +1,8 @@
 //! codesim: a discrete-event simulator of LLM inference serving in a datacenter, for
 //! hardware/model co-design. `sim::simulate(&scenario::load(path)?)` is the whole library in one
-//! call; see DESIGN.md for the architecture.
+//! call; docs/architecture.md is the design (layers, invariants, cost model).
+
+#![warn(clippy::too_many_lines)]
 
 pub mod assets;
 pub mod atomic;

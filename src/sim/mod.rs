@@ -5,12 +5,13 @@ mod audit;
 mod cluster;
 mod features;
 mod frontend;
+mod record;
 mod summary;
 
 use crate::engine::{EventQueue, SimTime};
 use crate::error::Result;
 use crate::hash::mix64;
-use crate::metrics::{Counts, RequestRow, RunResult, Samples, SaturationProbe, WeightedSamples};
+use crate::metrics::{RequestRow, RunResult, SaturationProbe};
 use crate::perf::PerfModel;
 use crate::rng::Stream;
 use crate::scenario::Scenario;
@@ -18,7 +19,7 @@ use crate::scenario::Scenario;
 pub use crate::scenario::limits::MAX_IN_SYSTEM;
 use crate::serve::replica::{Replica, StepOutcome};
 use crate::serve::router::Router;
-use crate::serve::{NO_TIME, ReplicaId, ReqState, RequestId};
+use crate::serve::{ReplicaId, ReqState, RequestId};
 use crate::workload::{ArrivalSpec, Generator, LengthSampler, NewRequest};
 use cluster::Cluster;
 use rand::RngExt;
@@ -64,7 +65,6 @@ pub struct RunOptions {
 
 pub struct Simulation {
     sc: Scenario,
-    opts: RunOptions,
     queue: EventQueue<Event>,
     reqs: Vec<ReqState>,
     free_slots: Vec<u32>,
@@ -76,11 +76,6 @@ pub struct Simulation {
     probe: SaturationProbe,
     last_arrival_sample: (u64, u64, u64, u64),
     waiting_at_last_arrival: u64,
-    class_ttft: Vec<Samples>,
-    class_tpot: Vec<Samples>,
-    class_e2e: Vec<Samples>,
-    class_met: Vec<u64>,
-    kv_transfer: Samples,
     /// The event loop runs (arrivals due "now" can be admitted directly).
     started: bool,
     /// A Kick is queued for this replica.
@@ -96,15 +91,8 @@ pub struct Simulation {
     arrivals_left: u64,
     next_seq: u64,
     outcome: StepOutcome,
-    // Metrics.
-    ttft: Samples,
-    tpot: Samples,
-    e2e: Samples,
-    queue_delay: Samples,
-    itl: WeightedSamples,
-    counts: Counts,
-    rows: Vec<RequestRow>,
-    last_completion: SimTime,
+    /// What the run measured: latency distributions, counts, per-request rows.
+    rec: record::Recorder,
     /// Where the run was cut short, if it was: the simulated time and why.
     cut: Option<(SimTime, Cut)>,
     notes: Vec<String>,
@@ -123,7 +111,6 @@ impl Simulation {
         let mut notes = sc.notes.clone();
         let cluster = Cluster::build(sc, &mut notes)?;
         let front = frontend::FrontPath::new(sc, &cluster.pools, &cluster.pool_instances);
-        let n_classes = sc.classes.len().max(1);
         let input = LengthSampler::new(&sc.input, sc.input_column.clone());
         let output = LengthSampler::new(&sc.output, sc.output_column.clone());
         let generator = Generator::new(
@@ -137,7 +124,6 @@ impl Simulation {
         );
         let remote_tier = features::RemoteTier::new(sc, &cluster.pools[0], &cluster.replicas[0].perf);
         Ok(Simulation {
-            opts,
             queue: EventQueue::new(),
             reqs: Vec::new(),
             free_slots: Vec::new(),
@@ -149,11 +135,6 @@ impl Simulation {
             probe: SaturationProbe::default(),
             last_arrival_sample: (0, 0, 0, 0),
             waiting_at_last_arrival: 0,
-            class_ttft: vec![Samples::default(); n_classes],
-            class_tpot: vec![Samples::default(); n_classes],
-            class_e2e: vec![Samples::default(); n_classes],
-            class_met: vec![0; n_classes],
-            kv_transfer: Samples::default(),
             router: Router::new(sc.routing, Stream::Router.rng(sc.seed)),
             generator,
             pending: None,
@@ -163,14 +144,7 @@ impl Simulation {
             arrivals_left: sc.requests,
             next_seq: 0,
             outcome: StepOutcome::default(),
-            ttft: Samples::default(),
-            tpot: Samples::default(),
-            e2e: Samples::default(),
-            queue_delay: Samples::default(),
-            itl: WeightedSamples::default(),
-            counts: Counts::default(),
-            rows: Vec::new(),
-            last_completion: SimTime::ZERO,
+            rec: record::Recorder::new(sc.classes.len(), opts.keep_requests),
             cut: None,
             notes,
             front,
@@ -227,7 +201,7 @@ impl Simulation {
                 Event::KvArrive(id, rid) => self.kv_arrive(now, id, rid),
                 Event::Ready(i) => {
                     let h = self.front.release(i);
-                    self.admit_routed(now, h.arrival, h.input, h.output, h.client, h.prefix, h.class);
+                    self.admit_routed(now, h);
                 }
             }
             if let Some(a) = self.audit.as_mut() {
@@ -240,18 +214,18 @@ impl Simulation {
         if let Some((t, _)) = self.cut {
             // The saturation probe reads the run up to the cut as if the arrivals ended there.
             let in_system = self.in_system + self.front.in_flight();
-            self.last_arrival_sample = (t.0, in_system, self.counts.arrived, self.counts.completed);
+            self.last_arrival_sample = (t.0, in_system, self.rec.counts.arrived, self.rec.counts.completed);
             self.waiting_at_last_arrival =
                 self.cluster.replicas.iter().map(|r| r.queue_len() as u64).sum::<u64>() + self.front.in_flight();
         }
         let wall_s = wall.elapsed().as_secs_f64();
-        let rows = std::mem::take(&mut self.rows);
+        let rows = std::mem::take(&mut self.rec.rows);
         let violations = self.audit.take().map(|a| {
             let late = self.queue.late_pushes();
             a.finish(
                 self.queue.now(),
                 &self.cluster.replicas,
-                &self.counts,
+                &self.rec.counts,
                 self.in_system,
                 late,
                 self.cut.is_some(),
@@ -325,22 +299,23 @@ impl Simulation {
 
     fn admit(&mut self, now: SimTime, input: u32, output: u32, client: Option<u32>, prefix: Option<u64>) {
         self.arrivals_left -= 1;
-        self.counts.arrived += 1;
-        self.counts.output_tokens_asked += output as u64;
-        self.counts.input_tokens += input as u64;
+        self.rec.counts.arrived += 1;
+        self.rec.counts.output_tokens_asked += output as u64;
+        self.rec.counts.input_tokens += input as u64;
         let class = self.draw_class();
         let ready = self.front.ready_at(now, input);
+        let held = frontend::Held {
+            arrival: now,
+            input,
+            output,
+            client,
+            prefix,
+            class,
+        };
         if ready == now {
-            self.admit_routed(now, now, input, output, client, prefix, class);
+            self.admit_routed(now, held);
         } else {
-            let i = self.front.hold(frontend::Held {
-                arrival: now,
-                input,
-                output,
-                client,
-                prefix,
-                class,
-            });
+            let i = self.front.hold(held);
             self.queue.push(ready, Event::Ready(i));
         }
         // Requests on the front-end path are in the system and waiting.
@@ -349,78 +324,87 @@ impl Simulation {
             self.cut = Some((now, Cut::Backlog));
         }
         self.probe
-            .push(now.0, in_system, self.counts.arrived, self.counts.completed);
+            .push(now.0, in_system, self.rec.counts.arrived, self.rec.counts.completed);
         if self.arrivals_left == 0 {
-            self.last_arrival_sample = (now.0, in_system, self.counts.arrived, self.counts.completed);
+            self.last_arrival_sample = (now.0, in_system, self.rec.counts.arrived, self.rec.counts.completed);
             self.waiting_at_last_arrival =
                 self.cluster.replicas.iter().map(|r| r.queue_len() as u64).sum::<u64>() + self.front.in_flight();
         }
     }
 
-    /// Routes a request that reached the router at `now` (it arrived at `arrival`).
-    #[allow(clippy::too_many_arguments)]
-    fn admit_routed(
-        &mut self,
-        now: SimTime,
-        arrival: SimTime,
-        input: u32,
-        output: u32,
-        client: Option<u32>,
-        prefix: Option<u64>,
-        class: usize,
-    ) {
-        let blocks = self.take_prompt_blocks(prefix, input);
+    /// Routes a request that reached the router at `now`: to a replica's queue, or dropped when
+    /// no replica could ever hold it, or rejected when the chosen replica's queue is full.
+    fn admit_routed(&mut self, now: SimTime, h: frontend::Held) {
+        let blocks = self.take_prompt_blocks(h.prefix, h.input);
         let entry = self.cluster.entry.clone();
-        let rid = ReplicaId(
-            (entry.start
-                + self
-                    .router
-                    .pick(self.cluster.replicas[entry].iter().map(Replica::load), prefix)) as u32,
-        );
-        let fits_decode = match &self.cluster.decode {
-            Some(d) => self.cluster.replicas[d.clone()]
-                .iter()
-                .any(|r| r.can_ever_fit(input, output)),
-            None => true,
-        };
-        if !fits_decode || !self.cluster.replicas[rid.index()].can_ever_fit(input, output) {
-            self.counts.dropped += 1;
-            if self.counts.dropped == 1 {
+        let picked = self
+            .router
+            .pick(self.cluster.replicas[entry.clone()].iter().map(Replica::load), h.prefix);
+        let rid = ReplicaId((entry.start + picked) as u32);
+        if !self.fits(rid, h.input, h.output) {
+            self.rec.counts.dropped += 1;
+            if self.rec.counts.dropped == 1 {
                 self.notes.push(format!(
-                    "requests dropped: a request of {input} + {output} tokens needs more KV cache than a replica has ({} tokens)",
+                    "requests dropped: a request of {} + {} tokens needs more KV cache than a replica has ({} tokens)",
+                    h.input,
+                    h.output,
                     self.cluster.replicas[0].total_blocks() * self.sc.scheduler.block_tokens as u64
                 ));
             }
-            if let Some(c) = client {
-                self.client_next(now, c);
-            }
-            return;
+            return self.turned_away(now, h.client);
         }
         if self.cluster.replicas[rid.index()].queue_full() {
-            self.counts.rejected += 1;
-            if self.counts.rejected == 1 {
+            self.rec.counts.rejected += 1;
+            if self.rec.counts.rejected == 1 {
                 self.notes.push(format!(
                     "requests rejected: a replica's waiting queue reached serving.max_queue = {}",
                     self.sc.scheduler.max_queue.unwrap_or(0)
                 ));
             }
-            if let Some(c) = client {
-                self.client_next(now, c);
-            }
-            return;
+            return self.turned_away(now, h.client);
         }
         self.in_system += 1;
-        let mut state = ReqState::new(self.next_seq, arrival, input, output, client);
-        state.class = class as u16;
-        state.priority = self.sc.classes.get(class).map_or(0, |c| c.priority);
-        state.prefix = prefix;
+        let mut state = ReqState::new(self.next_seq, h.arrival, h.input, h.output, h.client);
+        state.class = h.class as u16;
+        state.priority = self.sc.classes.get(h.class).map_or(0, |c| c.priority);
+        state.prefix = h.prefix;
         state.cache.hashes = blocks;
         if let (Some(rt), Some(b)) = (self.remote_tier.as_mut(), state.cache.hashes.as_ref()) {
             state.cache.remote_blocks = rt.route(b);
         }
         state.prefill_only = self.cluster.decode.is_some();
         self.next_seq += 1;
-        let id = match self.free_slots.pop() {
+        let id = self.insert_request(state);
+        let replica = &mut self.cluster.replicas[rid.index()];
+        replica.enqueue(id, &mut self.reqs[id.index()]);
+        if !replica.is_busy() && !self.kicked[rid.index()] {
+            self.kicked[rid.index()] = true;
+            self.queue.push(now, Event::Kick(rid));
+        }
+    }
+
+    /// Whether replica `rid` (and, when disaggregated, some decode replica) could ever hold a
+    /// request of these lengths.
+    fn fits(&self, rid: ReplicaId, input: u32, output: u32) -> bool {
+        let fits_decode = match &self.cluster.decode {
+            Some(d) => self.cluster.replicas[d.clone()]
+                .iter()
+                .any(|r| r.can_ever_fit(input, output)),
+            None => true,
+        };
+        fits_decode && self.cluster.replicas[rid.index()].can_ever_fit(input, output)
+    }
+
+    /// A request that was dropped or rejected: its closed-loop client, if any, sends again.
+    fn turned_away(&mut self, now: SimTime, client: Option<u32>) {
+        if let Some(c) = client {
+            self.client_next(now, c);
+        }
+    }
+
+    /// Stores a new request in a free slot of the request table.
+    fn insert_request(&mut self, state: ReqState) -> RequestId {
+        match self.free_slots.pop() {
             Some(slot) => {
                 self.reqs[slot as usize] = state;
                 RequestId(slot)
@@ -429,12 +413,6 @@ impl Simulation {
                 self.reqs.push(state);
                 RequestId(self.reqs.len() as u32 - 1)
             }
-        };
-        let replica = &mut self.cluster.replicas[rid.index()];
-        replica.enqueue(id, &mut self.reqs[id.index()]);
-        if !replica.is_busy() && !self.kicked[rid.index()] {
-            self.kicked[rid.index()] = true;
-            self.queue.push(now, Event::Kick(rid));
         }
     }
 
@@ -479,7 +457,7 @@ impl Simulation {
         );
         let tokens = self.reqs[id.index()].progress().prompt_len as u64;
         let end = kv.send(now.0, &mut self.cluster.link_free_ns[from.index()], tokens);
-        self.kv_transfer.push((end - now.0) as f64 * 1e-6);
+        self.rec.kv_transfer.push((end - now.0) as f64 * 1e-6);
         // Reserve the slot on the decode replica now, so routing sees it as outstanding.
         self.cluster.replicas[to.index()].enqueue_transferred(id, &mut self.reqs[id.index()]);
         self.queue.push(SimTime(end), Event::KvArrive(id, to));
@@ -509,7 +487,7 @@ impl Simulation {
         let mut out = std::mem::take(&mut self.outcome);
         self.cluster.replicas[rid.index()].finish_step(now, &mut self.reqs, &mut out);
         for &(gap_ns, n) in &out.itl {
-            self.itl.push(gap_ns as f64 * 1e-6, n);
+            self.rec.itl.push(gap_ns as f64 * 1e-6, n);
         }
         for &id in &out.completed {
             let generated = self.reqs[id.index()].progress().generated;
@@ -529,61 +507,9 @@ impl Simulation {
             a.completion(now, &self.reqs[id.index()]);
         }
         let r = &self.reqs[id.index()];
-        let ttft_ns = r.times().first_token.since(r.arrival);
-        let e2e_ns = now.since(r.arrival);
-        let ms = |ns: u64| ns as f64 * 1e-6;
-        let tpot_ms = if r.output > 1 {
-            ms(now.since(r.times().first_token)) / (r.output - 1) as f64
-        } else {
-            f64::NAN
-        };
-        self.ttft.push(ms(ttft_ns));
-        self.e2e.push(ms(e2e_ns));
-        if r.output > 1 {
-            self.tpot.push(tpot_ms);
-        }
-        let c = r.class as usize;
-        // With one class its distributions are the run's: not kept twice.
-        if self.sc.classes.len() > 1 {
-            self.class_ttft[c].push(ms(ttft_ns));
-            self.class_e2e[c].push(ms(e2e_ns));
-            if r.output > 1 {
-                self.class_tpot[c].push(tpot_ms);
-            }
-        }
-        if let Some(slo) = self.sc.classes.get(c).and_then(|k| k.slo) {
-            let ok = slo.ttft_ms.is_none_or(|x| ms(ttft_ns) <= x)
-                && slo.tpot_ms.is_none_or(|x| r.output <= 1 || tpot_ms <= x)
-                && slo.e2e_ms.is_none_or(|x| ms(e2e_ns) <= x);
-            if ok {
-                self.class_met[c] += 1;
-            }
-        }
+        let slo = self.sc.classes.get(r.class as usize).and_then(|k| k.slo);
+        self.rec.completed(now, r, slo);
         self.in_system -= 1;
-        let queue_ns = if r.times().scheduled == NO_TIME {
-            0
-        } else {
-            r.times().scheduled.since(r.arrival)
-        };
-        self.queue_delay.push(ms(queue_ns));
-        self.counts.completed += 1;
-        self.counts.output_tokens_produced += r.progress().generated as u64;
-        self.counts.preempted += r.progress().preemptions as u64;
-        self.last_completion = self.last_completion.max(now);
-        if self.opts.keep_requests {
-            self.rows.push(RequestRow {
-                id: r.seq,
-                replica: r.replica().0,
-                arrival_s: r.arrival.as_secs_f64(),
-                input_tokens: r.input,
-                output_tokens: r.output,
-                queue_ms: ms(queue_ns),
-                ttft_ms: ms(ttft_ns),
-                tpot_ms,
-                e2e_ms: ms(e2e_ns),
-                preemptions: r.progress().preemptions,
-            });
-        }
         let client = r.client;
         self.free_slots.push(id.0);
         if let Some(c) = client {

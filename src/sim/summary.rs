@@ -14,15 +14,15 @@ impl Simulation {
     fn span_s(&self) -> f64 {
         match self.cut {
             Some((t, _)) => t.as_secs_f64(),
-            None => self.last_completion.as_secs_f64(),
+            None => self.rec.last_completion.as_secs_f64(),
         }
     }
 
     pub(super) fn summarise(&self, wall_s: f64) -> RunResult {
         let span_s = self.span_s();
         let per_s = |x: f64| if span_s > 0.0 { x / span_s } else { 0.0 };
-        let out_tok = self.counts.output_tokens_produced as f64;
-        let total_tok = out_tok + self.counts.input_tokens as f64;
+        let out_tok = self.rec.counts.output_tokens_produced as f64;
+        let total_tok = out_tok + self.rec.counts.input_tokens as f64;
         let infra = &self.sc.infra;
         let usage = self.pool_usage(span_s);
         let frontend_usd_per_hour = infra.frontend.as_ref().map_or(0.0, |f| f.usd_per_hour * f.count as f64);
@@ -30,7 +30,7 @@ impl Simulation {
             span_s,
             output_tokens: out_tok,
             total_tokens: total_tok,
-            completed: self.counts.completed,
+            completed: self.rec.counts.completed,
             instances: self.cluster.instances,
             frontend_usd_per_hour,
             pue: infra.pue,
@@ -38,21 +38,21 @@ impl Simulation {
         let (breakdown, steps) = self.breakdown(span_s);
         RunResult {
             scenario: self.sc.name.clone(),
-            ttft_ms: self.ttft.summary(),
-            tpot_ms: self.tpot.summary(),
-            itl_ms: self.itl.summary(),
-            e2e_ms: self.e2e.summary(),
-            queue_ms: self.queue_delay.summary(),
+            ttft_ms: self.rec.ttft.summary(),
+            tpot_ms: self.rec.tpot.summary(),
+            itl_ms: self.rec.itl.summary(),
+            e2e_ms: self.rec.e2e.summary(),
+            queue_ms: self.rec.queue_delay.summary(),
             throughput: Throughput {
                 output_tok_s: per_s(out_tok),
                 total_tok_s: per_s(total_tok),
-                requests_s: per_s(self.counts.completed as f64),
+                requests_s: per_s(self.rec.counts.completed as f64),
             },
             cost: accounting::cost(&usage, &totals),
             energy: accounting::energy(&usage, &totals),
             requests: Counts {
                 unfinished: self.unfinished(),
-                ..self.counts
+                ..self.rec.counts
             },
             breakdown,
             sim: SimFigures {
@@ -64,7 +64,7 @@ impl Simulation {
             notes: self.result_notes(),
             saturation: self.saturation().to_string(),
             preemption: self.preemption_cost(),
-            kv_transfer_ms: self.kv_transfer.summary(),
+            kv_transfer_ms: self.rec.kv_transfer.summary(),
             classes: self.class_results(),
             prefix_cache: features::prefix_cache_result(&self.cluster.replicas),
             speculative: features::speculative_result(&self.cluster.replicas),
@@ -117,7 +117,7 @@ impl Simulation {
         let host_utilisation = host.map_or(0.0, |h| h.utilisation());
         let frontend_utilisation = self.front.frontend.as_ref().map_or(0.0, |f| f.utilisation());
         // Queueing at the replicas: arrival to first schedule, less the front-end path.
-        let queue_ms = (self.queue_delay.summary().mean - self.front.mean_path_ms()).max(0.0);
+        let queue_ms = (self.rec.queue_delay.summary().mean - self.front.mean_path_ms()).max(0.0);
         let host_bottleneck = host.is_some_and(|h| frontend::is_bottleneck(h, queue_ms));
         let frontend_bottleneck = self
             .front
@@ -162,7 +162,7 @@ impl Simulation {
 
     /// Requests still queued or running (non-zero only when the run was cut short).
     fn unfinished(&self) -> u64 {
-        let c = &self.counts;
+        let c = &self.rec.counts;
         c.arrived.saturating_sub(c.completed + c.dropped + c.rejected)
     }
 
@@ -170,7 +170,7 @@ impl Simulation {
     /// exact buffers.
     fn result_notes(&self) -> Vec<String> {
         let mut notes = self.notes.clone();
-        let c = &self.counts;
+        let c = &self.rec.counts;
         let unfinished = self.unfinished();
         match self.cut {
             Some((t, Cut::Horizon)) if unfinished > 0 || c.arrived < self.sc.requests => notes.push(format!(
@@ -187,7 +187,7 @@ impl Simulation {
             )),
             _ => {}
         }
-        let sketched = !self.ttft.is_exact() || !self.e2e.is_exact() || !self.itl.is_exact();
+        let sketched = !self.rec.ttft.is_exact() || !self.rec.e2e.is_exact() || !self.rec.itl.is_exact();
         if sketched {
             notes.push(format!(
                 "latency percentiles beyond {} samples come from a streaming sketch: within {} % of the exact values (means are exact)",
@@ -206,7 +206,7 @@ impl Simulation {
             self.last_arrival_sample,
             self.waiting_at_last_arrival,
             self.sc.requests,
-            self.counts.rejected,
+            self.rec.counts.rejected,
         )
     }
 
@@ -230,9 +230,9 @@ impl Simulation {
             .map(|(i, c)| {
                 let one = self.sc.classes.len() == 1;
                 let (ttft, tpot, e2e) = if one {
-                    (&self.ttft, &self.tpot, &self.e2e)
+                    (&self.rec.ttft, &self.rec.tpot, &self.rec.e2e)
                 } else {
-                    (&self.class_ttft[i], &self.class_tpot[i], &self.class_e2e[i])
+                    (&self.rec.class_ttft[i], &self.rec.class_tpot[i], &self.rec.class_e2e[i])
                 };
                 let completed = e2e.len() as u64;
                 ClassResult {
@@ -244,7 +244,7 @@ impl Simulation {
                     e2e_ms: e2e.summary(),
                     slo_attainment: c.slo.map(|_| {
                         if completed > 0 {
-                            self.class_met[i] as f64 / completed as f64
+                            self.rec.class_met[i] as f64 / completed as f64
                         } else {
                             0.0
                         }

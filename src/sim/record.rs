@@ -1,0 +1,101 @@
+//! What a run measures as requests finish: the latency distributions (run-wide and per class),
+//! SLO attainment per class, the request and token counts, and one row per request when asked.
+
+use crate::engine::SimTime;
+use crate::metrics::{Counts, RequestRow, Samples, WeightedSamples};
+use crate::scenario::Slo;
+use crate::serve::{NO_TIME, ReqState};
+
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    pub ttft: Samples,
+    pub tpot: Samples,
+    pub e2e: Samples,
+    pub queue_delay: Samples,
+    pub itl: WeightedSamples,
+    pub kv_transfer: Samples,
+    /// Per workload class, when there is more than one (with one, its distributions are the
+    /// run's: not kept twice).
+    pub class_ttft: Vec<Samples>,
+    pub class_tpot: Vec<Samples>,
+    pub class_e2e: Vec<Samples>,
+    /// Completed requests of each class that met its SLO.
+    pub class_met: Vec<u64>,
+    pub counts: Counts,
+    pub rows: Vec<RequestRow>,
+    pub last_completion: SimTime,
+    keep_requests: bool,
+    per_class: bool,
+}
+
+impl Recorder {
+    pub fn new(classes: usize, keep_requests: bool) -> Recorder {
+        let n = classes.max(1);
+        Recorder {
+            class_ttft: vec![Samples::default(); n],
+            class_tpot: vec![Samples::default(); n],
+            class_e2e: vec![Samples::default(); n],
+            class_met: vec![0; n],
+            keep_requests,
+            per_class: classes > 1,
+            ..Recorder::default()
+        }
+    }
+
+    /// Request `r` completed at `now`; `slo` is its class's, if any.
+    pub fn completed(&mut self, now: SimTime, r: &ReqState, slo: Option<Slo>) {
+        let ttft_ns = r.times().first_token.since(r.arrival);
+        let e2e_ns = now.since(r.arrival);
+        let ms = |ns: u64| ns as f64 * 1e-6;
+        let tpot_ms = if r.output > 1 {
+            ms(now.since(r.times().first_token)) / (r.output - 1) as f64
+        } else {
+            f64::NAN
+        };
+        self.ttft.push(ms(ttft_ns));
+        self.e2e.push(ms(e2e_ns));
+        if r.output > 1 {
+            self.tpot.push(tpot_ms);
+        }
+        let c = r.class as usize;
+        if self.per_class {
+            self.class_ttft[c].push(ms(ttft_ns));
+            self.class_e2e[c].push(ms(e2e_ns));
+            if r.output > 1 {
+                self.class_tpot[c].push(tpot_ms);
+            }
+        }
+        if let Some(slo) = slo {
+            let ok = slo.ttft_ms.is_none_or(|x| ms(ttft_ns) <= x)
+                && slo.tpot_ms.is_none_or(|x| r.output <= 1 || tpot_ms <= x)
+                && slo.e2e_ms.is_none_or(|x| ms(e2e_ns) <= x);
+            if ok {
+                self.class_met[c] += 1;
+            }
+        }
+        let queue_ns = if r.times().scheduled == NO_TIME {
+            0
+        } else {
+            r.times().scheduled.since(r.arrival)
+        };
+        self.queue_delay.push(ms(queue_ns));
+        self.counts.completed += 1;
+        self.counts.output_tokens_produced += r.progress().generated as u64;
+        self.counts.preempted += r.progress().preemptions as u64;
+        self.last_completion = self.last_completion.max(now);
+        if self.keep_requests {
+            self.rows.push(RequestRow {
+                id: r.seq,
+                replica: r.replica().0,
+                arrival_s: r.arrival.as_secs_f64(),
+                input_tokens: r.input,
+                output_tokens: r.output,
+                queue_ms: ms(queue_ns),
+                ttft_ms: ms(ttft_ns),
+                tpot_ms,
+                e2e_ms: ms(e2e_ns),
+                preemptions: r.progress().preemptions,
+            });
+        }
+    }
+}

@@ -32,13 +32,7 @@ impl SloTerm {
             "tpot" => &r.tpot_ms,
             _ => &r.e2e_ms,
         };
-        match self.percentile {
-            50.0 => d.p50,
-            90.0 => d.p90,
-            95.0 => d.p95,
-            99.0 => d.p99,
-            _ => d.p999,
-        }
+        crate::metrics::slo::percentile(d, self.percentile)
     }
 }
 

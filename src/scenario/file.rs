@@ -26,7 +26,7 @@ pub struct ScenarioFile {
     pub serving: ServingSection,
     pub workload: WorkloadSection,
     #[serde(default)]
-    pub slo: Option<Slo>,
+    pub slo: Option<SloSection>,
     /// Separate prefill and decode pools (Splitwise, DistServe, Mooncake).
     #[serde(default)]
     pub disaggregation: Option<DisaggregationSection>,
@@ -228,13 +228,14 @@ pub struct ClassSection {
     #[serde(default)]
     pub priority: u32,
     #[serde(default)]
-    pub slo: Option<Slo>,
+    pub slo: Option<SloSection>,
 }
 
-/// Service-level objectives; a request that meets all that are set counts toward goodput.
+/// Service-level objectives as written (`[slo]`, a class's `slo`): a request that meets all that
+/// are set counts toward goodput. Resolved into [`crate::metrics::slo::Slo`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Slo {
+pub struct SloSection {
     pub ttft_ms: Option<f64>,
     pub tpot_ms: Option<f64>,
     pub e2e_ms: Option<f64>,

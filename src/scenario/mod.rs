@@ -12,7 +12,7 @@ mod resolve;
 
 pub use file::{
     ClassSection, DeploymentSection, DisaggregationSection, HardwareSection, ModelSection, PoolSection, ScenarioFile,
-    ServingSection, Slo, WorkloadSection,
+    ServingSection, SloSection, WorkloadSection,
 };
 pub use limits::{MAX_BLOCK_TOKENS, MAX_HOST_VCPUS, MAX_RANKS, MAX_RANKS_PER_INSTANCE, MAX_REPLICAS, MAX_REQUESTS};
 
@@ -69,7 +69,7 @@ pub struct WorkloadClass {
     pub name: String,
     pub share: f64,
     pub priority: u32,
-    pub slo: Option<Slo>,
+    pub slo: Option<crate::metrics::slo::Slo>,
 }
 
 /// A validated scenario: everything resolved, ready to simulate.
@@ -96,7 +96,7 @@ pub struct Scenario {
     pub trace: Option<Arc<Trace>>,
     pub input_column: Option<Arc<Vec<u32>>>,
     pub output_column: Option<Arc<Vec<u32>>>,
-    pub slo: Option<Slo>,
+    pub slo: Option<crate::metrics::slo::Slo>,
     pub notes: Vec<String>,
     /// Every pool of replicas; `hardware`, `parallelism` and `replicas` above describe the first.
     /// One unified pool unless the scenario has deployment groups or disaggregation.

@@ -507,7 +507,7 @@ impl Simulation {
             a.completion(now, &self.reqs[id.index()]);
         }
         let r = &self.reqs[id.index()];
-        let slo = self.sc.classes.get(r.class as usize).and_then(|k| k.slo);
+        let slo = self.sc.classes.get(r.class as usize).and_then(|k| k.slo.as_ref());
         self.rec.completed(now, r, slo);
         self.in_system -= 1;
         let client = r.client;

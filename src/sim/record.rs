@@ -2,8 +2,8 @@
 //! SLO attainment per class, the request and token counts, and one row per request when asked.
 
 use crate::engine::SimTime;
+use crate::metrics::slo::Slo;
 use crate::metrics::{Counts, RequestRow, Samples, WeightedSamples};
-use crate::scenario::Slo;
 use crate::serve::{NO_TIME, ReqState};
 
 #[derive(Debug, Clone, Default)]
@@ -43,7 +43,7 @@ impl Recorder {
     }
 
     /// Request `r` completed at `now`; `slo` is its class's, if any.
-    pub fn completed(&mut self, now: SimTime, r: &ReqState, slo: Option<Slo>) {
+    pub fn completed(&mut self, now: SimTime, r: &ReqState, slo: Option<&Slo>) {
         let ttft_ns = r.times().first_token.since(r.arrival);
         let e2e_ns = now.since(r.arrival);
         let ms = |ns: u64| ns as f64 * 1e-6;
@@ -66,10 +66,8 @@ impl Recorder {
             }
         }
         if let Some(slo) = slo {
-            let ok = slo.ttft_ms.is_none_or(|x| ms(ttft_ns) <= x)
-                && slo.tpot_ms.is_none_or(|x| r.output <= 1 || tpot_ms <= x)
-                && slo.e2e_ms.is_none_or(|x| ms(e2e_ns) <= x);
-            if ok {
+            // TPOT is NaN for a one-token request, which no TPOT target judges.
+            if slo.met_by_request(ms(ttft_ns), tpot_ms, ms(e2e_ns)) {
                 self.class_met[c] += 1;
             }
         }

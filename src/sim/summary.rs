@@ -242,7 +242,7 @@ impl Simulation {
                     ttft_ms: ttft.summary(),
                     tpot_ms: tpot.summary(),
                     e2e_ms: e2e.summary(),
-                    slo_attainment: c.slo.map(|_| {
+                    slo_attainment: c.slo.as_ref().map(|_| {
                         if completed > 0 {
                             self.rec.class_met[i] as f64 / completed as f64
                         } else {

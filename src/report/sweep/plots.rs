@@ -102,14 +102,7 @@ fn slo_metric(m: &Manifest) -> (&'static str, DistOf, Option<f64>, f64) {
 }
 
 fn pct_value(p: f64, d: &Dist) -> f64 {
-    SloSpec {
-        name: None,
-        percentile: p,
-        ttft_ms: None,
-        tpot_ms: None,
-        e2e_ms: None,
-    }
-    .at(d)
+    crate::metrics::slo::percentile(d, p)
 }
 
 /// Draws charts into the plots folder and keeps the index of what was drawn.

@@ -3,12 +3,13 @@
 
 use super::positive;
 use crate::error::{Error, Result};
-use crate::scenario::{ClassSection, Slo, WorkloadClass, WorkloadSection};
+use crate::metrics::slo::Slo;
+use crate::scenario::{ClassSection, SloSection, WorkloadClass, WorkloadSection};
 use std::path::Path;
 
 /// The classes (at least one: without `[[workload.classes]]`, one class of every request);
 /// shares are normalised to sum to 1.
-pub(super) fn resolve(w: &WorkloadSection, slo: Option<Slo>, path: &Path) -> Result<Vec<WorkloadClass>> {
+pub(super) fn resolve(w: &WorkloadSection, slo: Option<SloSection>, path: &Path) -> Result<Vec<WorkloadClass>> {
     if let Some(slo) = &slo {
         check_slo(slo, "slo", path)?;
     }
@@ -17,7 +18,7 @@ pub(super) fn resolve(w: &WorkloadSection, slo: Option<Slo>, path: &Path) -> Res
             name: "default".into(),
             share: 1.0,
             priority: 0,
-            slo,
+            slo: slo.map(resolved),
         }]
     } else {
         declared(&w.classes, slo, path)?
@@ -32,7 +33,7 @@ pub(super) fn resolve(w: &WorkloadSection, slo: Option<Slo>, path: &Path) -> Res
     Ok(classes)
 }
 
-fn declared(classes: &[ClassSection], slo: Option<Slo>, path: &Path) -> Result<Vec<WorkloadClass>> {
+fn declared(classes: &[ClassSection], slo: Option<SloSection>, path: &Path) -> Result<Vec<WorkloadClass>> {
     let mut total = 0.0;
     let mut out = Vec::new();
     for (i, c) in classes.iter().enumerate() {
@@ -52,7 +53,7 @@ fn declared(classes: &[ClassSection], slo: Option<Slo>, path: &Path) -> Result<V
             name: c.name.clone(),
             share: c.share,
             priority: c.priority,
-            slo: c.slo.or(slo),
+            slo: c.slo.or(slo).map(resolved),
         });
     }
     for c in &mut out {
@@ -62,7 +63,7 @@ fn declared(classes: &[ClassSection], slo: Option<Slo>, path: &Path) -> Result<V
 }
 
 /// Every target that is set must be a finite number > 0; `key` is where the SLO sits.
-fn check_slo(slo: &Slo, key: &str, path: &Path) -> Result<()> {
+fn check_slo(slo: &SloSection, key: &str, path: &Path) -> Result<()> {
     for (k, v) in [
         ("ttft_ms", slo.ttft_ms),
         ("tpot_ms", slo.tpot_ms),
@@ -73,4 +74,16 @@ fn check_slo(slo: &Slo, key: &str, path: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A scenario's SLO as the one SLO type: thresholds every request is judged against (a per-request
+/// SLO has no percentile of its own; the sweep's default, p99, is what a run-level check reads).
+pub(super) fn resolved(s: SloSection) -> Slo {
+    Slo {
+        name: None,
+        percentile: 99.0,
+        ttft_ms: s.ttft_ms,
+        tpot_ms: s.tpot_ms,
+        e2e_ms: s.e2e_ms,
+    }
 }

@@ -70,7 +70,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         trace: workload.trace,
         input_column: workload.input_column,
         output_column: workload.output_column,
-        slo: f.slo,
+        slo: f.slo.map(classes::resolved),
         notes,
         hardware: pools[0].hardware.clone(),
         pools,

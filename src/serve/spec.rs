@@ -13,7 +13,6 @@
 
 use crate::perf::{BatchShape, PerfModel, StepCost, causal_pairs};
 use rand::RngExt;
-use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -64,14 +63,15 @@ pub struct SpecDecoder {
 }
 
 impl SpecDecoder {
-    /// `acceptance`: one α for every position, or γ per-position values.
+    /// `acceptance`: one α for every position, or γ per-position values; acceptance draws come
+    /// from `rng` (the replica's `rng::Stream::Speculative` stream).
     pub fn new(
         gamma: u32,
         acceptance: &[f64],
         draft: Option<Arc<PerfModel>>,
         heads_layer_fraction: f64,
         target_layers: u32,
-        seed: u64,
+        rng: ChaCha8Rng,
     ) -> SpecDecoder {
         let accept = (0..gamma as usize)
             .map(|i| acceptance.get(i).or(acceptance.last()).copied().unwrap_or(0.0))
@@ -82,7 +82,7 @@ impl SpecDecoder {
             draft,
             heads_layer_fraction,
             target_layers: target_layers.max(1) as f64,
-            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5BEC_DEC0_DE00),
+            rng,
             stats: SpecStats::default(),
         }
     }
@@ -174,10 +174,11 @@ impl SpecDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     #[test]
     fn truncated_geometric_mean_matches_closed_form() {
-        let mut s = SpecDecoder::new(4, &[0.7], None, 0.5, 32, 7);
+        let mut s = SpecDecoder::new(4, &[0.7], None, 0.5, 32, ChaCha8Rng::seed_from_u64(7));
         let closed = (1.0 - 0.7f64.powi(5)) / (1.0 - 0.7);
         assert!((s.mean_tokens_per_step() - closed).abs() < 1e-12);
         let n = 200_000;
@@ -188,7 +189,7 @@ mod tests {
 
     #[test]
     fn per_position_table() {
-        let s = SpecDecoder::new(3, &[0.9, 0.5, 0.0], None, 0.5, 32, 7);
+        let s = SpecDecoder::new(3, &[0.9, 0.5, 0.0], None, 0.5, 32, ChaCha8Rng::seed_from_u64(7));
         assert!((s.mean_tokens_per_step() - (1.0 + 0.9 + 0.45)).abs() < 1e-12);
     }
 }

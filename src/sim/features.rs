@@ -138,7 +138,7 @@ pub fn setup_replica(sc: &Scenario, pf: &PoolFeatures, id: ReplicaId, r: &mut Re
             pf.draft.clone(),
             s.heads_layer_fraction,
             sc.model.layers,
-            sc.seed ^ crate::hash::mix64(id.0 as u64),
+            crate::rng::Stream::Speculative(id.0).rng(sc.seed),
         ));
     }
 }

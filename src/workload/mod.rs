@@ -7,7 +7,6 @@
 pub mod trace;
 
 use rand::RngExt;
-use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 use rand_distr::{Distribution, Exp1, Gamma, StandardNormal};
 use serde::{Deserialize, Serialize};
@@ -232,8 +231,8 @@ impl Generator {
             input,
             output,
             max_context,
-            arrival_rng: ChaCha8Rng::seed_from_u64(seed ^ 0xA55A_0001),
-            length_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5AA5_0002),
+            arrival_rng: crate::rng::Stream::Arrivals.rng(seed),
+            length_rng: crate::rng::Stream::Lengths.rng(seed),
             next_ns: 0.0,
             emitted: 0,
             limit,
@@ -301,6 +300,7 @@ impl Generator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     fn generate(arrival: ArrivalSpec, n: u64) -> Vec<NewRequest> {
         let mut g = Generator::new(

@@ -235,7 +235,7 @@ fn moe_perf(instance: &str, model: &str, tp: u32, ep: u32, zipf: f64) -> PerfMod
         "[hardware]\ninstance = \"{instance}\"\n[model]\nname = \"{model}\"\nweights = \"fp8\"\nexpert_skew_zipf = {zipf}\n[deployment]\ntp = {tp}\nep = {ep}\n[workload]\nrequests = 1\narrival = {{ kind = \"offline\" }}\ninput = {{ kind = \"fixed\", tokens = 16 }}\noutput = {{ kind = \"fixed\", tokens = 16 }}\n"
     ));
     let mut spec = DeploymentSpec::plain(
-        &sc.hardware,
+        sc.hardware(),
         &sc.model,
         Parallelism { tp },
         sc.precision,
@@ -349,7 +349,7 @@ fn quantized_weights_and_kv_change_memory_and_bandwidth() {
         let sc = scenario(&format!(
             "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-3.1-8b\"\nweights = \"{w}\"\nkv_cache = \"{kv}\"\n[workload]\nrequests = 1\narrival = {{ kind = \"offline\" }}\ninput = {{ kind = \"fixed\", tokens = 16 }}\noutput = {{ kind = \"fixed\", tokens = 16 }}\n"
         ));
-        PerfModel::new(&sc.hardware, &sc.model, Parallelism { tp: 1 }, sc.precision, 0.1, "t").unwrap()
+        PerfModel::new(sc.hardware(), &sc.model, Parallelism { tp: 1 }, sc.precision, 0.1, "t").unwrap()
     };
     let bf16 = perf("bf16", "bf16");
     let int4 = perf("int4", "fp8");

@@ -23,7 +23,7 @@ fn perf(sc: &codesim::Scenario, tp: u32) -> PerfModel {
 /// The cost model of the scenario's deployment at `tp`, with `edit` applied to its spec.
 fn perf_with(sc: &codesim::Scenario, tp: u32, edit: impl FnOnce(&mut DeploymentSpec)) -> PerfModel {
     let mut spec = DeploymentSpec::plain(
-        &sc.hardware,
+        sc.hardware(),
         &sc.model,
         Parallelism { tp },
         sc.precision,
@@ -46,8 +46,8 @@ fn tp_over_two_trn1_instances_pays_the_efa_allreduce() {
         "[hardware]\ninstance = \"trn1.32xlarge\"\n[model]\nname = \"llama-3-8b\"\n[deployment]\ntp = 32\n[workload]\nrequests = 1\narrival = { kind = \"offline\" }\ninput = { kind = \"fixed\", tokens = 128 }\noutput = { kind = \"fixed\", tokens = 16 }\n",
     );
     let (p32, p64) = (perf(&sc, 32), perf(&sc, 64));
-    let efa = Link::from_gbps(sc.hardware.instance.efa_gbps, sc.hardware.instance.efa_latency_us).shared(32.0);
-    assert_eq!(sc.hardware.instance.efa_gbps, 800.0);
+    let efa = Link::from_gbps(sc.hardware().instance.efa_gbps, sc.hardware().instance.efa_latency_us).shared(32.0);
+    assert_eq!(sc.hardware().instance.efa_gbps, 800.0);
     let mut decode = BatchShape::default();
     for _ in 0..8 {
         decode.add_decode(1024);
@@ -299,7 +299,7 @@ fn power_cap_slows_compute_bound_steps_more() {
     };
     let sc = scenario(&text(300.0));
     let free = perf(&sc, 1);
-    let capped = perf_with(&sc, 1, |s| s.power_cap = sc.infra.power_cap(&sc.hardware));
+    let capped = perf_with(&sc, 1, |s| s.power_cap = sc.infra.power_cap(sc.hardware()));
     let (p0, p1) = (free.prefill_step(4096), capped.prefill_step(4096));
     let (d0, d1) = (free.decode_step(1, 1024), capped.decode_step(1, 1024));
     println!(
@@ -314,13 +314,13 @@ fn power_cap_slows_compute_bound_steps_more() {
     assert!(ratio(p0.total_ns, p1.total_ns) > ratio(d0.total_ns, d1.total_ns));
     let watts = |c: codesim::perf::StepCost| {
         let t = c.total_ns as f64;
-        codesim::hw::power::chip_power_w(&sc.hardware.chip, c.ideal_compute_ns / t, c.ideal_memory_ns / t)
+        codesim::hw::power::chip_power_w(&sc.hardware().chip, c.ideal_compute_ns / t, c.ideal_memory_ns / t)
     };
     for (what, c) in [("prefill", p1), ("decode", d1)] {
         assert!(watts(c) <= 300.0 + 1e-3, "capped {what} draws {} W", watts(c));
     }
     let sc400 = scenario(&text(400.0));
-    let c400 = perf_with(&sc400, 1, |s| s.power_cap = sc400.infra.power_cap(&sc400.hardware));
+    let c400 = perf_with(&sc400, 1, |s| s.power_cap = sc400.infra.power_cap(sc400.hardware()));
     println!("decode draws {:.0} W uncapped", watts(d0));
     assert_eq!(c400.decode_step(1, 1024).total_ns, d0.total_ns);
 }
@@ -363,7 +363,11 @@ fn ultraserver_members_all_reduce_over_neuronlink() {
     let (pu, pe) = (perf(&u, 128), perf(&e, 128));
     let (du, de) = (pu.decode_step(8, 1024), pe.decode_step(8, 1024));
     let bytes = 8.0 * pu.activation_bytes_per_token();
-    let us = u.hardware.instance.ultraserver.expect("trn2u is an UltraServer member");
+    let us = u
+        .hardware()
+        .instance
+        .ultraserver
+        .expect("trn2u is an UltraServer member");
     let link = Link::from_gb_s(us.link_gb_s, us.link_latency_us).shared(4.0);
     let cross = pu.allreduce().0.cross_instance_ns(bytes);
     println!(

@@ -331,7 +331,7 @@ impl Case {
         let longest = (self.input.max() + self.output.max()) as f64;
         let kv_bytes = (self.kv_requests * longest).max(2.0) * m.kv_bytes_per_token_per_rank;
         let rank_bytes = (m.weight_bytes_per_rank + kv_bytes) / (1.0 - sc.kv_reserve_fraction);
-        let chip_gib = rank_bytes * sc.hardware.chip.ranks_per_chip as f64 / GIB;
+        let chip_gib = rank_bytes * sc.hardware().chip.ranks_per_chip as f64 / GIB;
         Ok(self.toml_with_chip(&format!("[hardware.chip]\nhbm_gib = {chip_gib:.9}")))
     }
 }

@@ -127,7 +127,7 @@ fn pipeline_parallel_matches_the_closed_form() {
     let (r1, full, tpot1) = measure(1);
     let (r2, stage, tpot2) = measure(2);
     // The closed form over the decode steps (contexts grow by one token per step).
-    let link = codesim::perf::pipeline::StageLink::new(&scenario(&text(2)).hardware, &scenario(&text(2)).model, 1, 2);
+    let link = codesim::perf::pipeline::StageLink::new(scenario(&text(2)).hardware(), &scenario(&text(2)).model, 1, 2);
     let x = link.transfer_ns((b / 2) as u64);
     let mut expect_ns = 0.0;
     for k in 1..output as u64 {
@@ -207,7 +207,7 @@ fn disaggregated_ttft_includes_the_kv_transfer() {
     let (r, rows) = sim.run();
     conserves(&r, "disaggregated");
     // llama-2-7b: 512 KiB of KV per token; a TP-1 replica gets 1/8 of p5's 3200 Gbit/s EFA.
-    let hw = &sc.hardware.instance;
+    let hw = &sc.hardware().instance;
     let transfer_ns = hw.efa_latency_us * 1e3 + 2000.0 * 524_288.0 / (hw.efa_gbps / 8.0 / 8.0);
     // Plus the front-end path: Nitro's per-request latency and tokenization.
     let path_ns = sc.infra.nitro.request_latency_us * 1e3 + sc.infra.host.tokenize_us_per_token * 1e3 * 2000.0;

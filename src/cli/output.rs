@@ -45,16 +45,16 @@ pub fn run(path: &Path, json: bool, out: Option<&Path>, requests: bool, seed: Op
 
 /// The human-readable summary of one run: what ran, its latency table, then its figures.
 fn print_summary(sc: &codesim::Scenario, r: &RunResult) {
-    let hw = &sc.hardware;
+    let hw = &sc.hardware();
     println!(
         "{}: {} on {} × {} (TP {}, {} replica{}), {} weights, {} scheduler",
         r.scenario,
         sc.model.name,
         r.cost.instances,
         hw.instance.name,
-        sc.parallelism.tp,
-        sc.replicas,
-        if sc.replicas == 1 { "" } else { "s" },
+        sc.parallelism().tp,
+        sc.replicas(),
+        if sc.replicas() == 1 { "" } else { "s" },
         sc.precision.weights,
         format!("{:?}", sc.scheduler.kind).to_lowercase()
     );

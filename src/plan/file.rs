@@ -382,7 +382,7 @@ fn check_candidates(plan: &Plan) -> Result<()> {
             let ctl = Control::default();
             let mut pr = Prober::new(plan, var, cand, &ctl, plan.slo.clone());
             match pr.load(1, LIGHT_LOAD, Some(1), plan.seed) {
-                Ok(sc) => pr.chip = Some(sc.hardware.chip.name.clone()),
+                Ok(sc) => pr.chip = Some(sc.hardware().chip.name.clone()),
                 Err(LoadFailure::Infeasible(_)) => continue,
                 Err(LoadFailure::Input(e)) => return Err(candidate_error(plan, var, cand, e)),
             }

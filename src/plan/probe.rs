@@ -529,7 +529,7 @@ pub(super) fn probe_with(plan: &Plan, var: &Variation, ctl: &Control, at: &Probe
     pr.chip = Some(
         pr.load(1, at.traffic, Some(1), at.seed)
             .map_err(conv)?
-            .hardware
+            .hardware()
             .chip
             .name
             .clone(),

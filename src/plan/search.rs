@@ -206,7 +206,7 @@ impl Sizing<'_> {
         let traffic = var.traffic_scale * LIGHT_LOAD;
         // One unit must load; its chip decides which overrides apply.
         match self.pr.load(1, traffic, Some(LIGHT_REQUESTS), plan.seed) {
-            Ok(sc) => self.pr.chip = Some(sc.hardware.chip.name.clone()),
+            Ok(sc) => self.pr.chip = Some(sc.hardware().chip.name.clone()),
             Err(LoadFailure::Infeasible(m)) => {
                 self.reject(infeasible(&m), m, Vec::new());
                 return Ok(None);
@@ -403,8 +403,8 @@ fn fleet_of(cand: &Candidate, pr: &Prober<'_>, p: &Probe) -> Result<Fleet> {
         .join(", ");
     Ok(Fleet {
         candidate: cand.name.clone(),
-        instance: sc.hardware.instance.name.clone(),
-        chip: sc.hardware.chip.name.clone(),
+        instance: sc.hardware().instance.name.clone(),
+        chip: sc.hardware().chip.name.clone(),
         weights: sc.precision.weights.to_string(),
         parallelism,
         disaggregated,

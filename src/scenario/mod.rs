@@ -78,11 +78,8 @@ pub struct Scenario {
     pub name: String,
     pub file: PathBuf,
     pub seed: u64,
-    pub hardware: Hardware,
     pub model: ModelSpec,
     pub precision: Precision,
-    pub parallelism: Parallelism,
-    pub replicas: u32,
     pub scheduler: SchedulerConfig,
     pub kv_reserve_fraction: f64,
     pub routing: RoutingPolicy,
@@ -98,8 +95,9 @@ pub struct Scenario {
     pub output_column: Option<Arc<Vec<u32>>>,
     pub slo: Option<crate::metrics::slo::Slo>,
     pub notes: Vec<String>,
-    /// Every pool of replicas; `hardware`, `parallelism` and `replicas` above describe the first.
-    /// One unified pool unless the scenario has deployment groups or disaggregation.
+    /// Every pool of replicas (at least one): one unified pool unless the scenario has
+    /// deployment groups or disaggregation. The first pool's hardware, layout and replicas are
+    /// what [`Scenario::hardware`], [`Scenario::parallelism`] and [`Scenario::replicas`] read.
     pub pools: Vec<Pool>,
     pub kv_link: KvLink,
     /// Workload classes (at least one).
@@ -110,6 +108,23 @@ pub struct Scenario {
     pub features: features::Features,
     /// `[infrastructure]`, resolved.
     pub infra: infra::Infra,
+}
+
+impl Scenario {
+    /// The first pool's hardware (the only pool's, in a unified deployment).
+    pub fn hardware(&self) -> &Hardware {
+        &self.pools[0].hardware
+    }
+
+    /// The first pool's tensor parallelism.
+    pub fn parallelism(&self) -> Parallelism {
+        Parallelism { tp: self.pools[0].tp }
+    }
+
+    /// The first pool's replicas.
+    pub fn replicas(&self) -> u32 {
+        self.pools[0].replicas
+    }
 }
 
 /// Reads, parses and validates a scenario file.

@@ -47,7 +47,7 @@ pub struct Cluster {
 impl Cluster {
     /// Builds every pool, then how they connect.
     pub fn build(sc: &Scenario, notes: &mut Vec<String>) -> Result<Cluster> {
-        let pools = effective_pools(sc);
+        let pools = sc.pools.clone();
         let mut c = Cluster {
             replicas: Vec::new(),
             lane_pipeline: Vec::new(),
@@ -135,28 +135,6 @@ impl Cluster {
             }
         }
         Ok(())
-    }
-}
-
-/// The pools to build: the scenario's, except that a single unified pool takes its hardware, TP
-/// and replicas from the scenario's top-level fields (which a sweep may have changed).
-pub(super) fn effective_pools(sc: &Scenario) -> Vec<Pool> {
-    match &sc.pools[..] {
-        [p] if p.role == PoolRole::Unified => vec![Pool {
-            role: PoolRole::Unified,
-            hardware: sc.hardware.clone(),
-            tp: sc.parallelism.tp,
-            pp: p.pp,
-            replicas: sc.replicas,
-        }],
-        [] => vec![Pool {
-            role: PoolRole::Unified,
-            hardware: sc.hardware.clone(),
-            tp: sc.parallelism.tp,
-            pp: 1,
-            replicas: sc.replicas,
-        }],
-        ps => ps.to_vec(),
     }
 }
 

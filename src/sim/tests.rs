@@ -4,7 +4,7 @@
 use super::*;
 use crate::scenario::load_str;
 use crate::serve::KvLink;
-use cluster::{effective_pools, instances_needed};
+use cluster::instances_needed;
 use std::path::Path;
 
 fn scenario(text: &str) -> Scenario {
@@ -52,7 +52,7 @@ fn co_located_pools_share_instances_by_their_ranks() {
     let sc = scenario(
         "[hardware]\ninstance = \"trn1.32xlarge\"\n[model]\nname = \"llama-3-8b\"\n[disaggregation]\nprefill = { tp = 8, replicas = 2 }\ndecode = { tp = 16, replicas = 1 }\nkv_link = \"neuronlink\"\n[workload]\nrequests = 1\narrival = { kind = \"offline\" }\ninput = { kind = \"fixed\", tokens = 64 }\noutput = { kind = \"fixed\", tokens = 4 }\n",
     );
-    let pools = effective_pools(&sc);
+    let pools = sc.pools.clone();
     assert_eq!(instances_needed(&pools, KvLink::Neuronlink), vec![0.5, 0.5]);
     // Over EFA each pool has its own instances: 16 ranks and 16 ranks, one instance each.
     assert_eq!(instances_needed(&pools, KvLink::Efa), vec![1.0, 1.0]);

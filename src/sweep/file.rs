@@ -365,8 +365,8 @@ output = { kind = "fixed", tokens = 10 }
         assert_eq!(runs[5].id, "r0005");
         let text = m.scenario_text(&runs[5]).unwrap();
         let sc = crate::scenario::load_str(&text, Path::new("s.toml")).unwrap();
-        assert_eq!(sc.parallelism.tp, 2);
-        assert_eq!(sc.replicas, 1);
+        assert_eq!(sc.parallelism().tp, 2);
+        assert_eq!(sc.replicas(), 1);
         assert!(matches!(sc.arrival, crate::workload::ArrivalSpec::Poisson { rate_per_s } if rate_per_s == 4.0));
     }
 

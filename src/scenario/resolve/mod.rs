@@ -12,7 +12,6 @@ mod workload;
 use super::features::{self, FeatureSections, ServedModel};
 use super::{Scenario, ScenarioFile, infra};
 use crate::error::{Error, Result};
-use crate::perf::Parallelism;
 use crate::serve::SchedulerKind;
 use std::path::{Path, PathBuf};
 
@@ -57,8 +56,6 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         seed: f.seed,
         model,
         precision,
-        parallelism: Parallelism { tp: pools[0].tp },
-        replicas: pools[0].replicas,
         scheduler,
         kv_reserve_fraction: s.kv_reserve_fraction,
         routing: s.routing,
@@ -72,7 +69,6 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         output_column: workload.output_column,
         slo: f.slo.map(classes::resolved),
         notes,
-        hardware: pools[0].hardware.clone(),
         pools,
         kv_link,
         classes,

@@ -240,6 +240,22 @@ impl Replica {
         reqs[id.index()].phase = Phase::Prefilling;
     }
 
+    /// Admits the head of the waiting queue whole if its KV blocks fit above `watermark` free
+    /// blocks: claims them and starts its prefill at `now`. False (nothing changed) when they do
+    /// not fit.
+    pub(super) fn admit_whole(&mut self, id: RequestId, reqs: &mut [ReqState], now: SimTime, watermark: u64) -> bool {
+        let blocks = self.kv.admission_blocks(&reqs[id.index()]);
+        if !self.kv.fits(blocks, watermark) {
+            return false;
+        }
+        self.kv.claim(blocks);
+        self.admit_waiting(id, reqs);
+        let r = &mut reqs[id.index()];
+        r.note_scheduled(now);
+        r.progress.blocks = blocks as u32;
+        true
+    }
+
     /// Forms the next step, if there is work. Returns its cost; the caller schedules its end.
     pub fn plan_step(&mut self, now: SimTime, reqs: &mut [ReqState]) -> Option<StepCost> {
         debug_assert!(!self.busy);

@@ -35,16 +35,11 @@ fn admit_whole_prompts(rep: &mut Replica, now: SimTime, reqs: &mut [ReqState], s
         if shape.prefill_seqs > 0 && shape.prefill_tokens + need > rep.cfg.max_batched_tokens as u64 {
             break;
         }
-        let blocks = rep.kv.admission_blocks(r);
-        if !rep.kv.fits(blocks, rep.watermark()) {
+        let watermark = rep.watermark();
+        if !rep.admit_whole(id, reqs, now, watermark) {
             break;
         }
-        rep.kv.claim(blocks);
-        rep.admit_waiting(id, reqs);
-        let r = &mut reqs[id.index()];
-        r.note_scheduled(now);
-        let p = &mut r.progress;
-        p.blocks = blocks as u32;
+        let p = &mut reqs[id.index()].progress;
         if p.recomputing {
             rep.plan.recompute_tokens += need;
         }

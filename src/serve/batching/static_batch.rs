@@ -29,16 +29,10 @@ fn admit_batch(rep: &mut Replica, now: SimTime, reqs: &mut [ReqState], shape: &m
         if shape.prefill_seqs >= rep.cfg.max_batch {
             break;
         }
-        let blocks = rep.kv.admission_blocks(&reqs[id.index()]);
-        if !rep.kv.fits(blocks, 0) {
+        if !rep.admit_whole(id, reqs, now, 0) {
             break;
         }
-        rep.kv.claim(blocks);
-        rep.admit_waiting(id, reqs);
-        let r = &mut reqs[id.index()];
-        r.note_scheduled(now);
-        let p = &mut r.progress;
-        p.blocks = blocks as u32;
+        let p = &mut reqs[id.index()].progress;
         shape.add_prefill((p.prompt_len - p.prefilled) as u64, p.prefilled as u64);
         p.prefilled = p.prompt_len;
         rep.prefill_completes(id);

@@ -148,3 +148,6 @@ pub fn suggest(word: &str, accepted: &[&str]) -> String {
         accepted.join(", ")
     )
 }
+
+#[cfg(test)]
+mod tests;

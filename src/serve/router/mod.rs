@@ -88,3 +88,6 @@ fn collect(buf: &mut Vec<ReplicaLoad>, loads: impl Iterator<Item = ReplicaLoad>)
     buf.extend(loads);
     buf
 }
+
+#[cfg(test)]
+mod tests;

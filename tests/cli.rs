@@ -374,3 +374,17 @@ fn bad_input_is_a_clear_error_never_a_panic() {
     assert_eq!(code, 2, "a directory: {stderr}");
     assert!(stderr.contains("directory"));
 }
+
+/// `bench` refuses what would measure nothing instead of printing an empty result with exit 0.
+#[test]
+fn bench_refuses_zero_repetitions_and_unknown_workloads() {
+    let (code, out, err) = codesim(&["bench", "--repeat", "0"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("--repeat") && err.contains("1 or more"), "{err}");
+    let (code, out, err) = codesim(&["bench", "--only", "nope", "--repeat", "1"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("`nope` names no workload") && err.contains("decode-loop-batch128"),
+        "{err}"
+    );
+}

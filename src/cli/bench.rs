@@ -1,7 +1,7 @@
 //! `codesim bench`: the simulator's own speed on reference workloads, as JSON, so users can
 //! measure their machine the same way.
 
-use codesim::error::Result;
+use codesim::error::{Error, Result};
 use codesim::sim::{RunOptions, Simulation};
 use std::path::Path;
 
@@ -123,8 +123,27 @@ fn workloads(traces: &Path) -> Vec<(String, std::result::Result<String, String>)
 }
 
 pub fn run(repeat: u32, traces: &Path, only: &[String]) -> Result<()> {
+    if repeat == 0 {
+        return Err(Error::input(
+            "--repeat",
+            "",
+            "0 repetitions measure nothing; give 1 or more",
+        ));
+    }
+    let all = workloads(traces);
+    if let Some(unknown) = only
+        .iter()
+        .find(|o| !all.iter().any(|(name, _)| name.contains(o.as_str())))
+    {
+        let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(Error::input(
+            "--only",
+            "",
+            format!("`{unknown}` names no workload; the workloads are: {}", names.join(", ")),
+        ));
+    }
     let mut rows = Vec::new();
-    for (name, text) in workloads(traces) {
+    for (name, text) in all {
         if !only.is_empty() && !only.iter().any(|o| name.contains(o.as_str())) {
             continue;
         }
@@ -138,7 +157,7 @@ pub fn run(repeat: u32, traces: &Path, only: &[String]) -> Result<()> {
         let sc = codesim::scenario::load_str(&text, Path::new(&format!("<bench:{name}>")))?;
         let mut best: Option<codesim::RunResult> = None;
         let mut rss = 0.0f64;
-        for _ in 0..repeat.max(1) {
+        for _ in 0..repeat {
             let reset = reset_peak_rss();
             let wall = std::time::Instant::now();
             let (mut r, _) = Simulation::new(&sc, RunOptions::default())?.run();

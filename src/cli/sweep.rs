@@ -21,16 +21,32 @@ pub struct SweepArgs {
     pub no_plots: bool,
 }
 
+/// `--jobs`: at least one, and at most 16 per core. Runs are CPU-bound: threads beyond a few
+/// per core only slow a sweep down and its stop.
+fn check_jobs(jobs: Option<usize>) -> Result<()> {
+    if jobs == Some(0) {
+        return Err(Error::input("--jobs", "", "must be at least 1"));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let max_jobs = 16 * cores;
+    if let Some(j) = jobs.filter(|&j| j > max_jobs) {
+        return Err(Error::input(
+            "--jobs",
+            "",
+            format!("{j} is more than 16 per core on this machine ({cores} cores); give at most {max_jobs}"),
+        ));
+    }
+    Ok(())
+}
+
 pub fn run(a: SweepArgs) -> Result<()> {
+    check_jobs(a.jobs)?;
     let sw = sweep::load(&a.file)?;
     let m = &sw.manifest;
     let shard = match &a.shard {
         Some(s) => Shard::parse(s, |k| std::env::var(k).ok()).map_err(|msg| Error::input("--shard", "", msg))?,
         None => Shard::ALL,
     };
-    if a.jobs == Some(0) {
-        return Err(Error::input("--jobs", "", "must be at least 1"));
-    }
     let out = a.out.clone().unwrap_or_else(|| Path::new("reports").join(&m.name));
     ensure_out_dir(&out)?;
 

@@ -372,8 +372,14 @@ pub fn execute(
         }
     }
     on_start(outcome.planned, outcome.resumed);
+    // No more threads than runs to do (0: one per core, rayon's default).
+    let threads = if opts.jobs == 0 {
+        0
+    } else {
+        opts.jobs.min(todo.len().max(1))
+    };
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs)
+        .num_threads(threads)
         .build()
         .map_err(|e| Error::input(out, "--jobs", format!("cannot start the worker threads: {e}")))?;
     let stopped = || opts.stop.is_some_and(|s| s.load(Ordering::SeqCst));

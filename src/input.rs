@@ -131,6 +131,25 @@ fn explain_serde_message(msg: &str) -> String {
     msg.to_string()
 }
 
+/// A name shown in reports and messages (never a path: nothing is written under it): not
+/// empty, one line, no control characters.
+pub fn check_label(path: &Path, key: &str, name: &str) -> Result<()> {
+    let why = if name.trim().is_empty() {
+        "is empty"
+    } else if name.chars().any(char::is_control) {
+        "holds a control character (NUL, newline, tab, ...)"
+    } else if name.len() > 200 {
+        "is longer than 200 bytes"
+    } else {
+        return Ok(());
+    };
+    Err(Error::input(
+        path,
+        key,
+        format!("`{}` {why}; give a short one-line name", name.escape_debug()),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -113,9 +113,9 @@ pub fn load_str(text: &str, path: &Path) -> Result<Plan> {
     }
     let whatifs = parse_whatifs(&f.whatifs, path)?;
     let name = f.name.clone().unwrap_or_else(|| default_name(path));
-    check_label(path, "name", &name)?;
+    crate::input::check_label(path, "name", &name)?;
     for (i, w) in whatifs.iter().enumerate() {
-        check_label(path, &format!("whatif[{i}].name"), &w.name)?;
+        crate::input::check_label(path, &format!("whatif[{i}].name"), &w.name)?;
     }
     let plan = Plan {
         name,
@@ -283,25 +283,6 @@ fn default_name(path: &Path) -> String {
         .unwrap_or_else(|| "plan".into())
 }
 
-/// A name shown in reports and messages (never a path: nothing is written under it): not
-/// empty, one line, no control characters.
-fn check_label(path: &Path, key: &str, name: &str) -> Result<()> {
-    let why = if name.trim().is_empty() {
-        "is empty"
-    } else if name.chars().any(char::is_control) {
-        "holds a control character (NUL, newline, tab, ...)"
-    } else if name.len() > 200 {
-        "is longer than 200 bytes"
-    } else {
-        return Ok(());
-    };
-    Err(Error::input(
-        path,
-        key,
-        format!("`{}` {why}; give a short one-line name", name.escape_debug()),
-    ))
-}
-
 /// A candidate's scenario error, placed in the plan: the line numbers of a generated scenario
 /// mean nothing to the user, the candidate and the key path do.
 fn candidate_error(plan: &Plan, var: &Variation, cand: &Candidate, e: Error) -> Error {
@@ -421,7 +402,7 @@ fn parse_candidates(files: &[CandidateFile], path: &Path, loc: &str) -> Result<V
     let mut out: Vec<Candidate> = Vec::new();
     for (i, c) in files.iter().enumerate() {
         let loc = format!("{loc}[{i}]");
-        check_label(path, &format!("{loc}.name"), &c.name)?;
+        crate::input::check_label(path, &format!("{loc}.name"), &c.name)?;
         if out.iter().any(|o| o.name == c.name) {
             return Err(Error::input(
                 path,

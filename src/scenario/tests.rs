@@ -65,3 +65,22 @@ fn more_closed_loop_clients_than_a_run_can_hold_are_refused_by_key() {
         other => panic!("expected an input error, got {other:?}"),
     }
 }
+
+#[test]
+fn names_printed_to_the_terminal_are_one_plain_line() {
+    for (text, key) in [
+        (format!("name = \"run\\u001b[2J\"\n{MINIMAL}"), "name"),
+        (
+            format!("{MINIMAL}[[workload.classes]]\nname = \"a\\nb\"\nshare = 1.0\n"),
+            "workload.classes[0].name",
+        ),
+    ] {
+        match load(&text) {
+            Err(Error::Input(e)) => {
+                assert_eq!(e.location, key);
+                assert!(e.message.contains("control character"), "{}", e.message);
+            }
+            other => panic!("{key}: expected an input error, got {other:?}"),
+        }
+    }
+}

@@ -38,6 +38,7 @@ fn declared(classes: &[ClassSection], slo: Option<SloSection>, path: &Path) -> R
     let mut out = Vec::new();
     for (i, c) in classes.iter().enumerate() {
         positive(path, &format!("workload.classes[{i}].share"), c.share)?;
+        crate::input::check_label(path, &format!("workload.classes[{i}].name"), &c.name)?;
         if classes[..i].iter().any(|o| o.name == c.name) {
             return Err(Error::input(
                 path,

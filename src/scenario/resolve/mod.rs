@@ -45,6 +45,10 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
             expert_shares: f.model.expert_shares.as_deref(),
         },
     )?;
+    if let Some(n) = &f.name {
+        // Printed to the terminal and into reports: one plain line.
+        crate::input::check_label(path, "name", n)?;
+    }
     let name = f.name.clone().unwrap_or_else(|| {
         path.file_stem()
             .map(|s| s.to_string_lossy().to_string())

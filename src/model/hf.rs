@@ -28,7 +28,8 @@ pub const HF_MODEL_TYPES: [&str; 8] = [
 /// stem otherwise, and after `model_type` when neither gives a name.
 pub fn from_hf_config(path: &Path) -> Result<ModelSpec> {
     let text = crate::input::read_text(path)?;
-    let json: Value = serde_json::from_str(&text)
+    // Editors on Windows write a UTF-8 byte-order mark; TOML inputs accept it, so does this.
+    let json: Value = serde_json::from_str(text.strip_prefix('\u{feff}').unwrap_or(&text))
         .map_err(|e| Error::input(path, format!("line {}", e.line()), format!("invalid JSON: {e}")))?;
     let Some(fields) = json.as_object() else {
         return Err(Error::input(path, "", "expected a JSON object of config fields"));

@@ -594,6 +594,11 @@ mod tests {
             let path = dir.write(&format!("{name}/config.json"), config);
             assert_eq!(from_hf_config(&path).unwrap(), preset(name), "{name}");
         }
+        // A byte-order mark (as Windows editors write) changes nothing.
+        let path = dir.write("bom/llama-3-8b.json", &format!("\u{feff}{LLAMA_3_8B_CONFIG}"));
+        let with_bom = from_hf_config(&path).unwrap();
+        assert_eq!(with_bom.layers, preset("llama-3-8b").layers);
+        assert_eq!(with_bom.params_total(), preset("llama-3-8b").params_total());
     }
 
     #[test]

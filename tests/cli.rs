@@ -397,3 +397,15 @@ fn sweep_refuses_absurd_job_counts() {
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("--jobs") && err.contains("16 per core"), "{err}");
 }
+
+/// The run header describes every pool of a fleet, not only the first.
+#[test]
+fn the_run_header_names_every_pool() {
+    let (code, out, err) = codesim(&["run", "scenarios/serving-fleet.toml"]);
+    assert_eq!(code, 0, "{err}");
+    let header = out.lines().next().unwrap();
+    assert!(
+        header.contains("p5.48xlarge (TP 2, 2 replicas) + 1 × p4de.24xlarge (TP 2, 2 replicas)"),
+        "{header}"
+    );
+}

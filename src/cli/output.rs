@@ -43,21 +43,58 @@ pub fn run(path: &Path, json: bool, out: Option<&Path>, requests: bool, seed: Op
     Ok(())
 }
 
-/// The human-readable summary of one run: what ran, its latency table, then its figures.
-fn print_summary(sc: &codesim::Scenario, r: &RunResult) {
-    let hw = &sc.hardware();
-    println!(
-        "{}: {} on {} × {} (TP {}, {} replica{}), {} weights, {} scheduler",
+/// What ran, on one line: the model on every pool of the fleet.
+fn deployment_line(sc: &codesim::Scenario, r: &RunResult) -> String {
+    let plural = |n: u32| if n == 1 { "" } else { "s" };
+    let fleet = if sc.pools.len() == 1 {
+        let hw = sc.hardware();
+        format!(
+            "{} × {} (TP {}, {} replica{})",
+            r.cost.instances,
+            hw.instance.name,
+            sc.parallelism().tp,
+            sc.replicas(),
+            plural(sc.replicas())
+        )
+    } else {
+        let pools: Vec<String> = sc
+            .pools
+            .iter()
+            .map(|p| {
+                let role = match p.role {
+                    codesim::serve::PoolRole::Unified => "",
+                    codesim::serve::PoolRole::Prefill => "prefill ",
+                    codesim::serve::PoolRole::Decode => "decode ",
+                };
+                let pp = if p.pp > 1 {
+                    format!(", PP {}", p.pp)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{role}{} × {} (TP {}{pp}, {} replica{})",
+                    p.instances(),
+                    p.hardware.instance.name,
+                    p.tp,
+                    p.replicas,
+                    plural(p.replicas)
+                )
+            })
+            .collect();
+        format!("{} instances: {}", r.cost.instances, pools.join(" + "))
+    };
+    format!(
+        "{}: {} on {fleet}, {} weights, {} scheduler",
         r.scenario,
         sc.model.name,
-        r.cost.instances,
-        hw.instance.name,
-        sc.parallelism().tp,
-        sc.replicas(),
-        if sc.replicas() == 1 { "" } else { "s" },
         sc.precision.weights,
         format!("{:?}", sc.scheduler.kind).to_lowercase()
-    );
+    )
+}
+
+/// The human-readable summary of one run: what ran, its latency table, then its figures.
+fn print_summary(sc: &codesim::Scenario, r: &RunResult) {
+    println!("{}", deployment_line(sc, r));
     println!();
     println!(
         "{:<12} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",

@@ -77,6 +77,7 @@ fn scenario_cases() -> Vec<BadScenario> {
         ("unknown dtype", format!("[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-2-7b\"\nweights = \"fp4\"\n{WORKLOAD}"), vec![], vec!["model.weights", "fp4"]),
         ("unknown instance", format!("[hardware]\ninstance = \"p5.48xlarg\"\n[model]\nname = \"llama-2-7b\"\n{WORKLOAD}"), vec![], vec!["hardware.instance", "did you mean `p5.48xlarge`"]),
         ("unknown model", format!("[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-3-8bb\"\n{WORKLOAD}"), vec![], vec!["model.name", "did you mean `llama-3-8b`"]),
+        ("offline arrivals with a rate", format!("{BASE}[workload]\nrequests = 10\narrival = {{ kind = \"offline\", rate_per_s = 5 }}\ninput = {{ kind = \"fixed\", tokens = 100 }}\noutput = {{ kind = \"fixed\", tokens = 10 }}\n"), vec![], vec!["workload.arrival", "rate_per_s"]),
         ("missing HF config", format!("[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"nowhere/config.json\"\n{WORKLOAD}"), vec![], vec!["model.name", "not found"]),
         ("model does not fit", format!("[hardware]\ninstance = \"inf2.xlarge\"\n[model]\nname = \"llama-3-70b\"\n[deployment]\ntp = 2\n{WORKLOAD}"), vec![], vec!["does not fit", "GB"]),
         ("lengths beyond the context", format!("{BASE}{}", workload(poisson, "{ kind = \"fixed\", tokens = 4000 }", "{ kind = \"fixed\", tokens = 500 }")), vec![], vec!["context", "4096"]),

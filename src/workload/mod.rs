@@ -31,7 +31,7 @@ pub enum ArrivalSpec {
     /// `batch` requests start together (a static batch, as the Neuron benchmarks run).
     Static { batch: u32 },
     /// Every request arrives at t = 0; the engine batches as it can.
-    Offline,
+    Offline {},
     /// Replay of a trace file; `rate_scale` multiplies its arrival rate (2.0 = twice as fast).
     Trace {
         path: String,
@@ -56,7 +56,7 @@ impl ArrivalSpec {
             ArrivalSpec::Gamma { .. } => "gamma",
             ArrivalSpec::Closed { .. } => "closed",
             ArrivalSpec::Static { .. } => "static",
-            ArrivalSpec::Offline => "offline",
+            ArrivalSpec::Offline {} => "offline",
             ArrivalSpec::Trace { .. } => "trace",
         }
     }
@@ -218,7 +218,7 @@ impl Generator {
                 )
             }
             ArrivalSpec::Trace { rate_scale, .. } => (GapProcess::Trace, *rate_scale),
-            ArrivalSpec::Closed { .. } | ArrivalSpec::Static { .. } | ArrivalSpec::Offline => {
+            ArrivalSpec::Closed { .. } | ArrivalSpec::Static { .. } | ArrivalSpec::Offline {} => {
                 (GapProcess::AllAtZero, 1.0)
             }
         };
@@ -387,7 +387,7 @@ mod tests {
     #[test]
     fn lengths_fit_the_context() {
         let mut g = Generator::new(
-            &ArrivalSpec::Offline,
+            &ArrivalSpec::Offline {},
             LengthSampler::Fixed(4000),
             LengthSampler::Fixed(500),
             4096,

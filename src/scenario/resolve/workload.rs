@@ -86,7 +86,7 @@ fn arrival_trace(w: &WorkloadSection, dir: &Path, path: &Path) -> Result<Option<
             }
         }
         ArrivalSpec::Static { batch } => at_least_one(path, "workload.arrival.batch", *batch as u64)?,
-        ArrivalSpec::Offline => {}
+        ArrivalSpec::Offline {} => {}
         ArrivalSpec::Trace {
             path: tp,
             format,

@@ -482,6 +482,11 @@ fn plan_cases() -> Vec<BadFile> {
 fn validation_cases() -> Vec<BadFile> {
     vec![
         bad(
+            "no case at all",
+            b"# published measurements\n".to_vec(),
+            &["case", "no [[case]] table"],
+        ),
+        bad(
             "syntax error",
             case(&[("[case.measured]", "[case.measured")]),
             &["line 16", "syntax"],

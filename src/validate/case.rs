@@ -136,6 +136,13 @@ impl Measured {
 /// Parses a validation file's text and notes each case's line.
 pub fn parse(text: &str, path: &Path) -> Result<ValidationFile> {
     let mut file: ValidationFile = parse_toml(text, path)?;
+    if file.case.is_empty() {
+        return Err(Error::input(
+            path,
+            "case",
+            "the file holds no [[case]] table; a validation file lists published measurements, one [[case]] each",
+        ));
+    }
     let headers = text
         .lines()
         .enumerate()

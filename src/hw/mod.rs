@@ -423,6 +423,7 @@ pub(crate) fn validate_chip(c: &Chip, file: &Path) -> Result<()> {
             ));
         }
     }
+    check_ranges(c, file)?;
     if c.ranks_per_chip == 0 {
         return Err(Error::input(file, at("ranks_per_chip"), "must be at least 1"));
     }
@@ -431,6 +432,56 @@ pub(crate) fn validate_chip(c: &Chip, file: &Path) -> Result<()> {
             file,
             at("physical_cores_per_chip"),
             "a CPU chip counts its cores: must be at least 1",
+        ));
+    }
+    Ok(())
+}
+
+/// The chip's other numbers are physical: finite, latencies, overheads, bandwidths and peaks
+/// not negative, idle power within [0, TDP], the KV-read efficiency a fraction of the bandwidth.
+fn check_ranges(c: &Chip, file: &Path) -> Result<()> {
+    let at = |k: &str| format!("chip `{}`.{k}", c.name);
+    let e = &c.efficiency;
+    let p = &c.peak_tflops;
+    let non_negative = [
+        ("sram_mib", Some(c.sram_mib)),
+        ("link.bandwidth_gb_s", Some(c.link.bandwidth_gb_s)),
+        ("link.latency_us", Some(c.link.latency_us)),
+        ("efficiency.compute_half_tokens", Some(e.compute_half_tokens)),
+        ("efficiency.attention_score_bytes", Some(e.attention_score_bytes)),
+        ("efficiency.step_overhead_us", Some(e.step_overhead_us)),
+        ("efficiency.layer_overhead_us", Some(e.layer_overhead_us)),
+        ("efficiency.collective_latency_us", Some(e.collective_latency_us)),
+        ("efficiency.thread_half_cores", Some(e.thread_half_cores)),
+        ("efficiency.core_bandwidth_gb_s", Some(e.core_bandwidth_gb_s)),
+        ("peak_tflops.bf16", p.bf16),
+        ("peak_tflops.fp16", p.fp16),
+        ("peak_tflops.fp8", p.fp8),
+        ("peak_tflops.int8", p.int8),
+        ("peak_tflops.int4", p.int4),
+        ("peak_tflops.fp32", p.fp32),
+    ];
+    for (k, v) in non_negative {
+        if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+            return Err(Error::input(
+                file,
+                at(k),
+                format!("must be a finite number ≥ 0, got {v}"),
+            ));
+        }
+    }
+    if !(c.idle_w.is_finite() && (0.0..=c.tdp_w).contains(&c.idle_w)) {
+        return Err(Error::input(
+            file,
+            at("idle_w"),
+            format!("must be within [0, tdp_w = {} W], got {}", c.tdp_w, c.idle_w),
+        ));
+    }
+    if let Some(v) = e.kv_memory.filter(|v| !(v.is_finite() && *v > 0.0 && *v <= 1.0)) {
+        return Err(Error::input(
+            file,
+            at("efficiency.kv_memory"),
+            format!("is a fraction of the HBM bandwidth: must be in (0, 1], got {v}"),
         ));
     }
     Ok(())

@@ -176,27 +176,13 @@ fn length_column(spec: &LengthSpec, key: &str, input: bool, dir: &Path, path: &P
             Ok(None)
         }
         LengthSpec::Uniform { min, max } => {
-            at_least_one(path, &format!("{key}.min"), *min as u64)?;
-            if max < min {
-                return Err(Error::input(
-                    path,
-                    format!("{key}.max"),
-                    format!("must be >= min ({min}), got {max}"),
-                ));
-            }
+            bounds(path, key, *min, *max)?;
             Ok(None)
         }
         LengthSpec::Lognormal { mean, cv, min, max } => {
             positive(path, &format!("{key}.mean"), *mean)?;
             positive(path, &format!("{key}.cv"), *cv)?;
-            at_least_one(path, &format!("{key}.min"), *min as u64)?;
-            if max < min {
-                return Err(Error::input(
-                    path,
-                    format!("{key}.max"),
-                    format!("must be >= min ({min}), got {max}"),
-                ));
-            }
+            bounds(path, key, *min, *max)?;
             Ok(None)
         }
     }
@@ -246,4 +232,17 @@ impl Workload {
         }
         Ok(())
     }
+}
+
+/// A length distribution's bounds: `min` at least 1, `max` not below it.
+fn bounds(path: &Path, key: &str, min: u32, max: u32) -> Result<()> {
+    at_least_one(path, &format!("{key}.min"), min as u64)?;
+    if max < min {
+        return Err(Error::input(
+            path,
+            format!("{key}.max"),
+            format!("must be >= min ({min}), got {max}"),
+        ));
+    }
+    Ok(())
 }

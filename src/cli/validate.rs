@@ -40,6 +40,9 @@ fn print_table(r: &Report) {
             x.error_pct
         );
     }
+    for (id, f) in codesim::report::validation::case_features(r) {
+        println!("features {id}: {f}");
+    }
     for s in &r.skipped {
         println!("skipped {}: {}", s.id, s.reason);
     }

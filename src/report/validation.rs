@@ -58,6 +58,13 @@ pub fn markdown(r: &Report, path: &Path) -> String {
             x.error_pct
         );
     }
+    let featured = case_features(r);
+    if !featured.is_empty() {
+        let _ = writeln!(s, "\n## Case features\n");
+        for (id, f) in featured {
+            let _ = writeln!(s, "- `{id}`: {}", f.replace('|', "\\|"));
+        }
+    }
     if !r.skipped.is_empty() {
         let _ = writeln!(s, "\n## Skipped\n");
         for x in &r.skipped {
@@ -65,6 +72,17 @@ pub fn markdown(r: &Report, path: &Path) -> String {
         }
     }
     s
+}
+
+/// `(case, features)` of every simulated case with features, in case order.
+pub fn case_features(r: &Report) -> Vec<(&str, &str)> {
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for x in r.rows.iter().filter(|x| !x.features.is_empty()) {
+        if out.last().is_none_or(|(id, _)| *id != x.id) {
+            out.push((&x.id, &x.features));
+        }
+    }
+    out
 }
 
 fn distinct_cases(r: &Report) -> usize {
@@ -96,5 +114,47 @@ pub fn chart(r: &Report) -> Chart {
         y_log: true,
         series,
         reference_lines: vec![RefLine::Identity, RefLine::Ratio(1.1), RefLine::Ratio(0.9)],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::{Row, summarise};
+
+    fn row(id: &str, metric: &str, features: &str) -> Row {
+        Row {
+            id: id.to_string(),
+            family: "trn2".to_string(),
+            metric: metric.to_string(),
+            predicted: 110.0,
+            measured: 100.0,
+            error_pct: 10.0,
+            features: features.to_string(),
+        }
+    }
+
+    #[test]
+    fn case_features_are_listed_once_per_case_and_only_when_present() {
+        let plain = summarise(vec![row("a", "ttft_p50_ms", "")], Vec::new());
+        let md = markdown(&plain, Path::new("v.toml"));
+        assert!(!md.contains("Case features"), "{md}");
+        let featured = summarise(
+            vec![
+                row("a", "ttft_p50_ms", ""),
+                row("b", "ttft_p50_ms", "prefix cache: hit rate 0.5"),
+                row("b", "tpot_p50_ms", "prefix cache: hit rate 0.5"),
+            ],
+            Vec::new(),
+        );
+        assert_eq!(case_features(&featured), vec![("b", "prefix cache: hit rate 0.5")]);
+        let md = markdown(&featured, Path::new("v.toml"));
+        assert!(
+            md.contains("\n## Case features\n\n- `b`: prefix cache: hit rate 0.5\n"),
+            "{md}"
+        );
+        // A plain row's JSON has no `features` key, so published reports keep their shape.
+        let json = serde_json::to_string(&plain.rows[0]).unwrap();
+        assert!(!json.contains("features"), "{json}");
     }
 }

@@ -1,6 +1,7 @@
 //! The validation file: its schema (one `[[case]]` per published measurement), the checks a
 //! case must pass, and the scenario each case becomes.
 
+use super::features::{CaseSpeculative, Lengths};
 use super::{CLOSED_ROUNDS, OFFLINE_MAX_BATCH, OFFLINE_MAX_BATCHED_TOKENS, POISSON_DEFAULT_REQUESTS, SEED};
 use crate::dtype::Dtype;
 use crate::error::{Error, Result};
@@ -38,8 +39,30 @@ pub struct Case {
     pub requests: Option<u64>,
     #[serde(default)]
     pub qps: Option<f64>,
-    pub input_tokens: u32,
-    pub output_tokens: u32,
+    /// Fixed prompt length; or `input`, a distribution (exactly one of the two).
+    #[serde(default)]
+    pub input_tokens: Option<u32>,
+    /// Fixed output length; or `output`, a distribution (exactly one of the two).
+    #[serde(default)]
+    pub output_tokens: Option<u32>,
+    #[serde(default)]
+    pub input: Option<Lengths>,
+    #[serde(default)]
+    pub output: Option<Lengths>,
+    /// Data-parallel copies of the deployment (default 1); `chips` and `instances` count all of
+    /// them.
+    #[serde(default)]
+    pub replicas: Option<u32>,
+    /// The engine's most sequences in one batch (vLLM's `max_num_seqs`); default: the load
+    /// kind's (closed: `concurrency`; poisson: the scenario default; offline: trtllm-bench's).
+    #[serde(default)]
+    pub max_batch: Option<u32>,
+    /// Fraction of prompt tokens served from the prefix cache; turns the cache on.
+    #[serde(default)]
+    pub prefix_hit_rate: Option<f64>,
+    /// Speculative decoding with a draft model (`[case.speculative]`).
+    #[serde(default)]
+    pub speculative: Option<CaseSpeculative>,
     pub measured: Measured,
     /// Line of the case's `[[case]]` header, for error messages (filled in by [`parse`]).
     #[serde(skip)]
@@ -195,8 +218,6 @@ impl Case {
             ("instances", self.instances as u64),
             ("chips", self.chips as u64),
             ("tp", self.tp as u64),
-            ("input_tokens", self.input_tokens as u64),
-            ("output_tokens", self.output_tokens as u64),
             ("concurrency", self.concurrency.map_or(1, u64::from)),
             ("requests", self.requests.unwrap_or(1)),
         ] {
@@ -218,7 +239,7 @@ impl Case {
                 ));
             }
         }
-        Ok(())
+        self.check_features(file)
     }
 
     /// codesim TP ranks for this case on `hw`, or why the case's parallelism does not map.
@@ -241,10 +262,16 @@ impl Case {
                 ));
             }
         };
-        let implied_chips = self.tp.div_ceil(units_per_chip.max(1));
-        if implied_chips != self.chips {
+        let replicas = self.replica_count();
+        let implied_chips = self.tp.div_ceil(units_per_chip.max(1)) as u64 * replicas as u64;
+        if implied_chips != self.chips as u64 {
+            let times = if replicas > 1 {
+                format!(" × {replicas} replicas")
+            } else {
+                String::new()
+            };
             return Err(format!(
-                "TP {} {}s at {units_per_chip} per {} chip is {implied_chips} chips, but the case says chips = {}",
+                "TP {} {}s at {units_per_chip} per {} chip{times} is {implied_chips} chips, but the case says chips = {}",
                 self.tp,
                 self.tp_unit.name(),
                 chip.name,
@@ -327,22 +354,25 @@ impl Case {
                 ),
             ),
         };
+        let max_batch = self.max_batch.unwrap_or(max_batch);
         let mut max_tokens = max_tokens.map_or(String::new(), |t| format!("max_batched_tokens = {t}\n"));
         if self.load == LoadKind::Offline {
             // trtllm-bench's capacity scheduler default, GUARANTEED_NO_EVICT: KV for prompt and
             // maximum output is reserved at admission, so nothing is preempted.
             max_tokens.push_str("kv_admission = \"reserve\"\n");
         }
+        let (serving_features, workload_features) = self.feature_sections();
         Ok(format!(
-            "name = {id}\nseed = {SEED}\n\n[hardware]\ninstance = {inst}\n\n[model]\nname = {model}\nweights = {w}\ncompute = {c}\nkv_cache = {kv}\n\n[deployment]\ntp = {ranks}\nreplicas = 1\n\n[serving]\nscheduler = \"{scheduler}\"\nmax_batch = {max_batch}\n{max_tokens}\n[workload]\nrequests = {requests}\narrival = {arrival}\ninput = {{ kind = \"fixed\", tokens = {i} }}\noutput = {{ kind = \"fixed\", tokens = {o} }}\n",
+            "name = {id}\nseed = {SEED}\n\n[hardware]\ninstance = {inst}\n\n[model]\nname = {model}\nweights = {w}\ncompute = {c}\nkv_cache = {kv}\n\n[deployment]\ntp = {ranks}\nreplicas = {replicas}\n\n[serving]\nscheduler = \"{scheduler}\"\nmax_batch = {max_batch}\n{max_tokens}{serving_features}\n[workload]\nrequests = {requests}\narrival = {arrival}\ninput = {i}\noutput = {o}\n{workload_features}",
             id = q(&self.id),
             inst = q(&self.instance),
             model = q(&self.model),
             w = dtype(self.weights),
             c = dtype(self.compute),
             kv = dtype(kv),
-            i = self.input_tokens,
-            o = self.output_tokens,
+            replicas = self.replica_count(),
+            i = self.input_length().toml(),
+            o = self.output_length().toml(),
         ))
     }
 }

@@ -1,6 +1,8 @@
 //! `validate`: simulate published measurements and report the error of each predicted metric.
 //!
-//! The input file's schema is documented in the header of `../shared/validation/published.toml`.
+//! The input file's schema is documented in the header of `../shared/validation/published.toml`;
+//! the optional feature keys (length distributions, `[case.speculative]`, `prefix_hit_rate`,
+//! `replicas`, `max_batch`) in README.md ("Accuracy").
 //! Each case becomes a scenario (generated TOML text through [`crate::scenario::load_str`], so
 //! every check a user's scenario gets applies here too), runs with seed 1, and each measured
 //! metric is compared with its prediction: `error_pct = 100 · (predicted − measured) / measured`.
@@ -11,8 +13,12 @@
 
 pub mod calibrate;
 mod case;
+mod features;
+#[cfg(test)]
+mod features_tests;
 
 pub use case::{Case, LoadKind, METRICS, Measured, TpUnit, ValidationFile, parse};
+pub use features::{CaseSpeculative, Length, Lengths};
 
 use crate::error::{Error, Result};
 use crate::hw::Catalog;
@@ -37,6 +43,19 @@ pub const POISSON_DEFAULT_REQUESTS: u64 = 1000;
 /// max number of tokens per step of 8192.
 pub const OFFLINE_MAX_BATCH: u32 = 2048;
 pub const OFFLINE_MAX_BATCHED_TOKENS: u32 = 8192;
+
+/// codesim's prediction of `metric` for case `c`: [`predicted`], except that a speculative case
+/// compares `tpot_*` with the per-request TPOT. A speculative step emits its accepted tokens
+/// together (gaps of zero between them), so the gap distribution's median says nothing about
+/// speed; the sources report per-request figures there (LLMPerf's inter-token latency is
+/// (end-to-end − TTFT) / output tokens of each request).
+pub fn predicted_for(c: &Case, r: &RunResult, metric: &str) -> f64 {
+    match (c.speculative.is_some(), metric) {
+        (true, "tpot_p50_ms") => r.tpot_ms.p50,
+        (true, "tpot_p99_ms") => r.tpot_ms.p99,
+        _ => predicted(r, metric),
+    }
+}
 
 /// codesim's prediction of `metric` (one of [`METRICS`]).
 pub fn predicted(r: &RunResult, metric: &str) -> f64 {
@@ -63,6 +82,10 @@ pub struct Row {
     pub measured: f64,
     /// 100 · (predicted − measured) / measured.
     pub error_pct: f64,
+    /// The case's features (speculative decoding, prefix cache, replicas, length
+    /// distributions) and what the simulation made of them; empty for a plain case.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub features: String,
 }
 
 /// A case that could not be simulated, and why.
@@ -271,10 +294,11 @@ pub fn run_case_with(c: &Case, catalog: &Catalog, file: &Path, extra: &str) -> R
         return Err(skip("no measured metrics in [case.measured]".to_string()));
     }
     let fam = family(&c.instance);
+    let features = features_simulated(c, &r);
     Ok(present
         .into_iter()
         .map(|(metric, measured)| {
-            let p = predicted(&r, metric);
+            let p = predicted_for(c, &r, metric);
             Row {
                 id: c.id.clone(),
                 family: fam.clone(),
@@ -282,9 +306,27 @@ pub fn run_case_with(c: &Case, catalog: &Catalog, file: &Path, extra: &str) -> R
                 predicted: p,
                 measured,
                 error_pct: 100.0 * (p - measured) / measured,
+                features: features.clone(),
             }
         })
         .collect())
+}
+
+/// The case's features and, for speculative decoding and the prefix cache, what the run
+/// achieved: tokens per step against the closed form, the simulated hit rate.
+fn features_simulated(c: &Case, r: &RunResult) -> String {
+    let mut parts = vec![c.features()];
+    if let Some(x) = &r.speculative {
+        parts.push(format!(
+            "simulated {:.2} tokens/step (closed form {:.2})",
+            x.tokens_per_step, x.expected_tokens_per_step
+        ));
+    }
+    if let Some(x) = &r.prefix_cache {
+        parts.push(format!("simulated hit rate {:.3}", x.hit_rate));
+    }
+    parts.retain(|p| !p.is_empty());
+    parts.join("; ")
 }
 
 /// Calibrated accuracy on `published.toml`, pinned by a regression test: (group, median |error| %,

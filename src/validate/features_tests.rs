@@ -1,6 +1,6 @@
 //! Tests of the optional feature keys of a validation case: each key reaches the generated
 //! scenario, the simulation does what the key says, bad values are input errors (exit 2) naming
-//! the case, the key and the value.
+//! the case, the key and the value, and `validation/neuron-features.toml` builds in full.
 
 use super::*;
 use crate::hw::Catalog;
@@ -334,4 +334,72 @@ fn misspelled_or_missing_feature_keys_are_refused_when_parsing() {
             assert!(msg.contains(FILE) && msg.contains(n), "`{n}` not in: {msg}");
         }
     }
+}
+
+const NEURON_FEATURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/validation/neuron-features.toml");
+
+/// The held-out feature file: it parses, every case is well-formed and becomes a scenario that
+/// loads, every case simulates (none skipped) with finite predictions, and the cases come in
+/// pairs that differ only in the feature.
+#[test]
+fn neuron_features_file_builds_and_simulates_every_case() {
+    let path = Path::new(NEURON_FEATURES);
+    let text = crate::input::read_text(path).unwrap();
+    let file = parse(&text, path).unwrap();
+    assert_eq!(file.case.len(), 10);
+    for c in &file.case {
+        c.check(path).unwrap();
+        scenario_of(c);
+        let f = c.features();
+        assert_eq!(
+            c.speculative.is_some(),
+            f.contains("speculative: draft llama-3.2-1b γ 7"),
+            "{}",
+            c.id
+        );
+        assert_eq!(
+            c.prefix_hit_rate.is_some(),
+            f.contains("prefix cache: hit rate"),
+            "{}",
+            c.id
+        );
+    }
+    let report = run_cases(&file.case, path).unwrap();
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    for c in &file.case {
+        let rows: Vec<&Row> = report.rows.iter().filter(|r| r.id == c.id).collect();
+        assert_eq!(rows.len(), c.measured.present().len(), "{}", c.id);
+        assert!(
+            rows.iter().all(|r| r.predicted.is_finite() && r.predicted > 0.0),
+            "{}",
+            c.id
+        );
+    }
+    // Pairs: the feature off and on, everything else equal.
+    let partner = |id: &str| -> Option<String> {
+        id.strip_suffix("-on")
+            .map(|b| format!("{b}-off"))
+            .or_else(|| id.strip_suffix("-spec-1b-g7").map(|b| format!("{b}-nospec")))
+    };
+    let mut paired = 0;
+    for on in &file.case {
+        let Some(off_id) = partner(&on.id) else {
+            continue;
+        };
+        let off = file
+            .case
+            .iter()
+            .find(|c| c.id == off_id)
+            .unwrap_or_else(|| panic!("{off_id}"));
+        let mut same = on.clone();
+        same.id.clone_from(&off.id);
+        same.source.clone_from(&off.source);
+        same.line = off.line;
+        same.measured = off.measured;
+        same.prefix_hit_rate = None;
+        same.speculative = None;
+        assert_eq!(&same, off, "{} and {off_id} differ beyond the feature", on.id);
+        paired += 1;
+    }
+    assert_eq!(paired, 5);
 }

@@ -2,7 +2,7 @@
 //!
 //! The input file's schema is documented in the header of `../shared/validation/published.toml`;
 //! the optional feature keys (length distributions, `[case.speculative]`, `prefix_hit_rate`,
-//! `replicas`, `max_batch`) in README.md ("Accuracy").
+//! `replicas`, `max_batch`) in README.md ("Accuracy") and `validation/neuron-features.toml`.
 //! Each case becomes a scenario (generated TOML text through [`crate::scenario::load_str`], so
 //! every check a user's scenario gets applies here too), runs with seed 1, and each measured
 //! metric is compared with its prediction: `error_pct = 100 · (predicted − measured) / measured`.

@@ -17,7 +17,9 @@
 //! many participants (decode-step all-reduces across instances), the ring for large ones.
 //!
 //! Flows that share a link share its bandwidth: [`Link::shared`] gives each of k concurrent
-//! flows 1/k of it (an instance's EFA carries the traffic of all its ranks).
+//! flows 1/k of it (the ranks of one chip share its on-chip bandwidth). Only flows that truly
+//! cross the same link share it: how a deployment's ranks map onto chips, chip links and
+//! instances, level by level, is [`super::collective`]'s.
 
 use serde::{Deserialize, Serialize};
 

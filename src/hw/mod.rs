@@ -150,6 +150,10 @@ pub struct Chip {
     pub peak_tflops: PeakTflops,
     pub link: ChipLink,
     pub efficiency: Efficiency,
+    /// `[chip.power]`: fractions of the dynamic range (TDP − idle) drawn in each phase of a step
+    /// (`hw::power`); a key left out takes its chip kind's default.
+    #[serde(default, skip_serializing_if = "power::PowerSpec::is_empty")]
+    pub power: power::PowerSpec,
 }
 
 impl Chip {
@@ -424,6 +428,7 @@ pub(crate) fn validate_chip(c: &Chip, file: &Path) -> Result<()> {
         }
     }
     check_ranges(c, file)?;
+    check_power(c, file)?;
     if c.ranks_per_chip == 0 {
         return Err(Error::input(file, at("ranks_per_chip"), "must be at least 1"));
     }
@@ -483,6 +488,20 @@ fn check_ranges(c: &Chip, file: &Path) -> Result<()> {
             at("efficiency.kv_memory"),
             format!("is a fraction of the HBM bandwidth: must be in (0, 1], got {v}"),
         ));
+    }
+    Ok(())
+}
+
+/// Every `[chip.power]` fraction is in [0, 1]: a phase draws between idle and TDP.
+fn check_power(c: &Chip, file: &Path) -> Result<()> {
+    for (k, v) in c.power.entries() {
+        if let Some(v) = v.filter(|v| !(v.is_finite() && (0.0..=1.0).contains(v))) {
+            return Err(Error::input(
+                file,
+                format!("chip `{}`.power.{k}", c.name),
+                format!("is a fraction of the dynamic range (TDP − idle): must be in [0, 1], got {v}"),
+            ));
+        }
     }
     Ok(())
 }

@@ -2,9 +2,11 @@
 //! figures (instances, prices, chips' powers, busy time, host power); the sums live here, in one
 //! place, so rental and (later) ownership prices and per-phase power all read the same usage.
 //!
-//! Energy: every chip of every instance draws its idle power for the whole run; busy chips add
-//! their dynamic power (TDP − idle) for their busy time weighted by activity; hosts draw their
-//! power at their utilisation; the facility adds (PUE − 1) of all of it. Cost: instance-hours
+//! Energy: every chip of every instance draws its idle power for the whole run; a chip running a
+//! step adds its dynamic range (TDP − idle) times the step's dynamic energy, the time of each
+//! phase of the step (compute, HBM, collectives, launch and host gaps) weighted by the fraction
+//! of the range the chip draws in it (`hw::power`); hosts draw their power at their utilisation;
+//! the facility adds (PUE − 1) of all of it. Cost: instance-hours
 //! over the whole run at the chosen price, idle capacity included, plus the front-end tier.
 
 use super::{Cost, Energy};
@@ -18,7 +20,9 @@ pub struct PoolUsage {
     pub chips_per_instance: f64,
     pub chip_idle_w: f64,
     pub chip_tdp_w: f64,
-    /// Σ over the pool's chips of busy time × the dynamic power fraction of what they ran, ns.
+    /// Σ over the pool's chips and steps of the step's dynamic energy in ns at the full dynamic
+    /// range: Σ over phases of phase time × the fraction of the range drawn in it
+    /// (`hw::power::ChipPower::step_dynamic_ns`).
     pub busy_chip_ns: f64,
     /// One instance's host power at its utilisation over the run, W.
     pub host_w: f64,
@@ -137,6 +141,20 @@ mod tests {
         assert!((e.avg_power_w - 6000.0).abs() < 1e-6);
         assert!((e.j_per_output_token - 10.8).abs() < 1e-9);
         assert!((e.j_per_request - 21_600.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_run_without_steps_draws_idle_times_span() {
+        let (mut p, t) = one_pool();
+        p.busy_chip_ns = 0.0;
+        p.host_w = 0.0;
+        let e = energy(&[p], &t);
+        // 100 W idle × 16 chips × 3600 s = 5.76 MJ, no dynamic part; × PUE 1.2 = 6.912 MJ; the
+        // average power is 16 × 100 W × 1.2 = 1920 W.
+        assert_eq!(e.chip_dynamic_j, 0.0);
+        assert!((e.chip_idle_j - 5.76e6).abs() < 1e-6);
+        assert!((e.j_total - 6.912e6).abs() < 1e-6);
+        assert!((e.avg_power_w - 1920.0).abs() < 1e-9);
     }
 
     #[test]

@@ -444,7 +444,12 @@ impl PerfModel {
         match self.power_cap {
             Some(cap) if c.total_ns > 0 => {
                 let t = c.compute_ns + c.memory_ns + c.comm_ns + c.overhead_ns;
-                let capped = cap.capped_ns(t, c.ideal_compute_ns, c.ideal_memory_ns);
+                let capped = cap.capped_ns(&crate::hw::power::Phases::new(
+                    c.compute_ns,
+                    c.memory_ns,
+                    c.comm_ns,
+                    c.overhead_ns,
+                ));
                 if capped <= t {
                     return c;
                 }

@@ -159,11 +159,7 @@ impl Default for Infra {
 impl Infra {
     /// The power cap of a chip of `hw`, if any.
     pub fn power_cap(&self, hw: &Hardware) -> Option<PowerCap> {
-        self.power_cap_w.map(|cap_w| PowerCap {
-            cap_w,
-            idle_w: hw.chip.idle_w,
-            tdp_w: hw.chip.tdp_w,
-        })
+        self.power_cap_w.map(|cap_w| PowerCap::new(cap_w, &hw.chip))
     }
 
     /// Host CPU time of one replica step, ns.

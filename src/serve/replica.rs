@@ -41,8 +41,6 @@ pub struct ReplicaStats {
     pub memory_ns: f64,
     pub comm_ns: f64,
     pub overhead_ns: f64,
-    /// Σ step duration × activity (0..1), for the power model.
-    pub active_ns: f64,
     pub prefill_tokens: u64,
     pub decode_tokens: u64,
     pub max_blocks_used: u64,
@@ -306,8 +304,6 @@ impl Replica {
         s.memory_ns += cost.memory_ns;
         s.comm_ns += cost.comm_ns;
         s.overhead_ns += cost.overhead_ns;
-        let activity = (cost.ideal_compute_ns.max(cost.ideal_memory_ns) / cost.total_ns as f64).min(1.0);
-        s.active_ns += activity * cost.total_ns as f64;
         s.prefill_tokens += shape.prefill_tokens;
         s.decode_tokens += shape.decode_seqs as u64;
         s.max_blocks_used = s.max_blocks_used.max(self.kv.used());

@@ -5,6 +5,7 @@
 use super::features;
 use crate::error::Result;
 use crate::hw::GIB;
+use crate::hw::power::ChipPower;
 use crate::perf::pipeline::{StageLink, stage_model};
 use crate::perf::{DeploymentSpec, Parallelism, PerfModel};
 use crate::scenario::{Pool, Scenario};
@@ -40,8 +41,11 @@ pub struct Cluster {
     /// their sum rounded.
     pub pool_instances: Vec<f64>,
     pub instances: u32,
-    /// Per lane: Σ step time × the chip's dynamic power fraction (power model).
+    /// Per lane: Σ over steps of the step's dynamic energy, in ns at the chip's full dynamic
+    /// range (`hw::power::ChipPower::step_dynamic_ns`).
     pub dynamic_ns: Vec<f64>,
+    /// Per lane: its chips' per-phase power model (and power cap), precomputed.
+    pub lane_power: Vec<ChipPower>,
 }
 
 impl Cluster {
@@ -61,6 +65,7 @@ impl Cluster {
             pool_instances: instances_needed(&pools, sc.kv_link),
             instances: 0,
             dynamic_ns: Vec::new(),
+            lane_power: Vec::new(),
             pools: Vec::new(),
         };
         for (pi, pool) in pools.iter().enumerate() {
@@ -133,6 +138,13 @@ impl Cluster {
                 self.replicas.push(Replica::new(id, perf.clone(), spec));
                 self.lane_pipeline.push(pipeline);
             }
+        }
+        let cap = sc.infra.power_cap(hw);
+        self.lane_power
+            .resize(self.replicas.len(), ChipPower::new(&hw.chip, cap.as_ref()));
+        let note = crate::hw::power::describe(&hw.chip);
+        if !notes.contains(&note) {
+            notes.push(note);
         }
         Ok(())
     }

@@ -427,9 +427,9 @@ impl Simulation {
 
     fn start_step(&mut self, now: SimTime, rid: ReplicaId) {
         if let Some(cost) = self.cluster.replicas[rid.index()].plan_step(now, &mut self.reqs) {
-            let t = cost.total_ns as f64;
+            let phases = crate::hw::power::Phases::new(cost.compute_ns, cost.memory_ns, cost.comm_ns, cost.overhead_ns);
             self.cluster.dynamic_ns[rid.index()] +=
-                t * crate::hw::power::dynamic_fraction(cost.ideal_compute_ns / t, cost.ideal_memory_ns / t);
+                self.cluster.lane_power[rid.index()].step_dynamic_ns(cost.total_ns as f64, &phases);
             self.front.step(now, self.cluster.lane_pool[rid.index()]);
             let end = match self.cluster.lane_pipeline[rid.index()] {
                 None => now.after(cost.total_ns),

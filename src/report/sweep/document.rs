@@ -237,7 +237,7 @@ fn all_runs(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord]) {
     let primary = m.primary_slo();
     b.push(Block::Heading(2, "All runs".into()));
     b.push(Block::Para(
-        "Latencies in ms; every metric of every run is in `results.csv` and `results.parquet`.".into(),
+        "Latencies in ms; every metric of every run is in `results.csv` and `results.parquet`. J/output tok counts every chip's idle power over the whole run and, within each step, each phase (compute-bound, HBM-bound, collective, launch gaps) at its chip's `[chip.power]` fraction of TDP − idle, plus hosts and the PUE; each run's notes give the fractions.".into(),
     ));
     let mut h: Vec<String> = vec!["run".into()];
     h.extend(m.axes.iter().map(|a| format!("`{}`", a.key)));

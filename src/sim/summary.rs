@@ -170,6 +170,18 @@ impl Simulation {
     /// exact buffers.
     fn result_notes(&self) -> Vec<String> {
         let mut notes = self.notes.clone();
+        if self.default_max_tokens > 0 {
+            notes.push(format!(
+                "max_tokens: {} requests set none (the trace has no max_tokens column and workload.max_tokens is unset); the engine let each generate up to max_model_len − prompt, max_model_len = {} (the model's {}-token context, capped at the smallest replica's KV cache)",
+                self.default_max_tokens, self.max_model_len, self.sc.model.max_context
+            ));
+        }
+        if self.truncated > 0 {
+            notes.push(format!(
+                "max_tokens: {} requests would have generated more than their max_tokens and stopped there",
+                self.truncated
+            ));
+        }
         let c = &self.rec.counts;
         let unfinished = self.unfinished();
         match self.cut {

@@ -138,3 +138,50 @@ fn the_cli_shows_unfinished_requests_and_a_bad_horizon_is_refused() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Backlog against a closed form: with `max_batch = 1` and fixed lengths (256 in, 64 out) a
+/// replica serves one request at a time, each in the same time S (its prefill and 63 decode
+/// steps; measured as a lone request's E2E, which only adds the host's few µs of tokenizing), so
+/// its service rate is μ = 1 / S. Nearly periodic arrivals (Gamma, CV 0.05) at λ = 0.5 μ find the
+/// replica idle (D/D/1, ρ = 0.5): stable, and the SLO is met. At λ = 1.1 μ and 1.5 μ the queue
+/// grows by (λ − μ) per second, so over the second half of the arrivals 1.1 × (or 1.5 ×) as many
+/// arrive as complete, more than the 1.05 × the rule allows: overloaded, and the SLO is missed
+/// although its threshold (E2E p99 ≤ 10⁶ ms) holds for every request, with the reason given.
+#[test]
+fn arrivals_beyond_the_closed_form_service_rate_never_meet_an_slo() {
+    let text = |requests: u32, rate: f64| {
+        format!(
+            "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-2-7b\"\n[serving]\nmax_batch = 1\n[workload]\nrequests = {requests}\narrival = {{ kind = \"gamma\", rate_per_s = {rate}, cv = 0.05 }}\ninput = {{ kind = \"fixed\", tokens = 256 }}\noutput = {{ kind = \"fixed\", tokens = 64 }}\n"
+        )
+    };
+    let (lone, _) = run(&text(1, 1.0));
+    let service_s = lone.e2e_ms.p50 * 1e-3;
+    let slo: codesim::metrics::slo::Slo = toml::from_str("e2e_ms = 1e6").unwrap();
+    for (load, expect_steady) in [(0.5, true), (1.1, false), (1.5, false)] {
+        let (r, _) = run(&text(200, load / service_s));
+        let c = r.requests;
+        println!(
+            "λ = {load} μ (S = {:.1} ms): {}, E2E p99 {:.0} ms, meets: {:?}",
+            service_s * 1e3,
+            r.saturation,
+            r.e2e_ms.p99,
+            slo.miss(&r)
+        );
+        assert_eq!(c.completed, 200, "every request completes");
+        assert!(r.e2e_ms.p99 <= 1e6, "the threshold itself holds at λ = {load} μ");
+        assert_eq!(slo.met_by(&r), expect_steady, "λ = {load} μ");
+        if expect_steady {
+            assert_eq!(r.saturation, "stable");
+            // D/D/1 below saturation: nobody waits for the replica.
+            assert!(
+                r.queue_ms.p99 < 0.05 * service_s * 1e3,
+                "queue p99 {} ms",
+                r.queue_ms.p99
+            );
+        } else {
+            assert_ne!(r.saturation, "stable");
+            let why = slo.miss(&r).unwrap();
+            assert!(why.contains("overloaded") || why.contains("backlogged"), "{why}");
+        }
+    }
+}

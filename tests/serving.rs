@@ -440,3 +440,113 @@ fn static_batching_decode_pool_completes_transferred_requests() {
     assert_eq!((r.requests.completed, rows.len()), (20, 20));
     assert!(rows.iter().all(|x| x.ttft_ms <= x.e2e_ms));
 }
+
+/// INV-12, no oracle: two runs with the same arrivals, prompts and `max_tokens` (400) but
+/// different true output lengths make the same routing and admission decisions until the first
+/// request ends (nothing before that has revealed a true length). Least-tokens routing over 4
+/// replicas and `reserve` admission on a KV cache that holds a few requests per replica: both
+/// must read prompt + max_tokens. Reading the true lengths, they split the runs at once.
+#[test]
+fn no_decision_reads_a_true_output_length_before_the_request_ends() {
+    let dir = std::env::temp_dir().join(format!("codesim-oracle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // 120 requests every 5 ms; prompts 200..499; true outputs 250..399 in run a and their mirror
+    // 400 − k in run b, all below max_tokens = 400.
+    let trace = |name: &str, output: fn(u32) -> u32| {
+        let mut csv = String::from("arrived_at,num_prefill_tokens,num_decode_tokens,max_tokens\n");
+        for i in 0..120u32 {
+            let arrived = i as f64 * 0.005;
+            csv.push_str(&format!("{arrived},{},{},400\n", 200 + (i * 37) % 300, output(i)));
+        }
+        let p = dir.join(name);
+        std::fs::write(&p, csv).unwrap();
+        p
+    };
+    let a = trace("a.csv", |i| 250 + (i * 53) % 150);
+    let b = trace("b.csv", |i| 400 - (i * 53) % 150);
+    let rows = |p: &Path| {
+        let text = format!(
+            "{H100_7B}[hardware.chip]\nhbm_gib = 16.0\n[deployment]\nreplicas = 4\n[serving]\nrouting = \"least-tokens\"\nkv_admission = \"reserve\"\n[workload]\narrival = {{ kind = \"trace\", path = \"{}\" }}\n",
+            p.display()
+        );
+        let sim = Simulation::new(
+            &scenario(&text),
+            RunOptions {
+                keep_requests: true,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
+        let (r, mut rows) = sim.run();
+        conserves(&r, "no oracle");
+        assert_eq!(r.requests.completed, 120);
+        rows.sort_by_key(|x| x.id);
+        rows
+    };
+    let (ra, rb) = (rows(&a), rows(&b));
+    std::fs::remove_dir_all(&dir).ok();
+    // The first instant any request ended, in either run: the first true length revealed.
+    let end = |x: &codesim::metrics::RequestRow| x.arrival_s + x.e2e_ms * 1e-3;
+    let t = ra.iter().chain(&rb).map(end).fold(f64::INFINITY, f64::min);
+    let (mut routed, mut admitted) = (0, 0);
+    for (x, y) in ra.iter().zip(&rb) {
+        assert_eq!((x.id, x.arrival_s, x.input_tokens), (y.id, y.arrival_s, y.input_tokens));
+        if x.arrival_s < t {
+            routed += 1;
+            assert_eq!(
+                x.replica, y.replica,
+                "request {} routed differently before t = {t} s",
+                x.id
+            );
+        }
+        let scheduled = |r: &codesim::metrics::RequestRow| r.arrival_s + r.queue_ms * 1e-3;
+        if scheduled(x) < t || scheduled(y) < t {
+            admitted += 1;
+            assert_eq!(
+                x.queue_ms, y.queue_ms,
+                "request {} admitted differently before t = {t} s",
+                x.id
+            );
+        }
+    }
+    let outputs_differ = ra
+        .iter()
+        .zip(&rb)
+        .filter(|(x, y)| x.output_tokens != y.output_tokens)
+        .count();
+    let waited = ra.iter().filter(|x| x.arrival_s < t && x.queue_ms > 1.0).count();
+    println!(
+        "first end at {t:.3} s: {routed} routings and {admitted} admissions before it agree; {outputs_differ} of 120 true lengths differ; {waited} requests waited for KV"
+    );
+    // Not vacuous: every request was routed before the first one ended, requests queued for
+    // their KV reservation, and the true lengths differ.
+    assert_eq!(routed, 120);
+    assert!(admitted >= 12 && waited > 0 && outputs_differ > 100);
+}
+
+/// The fit check reads prompt + `max_tokens`, as a server refuses prompt + max_tokens >
+/// max_model_len: with Llama-2-7B's 4,096-token context, 3,000-token prompts and true outputs of
+/// 10 tokens are served with max_tokens = 1,000 (4,000 ≤ 4,096) and all dropped, with a note,
+/// with max_tokens = 1,200 (4,200 > 4,096), although prompt + true output (3,010) would fit.
+#[test]
+fn the_fit_check_refuses_prompt_plus_max_tokens_beyond_the_context() {
+    let text = |max_tokens: u32| {
+        format!(
+            "{H100_7B}[workload]\nrequests = 20\nmax_tokens = {max_tokens}\narrival = {{ kind = \"poisson\", rate_per_s = 5.0 }}\ninput = {{ kind = \"fixed\", tokens = 3000 }}\noutput = {{ kind = \"fixed\", tokens = 10 }}\n"
+        )
+    };
+    let served = run(&text(1000));
+    let refused = run(&text(1200));
+    conserves(&served, "served");
+    conserves(&refused, "refused");
+    assert_eq!((served.requests.completed, served.requests.dropped), (20, 0));
+    assert_eq!((refused.requests.completed, refused.requests.dropped), (0, 20));
+    assert!(
+        refused
+            .notes
+            .iter()
+            .any(|n| n.contains("3000 prompt + 1200 max_tokens")),
+        "{:?}",
+        refused.notes
+    );
+}

@@ -26,6 +26,26 @@ pub fn percentile(d: &Dist, p: f64) -> f64 {
     }
 }
 
+/// Why a run's latency percentiles describe no steady state, or `None` when it reached one.
+/// From [`RunResult::saturation`] (the rule is [`super::SaturationProbe`]'s):
+///
+/// - `overloaded`: over the second half of the arrival window more than 1.05 × as many requests
+///   arrived as completed and the number in the system grew steadily (or the run stopped at the
+///   in-system bound, or the admission limit rejected 5 % or more);
+/// - `backlogged`: when the last request arrived (or the run was cut at its horizon), at least
+///   max(2, 5 % of the requests) still waited for a batch slot: arrivals outpaced completions
+///   and the tail percentiles include draining that queue.
+///
+/// A run that completed what it admitted is either only when requests really waited: queue p99
+/// above the median service time, E2E p50 − queue p50 (`sim::summary`); otherwise it is `stable`.
+pub fn unsteady(r: &RunResult) -> Option<&'static str> {
+    match r.saturation.as_str() {
+        "overloaded" => Some("overloaded: the queue grew without bound"),
+        "backlogged" => Some("backlogged: arrivals outpaced completions"),
+        _ => None,
+    }
+}
+
 /// A service-level objective for judging runs: every threshold set must hold at `percentile`.
 ///
 /// The serde names and defaults are those of a sweep file's `[slo]` / `[[slo]]` tables.
@@ -69,17 +89,54 @@ impl Slo {
         percentile(d, self.percentile)
     }
 
-    /// Whether a run's distributions meet every threshold, with no request dropped and no
-    /// unbounded queue (an overloaded run's percentiles describe its length, not a steady state).
+    /// Whether a run meets the SLO: see [`Slo::miss`].
     pub fn met_by(&self, r: &RunResult) -> bool {
-        let ok = |limit: Option<f64>, d: &Dist| limit.is_none_or(|l| self.at(d) <= l);
-        r.requests.completed > 0
-            && r.saturation != "overloaded"
-            && r.requests.dropped == 0
-            && r.requests.completed == r.requests.arrived
-            && ok(self.ttft_ms, &r.ttft_ms)
-            && ok(self.tpot_ms, &r.tpot_ms)
-            && ok(self.e2e_ms, &r.e2e_ms)
+        self.miss(r).is_none()
+    }
+
+    /// Why a run misses the SLO, or `None` when it meets it: every request that arrived
+    /// completed (none dropped, rejected or unfinished), the run reached a steady state (not
+    /// backlogged, not overloaded: see [`unsteady`]), and every threshold holds at the SLO's
+    /// percentile. A backlogged or overloaded run never meets an SLO, whatever its percentiles:
+    /// they describe how long the run was, not a load the deployment sustains.
+    pub fn miss(&self, r: &RunResult) -> Option<String> {
+        let c = &r.requests;
+        if c.completed == 0 {
+            return Some("no request completed".into());
+        }
+        if let Some(why) = unsteady(r) {
+            return Some(why.into());
+        }
+        if c.dropped > 0 {
+            return Some(format!("{} requests dropped", c.dropped));
+        }
+        if c.completed != c.arrived {
+            return Some(format!(
+                "{} of {} requests did not complete",
+                c.arrived - c.completed,
+                c.arrived
+            ));
+        }
+        self.threshold_miss(r)
+    }
+
+    /// The first threshold the run's percentiles break, e.g. "p99 TPOT 62.0 ms > 50 ms" (None:
+    /// every threshold holds; the run may still miss the SLO, see [`Slo::miss`]).
+    pub fn threshold_miss(&self, r: &RunResult) -> Option<String> {
+        let p = self.percentile;
+        for (what, limit, d) in [
+            ("TTFT", self.ttft_ms, &r.ttft_ms),
+            ("TPOT", self.tpot_ms, &r.tpot_ms),
+            ("E2E", self.e2e_ms, &r.e2e_ms),
+        ] {
+            if let Some(l) = limit {
+                let v = self.at(d);
+                if v.is_nan() || v > l {
+                    return Some(format!("p{p} {what} {v:.1} ms > {l} ms"));
+                }
+            }
+        }
+        None
     }
 
     /// Whether one request meets every threshold (its TPOT is NaN when it produced one token).
@@ -144,6 +201,44 @@ mod tests {
     fn each_reported_percentile_reads_its_field() {
         let read: Vec<f64> = REPORTED_PERCENTILES.iter().map(|&p| percentile(&dist(), p)).collect();
         assert_eq!(read, [1.0, 2.0, 3.0, 4.0, 5.0]);
+    }
+
+    fn run(saturation: &str) -> RunResult {
+        let mut r = RunResult {
+            ttft_ms: dist(),
+            tpot_ms: dist(),
+            e2e_ms: dist(),
+            saturation: saturation.into(),
+            ..RunResult::default()
+        };
+        r.requests.arrived = 10;
+        r.requests.completed = 10;
+        r
+    }
+
+    /// Percentiles within the limits meet the SLO only in a steady state: a backlogged or
+    /// overloaded run misses it, with the reason; so do drops and unfinished requests.
+    #[test]
+    fn a_backlogged_or_overloaded_run_never_meets_an_slo() {
+        let slo: Slo = toml::from_str("tpot_ms = 50.0").unwrap();
+        assert!(slo.met_by(&run("stable")));
+        assert_eq!(slo.miss(&run("stable")), None);
+        let why = slo.miss(&run("backlogged")).unwrap();
+        assert!(
+            why.contains("backlogged") && why.contains("arrivals outpaced completions"),
+            "{why}"
+        );
+        assert!(slo.miss(&run("overloaded")).unwrap().contains("overloaded"));
+        assert_eq!(unsteady(&run("stable")), None);
+        let mut dropped = run("stable");
+        dropped.requests.dropped = 1;
+        assert_eq!(slo.miss(&dropped).unwrap(), "1 requests dropped");
+        let mut cut = run("stable");
+        cut.requests.completed = 7;
+        assert_eq!(slo.miss(&cut).unwrap(), "3 of 10 requests did not complete");
+        // p99 TPOT is 4 ms in `dist`: a 3 ms limit misses.
+        let tight: Slo = toml::from_str("tpot_ms = 3.0").unwrap();
+        assert_eq!(tight.miss(&run("stable")).unwrap(), "p99 TPOT 4.0 ms > 3 ms");
     }
 
     #[test]

@@ -93,8 +93,6 @@ fn offered_rate(sc: &Scenario) -> f64 {
     }
 }
 
-/// Queueing delay (p99) above which an `overloaded` run fails the SLO.
-const OVERLOAD_QUEUE_P99_MS: f64 = 1000.0;
 /// Requests of the light-load probe (at most).
 pub(super) const LIGHT_REQUESTS: u64 = 64;
 
@@ -398,13 +396,10 @@ impl<'a> Prober<'a> {
         if r.requests.completed == 0 {
             why.push("no request completed".to_string());
         }
-        // The saturation detector reads requests still in flight at the end of a short probe as
-        // a backlog; an overload counts when requests also waited for a batch slot.
-        if r.saturation == "overloaded" && r.queue_ms.p99 >= OVERLOAD_QUEUE_P99_MS {
-            why.push(format!(
-                "overloaded (the queue grows without bound; p99 queueing {:.0} ms)",
-                r.queue_ms.p99
-            ));
+        // A backlogged or overloaded probe meets no SLO, whatever its percentiles: they describe
+        // the probe's length, not a load the fleet sustains (`metrics::slo::unsteady`).
+        if let Some(state) = crate::metrics::slo::unsteady(&r) {
+            why.push(format!("{state} (p99 queueing {:.0} ms)", r.queue_ms.p99));
         }
         for a in &achieved {
             if a.achieved_ms.is_nan() || a.achieved_ms > a.limit_ms {

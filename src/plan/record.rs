@@ -125,6 +125,9 @@ fn inputs_digest(sc: &Scenario) -> u64 {
             for &id in &r.hash_ids {
                 h.u64(id);
             }
+            if let Some(m) = r.max_tokens {
+                h.u64(m as u64);
+            }
         }
     }
     for col in [&sc.input_column, &sc.output_column].into_iter().flatten() {

@@ -98,7 +98,7 @@ pub fn markdown(r: &PlanReport, plots: &[&str], command: &str) -> String {
     }
     let _ = writeln!(
         s,
-        "## Method\n\nEach candidate is sized in units of its base deployment. One unit at 1 % of the traffic must load (else: memory) and meet the SLO (else no size can: latency); then 1, 2, 4, … units up to the candidate's `max_replicas` (and what the budget and power limit allow), and bisection between the last failing and the first passing count. A probe meets the SLO when every percentile is within its limit, the goodput (requests meeting every limit, of those that arrived) reaches the minimum, and the run is not overloaded. A size meets the SLO only if it does on each of the {} sample paths (seeds from {}); the best fleet is then re-simulated with a seed the search did not use, and one unit fewer with it too.",
+        "## Method\n\nEach candidate is sized in units of its base deployment. One unit at 1 % of the traffic must load (else: memory) and meet the SLO (else no size can: latency); then 1, 2, 4, … units up to the candidate's `max_replicas` (and what the budget and power limit allow), and bisection between the last failing and the first passing count. A probe meets the SLO when every percentile is within its limit, the goodput (requests meeting every limit, of those that arrived) reaches the minimum, and the run is in a steady state: neither backlogged (requests still waiting for a batch slot when the last one arrived: at least max(2, 5 %) of them) nor overloaded. A size meets the SLO only if it does on each of the {} sample paths (seeds from {}); the best fleet is then re-simulated with a seed the search did not use, and one unit fewer with it too.",
         r.seeds_per_probe, r.seed
     );
     s

@@ -200,6 +200,12 @@ pub struct WorkloadSection {
     /// Output lengths (not with trace arrivals).
     #[serde(default)]
     pub output: Option<LengthSpec>,
+    /// The client's `max_tokens` on every request: the most the engine may generate (outputs
+    /// longer than it stop there). Default: the output distribution's maximum; for lengths from
+    /// a trace, the trace's `max_tokens` column or else the engine's default (max_model_len −
+    /// prompt).
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
     /// Priority classes; default: one class of every request.
     #[serde(default)]
     pub classes: Vec<ClassSection>,

@@ -89,6 +89,9 @@ pub struct Scenario {
     pub horizon_ns: Option<u64>,
     pub input: LengthSpec,
     pub output: LengthSpec,
+    /// The client's `max_tokens` on every request (`workload.max_tokens`, or the output
+    /// distribution's maximum); `None`: trace rows carry theirs, or the engine's default applies.
+    pub max_tokens: Option<u32>,
     /// Traces the workload reads, loaded once (arrival trace; empirical length columns).
     pub trace: Option<Arc<Trace>>,
     pub input_column: Option<Arc<Vec<u32>>>,

@@ -65,12 +65,14 @@ impl KvBlocks {
         if self.reserve_full || idle { 0 } else { self.total / 100 }
     }
 
-    /// Blocks a waiting request claims when admitted: its prompt, or (reserving) its whole
-    /// remaining length.
+    /// Blocks a waiting request claims when admitted: its prompt, or (reserving) the most it
+    /// may still grow to: prompt + `max_tokens` (what the engine knows; the true length is
+    /// revealed only at the end, INV-12). After a preemption `prompt_len` includes the
+    /// `generated` tokens, so the reservation is the same input + `max_tokens`.
     pub fn admission_blocks(&self, r: &ReqState) -> u64 {
         let p = &r.progress;
         if self.reserve_full {
-            self.blocks_for((p.prompt_len + r.output - p.generated) as u64)
+            self.blocks_for(p.prompt_len as u64 + (r.max_tokens as u64).saturating_sub(p.generated as u64))
         } else {
             self.blocks_for(p.prompt_len as u64)
         }
@@ -140,5 +142,34 @@ impl SwapSpace {
     }
     pub fn used_bytes(&self) -> f64 {
         self.used_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::SimTime;
+
+    /// `reserve` admission claims prompt + `max_tokens`, whatever the true output (INV-12);
+    /// optimistic admission claims the prompt. 16-token blocks: prompt 100 + max_tokens 412 =
+    /// 512 tokens = 32 blocks; the prompt alone ⌈100 / 16⌉ = 7. After a preemption by recompute
+    /// with 50 tokens generated the prompt is 150 and 362 may still come: 512 tokens again, 32
+    /// blocks; optimistic ⌈150 / 16⌉ = 10.
+    #[test]
+    fn reserve_admission_reserves_prompt_plus_max_tokens() {
+        let reserve = KvBlocks::new(16, 1000, true);
+        let optimistic = KvBlocks::new(16, 1000, false);
+        for output in [1, 40, 412] {
+            let mut r = ReqState::new(0, SimTime::ZERO, 100, output, None);
+            r.max_tokens = 412;
+            assert_eq!(reserve.admission_blocks(&r), 32, "true output {output}");
+            assert_eq!(optimistic.admission_blocks(&r), 7, "true output {output}");
+        }
+        let mut r = ReqState::new(0, SimTime::ZERO, 100, 300, None);
+        r.max_tokens = 412;
+        r.progress.generated = 50;
+        r.progress.prompt_len = 150;
+        assert_eq!(reserve.admission_blocks(&r), 32);
+        assert_eq!(optimistic.admission_blocks(&r), 10);
     }
 }

@@ -188,16 +188,25 @@ impl Replica {
         }
     }
 
-    /// Whether a request of this size could ever run here (its whole KV fits the cache).
-    pub fn can_ever_fit(&self, input: u32, output: u32) -> bool {
-        self.kv.blocks_for(input as u64 + output as u64) <= self.kv.total()
+    /// Whether a request could ever run here: its prompt + `max_tokens` fit the whole cache (vLLM
+    /// refuses a request whose prompt + max_tokens exceed its max_model_len, itself never more
+    /// than the KV cache holds). So a sequence left alone always grows to its end: preemption
+    /// makes progress and optimistic admission cannot livelock.
+    pub fn can_ever_fit(&self, input: u32, max_tokens: u32) -> bool {
+        self.kv.blocks_for(input as u64 + max_tokens as u64) <= self.kv.total()
+    }
+
+    /// Tokens this replica's KV cache holds: the engine's limit on prompt + output (its
+    /// max_model_len is at most this).
+    pub fn kv_tokens(&self) -> u64 {
+        self.kv.total() * self.cfg.block_tokens as u64
     }
 
     pub fn enqueue(&mut self, id: RequestId, r: &mut ReqState) {
         r.replica = self.id;
         r.phase = Phase::Queued;
         self.outstanding_requests += 1;
-        self.outstanding_tokens += (r.input + r.output) as u64;
+        self.outstanding_tokens += r.input as u64 + r.max_tokens as u64;
         self.waiting.insert((r.priority, r.seq), id);
     }
 
@@ -207,7 +216,7 @@ impl Replica {
         r.replica = self.id;
         r.phase = Phase::Transferring;
         self.outstanding_requests += 1;
-        self.outstanding_tokens += (r.input + r.output) as u64;
+        self.outstanding_tokens += r.input as u64 + r.max_tokens as u64;
     }
 
     /// Its KV cache has arrived: it joins the decode batch as soon as blocks and a batch slot
@@ -350,7 +359,7 @@ impl Replica {
         };
         self.kv.give_back(blocks);
         self.outstanding_requests -= 1;
-        self.outstanding_tokens -= (r.input + r.output) as u64;
+        self.outstanding_tokens -= r.input as u64 + r.max_tokens as u64;
     }
 
     /// The request produced its last token: it leaves with `kv_tokens` of cache.

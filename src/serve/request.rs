@@ -78,7 +78,13 @@ pub struct ReqState {
     pub seq: u64,
     pub arrival: SimTime,
     pub input: u32,
+    /// The true output length: the engine generates until it (as if at EOS), and nothing may
+    /// act on it before the request ends (INV-12). Never above `max_tokens`.
     pub output: u32,
+    /// What the engine knows of the output before the end: the most it may generate (the
+    /// client's `max_tokens`, or the engine's default). Routing, admission and the fit check
+    /// read this, never `output`.
+    pub max_tokens: u32,
     /// Workload class (index into the scenario's classes) and its priority (lower runs first).
     pub class: u16,
     pub priority: u32,
@@ -98,12 +104,14 @@ pub struct ReqState {
 }
 
 impl ReqState {
+    /// A request whose `max_tokens` is its true output until the caller sets it.
     pub fn new(seq: u64, arrival: SimTime, input: u32, output: u32, client: Option<u32>) -> ReqState {
         ReqState {
             seq,
             arrival,
             input,
             output,
+            max_tokens: output,
             class: 0,
             priority: 0,
             prefix: None,

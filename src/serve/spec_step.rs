@@ -24,9 +24,10 @@ impl Replica {
                 .map(|id| {
                     let r = &reqs[id.index()];
                     let kv = self.batch.ctx_next(r) - 1;
-                    // No slots beyond the sequence's last token: a sequence that fits the cache
-                    // always fits its lookahead.
-                    let left = r.output as u64 - (r.progress.generated as u64 + kv - r.progress.prompt_len as u64);
+                    // No slots beyond the sequence's max_tokens (its true end is not known yet,
+                    // INV-12): a sequence that fits the cache always fits its lookahead.
+                    let done = r.progress.generated as u64 + kv - r.progress.prompt_len as u64;
+                    let left = (r.max_tokens as u64).saturating_sub(done).max(1);
                     self.kv.blocks_for(kv + ahead.min(left)) - self.kv.blocks_for(kv)
                 })
                 .sum();

@@ -110,6 +110,8 @@ pub struct Held {
     pub arrival: SimTime,
     pub input: u32,
     pub output: u32,
+    /// The engine's limit on the output (see `ReqState::max_tokens`).
+    pub max_tokens: u32,
     pub client: Option<u32>,
     pub prefix: Option<u64>,
     pub class: usize,

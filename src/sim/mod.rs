@@ -97,6 +97,14 @@ pub struct Simulation {
     cut: Option<(SimTime, Cut)>,
     notes: Vec<String>,
     front: frontend::FrontPath,
+    /// The engine's max_model_len: the model's context, capped at the smallest replica's KV
+    /// cache (vLLM refuses to start with a longer one). A request without a client
+    /// `max_tokens` may generate up to it minus its prompt (vLLM's default).
+    max_model_len: u32,
+    /// Requests that took the engine's default `max_tokens`, and those whose output stopped at
+    /// their `max_tokens` (for the notes).
+    default_max_tokens: u64,
+    truncated: u64,
     /// The invariant audit, when `RunOptions::audit` asks for it.
     audit: Option<audit::Audit>,
 }
@@ -123,6 +131,9 @@ impl Simulation {
             sc.trace.clone(),
         );
         let remote_tier = features::RemoteTier::new(sc, &cluster.pools[0], &cluster.replicas[0].perf);
+        let generator = generator.with_max_tokens(sc.max_tokens);
+        let kv_tokens = cluster.replicas.iter().map(Replica::kv_tokens).min().unwrap_or(0);
+        let max_model_len = kv_tokens.min(sc.model.max_context as u64) as u32;
         Ok(Simulation {
             queue: EventQueue::new(),
             reqs: Vec::new(),
@@ -148,6 +159,9 @@ impl Simulation {
             cut: None,
             notes,
             front,
+            max_model_len,
+            default_max_tokens: 0,
+            truncated: 0,
             cluster,
             audit: opts.audit.then(audit::Audit::default),
             sc: sc.clone(),
@@ -181,7 +195,7 @@ impl Simulation {
                 Event::Arrival => {
                     if let Some(nr) = self.pending.take() {
                         let prefix = self.prefix_of(&nr);
-                        self.admit(now, nr.input_tokens, nr.output_tokens, None, prefix);
+                        self.admit(now, &nr, None, prefix);
                     }
                     self.schedule_next_arrival();
                 }
@@ -193,8 +207,15 @@ impl Simulation {
                 }
                 Event::ClientSend(c) => {
                     if self.arrivals_left > 0 {
-                        let (i, o) = self.generator.lengths();
-                        self.admit(now, i, o, Some(c), None);
+                        let (input_tokens, output_tokens, max_tokens) = self.generator.lengths();
+                        let nr = NewRequest {
+                            arrival_ns: now.0,
+                            input_tokens,
+                            output_tokens,
+                            trace_row: None,
+                            max_tokens,
+                        };
+                        self.admit(now, &nr, Some(c), None);
                     }
                 }
                 Event::StepEnd(rid) => self.step_end(now, rid),
@@ -248,7 +269,7 @@ impl Simulation {
             let t = SimTime(nr.arrival_ns).max(now);
             if t == now && self.started {
                 let prefix = self.prefix_of(&nr);
-                self.admit(now, nr.input_tokens, nr.output_tokens, None, prefix);
+                self.admit(now, &nr, None, prefix);
                 continue;
             }
             self.pending = Some(nr);
@@ -297,7 +318,26 @@ impl Simulation {
         classes.len() - 1
     }
 
-    fn admit(&mut self, now: SimTime, input: u32, output: u32, client: Option<u32>, prefix: Option<u64>) {
+    /// The engine's limit on a request's output, and its output under that limit: the client's
+    /// `max_tokens`, or the engine's default (max_model_len − prompt); an output longer than
+    /// the limit stops there (finish reason "length").
+    fn limit_output(&mut self, nr: &NewRequest) -> (u32, u32) {
+        let max_tokens = match nr.max_tokens {
+            Some(m) => m,
+            None => {
+                self.default_max_tokens += 1;
+                self.max_model_len.saturating_sub(nr.input_tokens).max(1)
+            }
+        };
+        if nr.output_tokens > max_tokens {
+            self.truncated += 1;
+        }
+        (nr.output_tokens.min(max_tokens), max_tokens)
+    }
+
+    fn admit(&mut self, now: SimTime, nr: &NewRequest, client: Option<u32>, prefix: Option<u64>) {
+        let input = nr.input_tokens;
+        let (output, max_tokens) = self.limit_output(nr);
         self.arrivals_left -= 1;
         self.rec.counts.arrived += 1;
         self.rec.counts.output_tokens_asked += output as u64;
@@ -308,6 +348,7 @@ impl Simulation {
             arrival: now,
             input,
             output,
+            max_tokens,
             client,
             prefix,
             class,
@@ -341,14 +382,15 @@ impl Simulation {
             .router
             .pick(self.cluster.replicas[entry.clone()].iter().map(Replica::load), h.prefix);
         let rid = ReplicaId((entry.start + picked) as u32);
-        if !self.fits(rid, h.input, h.output) {
+        if !self.fits(rid, h.input, h.max_tokens) {
             self.rec.counts.dropped += 1;
             if self.rec.counts.dropped == 1 {
                 self.notes.push(format!(
-                    "requests dropped: a request of {} + {} tokens needs more KV cache than a replica has ({} tokens)",
+                    "requests dropped: a request of {} prompt + {} max_tokens tokens exceeds the model's {}-token context or a replica's KV cache ({} tokens), as a server refuses prompt + max_tokens > max_model_len",
                     h.input,
-                    h.output,
-                    self.cluster.replicas[0].total_blocks() * self.sc.scheduler.block_tokens as u64
+                    h.max_tokens,
+                    self.sc.model.max_context,
+                    self.cluster.replicas[0].kv_tokens()
                 ));
             }
             return self.turned_away(now, h.client);
@@ -365,6 +407,7 @@ impl Simulation {
         }
         self.in_system += 1;
         let mut state = ReqState::new(self.next_seq, h.arrival, h.input, h.output, h.client);
+        state.max_tokens = h.max_tokens;
         state.class = h.class as u16;
         state.priority = self.sc.classes.get(h.class).map_or(0, |c| c.priority);
         state.prefix = h.prefix;
@@ -384,15 +427,18 @@ impl Simulation {
     }
 
     /// Whether replica `rid` (and, when disaggregated, some decode replica) could ever hold a
-    /// request of these lengths.
-    fn fits(&self, rid: ReplicaId, input: u32, output: u32) -> bool {
+    /// request of this prompt and `max_tokens` (never its true output: INV-12).
+    fn fits(&self, rid: ReplicaId, input: u32, max_tokens: u32) -> bool {
+        if input as u64 + max_tokens as u64 > self.sc.model.max_context as u64 {
+            return false;
+        }
         let fits_decode = match &self.cluster.decode {
             Some(d) => self.cluster.replicas[d.clone()]
                 .iter()
-                .any(|r| r.can_ever_fit(input, output)),
+                .any(|r| r.can_ever_fit(input, max_tokens)),
             None => true,
         };
-        fits_decode && self.cluster.replicas[rid.index()].can_ever_fit(input, output)
+        fits_decode && self.cluster.replicas[rid.index()].can_ever_fit(input, max_tokens)
     }
 
     /// A request that was dropped or rejected: its closed-loop client, if any, sends again.

@@ -5,7 +5,9 @@
 use super::cluster::instances_needed;
 use super::{Cut, Simulation, features, frontend};
 use crate::metrics::accounting::{self, PoolUsage, RunTotals};
-use crate::metrics::{Breakdown, ClassResult, Counts, InfraResult, PreemptionCost, RunResult, SimFigures, Throughput};
+use crate::metrics::{
+    Breakdown, ClassResult, Counts, Dist, InfraResult, PreemptionCost, RunResult, SimFigures, Throughput,
+};
 use crate::scenario::limits::MAX_IN_SYSTEM;
 
 impl Simulation {
@@ -36,13 +38,15 @@ impl Simulation {
             pue: infra.pue,
         };
         let (breakdown, steps) = self.breakdown(span_s);
+        let (queue_ms, e2e_ms) = (self.rec.queue_delay.summary(), self.rec.e2e.summary());
+        let saturation = self.saturation(&queue_ms, &e2e_ms).to_string();
         RunResult {
             scenario: self.sc.name.clone(),
             ttft_ms: self.rec.ttft.summary(),
             tpot_ms: self.rec.tpot.summary(),
             itl_ms: self.rec.itl.summary(),
-            e2e_ms: self.rec.e2e.summary(),
-            queue_ms: self.rec.queue_delay.summary(),
+            e2e_ms,
+            queue_ms,
             throughput: Throughput {
                 output_tok_s: per_s(out_tok),
                 total_tok_s: per_s(total_tok),
@@ -62,7 +66,7 @@ impl Simulation {
                 sim_time_s: span_s,
             },
             notes: self.result_notes(),
-            saturation: self.saturation().to_string(),
+            saturation,
             preemption: self.preemption_cost(),
             kv_transfer_ms: self.rec.kv_transfer.summary(),
             classes: self.class_results(),
@@ -170,6 +174,18 @@ impl Simulation {
     /// exact buffers.
     fn result_notes(&self) -> Vec<String> {
         let mut notes = self.notes.clone();
+        if self.default_max_tokens > 0 {
+            notes.push(format!(
+                "max_tokens: {} requests set none (the trace has no max_tokens column and workload.max_tokens is unset); the engine let each generate up to max_model_len − prompt, max_model_len = {} (the model's {}-token context, capped at the smallest replica's KV cache)",
+                self.default_max_tokens, self.max_model_len, self.sc.model.max_context
+            ));
+        }
+        if self.truncated > 0 {
+            notes.push(format!(
+                "max_tokens: {} requests would have generated more than their max_tokens and stopped there",
+                self.truncated
+            ));
+        }
         let c = &self.rec.counts;
         let unfinished = self.unfinished();
         match self.cut {
@@ -198,16 +214,34 @@ impl Simulation {
         notes
     }
 
-    fn saturation(&self) -> &'static str {
+    /// The run's steady state (`SaturationProbe::classify`), with one more measurement: a run
+    /// that completed every request it admitted is `backlogged` or `overloaded` only when
+    /// requests really waited, i.e. the slowest 1 % waited for a batch slot longer than the
+    /// median request took once admitted (queue p99 > E2E p50 − queue p50). The probe alone
+    /// reads a short run's ramp-up (a batch filling, the in-system count growing with it) as a
+    /// growing queue. A run cut at the in-system bound or at its horizon (whose waiting requests
+    /// never reach the percentiles), or turned away by the admission limit, keeps the probe's
+    /// verdict.
+    fn saturation(&self, queue: &Dist, e2e: &Dist) -> &'static str {
         if matches!(self.cut, Some((_, Cut::Backlog))) {
             return "overloaded";
         }
-        self.probe.classify(
+        let c = &self.rec.counts;
+        let state = self.probe.classify(
             self.last_arrival_sample,
             self.waiting_at_last_arrival,
             self.sc.requests,
-            self.rec.counts.rejected,
-        )
+            c.rejected,
+        );
+        if state == "stable" || self.cut.is_some() || c.rejected > 0 {
+            return state;
+        }
+        let service_ms = e2e.p50 - queue.p50;
+        if queue.p99 > service_ms || queue.p99.is_nan() || service_ms.is_nan() {
+            state
+        } else {
+            "stable"
+        }
     }
 
     fn preemption_cost(&self) -> PreemptionCost {

@@ -162,6 +162,10 @@ pub struct NewRequest {
     pub output_tokens: u32,
     /// Index of the trace row (for prefix hash ids), if replayed from a trace.
     pub trace_row: Option<u32>,
+    /// The client's `max_tokens` (what the engine may generate at most), if the client sets one;
+    /// `None`: the engine's default applies. `output_tokens` is the true length, which only the
+    /// end of the request reveals.
+    pub max_tokens: Option<u32>,
 }
 
 /// Draws requests of an open-loop (or all-at-once) process in arrival order, lazily, so memory
@@ -179,6 +183,9 @@ pub struct Generator {
     limit: u64,
     trace: Option<Arc<Trace>>,
     rate_scale: f64,
+    /// Every request's `max_tokens` (`workload.max_tokens`, or the output distribution's
+    /// maximum), if the workload sets one; trace rows may carry their own.
+    max_tokens: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -238,21 +245,30 @@ impl Generator {
             limit,
             trace,
             rate_scale,
+            max_tokens: None,
         }
+    }
+
+    /// Every request carries `max_tokens` (None: the engine's default, unless a trace row
+    /// carries its own).
+    pub fn with_max_tokens(mut self, max_tokens: Option<u32>) -> Generator {
+        self.max_tokens = max_tokens;
+        self
     }
 
     pub fn total(&self) -> u64 {
         self.limit
     }
 
-    /// Lengths of one request, cut so that prompt + output fit the context.
-    pub fn lengths(&mut self) -> (u32, u32) {
+    /// Lengths of one request, cut so that prompt + output fit the context: (input, true
+    /// output, the client's `max_tokens`).
+    pub fn lengths(&mut self) -> (u32, u32, Option<u32>) {
         let row_u: f64 = self.length_rng.random();
         let input = self.input.sample(&mut self.length_rng, row_u).max(1);
         let output = self.output.sample(&mut self.length_rng, row_u).max(1);
         let input = input.min(self.max_context.saturating_sub(1).max(1));
         let output = output.min(self.max_context.saturating_sub(input).max(1));
-        (input, output)
+        (input, output, self.max_tokens)
     }
 
     /// The next request in arrival order, or `None` when `limit` have been emitted.
@@ -270,6 +286,7 @@ impl Generator {
                 input_tokens: input,
                 output_tokens: output,
                 trace_row: Some(i as u32),
+                max_tokens: r.max_tokens.or(self.max_tokens),
             });
         }
         // The first request arrives at t = 0 (after one gap would only shift every metric).
@@ -287,12 +304,13 @@ impl Generator {
             };
             self.next_ns += gap_s * 1e9;
         }
-        let (input, output) = self.lengths();
+        let (input, output, max_tokens) = self.lengths();
         Some(NewRequest {
             arrival_ns: self.next_ns.round() as u64,
             input_tokens: input,
             output_tokens: output,
             trace_row: None,
+            max_tokens,
         })
     }
 }

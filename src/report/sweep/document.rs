@@ -8,6 +8,7 @@ use super::{Group, PlotInfo, best_at, groups};
 use crate::atomic::write_atomic;
 use crate::error::Result;
 use crate::metrics::RunResult;
+use crate::metrics::slo::unsteady;
 use crate::numfmt::sig4 as fmt_num;
 use crate::sweep::exec::{RunRecord, RunStatus};
 use crate::sweep::{Manifest, SloSpec};
@@ -49,7 +50,7 @@ pub fn write_report(dir: &Path, m: &Manifest, records: &[RunRecord], plots: &[Pl
     skipped_runs(&mut b, m, records);
     b.push(Block::Heading(2, "Definitions".into()));
     b.push(Block::Para(
-        "Goodput: the fraction of arrived requests that completed within every threshold of the primary SLO, judged request by request. CDFs are drawn from 101 stored quantiles of each run's per-request TTFT and TPOT. The step-time breakdown is the share of replica busy time spent compute-bound, memory-bound, in collectives, and in host overhead.".into(),
+        "Goodput: the fraction of arrived requests that completed within every threshold of the primary SLO, judged request by request. CDFs are drawn from 101 stored quantiles of each run's per-request TTFT and TPOT. The step-time breakdown is the share of replica busy time spent compute-bound, memory-bound, in collectives, and in host overhead. A run meets an SLO when every request completed and its percentiles are within every threshold, in a steady state: a run is *backlogged* when, as its last request arrived (or at its horizon), at least max(2, 5 % of the requests) still waited for a batch slot (arrivals outpaced completions), and *overloaded* when over the second half of its arrivals more than 1.05 × as many requests arrived as completed while the number in the system grew steadily (or it reached the in-system bound, or the admission limit turned away 5 % or more); a run that completed every request it admitted is either only when the slowest 1 % of requests waited for a batch slot longer than the median request took once admitted (queue p99 > E2E p50 − queue p50). Neither ever meets an SLO.".into(),
     ));
 
     write_atomic(&dir.join("report.md"), render_md(&b).as_bytes())?;
@@ -167,7 +168,7 @@ fn winners(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord], groups: &[Gr
         ));
     } else {
         b.push(Block::Para(
-            "The cheapest run ($ per million output tokens) whose latency percentiles meet every threshold of the SLO, with no request dropped.".into(),
+            "The cheapest run ($ per million output tokens) whose latency percentiles meet every threshold of the SLO, with every request completed (none dropped) and the run in a steady state: a backlogged or overloaded run never meets an SLO, whatever its percentiles (see Definitions).".into(),
         ));
     }
     let slos: Vec<Option<&SloSpec>> = if m.slo.is_empty() {
@@ -200,6 +201,30 @@ fn winners(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord], groups: &[Gr
         rows.push(row);
     }
     b.push(Block::Table(judged_head(m, "SLO", true), rows));
+    refused_unsteady(b, m, records);
+}
+
+/// The runs whose percentiles are within the primary SLO but that do not meet it because they
+/// were backlogged or overloaded (no paragraph when there are none).
+fn refused_unsteady(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord]) {
+    let Some(slo) = m.primary_slo() else {
+        return;
+    };
+    let refused: Vec<String> = records
+        .iter()
+        .filter_map(|rec| {
+            let r = rec.ok()?;
+            let why = unsteady(r)?;
+            (r.requests.completed > 0 && slo.threshold_miss(r).is_none()).then(|| format!("{} ({why})", rec.id))
+        })
+        .collect();
+    if !refused.is_empty() {
+        b.push(Block::Para(format!(
+            "Not counted although their percentiles are within {}: {}.",
+            slo.label(),
+            refused.join("; ")
+        )));
+    }
 }
 
 /// Each configuration's cheapest run at the primary SLO.
@@ -271,7 +296,9 @@ fn all_runs(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord]) {
                 fmt_num(r.energy.j_per_output_token),
                 rec.goodput
                     .map_or("-".into(), |g| format!("{:.1}%", 100.0 * g.fraction)),
-                primary.map_or("-".into(), |s| if s.met_by(r) { "yes".into() } else { "no".into() }),
+                primary.map_or("-".into(), |s| {
+                    s.miss(r).map_or("yes".into(), |why| format!("no: {why}"))
+                }),
             ]);
             Some(row)
         })

@@ -68,6 +68,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         horizon_ns: workload.horizon_ns,
         input: workload.input,
         output: workload.output,
+        max_tokens: workload.max_tokens,
         trace: workload.trace,
         input_column: workload.input_column,
         output_column: workload.output_column,

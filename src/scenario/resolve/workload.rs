@@ -22,6 +22,9 @@ pub(super) struct Workload {
     pub trace: Option<Arc<Trace>>,
     pub input_column: Option<Arc<Vec<u32>>>,
     pub output_column: Option<Arc<Vec<u32>>>,
+    /// The client's `max_tokens` on every request, if known before the run (see
+    /// [`max_tokens`]).
+    pub max_tokens: Option<u32>,
 }
 
 pub(super) fn resolve(w: &WorkloadSection, model: &ModelSpec, dir: &Path, path: &Path) -> Result<Workload> {
@@ -41,6 +44,7 @@ pub(super) fn resolve(w: &WorkloadSection, model: &ModelSpec, dir: &Path, path: 
     let input_column = length_column(&input, "workload.input", true, dir, path)?;
     let output = length_spec(&w.output, "workload.output", &w.arrival, path)?;
     let output_column = length_column(&output, "workload.output", false, dir, path)?;
+    let max_tokens = max_tokens(w, &output, trace.as_deref(), model, path)?;
     let workload = Workload {
         requests,
         horizon_ns,
@@ -49,6 +53,7 @@ pub(super) fn resolve(w: &WorkloadSection, model: &ModelSpec, dir: &Path, path: 
         trace,
         input_column,
         output_column,
+        max_tokens,
     };
     workload.check_context(model, path)?;
     Ok(workload)
@@ -128,6 +133,48 @@ fn request_count(w: &WorkloadSection, trace: Option<&Trace>, path: &Path) -> Res
     };
     at_least_one(path, "workload.requests", requests)?;
     Ok(requests)
+}
+
+/// The client's `max_tokens` on every request: `workload.max_tokens` (at least 1, below the
+/// model's context, and not with a trace that carries its own), else the output distribution's
+/// maximum (what a client that knows its traffic would ask for). None with lengths from a trace
+/// (its largest output is not something a client knows): rows carry theirs in a `max_tokens`
+/// column, or the engine's default (max_model_len − prompt) applies.
+fn max_tokens(
+    w: &WorkloadSection,
+    output: &LengthSpec,
+    trace: Option<&Trace>,
+    model: &ModelSpec,
+    path: &Path,
+) -> Result<Option<u32>> {
+    let key = "workload.max_tokens";
+    let Some(m) = w.max_tokens else {
+        return Ok(match (&w.arrival, output) {
+            (ArrivalSpec::Trace { .. }, _) | (_, LengthSpec::Trace { .. }) => None,
+            (_, spec) => Some(spec.max_tokens(&[])),
+        });
+    };
+    at_least_one(path, key, m as u64)?;
+    if m >= model.max_context {
+        return Err(Error::input(
+            path,
+            key,
+            format!(
+                "{m} leaves no room for a prompt in the {}-token context of {}; accepted: 1 to {}",
+                model.max_context,
+                model.name,
+                model.max_context.saturating_sub(1)
+            ),
+        ));
+    }
+    if trace.is_some_and(|t| t.requests.iter().any(|r| r.max_tokens.is_some())) {
+        return Err(Error::input(
+            path,
+            key,
+            "the trace carries max_tokens per request (its `max_tokens` column); remove workload.max_tokens or the column",
+        ));
+    }
+    Ok(Some(m))
 }
 
 fn horizon_ns(horizon_s: Option<f64>, path: &Path) -> Result<Option<u64>> {
@@ -245,4 +292,47 @@ fn bounds(path: &Path, key: &str, min: u32, max: u32) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::load_str;
+    use std::path::Path;
+
+    fn with(workload: &str) -> crate::error::Result<crate::scenario::Scenario> {
+        load_str(
+            &format!(
+                "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-2-7b\"\n[workload]\nrequests = 10\narrival = {{ kind = \"poisson\", rate_per_s = 1.0 }}\ninput = {{ kind = \"fixed\", tokens = 100 }}\n{workload}"
+            ),
+            Path::new("w.toml"),
+        )
+    }
+
+    /// `workload.max_tokens`: the output distribution's maximum by default, as set when set,
+    /// refused at 0, at the context (4096 for Llama-2-7B: no room for a prompt), or misspelled.
+    #[test]
+    fn max_tokens_defaults_to_the_distributions_maximum_and_is_checked() {
+        let fixed = "output = { kind = \"fixed\", tokens = 64 }\n";
+        assert_eq!(with(fixed).unwrap().max_tokens, Some(64));
+        let lognormal = "output = { kind = \"lognormal\", mean = 200.0, cv = 1.0, max = 2000 }\n";
+        assert_eq!(with(lognormal).unwrap().max_tokens, Some(2000));
+        let uniform = "output = { kind = \"uniform\", min = 5, max = 700 }\n";
+        assert_eq!(with(uniform).unwrap().max_tokens, Some(700));
+        assert_eq!(
+            with(&format!("{uniform}max_tokens = 300\n")).unwrap().max_tokens,
+            Some(300)
+        );
+        for (bad, says) in [
+            ("max_tokens = 0", "must be at least 1"),
+            ("max_tokens = 4096", "accepted: 1 to 4095"),
+        ] {
+            let e = with(&format!("{fixed}{bad}\n")).unwrap_err().to_string();
+            assert!(
+                e.contains("w.toml") && e.contains("workload.max_tokens") && e.contains(says),
+                "{e}"
+            );
+        }
+        let e = with(&format!("{fixed}max_token = 64\n")).unwrap_err().to_string();
+        assert!(e.contains("max_token"), "{e}");
+    }
 }

@@ -17,7 +17,9 @@ pub enum RoutingPolicy {
     RoundRobin,
     /// Fewest requests queued or running.
     LeastOutstanding,
-    /// Fewest prompt + output tokens queued or running.
+    /// Fewest prompt + `max_tokens` tokens queued or running: what the router knows of a
+    /// request (its true output length is revealed only when it ends, INV-12), and what a
+    /// `reserve` engine would hold for it.
     LeastTokens,
     /// Two replicas drawn at random; the one with fewer outstanding requests.
     PowerOfTwo,
@@ -34,7 +36,7 @@ pub enum RoutingPolicy {
 pub struct ReplicaLoad {
     /// Requests queued, running, or on their way (a KV cache in transfer).
     pub outstanding_requests: u32,
-    /// Their prompt + output tokens.
+    /// Their prompt + `max_tokens` tokens (never their true output lengths).
     pub outstanding_tokens: u64,
     /// Requests waiting for a batch slot (waiting, swapped out, or arrived from a prefill replica).
     pub queued: u32,

@@ -74,3 +74,79 @@ fn prefix_affinity_keeps_a_prefix_on_one_replica_until_it_is_overloaded() {
     // Without a prefix key: least outstanding.
     assert_ne!(r.pick(busy.iter().copied(), None), home);
 }
+
+/// Least tokens counts prompt + `max_tokens` per outstanding request, never the true output
+/// (INV-12). Replicas 0 and 1 each hold a 100-token prompt with max_tokens 500 (600 tokens) whose
+/// true outputs are 10 and 400; replica 2 holds one with max_tokens 200 (300 tokens) and a true
+/// output of 200. The router sees 600, 600, 300 and picks replica 2, although replica 0 has the
+/// least true work left; when the requests end the counts drain to 0.
+#[test]
+fn least_tokens_counts_prompt_plus_max_tokens() {
+    use crate::dtype::{Dtype, WeightFormat};
+    use crate::engine::SimTime;
+    use crate::hw::Catalog;
+    use crate::model::builtin_presets;
+    use crate::perf::{Parallelism, PerfModel, Precision};
+    use crate::serve::replica::{Replica, ReplicaSpec, StepOutcome};
+    use crate::serve::{KvAdmission, PreemptionMode, ReplicaId, ReqState, RequestId, SchedulerConfig, SchedulerKind};
+    use std::sync::Arc;
+
+    let hw = Catalog::builtin().unwrap().hardware("p5.48xlarge").unwrap();
+    let model = builtin_presets()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.name == "llama-3.2-1b")
+        .unwrap();
+    let prec = Precision {
+        weights: Dtype::Bf16,
+        compute: Dtype::Bf16,
+        kv_cache: Dtype::Bf16,
+        activations: Dtype::Bf16,
+        weight_format: WeightFormat::Plain,
+    };
+    let perf = Arc::new(PerfModel::new(&hw, &model, Parallelism { tp: 1 }, prec, 0.1, "test").unwrap());
+    let cfg = SchedulerConfig {
+        kind: SchedulerKind::Continuous,
+        max_batch: 8,
+        max_batched_tokens: 4096,
+        block_tokens: 16,
+        kv_admission: KvAdmission::Reserve,
+        preemption: PreemptionMode::Recompute,
+        max_queue: None,
+    };
+    let mut replicas: Vec<Replica> = (0..3)
+        .map(|i| Replica::new(ReplicaId(i), perf.clone(), ReplicaSpec::new(cfg, &perf)))
+        .collect();
+    let mut reqs: Vec<ReqState> = [(10, 500), (400, 500), (200, 200)]
+        .iter()
+        .enumerate()
+        .map(|(i, &(output, max_tokens))| {
+            let mut r = ReqState::new(i as u64, SimTime::ZERO, 100, output, None);
+            r.max_tokens = max_tokens;
+            r
+        })
+        .collect();
+    for (i, rep) in replicas.iter_mut().enumerate() {
+        rep.enqueue(RequestId(i as u32), &mut reqs[i]);
+    }
+    let tokens: Vec<u64> = replicas.iter().map(|r| r.load().outstanding_tokens).collect();
+    assert_eq!(tokens, [600, 600, 300]);
+    assert_eq!(
+        router(RoutingPolicy::LeastTokens).pick(replicas.iter().map(Replica::load), None),
+        2
+    );
+    let mut out = StepOutcome::default();
+    for rep in &mut replicas {
+        let mut now = SimTime::ZERO;
+        while let Some(cost) = rep.plan_step(now, &mut reqs) {
+            now = now.after(cost.total_ns);
+            rep.finish_step(now, &mut reqs, &mut out);
+        }
+        assert_eq!(rep.load().outstanding_tokens, 0);
+        assert_eq!(
+            rep.used_blocks(),
+            0,
+            "the reservation of 600 / 300 tokens went back whole"
+        );
+    }
+}

@@ -157,11 +157,13 @@ pub(super) fn parse_csv<'a>(
             skipped_rows += 1;
             continue;
         };
+        let max_tokens = row_max_tokens(ctx, no, &fields, output, layout.output)?;
         requests.push(TraceRequest {
             arrival_ns: clock.arrival(ctx, no, t)?,
             input_tokens: input,
             output_tokens: output,
             hash_ids: Vec::new(),
+            max_tokens,
         });
     }
     if requests.is_empty() {
@@ -192,13 +194,49 @@ struct Columns<'a> {
     time: usize,
     input: usize,
     output: usize,
+    /// The optional `max_tokens` column.
+    max_tokens: Option<usize>,
 }
 
-/// The time, input and output fields of one data row, unquoted.
+/// The time, input, output and `max_tokens` fields of one data row, unquoted (`max_tokens`
+/// empty when the trace has no such column).
 struct Fields<'a> {
     time: &'a str,
     input: &'a str,
     output: &'a str,
+    max_tokens: &'a str,
+}
+
+/// The optional column of a CSV trace that carries the client's `max_tokens`.
+const MAX_TOKENS_COLUMN: &str = "max_tokens";
+
+/// The `max_tokens` of line `no`: none when the column is absent or the field empty; else a
+/// whole number >= 1 and >= the row's `output` tokens (a measured request never generates more
+/// than its client allowed).
+fn row_max_tokens(ctx: &Ctx, no: usize, fields: &Fields, output: u32, output_column: &str) -> Result<Option<u32>> {
+    if fields.max_tokens.is_empty() {
+        return Ok(None);
+    }
+    let m = count_from_str(fields.max_tokens).map_err(|e| {
+        column_error(
+            ctx,
+            no,
+            MAX_TOKENS_COLUMN,
+            e,
+            fields.max_tokens,
+            "a whole number of tokens >= the row's output tokens, or an empty field",
+        )
+    })?;
+    if m < output {
+        return Err(ctx.err(
+            no,
+            format!(
+                "column `{MAX_TOKENS_COLUMN}` is {m}, below the {output} tokens of column `{output_column}`; \
+                 a request never generates more than its max_tokens (accepted: >= {output}, or an empty field)"
+            ),
+        ));
+    }
+    Ok(Some(m))
 }
 
 impl<'a> Columns<'a> {
@@ -222,18 +260,20 @@ impl<'a> Columns<'a> {
                 ),
             )
         })?;
+        let max_tokens = names.iter().position(|h| h.eq_ignore_ascii_case(MAX_TOKENS_COLUMN));
         Ok(Columns {
             names,
             header_no,
             time,
             input,
             output,
+            max_tokens,
         })
     }
 
     /// The fields of data row `line` (line `no`), which must have one value per header column.
     fn fields(&self, ctx: &Ctx, no: usize, line: &'a str) -> Result<Fields<'a>> {
-        let (mut time, mut input, mut output) = ("", "", "");
+        let (mut time, mut input, mut output, mut max_tokens) = ("", "", "", "");
         let mut count = 0;
         for (k, f) in split_csv(line).enumerate() {
             if k == self.time {
@@ -242,6 +282,8 @@ impl<'a> Columns<'a> {
                 input = f;
             } else if k == self.output {
                 output = f;
+            } else if Some(k) == self.max_tokens {
+                max_tokens = f;
             }
             count = k + 1;
         }
@@ -266,6 +308,7 @@ impl<'a> Columns<'a> {
             time: unquote(time),
             input: unquote(input),
             output: unquote(output),
+            max_tokens: unquote(max_tokens),
         })
     }
 }
@@ -359,6 +402,30 @@ mod tests {
                 &["trace has no requests", "all 1 rows", "Response tokens"],
             ),
         ]);
+    }
+
+    /// The optional `max_tokens` column: read when present (an empty field is none), refused
+    /// when below the row's output (a request never outgrows its client's limit) or not a count.
+    #[test]
+    fn an_optional_max_tokens_column_is_read_and_checked() {
+        let t = parse("arrived_at,num_prefill_tokens,num_decode_tokens,MAX_TOKENS\n0,10,5,64\n1,10,7,\n").unwrap();
+        let m: Vec<Option<u32>> = t.requests.iter().map(|r| r.max_tokens).collect();
+        assert_eq!(m, [Some(64), None]);
+        let t = parse("arrived_at,num_prefill_tokens,num_decode_tokens\n0,10,5\n").unwrap();
+        assert_eq!(t.requests[0].max_tokens, None);
+        let e = fail(
+            b"arrived_at,num_prefill_tokens,num_decode_tokens,max_tokens\n0,10,5,64\n1,10,70,64\n",
+            TraceFormat::Auto,
+        );
+        assert_has(
+            &e,
+            &["line 3", "`max_tokens` is 64", "below the 70", "num_decode_tokens"],
+        );
+        let e = fail(
+            b"arrived_at,num_prefill_tokens,num_decode_tokens,max_tokens\n0,10,5,lots\n",
+            TraceFormat::Auto,
+        );
+        assert_has(&e, &["line 2", "column `max_tokens`", "lots"]);
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! - Vidur processed CSV: `arrived_at,num_prefill_tokens,num_decode_tokens`, seconds.
 //!
 //! CSV columns are found by header name (case-insensitive), so their order does not matter and
-//! extra columns are ignored. Rows must be in arrival order; arrivals are returned relative to the
+//! extra columns are ignored. A CSV trace may carry an optional `max_tokens` column: the client's
+//! limit per request (a whole number >= the row's output tokens; an empty field: none). Rows must be in arrival order; arrivals are returned relative to the
 //! first request, so `requests[0].arrival_ns == 0`. Every problem is reported as an
 //! [`Error::Input`] naming the file, the 1-based `line N`, what was wrong and what is accepted.
 
@@ -68,6 +69,10 @@ pub struct TraceRequest {
     /// Mooncake: one id per `block_tokens`-token block of the prompt; equal ids mean equal prefix
     /// blocks. Empty when the format has none.
     pub hash_ids: Vec<u64>,
+    /// The client's `max_tokens` for this request, from an optional `max_tokens` column (CSV
+    /// formats); `None` when the trace has none (the engine's default applies). Never below
+    /// `output_tokens`.
+    pub max_tokens: Option<u32>,
 }
 
 /// A whole trace, in arrival order.
@@ -315,7 +320,8 @@ mod tests {
                 arrival_ns: 250_000_000,
                 input_tokens: 200,
                 output_tokens: 20,
-                hash_ids: vec![]
+                hash_ids: vec![],
+                max_tokens: None,
             }
         );
 

@@ -92,6 +92,7 @@ pub(super) fn parse_mooncake<'a>(
             input_tokens: input,
             output_tokens: output,
             hash_ids: row.hash_ids,
+            max_tokens: None,
         });
         prev_ms = row.timestamp;
     }

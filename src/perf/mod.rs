@@ -308,7 +308,7 @@ impl PerfModel {
         });
         let always_params = model.params_total() - expert_params_all;
 
-        let dp = Self::attention_dp(spec);
+        let dp = moe::attention_dp(spec);
         let tp_attn = par.tp.max(1) / dp;
         let allreduce = collective::AllReduce::for_tp(hw, tp_attn).with_algorithm(spec.allreduce);
         let layers = model.layers as f64;
@@ -399,35 +399,6 @@ impl PerfModel {
         Ok(RankRates { peak_flops, hbm_bw })
     }
 
-    /// Data-parallel attention groups of an expert-parallel MoE deployment (1 otherwise).
-    fn attention_dp(spec: &DeploymentSpec) -> u32 {
-        match spec.expert_parallel {
-            Some(_) if spec.model.moe.is_some() => spec.moe_layout.attention_dp.max(1),
-            _ => 1,
-        }
-    }
-
-    /// Weight bytes one rank holds beyond an even split of the model over its ranks: with
-    /// data-parallel attention the non-routed weights are split over a group's tp/dp ranks only;
-    /// redundant experts add R/E of the routed experts, spread over all ranks.
-    fn layout_weight_bytes(spec: &DeploymentSpec, dp: u32) -> f64 {
-        let (model, tp) = (spec.model, spec.parallelism.tp.max(1) as f64);
-        let Some(m) = model.moe.as_ref().filter(|_| spec.expert_parallel.is_some()) else {
-            return 0.0;
-        };
-        let wbytes = spec.precision.weight_bytes_per_param();
-        let routed = model.expert_params() * m.experts as f64 * model.moe_layer_count() as f64;
-        let mut extra = 0.0;
-        if dp > 1 {
-            let tp_attn = tp / dp as f64;
-            extra += (model.params_total() - routed) * wbytes * (1.0 / tp_attn - 1.0 / tp);
-        }
-        if let Some(r) = spec.moe_layout.redundant_experts {
-            extra += routed * r as f64 / m.experts.max(1) as f64 * wbytes / tp;
-        }
-        extra
-    }
-
     /// One rank's HBM: weights, the reserve, and what is left for the KV cache. With
     /// data-parallel attention a sequence's KV lives in one group of tp/dp ranks, so the bytes
     /// per token per rank are the group's over dp (MLA's latent, replicated inside a group,
@@ -435,10 +406,10 @@ impl PerfModel {
     fn memory_plan(spec: &DeploymentSpec) -> Result<MemoryPlan> {
         let (hw, model, par, prec) = (spec.hardware, spec.model, spec.parallelism, spec.precision);
         let chip = &hw.chip;
-        let dp = Self::attention_dp(spec);
+        let dp = moe::attention_dp(spec);
         let tp_kv = par.tp.max(1) / dp;
         let weight_bytes_per_rank = model.params_total() * prec.weight_bytes_per_param() / par.tp.max(1) as f64
-            + Self::layout_weight_bytes(spec, dp);
+            + moe::layout_weight_bytes(spec, dp);
         let kv_per_rank_fraction = if chip.efficiency.kv_per_query_head && tp_kv > model.kv_heads {
             (model.heads_per_rank(tp_kv) as f64 / model.kv_heads as f64).max(model.kv_fraction_per_rank(tp_kv))
         } else {

@@ -274,3 +274,32 @@ impl ExpertParallel {
         }
     }
 }
+
+/// Data-parallel attention groups of an expert-parallel MoE deployment (1 otherwise).
+pub(crate) fn attention_dp(spec: &super::DeploymentSpec) -> u32 {
+    match spec.expert_parallel {
+        Some(_) if spec.model.moe.is_some() => spec.moe_layout.attention_dp.max(1),
+        _ => 1,
+    }
+}
+
+/// Weight bytes one rank holds beyond an even split of the model over its ranks: with
+/// data-parallel attention the non-routed weights are split over a group's tp/dp ranks only;
+/// redundant experts add R/E of the routed experts, spread over all ranks.
+pub(crate) fn layout_weight_bytes(spec: &super::DeploymentSpec, dp: u32) -> f64 {
+    let (model, tp) = (spec.model, spec.parallelism.tp.max(1) as f64);
+    let Some(m) = model.moe.as_ref().filter(|_| spec.expert_parallel.is_some()) else {
+        return 0.0;
+    };
+    let wbytes = spec.precision.weight_bytes_per_param();
+    let routed = model.expert_params() * m.experts as f64 * model.moe_layer_count() as f64;
+    let mut extra = 0.0;
+    if dp > 1 {
+        let tp_attn = tp / dp as f64;
+        extra += (model.params_total() - routed) * wbytes * (1.0 / tp_attn - 1.0 / tp);
+    }
+    if let Some(r) = spec.moe_layout.redundant_experts {
+        extra += routed * r as f64 / m.experts.max(1) as f64 * wbytes / tp;
+    }
+    extra
+}

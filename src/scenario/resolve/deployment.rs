@@ -392,3 +392,82 @@ fn check_kv_link(path: &Path, link: KvLink, prefill: &Pool, decode: &Pool) -> Re
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn load(deployment: &str, model: &str) -> Result<crate::scenario::Scenario, String> {
+        let text = format!(
+            "[hardware]\ninstance = \"p5en.48xlarge\"\n[model]\nname = \"{model}\"\nweights = \"fp8\"\n[deployment]\n{deployment}\n[workload]\nrequests = 1\narrival = {{ kind = \"offline\" }}\ninput = {{ kind = \"fixed\", tokens = 16 }}\noutput = {{ kind = \"fixed\", tokens = 4 }}\n"
+        );
+        crate::scenario::load_str(&text, Path::new("t.toml")).map_err(|e| e.to_string())
+    }
+
+    /// The wide-EP keys are checked against tp, the experts and the model, naming the key.
+    #[test]
+    fn wide_ep_keys_are_checked() {
+        let ok = load(
+            "tp = 8\nep = 8\nattention_dp = 8\nredundant_experts = 8\noverlap_a2a = true",
+            "deepseek-v3",
+        )
+        .unwrap();
+        let p = &ok.pools[0];
+        assert_eq!(
+            (p.ep, p.moe_layout.attention_dp, p.moe_layout.redundant_experts),
+            (8, 8, Some(8))
+        );
+        assert!(p.moe_layout.overlap_a2a);
+        for (deployment, model, key) in [
+            (
+                "tp = 8\nep = 8\nattention_dp = 3",
+                "deepseek-v3",
+                "deployment.attention_dp",
+            ),
+            (
+                "tp = 8\nep = 4\nattention_dp = 8",
+                "deepseek-v3",
+                "deployment.attention_dp",
+            ),
+            (
+                "tp = 8\nep = 8\noverlap_a2a = true",
+                "deepseek-v3",
+                "deployment.overlap_a2a",
+            ),
+            (
+                "tp = 8\nep = 8\nredundant_experts = 257",
+                "deepseek-v3",
+                "deployment.redundant_experts",
+            ),
+            ("tp = 8\nep = 8\nredundant_experts = 4", "deepseek-v3", "deployment.ep"),
+            ("tp = 8\nep = 0", "deepseek-v3", "deployment.ep"),
+            ("tp = 8\nattention_dp = 8", "llama-3.1-8b", "deployment.attention_dp"),
+            ("tp = 8\nattention_db = 8", "deepseek-v3", "attention_db"),
+        ] {
+            let e = load(deployment, model).unwrap_err();
+            assert!(e.contains(key), "{deployment}: {e}");
+        }
+    }
+
+    /// DeepSeek's decode layout: 256 experts + 32 redundant = 288 slots over EP144, which does
+    /// not divide 256 alone; per-pool ep/attention_dp override [deployment]'s.
+    #[test]
+    fn redundant_slots_divide_and_pools_override() {
+        assert!(
+            load(
+                "tp = 16\nep = 16\nattention_dp = 16\nredundant_experts = 32",
+                "deepseek-v3"
+            )
+            .is_ok()
+        );
+        let e = load("tp = 24\nep = 24\nattention_dp = 24", "deepseek-v3").unwrap_err();
+        assert!(e.contains("256 expert slots"), "{e}");
+        let sc = load(
+            "[[deployment.groups]]\ntp = 8\nep = 8\nattention_dp = 8\n[[deployment.groups]]\ntp = 8",
+            "deepseek-v3",
+        )
+        .unwrap();
+        assert_eq!((sc.pools[0].ep, sc.pools[0].moe_layout.attention_dp), (8, 8));
+        assert_eq!((sc.pools[1].ep, sc.pools[1].moe_layout.attention_dp), (1, 1));
+    }
+}

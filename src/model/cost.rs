@@ -124,8 +124,45 @@ impl ModelSpec {
     pub fn attention_flops(&self, new_tokens: u64, context_before: u64) -> f64 {
         let n = new_tokens as f64;
         let attended_positions = n * context_before as f64 + n * (n + 1.0) / 2.0;
-        let per_position = 2.0 * f64::from(self.heads) * f64::from(self.qk_head_dim() + self.v_head_dim());
-        f64::from(self.layers) * per_position * attended_positions
+        f64::from(self.layers) * self.attention_flops_per_pair(false) * attended_positions
+    }
+
+    /// Attention FLOPs per (query, key) pair in one layer, all heads, as the engines compute it.
+    /// `absorbed = false` is the naive (expanded) form every GQA model and MLA prefill use:
+    /// `2 · heads · (qk_head_dim + v_head_dim)`. `absorbed = true` is MLA's decode form
+    /// (DeepSeek-V2 §2.1.3; SGLang `forward_absorb`, vLLM's MLA decode path): the key and value
+    /// up-projections are folded into the query and output projections, so each head scores
+    /// against the cached latent and RoPE key and weighs the latent itself:
+    /// `2 · heads · (kv_lora_rank + qk_rope_head_dim) + 2 · heads · kv_lora_rank`. For GQA both
+    /// forms are the same.
+    pub fn attention_flops_per_pair(&self, absorbed: bool) -> f64 {
+        let heads = f64::from(self.heads);
+        match self.attention {
+            Attention::Mla {
+                kv_lora_rank,
+                qk_rope_head_dim,
+                ..
+            } if absorbed => {
+                let latent = f64::from(kv_lora_rank);
+                2.0 * heads * (latent + f64::from(qk_rope_head_dim)) + 2.0 * heads * latent
+            }
+            _ => 2.0 * heads * f64::from(self.qk_head_dim() + self.v_head_dim()),
+        }
+    }
+
+    /// FLOPs per layer to expand one cached MLA latent into per-head keys and values (the naive
+    /// prefill form re-projects the cached context it attends to): `2 · kv_lora_rank · heads ·
+    /// (qk_nope_head_dim + v_head_dim)`. 0 for GQA, whose cache holds keys and values already.
+    pub fn mla_expand_flops_per_token(&self) -> f64 {
+        match self.attention {
+            Attention::Gqa => 0.0,
+            Attention::Mla {
+                kv_lora_rank,
+                qk_nope_head_dim,
+                v_head_dim,
+                ..
+            } => 2.0 * f64::from(kv_lora_rank) * f64::from(self.heads) * f64::from(qk_nope_head_dim + v_head_dim),
+        }
     }
 
     /// KV-cache bytes one token occupies, over all layers.

@@ -431,6 +431,25 @@ mod tests {
     }
 
     #[test]
+    fn absorbed_mla_flops_per_pair_for_deepseek_v3() {
+        let ds = preset("deepseek-v3");
+        // Naive: 128 heads · 2 · (192 + 128) = 81,920 FLOPs per pair per layer.
+        assert_eq!(ds.attention_flops_per_pair(false), 81_920.0);
+        // Absorbed: scores 2 · (512 + 64) = 1,152 and values 2 · 512 = 1,024 per head:
+        // 128 · 2,176 = 278,528, 3.4 × the naive form (the price of reading only the latent).
+        assert_eq!(ds.attention_flops_per_pair(true), 278_528.0);
+        // Expanding a cached latent: 2 · 512 · 128 · (128 + 128) = 33,554,432 per layer.
+        assert_eq!(ds.mla_expand_flops_per_token(), 33_554_432.0);
+        // GQA has one form: Llama-3-8B, 32 heads · 2 · (128 + 128) = 16,384.
+        let l = preset("llama-3-8b");
+        assert_eq!(l.attention_flops_per_pair(true), 16_384.0);
+        assert_eq!(l.attention_flops_per_pair(false), 16_384.0);
+        assert_eq!(l.mla_expand_flops_per_token(), 0.0);
+        // The latent cache is per token, not per head: (512 + 64) · 1 byte · 61 layers in FP8.
+        assert_eq!(ds.kv_bytes_per_token(Dtype::Fp8), 576.0 * 61.0);
+    }
+
+    #[test]
     fn weight_bytes_with_block_scales() {
         let m = preset("llama-2-7b");
         let params = m.params_total();

@@ -199,8 +199,15 @@ pub struct PerfModel {
     moe_top_k: f64,
     moe_experts: f64,
     kv_bytes_per_token: f64,
+    /// Attention FLOPs per (query, key) pair per rank: prefill (naive form) and decode
+    /// (absorbed for MLA, the same as prefill otherwise).
     attn_flops_per_pair: f64,
+    attn_decode_flops_per_pair: f64,
+    /// MLA's naive prefill re-expands the cached latents it attends to, per cached token.
+    expand_flops_per_cached_token: f64,
     score_bytes_per_pair: f64,
+    /// Data-parallel attention groups (1: tensor-parallel attention).
+    attention_dp: f64,
     overhead_ns: f64,
     allreduce: collective::AllReduce,
     allreduces_per_step: f64,
@@ -232,6 +239,8 @@ pub struct DeploymentSpec<'a> {
     pub power_cap: Option<crate::hw::power::PowerCap>,
     /// Expert parallelism: `deployment.ep` groups and the routing share of each expert.
     pub expert_parallel: Option<(u32, &'a [f64])>,
+    /// Data-parallel attention, expert load balancing and all-to-all overlap (`[deployment]`).
+    pub moe_layout: moe::MoeLayout,
     /// The scenario file, for errors.
     pub file: &'a str,
 }
@@ -256,6 +265,7 @@ impl<'a> DeploymentSpec<'a> {
             allreduce: network::AllReduceAlgorithm::default(),
             power_cap: None,
             expert_parallel: None,
+            moe_layout: moe::MoeLayout::default(),
             file,
         }
     }
@@ -298,15 +308,33 @@ impl PerfModel {
         });
         let always_params = model.params_total() - expert_params_all;
 
-        let allreduce = collective::AllReduce::for_tp(hw, par.tp).with_algorithm(spec.allreduce);
+        let dp = moe::attention_dp(spec);
+        let tp_attn = par.tp.max(1) / dp;
+        let allreduce = collective::AllReduce::for_tp(hw, tp_attn).with_algorithm(spec.allreduce);
         let layers = model.layers as f64;
         let overhead_ns = eff.step_overhead_us * 1e3 + eff.layer_overhead_us * 1e3 * layers;
-        // Per rank: padded heads (a stack that cannot split heads evenly computes the padding).
-        let heads_rank = model.heads_per_rank(par.tp) as f64;
-        let head_dims = (model.qk_head_dim() + model.v_head_dim()) as f64;
+        // Per rank: padded heads (a stack that cannot split heads evenly computes the padding);
+        // with data-parallel attention a group's heads over its tp/dp ranks, 1/dp of the tokens.
+        let heads_rank = if dp > 1 {
+            model.heads_per_rank(tp_attn) as f64 / dp as f64
+        } else {
+            model.heads_per_rank(par.tp) as f64
+        };
+        let per_head = |absorbed: bool| model.attention_flops_per_pair(absorbed) / model.heads.max(1) as f64;
         let expert_parallel = spec.expert_parallel.and_then(|(ep, shares)| {
-            moe::ExpertParallel::new(hw, model, par.tp, ep, shares, wbytes, prec.activations.bytes())
+            let ranks = moe::Ranks {
+                tp: par.tp,
+                ep,
+                layout: spec.moe_layout,
+            };
+            moe::ExpertParallel::new(hw, model, ranks, shares, wbytes, prec.activations.bytes())
         });
+        // Weights outside the routed experts follow the attention layout.
+        let always_read_bytes = if dp > 1 {
+            always_params * wbytes / tp_attn as f64
+        } else {
+            always_params * wbytes / tp
+        };
 
         Ok(PerfModel {
             parallelism: par,
@@ -321,17 +349,22 @@ impl PerfModel {
             linear_flops_per_token: model.linear_flops_per_token() / tp,
             // Weights: everything is sharded over TP except what TP cannot split (KV projections
             // when TP exceeds the KV heads are replicated; the cost is small and ignored here).
-            always_read_bytes: always_params * wbytes / tp,
+            always_read_bytes,
             expert_bytes: model.expert_params() * wbytes / tp,
             experts_per_layer_rank: moe.map_or(0.0, |m| m.experts as f64),
             moe_top_k: moe.map_or(0.0, |m| m.top_k as f64),
             moe_experts: moe.map_or(0.0, |m| m.experts as f64) * model.moe_layer_count() as f64,
             kv_bytes_per_token: memory.kv_bytes_per_token_per_rank,
-            attn_flops_per_pair: 2.0 * heads_rank * head_dims * layers,
+            attn_flops_per_pair: per_head(false) * heads_rank * layers,
+            attn_decode_flops_per_pair: per_head(true) * heads_rank * layers,
+            expand_flops_per_cached_token: model.mla_expand_flops_per_token() / model.heads.max(1) as f64
+                * heads_rank
+                * layers,
             score_bytes_per_pair: eff.attention_score_bytes * heads_rank * layers,
+            attention_dp: dp as f64,
             overhead_ns,
             allreduce,
-            allreduces_per_step: 2.0 * layers,
+            allreduces_per_step: if tp_attn > 1 || dp == 1 { 2.0 * layers } else { 0.0 },
             activation_bytes_per_token: model.hidden as f64 * prec.activations.bytes(),
             buckets: eff.shape_buckets,
             bucket_min: eff.bucket_min_tokens as u64,
@@ -366,15 +399,26 @@ impl PerfModel {
         Ok(RankRates { peak_flops, hbm_bw })
     }
 
-    /// One rank's HBM: weights, the reserve, and what is left for the KV cache.
+    /// One rank's HBM: weights, the reserve, and what is left for the KV cache. With
+    /// data-parallel attention a sequence's KV lives in one group of tp/dp ranks, so the bytes
+    /// per token per rank are the group's over dp (MLA's latent, replicated inside a group,
+    /// is not replicated across groups) and the capacity is dp groups'.
     fn memory_plan(spec: &DeploymentSpec) -> Result<MemoryPlan> {
         let (hw, model, par, prec) = (spec.hardware, spec.model, spec.parallelism, spec.precision);
         let chip = &hw.chip;
-        let weight_bytes_per_rank = model.params_total() * prec.weight_bytes_per_param() / par.tp.max(1) as f64;
-        let kv_per_rank_fraction = if chip.efficiency.kv_per_query_head && par.tp > model.kv_heads {
-            (model.heads_per_rank(par.tp) as f64 / model.kv_heads as f64).max(model.kv_fraction_per_rank(par.tp))
+        let dp = moe::attention_dp(spec);
+        let tp_kv = par.tp.max(1) / dp;
+        let weight_bytes_per_rank = model.params_total() * prec.weight_bytes_per_param() / par.tp.max(1) as f64
+            + moe::layout_weight_bytes(spec, dp);
+        let kv_per_rank_fraction = if chip.efficiency.kv_per_query_head && tp_kv > model.kv_heads {
+            (model.heads_per_rank(tp_kv) as f64 / model.kv_heads as f64).max(model.kv_fraction_per_rank(tp_kv))
         } else {
-            model.kv_fraction_per_rank(par.tp)
+            model.kv_fraction_per_rank(tp_kv)
+        };
+        let kv_per_rank_fraction = if dp > 1 {
+            kv_per_rank_fraction / dp as f64
+        } else {
+            kv_per_rank_fraction
         };
         let kv_bytes_per_token = model.kv_bytes_per_token(prec.kv_cache) * kv_per_rank_fraction;
         let hbm_bytes_per_rank = chip.hbm_bytes() / chip.ranks_per_chip.max(1) as f64;
@@ -489,7 +533,10 @@ impl PerfModel {
         self.step_one(b)
     }
 
-    /// One graph execution over the whole batch.
+    /// One graph execution over the whole batch. With `overlap_a2a`, as two micro-batches of
+    /// half the batch each: every GEMM runs at half the tokens (lower efficiency, the weights
+    /// read twice) and the all-to-all of one hides behind the compute of the other, so the
+    /// all-to-all adds only what exceeds the compute: max(compute, all-to-all), not the sum.
     fn step_one(&self, b: &BatchShape) -> StepCost {
         let padded;
         let b = if self.buckets == crate::hw::ShapeBuckets::None {
@@ -502,6 +549,24 @@ impl PerfModel {
         if tokens == 0.0 {
             return StepCost::default();
         }
+        let split = self.expert_parallel.as_ref().is_some_and(|m| m.overlap()) && tokens >= 2.0;
+        let (mut c, a2a_ns, tp_comm_ns) = if split {
+            let (half, a2a, tp_comm) = self.work(b, 0.5);
+            (half.scaled(2.0), 2.0 * a2a, 2.0 * tp_comm)
+        } else {
+            self.work(b, 1.0)
+        };
+        let busy = c.compute_ns + c.memory_ns;
+        c.comm_ns = tp_comm_ns + if split { (a2a_ns - busy).max(0.0) } else { a2a_ns };
+        c.overhead_ns = self.overhead_ns;
+        c.set_total();
+        c
+    }
+
+    /// The operations of `share` of the batch (1, or ½ for a micro-batch): its compute and
+    /// memory time, its all-to-all time and its tensor-parallel all-reduce time, ns.
+    fn work(&self, b: &BatchShape, share: f64) -> (StepCost, f64, f64) {
+        let tokens = b.tokens() as f64 * share;
         let flops_per_ns = self.peak_flops * 1e-9;
         let bytes_per_ns = self.hbm_bw * 1e-9;
         let mut c = StepCost::default();
@@ -517,43 +582,66 @@ impl PerfModel {
             }
         };
         // GEMMs of all layers and the LM head.
-        let (expert_read, moe_extra_flops, moe_a2a_ns) = match &self.expert_parallel {
-            Some(m) => m.step(tokens),
-            None => (self.expert_bytes * self.experts_touched(tokens), 0.0, 0.0),
-        };
-        let weight_bytes = self.always_read_bytes + expert_read;
-        op(
-            self.linear_flops_per_token * tokens + moe_extra_flops,
-            self.eff_c(tokens),
-            weight_bytes,
-            self.eff_memory,
-        );
+        let mut a2a_ns = 0.0;
+        match &self.expert_parallel {
+            Some(m) if m.attention_dp > 1 => {
+                // The attention layout's GEMMs run on a group's tokens; the routed experts on
+                // the rows dispatched to the busiest rank.
+                let s = m.step(tokens);
+                let dense = self.linear_flops_per_token * tokens - s.balanced_flops;
+                op(
+                    dense,
+                    self.eff_c(tokens / self.attention_dp),
+                    self.always_read_bytes,
+                    self.eff_memory,
+                );
+                op(s.flops, self.eff_c(s.rows), s.weight_bytes, self.eff_memory);
+                a2a_ns = s.a2a_ns;
+            }
+            Some(m) => {
+                let s = m.step(tokens);
+                op(
+                    self.linear_flops_per_token * tokens + (s.flops - s.balanced_flops),
+                    self.eff_c(tokens),
+                    self.always_read_bytes + s.weight_bytes,
+                    self.eff_memory,
+                );
+            }
+            None => op(
+                self.linear_flops_per_token * tokens,
+                self.eff_c(tokens),
+                self.always_read_bytes + self.expert_bytes * self.experts_touched(tokens),
+                self.eff_memory,
+            ),
+        }
         // Decode attention: reads the whole KV of every sequence.
         if b.decode_seqs > 0 {
-            let ctx = b.decode_ctx_tokens as f64;
+            let ctx = b.decode_ctx_tokens as f64 * share;
             op(
-                self.attn_flops_per_pair * ctx,
-                self.eff_c(b.decode_seqs as f64),
+                self.attn_decode_flops_per_pair * ctx,
+                self.eff_c(b.decode_seqs as f64 * share / self.attention_dp),
                 self.kv_bytes_per_token * ctx,
                 self.eff_kv,
             );
         }
         // Prefill attention: causal pairs; reads cached context, writes new KV, maybe scores.
         if b.prefill_tokens > 0 {
-            let bytes = self.kv_bytes_per_token * (b.prefill_cached_tokens + b.prefill_tokens) as f64
-                + self.score_bytes_per_pair * b.prefill_pairs;
+            let pairs = b.prefill_pairs * share;
+            let cached = b.prefill_cached_tokens as f64 * share;
+            let bytes = self.kv_bytes_per_token * (cached + b.prefill_tokens as f64 * share)
+                + self.score_bytes_per_pair * pairs;
             op(
-                self.attn_flops_per_pair * b.prefill_pairs,
-                self.eff_c(b.prefill_tokens as f64),
+                self.attn_flops_per_pair * pairs + self.expand_flops_per_cached_token * cached,
+                self.eff_c(b.prefill_tokens as f64 * share / self.attention_dp),
                 bytes,
                 self.eff_memory,
             );
         }
-        c.comm_ns =
-            self.allreduces_per_step * self.allreduce.time_ns(tokens * self.activation_bytes_per_token) + moe_a2a_ns;
-        c.overhead_ns = self.overhead_ns;
-        c.set_total();
-        c
+        let tp_comm_ns = self.allreduces_per_step
+            * self
+                .allreduce
+                .time_ns(tokens / self.attention_dp * self.activation_bytes_per_token);
+        (c, a2a_ns, tp_comm_ns)
     }
 
     /// The shape a stack with compiled shape buckets actually runs: every decode row attends up to

@@ -67,3 +67,7 @@ pub fn kv_admission() -> crate::serve::KvAdmission {
 pub fn ep() -> u32 {
     1
 }
+
+pub fn attention_dp() -> u32 {
+    1
+}

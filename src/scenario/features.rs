@@ -165,7 +165,7 @@ pub fn resolve(path: &Path, dir: &Path, served: &ServedModel, asked: &FeatureSec
     if let Some(s) = asked.speculative.filter(|s| s.enabled) {
         f.speculative = Some(speculative(s, served, dir, path)?);
     }
-    f.expert_shares = expert_shares(served.model, served.tp, asked, path)?;
+    f.expert_shares = expert_shares(served.model, asked, path)?;
     Ok(f)
 }
 
@@ -307,7 +307,7 @@ fn acceptance(s: &SpeculativeSection, path: &Path) -> Result<Vec<f64>> {
 
 /// Expert parallelism and routing skew need an MoE model; returns the routing probability per
 /// expert when skew or expert parallelism is asked for (else empty: uniform).
-fn expert_shares(model: &ModelSpec, tp: u32, asked: &FeatureSections, path: &Path) -> Result<Vec<f64>> {
+fn expert_shares(model: &ModelSpec, asked: &FeatureSections, path: &Path) -> Result<Vec<f64>> {
     let (ep, zipf, shares) = (asked.ep, asked.expert_skew_zipf, asked.expert_shares);
     let moe_asked = ep > 1 || zipf.is_some() || shares.is_some();
     match &model.moe {
@@ -322,12 +322,14 @@ fn expert_shares(model: &ModelSpec, tp: u32, asked: &FeatureSections, path: &Pat
             ));
         }
         Some(m) => {
-            if ep == 0 || m.experts % ep != 0 || tp % ep != 0 {
+            // Each pool's ep is checked against its tp and the expert slots where the pools are
+            // resolved (scenario::resolve::deployment).
+            if ep == 0 {
                 return Err(Error::input(
                     path,
                     "deployment.ep",
                     format!(
-                        "must divide both the {} experts of {} and tp = {tp}, got {ep}",
+                        "must be at least 1 for the {} experts of {}, got 0",
                         m.experts, model.name
                     ),
                 ));

@@ -100,6 +100,15 @@ pub struct DeploymentSection {
     /// Expert-parallel groups of an MoE model (divides tp and the expert count).
     #[serde(default = "defaults::ep")]
     pub ep: u32,
+    /// Data-parallel attention groups of an MoE model (divides tp; > 1 needs ep = tp).
+    #[serde(default = "defaults::attention_dp")]
+    pub attention_dp: u32,
+    /// Redundant expert replicas placed by the expert load balancer (EPLB); unset: static split.
+    #[serde(default)]
+    pub redundant_experts: Option<u32>,
+    /// Two micro-batches overlap the all-to-all with compute (needs attention_dp > 1).
+    #[serde(default)]
+    pub overlap_a2a: bool,
 }
 
 impl Default for DeploymentSection {
@@ -111,6 +120,9 @@ impl Default for DeploymentSection {
             instances: None,
             groups: Vec::new(),
             ep: defaults::ep(),
+            attention_dp: defaults::attention_dp(),
+            redundant_experts: None,
+            overlap_a2a: false,
         }
     }
 }
@@ -128,6 +140,11 @@ pub struct PoolSection {
     pub pp: u32,
     #[serde(default = "defaults::replicas")]
     pub replicas: u32,
+    /// This pool's `ep` and `attention_dp`; default: `[deployment]`'s.
+    #[serde(default)]
+    pub ep: Option<u32>,
+    #[serde(default)]
+    pub attention_dp: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -37,6 +37,10 @@ pub struct Pool {
     pub tp: u32,
     pub pp: u32,
     pub replicas: u32,
+    /// Expert-parallel groups (1: none).
+    pub ep: u32,
+    /// Data-parallel attention, expert load balancing, all-to-all overlap.
+    pub moe_layout: crate::perf::moe::MoeLayout,
 }
 
 impl Pool {

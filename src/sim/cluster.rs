@@ -104,7 +104,8 @@ impl Cluster {
             kv_reserve_fraction: sc.kv_reserve_fraction,
             allreduce: sc.infra.allreduce,
             power_cap: sc.infra.power_cap(&pool.hardware),
-            expert_parallel: (!f.expert_shares.is_empty()).then_some((f.ep, &f.expert_shares[..])),
+            expert_parallel: (!f.expert_shares.is_empty()).then_some((pool.ep, &f.expert_shares[..])),
+            moe_layout: pool.moe_layout,
             file: &file,
         })?;
         let pool_features = features::setup_pool(sc, pool, &perf, notes)?;

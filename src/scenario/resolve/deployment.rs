@@ -6,6 +6,7 @@ use super::{at_least_one, hardware};
 use crate::error::{Error, Result};
 use crate::hw::{Catalog, Hardware};
 use crate::model::ModelSpec;
+use crate::perf::moe::MoeLayout;
 use crate::scenario::limits::{MAX_RANKS, MAX_REPLICAS};
 use crate::scenario::{Pool, PoolSection, ScenarioFile, defaults};
 use crate::serve::{KvLink, PoolRole};
@@ -46,6 +47,8 @@ fn pool_specs(f: &ScenarioFile, path: &Path) -> Result<Vec<(PoolRole, String, Po
                 tp: d.tp,
                 pp: d.pp,
                 replicas: d.replicas,
+                ep: None,
+                attention_dp: None,
             },
         ));
     }
@@ -72,7 +75,8 @@ pub(super) fn pools(
             }
             _ => main.clone(),
         };
-        check_pool(path, key, &hw, model, ps, notes)?;
+        let (ep, moe_layout) = moe_layout(f, key, model, ps, path)?;
+        check_pool(path, key, &hw, model, ps, moe_layout.attention_dp, notes)?;
         total_replicas += ps.replicas as u64;
         total_ranks += ps.tp as u64 * ps.pp as u64 * ps.replicas as u64;
         pools.push(Pool {
@@ -81,6 +85,8 @@ pub(super) fn pools(
             tp: ps.tp,
             pp: ps.pp,
             replicas: ps.replicas,
+            ep,
+            moe_layout,
         });
     }
     if total_replicas > MAX_REPLICAS as u64 {
@@ -140,11 +146,106 @@ fn check_pool(
     hardware: &Hardware,
     model: &ModelSpec,
     p: &PoolSection,
+    attention_dp: u32,
     notes: &mut Vec<String>,
 ) -> Result<()> {
     check_pool_size(path, key, p)?;
     check_placement(path, key, hardware, p)?;
-    check_model_split(path, key, hardware, model, p, notes)
+    // Attention heads split over the tp/attention_dp ranks of one data-parallel group.
+    let attention = PoolSection {
+        tp: p.tp / attention_dp.max(1),
+        ..p.clone()
+    };
+    check_model_split(path, key, hardware, model, &attention, notes)
+}
+
+/// A pool's expert layout: its `ep` and `attention_dp` (or `[deployment]`'s), with
+/// `[deployment]`'s `redundant_experts` and `overlap_a2a`, checked against its tp and the model.
+fn moe_layout(
+    f: &ScenarioFile,
+    key: &str,
+    model: &ModelSpec,
+    p: &PoolSection,
+    path: &Path,
+) -> Result<(u32, MoeLayout)> {
+    let d = &f.deployment;
+    let own = |k: &str, v: Option<u32>| match v {
+        Some(_) => format!("{key}.{k}"),
+        None => format!("deployment.{k}"),
+    };
+    let (ep, ep_key) = (p.ep.unwrap_or(d.ep), own("ep", p.ep));
+    let (dp, dp_key) = (
+        p.attention_dp.unwrap_or(d.attention_dp),
+        own("attention_dp", p.attention_dp),
+    );
+    at_least_one(path, &ep_key, ep as u64)?;
+    at_least_one(path, &dp_key, dp as u64)?;
+    let layout = MoeLayout {
+        attention_dp: dp,
+        redundant_experts: d.redundant_experts,
+        overlap_a2a: d.overlap_a2a,
+    };
+    let Some(m) = &model.moe else {
+        let asked = [
+            (ep > 1, ep_key.as_str()),
+            (dp > 1, dp_key.as_str()),
+            (d.redundant_experts.is_some(), "deployment.redundant_experts"),
+            (d.overlap_a2a, "deployment.overlap_a2a"),
+        ];
+        if let Some((_, k)) = asked.iter().find(|(set, _)| *set) {
+            return Err(Error::input(
+                path,
+                *k,
+                format!(
+                    "{} is a dense model: expert parallelism, data-parallel attention, redundant experts and all-to-all overlap need an MoE model (e.g. mixtral-8x7b, qwen3-235b-a22b, deepseek-v3)",
+                    model.name
+                ),
+            ));
+        }
+        return Ok((ep, layout));
+    };
+    let redundant = d.redundant_experts.unwrap_or(0);
+    if redundant > m.experts {
+        return Err(Error::input(
+            path,
+            "deployment.redundant_experts",
+            format!(
+                "{redundant} is more replicas than the {} experts of {}; accepted: 0..={}",
+                m.experts, model.name, m.experts
+            ),
+        ));
+    }
+    let slots = m.experts + redundant;
+    if p.tp % ep != 0 || slots % ep != 0 {
+        return Err(Error::input(
+            path,
+            ep_key,
+            format!(
+                "must divide both tp = {} and the {slots} expert slots of {} ({} experts + {redundant} redundant), got {ep}",
+                p.tp, model.name, m.experts
+            ),
+        ));
+    }
+    if p.tp % dp != 0 || (dp > 1 && ep != p.tp) {
+        return Err(Error::input(
+            path,
+            dp_key,
+            format!(
+                "data-parallel attention splits tp = {} into groups and spreads the experts over all its ranks: attention_dp must divide tp and, when above 1, needs ep = tp; got attention_dp = {dp} with ep = {ep}",
+                p.tp
+            ),
+        ));
+    }
+    if d.overlap_a2a && dp == 1 {
+        return Err(Error::input(
+            path,
+            "deployment.overlap_a2a",
+            format!(
+                "overlaps the all-to-all of data-parallel attention with compute, but {key} has attention_dp = 1 (no all-to-all: tokens are on every rank); accepted: attention_dp > 1, or overlap_a2a = false"
+            ),
+        ));
+    }
+    Ok((ep, layout))
 }
 
 fn check_pool_size(path: &Path, key: &str, p: &PoolSection) -> Result<()> {
@@ -290,4 +391,83 @@ fn check_kv_link(path: &Path, link: KvLink, prefill: &Pool, decode: &Pool) -> Re
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn load(deployment: &str, model: &str) -> Result<crate::scenario::Scenario, String> {
+        let text = format!(
+            "[hardware]\ninstance = \"p5en.48xlarge\"\n[model]\nname = \"{model}\"\nweights = \"fp8\"\n[deployment]\n{deployment}\n[workload]\nrequests = 1\narrival = {{ kind = \"offline\" }}\ninput = {{ kind = \"fixed\", tokens = 16 }}\noutput = {{ kind = \"fixed\", tokens = 4 }}\n"
+        );
+        crate::scenario::load_str(&text, Path::new("t.toml")).map_err(|e| e.to_string())
+    }
+
+    /// The wide-EP keys are checked against tp, the experts and the model, naming the key.
+    #[test]
+    fn wide_ep_keys_are_checked() {
+        let ok = load(
+            "tp = 8\nep = 8\nattention_dp = 8\nredundant_experts = 8\noverlap_a2a = true",
+            "deepseek-v3",
+        )
+        .unwrap();
+        let p = &ok.pools[0];
+        assert_eq!(
+            (p.ep, p.moe_layout.attention_dp, p.moe_layout.redundant_experts),
+            (8, 8, Some(8))
+        );
+        assert!(p.moe_layout.overlap_a2a);
+        for (deployment, model, key) in [
+            (
+                "tp = 8\nep = 8\nattention_dp = 3",
+                "deepseek-v3",
+                "deployment.attention_dp",
+            ),
+            (
+                "tp = 8\nep = 4\nattention_dp = 8",
+                "deepseek-v3",
+                "deployment.attention_dp",
+            ),
+            (
+                "tp = 8\nep = 8\noverlap_a2a = true",
+                "deepseek-v3",
+                "deployment.overlap_a2a",
+            ),
+            (
+                "tp = 8\nep = 8\nredundant_experts = 257",
+                "deepseek-v3",
+                "deployment.redundant_experts",
+            ),
+            ("tp = 8\nep = 8\nredundant_experts = 4", "deepseek-v3", "deployment.ep"),
+            ("tp = 8\nep = 0", "deepseek-v3", "deployment.ep"),
+            ("tp = 8\nattention_dp = 8", "llama-3.1-8b", "deployment.attention_dp"),
+            ("tp = 8\nattention_db = 8", "deepseek-v3", "attention_db"),
+        ] {
+            let e = load(deployment, model).unwrap_err();
+            assert!(e.contains(key), "{deployment}: {e}");
+        }
+    }
+
+    /// DeepSeek's decode layout: 256 experts + 32 redundant = 288 slots over EP144, which does
+    /// not divide 256 alone; per-pool ep/attention_dp override [deployment]'s.
+    #[test]
+    fn redundant_slots_divide_and_pools_override() {
+        assert!(
+            load(
+                "tp = 16\nep = 16\nattention_dp = 16\nredundant_experts = 32",
+                "deepseek-v3"
+            )
+            .is_ok()
+        );
+        let e = load("tp = 24\nep = 24\nattention_dp = 24", "deepseek-v3").unwrap_err();
+        assert!(e.contains("256 expert slots"), "{e}");
+        let sc = load(
+            "[[deployment.groups]]\ntp = 8\nep = 8\nattention_dp = 8\n[[deployment.groups]]\ntp = 8",
+            "deepseek-v3",
+        )
+        .unwrap();
+        assert_eq!((sc.pools[0].ep, sc.pools[0].moe_layout.attention_dp), (8, 8));
+        assert_eq!((sc.pools[1].ep, sc.pools[1].moe_layout.attention_dp), (1, 1));
+    }
 }

@@ -40,7 +40,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
             prefix_cache: s.prefix_cache.as_ref(),
             speculative: s.speculative.as_ref(),
             synthetic_prefix: f.workload.prefix.as_ref(),
-            ep: f.deployment.ep,
+            ep: pools.iter().map(|p| p.ep).max().unwrap_or(f.deployment.ep),
             expert_skew_zipf: f.model.expert_skew_zipf,
             expert_shares: f.model.expert_shares.as_deref(),
         },

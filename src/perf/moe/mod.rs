@@ -28,7 +28,7 @@ pub mod balance;
 #[cfg(test)]
 mod tests;
 
-use super::network::{self, Link};
+use super::collective::AllToAll;
 use crate::hash::mix64;
 use crate::hw::Hardware;
 use crate::model::ModelSpec;
@@ -79,12 +79,9 @@ pub struct ExpertParallel {
     moe_layers: f64,
     top_k: f64,
     overlap: bool,
-    // α–β of the all-to-all.
-    local_peers: u32,
-    instances: u32,
+    /// The hierarchical all-to-all over the ep ranks (on chip, chips of an instance, instances).
+    a2a: AllToAll,
     fixed_ns: f64,
-    chip_link: Link,
-    efa: Link,
 }
 
 /// Per-expert routing probabilities (summing to 1): uniform (`zipf` 0 and no shares), a Zipf law
@@ -172,9 +169,6 @@ impl ExpertParallel {
             let cap = t * k.min(slots);
             balance::expected_max_load(t * k, &placement.group_shares, z, cap) / mean
         });
-        let per_instance = hw.ranks_per_instance().max(1);
-        let instances = tp.div_ceil(per_instance).max(1);
-        let local_peers = (ep / instances).max(1);
         let wide = dp > 1;
         let distinct = balance::distinct_groups(m.experts, m.top_k, ep);
         Some(ExpertParallel {
@@ -193,12 +187,8 @@ impl ExpertParallel {
             moe_layers,
             top_k: k,
             overlap: wide && ranks.layout.overlap_a2a,
-            local_peers,
-            instances,
+            a2a: AllToAll::for_group(hw, ep),
             fixed_ns: hw.chip.efficiency.collective_latency_us * 1e3,
-            chip_link: Link::from_gb_s(hw.chip.link.bandwidth_gb_s, hw.chip.link.latency_us)
-                .shared(hw.chip.ranks_per_chip.max(1) as f64),
-            efa: Link::from_gbps(hw.instance.efa_gbps, hw.instance.efa_latency_us).shared(local_peers as f64),
         })
     }
 
@@ -238,21 +228,17 @@ impl ExpertParallel {
         self.overlap
     }
 
-    /// Time of one all-to-all of `bytes` leaving each rank of the group, ns: pairwise α–β over
-    /// the chip link among the peers of an instance, and over the instance's EFA (shared by its
-    /// peers) to the other instances; the two run at once (DeepEP drives NVLink and RDMA
-    /// concurrently), so the slower sets the time.
+    /// Time of one all-to-all of `bytes` held by each rank of the group (1/ep of them to each
+    /// rank), ns: the hierarchical all-to-all of `perf::collective` — peers on the rank's chip over
+    /// its HBM, on other chips of the instance over the chip fabric, in other instances over EFA.
+    /// The in-instance levels and the cross-instance one run at once (DeepEP drives NVLink and
+    /// RDMA concurrently), so the slower of the two sets the time.
     pub fn all_to_all_ns(&self, bytes: f64) -> f64 {
-        let p = self.ep;
-        if p <= 1 {
+        if self.ep <= 1 {
             return 0.0;
         }
-        let local = self.local_peers;
-        // A local peer gets 1/p of the bytes: local/p of them go over the chip link.
-        let on_chip_link = network::all_to_all(bytes * local as f64 / p as f64, local, self.chip_link);
-        // The other instances get (instances − 1)/instances of them over EFA.
-        let over_efa = network::all_to_all(bytes, self.instances, self.efa);
-        self.fixed_ns + on_chip_link.max(over_efa)
+        let inside = self.a2a.on_chip_ns(bytes) + self.a2a.chip_ns(bytes);
+        self.fixed_ns + inside.max(self.a2a.cross_instance_ns(bytes))
     }
 
     /// What the routed experts cost a rank of the busiest group for a step of `tokens` tokens.

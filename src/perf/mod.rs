@@ -19,6 +19,7 @@ pub mod fit;
 pub mod moe;
 pub mod network;
 pub mod pipeline;
+pub mod shape;
 
 use crate::dtype::{Dtype, WeightFormat};
 use crate::error::{Error, Result};
@@ -205,8 +206,8 @@ pub struct PerfModel {
     allreduce: collective::AllReduce,
     allreduces_per_step: f64,
     activation_bytes_per_token: f64,
-    buckets: crate::hw::ShapeBuckets,
-    bucket_min: u64,
+    /// Compiled shape buckets and the KV layout (`shape.rs`).
+    shapes: shape::ShapeRules,
     sequential_prefill: bool,
     /// Expert parallelism and routing skew (`deployment.ep`, `model.expert_skew_zipf`).
     expert_parallel: Option<moe::ExpertParallel>,
@@ -290,6 +291,20 @@ impl PerfModel {
         let mut notes = Vec::new();
         let rates = Self::rank_rates(spec, &mut notes)?;
         let memory = Self::memory_plan(spec)?;
+        let shapes = shape::ShapeRules::from_efficiency(eff);
+        if let (Some(0), Some(slot)) = (
+            shapes.contiguous_slots(memory.kv_capacity_tokens),
+            shapes.token.largest(),
+        ) {
+            return Err(Error::infeasible(
+                spec.file,
+                "hardware.chip.efficiency.token_buckets",
+                format!(
+                    "a contiguous KV slot of the largest token bucket ({slot} tokens) does not fit the {} tokens of KV cache the deployment has; use smaller buckets, a larger TP or kv_layout = \"block\"",
+                    memory.kv_capacity_tokens
+                ),
+            ));
+        }
 
         let wbytes = prec.weight_bytes_per_param();
         let moe = model.moe.as_ref();
@@ -333,8 +348,7 @@ impl PerfModel {
             allreduce,
             allreduces_per_step: 2.0 * layers,
             activation_bytes_per_token: model.hidden as f64 * prec.activations.bytes(),
-            buckets: eff.shape_buckets,
-            bucket_min: eff.bucket_min_tokens as u64,
+            shapes,
             sequential_prefill: eff.sequential_prefill,
             expert_parallel,
             power_cap: spec.power_cap,
@@ -347,7 +361,8 @@ impl PerfModel {
     fn rank_rates(spec: &DeploymentSpec, notes: &mut Vec<String>) -> Result<RankRates> {
         let chip = &spec.hardware.chip;
         let ranks_per_chip = chip.ranks_per_chip.max(1) as f64;
-        let (peak_chip, _, note) = chip.peak_flops(spec.precision.compute);
+        let compute = Self::matmul_dtype(spec, notes);
+        let (peak_chip, _, note) = chip.peak_flops(compute);
         notes.extend(note);
         if peak_chip <= 0.0 {
             return Err(Error::infeasible(
@@ -364,6 +379,23 @@ impl PerfModel {
             (peak_flops, hbm_bw)
         };
         Ok(RankRates { peak_flops, hbm_bw })
+    }
+
+    /// The dtype the matrix multiplies run in: the deployment's compute dtype, unless the stack
+    /// quantizes fp8/int8 weights only and multiplies in another (`quantized_compute`).
+    fn matmul_dtype(spec: &DeploymentSpec, notes: &mut Vec<String>) -> Dtype {
+        let chip = &spec.hardware.chip;
+        let compute = spec.precision.compute;
+        match chip.efficiency.quantized_compute {
+            Some(d) if d != compute && matches!(compute, Dtype::Fp8 | Dtype::Int8) => {
+                notes.push(format!(
+                    "{}: {} weights are quantized weight-only; matrix multiplies run in {d} (chip efficiency.quantized_compute)",
+                    chip.name, spec.precision.weights
+                ));
+                d
+            }
+            _ => compute,
+        }
     }
 
     /// One rank's HBM: weights, the reserve, and what is left for the KV cache.
@@ -440,7 +472,72 @@ impl PerfModel {
 
     /// The time of one batch step and its breakdown.
     pub fn step(&self, b: &BatchShape) -> StepCost {
-        let c = self.step_uncapped(b);
+        self.capped(self.step_uncapped(b, 1))
+    }
+
+    /// A speculative verification step: every decode row of `b` verifies `queries` tokens (the
+    /// γ drafted ones and the bonus token) against its context. A stack without compiled shapes
+    /// runs them as a short prefill chunk after each context (vLLM); a stack with compiled
+    /// shapes runs a token-generation graph of `queries` positions per row, its context padded to
+    /// the token bucket like any decode step.
+    pub fn verify_step(&self, b: &BatchShape, queries: u64) -> StepCost {
+        let rows = b.decode_seqs as u64;
+        if rows == 0 || queries <= 1 {
+            return self.step(b);
+        }
+        if !self.shapes.token.is_exact() {
+            return self.capped(self.step_uncapped(b, queries));
+        }
+        let cached = b.decode_ctx_tokens.saturating_sub(rows);
+        let mut v = *b;
+        v.decode_seqs = 0;
+        v.decode_ctx_tokens = 0;
+        v.decode_max_ctx = 0;
+        v.prefill_seqs += rows as u32;
+        v.prefill_tokens += rows * queries;
+        v.prefill_cached_tokens += cached;
+        v.prefill_pairs += queries as f64 * cached as f64 + rows as f64 * causal_pairs(queries, 0);
+        v.prefill_max_chunk = v.prefill_max_chunk.max(queries);
+        self.step(&v)
+    }
+
+    /// KV bytes per rank one step reads: its decode rows (as the layout reads them) and the
+    /// cached context its prompts continue. Physics: never more than the rank's KV budget.
+    pub fn kv_read_bytes_per_rank(&self, b: &BatchShape) -> f64 {
+        let tokens = self.shapes.decode_read_tokens(b) + b.prefill_cached_tokens as f64;
+        tokens * self.kv_bytes_per_token
+    }
+
+    /// The physics check of a step's KV reads against the rank's KV budget.
+    pub fn check_kv_reads(&self, b: &BatchShape) -> std::result::Result<(), String> {
+        let read = self.kv_read_bytes_per_rank(b);
+        if read > self.memory.kv_bytes_per_rank * (1.0 + 1e-9) {
+            return Err(format!(
+                "a step of {} decode rows (longest context {}, Σ {}) and {} cached prompt tokens reads {:.3} GB of KV per rank, more than the rank's KV budget of {:.3} GB",
+                b.decode_seqs,
+                b.decode_max_ctx,
+                b.decode_ctx_tokens,
+                b.prefill_cached_tokens,
+                read / 1e9,
+                self.memory.kv_bytes_per_rank / 1e9
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sequences the KV cache can hold at once when its layout fixes a slot per sequence
+    /// (contiguous, with a bounded token-bucket list: each slot owns the largest bucket).
+    pub fn max_resident_seqs(&self) -> Option<u64> {
+        self.shapes.contiguous_slots(self.memory.kv_capacity_tokens)
+    }
+
+    /// The shape rules (compiled buckets, KV layout) of this deployment.
+    pub fn shape_rules(&self) -> &shape::ShapeRules {
+        &self.shapes
+    }
+
+    /// A power cap stretches a step whose draw would exceed it.
+    fn capped(&self, c: StepCost) -> StepCost {
         match self.power_cap {
             Some(cap) if c.total_ns > 0 => {
                 let t = c.compute_ns + c.memory_ns + c.comm_ns + c.overhead_ns;
@@ -457,7 +554,8 @@ impl PerfModel {
         }
     }
 
-    fn step_uncapped(&self, b: &BatchShape) -> StepCost {
+    /// The step's graph executions; decode rows carry `queries` tokens each.
+    fn step_uncapped(&self, b: &BatchShape, queries: u64) -> StepCost {
         if self.sequential_prefill && b.prefill_seqs > 1 {
             // One graph execution per prompt (each padded alike), then the decode rows.
             let n = b.prefill_seqs as f64;
@@ -469,7 +567,7 @@ impl PerfModel {
                 prefill_max_chunk: b.prefill_max_chunk,
                 ..BatchShape::default()
             };
-            let mut c = self.step_one(&one).scaled(n);
+            let mut c = self.step_one(&one, 1).scaled(n);
             if b.decode_seqs > 0 {
                 one = BatchShape {
                     decode_seqs: b.decode_seqs,
@@ -477,23 +575,21 @@ impl PerfModel {
                     decode_max_ctx: b.decode_max_ctx,
                     ..BatchShape::default()
                 };
-                c.add(&self.step_one(&one));
+                c.add(&self.step_one(&one, queries));
             }
             return c;
         }
-        self.step_one(b)
+        self.step_one(b, queries)
     }
 
-    /// One graph execution over the whole batch.
-    fn step_one(&self, b: &BatchShape) -> StepCost {
-        let padded;
-        let b = if self.buckets == crate::hw::ShapeBuckets::None {
-            b
-        } else {
-            padded = self.pad(b);
-            &padded
-        };
-        let tokens = b.tokens() as f64;
+    /// One graph execution over the whole batch, on the shape the stack runs (`shape.rs`):
+    /// FLOPs on the padded shape, KV bytes as the layout reads them.
+    fn step_one(&self, b: &BatchShape, queries: u64) -> StepCost {
+        let e = self.shapes.execute(b);
+        let p = &e.compute;
+        let q = queries.max(1) as f64;
+        let rows = p.decode_seqs as f64;
+        let tokens = rows * q + p.prefill_tokens as f64;
         if tokens == 0.0 {
             return StepCost::default();
         }
@@ -523,23 +619,23 @@ impl PerfModel {
             weight_bytes,
             self.eff_memory,
         );
-        // Decode attention: reads the whole KV of every sequence.
-        if b.decode_seqs > 0 {
-            let ctx = b.decode_ctx_tokens as f64;
+        // Decode attention: each of the q queries of a row attends to the padded context (and
+        // the row's earlier queries); the KV is read once, as the layout holds it.
+        if p.decode_seqs > 0 {
+            let pairs = q * p.decode_ctx_tokens as f64 + rows * q * (q - 1.0) / 2.0;
             op(
-                self.attn_flops_per_pair * ctx,
-                self.eff_c(b.decode_seqs as f64),
-                self.kv_bytes_per_token * ctx,
+                self.attn_flops_per_pair * pairs,
+                self.eff_c(rows * q),
+                self.kv_bytes_per_token * e.decode_kv_tokens,
                 self.eff_kv,
             );
         }
         // Prefill attention: causal pairs; reads cached context, writes new KV, maybe scores.
-        if b.prefill_tokens > 0 {
-            let bytes = self.kv_bytes_per_token * (b.prefill_cached_tokens + b.prefill_tokens) as f64
-                + self.score_bytes_per_pair * b.prefill_pairs;
+        if p.prefill_tokens > 0 {
+            let bytes = self.kv_bytes_per_token * e.prefill_kv_tokens + self.score_bytes_per_pair * p.prefill_pairs;
             op(
-                self.attn_flops_per_pair * b.prefill_pairs,
-                self.eff_c(b.prefill_tokens as f64),
+                self.attn_flops_per_pair * p.prefill_pairs,
+                self.eff_c(p.prefill_tokens as f64),
                 bytes,
                 self.eff_memory,
             );
@@ -549,24 +645,6 @@ impl PerfModel {
         c.overhead_ns = self.overhead_ns;
         c.set_total();
         c
-    }
-
-    /// The shape a stack with compiled shape buckets actually runs: every decode row attends up to
-    /// the bucket of the longest context, every prompt is padded to the bucket of the longest.
-    fn pad(&self, b: &BatchShape) -> BatchShape {
-        let mut p = *b;
-        if b.decode_seqs > 0 {
-            let ctx = self.buckets.pad(b.decode_max_ctx, self.bucket_min);
-            p.decode_ctx_tokens = b.decode_seqs as u64 * ctx;
-            p.decode_max_ctx = ctx;
-        }
-        if b.prefill_seqs > 0 && b.prefill_cached_tokens == 0 {
-            let n = self.buckets.pad(b.prefill_max_chunk, self.bucket_min);
-            p.prefill_tokens = b.prefill_seqs as u64 * n;
-            p.prefill_pairs = b.prefill_seqs as f64 * causal_pairs(n, 0);
-            p.prefill_max_chunk = n;
-        }
-        p
     }
 
     /// Prefill of one prompt of `tokens` tokens alone.

@@ -75,12 +75,34 @@ pub struct Efficiency {
     pub layer_overhead_us: f64,
     pub collective_latency_us: f64,
     /// Compiled static shapes: `pow2` when the software stack compiles one graph per power-of-two
-    /// sequence bucket (Neuron), so a step computes and reads up to the bucket, not the context.
+    /// sequence bucket (Neuron), so a step computes up to the bucket, not the context. The
+    /// default of both bucket lists below.
     #[serde(default)]
     pub shape_buckets: ShapeBuckets,
-    /// Smallest bucket, in tokens.
+    /// Smallest bucket of the `pow2` lists, in tokens.
     #[serde(default = "default_bucket_min")]
     pub bucket_min_tokens: u32,
+    /// Buckets of the context-encoding (prefill) graphs: `"pow2"`, `"none"` or a list of
+    /// increasing token counts (NxD Inference `context_encoding_buckets`); default
+    /// `shape_buckets`.
+    #[serde(default)]
+    pub context_buckets: Option<BucketList>,
+    /// Buckets of the token-generation (decode) graphs, by context length (NxD Inference
+    /// `token_generation_buckets`); default `shape_buckets`.
+    #[serde(default)]
+    pub token_buckets: Option<BucketList>,
+    /// How the KV cache is laid out, which sets the KV bytes a decode step reads and the
+    /// capacity they must fit in (see `src/perf/shape.rs`).
+    #[serde(default)]
+    pub kv_layout: KvLayout,
+    /// Block layout: tokens per KV block; a sequence's reads are rounded up to whole blocks.
+    /// 1 reads exactly the tokens held.
+    #[serde(default = "default_kv_block_tokens")]
+    pub kv_block_tokens: u32,
+    /// The dtype the stack's matrix multiplies run in when weights are quantized to fp8 or int8
+    /// (weight-only quantization dequantizes to it); none: the deployment's compute dtype.
+    #[serde(default)]
+    pub quantized_compute: Option<crate::dtype::Dtype>,
     /// When TP exceeds the KV heads, the stack keeps K/V per query head on each rank (as
     /// Transformers NeuronX does) instead of one shared KV head per rank.
     #[serde(default)]
@@ -109,6 +131,60 @@ pub struct Efficiency {
 
 fn default_bucket_min() -> u32 {
     128
+}
+
+fn default_kv_block_tokens() -> u32 {
+    1
+}
+
+/// The KV cache layout of a serving stack.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KvLayout {
+    /// Blocks (paged): a step reads the blocks its sequences hold. NxD Inference with a block
+    /// KV layout, vLLM, TensorRT-LLM.
+    #[default]
+    Block,
+    /// One contiguous region per batch slot (Transformers NeuronX): a decode step reads every
+    /// row up to the token bucket of the longest context, and a slot owns the largest bucket.
+    Contiguous,
+}
+
+/// A list of compiled shape buckets: `"pow2"` (powers of two from `bucket_min_tokens`),
+/// `"none"` (no padding) or explicit increasing token counts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum BucketList {
+    Named(ShapeBuckets),
+    Tokens(Vec<u32>),
+}
+
+impl<'de> Deserialize<'de> for BucketList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        const EXPECTED: &str = "\"pow2\", \"none\" or a list of increasing token counts like [128, 512, 2048]";
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = BucketList;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<BucketList, E> {
+                match v {
+                    "pow2" => Ok(BucketList::Named(ShapeBuckets::Pow2)),
+                    "none" => Ok(BucketList::Named(ShapeBuckets::None)),
+                    _ => Err(E::custom(format!("unknown bucket list `{v}`; accepted: {EXPECTED}"))),
+                }
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> std::result::Result<BucketList, A::Error> {
+                let mut v = Vec::new();
+                while let Some(t) = a.next_element::<u32>()? {
+                    v.push(t);
+                }
+                Ok(BucketList::Tokens(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -429,6 +505,7 @@ pub(crate) fn validate_chip(c: &Chip, file: &Path) -> Result<()> {
     }
     check_ranges(c, file)?;
     check_power(c, file)?;
+    check_shapes(c, file)?;
     if c.ranks_per_chip == 0 {
         return Err(Error::input(file, at("ranks_per_chip"), "must be at least 1"));
     }
@@ -502,6 +579,41 @@ fn check_power(c: &Chip, file: &Path) -> Result<()> {
                 format!("is a fraction of the dynamic range (TDP − idle): must be in [0, 1], got {v}"),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Bucket lists are non-empty and strictly increasing token counts ≥ 1; KV blocks hold a token.
+fn check_shapes(c: &Chip, file: &Path) -> Result<()> {
+    let at = |k: &str| format!("chip `{}`.efficiency.{k}", c.name);
+    let e = &c.efficiency;
+    for (k, list) in [
+        ("context_buckets", &e.context_buckets),
+        ("token_buckets", &e.token_buckets),
+    ] {
+        let Some(BucketList::Tokens(v)) = list else {
+            continue;
+        };
+        let increasing = v.windows(2).all(|w| w[0] < w[1]);
+        if v.is_empty() || v[0] == 0 || !increasing {
+            return Err(Error::input(
+                file,
+                at(k),
+                format!(
+                    "must be \"pow2\", \"none\" or a non-empty list of strictly increasing token counts ≥ 1, got {v:?}"
+                ),
+            ));
+        }
+    }
+    if e.kv_block_tokens == 0 {
+        return Err(Error::input(
+            file,
+            at("kv_block_tokens"),
+            "must be at least 1 (tokens per KV block)",
+        ));
+    }
+    if e.bucket_min_tokens == 0 {
+        return Err(Error::input(file, at("bucket_min_tokens"), "must be at least 1"));
     }
     Ok(())
 }

@@ -292,3 +292,46 @@ fn every_builtin_chip_has_its_power_fractions() {
         );
     }
 }
+
+/// Bucket lists are "pow2", "none" or increasing token counts; anything else names the key.
+#[test]
+fn bucket_lists_and_kv_layouts_are_checked() {
+    let base = Catalog::builtin().unwrap();
+    let chip = base.chip("trainium2").unwrap().clone();
+    let text = |extra: &str| {
+        let t = toml::to_string(&ProfileFile0 {
+            chip: vec![chip.clone()],
+        })
+        .unwrap();
+        let key = extra.split(' ').next().unwrap();
+        let t: String = t
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{key} =")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        t.replace("[chip.efficiency]\n", &format!("[chip.efficiency]\n{extra}\n"))
+    };
+    let mut c = Catalog::default();
+    c.add_text(&text("token_buckets = [2048, 4096, 12800]"), Path::new("ok.toml"))
+        .unwrap();
+    let t = &c.chip("trainium2").unwrap().efficiency.token_buckets;
+    assert_eq!(t, &Some(BucketList::Tokens(vec![2048, 4096, 12800])));
+    for (bad, says) in [
+        ("token_buckets = [4096, 2048]", "efficiency.token_buckets"),
+        ("context_buckets = []", "efficiency.context_buckets"),
+        ("context_buckets = \"pow3\"", "pow3"),
+        ("kv_layout = \"paged\"", "paged"),
+        ("kv_block_tokens = 0", "kv_block_tokens"),
+    ] {
+        let e = Catalog::default()
+            .add_text(&text(bad), Path::new("bad.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(says) && e.contains("bad.toml"), "{bad}: {e}");
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ProfileFile0 {
+    chip: Vec<Chip>,
+}

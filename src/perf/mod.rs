@@ -19,6 +19,8 @@ pub mod fit;
 pub mod moe;
 pub mod network;
 pub mod pipeline;
+pub mod shape;
+mod step;
 
 use crate::dtype::{Dtype, WeightFormat};
 use crate::error::{Error, Result};
@@ -212,8 +214,8 @@ pub struct PerfModel {
     allreduce: collective::AllReduce,
     allreduces_per_step: f64,
     activation_bytes_per_token: f64,
-    buckets: crate::hw::ShapeBuckets,
-    bucket_min: u64,
+    /// Compiled shape buckets and the KV layout (`shape.rs`).
+    shapes: shape::ShapeRules,
     sequential_prefill: bool,
     /// Expert parallelism and routing skew (`deployment.ep`, `model.expert_skew_zipf`).
     expert_parallel: Option<moe::ExpertParallel>,
@@ -300,6 +302,20 @@ impl PerfModel {
         let mut notes = Vec::new();
         let rates = Self::rank_rates(spec, &mut notes)?;
         let memory = Self::memory_plan(spec)?;
+        let shapes = shape::ShapeRules::from_efficiency(eff);
+        if let (Some(0), Some(slot)) = (
+            shapes.contiguous_slots(memory.kv_capacity_tokens),
+            shapes.token.largest(),
+        ) {
+            return Err(Error::infeasible(
+                spec.file,
+                "hardware.chip.efficiency.token_buckets",
+                format!(
+                    "a contiguous KV slot of the largest token bucket ({slot} tokens) does not fit the {} tokens of KV cache the deployment has; use smaller buckets, a larger TP or kv_layout = \"block\"",
+                    memory.kv_capacity_tokens
+                ),
+            ));
+        }
 
         let wbytes = prec.weight_bytes_per_param();
         let moe = model.moe.as_ref();
@@ -366,8 +382,7 @@ impl PerfModel {
             allreduce,
             allreduces_per_step: if tp_attn > 1 || dp == 1 { 2.0 * layers } else { 0.0 },
             activation_bytes_per_token: model.hidden as f64 * prec.activations.bytes(),
-            buckets: eff.shape_buckets,
-            bucket_min: eff.bucket_min_tokens as u64,
+            shapes,
             sequential_prefill: eff.sequential_prefill,
             expert_parallel,
             power_cap: spec.power_cap,
@@ -380,7 +395,8 @@ impl PerfModel {
     fn rank_rates(spec: &DeploymentSpec, notes: &mut Vec<String>) -> Result<RankRates> {
         let chip = &spec.hardware.chip;
         let ranks_per_chip = chip.ranks_per_chip.max(1) as f64;
-        let (peak_chip, _, note) = chip.peak_flops(spec.precision.compute);
+        let compute = Self::matmul_dtype(spec, notes);
+        let (peak_chip, _, note) = chip.peak_flops(compute);
         notes.extend(note);
         if peak_chip <= 0.0 {
             return Err(Error::infeasible(
@@ -397,6 +413,23 @@ impl PerfModel {
             (peak_flops, hbm_bw)
         };
         Ok(RankRates { peak_flops, hbm_bw })
+    }
+
+    /// The dtype the matrix multiplies run in: the deployment's compute dtype, unless the stack
+    /// quantizes fp8/int8 weights only and multiplies in another (`quantized_compute`).
+    fn matmul_dtype(spec: &DeploymentSpec, notes: &mut Vec<String>) -> Dtype {
+        let chip = &spec.hardware.chip;
+        let compute = spec.precision.compute;
+        match chip.efficiency.quantized_compute {
+            Some(d) if d != compute && matches!(compute, Dtype::Fp8 | Dtype::Int8) => {
+                notes.push(format!(
+                    "{}: {} weights are quantized weight-only; matrix multiplies run in {d} (chip efficiency.quantized_compute)",
+                    chip.name, spec.precision.weights
+                ));
+                d
+            }
+            _ => compute,
+        }
     }
 
     /// One rank's HBM: weights, the reserve, and what is left for the KV cache. With
@@ -484,182 +517,75 @@ impl PerfModel {
 
     /// The time of one batch step and its breakdown.
     pub fn step(&self, b: &BatchShape) -> StepCost {
-        let c = self.step_uncapped(b);
-        match self.power_cap {
-            Some(cap) if c.total_ns > 0 => {
-                let t = c.compute_ns + c.memory_ns + c.comm_ns + c.overhead_ns;
-                let capped = cap.capped_ns(&crate::hw::power::Phases::new(
-                    c.compute_ns,
-                    c.memory_ns,
-                    c.comm_ns,
-                    c.overhead_ns,
-                ));
-                if capped <= t {
-                    return c;
-                }
-                let mut c = c;
-                c.compute_ns += capped - t;
-                c.total_ns = capped.round().clamp(1.0, MAX_STEP_NS) as u64;
-                c
-            }
-            _ => c,
-        }
+        self.capped(self.step_uncapped(b, 1))
     }
 
-    fn step_uncapped(&self, b: &BatchShape) -> StepCost {
-        if self.sequential_prefill && b.prefill_seqs > 1 {
-            // One graph execution per prompt (each padded alike), then the decode rows.
-            let n = b.prefill_seqs as f64;
-            let mut one = BatchShape {
-                prefill_seqs: 1,
-                prefill_tokens: b.prefill_tokens / b.prefill_seqs as u64,
-                prefill_pairs: b.prefill_pairs / n,
-                prefill_cached_tokens: b.prefill_cached_tokens / b.prefill_seqs as u64,
-                prefill_max_chunk: b.prefill_max_chunk,
-                ..BatchShape::default()
-            };
-            let mut c = self.step_one(&one).scaled(n);
-            if b.decode_seqs > 0 {
-                one = BatchShape {
-                    decode_seqs: b.decode_seqs,
-                    decode_ctx_tokens: b.decode_ctx_tokens,
-                    decode_max_ctx: b.decode_max_ctx,
-                    ..BatchShape::default()
-                };
-                c.add(&self.step_one(&one));
-            }
-            return c;
+    /// A speculative verification step: every decode row of `b` verifies `queries` tokens (the
+    /// γ drafted ones and the bonus token) against its context. A stack without compiled shapes
+    /// runs them as a short prefill chunk after each context (vLLM); a stack with compiled
+    /// shapes runs a token-generation graph of `queries` positions per row, its context padded to
+    /// the token bucket like any decode step.
+    pub fn verify_step(&self, b: &BatchShape, queries: u64) -> StepCost {
+        let rows = b.decode_seqs as u64;
+        if rows == 0 || queries <= 1 {
+            return self.step(b);
         }
-        self.step_one(b)
+        if !self.shapes.token.is_exact() {
+            return self.capped(self.step_uncapped(b, queries));
+        }
+        let cached = b.decode_ctx_tokens.saturating_sub(rows);
+        let mut v = *b;
+        v.decode_seqs = 0;
+        v.decode_ctx_tokens = 0;
+        v.decode_max_ctx = 0;
+        v.prefill_seqs += rows as u32;
+        v.prefill_tokens += rows * queries;
+        v.prefill_cached_tokens += cached;
+        v.prefill_pairs += queries as f64 * cached as f64 + rows as f64 * causal_pairs(queries, 0);
+        v.prefill_max_chunk = v.prefill_max_chunk.max(queries);
+        self.step(&v)
     }
 
-    /// One graph execution over the whole batch. With `overlap_a2a`, as two micro-batches of
-    /// half the batch each: every GEMM runs at half the tokens (lower efficiency, the weights
-    /// read twice) and the all-to-all of one hides behind the compute of the other, so the
-    /// all-to-all adds only what exceeds the compute: max(compute, all-to-all), not the sum.
-    fn step_one(&self, b: &BatchShape) -> StepCost {
-        let padded;
-        let b = if self.buckets == crate::hw::ShapeBuckets::None {
-            b
-        } else {
-            padded = self.pad(b);
-            &padded
-        };
-        let tokens = b.tokens() as f64;
-        if tokens == 0.0 {
-            return StepCost::default();
-        }
-        let split = self.expert_parallel.as_ref().is_some_and(|m| m.overlap()) && tokens >= 2.0;
-        let (mut c, a2a_ns, tp_comm_ns) = if split {
-            let (half, a2a, tp_comm) = self.work(b, 0.5);
-            (half.scaled(2.0), 2.0 * a2a, 2.0 * tp_comm)
-        } else {
-            self.work(b, 1.0)
-        };
-        let busy = c.compute_ns + c.memory_ns;
-        c.comm_ns = tp_comm_ns + if split { (a2a_ns - busy).max(0.0) } else { a2a_ns };
-        c.overhead_ns = self.overhead_ns;
-        c.set_total();
-        c
+    /// KV bytes per rank one step reads: its decode rows (as the layout reads them) and the
+    /// cached context its prompts continue. Physics: never more than the rank's KV budget.
+    pub fn kv_read_bytes_per_rank(&self, b: &BatchShape) -> f64 {
+        let tokens = self.shapes.decode_read_tokens(b) + b.prefill_cached_tokens as f64;
+        tokens * self.kv_bytes_per_token
     }
 
-    /// The operations of `share` of the batch (1, or ½ for a micro-batch): its compute and
-    /// memory time, its all-to-all time and its tensor-parallel all-reduce time, ns.
-    fn work(&self, b: &BatchShape, share: f64) -> (StepCost, f64, f64) {
-        let tokens = b.tokens() as f64 * share;
-        let flops_per_ns = self.peak_flops * 1e-9;
-        let bytes_per_ns = self.hbm_bw * 1e-9;
-        let mut c = StepCost::default();
-        let mut op = |flops: f64, eff_c: f64, bytes: f64, eff_m: f64| {
-            let t_c = flops / (flops_per_ns * eff_c);
-            let t_m = bytes / (bytes_per_ns * eff_m);
-            c.ideal_compute_ns += flops / flops_per_ns;
-            c.ideal_memory_ns += bytes / bytes_per_ns;
-            if t_c >= t_m {
-                c.compute_ns += t_c;
-            } else {
-                c.memory_ns += t_m;
-            }
-        };
-        // GEMMs of all layers and the LM head.
-        let mut a2a_ns = 0.0;
-        match &self.expert_parallel {
-            Some(m) if m.attention_dp > 1 => {
-                // The attention layout's GEMMs run on a group's tokens; the routed experts on
-                // the rows dispatched to the busiest rank.
-                let s = m.step(tokens);
-                let dense = self.linear_flops_per_token * tokens - s.balanced_flops;
-                op(
-                    dense,
-                    self.eff_c(tokens / self.attention_dp),
-                    self.always_read_bytes,
-                    self.eff_memory,
-                );
-                op(s.flops, self.eff_c(s.rows), s.weight_bytes, self.eff_memory);
-                a2a_ns = s.a2a_ns;
-            }
-            Some(m) => {
-                let s = m.step(tokens);
-                op(
-                    self.linear_flops_per_token * tokens + (s.flops - s.balanced_flops),
-                    self.eff_c(tokens),
-                    self.always_read_bytes + s.weight_bytes,
-                    self.eff_memory,
-                );
-            }
-            None => op(
-                self.linear_flops_per_token * tokens,
-                self.eff_c(tokens),
-                self.always_read_bytes + self.expert_bytes * self.experts_touched(tokens),
-                self.eff_memory,
-            ),
+    /// The physics check of a step's KV reads against the rank's KV budget. Not held (and not
+    /// checked) by a contiguous layout whose token buckets have no largest one (`"pow2"`, the
+    /// Transformers NeuronX default here): without the compiled sequence length there is no slot
+    /// size to cap the batch at, so such a layout can read more than the rank holds; give it a
+    /// `token_buckets` list (issue 16, item 1: a known gap of trn1/inf2 until they do).
+    pub fn check_kv_reads(&self, b: &BatchShape) -> std::result::Result<(), String> {
+        if self.shapes.layout == crate::hw::KvLayout::Contiguous && self.shapes.token.largest().is_none() {
+            return Ok(());
         }
-        // Decode attention: reads the whole KV of every sequence.
-        if b.decode_seqs > 0 {
-            let ctx = b.decode_ctx_tokens as f64 * share;
-            op(
-                self.attn_decode_flops_per_pair * ctx,
-                self.eff_c(b.decode_seqs as f64 * share / self.attention_dp),
-                self.kv_bytes_per_token * ctx,
-                self.eff_kv,
-            );
+        let read = self.kv_read_bytes_per_rank(b);
+        if read > self.memory.kv_bytes_per_rank * (1.0 + 1e-9) {
+            return Err(format!(
+                "a step of {} decode rows (longest context {}, Σ {}) and {} cached prompt tokens reads {:.3} GB of KV per rank, more than the rank's KV budget of {:.3} GB",
+                b.decode_seqs,
+                b.decode_max_ctx,
+                b.decode_ctx_tokens,
+                b.prefill_cached_tokens,
+                read / 1e9,
+                self.memory.kv_bytes_per_rank / 1e9
+            ));
         }
-        // Prefill attention: causal pairs; reads cached context, writes new KV, maybe scores.
-        if b.prefill_tokens > 0 {
-            let pairs = b.prefill_pairs * share;
-            let cached = b.prefill_cached_tokens as f64 * share;
-            let bytes = self.kv_bytes_per_token * (cached + b.prefill_tokens as f64 * share)
-                + self.score_bytes_per_pair * pairs;
-            op(
-                self.attn_flops_per_pair * pairs + self.expand_flops_per_cached_token * cached,
-                self.eff_c(b.prefill_tokens as f64 * share / self.attention_dp),
-                bytes,
-                self.eff_memory,
-            );
-        }
-        let tp_comm_ns = self.allreduces_per_step
-            * self
-                .allreduce
-                .time_ns(tokens / self.attention_dp * self.activation_bytes_per_token);
-        (c, a2a_ns, tp_comm_ns)
+        Ok(())
     }
 
-    /// The shape a stack with compiled shape buckets actually runs: every decode row attends up to
-    /// the bucket of the longest context, every prompt is padded to the bucket of the longest.
-    fn pad(&self, b: &BatchShape) -> BatchShape {
-        let mut p = *b;
-        if b.decode_seqs > 0 {
-            let ctx = self.buckets.pad(b.decode_max_ctx, self.bucket_min);
-            p.decode_ctx_tokens = b.decode_seqs as u64 * ctx;
-            p.decode_max_ctx = ctx;
-        }
-        if b.prefill_seqs > 0 && b.prefill_cached_tokens == 0 {
-            let n = self.buckets.pad(b.prefill_max_chunk, self.bucket_min);
-            p.prefill_tokens = b.prefill_seqs as u64 * n;
-            p.prefill_pairs = b.prefill_seqs as f64 * causal_pairs(n, 0);
-            p.prefill_max_chunk = n;
-        }
-        p
+    /// Sequences the KV cache can hold at once when its layout fixes a slot per sequence
+    /// (contiguous, with a bounded token-bucket list: each slot owns the largest bucket).
+    pub fn max_resident_seqs(&self) -> Option<u64> {
+        self.shapes.contiguous_slots(self.memory.kv_capacity_tokens)
+    }
+
+    /// The shape rules (compiled buckets, KV layout) of this deployment.
+    pub fn shape_rules(&self) -> &shape::ShapeRules {
+        &self.shapes
     }
 
     /// Prefill of one prompt of `tokens` tokens alone.

@@ -125,3 +125,94 @@ fn small_moe_batches_touch_few_experts() {
     assert!(per_layer(4.0) > 2.0 && per_layer(4.0) < 8.0);
     assert!(per_layer(256.0) > 7.99);
 }
+
+/// trn2.48xlarge as TP16, Llama-3.3-70B (fp8 weights, bf16 KV), 64 sequences of long context
+/// that the paged cache holds: the block layout reads what is held and fits the budget; the old
+/// model (every row padded to the bucket of the longest, a contiguous read) read more KV bytes
+/// per rank than the rank has.
+#[test]
+fn trn2_tp16_70b_batch_64_long_contexts_reads_no_more_kv_than_the_rank_holds() {
+    let p = perf("trn2.48xlarge", "llama-3.3-70b", 16, Dtype::Fp8);
+    // Per rank: 8 KV heads replicated to 16 ranks, one head each: K and V × 128 dims × 2 B ×
+    // 80 layers = 40960 B per token.
+    assert_eq!(p.memory.kv_bytes_per_token_per_rank, 40_960.0);
+    // HBM per rank 96 GiB / 4 = 25.77 GB; 10 % reserve 2.58 GB; fp8 weights 70.55e9 B / 16 =
+    // 4.41 GB: about 18.8 GB of KV, 458k tokens.
+    let budget = p.memory.kv_bytes_per_rank;
+    assert!((budget / 18.78e9 - 1.0).abs() < 0.01, "{budget}");
+    // 64 rows of capacity/64 − 64 tokens each (about 7100: the paged cache holds them all), one
+    // token longer for the last row; the token bucket is 8192.
+    let each = p.memory.kv_capacity_tokens / 64 - 64;
+    let mut b = BatchShape::default();
+    for _ in 0..63 {
+        b.add_decode(each);
+    }
+    b.add_decode(each + 1);
+    assert_eq!(p.shapes.token.pad(b.decode_max_ctx), 8192);
+    // Block layout of 32 tokens: Σ ctx + 64 × 31 / 2 tokens.
+    let held = (64 * each + 1) as f64 + 64.0 * 15.5;
+    assert_eq!(p.kv_read_bytes_per_rank(&b), held * 40_960.0);
+    p.check_kv_reads(&b).unwrap();
+    // The contiguous read of the old model: 64 × 8192 × 40960 B = 21.47 GB > 18.8 GB.
+    let mut hw = Catalog::builtin().unwrap().hardware("trn2.48xlarge").unwrap();
+    hw.chip.efficiency.kv_layout = crate::hw::KvLayout::Contiguous;
+    let prec = p.precision;
+    let old = PerfModel::new(&hw, &model("llama-3.3-70b"), Parallelism { tp: 16 }, prec, 0.1, "t").unwrap();
+    assert_eq!(old.kv_read_bytes_per_rank(&b), 64.0 * 8192.0 * 40_960.0);
+    assert!(old.check_kv_reads(&b).is_err());
+    // The step's attention reads the held bytes at the KV bandwidth: memory-bound, so its time
+    // is at least held × 40960 B / (725 GB/s × ε_kv) per rank (2900 GB/s / 4 ranks per chip).
+    let c = p.step(&b);
+    let kv_ns = held * 40_960.0 / (725.0 * p.eff_kv);
+    assert!(c.memory_ns >= kv_ns, "{} < {kv_ns}", c.memory_ns);
+}
+
+/// NxD Inference quantizes weights only: fp8 weights on Trainium2 multiply at the bf16 peak
+/// (a compute-bound prefill takes the same compute time as with bf16 weights), with a note.
+#[test]
+fn fp8_weights_on_trn2_multiply_at_the_bf16_peak() {
+    let fp8 = perf("trn2.48xlarge", "llama-3.3-70b", 64, Dtype::Fp8);
+    let bf16 = perf("trn2.48xlarge", "llama-3.3-70b", 64, Dtype::Bf16);
+    // 667 TFLOP/s bf16 per chip / 4 logical cores = 166.75 TFLOP/s per rank.
+    assert_eq!(fp8.peak_flops, 166.75e12);
+    assert!(fp8.notes.iter().any(|n| n.contains("weight-only")), "{:?}", fp8.notes);
+    let (a, b) = (fp8.prefill_step(8192), bf16.prefill_step(8192));
+    assert!((a.ideal_compute_ns / b.ideal_compute_ns - 1.0).abs() < 1e-12);
+    // The GPU path is untouched: fp8 on H100 runs at its fp8 peak (1978.9 TFLOP/s).
+    assert_eq!(
+        perf("p5.48xlarge", "llama-3.3-70b", 2, Dtype::Fp8).peak_flops,
+        1978.9e12
+    );
+}
+
+/// Speculative verification on a stack with compiled shapes is one token-generation graph of
+/// γ + 1 positions per row, its context padded to the token bucket like any decode step (not a
+/// prefill padded to a 128-token context bucket per row).
+#[test]
+fn verification_on_neuron_pads_the_context_not_the_queries() {
+    let p = perf("trn2.48xlarge", "llama-3.3-70b", 64, Dtype::Bf16);
+    let mut b = BatchShape::default();
+    b.add_decode(10_000);
+    let v = p.verify_step(&b, 8);
+    // FLOPs: 8 tokens through the GEMMs, and 8 queries × the 16384-token bucket + 8·7/2 pairs
+    // among the new tokens.
+    let flops = p.linear_flops_per_token * 8.0 + p.attn_flops_per_pair * (8.0 * 16_384.0 + 28.0);
+    let ideal = flops / (p.peak_flops * 1e-9);
+    assert!(
+        (v.ideal_compute_ns / ideal - 1.0).abs() < 1e-12,
+        "{} vs {ideal}",
+        v.ideal_compute_ns
+    );
+    // KV read once (10000 tokens + half a 32-token block), weights once: the memory part.
+    let bytes = p.always_read_bytes + 40_960.0 * (10_000.0 + 15.5);
+    let ideal_mem = bytes / (p.hbm_bw * 1e-9);
+    assert!((v.ideal_memory_ns / ideal_mem - 1.0).abs() < 1e-12);
+    // A cached prefix does not remove a prompt's padding: 300 new tokens after 1000 cached run
+    // the 512-token context graph.
+    let mut c = BatchShape::default();
+    c.add_prefill(300, 1000);
+    let pairs = 512.0 * 1000.0 + 512.0 * 513.0 / 2.0;
+    let flops = p.linear_flops_per_token * 512.0 + p.attn_flops_per_pair * pairs;
+    let got = p.step(&c).ideal_compute_ns;
+    assert!((got / (flops / (p.peak_flops * 1e-9)) - 1.0).abs() < 1e-12);
+}

@@ -44,6 +44,7 @@ impl Replica {
             ));
         }
         self.check_decode_counters(&recount)?;
+        self.check_kv_reads()?;
         self.check_queues(reqs)?;
         self.check_prefix_pins(reqs)
     }
@@ -101,6 +102,14 @@ impl Replica {
             }
         }
         Ok(n)
+    }
+
+    /// Physics: the next decode step's rows, as the cost model's KV layout reads them, never read
+    /// more KV bytes per rank than the rank's KV budget holds.
+    fn check_kv_reads(&self) -> Result<(), String> {
+        let mut shape = crate::perf::BatchShape::default();
+        self.batch.add_to(&mut shape);
+        self.perf.check_kv_reads(&shape)
     }
 
     /// Blocks held by prompts being prefilled (and those of the step in flight).

@@ -84,7 +84,12 @@ pub struct ReplicaSpec {
 
 impl ReplicaSpec {
     /// A replica with its cost model's whole KV cache, no swap space and no features.
-    pub fn new(scheduler: SchedulerConfig, perf: &PerfModel) -> ReplicaSpec {
+    pub fn new(mut scheduler: SchedulerConfig, perf: &PerfModel) -> ReplicaSpec {
+        // A contiguous KV layout gives each sequence a slot of the largest bucket: no more
+        // sequences than slots run at once (capacity and step time use the same layout).
+        if let Some(slots) = perf.max_resident_seqs() {
+            scheduler.max_batch = scheduler.max_batch.min(slots.min(u32::MAX as u64) as u32);
+        }
         ReplicaSpec {
             scheduler,
             total_blocks: perf.memory.kv_capacity_tokens / scheduler.block_tokens.max(1) as u64,

@@ -11,7 +11,7 @@
 //! replica does O(batch) work per decode step (sequences advance by different amounts); the
 //! replica keeps its counters consistent by shifting each sequence's join context instead.
 
-use crate::perf::{BatchShape, PerfModel, StepCost, causal_pairs};
+use crate::perf::{BatchShape, PerfModel, StepCost};
 use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -116,26 +116,14 @@ impl SpecDecoder {
     }
 
     /// The cost of a step whose decode sequences speculate: γ draft steps over the batch, then
-    /// the target's verification of γ + 1 tokens per sequence (a short prefill chunk after each
-    /// sequence's context: the KV is read once, the GEMMs see B·(γ+1) tokens). Prefill chunks
-    /// in the same step are verified alongside.
+    /// the target's verification of γ + 1 tokens per sequence ([`PerfModel::verify_step`]: the
+    /// KV is read once, the GEMMs see B·(γ+1) tokens, and a stack with compiled shapes pads the
+    /// verification graph like any other). Prefill chunks in the same step run alongside.
     pub fn step_cost(&mut self, target: &PerfModel, shape: &BatchShape) -> StepCost {
-        let b = shape.decode_seqs as u64;
-        if b == 0 {
+        if shape.decode_seqs == 0 {
             return target.step(shape);
         }
-        let g1 = self.gamma as u64 + 1;
-        let cached = shape.decode_ctx_tokens.saturating_sub(b);
-        let mut verify = *shape;
-        verify.decode_seqs = 0;
-        verify.decode_ctx_tokens = 0;
-        verify.decode_max_ctx = 0;
-        verify.prefill_seqs += b as u32;
-        verify.prefill_tokens += b * g1;
-        verify.prefill_cached_tokens += cached;
-        verify.prefill_pairs += g1 as f64 * cached as f64 + b as f64 * causal_pairs(g1, 0);
-        verify.prefill_max_chunk = verify.prefill_max_chunk.max(g1);
-        let mut cost = target.step(&verify);
+        let mut cost = target.verify_step(shape, self.gamma as u64 + 1);
         let decode = BatchShape {
             decode_seqs: shape.decode_seqs,
             decode_ctx_tokens: shape.decode_ctx_tokens,

@@ -72,3 +72,110 @@ impl Replica {
         self.batch.step_counter();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::replica::{ReplicaSpec, StepOutcome};
+    use super::super::spec::SpecDecoder;
+    use super::super::{KvAdmission, PreemptionMode, ReplicaId, RequestId, SchedulerConfig, SchedulerKind};
+    use super::*;
+    use crate::dtype::{Dtype, WeightFormat};
+    use crate::hw::Catalog;
+    use crate::model::builtin_presets;
+    use crate::perf::{Parallelism, PerfModel, Precision};
+    use rand::SeedableRng;
+    use rand::rngs::ChaCha8Rng;
+    use std::sync::Arc;
+
+    /// Runs 16 requests of 600 tokens through a speculating replica (γ, one α, fixed seed);
+    /// returns (tokens the decode steps produced, (sequence, step) pairs, tokens drawn).
+    fn run(kind: SchedulerKind, gamma: u32, alpha: f64, instance: &str, tp: u32) -> (u64, u64, u64) {
+        let (n, output) = (16u32, 600u32);
+        let hw = Catalog::builtin().unwrap().hardware(instance).unwrap();
+        let model = builtin_presets()
+            .unwrap()
+            .into_iter()
+            .find(|m| m.name == "llama-3.2-1b")
+            .unwrap();
+        let prec = Precision {
+            weights: Dtype::Bf16,
+            compute: Dtype::Bf16,
+            kv_cache: Dtype::Bf16,
+            activations: Dtype::Bf16,
+            weight_format: WeightFormat::Plain,
+        };
+        let perf = PerfModel::new(&hw, &model, Parallelism { tp }, prec, 0.1, "test").unwrap();
+        let cfg = SchedulerConfig {
+            kind,
+            max_batch: 16,
+            max_batched_tokens: 4096,
+            block_tokens: 16,
+            kv_admission: KvAdmission::Optimistic,
+            preemption: PreemptionMode::Recompute,
+            max_queue: None,
+        };
+        let mut spec = ReplicaSpec::new(cfg, &perf);
+        let rng = ChaCha8Rng::seed_from_u64(42);
+        spec.spec = Some(SpecDecoder::new(gamma, &[alpha], None, 0.5, model.layers, rng));
+        let mut r = Replica::new(ReplicaId(0), Arc::new(perf), spec);
+        let mut reqs: Vec<ReqState> = (0..n)
+            .map(|i| ReqState::new(i as u64, SimTime::ZERO, 100, output, None))
+            .collect();
+        for i in 0..n {
+            r.enqueue(RequestId(i), &mut reqs[i as usize]);
+        }
+        let mut out = StepOutcome::default();
+        let mut now = SimTime::ZERO;
+        while let Some(cost) = r.plan_step(now, &mut reqs) {
+            r.audit(&reqs).unwrap();
+            now = now.after(cost.total_ns);
+            r.finish_step(now, &mut reqs, &mut out);
+            r.audit(&reqs).unwrap();
+        }
+        assert_eq!(r.stats.output_tokens, n as u64 * output as u64, "every token, once");
+        let s = r.spec.as_ref().unwrap().stats;
+        // Each request's first token comes from its prefill, the rest from decode steps.
+        (r.stats.output_tokens - n as u64, s.seq_steps, s.drawn_tokens)
+    }
+
+    /// Tokens per (sequence, step) follow the truncated geometric law, whose mean is
+    /// (1 − α^(γ+1)) / (1 − α): no simulated mean beats it beyond sampling noise. The noise is
+    /// computed exactly: T = k with probability α^(k−1)(1 − α) for k ≤ γ and α^γ for k = γ + 1.
+    #[test]
+    fn tokens_per_step_never_beat_the_truncated_geometric_mean() {
+        let kinds = [SchedulerKind::Continuous, SchedulerKind::Chunked, SchedulerKind::Static];
+        for (kind, instance, tp) in kinds
+            .iter()
+            .flat_map(|&k| [(k, "p5.48xlarge", 1), (k, "trn2.48xlarge", 4)])
+        {
+            for (gamma, alpha) in [(4u32, 0.7f64), (7, 0.9), (2, 0.3)] {
+                let mean = (1.0 - alpha.powi(gamma as i32 + 1)) / (1.0 - alpha);
+                let mut second = 0.0;
+                for k in 1..=gamma + 1 {
+                    let p = if k <= gamma {
+                        alpha.powi(k as i32 - 1) * (1.0 - alpha)
+                    } else {
+                        alpha.powi(gamma as i32)
+                    };
+                    second += p * (k * k) as f64;
+                }
+                let sd = (second - mean * mean).sqrt();
+                let (decoded, steps, drawn) = run(kind, gamma, alpha, instance, tp);
+                let noise = 4.0 * sd / (steps as f64).sqrt();
+                let realised = decoded as f64 / steps as f64;
+                let drawn = drawn as f64 / steps as f64;
+                // E.g. γ = 4, α = 0.7: (1 − 0.7⁵)/0.3 = 2.7731; sd 1.53; ~3500 steps: ±0.10.
+                assert!(
+                    realised <= mean + noise,
+                    "{kind:?} {instance} γ {gamma} α {alpha}: {realised:.4} tokens per step beat {mean:.4} (+{noise:.4})"
+                );
+                assert!(
+                    (drawn - mean).abs() <= noise,
+                    "{instance}: drawn {drawn:.4} vs {mean:.4} ± {noise:.4}"
+                );
+                // Cutting at the output length only loses tokens.
+                assert!(realised <= drawn);
+            }
+        }
+    }
+}

@@ -226,7 +226,7 @@ fn overlap_takes_the_max_of_compute_and_all_to_all() {
         let serial = deepseek(instance, tp, tp, wide(tp, false));
         let overlap = deepseek(instance, tp, tp, wide(tp, true));
         let b = decode_batch(512, 2048);
-        let (half, a2a, ar) = overlap.work(&b, 0.5);
+        let (half, a2a, ar) = overlap.work(&overlap.shape_rules().execute(&b), 1.0, 0.5);
         let busy = 2.0 * (half.compute_ns + half.memory_ns);
         let want = overlap.overhead_ns + 2.0 * ar + busy + (2.0 * a2a - busy).max(0.0);
         let got = overlap.step(&b);
@@ -236,7 +236,7 @@ fn overlap_takes_the_max_of_compute_and_all_to_all() {
             "overlapped step {} ns, want {want}",
             got.total_ns
         );
-        let (full, a2a_full, ar_full) = serial.work(&b, 1.0);
+        let (full, a2a_full, ar_full) = serial.work(&serial.shape_rules().execute(&b), 1.0, 1.0);
         let s = serial.step(&b);
         let want = serial.overhead_ns + ar_full + full.compute_ns + full.memory_ns + a2a_full;
         assert!(

@@ -1,0 +1,170 @@
+//! Executing a step: the shape a stack runs (`shape.rs`), its operations timed by the roofline
+//! (FLOPs over peak × efficiency, bytes over bandwidth × efficiency), the collectives, the
+//! micro-batch overlap of the all-to-all and the power cap. Split from `mod.rs` for size; the
+//! cost model's formulas are documented there.
+
+use super::{BatchShape, MAX_STEP_NS, PerfModel, StepCost, shape};
+
+impl PerfModel {
+    /// A power cap stretches a step whose draw would exceed it.
+    pub(super) fn capped(&self, c: StepCost) -> StepCost {
+        match self.power_cap {
+            Some(cap) if c.total_ns > 0 => {
+                let t = c.compute_ns + c.memory_ns + c.comm_ns + c.overhead_ns;
+                let capped = cap.capped_ns(&crate::hw::power::Phases::new(
+                    c.compute_ns,
+                    c.memory_ns,
+                    c.comm_ns,
+                    c.overhead_ns,
+                ));
+                if capped <= t {
+                    return c;
+                }
+                let mut c = c;
+                c.compute_ns += capped - t;
+                c.total_ns = capped.round().clamp(1.0, MAX_STEP_NS) as u64;
+                c
+            }
+            _ => c,
+        }
+    }
+
+    /// The step's graph executions; decode rows carry `queries` tokens each.
+    pub(super) fn step_uncapped(&self, b: &BatchShape, queries: u64) -> StepCost {
+        if self.sequential_prefill && b.prefill_seqs > 1 {
+            // One graph execution per prompt (each padded alike), then the decode rows.
+            let n = b.prefill_seqs as f64;
+            let mut one = BatchShape {
+                prefill_seqs: 1,
+                prefill_tokens: b.prefill_tokens / b.prefill_seqs as u64,
+                prefill_pairs: b.prefill_pairs / n,
+                prefill_cached_tokens: b.prefill_cached_tokens / b.prefill_seqs as u64,
+                prefill_max_chunk: b.prefill_max_chunk,
+                ..BatchShape::default()
+            };
+            let mut c = self.step_one(&one, 1).scaled(n);
+            if b.decode_seqs > 0 {
+                one = BatchShape {
+                    decode_seqs: b.decode_seqs,
+                    decode_ctx_tokens: b.decode_ctx_tokens,
+                    decode_max_ctx: b.decode_max_ctx,
+                    ..BatchShape::default()
+                };
+                c.add(&self.step_one(&one, queries));
+            }
+            return c;
+        }
+        self.step_one(b, queries)
+    }
+
+    /// One graph execution over the whole batch, on the shape the stack runs (`shape.rs`):
+    /// FLOPs on the padded shape, KV bytes as the layout reads them; decode rows carry `queries`
+    /// tokens each. With `overlap_a2a`, as two micro-batches of half the batch each: every GEMM
+    /// runs at half the tokens (lower efficiency, the weights read twice) and the all-to-all of
+    /// one hides behind the compute of the other, so the all-to-all adds only what exceeds the
+    /// compute: max(compute, all-to-all), not the sum.
+    pub(super) fn step_one(&self, b: &BatchShape, queries: u64) -> StepCost {
+        let e = self.shapes.execute(b);
+        let q = queries.max(1) as f64;
+        let tokens = e.compute.decode_seqs as f64 * q + e.compute.prefill_tokens as f64;
+        if tokens == 0.0 {
+            return StepCost::default();
+        }
+        let split = self.expert_parallel.as_ref().is_some_and(|m| m.overlap()) && tokens >= 2.0;
+        let (mut c, a2a_ns, tp_comm_ns) = if split {
+            let (half, a2a, tp_comm) = self.work(&e, q, 0.5);
+            (half.scaled(2.0), 2.0 * a2a, 2.0 * tp_comm)
+        } else {
+            self.work(&e, q, 1.0)
+        };
+        let busy = c.compute_ns + c.memory_ns;
+        c.comm_ns = tp_comm_ns + if split { (a2a_ns - busy).max(0.0) } else { a2a_ns };
+        c.overhead_ns = self.overhead_ns;
+        c.set_total();
+        c
+    }
+
+    /// The operations of `share` of an executed shape (1, or ½ for a micro-batch) whose decode
+    /// rows carry `q` queries: its compute and memory time, its all-to-all time and its
+    /// tensor-parallel all-reduce time, ns.
+    pub(super) fn work(&self, e: &shape::Executed, q: f64, share: f64) -> (StepCost, f64, f64) {
+        let p = &e.compute;
+        let rows = p.decode_seqs as f64 * share;
+        let tokens = rows * q + p.prefill_tokens as f64 * share;
+        let flops_per_ns = self.peak_flops * 1e-9;
+        let bytes_per_ns = self.hbm_bw * 1e-9;
+        let mut c = StepCost::default();
+        let mut op = |flops: f64, eff_c: f64, bytes: f64, eff_m: f64| {
+            let t_c = flops / (flops_per_ns * eff_c);
+            let t_m = bytes / (bytes_per_ns * eff_m);
+            c.ideal_compute_ns += flops / flops_per_ns;
+            c.ideal_memory_ns += bytes / bytes_per_ns;
+            if t_c >= t_m {
+                c.compute_ns += t_c;
+            } else {
+                c.memory_ns += t_m;
+            }
+        };
+        // GEMMs of all layers and the LM head.
+        let mut a2a_ns = 0.0;
+        match &self.expert_parallel {
+            Some(m) if m.attention_dp > 1 => {
+                // The attention layout's GEMMs run on a group's tokens; the routed experts on
+                // the rows dispatched to the busiest rank.
+                let s = m.step(tokens);
+                let dense = self.linear_flops_per_token * tokens - s.balanced_flops;
+                op(
+                    dense,
+                    self.eff_c(tokens / self.attention_dp),
+                    self.always_read_bytes,
+                    self.eff_memory,
+                );
+                op(s.flops, self.eff_c(s.rows), s.weight_bytes, self.eff_memory);
+                a2a_ns = s.a2a_ns;
+            }
+            Some(m) => {
+                let s = m.step(tokens);
+                op(
+                    self.linear_flops_per_token * tokens + (s.flops - s.balanced_flops),
+                    self.eff_c(tokens),
+                    self.always_read_bytes + s.weight_bytes,
+                    self.eff_memory,
+                );
+            }
+            None => op(
+                self.linear_flops_per_token * tokens,
+                self.eff_c(tokens),
+                self.always_read_bytes + self.expert_bytes * self.experts_touched(tokens),
+                self.eff_memory,
+            ),
+        }
+        // Decode attention: each of the q queries of a row attends to the padded context (and
+        // the row's earlier queries); the KV is read once, as the layout holds it.
+        if p.decode_seqs > 0 {
+            let pairs = (q * p.decode_ctx_tokens as f64 + p.decode_seqs as f64 * q * (q - 1.0) / 2.0) * share;
+            op(
+                self.attn_decode_flops_per_pair * pairs,
+                self.eff_c(rows * q / self.attention_dp),
+                self.kv_bytes_per_token * e.decode_kv_tokens * share,
+                self.eff_kv,
+            );
+        }
+        // Prefill attention: causal pairs; reads cached context, writes new KV, maybe scores.
+        if p.prefill_tokens > 0 {
+            let pairs = p.prefill_pairs * share;
+            let cached = p.prefill_cached_tokens as f64 * share;
+            let bytes = self.kv_bytes_per_token * e.prefill_kv_tokens * share + self.score_bytes_per_pair * pairs;
+            op(
+                self.attn_flops_per_pair * pairs + self.expand_flops_per_cached_token * cached,
+                self.eff_c(p.prefill_tokens as f64 * share / self.attention_dp),
+                bytes,
+                self.eff_memory,
+            );
+        }
+        let tp_comm_ns = self.allreduces_per_step
+            * self
+                .allreduce
+                .time_ns(tokens / self.attention_dp * self.activation_bytes_per_token);
+        (c, a2a_ns, tp_comm_ns)
+    }
+}

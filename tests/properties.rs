@@ -321,15 +321,23 @@ impl Case {
     }
 
     /// The full scenario: the chip's HBM set so that a replica's KV cache holds `kv_requests`
-    /// of the longest request (weights, reserve and all), whatever the model and TP.
+    /// of the longest request (weights, reserve and all; a contiguous layout's slot of it),
+    /// whatever the model and TP.
     fn toml(&self) -> Result<String, String> {
         // First with memory to spare, to learn the weights' and a token's bytes per rank.
         let base = self.toml_with_chip("[hardware.chip]\nhbm_gib = 100000.0");
         let sc = load(&base)?;
         let sim = Simulation::new(&sc, RunOptions::default()).map_err(|e| format!("{e}\n{base}"))?;
         let m = &sim.perf().memory;
-        let longest = (self.input.max() + self.output.max()) as f64;
-        let kv_bytes = (self.kv_requests * longest).max(2.0) * m.kv_bytes_per_token_per_rank;
+        let longest = self.input.max() + self.output.max();
+        // A contiguous KV layout (Transformers NeuronX chips) holds a whole slot per sequence:
+        // the longest request padded to its token bucket, and at least one slot (fewer is an
+        // infeasible deployment, refused at load), with 0.1 % to spare for the GiB rounding.
+        let (longest, kv_requests) = match sim.perf().max_resident_seqs(longest as u64) {
+            Some((_, slot)) => (slot as f64 * 1.001, self.kv_requests.max(1.0)),
+            None => (longest as f64, self.kv_requests),
+        };
+        let kv_bytes = (kv_requests * longest).max(2.0) * m.kv_bytes_per_token_per_rank;
         let rank_bytes = (m.weight_bytes_per_rank + kv_bytes) / (1.0 - sc.kv_reserve_fraction);
         let chip_gib = rank_bytes * sc.hardware().chip.ranks_per_chip as f64 / GIB;
         Ok(self.toml_with_chip(&format!("[hardware.chip]\nhbm_gib = {chip_gib:.9}")))

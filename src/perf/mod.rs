@@ -303,8 +303,8 @@ impl PerfModel {
         let rates = Self::rank_rates(spec, &mut notes)?;
         let memory = Self::memory_plan(spec)?;
         let shapes = shape::ShapeRules::from_efficiency(eff);
-        if let (Some(0), Some(slot)) = (
-            shapes.contiguous_slots(memory.kv_capacity_tokens),
+        if let (Some((0, _)), Some(slot)) = (
+            shapes.contiguous_slots(memory.kv_capacity_tokens, 1),
             shapes.token.largest(),
         ) {
             return Err(Error::infeasible(
@@ -553,15 +553,10 @@ impl PerfModel {
         tokens * self.kv_bytes_per_token
     }
 
-    /// The physics check of a step's KV reads against the rank's KV budget. Not held (and not
-    /// checked) by a contiguous layout whose token buckets have no largest one (`"pow2"`, the
-    /// Transformers NeuronX default here): without the compiled sequence length there is no slot
-    /// size to cap the batch at, so such a layout can read more than the rank holds; give it a
-    /// `token_buckets` list (issue 16, item 1: a known gap of trn1/inf2 until they do).
+    /// The physics check of a step's KV reads against the rank's KV budget. It holds for every
+    /// layout: block reads what is held; contiguous reads whole slots, and the replica never runs
+    /// more sequences than slots ([`PerfModel::max_resident_seqs`]).
     pub fn check_kv_reads(&self, b: &BatchShape) -> std::result::Result<(), String> {
-        if self.shapes.layout == crate::hw::KvLayout::Contiguous && self.shapes.token.largest().is_none() {
-            return Ok(());
-        }
         let read = self.kv_read_bytes_per_rank(b);
         if read > self.memory.kv_bytes_per_rank * (1.0 + 1e-9) {
             return Err(format!(
@@ -577,10 +572,11 @@ impl PerfModel {
         Ok(())
     }
 
-    /// Sequences the KV cache can hold at once when its layout fixes a slot per sequence
-    /// (contiguous, with a bounded token-bucket list: each slot owns the largest bucket).
-    pub fn max_resident_seqs(&self) -> Option<u64> {
-        self.shapes.contiguous_slots(self.memory.kv_capacity_tokens)
+    /// (Sequences, tokens per slot) the KV cache holds at once when its layout fixes a slot per
+    /// sequence (contiguous: the largest token bucket, or the deployment's longest sequence,
+    /// `longest` tokens, padded to its bucket); `None` for the block layout.
+    pub fn max_resident_seqs(&self, longest: u64) -> Option<(u64, u64)> {
+        self.shapes.contiguous_slots(self.memory.kv_capacity_tokens, longest)
     }
 
     /// The shape rules (compiled buckets, KV layout) of this deployment.

@@ -153,11 +153,20 @@ impl ShapeRules {
         }
     }
 
-    /// Contiguous layout with a bounded token-bucket list: every slot owns the largest bucket, so
-    /// a cache of `capacity_tokens` holds this many sequences.
-    pub fn contiguous_slots(&self, capacity_tokens: u64) -> Option<u64> {
+    /// Contiguous layout: every sequence owns a slot of one compiled sequence length (Transformers
+    /// NeuronX `n_positions`): the largest token bucket of a bounded list, otherwise the longest
+    /// sequence the deployment must serve (`longest` tokens) padded to its bucket. A cache of
+    /// `capacity_tokens` holds capacity / slot sequences. `None` for the block layout.
+    pub fn contiguous_slots(&self, capacity_tokens: u64, longest: u64) -> Option<(u64, u64)> {
         match self.layout {
-            KvLayout::Contiguous => self.token.largest().map(|l| capacity_tokens / l.max(1)),
+            KvLayout::Contiguous => {
+                let slot = self
+                    .token
+                    .largest()
+                    .unwrap_or_else(|| self.token.pad(longest.max(1)))
+                    .max(1);
+                Some((capacity_tokens / slot, slot))
+            }
             KvLayout::Block => None,
         }
     }
@@ -224,7 +233,15 @@ mod tests {
     #[test]
     fn contiguous_slots_own_the_largest_bucket() {
         // 1,000,000 tokens of cache, slots of 4096: 244 sequences.
-        assert_eq!(rules(KvLayout::Contiguous, 1).contiguous_slots(1_000_000), Some(244));
-        assert_eq!(rules(KvLayout::Block, 32).contiguous_slots(1_000_000), None);
+        assert_eq!(
+            rules(KvLayout::Contiguous, 1).contiguous_slots(1_000_000, 100),
+            Some((244, 4096))
+        );
+        assert_eq!(rules(KvLayout::Block, 32).contiguous_slots(1_000_000, 100), None);
+        // An open-ended pow2 list: the slot is the longest sequence padded, 10,000 → 16,384 tokens;
+        // 1,000,000 / 16,384 = 61 sequences.
+        let mut open = rules(KvLayout::Contiguous, 1);
+        open.token = Buckets::Pow2 { min: 128 };
+        assert_eq!(open.contiguous_slots(1_000_000, 10_000), Some((61, 16_384)));
     }
 }

@@ -315,7 +315,7 @@ mod tests {
             preemption: PreemptionMode::Recompute,
             max_queue: None,
         };
-        let spec = ReplicaSpec::new(cfg, &perf);
+        let spec = ReplicaSpec::new(cfg, &perf, 32_768);
         Replica::new(ReplicaId(0), Arc::new(perf), spec)
     }
 

@@ -83,11 +83,12 @@ pub struct ReplicaSpec {
 }
 
 impl ReplicaSpec {
-    /// A replica with its cost model's whole KV cache, no swap space and no features.
-    pub fn new(mut scheduler: SchedulerConfig, perf: &PerfModel) -> ReplicaSpec {
-        // A contiguous KV layout gives each sequence a slot of the largest bucket: no more
+    /// A replica with its cost model's whole KV cache, no swap space and no features, serving
+    /// sequences of at most `longest` tokens (prompt + max_tokens).
+    pub fn new(mut scheduler: SchedulerConfig, perf: &PerfModel, longest: u64) -> ReplicaSpec {
+        // A contiguous KV layout gives each sequence a slot of one compiled length: no more
         // sequences than slots run at once (capacity and step time use the same layout).
-        if let Some(slots) = perf.max_resident_seqs() {
+        if let Some((slots, _)) = perf.max_resident_seqs(longest) {
             scheduler.max_batch = scheduler.max_batch.min(slots.min(u32::MAX as u64) as u32);
         }
         ReplicaSpec {

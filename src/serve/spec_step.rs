@@ -114,7 +114,7 @@ mod tests {
             preemption: PreemptionMode::Recompute,
             max_queue: None,
         };
-        let mut spec = ReplicaSpec::new(cfg, &perf);
+        let mut spec = ReplicaSpec::new(cfg, &perf, 32_768);
         let rng = ChaCha8Rng::seed_from_u64(42);
         spec.spec = Some(SpecDecoder::new(gamma, &[alpha], None, 0.5, model.layers, rng));
         let mut r = Replica::new(ReplicaId(0), Arc::new(perf), spec);

@@ -3,7 +3,7 @@
 //! link between a prefill and a decode pool, and the instances it all occupies.
 
 use super::features;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::hw::GIB;
 use crate::hw::power::ChipPower;
 use crate::perf::pipeline::{StageLink, stage_model};
@@ -109,6 +109,7 @@ impl Cluster {
             file: &file,
         })?;
         let pool_features = features::setup_pool(sc, pool, &perf, notes)?;
+        let longest = contiguous_slots(sc, &perf, &file, notes)?;
         let perf = Arc::new(perf);
         for n in &perf.notes {
             if !notes.contains(n) {
@@ -130,7 +131,7 @@ impl Cluster {
             });
             for _ in 0..pp {
                 let id = ReplicaId(self.replicas.len() as u32);
-                let mut spec = ReplicaSpec::new(sc.scheduler, &perf);
+                let mut spec = ReplicaSpec::new(sc.scheduler, &perf, longest);
                 if pp > 1 {
                     spec.total_blocks = perf.memory.kv_capacity_tokens / bt / pp;
                 }
@@ -193,4 +194,38 @@ fn kv_transfer(sc: &Scenario, prefill: &Pool, decode: &Pool) -> KvTransfer {
             latency_ns: prefill.hardware.chip.link.latency_us * 1e3,
         },
     }
+}
+
+/// The longest sequence a replica must hold: the longest prompt plus the output bound (the
+/// client's `max_tokens`, else the largest output the workload's distribution or trace can
+/// produce), within the model's context. A contiguous KV layout compiles its slots for it
+/// (Transformers NeuronX `n_positions`, padded to a token bucket); the run's notes say how many
+/// sequences that leaves room for, and a slot the KV cache cannot hold once is an error.
+fn contiguous_slots(sc: &Scenario, perf: &PerfModel, file: &str, notes: &mut Vec<String>) -> Result<u64> {
+    let empty = Vec::new();
+    let input = sc.input.max_tokens(sc.input_column.as_deref().unwrap_or(&empty)) as u64;
+    let output = match sc.max_tokens {
+        Some(m) => m as u64,
+        None => sc.output.max_tokens(sc.output_column.as_deref().unwrap_or(&empty)) as u64,
+    };
+    let longest = (input + output).min(sc.model.max_context as u64).max(1);
+    if let Some((slots, slot)) = perf.max_resident_seqs(longest) {
+        if slots == 0 {
+            return Err(Error::infeasible(
+                file,
+                "deployment.tp",
+                format!(
+                    "the chip's contiguous KV layout gives every sequence a slot of {slot} tokens (the longest request, {longest} tokens of prompt + max_tokens, padded to its token bucket), but a replica's KV cache holds {} tokens: not one slot; use a larger TP, shorter requests (workload.max_tokens, a smaller input max) or a block KV layout (`[hardware.chip.efficiency] kv_layout = \"block\"`)",
+                    perf.memory.kv_capacity_tokens
+                ),
+            ));
+        }
+        let note = format!(
+            "KV layout: contiguous slots of {slot} tokens (the longest request, {longest} tokens, padded to its token bucket): a replica holds at most {slots} sequences at once, so max_batch is at most {slots}"
+        );
+        if !notes.contains(&note) {
+            notes.push(note);
+        }
+    }
+    Ok(longest)
 }

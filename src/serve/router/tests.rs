@@ -115,7 +115,7 @@ fn least_tokens_counts_prompt_plus_max_tokens() {
         max_queue: None,
     };
     let mut replicas: Vec<Replica> = (0..3)
-        .map(|i| Replica::new(ReplicaId(i), perf.clone(), ReplicaSpec::new(cfg, &perf)))
+        .map(|i| Replica::new(ReplicaId(i), perf.clone(), ReplicaSpec::new(cfg, &perf, 32_768)))
         .collect();
     let mut reqs: Vec<ReqState> = [(10, 500), (400, 500), (200, 200)]
         .iter()

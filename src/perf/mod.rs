@@ -126,7 +126,7 @@ pub struct StepCost {
     pub comm_ns: f64,
     /// Fixed per-step and per-layer costs.
     pub overhead_ns: f64,
-    /// FLOPs of the step at 100 % of peak, in ns (for the power model's activity factor).
+    /// FLOPs of the step at 100 % of peak, in ns (a physical floor; the power model weighs the phase times).
     pub ideal_compute_ns: f64,
     /// Bytes of the step at 100 % of HBM bandwidth, in ns.
     pub ideal_memory_ns: f64,
@@ -219,7 +219,7 @@ pub struct PerfModel {
     sequential_prefill: bool,
     /// Expert parallelism and routing skew (`deployment.ep`, `model.expert_skew_zipf`).
     expert_parallel: Option<moe::ExpertParallel>,
-    /// Per-chip power cap (`[infrastructure] power_cap_w`): stretches compute-bound time.
+    /// Per-chip power cap (`[infrastructure] power_cap_w`): stretches a step whose per-phase power would exceed it.
     power_cap: Option<crate::hw::power::PowerCap>,
 }
 

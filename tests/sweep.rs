@@ -510,3 +510,44 @@ fn a_second_ctrl_c_aborts_the_runs_in_flight() {
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(records(&out).is_empty(), "the run in flight was abandoned, not written");
 }
+
+/// Issue "Nothing silently wrong", item 1: sweep A finished in a directory; sweep B (the same axes,
+/// one base value changed) started there afresh and was killed before any run finished, leaving
+/// B's sweep.json beside A's records. `--resume` must simulate every run of B, not adopt A's
+/// records, and give B's uninterrupted results.
+#[test]
+fn resume_never_adopts_another_sweeps_records() {
+    let d = temp_dir("adopt");
+    let a = sweep_file(&d, "1, 2", 40);
+    let out = d.join("out");
+    ok(&["sweep", s(&a), "--out", s(&out), "--jobs", "1", "--no-plots"], &[]);
+    // Sweep B: 41 requests instead of 40, same axes and run ids.
+    let bdir = d.join("b");
+    std::fs::create_dir_all(&bdir).unwrap();
+    let b = sweep_file(&bdir, "1, 2", 41);
+    let full = d.join("full");
+    ok(&["sweep", s(&b), "--out", s(&full), "--jobs", "1", "--no-plots"], &[]);
+    // B's fresh start writes its manifest first; killed then, A's records are left beside it.
+    std::fs::copy(full.join("sweep.json"), out.join("sweep.json")).unwrap();
+    let msg = ok(
+        &[
+            "sweep",
+            s(&b),
+            "--out",
+            s(&out),
+            "--jobs",
+            "1",
+            "--resume",
+            "--no-plots",
+        ],
+        &[],
+    );
+    assert!(
+        !msg.contains("kept from before") || msg.contains("0 kept from before"),
+        "{msg}"
+    );
+    assert!(
+        read(&full.join("results.csv")) == read(&out.join("results.csv")),
+        "B's table differs"
+    );
+}

@@ -75,12 +75,32 @@ pub struct RunRecord {
     pub result: Option<RunResult>,
     #[serde(default)]
     pub cdf: Option<Cdf>,
+    /// Which sweep and scenario this record is the result of: [`run_key`]. A record whose key
+    /// differs (another sweep's, with the same axes but another base; an older record without
+    /// one) is never adopted by `--resume` nor collected into a report.
+    #[serde(default)]
+    pub key: String,
+}
+
+/// The key of run `spec` of sweep `m`: FNV-1a (hex) of the sweep's manifest (its file name and
+/// codesim version aside, as [`Manifest::same_sweep`] compares them) and of the run's whole
+/// scenario text (base with the run's axis values applied).
+pub fn run_key(m: &Manifest, spec: &RunSpec) -> String {
+    let mut norm = m.clone();
+    norm.file.clear();
+    norm.codesim_version.clear();
+    let mut h = crate::hash::Fnv64::new();
+    h.bytes(serde_json::to_string(&norm).expect("a manifest serialises").as_bytes());
+    h.bytes(&[0]);
+    h.bytes(m.scenario_text(spec).unwrap_or_default().as_bytes());
+    format!("{:016x}", h.finish())
 }
 
 impl RunRecord {
     /// Whether this record is the run `spec` of the sweep `m`.
     pub fn matches(&self, m: &Manifest, spec: &RunSpec) -> bool {
-        self.id == spec.id
+        self.key == run_key(m, spec)
+            && self.id == spec.id
             && self.index == spec.index
             && self.axes.len() == m.axes.len()
             && self
@@ -215,6 +235,7 @@ pub fn run_one(sweep: &Sweep, spec: &RunSpec) -> RunRecord {
         goodput: None,
         result: None,
         cdf: None,
+        key: run_key(m, spec),
     };
     let text = match m.scenario_text(spec) {
         Ok(t) => t,

@@ -27,6 +27,14 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     let scheduler = serving::resolve(&f.serving, path)?;
     let workload = workload::resolve(&f.workload, &model, &dir, path)?;
     let classes = classes::resolve(&f.workload, f.slo, path)?;
+    if f.workload.prefix.is_some() && matches!(f.workload.arrival, crate::workload::ArrivalSpec::Closed { .. }) {
+        // Closed-loop clients send plain prompts: the synthetic shared prefixes would be ignored.
+        return Err(Error::input(
+            path,
+            "workload.prefix",
+            "shared prompt prefixes are generated for open-loop arrivals only (poisson, gamma, offline, trace); with `closed` clients they would be silently ignored: remove [workload.prefix] or use open-loop arrivals",
+        ));
+    }
     let s = &f.serving;
     let features = features::resolve(
         path,

@@ -409,3 +409,25 @@ fn the_run_header_names_every_pool() {
         "{header}"
     );
 }
+
+/// A run in which every request is dropped (prompt + max_tokens beyond the model's context)
+/// measured no latency and produced no token: the summary says so instead of printing a table of
+/// zeros and $0 per million tokens.
+#[test]
+fn a_run_without_completions_says_so_instead_of_printing_zeros() {
+    let d = temp_dir("no-completion");
+    let f = d.join("dropped.toml");
+    std::fs::write(
+        &f,
+        "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-2-7b\"\n[workload]\nrequests = 5\nmax_tokens = 2000\narrival = { kind = \"poisson\", rate_per_s = 1.0 }\ninput = { kind = \"fixed\", tokens = 3000 }\noutput = { kind = \"fixed\", tokens = 10 }\n",
+    )
+    .unwrap();
+    let (code, out, err) = codesim(&["run", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("no request completed (5 arrived, 5 dropped, 0 rejected"),
+        "{out}"
+    );
+    assert!(out.contains("no output token produced"), "{out}");
+    assert!(!out.contains("TTFT ") && !out.contains("per M output tokens"), "{out}");
+}

@@ -96,6 +96,16 @@ fn deployment_line(sc: &codesim::Scenario, r: &RunResult) -> String {
 fn print_summary(sc: &codesim::Scenario, r: &RunResult) {
     println!("{}", deployment_line(sc, r));
     println!();
+    if r.requests.completed == 0 {
+        // No latency was measured: a table of zeros would read as an instant service.
+        println!(
+            "latency      none measured: no request completed ({} arrived, {} dropped, {} rejected; see the notes)",
+            r.requests.arrived, r.requests.dropped, r.requests.rejected
+        );
+        println!();
+        print_figures(r);
+        return;
+    }
     println!(
         "{:<12} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
         "latency ms", "mean", "p50", "p90", "p95", "p99", "p99.9"
@@ -121,14 +131,26 @@ fn print_figures(r: &RunResult) {
         "throughput   {:.1} output tok/s, {:.1} total tok/s, {:.3} req/s",
         r.throughput.output_tok_s, r.throughput.total_tok_s, r.throughput.requests_s
     );
-    println!(
-        "cost         ${:.4} per M output tokens, ${:.4} per M total tokens, ${:.4} in all (${:.2}/h)",
-        r.cost.usd_per_mtok_output, r.cost.usd_per_mtok_total, r.cost.usd_total, r.cost.usd_per_hour
-    );
-    println!(
-        "energy       {:.4} J per output token, {:.0} W on average",
-        r.energy.j_per_output_token, r.energy.avg_power_w
-    );
+    if r.throughput.output_tok_s > 0.0 {
+        println!(
+            "cost         ${:.4} per M output tokens, ${:.4} per M total tokens, ${:.4} in all (${:.2}/h)",
+            r.cost.usd_per_mtok_output, r.cost.usd_per_mtok_total, r.cost.usd_total, r.cost.usd_per_hour
+        );
+        println!(
+            "energy       {:.4} J per output token, {:.0} W on average",
+            r.energy.j_per_output_token, r.energy.avg_power_w
+        );
+    } else {
+        // Per-token figures of a run that produced no token would divide by zero.
+        println!(
+            "cost         no output token produced: ${:.4} in all (${:.2}/h)",
+            r.cost.usd_total, r.cost.usd_per_hour
+        );
+        println!(
+            "energy       no output token produced: {:.0} W on average",
+            r.energy.avg_power_w
+        );
+    }
     let b = &r.breakdown;
     let busy = b.compute_s + b.memory_s + b.communication_s + b.overhead_s;
     let pct = |x: f64| if busy > 0.0 { 100.0 * x / busy } else { 0.0 };

@@ -49,9 +49,10 @@ pub struct SpeculativeSection {
     /// Or one acceptance probability per drafted position (γ values).
     #[serde(default)]
     pub acceptance_by_position: Option<Vec<f64>>,
-    /// Heads: the cost of drafting one token, as a fraction of one target layer.
-    #[serde(default = "heads_layer_fraction")]
-    pub heads_layer_fraction: f64,
+    /// Heads: the cost of drafting one token, as a fraction of one target layer (default
+    /// [`heads_layer_fraction`]; refused with `method = "draft"`, which it does not apply to).
+    #[serde(default)]
+    pub heads_layer_fraction: Option<f64>,
 }
 
 fn gamma() -> u32 {
@@ -258,13 +259,30 @@ fn speculative(s: &SpeculativeSection, served: &ServedModel, dir: &Path, path: &
                 "is required with method = \"draft\": a model preset, e.g. \"llama-3.2-1b\"",
             ));
         }
-        (SpecMethod::Heads, _) => None,
+        (SpecMethod::Heads, Some(name)) => {
+            return Err(Error::input(
+                path,
+                "serving.speculative.draft_model",
+                format!(
+                    "{name:?} would be ignored: method = \"heads\" drafts with heads on the target (EAGLE, Medusa, MTP); remove draft_model or use method = \"draft\""
+                ),
+            ));
+        }
+        (SpecMethod::Heads, None) => None,
     };
-    if !(s.heads_layer_fraction.is_finite() && s.heads_layer_fraction > 0.0) {
+    if s.method == SpecMethod::Draft && s.heads_layer_fraction.is_some() {
         return Err(Error::input(
             path,
             "serving.speculative.heads_layer_fraction",
-            format!("must be a finite number > 0, got {}", s.heads_layer_fraction),
+            "would be ignored: it is the cost of drafting heads (method = \"heads\"); a draft model's cost is its own",
+        ));
+    }
+    let heads_layer_fraction = s.heads_layer_fraction.unwrap_or_else(heads_layer_fraction);
+    if !(heads_layer_fraction.is_finite() && heads_layer_fraction > 0.0) {
+        return Err(Error::input(
+            path,
+            "serving.speculative.heads_layer_fraction",
+            format!("must be a finite number > 0, got {heads_layer_fraction}"),
         ));
     }
     Ok(SpecConfig {
@@ -272,7 +290,7 @@ fn speculative(s: &SpeculativeSection, served: &ServedModel, dir: &Path, path: &
         draft,
         gamma: s.gamma,
         acceptance,
-        heads_layer_fraction: s.heads_layer_fraction,
+        heads_layer_fraction,
     })
 }
 

@@ -484,6 +484,8 @@ fn plan_cases() -> Vec<BadFile> {
         bad("daily profile of three hours", plan(&[("growth = 1.0", "daily_profile = [1.0, 2.0, 1.0]")]), &["demand.daily_profile", "24"]),
         bad("both a trace and a rate", plan(&[("growth = 1.0", "trace = \"t.csv\"")]), &["demand", "either `trace` or `rate_per_s`"]),
         bad("zero seeds per probe", plan(&[("name = \"p\"", "seeds_per_probe = 0")]), &["seeds_per_probe", "between 1 and 16"]),
+        bad("what-if pricing an unknown instance", { let mut b = plan(&[]); b.extend_from_slice(b"[[whatif]]\nname = \"cheap\"\nprices = { \"p5.48xlarg\" = 20.0 }\n"); b }, &["whatif[0].prices", "unknown instance `p5.48xlarg`", "p5.48xlarge"]),
+        bad("what-if overriding an unknown chip", { let mut b = plan(&[]); b.extend_from_slice(b"[[whatif]]\nname = \"faster\"\nchip_overrides = { \"h100\" = { hbm_bandwidth_gb_s = 6000.0 } }\n"); b }, &["whatif[0].chip_overrides", "unknown chip `h100`"]),
         bad("what-if scaling traffic by zero", { let mut b = plan(&[]); b.extend_from_slice(b"[[whatif]]\nname = \"none\"\ntraffic_scale = 0.0\n"); b }, &["whatif[0].traffic_scale", "got 0", "> 0"]),
         bad("output directory is a file", plan(&[]), &["a-file", "not a directory"]).args(&["FILE", "--out", "a-file"]).with("a-file", b"x"),
         bad("probes folder blocked by a file", plan(&[]), &["out/probes", "folder of probe records"]).args(&["FILE", "--out", "out"]).with("out/", b"").with("out/probes", b"x"),

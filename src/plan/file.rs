@@ -132,7 +132,53 @@ pub fn load_str(text: &str, path: &Path) -> Result<Plan> {
         whatifs,
     };
     check_candidates(&plan)?;
+    check_whatif_names(&plan, path)?;
     Ok(plan)
+}
+
+/// A what-if's `prices` name instances and its `chip_overrides` name chips that exist (built in,
+/// or in a profile file of the what-if or of a candidate): an unknown name would be silently
+/// ignored and the what-if would equal the baseline.
+fn check_whatif_names(plan: &Plan, path: &Path) -> Result<()> {
+    if plan
+        .whatifs
+        .iter()
+        .all(|w| w.prices.is_empty() && w.chip_overrides.is_empty())
+    {
+        return Ok(());
+    }
+    let mut catalog = crate::hw::Catalog::builtin()?;
+    for c in plan
+        .candidates
+        .iter()
+        .chain(plan.whatifs.iter().flat_map(|w| &w.extra_candidates))
+    {
+        let dir = c.base_path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let listed = c
+            .base
+            .get("hardware")
+            .and_then(|h| h.get("profiles"))
+            .and_then(|p| p.as_array());
+        for p in listed.into_iter().flatten().filter_map(|p| p.as_str()) {
+            catalog.add_file(&dir.join(p))?;
+        }
+    }
+    for (i, w) in plan.whatifs.iter().enumerate() {
+        for p in &w.profiles {
+            catalog.add_file(Path::new(p))?;
+        }
+        for inst in w.prices.keys() {
+            catalog
+                .instance(inst)
+                .map_err(|e| Error::input(path, format!("whatif[{i}].prices.\"{inst}\""), e))?;
+        }
+        for chip in w.chip_overrides.keys() {
+            catalog
+                .chip(chip)
+                .map_err(|e| Error::input(path, format!("whatif[{i}].chip_overrides.\"{chip}\""), e))?;
+        }
+    }
+    Ok(())
 }
 
 /// The demand gives its traffic one way (a trace, or a rate with lengths and a request count),

@@ -431,3 +431,31 @@ fn a_run_without_completions_says_so_instead_of_printing_zeros() {
     assert!(out.contains("no output token produced"), "{out}");
     assert!(!out.contains("TTFT ") && !out.contains("per M output tokens"), "{out}");
 }
+
+/// Issue "Nothing silently wrong", item 6: a horizon that cuts the first step (an 8000-token
+/// prefill of 50 prompts on one p5 takes far longer than 10 ms) counts only the work before it:
+/// replicas at most 100 % busy, no token delivered, and the average draw within the physical
+/// bound (8 GPUs at TDP plus the host at its TDP). Before, the whole step counted: "busy 3844 %",
+/// 40 M total tok/s and 168 kW.
+#[test]
+fn a_horizon_counts_only_the_work_before_it() {
+    let text = "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-3.3-70b\"\n[deployment]\ntp = 8\n[workload]\nrequests = 50\nhorizon_s = 0.01\narrival = { kind = \"offline\" }\ninput = { kind = \"fixed\", tokens = 8000 }\noutput = { kind = \"fixed\", tokens = 100 }\n";
+    let sc = scenario(text);
+    let r = run(text);
+    assert_eq!(r.requests.completed, 0);
+    assert!(
+        r.breakdown.busy_fraction <= 1.0 + 1e-9,
+        "busy {}",
+        r.breakdown.busy_fraction
+    );
+    assert!(
+        r.breakdown.busy_fraction > 0.99,
+        "the step ran the whole 10 ms: busy {}",
+        r.breakdown.busy_fraction
+    );
+    assert_eq!(r.throughput.total_tok_s, 0.0);
+    assert_eq!(r.throughput.output_tok_s, 0.0);
+    let hw = sc.hardware();
+    let bound = hw.instance.chips as f64 * hw.chip.tdp_w + hw.host.tdp_w * hw.host.sockets.max(1) as f64;
+    assert!(r.energy.avg_power_w <= bound, "{} W > {bound} W", r.energy.avg_power_w);
+}

@@ -295,6 +295,8 @@ pub struct Counts {
     pub preempted: u64,
     pub output_tokens_asked: u64,
     pub output_tokens_produced: u64,
+    /// Prompt tokens of the completed requests (a rejected, dropped or unfinished request's
+    /// prompt was not served).
     pub input_tokens: u64,
 }
 

@@ -65,6 +65,9 @@ pub(super) struct Plan {
     pub extra_ns: f64,
     pub recompute_tokens: u64,
     tokens: u64,
+    /// The step's prompt tokens and decode rows (counted when it starts).
+    prefill_tokens: u64,
+    decode_rows: u64,
 }
 
 /// Everything a replica is built from.
@@ -304,6 +307,8 @@ impl Replica {
             self.stats.recompute_ns += cost.total_ns as f64 * self.plan.recompute_tokens as f64 / shape.tokens() as f64;
         }
         self.plan.tokens = shape.tokens();
+        self.plan.prefill_tokens = shape.prefill_tokens;
+        self.plan.decode_rows = shape.decode_seqs as u64;
         self.busy = true;
         self.plan.start = now;
         self.plan.cost = cost;
@@ -322,6 +327,21 @@ impl Replica {
         s.prefill_tokens += shape.prefill_tokens;
         s.decode_tokens += shape.decode_seqs as u64;
         s.max_blocks_used = s.max_blocks_used.max(self.kv.used());
+    }
+
+    /// The step in flight will not finish before the run is cut: only its first 1 − `late` of
+    /// time counts as busy (and in the breakdown), and none of its tokens.
+    pub fn discount_unfinished_step(&mut self, late: f64) {
+        let late = late.clamp(0.0, 1.0);
+        let c = self.plan.cost;
+        let s = &mut self.stats;
+        s.busy_ns = s.busy_ns.saturating_sub((late * c.total_ns as f64).round() as u64);
+        s.compute_ns -= late * c.compute_ns;
+        s.memory_ns -= late * c.memory_ns;
+        s.comm_ns -= late * c.comm_ns;
+        s.overhead_ns -= late * c.overhead_ns;
+        s.prefill_tokens = s.prefill_tokens.saturating_sub(self.plan.prefill_tokens);
+        s.decode_tokens = s.decode_tokens.saturating_sub(self.plan.decode_rows);
     }
 
     /// A prompt (or its last chunk) was added to the step: it produces a token when the step ends.

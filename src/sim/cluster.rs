@@ -44,6 +44,9 @@ pub struct Cluster {
     /// Per lane: Σ over steps of the step's dynamic energy, in ns at the chip's full dynamic
     /// range (`hw::power::ChipPower::step_dynamic_ns`).
     pub dynamic_ns: Vec<f64>,
+    /// Each lane's step in flight: (start ns, end ns, its dynamic-energy ns), to count only the
+    /// part before a horizon that cuts it.
+    pub in_flight: Vec<Option<(u64, u64, f64)>>,
     /// Per lane: its chips' per-phase power model (and power cap), precomputed.
     pub lane_power: Vec<ChipPower>,
 }
@@ -65,6 +68,7 @@ impl Cluster {
             pool_instances: instances_needed(&pools, sc.kv_link),
             instances: 0,
             dynamic_ns: Vec::new(),
+            in_flight: Vec::new(),
             lane_power: Vec::new(),
             pools: Vec::new(),
         };
@@ -86,6 +90,7 @@ impl Cluster {
         c.instances = c.pool_instances.iter().sum::<f64>().round() as u32;
         c.link_free_ns = vec![0; lanes];
         c.dynamic_ns = vec![0.0; lanes];
+        c.in_flight = vec![None; lanes];
         c.pools = pools;
         Ok(c)
     }

@@ -189,6 +189,7 @@ impl Simulation {
                 && now.0 > h
             {
                 self.cut = Some((SimTime(h), Cut::Horizon));
+                self.discount_cut_steps(h);
                 break;
             }
             match ev {
@@ -341,7 +342,6 @@ impl Simulation {
         self.arrivals_left -= 1;
         self.rec.counts.arrived += 1;
         self.rec.counts.output_tokens_asked += output as u64;
-        self.rec.counts.input_tokens += input as u64;
         let class = self.draw_class();
         let ready = self.front.ready_at(now, input);
         let held = frontend::Held {
@@ -474,8 +474,8 @@ impl Simulation {
     fn start_step(&mut self, now: SimTime, rid: ReplicaId) {
         if let Some(cost) = self.cluster.replicas[rid.index()].plan_step(now, &mut self.reqs) {
             let phases = crate::hw::power::Phases::new(cost.compute_ns, cost.memory_ns, cost.comm_ns, cost.overhead_ns);
-            self.cluster.dynamic_ns[rid.index()] +=
-                self.cluster.lane_power[rid.index()].step_dynamic_ns(cost.total_ns as f64, &phases);
+            let dynamic = self.cluster.lane_power[rid.index()].step_dynamic_ns(cost.total_ns as f64, &phases);
+            self.cluster.dynamic_ns[rid.index()] += dynamic;
             self.front.step(now, self.cluster.lane_pool[rid.index()]);
             let end = match self.cluster.lane_pipeline[rid.index()] {
                 None => now.after(cost.total_ns),
@@ -484,7 +484,24 @@ impl Simulation {
                     SimTime(self.cluster.pipelines[p].run(now.0, cost.total_ns, tokens))
                 }
             };
+            self.cluster.in_flight[rid.index()] = Some((now.0, end.0, dynamic));
             self.queue.push(end, Event::StepEnd(rid));
+        }
+    }
+
+    /// A horizon at `h` cut the steps in flight: only their part before it counts (busy time,
+    /// its breakdown and energy pro rata; their tokens not at all, as none was delivered).
+    fn discount_cut_steps(&mut self, h: u64) {
+        for (i, f) in self.cluster.in_flight.iter().enumerate() {
+            let Some((start, end, dynamic)) = *f else {
+                continue;
+            };
+            if end <= h || !self.cluster.replicas[i].is_busy() {
+                continue;
+            }
+            let late = (end - h.max(start)) as f64 / (end - start).max(1) as f64;
+            self.cluster.replicas[i].discount_unfinished_step(late);
+            self.cluster.dynamic_ns[i] -= late * dynamic;
         }
     }
 

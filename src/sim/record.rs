@@ -44,6 +44,9 @@ impl Recorder {
 
     /// Request `r` completed at `now`; `slo` is its class's, if any.
     pub fn completed(&mut self, now: SimTime, r: &ReqState, slo: Option<&Slo>) {
+        // Prompt tokens count once their request is served: a dropped or unfinished request's
+        // prompt was never delivered (a horizon that cuts a prefill must not count it).
+        self.counts.input_tokens += r.input as u64;
         let ttft_ns = r.times().first_token.since(r.arrival);
         let e2e_ns = now.since(r.arrival);
         let ms = |ns: u64| ns as f64 * 1e-6;

@@ -369,6 +369,14 @@ fn expert_shares(model: &ModelSpec, asked: &FeatureSections, path: &Path) -> Res
                         format!("needs {} non-negative values (one per expert)", m.experts),
                     ));
                 }
+                if v.iter().sum::<f64>() <= 0.0 {
+                    // All zero would silently become uniform routing.
+                    return Err(Error::input(
+                        path,
+                        "model.expert_shares",
+                        "are the experts' routing shares: at least one must be > 0 (all zero, got 0 in total)",
+                    ));
+                }
             }
             if moe_asked {
                 return Ok(crate::perf::moe::expert_shares(m.experts, zipf.unwrap_or(0.0), shares));

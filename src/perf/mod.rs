@@ -613,4 +613,4 @@ impl PerfModel {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -2,11 +2,14 @@ use super::*;
 use crate::hw::Catalog;
 use crate::model::builtin_presets;
 
-fn model(name: &str) -> ModelSpec {
+/// A built-in model preset (test helper, also used by `serve`'s tests).
+pub(crate) fn model(name: &str) -> ModelSpec {
     builtin_presets().unwrap().into_iter().find(|m| m.name == name).unwrap()
 }
 
-fn perf(instance: &str, m: &str, tp: u32, w: Dtype) -> PerfModel {
+/// The cost model of `m` on `instance` at TP `tp` with `w` weights (bf16 KV and activations,
+/// 10 % reserve); also used by `serve`'s tests.
+pub(crate) fn perf(instance: &str, m: &str, tp: u32, w: Dtype) -> PerfModel {
     let hw = Catalog::builtin().unwrap().hardware(instance).unwrap();
     let compute = if w == Dtype::Int8 { Dtype::Bf16 } else { w };
     let prec = Precision {

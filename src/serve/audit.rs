@@ -282,30 +282,14 @@ fn in_phase<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dtype::{Dtype, WeightFormat};
+    use crate::dtype::Dtype;
     use crate::engine::SimTime;
-    use crate::hw::Catalog;
-    use crate::model::builtin_presets;
-    use crate::perf::{Parallelism, PerfModel, Precision};
     use crate::serve::replica::{ReplicaSpec, StepOutcome};
     use crate::serve::{KvAdmission, PreemptionMode, ReplicaId, SchedulerConfig, SchedulerKind};
     use std::sync::Arc;
 
     fn replica(kind: SchedulerKind) -> Replica {
-        let hw = Catalog::builtin().unwrap().hardware("p5.48xlarge").unwrap();
-        let model = builtin_presets()
-            .unwrap()
-            .into_iter()
-            .find(|m| m.name == "llama-3.2-1b")
-            .unwrap();
-        let prec = Precision {
-            weights: Dtype::Bf16,
-            compute: Dtype::Bf16,
-            kv_cache: Dtype::Bf16,
-            activations: Dtype::Bf16,
-            weight_format: WeightFormat::Plain,
-        };
-        let perf = PerfModel::new(&hw, &model, Parallelism { tp: 1 }, prec, 0.1, "test").unwrap();
+        let perf = crate::perf::tests::perf("p5.48xlarge", "llama-3.2-1b", 1, Dtype::Bf16);
         let cfg = SchedulerConfig {
             kind,
             max_batch: 8,

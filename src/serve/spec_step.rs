@@ -79,10 +79,7 @@ mod tests {
     use super::super::spec::SpecDecoder;
     use super::super::{KvAdmission, PreemptionMode, ReplicaId, RequestId, SchedulerConfig, SchedulerKind};
     use super::*;
-    use crate::dtype::{Dtype, WeightFormat};
-    use crate::hw::Catalog;
-    use crate::model::builtin_presets;
-    use crate::perf::{Parallelism, PerfModel, Precision};
+    use crate::dtype::Dtype;
     use rand::SeedableRng;
     use rand::rngs::ChaCha8Rng;
     use std::sync::Arc;
@@ -91,20 +88,8 @@ mod tests {
     /// returns (tokens the decode steps produced, (sequence, step) pairs, tokens drawn).
     fn run(kind: SchedulerKind, gamma: u32, alpha: f64, instance: &str, tp: u32) -> (u64, u64, u64) {
         let (n, output) = (16u32, 600u32);
-        let hw = Catalog::builtin().unwrap().hardware(instance).unwrap();
-        let model = builtin_presets()
-            .unwrap()
-            .into_iter()
-            .find(|m| m.name == "llama-3.2-1b")
-            .unwrap();
-        let prec = Precision {
-            weights: Dtype::Bf16,
-            compute: Dtype::Bf16,
-            kv_cache: Dtype::Bf16,
-            activations: Dtype::Bf16,
-            weight_format: WeightFormat::Plain,
-        };
-        let perf = PerfModel::new(&hw, &model, Parallelism { tp }, prec, 0.1, "test").unwrap();
+        let model = crate::perf::tests::model("llama-3.2-1b");
+        let perf = crate::perf::tests::perf(instance, "llama-3.2-1b", tp, Dtype::Bf16);
         let cfg = SchedulerConfig {
             kind,
             max_batch: 16,

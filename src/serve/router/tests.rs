@@ -82,29 +82,13 @@ fn prefix_affinity_keeps_a_prefix_on_one_replica_until_it_is_overloaded() {
 /// least true work left; when the requests end the counts drain to 0.
 #[test]
 fn least_tokens_counts_prompt_plus_max_tokens() {
-    use crate::dtype::{Dtype, WeightFormat};
+    use crate::dtype::Dtype;
     use crate::engine::SimTime;
-    use crate::hw::Catalog;
-    use crate::model::builtin_presets;
-    use crate::perf::{Parallelism, PerfModel, Precision};
     use crate::serve::replica::{Replica, ReplicaSpec, StepOutcome};
     use crate::serve::{KvAdmission, PreemptionMode, ReplicaId, ReqState, RequestId, SchedulerConfig, SchedulerKind};
     use std::sync::Arc;
 
-    let hw = Catalog::builtin().unwrap().hardware("p5.48xlarge").unwrap();
-    let model = builtin_presets()
-        .unwrap()
-        .into_iter()
-        .find(|m| m.name == "llama-3.2-1b")
-        .unwrap();
-    let prec = Precision {
-        weights: Dtype::Bf16,
-        compute: Dtype::Bf16,
-        kv_cache: Dtype::Bf16,
-        activations: Dtype::Bf16,
-        weight_format: WeightFormat::Plain,
-    };
-    let perf = Arc::new(PerfModel::new(&hw, &model, Parallelism { tp: 1 }, prec, 0.1, "test").unwrap());
+    let perf = Arc::new(crate::perf::tests::perf("p5.48xlarge", "llama-3.2-1b", 1, Dtype::Bf16));
     let cfg = SchedulerConfig {
         kind: SchedulerKind::Continuous,
         max_batch: 8,

@@ -82,15 +82,12 @@ pub struct RunRecord {
     pub key: String,
 }
 
-/// The key of run `spec` of sweep `m`: FNV-1a (hex) of the sweep's manifest (its file name and
-/// codesim version aside, as [`Manifest::same_sweep`] compares them) and of the run's whole
-/// scenario text (base with the run's axis values applied).
+/// The key of run `spec` of sweep `m`: FNV-1a (hex) of everything its record depends on — the
+/// run's whole scenario text (base, seed and the run's axis values) and the sweep's SLOs (its
+/// goodput). O(one run), not O(the manifest): `--resume` and reports key every record.
 pub fn run_key(m: &Manifest, spec: &RunSpec) -> String {
-    let mut norm = m.clone();
-    norm.file.clear();
-    norm.codesim_version.clear();
     let mut h = crate::hash::Fnv64::new();
-    h.bytes(serde_json::to_string(&norm).expect("a manifest serialises").as_bytes());
+    h.bytes(serde_json::to_string(&m.slo).expect("SLOs serialise").as_bytes());
     h.bytes(&[0]);
     h.bytes(m.scenario_text(spec).unwrap_or_default().as_bytes());
     format!("{:016x}", h.finish())

@@ -195,16 +195,6 @@ pub enum ShapeBuckets {
     Pow2,
 }
 
-impl ShapeBuckets {
-    /// The padded length a compiled graph processes for `tokens` tokens.
-    pub fn pad(self, tokens: u64, min: u64) -> u64 {
-        match self {
-            ShapeBuckets::None => tokens,
-            ShapeBuckets::Pow2 => tokens.max(min.max(1)).next_power_of_two(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Chip {

@@ -1,4 +1,4 @@
-//! Embeds `hw-profiles/*.toml` and `scenarios/models/*.toml` into the binary so that `codesim`
+//! Embeds `hw-profiles/*.toml`, `scenarios/models/*.toml` and `engines/*.toml` into the binary so that `codesim`
 //! works from any directory and never needs the network. Files are sorted by name so the
 //! generated code (and so the catalog order) is deterministic.
 
@@ -29,6 +29,7 @@ fn main() {
     let mut out = String::new();
     embed("hw-profiles", &mut out, "HW_PROFILES");
     embed("scenarios/models", &mut out, "MODEL_PRESETS");
+    embed("engines", &mut out, "ENGINE_PROFILES");
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("embedded.rs");
     fs::write(dest, out).expect("write embedded.rs");
 }

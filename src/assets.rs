@@ -3,3 +3,6 @@
 //! from any directory and never needs the network. A leaf: `hw` and `model` both read it.
 
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+
+/// Which engine and version produced each published validation case (`validation/engines.toml`).
+pub const VALIDATION_ENGINES: &str = include_str!("../validation/engines.toml");

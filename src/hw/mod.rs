@@ -8,6 +8,7 @@ use crate::input::parse_toml;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+pub mod engine;
 pub mod nitro;
 pub mod power;
 
@@ -17,6 +18,16 @@ pub enum ChipKind {
     Gpu,
     Neuron,
     Cpu,
+}
+
+impl ChipKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChipKind::Gpu => "gpu",
+            ChipKind::Neuron => "neuron",
+            ChipKind::Cpu => "cpu",
+        }
+    }
 }
 
 /// Dense peak throughput per dtype, TFLOP/s (TOP/s for integers), per chip. `None`: no fast path.

@@ -241,26 +241,18 @@ pub fn describe(chip: &Chip) -> String {
         0 => "from its [chip.power]".to_string(),
         4 => format!(
             "the defaults of a {} chip: its profile has no [chip.power]",
-            kind_name(chip.kind)
+            chip.kind.name()
         ),
         _ => format!(
             "{}: the defaults of a {} chip, its [chip.power] omits them",
             defaulted.join(", "),
-            kind_name(chip.kind)
+            chip.kind.name()
         ),
     };
     format!(
         "energy: each {} chip draws its idle {} W between steps and, within a step, idle + (TDP {} W − idle) × {} while compute-bound, × {} while HBM-bound, × {} in collectives, × {} in launch and host gaps ({origin})",
         chip.name, chip.idle_w, chip.tdp_w, f.compute, f.memory, f.collective, f.overhead
     )
-}
-
-fn kind_name(kind: ChipKind) -> &'static str {
-    match kind {
-        ChipKind::Gpu => "gpu",
-        ChipKind::Neuron => "neuron",
-        ChipKind::Cpu => "cpu",
-    }
 }
 
 /// A host's draw (all sockets), W, at core utilisation `util` (0..1).

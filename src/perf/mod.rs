@@ -302,7 +302,7 @@ impl PerfModel {
         let mut notes = Vec::new();
         let rates = Self::rank_rates(spec, &mut notes)?;
         let memory = Self::memory_plan(spec)?;
-        let shapes = shape::ShapeRules::from_efficiency(eff);
+        let mut shapes = shape::ShapeRules::from_efficiency(eff);
         if let (Some((0, _)), Some(slot)) = (
             shapes.contiguous_slots(memory.kv_capacity_tokens, 1),
             shapes.token.largest(),
@@ -316,6 +316,7 @@ impl PerfModel {
                 ),
             ));
         }
+        shapes.kv_capacity_tokens = memory.kv_capacity_tokens;
 
         let wbytes = prec.weight_bytes_per_param();
         let moe = model.moe.as_ref();

@@ -80,6 +80,8 @@ pub struct ShapeRules {
     pub layout: KvLayout,
     /// Tokens per KV block of the block layout.
     pub block_tokens: u64,
+    /// Tokens the KV cache holds (per rank, in whole blocks): no step reads more than is held.
+    pub kv_capacity_tokens: u64,
 }
 
 /// What one graph execution computes (`compute`, padded) and the KV tokens it reads.
@@ -100,6 +102,7 @@ impl ShapeRules {
             token: Buckets::resolve(e.token_buckets.as_ref(), e.shape_buckets, e.bucket_min_tokens),
             layout: e.kv_layout,
             block_tokens: e.kv_block_tokens.max(1) as u64,
+            kv_capacity_tokens: u64::MAX,
         }
     }
 
@@ -144,12 +147,17 @@ impl ShapeRules {
     /// KV tokens a decode step's rows read. Contiguous: every row up to the token bucket of the
     /// longest context. Block: the blocks the rows hold; a row of c tokens holds ⌈c / B⌉ blocks,
     /// which over rows whose lengths fall anywhere within a block is c + (B − 1)/2 tokens on
-    /// average (exact when B = 1).
+    /// average (exact when B = 1), and never more than the cache holds (a full cache holds at
+    /// most its capacity, so the average's excess over Σc is capped there).
     pub fn decode_read_tokens(&self, b: &BatchShape) -> f64 {
         let rows = b.decode_seqs as f64;
         match self.layout {
             KvLayout::Contiguous => rows * self.token.pad(b.decode_max_ctx) as f64,
-            KvLayout::Block => b.decode_ctx_tokens as f64 + rows * (self.block_tokens - 1) as f64 / 2.0,
+            KvLayout::Block => {
+                let held = b.decode_ctx_tokens as f64;
+                let average = held + rows * (self.block_tokens - 1) as f64 / 2.0;
+                average.min(held.max(self.kv_capacity_tokens as f64))
+            }
         }
     }
 
@@ -182,6 +190,7 @@ mod tests {
             token: Buckets::List(vec![128, 512, 2048, 4096]),
             layout,
             block_tokens,
+            kv_capacity_tokens: u64::MAX,
         }
     }
 

@@ -10,7 +10,8 @@ pub(crate) fn model(name: &str) -> ModelSpec {
 /// The cost model of `m` on `instance` at TP `tp` with `w` weights (bf16 KV and activations,
 /// 10 % reserve); also used by `serve`'s tests.
 pub(crate) fn perf(instance: &str, m: &str, tp: u32, w: Dtype) -> PerfModel {
-    let hw = Catalog::builtin().unwrap().hardware(instance).unwrap();
+    let mut hw = Catalog::builtin().unwrap().hardware(instance).unwrap();
+    hw.chip = crate::hw::engine::with_default_engine(&hw.chip).unwrap();
     let compute = if w == Dtype::Int8 { Dtype::Bf16 } else { w };
     let prec = Precision {
         weights: w,
@@ -158,6 +159,7 @@ fn trn2_tp16_70b_batch_64_long_contexts_reads_no_more_kv_than_the_rank_holds() {
     p.check_kv_reads(&b).unwrap();
     // The contiguous read of the old model: 64 × 8192 × 40960 B = 21.47 GB > 18.8 GB.
     let mut hw = Catalog::builtin().unwrap().hardware("trn2.48xlarge").unwrap();
+    hw.chip = crate::hw::engine::with_default_engine(&hw.chip).unwrap();
     hw.chip.efficiency.kv_layout = crate::hw::KvLayout::Contiguous;
     let prec = p.precision;
     let old = PerfModel::new(&hw, &model("llama-3.3-70b"), Parallelism { tp: 16 }, prec, 0.1, "t").unwrap();

@@ -126,6 +126,7 @@ mod tests {
         Row {
             id: id.to_string(),
             family: "trn2".to_string(),
+            engine: "AWS NxD Inference 2.26".to_string(),
             metric: metric.to_string(),
             predicted: 110.0,
             measured: 100.0,

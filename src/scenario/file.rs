@@ -160,26 +160,35 @@ pub struct DisaggregationSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServingSection {
-    #[serde(default = "defaults::scheduler")]
-    pub scheduler: SchedulerKind,
-    #[serde(default = "defaults::max_batch")]
-    pub max_batch: u32,
-    #[serde(default = "defaults::max_batched_tokens")]
-    pub max_batched_tokens: u32,
-    #[serde(default = "defaults::block_tokens")]
-    pub block_tokens: u32,
+    /// The serving engine (`engines/*.toml`): its scheduling defaults fill the keys below that the
+    /// scenario leaves out, and its kernel traits and efficiencies apply to the chip. Default: the
+    /// chip's default engine.
+    #[serde(default)]
+    pub engine: Option<String>,
+    /// A version of the engine with its own profile (default: the engine's `default_version`).
+    #[serde(default)]
+    pub engine_version: Option<String>,
+    /// The keys below default to the engine's, then to `scenario::defaults`.
+    #[serde(default)]
+    pub scheduler: Option<SchedulerKind>,
+    #[serde(default)]
+    pub max_batch: Option<u32>,
+    #[serde(default)]
+    pub max_batched_tokens: Option<u32>,
+    #[serde(default)]
+    pub block_tokens: Option<u32>,
     /// Fraction of each rank's HBM kept out of the KV cache (activations, workspace).
-    #[serde(default = "defaults::kv_reserve_fraction")]
-    pub kv_reserve_fraction: f64,
+    #[serde(default)]
+    pub kv_reserve_fraction: Option<f64>,
     #[serde(default = "defaults::routing")]
     pub routing: RoutingPolicy,
-    #[serde(default = "defaults::preemption")]
-    pub preemption: PreemptionMode,
+    #[serde(default)]
+    pub preemption: Option<PreemptionMode>,
     /// Waiting requests per replica beyond which arrivals are rejected. Default: unbounded.
     #[serde(default)]
     pub max_queue: Option<u32>,
-    #[serde(default = "defaults::kv_admission")]
-    pub kv_admission: crate::serve::KvAdmission,
+    #[serde(default)]
+    pub kv_admission: Option<crate::serve::KvAdmission>,
     #[serde(default)]
     pub prefix_cache: Option<features::PrefixCacheSection>,
     #[serde(default)]
@@ -189,19 +198,41 @@ pub struct ServingSection {
 impl Default for ServingSection {
     fn default() -> Self {
         ServingSection {
-            scheduler: defaults::scheduler(),
-            max_batch: defaults::max_batch(),
-            max_batched_tokens: defaults::max_batched_tokens(),
-            block_tokens: defaults::block_tokens(),
-            kv_reserve_fraction: defaults::kv_reserve_fraction(),
+            engine: None,
+            engine_version: None,
+            scheduler: None,
+            max_batch: None,
+            max_batched_tokens: None,
+            block_tokens: None,
+            kv_reserve_fraction: None,
             routing: defaults::routing(),
-            preemption: defaults::preemption(),
+            preemption: None,
             max_queue: None,
-            kv_admission: defaults::kv_admission(),
+            kv_admission: None,
             prefix_cache: None,
             speculative: None,
         }
     }
+}
+
+/// The `[serving]` keys an engine profile sets (`engines/*.toml` `[serving]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineServing {
+    #[serde(default)]
+    pub scheduler: Option<SchedulerKind>,
+    #[serde(default)]
+    pub max_batch: Option<u32>,
+    #[serde(default)]
+    pub max_batched_tokens: Option<u32>,
+    #[serde(default)]
+    pub block_tokens: Option<u32>,
+    #[serde(default)]
+    pub kv_reserve_fraction: Option<f64>,
+    #[serde(default)]
+    pub preemption: Option<PreemptionMode>,
+    #[serde(default)]
+    pub kv_admission: Option<crate::serve::KvAdmission>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -21,11 +21,11 @@
 //! ```
 
 use super::limits::MAX_FRONTEND_INSTANCES;
-use super::overrides::apply_overrides;
 use crate::error::{Error, Result};
 use crate::hw::nitro::{HostSoftware, Nitro};
 use crate::hw::power::PowerCap;
 use crate::hw::{Catalog, Hardware, Instance};
+use crate::input::apply_overrides;
 use crate::perf::network::AllReduceAlgorithm;
 use serde::{Deserialize, Serialize};
 use std::path::Path;

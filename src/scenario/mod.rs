@@ -7,7 +7,6 @@ pub mod features;
 mod file;
 pub mod infra;
 pub mod limits;
-mod overrides;
 mod resolve;
 
 pub use file::{
@@ -85,6 +84,8 @@ pub struct Scenario {
     pub model: ModelSpec,
     pub precision: Precision,
     pub scheduler: SchedulerConfig,
+    /// The serving engine and version of the first pool ("TensorRT-LLM 1.0").
+    pub engine: String,
     pub kv_reserve_fraction: f64,
     pub routing: RoutingPolicy,
     pub arrival: ArrivalSpec,

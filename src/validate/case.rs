@@ -2,7 +2,7 @@
 //! case must pass, and the scenario each case becomes.
 
 use super::features::{CaseSpeculative, Lengths};
-use super::{CLOSED_ROUNDS, OFFLINE_MAX_BATCH, OFFLINE_MAX_BATCHED_TOKENS, POISSON_DEFAULT_REQUESTS, SEED};
+use super::{CLOSED_ROUNDS, POISSON_DEFAULT_REQUESTS, SEED};
 use crate::dtype::Dtype;
 use crate::error::{Error, Result};
 use crate::hw::{ChipKind, Hardware};
@@ -33,6 +33,13 @@ pub struct Case {
     pub tp: u32,
     pub tp_unit: TpUnit,
     pub load: LoadKind,
+    /// The serving engine that produced the figures (`engines/*.toml`); default: the chip's
+    /// default engine, as in a scenario.
+    #[serde(default)]
+    pub engine: Option<String>,
+    /// The engine's version, where its profile has one for it; default: the engine's default.
+    #[serde(default)]
+    pub engine_version: Option<String>,
     #[serde(default)]
     pub concurrency: Option<u32>,
     #[serde(default)]
@@ -174,6 +181,7 @@ pub fn parse(text: &str, path: &Path) -> Result<ValidationFile> {
     for (case, line) in file.case.iter_mut().zip(headers) {
         case.line = Some(line);
     }
+    super::annotate::apply(&mut file)?;
     Ok(file)
 }
 
@@ -301,6 +309,21 @@ impl Case {
         Ok((scaled / units_per_chip as u64) as u32)
     }
 
+    /// Batch and token limits of an offline (max-load) case: what trtllm-bench configures when
+    /// the engine is TensorRT-LLM with fixed lengths; none (the engine's defaults) otherwise.
+    fn bench_limits(&self, hw: &Hardware, ranks: u32, kv: Dtype) -> std::result::Result<Option<(u32, u32)>, String> {
+        let fixed = self.input_tokens.zip(self.output_tokens);
+        match (self.engine.as_deref(), fixed) {
+            (Some("trtllm"), Some((i, o))) => {
+                let m = crate::model::resolve_builtin(&self.model, Path::new("."), Path::new("case"), "model")
+                    .map_err(|e| e.to_string())?;
+                let w = self.weights.bytes();
+                Ok(Some(super::trtllm_bench::settings(hw, &m, ranks, w, kv.bytes(), i, o)))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// The scenario TOML of this case on `hw` (checked by [`Case::check`] first).
     pub fn scenario_toml(&self, hw: &Hardware) -> std::result::Result<String, String> {
         let q = |s: &str| toml::Value::String(s.to_string()).to_string();
@@ -313,13 +336,12 @@ impl Case {
             Dtype::Bf16
         };
         let n = |k: Option<u32>| k.unwrap_or(1);
-        let (scheduler, max_batch, max_tokens, requests, arrival) = match self.load {
+        // The serving keys the benchmark fixes; everything else is the engine's default.
+        let (mut serving, requests, arrival) = match self.load {
             LoadKind::Static => {
                 let b = n(self.concurrency);
                 (
-                    "static",
-                    b,
-                    None,
+                    vec![("scheduler", q("static")), ("max_batch", b.to_string())],
                     b as u64,
                     format!("{{ kind = \"static\", batch = {b} }}"),
                 )
@@ -327,26 +349,25 @@ impl Case {
             LoadKind::Closed => {
                 let c = n(self.concurrency);
                 (
-                    "continuous",
-                    c,
-                    None,
+                    vec![("max_batch", c.to_string())],
                     c as u64 * CLOSED_ROUNDS,
                     format!("{{ kind = \"closed\", clients = {c} }}"),
                 )
             }
-            // TensorRT-LLM batches in flight: context chunks and generation tokens share a step
-            // under the max_num_tokens budget, which is codesim's chunked scheduler.
-            LoadKind::Offline => (
-                "chunked",
-                OFFLINE_MAX_BATCH,
-                Some(OFFLINE_MAX_BATCHED_TOKENS),
-                self.requests.unwrap_or(1),
-                "{ kind = \"offline\" }".to_string(),
-            ),
+            // trtllm-bench sizes the batch and token limits from the KV capacity for the case's
+            // lengths; other engines run their defaults.
+            LoadKind::Offline => {
+                let limits = self.bench_limits(hw, ranks, kv)?;
+                (
+                    limits.map_or(Vec::new(), |(b, t)| {
+                        vec![("max_batch", b.to_string()), ("max_batched_tokens", t.to_string())]
+                    }),
+                    self.requests.unwrap_or(1),
+                    "{ kind = \"offline\" }".to_string(),
+                )
+            }
             LoadKind::Poisson => (
-                "continuous",
-                crate::scenario::defaults::max_batch(),
-                None,
+                Vec::new(),
                 self.requests.unwrap_or(POISSON_DEFAULT_REQUESTS),
                 format!(
                     "{{ kind = \"poisson\", rate_per_s = {} }}",
@@ -354,16 +375,19 @@ impl Case {
                 ),
             ),
         };
-        let max_batch = self.max_batch.unwrap_or(max_batch);
-        let mut max_tokens = max_tokens.map_or(String::new(), |t| format!("max_batched_tokens = {t}\n"));
-        if self.load == LoadKind::Offline {
-            // trtllm-bench's capacity scheduler default, GUARANTEED_NO_EVICT: KV for prompt and
-            // maximum output is reserved at admission, so nothing is preempted.
-            max_tokens.push_str("kv_admission = \"reserve\"\n");
+        if let Some(b) = self.max_batch {
+            serving.retain(|(k, _)| *k != "max_batch");
+            serving.push(("max_batch", b.to_string()));
         }
+        for (k, v) in [("engine", &self.engine), ("engine_version", &self.engine_version)] {
+            if let Some(v) = v {
+                serving.push((k, q(v)));
+            }
+        }
+        let serving: String = serving.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
         let (serving_features, workload_features) = self.feature_sections();
         Ok(format!(
-            "name = {id}\nseed = {SEED}\n\n[hardware]\ninstance = {inst}\n\n[model]\nname = {model}\nweights = {w}\ncompute = {c}\nkv_cache = {kv}\n\n[deployment]\ntp = {ranks}\nreplicas = {replicas}\n\n[serving]\nscheduler = \"{scheduler}\"\nmax_batch = {max_batch}\n{max_tokens}{serving_features}\n[workload]\nrequests = {requests}\narrival = {arrival}\ninput = {i}\noutput = {o}\n{workload_features}",
+            "name = {id}\nseed = {SEED}\n\n[hardware]\ninstance = {inst}\n\n[model]\nname = {model}\nweights = {w}\ncompute = {c}\nkv_cache = {kv}\n\n[deployment]\ntp = {ranks}\nreplicas = {replicas}\n\n[serving]\n{serving}{serving_features}\n[workload]\nrequests = {requests}\narrival = {arrival}\ninput = {i}\noutput = {o}\n{workload_features}",
             id = q(&self.id),
             inst = q(&self.instance),
             model = q(&self.model),

@@ -55,13 +55,13 @@ const FIXED: &str = "input_tokens = 1024\noutput_tokens = 32";
 
 #[test]
 fn a_plain_case_becomes_the_same_scenario_as_before_the_feature_keys() {
-    // Byte for byte what the schema produced before it had optional keys, so published.toml and
-    // published-2.toml simulate exactly as before.
+    // Byte for byte: the load fixes only what the benchmark fixes (closed clients: the batch);
+    // the scheduler is the engine's (here the chip's default engine, no `engine` key).
     let c = one_case(&case_text(CLOSED, "input_tokens = 128\noutput_tokens = 16"));
     assert_eq!(c.features(), "");
     assert_eq!(
         scenario_of(&c),
-        "name = \"t1\"\nseed = 1\n\n[hardware]\ninstance = \"p5.48xlarge\"\n\n[model]\nname = \"llama-3-8b\"\nweights = \"bf16\"\ncompute = \"bf16\"\nkv_cache = \"bf16\"\n\n[deployment]\ntp = 1\nreplicas = 1\n\n[serving]\nscheduler = \"continuous\"\nmax_batch = 2\n\n[workload]\nrequests = 16\narrival = { kind = \"closed\", clients = 2 }\ninput = { kind = \"fixed\", tokens = 128 }\noutput = { kind = \"fixed\", tokens = 16 }\n"
+        "name = \"t1\"\nseed = 1\n\n[hardware]\ninstance = \"p5.48xlarge\"\n\n[model]\nname = \"llama-3-8b\"\nweights = \"bf16\"\ncompute = \"bf16\"\nkv_cache = \"bf16\"\n\n[deployment]\ntp = 1\nreplicas = 1\n\n[serving]\nmax_batch = 2\n\n[workload]\nrequests = 16\narrival = { kind = \"closed\", clients = 2 }\ninput = { kind = \"fixed\", tokens = 128 }\noutput = { kind = \"fixed\", tokens = 16 }\n"
     );
 }
 

@@ -11,11 +11,13 @@
 //! fit, an invalid TP) is reported as skipped with the reason, never dropped. A case that is
 //! malformed (a key its load kind needs is missing) is an input error: that is the file's fault.
 
+mod annotate;
 pub mod calibrate;
 mod case;
 mod features;
 #[cfg(test)]
 mod features_tests;
+mod trtllm_bench;
 
 pub use case::{Case, LoadKind, METRICS, Measured, TpUnit, ValidationFile, parse};
 pub use features::{CaseSpeculative, Length, Lengths};
@@ -37,12 +39,6 @@ pub const CLOSED_ROUNDS: u64 = 8;
 
 /// Poisson cases without a `requests` key simulate this many requests.
 pub const POISSON_DEFAULT_REQUESTS: u64 = 1000;
-
-/// trtllm-bench's defaults for offline throughput runs, as documented in TensorRT-LLM's
-/// performance docs (`docs/source/performance/perf-benchmarking.md`): max batch size 2048 and a
-/// max number of tokens per step of 8192.
-pub const OFFLINE_MAX_BATCH: u32 = 2048;
-pub const OFFLINE_MAX_BATCHED_TOKENS: u32 = 8192;
 
 /// codesim's prediction of `metric` for case `c`: [`predicted`], except that a speculative case
 /// compares `tpot_*` with the per-request TPOT. A speculative step emits its accepted tokens
@@ -77,6 +73,8 @@ pub struct Row {
     pub id: String,
     /// Hardware family: the instance name before its first '.', e.g. "inf2", "p5".
     pub family: String,
+    /// The serving engine and version the case ran ("TensorRT-LLM 0.13").
+    pub engine: String,
     pub metric: String,
     pub predicted: f64,
     pub measured: f64,
@@ -302,6 +300,7 @@ pub fn run_case_with(c: &Case, catalog: &Catalog, file: &Path, extra: &str) -> R
             Row {
                 id: c.id.clone(),
                 family: fam.clone(),
+                engine: sc.engine.clone(),
                 metric: metric.to_string(),
                 predicted: p,
                 measured,

@@ -71,7 +71,16 @@ pub(super) fn pools(
     for (role, key, ps) in &pool_specs {
         let hw = match &ps.instance {
             Some(name) if *name != f.hardware.instance => {
-                hardware::instance(catalog, &f.hardware, name, &format!("{key}.instance"), path)?
+                let (hw, engine) =
+                    hardware::instance(catalog, &f.hardware, &f.serving, name, &format!("{key}.instance"), path)?;
+                if !engine.named {
+                    notes.push(format!(
+                        "{key} on {name}: {} kernels and traits (the default engine of {}); the batching policy is the scenario's",
+                        engine.label(),
+                        hw.chip.name
+                    ));
+                }
+                hw
             }
             _ => main.clone(),
         };

@@ -1,26 +1,28 @@
 //! `[hardware]`: the catalog (built in, plus the scenario's profile files) and the instance
 //! type with the scenario's chip and instance overrides.
 
+use super::engine::{self, EngineChoice};
 use super::positive;
 use crate::error::{Error, Result};
 use crate::hw::{Catalog, Hardware};
-use crate::scenario::HardwareSection;
+use crate::input::apply_overrides;
 use crate::scenario::limits::{MAX_HOST_VCPUS, MAX_RANKS_PER_INSTANCE};
-use crate::scenario::overrides::apply_overrides;
+use crate::scenario::{HardwareSection, ServingSection};
 use std::path::Path;
 
 /// The catalog the scenario sees and its main instance type; the overrides are noted.
 pub(super) fn resolve(
     h: &HardwareSection,
+    serving: &ServingSection,
     dir: &Path,
     path: &Path,
     notes: &mut Vec<String>,
-) -> Result<(Catalog, Hardware)> {
+) -> Result<(Catalog, Hardware, EngineChoice)> {
     let mut catalog = Catalog::builtin()?;
     for p in &h.profiles {
         catalog.add_file(&dir.join(p))?;
     }
-    let hardware = instance(&catalog, h, &h.instance, "hardware.instance", path)?;
+    let (hardware, engine) = instance(&catalog, h, serving, &h.instance, "hardware.instance", path)?;
     if let Some(over) = &h.chip {
         notes.push(format!(
             "chip overrides: {}",
@@ -33,21 +35,24 @@ pub(super) fn resolve(
             over.keys().cloned().collect::<Vec<_>>().join(", ")
         ));
     }
-    Ok((catalog, hardware))
+    Ok((catalog, hardware, engine))
 }
 
-/// An instance type from the catalog with the scenario's chip and instance overrides (they apply
-/// to every pool's hardware), checked.
+/// An instance type from the catalog with its engine's chip overlays and then the scenario's chip
+/// and instance overrides (they apply to every pool's hardware), checked; and the engine.
 pub(super) fn instance(
     catalog: &Catalog,
     h: &HardwareSection,
+    serving: &ServingSection,
     instance_type: &str,
     key: &str,
     path: &Path,
-) -> Result<Hardware> {
+) -> Result<(Hardware, EngineChoice)> {
     let mut hardware = catalog
         .hardware(instance_type)
         .map_err(|m| Error::input(path, key, m))?;
+    let engine = engine::choose(serving, &hardware.chip, path)?;
+    hardware.chip = engine::apply_to_chip(&engine, &hardware.chip)?;
     if let Some(over) = &h.chip {
         hardware.chip = apply_overrides(&hardware.chip, over, path, "hardware.chip")?;
     }
@@ -111,5 +116,5 @@ pub(super) fn instance(
         ));
     }
     crate::hw::validate_chip(&hardware.chip, path)?;
-    Ok(hardware)
+    Ok((hardware, engine))
 }

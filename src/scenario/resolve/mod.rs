@@ -4,6 +4,7 @@
 
 mod classes;
 mod deployment;
+pub(crate) mod engine;
 mod hardware;
 mod model;
 mod serving;
@@ -18,13 +19,14 @@ use std::path::{Path, PathBuf};
 pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     let dir = base_dir(path);
     let mut notes = Vec::new();
-    let (catalog, hardware) = hardware::resolve(&f.hardware, &dir, path, &mut notes)?;
+    let (catalog, hardware, engine) = hardware::resolve(&f.hardware, &f.serving, &dir, path, &mut notes)?;
+    let serving = serving::resolve(&f.serving, &engine, path, &mut notes)?;
     let (model, precision) = model::resolve(&f.model, &dir, path)?;
     let mut pools = deployment::pools(&f, &catalog, &hardware, &model, path, &mut notes)?;
+    pages_are_the_schedulers_blocks(&f, &mut pools, serving.scheduler.block_tokens, path)?;
     let infra = infra::resolve(&f.infrastructure, &catalog, path)?;
     infra::apply_to_pools(&infra, &mut pools, path)?;
     let kv_link = deployment::check_fleet(&f, &pools, path)?;
-    let scheduler = serving::resolve(&f.serving, path)?;
     let workload = workload::resolve(&f.workload, &model, &dir, path)?;
     let classes = classes::resolve(&f.workload, f.slo, path)?;
     if f.workload.prefix.is_some() && matches!(f.workload.arrival, crate::workload::ArrivalSpec::Closed { .. }) {
@@ -42,7 +44,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         &ServedModel {
             model: &model,
             tp: pools[0].tp,
-            static_batching: s.scheduler == SchedulerKind::Static,
+            static_batching: serving.scheduler.kind == SchedulerKind::Static,
         },
         &FeatureSections {
             prefix_cache: s.prefix_cache.as_ref(),
@@ -68,8 +70,9 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         seed: f.seed,
         model,
         precision,
-        scheduler,
-        kv_reserve_fraction: s.kv_reserve_fraction,
+        scheduler: serving.scheduler,
+        kv_reserve_fraction: serving.kv_reserve_fraction,
+        engine: engine.label(),
         routing: s.routing,
         arrival: f.workload.arrival.clone(),
         requests: workload.requests,
@@ -89,6 +92,38 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         features,
         infra,
     })
+}
+
+/// A paged KV cache reads whole pages, and its pages are the scheduler's blocks: one size for
+/// both, `serving.block_tokens`.
+fn pages_are_the_schedulers_blocks(
+    f: &ScenarioFile,
+    pools: &mut [super::Pool],
+    block_tokens: u32,
+    path: &Path,
+) -> Result<()> {
+    let explicit = f
+        .hardware
+        .chip
+        .as_ref()
+        .and_then(|c| c.get("efficiency"))
+        .and_then(|e| e.get("kv_block_tokens"))
+        .and_then(|v| v.as_integer());
+    if let Some(v) = explicit.filter(|&v| v != block_tokens as i64) {
+        return Err(Error::input(
+            path,
+            "hardware.chip.efficiency.kv_block_tokens",
+            format!(
+                "is {v} but the scheduler's KV blocks (serving.block_tokens) are {block_tokens} tokens; a paged cache reads whole blocks: set serving.block_tokens alone"
+            ),
+        ));
+    }
+    for p in pools {
+        if p.hardware.chip.efficiency.kv_layout == crate::hw::KvLayout::Block {
+            p.hardware.chip.efficiency.kv_block_tokens = block_tokens;
+        }
+    }
+    Ok(())
 }
 
 fn base_dir(path: &Path) -> PathBuf {

@@ -1,40 +1,137 @@
-//! `[serving]`: the scheduler's batch limits, KV blocks and memory reserve.
+//! `[serving]`: the scheduler's batch limits, KV blocks and memory reserve: the scenario's keys,
+//! else the engine's defaults (`engines/*.toml` `[serving]`), else `scenario::defaults`.
 
 use super::at_least_one;
+use super::engine::{self, EngineChoice};
 use crate::error::{Error, Result};
 use crate::scenario::ServingSection;
+use crate::scenario::defaults;
 use crate::scenario::limits::MAX_BLOCK_TOKENS;
 use crate::serve::SchedulerConfig;
 use std::path::Path;
 
-pub(super) fn resolve(s: &ServingSection, path: &Path) -> Result<SchedulerConfig> {
-    at_least_one(path, "serving.max_batch", s.max_batch as u64)?;
-    at_least_one(path, "serving.max_batched_tokens", s.max_batched_tokens as u64)?;
-    at_least_one(path, "serving.block_tokens", s.block_tokens as u64)?;
-    if s.block_tokens > MAX_BLOCK_TOKENS {
+/// The resolved scheduler and KV reserve.
+pub(super) struct Serving {
+    pub scheduler: SchedulerConfig,
+    pub kv_reserve_fraction: f64,
+}
+
+/// Takes the scenario's value, else the engine's (named in `taken`), else the built-in default.
+fn pick<T: Copy + std::fmt::Debug>(
+    key: &str,
+    scenario: Option<T>,
+    engine: Option<T>,
+    default: T,
+    taken: &mut Vec<String>,
+) -> T {
+    match (scenario, engine) {
+        (Some(v), _) => v,
+        (None, Some(v)) => {
+            taken.push(format!("{key} {}", show(&v)));
+            v
+        }
+        (None, None) => default,
+    }
+}
+
+/// A value as the scenario file would spell it.
+fn show<T: std::fmt::Debug>(v: &T) -> String {
+    let s = format!("{v:?}");
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub(super) fn resolve(
+    s: &ServingSection,
+    engine: &EngineChoice,
+    path: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Serving> {
+    let e = engine::serving_defaults(engine)?;
+    let mut taken = Vec::new();
+    let scheduler = SchedulerConfig {
+        kind: pick("scheduler", s.scheduler, e.scheduler, defaults::scheduler(), &mut taken),
+        max_batch: pick("max_batch", s.max_batch, e.max_batch, defaults::max_batch(), &mut taken),
+        max_batched_tokens: pick(
+            "max_batched_tokens",
+            s.max_batched_tokens,
+            e.max_batched_tokens,
+            defaults::max_batched_tokens(),
+            &mut taken,
+        ),
+        block_tokens: pick(
+            "block_tokens",
+            s.block_tokens,
+            e.block_tokens,
+            defaults::block_tokens(),
+            &mut taken,
+        ),
+        preemption: pick(
+            "preemption",
+            s.preemption,
+            e.preemption,
+            defaults::preemption(),
+            &mut taken,
+        ),
+        max_queue: s.max_queue,
+        kv_admission: pick(
+            "kv_admission",
+            s.kv_admission,
+            e.kv_admission,
+            defaults::kv_admission(),
+            &mut taken,
+        ),
+    };
+    let kv_reserve_fraction = pick(
+        "kv_reserve_fraction",
+        s.kv_reserve_fraction,
+        e.kv_reserve_fraction,
+        defaults::kv_reserve_fraction(),
+        &mut taken,
+    );
+    let why = if engine.named {
+        "[serving] engine".to_string()
+    } else {
+        "the chip's default engine; set [serving] engine to change".to_string()
+    };
+    let from = if taken.is_empty() {
+        String::new()
+    } else {
+        format!("; its defaults: {}", taken.join(", "))
+    };
+    notes.push(format!("engine: {} ({why}){from}", engine.label()));
+    at_least_one(path, "serving.max_batch", scheduler.max_batch as u64)?;
+    at_least_one(path, "serving.max_batched_tokens", scheduler.max_batched_tokens as u64)?;
+    at_least_one(path, "serving.block_tokens", scheduler.block_tokens as u64)?;
+    if scheduler.block_tokens > MAX_BLOCK_TOKENS {
         return Err(Error::input(
             path,
             "serving.block_tokens",
             format!(
                 "{} tokens per KV block is more than the {MAX_BLOCK_TOKENS} accepted (vLLM uses 16, TensorRT-LLM 32 to 128)",
-                s.block_tokens
+                scheduler.block_tokens
             ),
         ));
     }
-    if !(0.0..0.95).contains(&s.kv_reserve_fraction) || s.kv_reserve_fraction.is_nan() {
+    if !(0.0..0.95).contains(&kv_reserve_fraction) || kv_reserve_fraction.is_nan() {
         return Err(Error::input(
             path,
             "serving.kv_reserve_fraction",
-            format!("must be in [0, 0.95), got {}", s.kv_reserve_fraction),
+            format!("must be in [0, 0.95), got {kv_reserve_fraction}"),
         ));
     }
-    Ok(SchedulerConfig {
-        kind: s.scheduler,
-        max_batch: s.max_batch,
-        max_batched_tokens: s.max_batched_tokens,
-        block_tokens: s.block_tokens,
-        preemption: s.preemption,
-        max_queue: s.max_queue,
-        kv_admission: s.kv_admission,
+    Ok(Serving {
+        scheduler,
+        kv_reserve_fraction,
     })
 }

@@ -54,6 +54,7 @@ fn param_totals_match_published_figures() {
         ("llama-3-8b", 8.03e9),
         ("llama-3-70b", 70.6e9),
         ("llama-3.1-8b", 8.03e9),
+        ("llama-3.1-70b", 70.6e9),
         ("llama-3.3-70b", 70.6e9),
         ("llama-3.1-405b", 405.9e9),
         ("llama-3.2-1b", 1.24e9),
@@ -206,6 +207,7 @@ fn every_preset_loads_validates_and_is_sorted() {
         "llama-3-8b",
         "llama-3-70b",
         "llama-3.1-8b",
+        "llama-3.1-70b",
         "llama-3.3-70b",
         "llama-3.1-405b",
         "llama-3.2-1b",
@@ -427,4 +429,20 @@ fn resolve_accepts_presets_configs_and_spec_files() {
     let err = resolve("gpt-5", &models, &dir.0).unwrap_err().to_string();
     assert!(err.contains("unknown model preset `gpt-5`"), "{err}");
     drop(toml_path);
+}
+
+/// Llama 3.1 70B and 3.3 70B are one architecture (Meta's llama-models sku_list gives both the
+/// same model_args): the presets differ in their names only.
+#[test]
+fn llama_3_1_70b_has_the_shapes_of_llama_3_3_70b() {
+    let a = preset("llama-3.1-70b");
+    let b = ModelSpec {
+        name: a.name.clone(),
+        ..preset("llama-3.3-70b")
+    };
+    assert_eq!(a, b);
+    // intermediate_size from Meta's FeedForward: int(1.3 · int(2 · 4 · 8192 / 3)) rounded up to
+    // a multiple of 4096.
+    let ffn = (1.3 * (2 * 4 * 8192 / 3) as f64) as u32;
+    assert_eq!(a.ffn, ffn.div_ceil(4096) * 4096);
 }

@@ -36,7 +36,8 @@ pub struct ModelSpec {
     /// Intermediate size of a dense FFN layer (unused when every layer is MoE).
     pub ffn: u32,
     pub vocab: u32,
-    /// Longest context the model supports (`max_position_embeddings`).
+    /// Longest context the model supports (`max_position_embeddings`); in a resolved scenario, the
+    /// context the deployment serves (`model.max_context` when set).
     pub max_context: u32,
     /// SwiGLU-style FFN with gate, up and down matrices; `false` for a plain two-matrix MLP.
     #[serde(default = "default_true")]

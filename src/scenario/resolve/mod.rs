@@ -19,7 +19,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     let dir = base_dir(path);
     let mut notes = Vec::new();
     let (catalog, hardware) = hardware::resolve(&f.hardware, &dir, path, &mut notes)?;
-    let (model, precision) = model::resolve(&f.model, &dir, path)?;
+    let (model, precision) = model::resolve(&f.model, &dir, path, &mut notes)?;
     let mut pools = deployment::pools(&f, &catalog, &hardware, &model, path, &mut notes)?;
     let infra = infra::resolve(&f.infrastructure, &catalog, path)?;
     infra::apply_to_pools(&infra, &mut pools, path)?;

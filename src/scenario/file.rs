@@ -75,6 +75,11 @@ pub struct ModelSection {
     /// Or a measured routing share per expert (normalised).
     #[serde(default)]
     pub expert_shares: Option<Vec<f64>>,
+    /// The context the deployment is configured for, tokens (Neuron's `n_positions`, vLLM's
+    /// `max_model_len`, a RoPE-scaled context); default: the model's `max_position_embeddings`.
+    /// Every context limit of the run reads it: fit checks, the default max_tokens, KV slots.
+    #[serde(default)]
+    pub max_context: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

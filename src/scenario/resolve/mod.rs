@@ -21,7 +21,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     let mut notes = Vec::new();
     let (catalog, hardware, engine) = hardware::resolve(&f.hardware, &f.serving, &dir, path, &mut notes)?;
     let serving = serving::resolve(&f.serving, &engine, path, &mut notes)?;
-    let (model, precision) = model::resolve(&f.model, &dir, path)?;
+    let (model, precision) = model::resolve(&f.model, &dir, path, &mut notes)?;
     let mut pools = deployment::pools(&f, &catalog, &hardware, &model, path, &mut notes)?;
     pages_are_the_schedulers_blocks(&f, &mut pools, serving.scheduler.block_tokens, path)?;
     let infra = infra::resolve(&f.infrastructure, &catalog, path)?;

@@ -1,4 +1,5 @@
-//! `[model]`: the architecture (a preset or a file) and the precision it runs at.
+//! `[model]`: the architecture (a preset or a file), the context it is served at and the precision
+//! it runs at.
 
 use crate::dtype::{Dtype, WeightFormat};
 use crate::error::{Error, Result};
@@ -7,8 +8,16 @@ use crate::perf::Precision;
 use crate::scenario::ModelSection;
 use std::path::Path;
 
-pub(super) fn resolve(m: &ModelSection, dir: &Path, path: &Path) -> Result<(ModelSpec, Precision)> {
-    let model = model::resolve_builtin(&m.name, dir, path, "model.name")?;
+pub(super) fn resolve(
+    m: &ModelSection,
+    dir: &Path,
+    path: &Path,
+    notes: &mut Vec<String>,
+) -> Result<(ModelSpec, Precision)> {
+    let mut model = model::resolve_builtin(&m.name, dir, path, "model.name")?;
+    if let Some(tokens) = m.max_context {
+        serve_at_context(&mut model, tokens, path, notes)?;
+    }
     let format = m.weight_format;
     if let Some(d) = format.dtype().filter(|&d| d != m.weights) {
         return Err(Error::input(
@@ -41,4 +50,30 @@ pub(super) fn resolve(m: &ModelSection, dir: &Path, path: &Path) -> Result<(Mode
         weight_format: format,
     };
     Ok((model, precision))
+}
+
+/// `model.max_context`: the deployment serves `tokens` of context instead of the model's nominal
+/// `max_position_embeddings` (a compiled `n_positions`, a vLLM `max_model_len`, RoPE scaling). The
+/// resolved spec carries it, so every context limit of the run reads the configured value. Speed
+/// does not depend on what the model was trained for; quality beyond it is not modelled, which
+/// the note says.
+fn serve_at_context(model: &mut ModelSpec, tokens: u32, path: &Path, notes: &mut Vec<String>) -> Result<()> {
+    if tokens == 0 {
+        return Err(Error::input(
+            path,
+            "model.max_context",
+            format!(
+                "is 0; accepted: a positive number of tokens (the context the deployment is configured for; {}'s nominal context is {})",
+                model.name, model.max_context
+            ),
+        ));
+    }
+    if tokens > model.max_context {
+        notes.push(format!(
+            "model.max_context: served at {tokens} tokens beyond the model's nominal {} ({}'s max_position_embeddings); speed is modelled, quality past the trained context is not",
+            model.max_context, model.name
+        ));
+    }
+    model.max_context = tokens;
+    Ok(())
 }

@@ -235,6 +235,10 @@ fn length_column(spec: &LengthSpec, key: &str, input: bool, dir: &Path, path: &P
     }
 }
 
+/// How to serve requests longer than the model's nominal context, for the errors that refuse them.
+const LONGER_CONTEXT: &str =
+    ", or set model.max_context when the deployment serves a longer context (n_positions, max_model_len, RoPE scaling)";
+
 impl Workload {
     /// Lengths beyond the model context are an error (lognormal draws are clamped to max).
     fn check_context(&self, model: &ModelSpec, path: &Path) -> Result<()> {
@@ -250,7 +254,7 @@ impl Workload {
                     path,
                     "workload.arrival.path",
                     format!(
-                        "request {} of the trace has {} input + {} output tokens, beyond the {} context of {}; use a model with a longer context or filter the trace",
+                        "request {} of the trace has {} input + {} output tokens, beyond the {} context of {}; use a model with a longer context, filter the trace{LONGER_CONTEXT}",
                         i + 1,
                         r.input_tokens,
                         r.output_tokens,
@@ -271,7 +275,7 @@ impl Workload {
                     path,
                     "workload.input",
                     format!(
-                        "the longest request ({max_in} input + {max_out} output tokens) exceeds the {ctx}-token context of {}; accepted: input + output <= {ctx}",
+                        "the longest request ({max_in} input + {max_out} output tokens) exceeds the {ctx}-token context of {}; accepted: input + output <= {ctx}{LONGER_CONTEXT}",
                         model.name
                     ),
                 ));

@@ -20,7 +20,7 @@ pub use crate::scenario::limits::MAX_IN_SYSTEM;
 use crate::serve::replica::{Replica, StepOutcome};
 use crate::serve::router::Router;
 use crate::serve::{ReplicaId, ReqState, RequestId};
-use crate::workload::{ArrivalSpec, Generator, LengthSampler, NewRequest};
+use crate::workload::{ArrivalSpec, ClosedLoop, Generator, LengthSampler, NewRequest};
 use cluster::Cluster;
 use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
@@ -83,6 +83,9 @@ pub struct Simulation {
     router: Router,
     generator: Generator,
     pending: Option<NewRequest>,
+    /// When closed-loop clients send (None for other arrivals), and a buffer of its sends.
+    closed: Option<ClosedLoop>,
+    sends: Vec<(u32, SimTime)>,
     /// Prompts as block hashes (prefix cache), and those of requests not yet routed, by
     /// (prefix key, prompt tokens).
     prompts: features::PromptSource,
@@ -131,7 +134,18 @@ impl Simulation {
             sc.trace.clone(),
         );
         let remote_tier = features::RemoteTier::new(sc, &cluster.pools[0], &cluster.replicas[0].perf);
-        let generator = generator.with_max_tokens(sc.max_tokens);
+        let generator = generator
+            .with_max_tokens(sc.max_tokens)
+            .with_max_tokens_per_request(sc.max_tokens_per_request);
+        let closed = match sc.arrival {
+            ArrivalSpec::Closed {
+                clients,
+                think_time_s,
+                client,
+                send_delay_ms,
+            } => Some(ClosedLoop::new(client, clients, think_time_s, send_delay_ms, sc.seed)),
+            _ => None,
+        };
         let kv_tokens = cluster.replicas.iter().map(Replica::kv_tokens).min().unwrap_or(0);
         let max_model_len = kv_tokens.min(sc.model.max_context as u64) as u32;
         Ok(Simulation {
@@ -149,6 +163,8 @@ impl Simulation {
             router: Router::new(sc.routing, Stream::Router.rng(sc.seed)),
             generator,
             pending: None,
+            closed,
+            sends: Vec::new(),
             prompts: features::PromptSource::new(sc),
             prompt_blocks: features::PendingPrompts::new(),
             remote_tier,
@@ -175,13 +191,12 @@ impl Simulation {
     /// Runs to the end. Returns the summary and, if asked for, one row per finished request.
     pub fn run(mut self) -> (RunResult, Vec<RequestRow>) {
         let wall = std::time::Instant::now();
-        match self.sc.arrival {
-            ArrivalSpec::Closed { clients, .. } => {
-                for c in 0..clients.min(self.arrivals_left.min(u32::MAX as u64) as u32) {
-                    self.queue.push(SimTime::ZERO, Event::ClientSend(c));
-                }
+        match self.closed.as_mut() {
+            Some(closed) => {
+                closed.start(self.arrivals_left, &mut self.sends);
+                self.push_sends();
             }
-            _ => self.schedule_next_arrival(),
+            None => self.schedule_next_arrival(),
         }
         self.started = true;
         while let Some((now, ev)) = self.queue.pop() {
@@ -535,14 +550,20 @@ impl Simulation {
         }
     }
 
+    /// Client `client`'s request ended (completed, dropped or rejected): its next sends.
     fn client_next(&mut self, now: SimTime, client: u32) {
-        if let ArrivalSpec::Closed { think_time_s, .. } = self.sc.arrival {
-            if self.arrivals_left > 0 {
-                self.queue.push(
-                    now.after(crate::engine::secs_to_ns(think_time_s)),
-                    Event::ClientSend(client),
-                );
-            }
+        if self.arrivals_left == 0 {
+            return;
+        }
+        if let Some(closed) = self.closed.as_mut() {
+            closed.ended(client, now, &mut self.sends);
+            self.push_sends();
+        }
+    }
+
+    fn push_sends(&mut self) {
+        for (c, t) in self.sends.drain(..) {
+            self.queue.push(t, Event::ClientSend(c));
         }
     }
 

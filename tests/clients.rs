@@ -4,7 +4,7 @@
 //! the numbers it compares (`cargo test --test clients -- --nocapture`).
 
 use codesim::metrics::RequestRow;
-use codesim::sim::{RunOptions, Simulation};
+use codesim::sim::{MAX_IN_SYSTEM, RunOptions, Simulation};
 use codesim::workload::Client;
 use std::path::Path;
 
@@ -193,6 +193,39 @@ fn every_client_conserves_and_passes_the_audit() {
         assert_eq!(n.output_tokens_produced, n.output_tokens_asked, "{c:?}");
         assert_eq!(rows.len(), 100);
     }
+    for client in ["ideal", "vllm-bench", "aiperf"] {
+        let arrival =
+            format!("{{ kind = \"poisson\", rate_per_s = 20.0, client = \"{client}\", max_concurrency = 4 }}");
+        let (r, _) = run_with(&text(&arrival, 100, LLMPERF_NORMAL, 3), true);
+        assert!(r.audit.is_empty(), "{client}: {:?}", r.audit);
+        let n = r.requests;
+        assert_eq!((n.arrived, n.completed), (100, 100), "{client}");
+        assert_eq!(n.output_tokens_produced, n.output_tokens_asked, "{client}");
+    }
+}
+
+/// A client queue beyond the in-system bound (a rate far above what four slots serve) stops the
+/// run as overloaded, as a server queue would: the requests still in the client never arrived.
+#[test]
+fn a_client_queue_beyond_memory_stops_the_run_as_overloaded() {
+    let arrival = "{ kind = \"constant\", rate_per_s = 1e6, client = \"vllm-bench\", max_concurrency = 4 }";
+    let small = "input = { kind = \"fixed\", tokens = 16 }\noutput = { kind = \"fixed\", tokens = 4 }\n";
+    let sc = codesim::scenario::load_str(
+        &text(arrival, MAX_IN_SYSTEM + 50_000, small, 1),
+        Path::new("clients.toml"),
+    )
+    .unwrap();
+    let (r, _) = Simulation::new(&sc, RunOptions::default()).unwrap().run();
+    let c = r.requests;
+    println!("{c:?} {}", r.saturation);
+    assert_eq!(r.saturation, "overloaded");
+    assert!(c.arrived < 1000, "{c:?}");
+    assert_eq!(c.arrived, c.completed + c.dropped + c.rejected + c.unfinished);
+    assert!(
+        r.notes.iter().any(|n| n.contains("grows without bound")),
+        "{:?}",
+        r.notes
+    );
 }
 
 /// Same seed, same results, for every client and the rate clients; another seed draws other
@@ -210,6 +243,9 @@ fn same_seed_same_results_for_every_client() {
         .collect();
     arrivals.push("{ kind = \"poisson\", rate_per_s = 6.0, client = \"vllm-bench\" }".into());
     arrivals.push("{ kind = \"constant\", rate_per_s = 6.0, client = \"genai-perf\" }".into());
+    arrivals
+        .push("{ kind = \"gamma\", rate_per_s = 6.0, cv = 2.0, client = \"vllm-bench\", max_concurrency = 3 }".into());
+    arrivals.push("{ kind = \"poisson\", rate_per_s = 6.0, client = \"aiperf\", max_concurrency = 3 }".into());
     for a in &arrivals {
         let once = run(&text(a, 60, LLMPERF_NORMAL, 11));
         let again = run(&text(a, 60, LLMPERF_NORMAL, 11));
@@ -246,5 +282,53 @@ fn rate_clients_place_their_requests_as_the_tools_do() {
             "request {i} at {} s",
             x.arrival_s
         );
+    }
+}
+
+/// The wait in the client, read from its run note ("N requests waited … (X ms on average)").
+fn note_wait(r: &codesim::RunResult) -> (u64, f64) {
+    let n = r
+        .notes
+        .iter()
+        .find(|n| n.contains("requests waited for one of"))
+        .expect("a wait note");
+    let count: u64 = n["client: ".len()..].split(' ').next().unwrap().parse().unwrap();
+    let ms: f64 = n.split('(').nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    (count, ms)
+}
+
+/// `max_concurrency` with a rate above what one slot serves: 10 requests/s, one slot, every
+/// request taking S ≈ 0.2 s alone. vllm bench keeps its schedule (due at 0.1 (i + 1)) and queues
+/// in the client: request i is sent at 0.1 + i S and waited i (S − 0.1), on average
+/// (S − 0.1) n / 2 over the n − 1 that waited. AIPerf pauses its schedule instead: the next
+/// request is due 0.1 after the last send, so it is sent at i S and each waited S − 0.1. Both
+/// measure TTFT from the send: every request's TTFT is the lone one's.
+#[test]
+fn a_rate_clients_concurrency_cap_queues_or_pauses_as_the_tool_does() {
+    let lengths = "input = { kind = \"fixed\", tokens = 100 }\noutput = { kind = \"fixed\", tokens = 30 }\n";
+    let n = 40u64;
+    for (client, first_s, queue) in [("vllm-bench", 0.1, true), ("aiperf", 0.0, false)] {
+        let arrival =
+            format!("{{ kind = \"constant\", rate_per_s = 10.0, client = \"{client}\", max_concurrency = 1 }}");
+        let (r, mut rows) = run(&text(&arrival, n, lengths, 42));
+        rows.sort_by(|a, b| a.arrival_s.total_cmp(&b.arrival_s));
+        let s = rows[0].e2e_ms * 1e-3;
+        assert!(s > 0.15, "{client}: S = {s} s");
+        for (i, x) in rows.iter().enumerate() {
+            assert!(
+                (x.arrival_s - (first_s + i as f64 * s)).abs() < 1e-6,
+                "{client}: request {i} sent at {} s",
+                x.arrival_s
+            );
+            assert!((x.ttft_ms - rows[0].ttft_ms).abs() < 1e-6, "{client}: request {i}");
+        }
+        let (waited, mean_ms) = note_wait(&r);
+        let want_ms = if queue { (s - 0.1) * n as f64 / 2.0 } else { s - 0.1 } * 1e3;
+        println!(
+            "{client}: S {:.1} ms, {waited} waited {mean_ms:.1} ms on average (closed form {want_ms:.1})",
+            s * 1e3
+        );
+        assert_eq!(waited, n - 1, "{client}");
+        assert!((mean_ms - want_ms).abs() < 0.1, "{client}: {mean_ms} ms");
     }
 }

@@ -20,7 +20,7 @@ pub use crate::scenario::limits::MAX_IN_SYSTEM;
 use crate::serve::replica::{Replica, StepOutcome};
 use crate::serve::router::Router;
 use crate::serve::{ReplicaId, ReqState, RequestId};
-use crate::workload::{ArrivalSpec, ClosedLoop, Generator, LengthSampler, NewRequest};
+use crate::workload::{ArrivalSpec, CapMode, ClosedLoop, ConcurrencyCap, Generator, LengthSampler, NewRequest};
 use cluster::Cluster;
 use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
@@ -86,6 +86,8 @@ pub struct Simulation {
     /// When closed-loop clients send (None for other arrivals), and a buffer of its sends.
     closed: Option<ClosedLoop>,
     sends: Vec<(u32, SimTime)>,
+    /// A rate client's `max_concurrency`: its slots and the requests waiting for one.
+    cap: Option<ConcurrencyCap>,
     /// Prompts as block hashes (prefix cache), and those of requests not yet routed, by
     /// (prefix key, prompt tokens).
     prompts: features::PromptSource,
@@ -146,6 +148,10 @@ impl Simulation {
             } => Some(ClosedLoop::new(client, clients, think_time_s, send_delay_ms, sc.seed)),
             _ => None,
         };
+        let cap = sc.arrival.max_concurrency().map(|n| {
+            let mode = sc.arrival.client().cap_mode().unwrap_or(CapMode::Queue);
+            ConcurrencyCap::new(mode, n)
+        });
         let kv_tokens = cluster.replicas.iter().map(Replica::kv_tokens).min().unwrap_or(0);
         let max_model_len = kv_tokens.min(sc.model.max_context as u64) as u32;
         Ok(Simulation {
@@ -165,6 +171,7 @@ impl Simulation {
             pending: None,
             closed,
             sends: Vec::new(),
+            cap,
             prompts: features::PromptSource::new(sc),
             prompt_blocks: features::PendingPrompts::new(),
             remote_tier,
@@ -210,8 +217,7 @@ impl Simulation {
             match ev {
                 Event::Arrival => {
                     if let Some(nr) = self.pending.take() {
-                        let prefix = self.prefix_of(&nr);
-                        self.admit(now, &nr, None, prefix);
+                        self.send_open(now, nr);
                     }
                     self.schedule_next_arrival();
                 }
@@ -255,6 +261,9 @@ impl Simulation {
             self.waiting_at_last_arrival =
                 self.cluster.replicas.iter().map(|r| r.queue_len() as u64).sum::<u64>() + self.front.in_flight();
         }
+        if let Some(note) = self.cap.as_ref().and_then(ConcurrencyCap::note) {
+            self.notes.push(note);
+        }
         let wall_s = wall.elapsed().as_secs_f64();
         let rows = std::mem::take(&mut self.rec.rows);
         let violations = self.audit.take().map(|a| {
@@ -278,20 +287,44 @@ impl Simulation {
     /// one is held in `pending` with an Arrival event.
     fn schedule_next_arrival(&mut self) {
         while self.arrivals_left > 0 && self.cut.is_none() {
+            if self.cap.as_ref().is_some_and(ConcurrencyCap::holds_arrivals) {
+                return;
+            }
             let Some(nr) = self.generator.next_request() else {
                 return;
             };
             let now = self.queue.now();
             let t = SimTime(nr.arrival_ns).max(now);
             if t == now && self.started {
-                let prefix = self.prefix_of(&nr);
-                self.admit(now, &nr, None, prefix);
+                self.send_open(now, nr);
                 continue;
             }
             self.pending = Some(nr);
             self.queue.push(t, Event::Arrival);
             return;
         }
+    }
+
+    /// An open-loop request due at `now`: sent at once, or, when the client's `max_concurrency`
+    /// slots are all taken, held in the client until one frees ([`Simulation::client_next`]).
+    fn send_open(&mut self, now: SimTime, nr: NewRequest) {
+        let slot = match self.cap.as_mut() {
+            None => None,
+            Some(cap) => match cap.take_slot() {
+                Some(slot) => Some(slot),
+                None => {
+                    cap.wait(nr);
+                    // The client's queue is in the system too: beyond the bound it only grows.
+                    let held = self.in_system + self.front.in_flight() + cap.waiting();
+                    if held > MAX_IN_SYSTEM && self.cut.is_none() {
+                        self.cut = Some((now, Cut::Backlog));
+                    }
+                    return;
+                }
+            },
+        };
+        let prefix = self.prefix_of(&nr);
+        self.admit(now, &nr, slot, prefix);
     }
 
     /// The prefix key of a request: the first block hash of a trace row, or a synthetic prefix
@@ -558,6 +591,18 @@ impl Simulation {
         if let Some(closed) = self.closed.as_mut() {
             closed.ended(client, now, &mut self.sends);
             self.push_sends();
+        } else if let Some(cap) = self.cap.as_mut() {
+            let Some(nr) = cap.release(client, now) else {
+                return;
+            };
+            let paused = cap.mode() == CapMode::Paused;
+            let prefix = self.prefix_of(&nr);
+            self.admit(now, &nr, Some(client), prefix);
+            if paused {
+                // The interval process resumes from this send.
+                self.generator.delay(now.0.saturating_sub(nr.arrival_ns));
+                self.schedule_next_arrival();
+            }
         }
     }
 

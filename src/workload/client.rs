@@ -36,14 +36,18 @@
 //!   concurrency and one more per returned credit (`aiperf/timing/request_rate_strategy.py`);
 //!   the warm-up phase, 0 requests by default, completes before profiling starts; 10 requests by
 //!   default. A request rate issues the first credit at once and then sleeps a Poisson
-//!   (default) or constant (`--request-rate-mode constant`) interval; no gamma.
+//!   (default) or constant (`--request-rate-mode constant`) interval; no gamma. With
+//!   `--concurrency` as well, each credit first acquires the semaphore and the interval is slept
+//!   after the credit is dropped: while every slot is taken, the schedule pauses.
 //! - **vllm bench serve** (`vllm-project/vllm@009e6d4:vllm/benchmarks/serve.py`):
 //!   `--request-rate inf` (the default) creates every request at t = 0 and
 //!   `--max-concurrency` lets that many through an `asyncio.Semaphore`, one more on each
 //!   completion: a closed loop. A finite rate draws gamma gaps of shape `--burstiness`
 //!   (1: Poisson; inf: constant 1/rate) for every request including the first, then rescales
 //!   the cumulative delays so that the last request is due at exactly requests / rate
-//!   (`get_request`). `--random-range-ratio` 0 (the default) gives every request the same
+//!   (`get_request`); with `--max-concurrency` as well, a request due while every slot is taken
+//!   waits on the semaphore, first come first served, and its TTFT starts when it is sent
+//!   (`limited_request_func`). `--random-range-ratio` 0 (the default) gives every request the same
 //!   input and output length (`vllm/benchmarks/datasets/random.py`); `max_tokens` is each
 //!   request's output length. `--ramp-up-strategy` (a rate rising from start to end RPS over
 //!   the run) is not modelled; a sweep over `rate_per_s` asks the same question.
@@ -59,8 +63,10 @@
 use rand::rngs::ChaCha8Rng;
 use rand_distr::{Distribution, Exp1};
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 
 use crate::engine::SimTime;
+use crate::workload::NewRequest;
 
 /// The benchmark client driving a closed-loop or rate arrival.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -109,6 +115,18 @@ pub enum RateSchedule {
     /// One gap before every request, the cumulative times rescaled so that the last request is
     /// due at requests / rate (vLLM's `get_request`).
     Normalised,
+}
+
+/// How a rate client holds requests due beyond its `max_concurrency`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapMode {
+    /// The schedule runs on; requests due beyond the cap wait in order for a free slot (vLLM:
+    /// every request is a task created on schedule that waits on an `asyncio.Semaphore`,
+    /// which wakes its waiters first come, first served). `ideal` too.
+    Queue,
+    /// The schedule pauses: the next request is due one gap after the last was sent (AIPerf
+    /// acquires the semaphore, drops the credit, then sleeps the interval).
+    Paused,
 }
 
 impl Client {
@@ -230,6 +248,19 @@ impl Client {
         }
     }
 
+    /// How this client caps a rate arrival's requests in flight, or why it cannot.
+    pub fn cap_mode(self) -> Result<CapMode, String> {
+        match self {
+            Client::Ideal | Client::VllmBench => Ok(CapMode::Queue),
+            Client::Aiperf => Ok(CapMode::Paused),
+            Client::GenaiPerf => Err(
+                "genai-perf runs either a concurrency or a request rate, not both (perf_analyzer's --concurrency-range or --request-rate-range); remove max_concurrency or use kind = \"closed\""
+                    .into(),
+            ),
+            Client::Llmperf | Client::LlmperfLegacy => Err(format!("{} has no request-rate mode", self.name())),
+        }
+    }
+
     /// One line for the run notes: what this client does with a rate arrival of `kind`.
     pub fn rate_note(self, kind: RateKind) -> String {
         let what = match (self, kind) {
@@ -324,6 +355,85 @@ impl ClosedLoop {
             0
         };
         now.after(wait_ns.saturating_add(delay_ns))
+    }
+}
+
+/// A rate client's cap on requests in flight: its slots (the closed loop's clients, numbered
+/// the same way) and the requests due while all are taken.
+#[derive(Debug)]
+pub struct ConcurrencyCap {
+    mode: CapMode,
+    limit: u32,
+    /// Free slots, the lowest number last (taken first).
+    free: Vec<u32>,
+    waiting: VecDeque<NewRequest>,
+    /// Requests that waited, and their summed wait, for the run notes.
+    waited: u64,
+    waited_ns: u64,
+}
+
+impl ConcurrencyCap {
+    pub fn new(mode: CapMode, limit: u32) -> ConcurrencyCap {
+        ConcurrencyCap {
+            mode,
+            limit,
+            free: (0..limit).rev().collect(),
+            waiting: VecDeque::new(),
+            waited: 0,
+            waited_ns: 0,
+        }
+    }
+
+    /// A free slot to send a due request on now, if any.
+    pub fn take_slot(&mut self) -> Option<u32> {
+        self.free.pop()
+    }
+
+    /// A due request waits: every slot is taken.
+    pub fn wait(&mut self, nr: NewRequest) {
+        self.waiting.push_back(nr);
+    }
+
+    /// Slot `slot` is free at `now`: the first waiting request, to send on it now (the slot
+    /// stays taken), or `None` (the slot is free).
+    pub fn release(&mut self, slot: u32, now: SimTime) -> Option<NewRequest> {
+        match self.waiting.pop_front() {
+            Some(nr) => {
+                self.waited += 1;
+                self.waited_ns += now.0.saturating_sub(nr.arrival_ns);
+                Some(nr)
+            }
+            None => {
+                self.free.push(slot);
+                None
+            }
+        }
+    }
+
+    pub fn mode(&self) -> CapMode {
+        self.mode
+    }
+
+    /// Requests due and waiting for a slot.
+    pub fn waiting(&self) -> u64 {
+        self.waiting.len() as u64
+    }
+
+    /// The schedule holds its next request back ([`CapMode::Paused`] with one waiting).
+    pub fn holds_arrivals(&self) -> bool {
+        self.mode == CapMode::Paused && !self.waiting.is_empty()
+    }
+
+    /// The run note on the cap's waits, if any request waited.
+    pub fn note(&self) -> Option<String> {
+        (self.waited > 0).then(|| {
+            format!(
+                "client: {} requests waited for one of the max_concurrency = {} slots ({:.1} ms on average); TTFT and E2E start at the send, as the tools measure them",
+                self.waited,
+                self.limit,
+                self.waited_ns as f64 * 1e-6 / self.waited as f64
+            )
+        })
     }
 }
 

@@ -13,7 +13,7 @@ use rand_distr::{Distribution, Exp1, Gamma, StandardNormal};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-pub use client::{Client, ClosedLoop, RateKind, RateSchedule};
+pub use client::{CapMode, Client, ClosedLoop, ConcurrencyCap, RateKind, RateSchedule};
 pub use trace::{Trace, TraceFormat, TraceRequest};
 
 /// How requests arrive. `client` names the benchmark client that sends them ([`Client`]).
@@ -25,6 +25,10 @@ pub enum ArrivalSpec {
         rate_per_s: f64,
         #[serde(default, skip_serializing_if = "is_ideal")]
         client: Client,
+        /// The client's cap on requests in flight (vllm bench's `--max-concurrency`, AIPerf's
+        /// `--concurrency` with a rate); a request due beyond it waits in the client.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_concurrency: Option<u32>,
     },
     /// Open loop, Gamma gaps with coefficient of variation `cv` (cv = 1 is Poisson; > 1 bursty).
     Gamma {
@@ -32,12 +36,20 @@ pub enum ArrivalSpec {
         cv: f64,
         #[serde(default, skip_serializing_if = "is_ideal")]
         client: Client,
+        /// The client's cap on requests in flight (vllm bench's `--max-concurrency`, AIPerf's
+        /// `--concurrency` with a rate); a request due beyond it waits in the client.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_concurrency: Option<u32>,
     },
     /// Open loop, one request every 1 / `rate_per_s` seconds.
     Constant {
         rate_per_s: f64,
         #[serde(default, skip_serializing_if = "is_ideal")]
         client: Client,
+        /// The client's cap on requests in flight (vllm bench's `--max-concurrency`, AIPerf's
+        /// `--concurrency` with a rate); a request due beyond it waits in the client.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_concurrency: Option<u32>,
     },
     /// Closed loop: `clients` each send their next request `think_time_s` after the last completes.
     Closed {
@@ -98,6 +110,16 @@ impl ArrivalSpec {
             | ArrivalSpec::Constant { client, .. }
             | ArrivalSpec::Closed { client, .. } => *client,
             _ => Client::Ideal,
+        }
+    }
+
+    /// The client's cap on requests in flight of a rate arrival, if set.
+    pub fn max_concurrency(&self) -> Option<u32> {
+        match self {
+            ArrivalSpec::Poisson { max_concurrency, .. }
+            | ArrivalSpec::Gamma { max_concurrency, .. }
+            | ArrivalSpec::Constant { max_concurrency, .. } => *max_concurrency,
+            _ => None,
         }
     }
 
@@ -395,6 +417,12 @@ impl Generator {
         self.limit
     }
 
+    /// Every later request comes `ns` later: a client that waited `ns` for a free slot before
+    /// sending resumes its interval process from the send ([`CapMode::Paused`]).
+    pub fn delay(&mut self, ns: u64) {
+        self.next_ns += ns as f64 / self.time_scale;
+    }
+
     /// Lengths of one request, cut so that prompt + output fit the context: (input, true
     /// output, the client's `max_tokens`).
     pub fn lengths(&mut self) -> (u32, u32, Option<u32>) {
@@ -481,6 +509,7 @@ mod tests {
             ArrivalSpec::Poisson {
                 rate_per_s: 20.0,
                 client: Client::Ideal,
+                max_concurrency: None,
             },
             20_000,
         );
@@ -496,6 +525,7 @@ mod tests {
                 rate_per_s: 10.0,
                 cv: 4.0,
                 client: Client::Ideal,
+                max_concurrency: None,
             },
             50_000,
         );
@@ -516,6 +546,7 @@ mod tests {
             ArrivalSpec::Poisson {
                 rate_per_s: 1.0,
                 client: Client::Ideal,
+                max_concurrency: None,
             },
             100,
         );
@@ -523,6 +554,7 @@ mod tests {
             ArrivalSpec::Poisson {
                 rate_per_s: 4.0,
                 client: Client::Ideal,
+                max_concurrency: None,
             },
             100,
         );

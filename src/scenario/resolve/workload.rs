@@ -7,7 +7,7 @@ use crate::model::ModelSpec;
 use crate::scenario::WorkloadSection;
 use crate::scenario::limits::{MAX_IN_SYSTEM, MAX_REQUESTS};
 use crate::workload::trace::{Trace, read_trace};
-use crate::workload::{ArrivalSpec, Client, LengthSpec};
+use crate::workload::{ArrivalSpec, CapMode, Client, LengthSpec};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -160,6 +160,20 @@ fn check_client(arrival: &ArrivalSpec, path: &Path) -> Result<()> {
             ));
         }
     }
+    if let Some(n) = arrival.max_concurrency() {
+        let key = "workload.arrival.max_concurrency";
+        at_least_one(path, key, n as u64)?;
+        if n as u64 > MAX_IN_SYSTEM {
+            return Err(Error::input(
+                path,
+                key,
+                format!("{n} is more than the {MAX_IN_SYSTEM} requests one run holds at once"),
+            ));
+        }
+        client
+            .cap_mode()
+            .map_err(|why| Error::input(path, key, format!("{n} with client \"{}\": {why}", client.name())))?;
+    }
     if let Some(kind) = arrival.rate_kind() {
         client.rate_schedule(kind).map_err(|why| {
             Error::input(
@@ -193,6 +207,19 @@ fn client_notes(arrival: &ArrivalSpec) -> Vec<String> {
         _ => {
             if let (Some(kind), true) = (arrival.rate_kind(), client != Client::Ideal) {
                 notes.push(client.rate_note(kind));
+            }
+            if let (Some(n), Ok(mode)) = (arrival.max_concurrency(), client.cap_mode()) {
+                let how = match mode {
+                    CapMode::Queue => {
+                        "a request due while all are taken waits in the client, first come first served, while the schedule runs on"
+                    }
+                    CapMode::Paused => {
+                        "while all are taken the schedule pauses; the next request is due one interval after the last was sent"
+                    }
+                };
+                notes.push(format!(
+                    "client: at most {n} requests in flight (workload.arrival.max_concurrency): {how}"
+                ));
             }
         }
     }
@@ -475,6 +502,26 @@ mod tests {
                 "workload.arrival.rate_per_s",
                 "> 0",
             ),
+            (
+                "{ kind = \"constant\", rate_per_s = 1.0, client = \"genai-perf\", max_concurrency = 4 }",
+                "workload.arrival.max_concurrency",
+                "not both",
+            ),
+            (
+                "{ kind = \"poisson\", rate_per_s = 1.0, max_concurrency = 0 }",
+                "workload.arrival.max_concurrency",
+                "at least 1",
+            ),
+            (
+                "{ kind = \"poisson\", rate_per_s = 1.0, max_concurrency = 3000000 }",
+                "workload.arrival.max_concurrency",
+                "2097152",
+            ),
+            (
+                "{ kind = \"closed\", clients = 2, max_concurrency = 2 }",
+                "workload.arrival",
+                "unknown field `max_concurrency`",
+            ),
         ] {
             let e = arriving(arrival, out).unwrap_err().to_string();
             assert!(
@@ -526,11 +573,18 @@ mod tests {
         assert!(sc.notes.iter().all(|n| !n.starts_with("client:")), "{:?}", sc.notes);
         assert!(!sc.max_tokens_per_request);
         let sc = arriving(
-            "{ kind = \"poisson\", rate_per_s = 2.0, client = \"vllm-bench\" }",
+            "{ kind = \"poisson\", rate_per_s = 2.0, client = \"vllm-bench\", max_concurrency = 8 }",
             normal,
         )
         .unwrap();
         assert!(sc.notes.iter().any(|n| n.contains("requests / rate")), "{:?}", sc.notes);
+        assert!(
+            sc.notes
+                .iter()
+                .any(|n| n.contains("at most 8 requests in flight") && n.contains("first come first served")),
+            "{:?}",
+            sc.notes
+        );
         let sc = load_str(
             &format!(
                 "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-2-7b\"\n[workload]\nrequests = 10\nmax_tokens = 300\narrival = {{ kind = \"closed\", clients = 2, client = \"genai-perf\", send_delay_ms = 1.5 }}\ninput = {{ kind = \"fixed\", tokens = 100 }}\noutput = {normal}\n"

@@ -1,5 +1,5 @@
 use super::*;
-use crate::workload::{ArrivalSpec, Generator, LengthSampler, LengthSpec};
+use crate::workload::{ArrivalSpec, Generator, LengthSampler, LengthSpec, NewRequest};
 use rand::SeedableRng;
 
 fn arrival(text: &str) -> ArrivalSpec {
@@ -254,4 +254,42 @@ fn a_tool_asks_for_exactly_the_output_it_drew() {
         let (_, output, max_tokens) = g.lengths();
         assert_eq!(max_tokens, Some(output));
     }
+}
+
+/// The cap hands out slots 0, 1, … and, when all are taken, queues; a freed slot goes to the
+/// first waiting request, or is free again when none waits. A paused client holds its schedule
+/// while one waits.
+#[test]
+fn a_concurrency_cap_hands_out_slots_and_queues_in_order() {
+    let req = |t: u64| NewRequest {
+        arrival_ns: t,
+        input_tokens: 1,
+        output_tokens: 1,
+        trace_row: None,
+        max_tokens: None,
+    };
+    let mut cap = ConcurrencyCap::new(CapMode::Queue, 2);
+    assert_eq!(
+        (cap.take_slot(), cap.take_slot(), cap.take_slot()),
+        (Some(0), Some(1), None)
+    );
+    cap.wait(req(10));
+    cap.wait(req(20));
+    assert!(!cap.holds_arrivals());
+    assert_eq!(cap.release(1, SimTime(50)).map(|r| r.arrival_ns), Some(10));
+    assert_eq!(cap.release(0, SimTime(60)).map(|r| r.arrival_ns), Some(20));
+    assert_eq!(cap.release(0, SimTime(70)), None);
+    assert_eq!(cap.take_slot(), Some(0));
+    let note = cap.note().unwrap();
+    assert!(
+        note.starts_with("client: 2 requests waited for one of the max_concurrency = 2 slots (0.0 ms"),
+        "{note}"
+    );
+    let mut paused = ConcurrencyCap::new(CapMode::Paused, 1);
+    assert_eq!(paused.take_slot(), Some(0));
+    paused.wait(req(5));
+    assert!(paused.holds_arrivals());
+    assert_eq!(Client::Aiperf.cap_mode(), Ok(CapMode::Paused));
+    assert_eq!(Client::VllmBench.cap_mode(), Ok(CapMode::Queue));
+    assert!(Client::GenaiPerf.cap_mode().unwrap_err().contains("not both"));
 }

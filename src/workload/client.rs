@@ -59,6 +59,10 @@
 //! old LLMPerf, the `max_tokens` each request carries, and, for rates, the interval process.
 //! Lengths always stay as `workload.input`/`output` say; LLMPerf's sampler is
 //! `{ kind = "normal", mean, stddev, max }` (see [`Client::default_length_stddev`]).
+//!
+//! For layers that write scenarios (validation cases): [`Client::from_name`] parses a case's
+//! `client`, [`Client::closed_arrival`] writes its arrival table, [`Client::default_requests`]
+//! and [`Client::default_length_stddev`] give the tool's defaults a case may leave unstated.
 
 use rand::rngs::ChaCha8Rng;
 use rand_distr::{Distribution, Exp1};
@@ -159,6 +163,19 @@ impl Client {
     /// The accepted values, for messages.
     pub fn accepted() -> String {
         Client::ALL.map(Client::name).join(", ")
+    }
+
+    /// The `workload.arrival` inline table of `clients` closed-loop clients of this client, as
+    /// a scenario (or a validation case's) writes it; `ideal` leaves the key out, so its
+    /// scenarios read as they always did.
+    pub fn closed_arrival(self, clients: u32) -> String {
+        match self {
+            Client::Ideal => format!("{{ kind = \"closed\", clients = {clients} }}"),
+            c => format!(
+                "{{ kind = \"closed\", clients = {clients}, client = \"{}\" }}",
+                c.name()
+            ),
+        }
     }
 
     /// How its closed-loop clients send.

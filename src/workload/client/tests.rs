@@ -21,6 +21,10 @@ fn names_round_trip_through_the_scenario_key() {
         assert_eq!(a.client(), c);
     }
     assert_eq!(arrival("{ kind = \"closed\", clients = 4 }").client(), Client::Ideal);
+    assert_eq!(Client::Ideal.closed_arrival(8), "{ kind = \"closed\", clients = 8 }");
+    for c in Client::ALL {
+        assert_eq!(arrival(&c.closed_arrival(8)).client(), c);
+    }
     assert_eq!(
         Client::accepted(),
         "ideal, llmperf, llmperf-legacy, genai-perf, aiperf, vllm-bench"

@@ -24,6 +24,8 @@ pub enum Stream {
     DecodeRouter,
     /// A replica's speculative decoder (acceptance draws), by replica index.
     Speculative(u32),
+    /// Closed-loop clients' delays before each send (`workload.arrival.send_delay_ms`).
+    ClientDelay,
 }
 
 impl Stream {
@@ -38,6 +40,7 @@ impl Stream {
             Stream::Router => run_seed ^ 0x0707_0707,
             Stream::DecodeRouter => run_seed ^ 0xDEC0_DE00 ^ 0x0707_0707,
             Stream::Speculative(replica) => run_seed ^ mix64(replica as u64) ^ 0x5BEC_DEC0_DE00,
+            Stream::ClientDelay => run_seed ^ 0xC11E_47DE_0006,
         }
     }
 
@@ -62,6 +65,7 @@ mod tests {
             Stream::DecodeRouter,
             Stream::Speculative(0),
             Stream::Speculative(1),
+            Stream::ClientDelay,
         ];
         for seed in [0u64, 42, u64::MAX] {
             let mut seeds: Vec<u64> = all.iter().map(|s| s.seed(seed)).collect();

@@ -9,6 +9,7 @@ use std::path::Path;
 const SCENARIOS: &[&str] = &[
     "quickstart",
     "load-closed",
+    "load-closed-llmperf",
     "load-static",
     "load-trace",
     "serving-chunked",

@@ -79,7 +79,9 @@ pub(super) const LIGHT_LOAD: f64 = 0.01;
 fn offered_rate(sc: &Scenario) -> f64 {
     use crate::workload::ArrivalSpec;
     match &sc.arrival {
-        ArrivalSpec::Poisson { rate_per_s } | ArrivalSpec::Gamma { rate_per_s, .. } => *rate_per_s,
+        ArrivalSpec::Poisson { rate_per_s, .. }
+        | ArrivalSpec::Gamma { rate_per_s, .. }
+        | ArrivalSpec::Constant { rate_per_s, .. } => *rate_per_s,
         ArrivalSpec::Trace { rate_scale, .. } => sc.trace.as_ref().map_or(0.0, |t| {
             let n = (sc.requests as usize).min(t.requests.len());
             let span_s = if n >= 2 {

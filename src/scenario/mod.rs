@@ -97,6 +97,9 @@ pub struct Scenario {
     /// The client's `max_tokens` on every request (`workload.max_tokens`, or the output
     /// distribution's maximum); `None`: trace rows carry theirs, or the engine's default applies.
     pub max_tokens: Option<u32>,
+    /// Every request's `max_tokens` is its own output length: a benchmark client (not `ideal`)
+    /// asks for exactly the output it drew, unless `workload.max_tokens` is set.
+    pub max_tokens_per_request: bool,
     /// Traces the workload reads, loaded once (arrival trace; empirical length columns).
     pub trace: Option<Arc<Trace>>,
     pub input_column: Option<Arc<Vec<u32>>>,

@@ -20,7 +20,7 @@ pub use crate::scenario::limits::MAX_IN_SYSTEM;
 use crate::serve::replica::{Replica, StepOutcome};
 use crate::serve::router::Router;
 use crate::serve::{ReplicaId, ReqState, RequestId};
-use crate::workload::{ArrivalSpec, Generator, LengthSampler, NewRequest};
+use crate::workload::{ArrivalSpec, CapMode, ClosedLoop, ConcurrencyCap, Generator, LengthSampler, NewRequest};
 use cluster::Cluster;
 use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
@@ -83,6 +83,11 @@ pub struct Simulation {
     router: Router,
     generator: Generator,
     pending: Option<NewRequest>,
+    /// When closed-loop clients send (None for other arrivals), and a buffer of its sends.
+    closed: Option<ClosedLoop>,
+    sends: Vec<(u32, SimTime)>,
+    /// A rate client's `max_concurrency`: its slots and the requests waiting for one.
+    cap: Option<ConcurrencyCap>,
     /// Prompts as block hashes (prefix cache), and those of requests not yet routed, by
     /// (prefix key, prompt tokens).
     prompts: features::PromptSource,
@@ -131,7 +136,22 @@ impl Simulation {
             sc.trace.clone(),
         );
         let remote_tier = features::RemoteTier::new(sc, &cluster.pools[0], &cluster.replicas[0].perf);
-        let generator = generator.with_max_tokens(sc.max_tokens);
+        let generator = generator
+            .with_max_tokens(sc.max_tokens)
+            .with_max_tokens_per_request(sc.max_tokens_per_request);
+        let closed = match sc.arrival {
+            ArrivalSpec::Closed {
+                clients,
+                think_time_s,
+                client,
+                send_delay_ms,
+            } => Some(ClosedLoop::new(client, clients, think_time_s, send_delay_ms, sc.seed)),
+            _ => None,
+        };
+        let cap = sc.arrival.max_concurrency().map(|n| {
+            let mode = sc.arrival.client().cap_mode().unwrap_or(CapMode::Queue);
+            ConcurrencyCap::new(mode, n)
+        });
         let kv_tokens = cluster.replicas.iter().map(Replica::kv_tokens).min().unwrap_or(0);
         let max_model_len = kv_tokens.min(sc.model.max_context as u64) as u32;
         Ok(Simulation {
@@ -149,6 +169,9 @@ impl Simulation {
             router: Router::new(sc.routing, Stream::Router.rng(sc.seed)),
             generator,
             pending: None,
+            closed,
+            sends: Vec::new(),
+            cap,
             prompts: features::PromptSource::new(sc),
             prompt_blocks: features::PendingPrompts::new(),
             remote_tier,
@@ -175,13 +198,12 @@ impl Simulation {
     /// Runs to the end. Returns the summary and, if asked for, one row per finished request.
     pub fn run(mut self) -> (RunResult, Vec<RequestRow>) {
         let wall = std::time::Instant::now();
-        match self.sc.arrival {
-            ArrivalSpec::Closed { clients, .. } => {
-                for c in 0..clients.min(self.arrivals_left.min(u32::MAX as u64) as u32) {
-                    self.queue.push(SimTime::ZERO, Event::ClientSend(c));
-                }
+        match self.closed.as_mut() {
+            Some(closed) => {
+                closed.start(self.arrivals_left, &mut self.sends);
+                self.push_sends();
             }
-            _ => self.schedule_next_arrival(),
+            None => self.schedule_next_arrival(),
         }
         self.started = true;
         while let Some((now, ev)) = self.queue.pop() {
@@ -195,8 +217,7 @@ impl Simulation {
             match ev {
                 Event::Arrival => {
                     if let Some(nr) = self.pending.take() {
-                        let prefix = self.prefix_of(&nr);
-                        self.admit(now, &nr, None, prefix);
+                        self.send_open(now, nr);
                     }
                     self.schedule_next_arrival();
                 }
@@ -240,6 +261,9 @@ impl Simulation {
             self.waiting_at_last_arrival =
                 self.cluster.replicas.iter().map(|r| r.queue_len() as u64).sum::<u64>() + self.front.in_flight();
         }
+        if let Some(note) = self.cap.as_ref().and_then(ConcurrencyCap::note) {
+            self.notes.push(note);
+        }
         let wall_s = wall.elapsed().as_secs_f64();
         let rows = std::mem::take(&mut self.rec.rows);
         let violations = self.audit.take().map(|a| {
@@ -263,20 +287,44 @@ impl Simulation {
     /// one is held in `pending` with an Arrival event.
     fn schedule_next_arrival(&mut self) {
         while self.arrivals_left > 0 && self.cut.is_none() {
+            if self.cap.as_ref().is_some_and(ConcurrencyCap::holds_arrivals) {
+                return;
+            }
             let Some(nr) = self.generator.next_request() else {
                 return;
             };
             let now = self.queue.now();
             let t = SimTime(nr.arrival_ns).max(now);
             if t == now && self.started {
-                let prefix = self.prefix_of(&nr);
-                self.admit(now, &nr, None, prefix);
+                self.send_open(now, nr);
                 continue;
             }
             self.pending = Some(nr);
             self.queue.push(t, Event::Arrival);
             return;
         }
+    }
+
+    /// An open-loop request due at `now`: sent at once, or, when the client's `max_concurrency`
+    /// slots are all taken, held in the client until one frees ([`Simulation::client_next`]).
+    fn send_open(&mut self, now: SimTime, nr: NewRequest) {
+        let slot = match self.cap.as_mut() {
+            None => None,
+            Some(cap) => match cap.take_slot() {
+                Some(slot) => Some(slot),
+                None => {
+                    cap.wait(nr);
+                    // The client's queue is in the system too: beyond the bound it only grows.
+                    let held = self.in_system + self.front.in_flight() + cap.waiting();
+                    if held > MAX_IN_SYSTEM && self.cut.is_none() {
+                        self.cut = Some((now, Cut::Backlog));
+                    }
+                    return;
+                }
+            },
+        };
+        let prefix = self.prefix_of(&nr);
+        self.admit(now, &nr, slot, prefix);
     }
 
     /// The prefix key of a request: the first block hash of a trace row, or a synthetic prefix
@@ -535,14 +583,32 @@ impl Simulation {
         }
     }
 
+    /// Client `client`'s request ended (completed, dropped or rejected): its next sends.
     fn client_next(&mut self, now: SimTime, client: u32) {
-        if let ArrivalSpec::Closed { think_time_s, .. } = self.sc.arrival {
-            if self.arrivals_left > 0 {
-                self.queue.push(
-                    now.after(crate::engine::secs_to_ns(think_time_s)),
-                    Event::ClientSend(client),
-                );
+        if self.arrivals_left == 0 {
+            return;
+        }
+        if let Some(closed) = self.closed.as_mut() {
+            closed.ended(client, now, &mut self.sends);
+            self.push_sends();
+        } else if let Some(cap) = self.cap.as_mut() {
+            let Some(nr) = cap.release(client, now) else {
+                return;
+            };
+            let paused = cap.mode() == CapMode::Paused;
+            let prefix = self.prefix_of(&nr);
+            self.admit(now, &nr, Some(client), prefix);
+            if paused {
+                // The interval process resumes from this send.
+                self.generator.delay(now.0.saturating_sub(nr.arrival_ns));
+                self.schedule_next_arrival();
             }
+        }
+    }
+
+    fn push_sends(&mut self) {
+        for (c, t) in self.sends.drain(..) {
+            self.queue.push(t, Event::ClientSend(c));
         }
     }
 

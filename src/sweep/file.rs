@@ -367,7 +367,7 @@ output = { kind = "fixed", tokens = 10 }
         let sc = crate::scenario::load_str(&text, Path::new("s.toml")).unwrap();
         assert_eq!(sc.parallelism().tp, 2);
         assert_eq!(sc.replicas(), 1);
-        assert!(matches!(sc.arrival, crate::workload::ArrivalSpec::Poisson { rate_per_s } if rate_per_s == 4.0));
+        assert!(matches!(sc.arrival, crate::workload::ArrivalSpec::Poisson { rate_per_s, .. } if rate_per_s == 4.0));
     }
 
     #[test]

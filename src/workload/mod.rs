@@ -4,6 +4,7 @@
 //! leaves the sampled lengths unchanged and scales every gap by the same factor (common random
 //! numbers: a higher rate is the same traffic, compressed in time).
 
+pub mod client;
 pub mod trace;
 
 use rand::RngExt;
@@ -12,21 +13,56 @@ use rand_distr::{Distribution, Exp1, Gamma, StandardNormal};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+pub use client::{CapMode, Client, ClosedLoop, ConcurrencyCap, RateKind, RateSchedule};
 pub use trace::{Trace, TraceFormat, TraceRequest};
 
-/// How requests arrive.
+/// How requests arrive. `client` names the benchmark client that sends them ([`Client`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum ArrivalSpec {
     /// Open loop, exponential gaps.
-    Poisson { rate_per_s: f64 },
+    Poisson {
+        rate_per_s: f64,
+        #[serde(default, skip_serializing_if = "is_ideal")]
+        client: Client,
+        /// The client's cap on requests in flight (vllm bench's `--max-concurrency`, AIPerf's
+        /// `--concurrency` with a rate); a request due beyond it waits in the client.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_concurrency: Option<u32>,
+    },
     /// Open loop, Gamma gaps with coefficient of variation `cv` (cv = 1 is Poisson; > 1 bursty).
-    Gamma { rate_per_s: f64, cv: f64 },
+    Gamma {
+        rate_per_s: f64,
+        cv: f64,
+        #[serde(default, skip_serializing_if = "is_ideal")]
+        client: Client,
+        /// The client's cap on requests in flight (vllm bench's `--max-concurrency`, AIPerf's
+        /// `--concurrency` with a rate); a request due beyond it waits in the client.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_concurrency: Option<u32>,
+    },
+    /// Open loop, one request every 1 / `rate_per_s` seconds.
+    Constant {
+        rate_per_s: f64,
+        #[serde(default, skip_serializing_if = "is_ideal")]
+        client: Client,
+        /// The client's cap on requests in flight (vllm bench's `--max-concurrency`, AIPerf's
+        /// `--concurrency` with a rate); a request due beyond it waits in the client.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_concurrency: Option<u32>,
+    },
     /// Closed loop: `clients` each send their next request `think_time_s` after the last completes.
     Closed {
         clients: u32,
         #[serde(default)]
         think_time_s: f64,
+        #[serde(default, skip_serializing_if = "is_ideal")]
+        client: Client,
+        /// Mean of an exponential delay before each send (the client's own per-request
+        /// overhead), in milliseconds; 0: none. No tool documents its size: an assumption to
+        /// set explicitly.
+        #[serde(default)]
+        send_delay_ms: f64,
     },
     /// `batch` requests start together (a static batch, as the Neuron benchmarks run).
     Static { batch: u32 },
@@ -42,6 +78,10 @@ pub enum ArrivalSpec {
     },
 }
 
+fn is_ideal(c: &Client) -> bool {
+    *c == Client::Ideal
+}
+
 fn default_format() -> TraceFormat {
     TraceFormat::Auto
 }
@@ -54,10 +94,42 @@ impl ArrivalSpec {
         match self {
             ArrivalSpec::Poisson { .. } => "poisson",
             ArrivalSpec::Gamma { .. } => "gamma",
+            ArrivalSpec::Constant { .. } => "constant",
             ArrivalSpec::Closed { .. } => "closed",
             ArrivalSpec::Static { .. } => "static",
             ArrivalSpec::Offline {} => "offline",
             ArrivalSpec::Trace { .. } => "trace",
+        }
+    }
+
+    /// The benchmark client sending these requests (`ideal` for the kinds without one).
+    pub fn client(&self) -> Client {
+        match self {
+            ArrivalSpec::Poisson { client, .. }
+            | ArrivalSpec::Gamma { client, .. }
+            | ArrivalSpec::Constant { client, .. }
+            | ArrivalSpec::Closed { client, .. } => *client,
+            _ => Client::Ideal,
+        }
+    }
+
+    /// The client's cap on requests in flight of a rate arrival, if set.
+    pub fn max_concurrency(&self) -> Option<u32> {
+        match self {
+            ArrivalSpec::Poisson { max_concurrency, .. }
+            | ArrivalSpec::Gamma { max_concurrency, .. }
+            | ArrivalSpec::Constant { max_concurrency, .. } => *max_concurrency,
+            _ => None,
+        }
+    }
+
+    /// The interval process of a rate arrival.
+    pub fn rate_kind(&self) -> Option<RateKind> {
+        match self {
+            ArrivalSpec::Poisson { .. } => Some(RateKind::Poisson),
+            ArrivalSpec::Gamma { .. } => Some(RateKind::Gamma),
+            ArrivalSpec::Constant { .. } => Some(RateKind::Constant),
+            _ => None,
         }
     }
 }
@@ -81,6 +153,17 @@ pub enum LengthSpec {
         min: u32,
         max: u32,
     },
+    /// Normal with the given mean and standard deviation, as LLMPerf draws its lengths
+    /// (`ray-project/llmperf@f1d6bed:src/llmperf/utils.py:sample_random_positive_int`):
+    /// truncated to an integer toward zero and drawn again until at least `min` (1: LLMPerf's
+    /// "positive"), then clamped to `max` (LLMPerf has no maximum; the context check needs one).
+    Normal {
+        mean: f64,
+        stddev: f64,
+        #[serde(default = "one_u32")]
+        min: u32,
+        max: u32,
+    },
     /// Empirical: the lengths of a trace file (its input or output column), sampled with
     /// replacement. Input and output drawn from the same file come from the same row.
     Trace {
@@ -99,7 +182,9 @@ impl LengthSpec {
     pub fn max_tokens(&self, column: &[u32]) -> u32 {
         match self {
             LengthSpec::Fixed { tokens } => *tokens,
-            LengthSpec::Uniform { max, .. } | LengthSpec::Lognormal { max, .. } => *max,
+            LengthSpec::Uniform { max, .. } | LengthSpec::Lognormal { max, .. } | LengthSpec::Normal { max, .. } => {
+                *max
+            }
             LengthSpec::Trace { .. } => column.iter().copied().max().unwrap_or(0),
         }
     }
@@ -111,6 +196,7 @@ pub enum LengthSampler {
     Fixed(u32),
     Uniform(u32, u32),
     Lognormal { mu: f64, sigma: f64, min: u32, max: u32 },
+    Normal { mean: f64, stddev: f64, min: u32, max: u32 },
     Empirical(Arc<Vec<u32>>),
 }
 
@@ -128,6 +214,12 @@ impl LengthSampler {
                     max: *max,
                 }
             }
+            LengthSpec::Normal { mean, stddev, min, max } => LengthSampler::Normal {
+                mean: *mean,
+                stddev: *stddev,
+                min: *min,
+                max: *max,
+            },
             LengthSpec::Trace { .. } => LengthSampler::Empirical(column.unwrap_or_default()),
         }
     }
@@ -142,6 +234,16 @@ impl LengthSampler {
                 let z: f64 = StandardNormal.sample(rng);
                 let v = (mu + sigma * z).exp().round();
                 (v.clamp(*min as f64, *max as f64)) as u32
+            }
+            LengthSampler::Normal { mean, stddev, min, max } => {
+                // The resolver keeps mean >= min, so each try succeeds with probability >= 1/2.
+                loop {
+                    let z: f64 = StandardNormal.sample(rng);
+                    let v = (mean + stddev * z).trunc();
+                    if v >= *min as f64 {
+                        return v.min(*max as f64) as u32;
+                    }
+                }
             }
             LengthSampler::Empirical(col) => {
                 if col.is_empty() {
@@ -186,14 +288,39 @@ pub struct Generator {
     /// Every request's `max_tokens` (`workload.max_tokens`, or the output distribution's
     /// maximum), if the workload sets one; trace rows may carry their own.
     max_tokens: Option<u32>,
+    /// Every request's `max_tokens` is its own output length (a benchmark client's).
+    max_tokens_per_request: bool,
+    /// Where the client puts the requests of a rate arrival.
+    schedule: RateSchedule,
+    /// Multiplies every arrival time ([`RateSchedule::Normalised`]; 1 otherwise).
+    time_scale: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum GapProcess {
     Exponential { mean_s: f64 },
     Gamma { shape: f64, scale_s: f64 },
+    Constant { gap_s: f64 },
     AllAtZero,
     Trace,
+}
+
+impl GapProcess {
+    /// One gap, in seconds.
+    fn draw_s(self, rng: &mut ChaCha8Rng) -> f64 {
+        match self {
+            GapProcess::Exponential { mean_s } => {
+                let e: f64 = Exp1.sample(rng);
+                e * mean_s
+            }
+            GapProcess::Gamma { shape, scale_s } => match Gamma::new(shape, scale_s) {
+                Ok(g) => g.sample(rng),
+                Err(_) => 0.0,
+            },
+            GapProcess::Constant { gap_s } => gap_s,
+            GapProcess::AllAtZero | GapProcess::Trace => 0.0,
+        }
+    }
 }
 
 impl Generator {
@@ -208,13 +335,19 @@ impl Generator {
         trace: Option<Arc<Trace>>,
     ) -> Generator {
         let (gaps, rate_scale) = match arrival {
-            ArrivalSpec::Poisson { rate_per_s } => (
+            ArrivalSpec::Poisson { rate_per_s, .. } => (
                 GapProcess::Exponential {
                     mean_s: 1.0 / rate_per_s,
                 },
                 1.0,
             ),
-            ArrivalSpec::Gamma { rate_per_s, cv } => {
+            ArrivalSpec::Constant { rate_per_s, .. } => (
+                GapProcess::Constant {
+                    gap_s: 1.0 / rate_per_s,
+                },
+                1.0,
+            ),
+            ArrivalSpec::Gamma { rate_per_s, cv, .. } => {
                 let shape = 1.0 / (cv * cv);
                 (
                     GapProcess::Gamma {
@@ -233,12 +366,26 @@ impl Generator {
             (GapProcess::Trace, Some(t)) => limit.min(t.requests.len() as u64),
             _ => limit,
         };
+        let arrival_rng = crate::rng::Stream::Arrivals.rng(seed);
+        let schedule = arrival
+            .rate_kind()
+            .and_then(|k| arrival.client().rate_schedule(k).ok())
+            .unwrap_or(RateSchedule::FirstAtZero);
+        let time_scale = match (schedule, arrival) {
+            (
+                RateSchedule::Normalised,
+                ArrivalSpec::Poisson { rate_per_s, .. }
+                | ArrivalSpec::Gamma { rate_per_s, .. }
+                | ArrivalSpec::Constant { rate_per_s, .. },
+            ) => normalising_scale(gaps, crate::rng::Stream::Arrivals.rng(seed), limit, *rate_per_s),
+            _ => 1.0,
+        };
         Generator {
             gaps,
             input,
             output,
             max_context,
-            arrival_rng: crate::rng::Stream::Arrivals.rng(seed),
+            arrival_rng,
             length_rng: crate::rng::Stream::Lengths.rng(seed),
             next_ns: 0.0,
             emitted: 0,
@@ -246,7 +393,17 @@ impl Generator {
             trace,
             rate_scale,
             max_tokens: None,
+            max_tokens_per_request: false,
+            schedule,
+            time_scale,
         }
+    }
+
+    /// Every request carries its own output length as `max_tokens` (a benchmark client that
+    /// asks for exactly the output it drew), instead of [`Generator::with_max_tokens`]'s one.
+    pub fn with_max_tokens_per_request(mut self, yes: bool) -> Generator {
+        self.max_tokens_per_request = yes;
+        self
     }
 
     /// Every request carries `max_tokens` (None: the engine's default, unless a trace row
@@ -260,6 +417,12 @@ impl Generator {
         self.limit
     }
 
+    /// Every later request comes `ns` later: a client that waited `ns` for a free slot before
+    /// sending resumes its interval process from the send ([`CapMode::Paused`]).
+    pub fn delay(&mut self, ns: u64) {
+        self.next_ns += ns as f64 / self.time_scale;
+    }
+
     /// Lengths of one request, cut so that prompt + output fit the context: (input, true
     /// output, the client's `max_tokens`).
     pub fn lengths(&mut self) -> (u32, u32, Option<u32>) {
@@ -268,7 +431,12 @@ impl Generator {
         let output = self.output.sample(&mut self.length_rng, row_u).max(1);
         let input = input.min(self.max_context.saturating_sub(1).max(1));
         let output = output.min(self.max_context.saturating_sub(input).max(1));
-        (input, output, self.max_tokens)
+        let max_tokens = if self.max_tokens_per_request {
+            Some(output)
+        } else {
+            self.max_tokens
+        };
+        (input, output, max_tokens)
     }
 
     /// The next request in arrival order, or `None` when `limit` have been emitted.
@@ -289,29 +457,31 @@ impl Generator {
                 max_tokens: r.max_tokens.or(self.max_tokens),
             });
         }
-        // The first request arrives at t = 0 (after one gap would only shift every metric).
-        if i > 0 {
-            let gap_s = match self.gaps {
-                GapProcess::Exponential { mean_s } => {
-                    let e: f64 = Exp1.sample(&mut self.arrival_rng);
-                    e * mean_s
-                }
-                GapProcess::Gamma { shape, scale_s } => match Gamma::new(shape, scale_s) {
-                    Ok(g) => g.sample(&mut self.arrival_rng),
-                    Err(_) => 0.0,
-                },
-                GapProcess::AllAtZero | GapProcess::Trace => 0.0,
-            };
-            self.next_ns += gap_s * 1e9;
+        // Ideally the first request arrives at t = 0 (after one gap would only shift every
+        // metric); some clients wait one gap first.
+        if i > 0 || self.schedule != RateSchedule::FirstAtZero {
+            self.next_ns += self.gaps.draw_s(&mut self.arrival_rng) * 1e9;
         }
         let (input, output, max_tokens) = self.lengths();
         Some(NewRequest {
-            arrival_ns: self.next_ns.round() as u64,
+            arrival_ns: (self.next_ns * self.time_scale).round() as u64,
             input_tokens: input,
             output_tokens: output,
             trace_row: None,
             max_tokens,
         })
+    }
+}
+
+/// vLLM's rescaling of a rate run (`vllm@009e6d4:vllm/benchmarks/serve.py:get_request`): the
+/// factor that brings the sum of `n` gaps to exactly n / rate, drawn from a second generator of
+/// the arrival stream so that the run's own draws are the same gaps.
+fn normalising_scale(gaps: GapProcess, mut rng: ChaCha8Rng, n: u64, rate_per_s: f64) -> f64 {
+    let total_s: f64 = (0..n).map(|_| gaps.draw_s(&mut rng)).sum();
+    if total_s > 0.0 {
+        n as f64 / rate_per_s / total_s
+    } else {
+        1.0
     }
 }
 
@@ -335,7 +505,14 @@ mod tests {
 
     #[test]
     fn poisson_rate_is_respected() {
-        let reqs = generate(ArrivalSpec::Poisson { rate_per_s: 20.0 }, 20_000);
+        let reqs = generate(
+            ArrivalSpec::Poisson {
+                rate_per_s: 20.0,
+                client: Client::Ideal,
+                max_concurrency: None,
+            },
+            20_000,
+        );
         let span_s = reqs.last().unwrap().arrival_ns as f64 * 1e-9;
         let rate = (reqs.len() - 1) as f64 / span_s;
         assert!((rate - 20.0).abs() / 20.0 < 0.03, "rate {rate}");
@@ -347,6 +524,8 @@ mod tests {
             ArrivalSpec::Gamma {
                 rate_per_s: 10.0,
                 cv: 4.0,
+                client: Client::Ideal,
+                max_concurrency: None,
             },
             50_000,
         );
@@ -363,8 +542,22 @@ mod tests {
 
     #[test]
     fn a_higher_rate_is_the_same_traffic_compressed() {
-        let slow = generate(ArrivalSpec::Poisson { rate_per_s: 1.0 }, 100);
-        let fast = generate(ArrivalSpec::Poisson { rate_per_s: 4.0 }, 100);
+        let slow = generate(
+            ArrivalSpec::Poisson {
+                rate_per_s: 1.0,
+                client: Client::Ideal,
+                max_concurrency: None,
+            },
+            100,
+        );
+        let fast = generate(
+            ArrivalSpec::Poisson {
+                rate_per_s: 4.0,
+                client: Client::Ideal,
+                max_concurrency: None,
+            },
+            100,
+        );
         for (s, f) in slow.iter().zip(&fast) {
             assert_eq!((s.input_tokens, s.output_tokens), (f.input_tokens, f.output_tokens));
             assert!((s.arrival_ns as f64 / 4.0 - f.arrival_ns as f64).abs() <= 1.0);

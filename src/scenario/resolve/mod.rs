@@ -27,7 +27,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     let infra = infra::resolve(&f.infrastructure, &catalog, path)?;
     infra::apply_to_pools(&infra, &mut pools, path)?;
     let kv_link = deployment::check_fleet(&f, &pools, path)?;
-    let workload = workload::resolve(&f.workload, &model, &dir, path)?;
+    let workload = workload::resolve(&f.workload, &model, &dir, path, &mut notes)?;
     let classes = classes::resolve(&f.workload, f.slo, path)?;
     if f.workload.prefix.is_some() && matches!(f.workload.arrival, crate::workload::ArrivalSpec::Closed { .. }) {
         // Closed-loop clients send plain prompts: the synthetic shared prefixes would be ignored.
@@ -80,6 +80,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         input: workload.input,
         output: workload.output,
         max_tokens: workload.max_tokens,
+        max_tokens_per_request: workload.max_tokens_per_request,
         trace: workload.trace,
         input_column: workload.input_column,
         output_column: workload.output_column,

@@ -7,7 +7,7 @@ use crate::model::ModelSpec;
 use crate::scenario::WorkloadSection;
 use crate::scenario::limits::{MAX_IN_SYSTEM, MAX_REQUESTS};
 use crate::workload::trace::{Trace, read_trace};
-use crate::workload::{ArrivalSpec, LengthSpec};
+use crate::workload::{ArrivalSpec, CapMode, Client, LengthSpec};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -25,10 +25,21 @@ pub(super) struct Workload {
     /// The client's `max_tokens` on every request, if known before the run (see
     /// [`max_tokens`]).
     pub max_tokens: Option<u32>,
+    /// Every request's `max_tokens` is its own output length (a benchmark client's, when
+    /// `workload.max_tokens` is unset).
+    pub max_tokens_per_request: bool,
 }
 
-pub(super) fn resolve(w: &WorkloadSection, model: &ModelSpec, dir: &Path, path: &Path) -> Result<Workload> {
+pub(super) fn resolve(
+    w: &WorkloadSection,
+    model: &ModelSpec,
+    dir: &Path,
+    path: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Workload> {
     let trace = arrival_trace(w, dir, path)?;
+    check_client(&w.arrival, path)?;
+    notes.extend(client_notes(&w.arrival));
     let requests = request_count(w, trace.as_deref(), path)?;
     let horizon_ns = horizon_ns(w.horizon_s, path)?;
     if requests > MAX_REQUESTS {
@@ -54,6 +65,7 @@ pub(super) fn resolve(w: &WorkloadSection, model: &ModelSpec, dir: &Path, path: 
         input_column,
         output_column,
         max_tokens,
+        max_tokens_per_request: w.arrival.client().max_tokens_per_request() && w.max_tokens.is_none(),
     };
     workload.check_context(model, path)?;
     Ok(workload)
@@ -63,12 +75,16 @@ pub(super) fn resolve(w: &WorkloadSection, model: &ModelSpec, dir: &Path, path: 
 fn arrival_trace(w: &WorkloadSection, dir: &Path, path: &Path) -> Result<Option<Arc<Trace>>> {
     let mut trace = None;
     match &w.arrival {
-        ArrivalSpec::Poisson { rate_per_s } => positive(path, "workload.arrival.rate_per_s", *rate_per_s)?,
-        ArrivalSpec::Gamma { rate_per_s, cv } => {
+        ArrivalSpec::Poisson { rate_per_s, .. } | ArrivalSpec::Constant { rate_per_s, .. } => {
+            positive(path, "workload.arrival.rate_per_s", *rate_per_s)?
+        }
+        ArrivalSpec::Gamma { rate_per_s, cv, .. } => {
             positive(path, "workload.arrival.rate_per_s", *rate_per_s)?;
             positive(path, "workload.arrival.cv", *cv)?;
         }
-        ArrivalSpec::Closed { clients, think_time_s } => {
+        ArrivalSpec::Closed {
+            clients, think_time_s, ..
+        } => {
             at_least_one(path, "workload.arrival.clients", *clients as u64)?;
             // Each client holds a request in the system: beyond the engine's in-system bound the
             // run could only stop as overloaded.
@@ -109,6 +125,105 @@ fn arrival_trace(w: &WorkloadSection, dir: &Path, path: &Path) -> Result<Option<
         }
     }
     Ok(trace)
+}
+
+/// The most `workload.arrival.send_delay_ms` may be: a mean delay of 1000 s before each send is
+/// no client's overhead (and its exponential tail stays far inside the clock).
+const MAX_SEND_DELAY_MS: f64 = 1e6;
+
+/// Checks what the arrival's benchmark client can do: a think time only with `ideal` (no tool
+/// sleeps between requests), a send delay finite and at most [`MAX_SEND_DELAY_MS`], a rate
+/// process the client has.
+fn check_client(arrival: &ArrivalSpec, path: &Path) -> Result<()> {
+    let client = arrival.client();
+    if let ArrivalSpec::Closed {
+        think_time_s,
+        send_delay_ms,
+        ..
+    } = arrival
+    {
+        if *think_time_s > 0.0 && !client.allows_think_time() {
+            return Err(Error::input(
+                path,
+                "workload.arrival.think_time_s",
+                format!(
+                    "{think_time_s} s: {} sends its next request as soon as the last returns (no benchmark tool sleeps between requests); remove think_time_s or use client = \"ideal\"",
+                    client.name()
+                ),
+            ));
+        }
+        if !(send_delay_ms.is_finite() && (0.0..=MAX_SEND_DELAY_MS).contains(send_delay_ms)) {
+            return Err(Error::input(
+                path,
+                "workload.arrival.send_delay_ms",
+                format!("{send_delay_ms}: accepted: a number of milliseconds from 0 to {MAX_SEND_DELAY_MS}"),
+            ));
+        }
+    }
+    if let Some(n) = arrival.max_concurrency() {
+        let key = "workload.arrival.max_concurrency";
+        at_least_one(path, key, n as u64)?;
+        if n as u64 > MAX_IN_SYSTEM {
+            return Err(Error::input(
+                path,
+                key,
+                format!("{n} is more than the {MAX_IN_SYSTEM} requests one run holds at once"),
+            ));
+        }
+        client
+            .cap_mode()
+            .map_err(|why| Error::input(path, key, format!("{n} with client \"{}\": {why}", client.name())))?;
+    }
+    if let Some(kind) = arrival.rate_kind() {
+        client.rate_schedule(kind).map_err(|why| {
+            Error::input(
+                path,
+                "workload.arrival.client",
+                format!("\"{}\" with kind = \"{}\": {why}", client.name(), arrival.kind()),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// The run notes of a benchmark client: which applies and what it does, in one line (none for
+/// `ideal` without a send delay: the behaviour codesim always had).
+fn client_notes(arrival: &ArrivalSpec) -> Vec<String> {
+    let client = arrival.client();
+    let mut notes = Vec::new();
+    match arrival {
+        ArrivalSpec::Closed {
+            clients, send_delay_ms, ..
+        } => {
+            if client != Client::Ideal {
+                notes.push(client.closed_note(*clients));
+            }
+            if *send_delay_ms > 0.0 {
+                notes.push(format!(
+                    "client: each send waits an exponential delay of mean {send_delay_ms} ms (workload.arrival.send_delay_ms: an assumption, no tool documents its size)"
+                ));
+            }
+        }
+        _ => {
+            if let (Some(kind), true) = (arrival.rate_kind(), client != Client::Ideal) {
+                notes.push(client.rate_note(kind));
+            }
+            if let (Some(n), Ok(mode)) = (arrival.max_concurrency(), client.cap_mode()) {
+                let how = match mode {
+                    CapMode::Queue => {
+                        "a request due while all are taken waits in the client, first come first served, while the schedule runs on"
+                    }
+                    CapMode::Paused => {
+                        "while all are taken the schedule pauses; the next request is due one interval after the last was sent"
+                    }
+                };
+                notes.push(format!(
+                    "client: at most {n} requests in flight (workload.arrival.max_concurrency): {how}"
+                ));
+            }
+        }
+    }
+    notes
 }
 
 /// Requests to simulate: as set, or the trace's rows, or the static batch.
@@ -232,6 +347,11 @@ fn length_column(spec: &LengthSpec, key: &str, input: bool, dir: &Path, path: &P
             bounds(path, key, *min, *max)?;
             Ok(None)
         }
+        LengthSpec::Normal { mean, stddev, min, max } => {
+            bounds(path, key, *min, *max)?;
+            normal_moments(path, key, *mean, *stddev, *min, *max)?;
+            Ok(None)
+        }
     }
 }
 
@@ -285,6 +405,26 @@ impl Workload {
     }
 }
 
+/// A normal length distribution's mean within [min, max] (so that a draw at or above `min`
+/// comes at least every other try) and its standard deviation finite and not negative.
+fn normal_moments(path: &Path, key: &str, mean: f64, stddev: f64, min: u32, max: u32) -> Result<()> {
+    if !(mean.is_finite() && mean >= min as f64 && mean <= max as f64) {
+        return Err(Error::input(
+            path,
+            format!("{key}.mean"),
+            format!("{mean}: accepted: a number from min ({min}) to max ({max})"),
+        ));
+    }
+    if !(stddev.is_finite() && stddev >= 0.0) {
+        return Err(Error::input(
+            path,
+            format!("{key}.stddev"),
+            format!("must be a finite number >= 0, got {stddev}"),
+        ));
+    }
+    Ok(())
+}
+
 /// A length distribution's bounds: `min` at least 1, `max` not below it.
 fn bounds(path: &Path, key: &str, min: u32, max: u32) -> Result<()> {
     at_least_one(path, &format!("{key}.min"), min as u64)?;
@@ -310,6 +450,160 @@ mod tests {
             ),
             Path::new("w.toml"),
         )
+    }
+
+    fn arriving(arrival: &str, output: &str) -> crate::error::Result<crate::scenario::Scenario> {
+        load_str(
+            &format!(
+                "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-2-7b\"\n[workload]\nrequests = 10\narrival = {arrival}\ninput = {{ kind = \"fixed\", tokens = 100 }}\noutput = {output}\n"
+            ),
+            Path::new("w.toml"),
+        )
+    }
+
+    /// What a client cannot do is an error naming the key, the value and what is accepted.
+    #[test]
+    fn a_client_is_held_to_what_the_tool_does() {
+        let out = "{ kind = \"fixed\", tokens = 10 }";
+        for (arrival, key, says) in [
+            (
+                "{ kind = \"closed\", clients = 2, client = \"llmperf\", think_time_s = 1.0 }",
+                "workload.arrival.think_time_s",
+                "client = \"ideal\"",
+            ),
+            (
+                "{ kind = \"gamma\", rate_per_s = 1.0, cv = 2.0, client = \"aiperf\" }",
+                "workload.arrival.client",
+                "no gamma",
+            ),
+            (
+                "{ kind = \"poisson\", rate_per_s = 1.0, client = \"llmperf\" }",
+                "workload.arrival.client",
+                "kind = \"closed\"",
+            ),
+            (
+                "{ kind = \"closed\", clients = 2, client = \"locust\" }",
+                "workload.arrival",
+                "unknown variant `locust`, expected one of `ideal`, `llmperf`, `llmperf-legacy`, `genai-perf`, `aiperf`, `vllm-bench`",
+            ),
+            (
+                "{ kind = \"closed\", clients = 2, client = \"llm-perf\" }",
+                "workload.arrival",
+                "did you mean `llmperf`",
+            ),
+            (
+                "{ kind = \"closed\", clients = 2, send_delay_ms = -1.0 }",
+                "workload.arrival.send_delay_ms",
+                "0 to 1000000",
+            ),
+            (
+                "{ kind = \"closed\", clients = 2, send_delay_ms = 2e6 }",
+                "workload.arrival.send_delay_ms",
+                "0 to 1000000",
+            ),
+            (
+                "{ kind = \"constant\", rate_per_s = 0.0 }",
+                "workload.arrival.rate_per_s",
+                "> 0",
+            ),
+            (
+                "{ kind = \"constant\", rate_per_s = 1.0, client = \"genai-perf\", max_concurrency = 4 }",
+                "workload.arrival.max_concurrency",
+                "not both",
+            ),
+            (
+                "{ kind = \"poisson\", rate_per_s = 1.0, max_concurrency = 0 }",
+                "workload.arrival.max_concurrency",
+                "at least 1",
+            ),
+            (
+                "{ kind = \"poisson\", rate_per_s = 1.0, max_concurrency = 3000000 }",
+                "workload.arrival.max_concurrency",
+                "2097152",
+            ),
+            (
+                "{ kind = \"closed\", clients = 2, max_concurrency = 2 }",
+                "workload.arrival",
+                "unknown field `max_concurrency`",
+            ),
+        ] {
+            let e = arriving(arrival, out).unwrap_err().to_string();
+            assert!(
+                e.contains("w.toml") && e.contains(key) && e.contains(says),
+                "{arrival}: {e}"
+            );
+        }
+        for (output, key, says) in [
+            (
+                "{ kind = \"normal\", mean = 0.5, stddev = 1.0, max = 10 }",
+                "workload.output.mean",
+                "from min (1) to max (10)",
+            ),
+            (
+                "{ kind = \"normal\", mean = 5.0, stddev = -1.0, max = 10 }",
+                "workload.output.stddev",
+                ">= 0",
+            ),
+            (
+                "{ kind = \"normal\", mean = 5.0, stddev = 1.0 }",
+                "max",
+                "missing field",
+            ),
+        ] {
+            let e = arriving("{ kind = \"closed\", clients = 2 }", output)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("w.toml") && e.contains(key) && e.contains(says),
+                "{output}: {e}"
+            );
+        }
+    }
+
+    /// A named client says what it does in the run notes; a tool asks for each request's own
+    /// output as `max_tokens` unless `workload.max_tokens` is set; `ideal` stays as it was.
+    #[test]
+    fn a_named_client_is_noted_and_sets_max_tokens_per_request() {
+        let normal = "{ kind = \"normal\", mean = 200.0, stddev = 80.0, max = 1000 }";
+        let sc = arriving("{ kind = \"closed\", clients = 50, client = \"llmperf\" }", normal).unwrap();
+        assert!(
+            sc.notes.iter().any(|n| n.starts_with("client: 50 × llmperf — ")),
+            "{:?}",
+            sc.notes
+        );
+        assert!(sc.max_tokens_per_request);
+        assert_eq!(sc.max_tokens, Some(1000));
+        let sc = arriving("{ kind = \"closed\", clients = 50 }", normal).unwrap();
+        assert!(sc.notes.iter().all(|n| !n.starts_with("client:")), "{:?}", sc.notes);
+        assert!(!sc.max_tokens_per_request);
+        let sc = arriving(
+            "{ kind = \"poisson\", rate_per_s = 2.0, client = \"vllm-bench\", max_concurrency = 8 }",
+            normal,
+        )
+        .unwrap();
+        assert!(sc.notes.iter().any(|n| n.contains("requests / rate")), "{:?}", sc.notes);
+        assert!(
+            sc.notes
+                .iter()
+                .any(|n| n.contains("at most 8 requests in flight") && n.contains("first come first served")),
+            "{:?}",
+            sc.notes
+        );
+        let sc = load_str(
+            &format!(
+                "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-2-7b\"\n[workload]\nrequests = 10\nmax_tokens = 300\narrival = {{ kind = \"closed\", clients = 2, client = \"genai-perf\", send_delay_ms = 1.5 }}\ninput = {{ kind = \"fixed\", tokens = 100 }}\noutput = {normal}\n"
+            ),
+            Path::new("w.toml"),
+        )
+        .unwrap();
+        assert!(!sc.max_tokens_per_request);
+        assert!(
+            sc.notes
+                .iter()
+                .any(|n| n.contains("mean 1.5 ms") && n.contains("assumption")),
+            "{:?}",
+            sc.notes
+        );
     }
 
     /// `workload.max_tokens`: the output distribution's maximum by default, as set when set,

@@ -40,6 +40,7 @@ impl PerfModel {
                 prefill_pairs: b.prefill_pairs / n,
                 prefill_cached_tokens: b.prefill_cached_tokens / b.prefill_seqs as u64,
                 prefill_max_chunk: b.prefill_max_chunk,
+                extra_logit_rows: b.extra_logit_rows / b.prefill_seqs as u64,
                 ..BatchShape::default()
             };
             let mut c = self.step_one(&one, 1).scaled(n);
@@ -91,6 +92,7 @@ impl PerfModel {
         let p = &e.compute;
         let rows = p.decode_seqs as f64 * share;
         let tokens = rows * q + p.prefill_tokens as f64 * share;
+        let lm_head = self.lm_head_flops_per_row * p.logit_rows(q) * share;
         let flops_per_ns = self.peak_flops * 1e-9;
         let bytes_per_ns = self.hbm_bw * 1e-9;
         let mut c = StepCost::default();
@@ -112,7 +114,7 @@ impl PerfModel {
                 // The attention layout's GEMMs run on a group's tokens; the routed experts on
                 // the rows dispatched to the busiest rank.
                 let s = m.step(tokens);
-                let dense = self.linear_flops_per_token * tokens - s.balanced_flops;
+                let dense = self.linear_flops_per_token * tokens + lm_head - s.balanced_flops;
                 op(
                     dense,
                     self.eff_c(tokens / self.attention_dp),
@@ -125,14 +127,14 @@ impl PerfModel {
             Some(m) => {
                 let s = m.step(tokens);
                 op(
-                    self.linear_flops_per_token * tokens + (s.flops - s.balanced_flops),
+                    self.linear_flops_per_token * tokens + lm_head + (s.flops - s.balanced_flops),
                     self.eff_c(tokens),
                     self.always_read_bytes + s.weight_bytes,
                     self.eff_memory,
                 );
             }
             None => op(
-                self.linear_flops_per_token * tokens,
+                self.linear_flops_per_token * tokens + lm_head,
                 self.eff_c(tokens),
                 self.always_read_bytes + self.expert_bytes * self.experts_touched(tokens),
                 self.eff_memory,

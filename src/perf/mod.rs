@@ -10,7 +10,8 @@
 //!   instances a hierarchical ring with the inter-instance step over EFA.
 //! - The LM head runs on the sampled rows only (a prompt chunk's last token, every decode row):
 //!   its FLOPs scale with those rows, not with the prompt.
-//! - Fixed costs: one per step (scheduling, launch, sync) and one per layer (kernel launches).
+//! - Fixed costs (`fixed.rs`): kernel launches (eager, or one captured graph), the sampler, the
+//!   host ↔ device copies and sync, and the stack's own per-step and per-layer overheads.
 //!
 //! Everything is precomputed in [`PerfModel::new`] so [`PerfModel::step`] is O(1) and allocation
 //! free: it is on the simulator's hot path.
@@ -18,6 +19,7 @@
 pub mod collective;
 pub mod cpu;
 pub mod fit;
+pub mod fixed;
 pub mod moe;
 pub mod network;
 pub mod pipeline;
@@ -227,7 +229,8 @@ pub struct PerfModel {
     score_bytes_per_pair: f64,
     /// Data-parallel attention groups (1: tensor-parallel attention).
     attention_dp: f64,
-    overhead_ns: f64,
+    /// Launches, sampling, host copies and the stack's overheads (`fixed.rs`).
+    fixed: fixed::FixedCosts,
     allreduce: collective::AllReduce,
     allreduces_per_step: f64,
     activation_bytes_per_token: f64,
@@ -345,7 +348,7 @@ impl PerfModel {
         let tp_attn = par.tp.max(1) / dp;
         let allreduce = collective::AllReduce::for_tp(hw, tp_attn).with_algorithm(spec.allreduce);
         let layers = model.layers as f64;
-        let overhead_ns = eff.step_overhead_us * 1e3 + eff.layer_overhead_us * 1e3 * layers;
+        let fixed = fixed::FixedCosts::new(hw, layers, model.vocab as f64, spec.file)?;
         let lm_head_flops = 2.0 * model.vocab as f64 * model.hidden as f64;
         // Per rank: padded heads (a stack that cannot split heads evenly computes the padding);
         // with data-parallel attention a group's heads over its tp/dp ranks, 1/dp of the tokens.
@@ -397,7 +400,7 @@ impl PerfModel {
                 * layers,
             score_bytes_per_pair: eff.attention_score_bytes * heads_rank * layers,
             attention_dp: dp as f64,
-            overhead_ns,
+            fixed,
             allreduce,
             allreduces_per_step: if tp_attn > 1 || dp == 1 { 2.0 * layers } else { 0.0 },
             activation_bytes_per_token: model.hidden as f64 * prec.activations.bytes(),

@@ -218,8 +218,9 @@ fn verification_on_neuron_pads_the_context_not_the_queries() {
         "{} vs {ideal}",
         v.ideal_compute_ns
     );
-    // KV read once (10000 tokens + half a 32-token block), weights once: the memory part.
-    let bytes = p.always_read_bytes + 40_960.0 * (10_000.0 + 15.5);
+    // KV read once (10000 tokens + half a 32-token block), weights once, the 8 rows' fp32
+    // logits written and read: the memory part.
+    let bytes = p.always_read_bytes + 40_960.0 * (10_000.0 + 15.5) + 8.0 * 128_256.0 * 8.0;
     let ideal_mem = bytes / (p.hbm_bw * 1e-9);
     assert!((v.ideal_memory_ns / ideal_mem - 1.0).abs() < 1e-12);
     // A cached prefix does not remove a prompt's padding: 300 new tokens after 1000 cached run

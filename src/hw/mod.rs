@@ -138,6 +138,45 @@ pub struct Efficiency {
     /// saturate the memory system. 0: no per-core limit.
     #[serde(default)]
     pub core_bandwidth_gb_s: f64,
+    /// Which executions run as captured (CUDA graphs) or compiled (Neuron) graphs: one launch
+    /// each instead of one launch per kernel (`src/perf/fixed.rs`).
+    #[serde(default)]
+    pub graphs: GraphMode,
+    /// `graphs = "decode"`: the largest captured decode batch; larger batches run eagerly.
+    /// 0: every decode batch is captured.
+    #[serde(default)]
+    pub graph_max_batch: u32,
+    /// Host time to launch one captured graph, µs.
+    #[serde(default)]
+    pub graph_launch_us: f64,
+    /// Host time to issue one kernel of an eager execution, µs.
+    #[serde(default)]
+    pub eager_launch_us: f64,
+    /// Kernels one transformer layer launches in an eager execution.
+    #[serde(default)]
+    pub kernels_per_layer: f64,
+    /// The sampler's fixed cost per step (its kernels run outside the graph), µs.
+    #[serde(default)]
+    pub sampling_us: f64,
+    /// Per step: the step's inputs copied to the device, the sampled tokens copied back and the
+    /// synchronisation between them (PCIe round trips), µs; the bytes go over the instance's
+    /// `host_link_gb_s` on top.
+    #[serde(default)]
+    pub host_sync_us: f64,
+}
+
+/// Which executions of a step run as one captured or compiled graph.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GraphMode {
+    /// Every execution launches its kernels one by one.
+    #[default]
+    None,
+    /// Decode steps up to `graph_max_batch` replay a captured CUDA graph, padded to the next
+    /// captured batch size; steps with a prompt run eagerly (vLLM, TensorRT-LLM).
+    Decode,
+    /// Every execution is a compiled graph (Neuron: context encoding and token generation).
+    All,
 }
 
 fn default_bucket_min() -> u32 {

@@ -8,7 +8,10 @@
 //!   with chunk × context, and stacks that materialise scores pay HBM traffic for them.
 //! - Tensor parallel: two all-reduces per layer, α–β ring over the intra-instance link; across
 //!   instances a hierarchical ring with the inter-instance step over EFA.
-//! - Fixed costs: one per step (scheduling, launch, sync) and one per layer (kernel launches).
+//! - The LM head runs on the sampled rows only (a prompt chunk's last token, every decode row):
+//!   its FLOPs scale with those rows, not with the prompt.
+//! - Fixed costs (`fixed.rs`): kernel launches (eager, or one captured graph), the sampler, the
+//!   host ↔ device copies and sync, and the stack's own per-step and per-layer overheads.
 //!
 //! Everything is precomputed in [`PerfModel::new`] so [`PerfModel::step`] is O(1) and allocation
 //! free: it is on the simulator's hot path.
@@ -16,6 +19,7 @@
 pub mod collective;
 pub mod cpu;
 pub mod fit;
+pub mod fixed;
 pub mod moe;
 pub mod network;
 pub mod pipeline;
@@ -83,6 +87,10 @@ pub struct BatchShape {
     pub decode_max_ctx: u64,
     /// Longest prefill chunk in the batch.
     pub prefill_max_chunk: u64,
+    /// Prompt tokens beyond the last of each chunk that are scored too (the LM head and the
+    /// sampler see them): a speculative verification run as prefill chunks scores every
+    /// drafted position.
+    pub extra_logit_rows: u64,
 }
 
 impl BatchShape {
@@ -104,6 +112,14 @@ impl BatchShape {
         self.decode_seqs += 1;
         self.decode_ctx_tokens += ctx;
         self.decode_max_ctx = self.decode_max_ctx.max(ctx);
+    }
+
+    /// The rows the LM head and the sampler see when each decode row carries `queries` queries:
+    /// every decode query, the last token of each prompt chunk (a chunk that does not end its
+    /// prompt is scored and the token dropped, as vLLM does), and the positions a verification
+    /// in prefill form scores.
+    pub fn logit_rows(&self, queries: f64) -> f64 {
+        self.decode_seqs as f64 * queries + self.prefill_seqs as f64 + self.extra_logit_rows as f64
     }
 }
 
@@ -194,7 +210,10 @@ pub struct PerfModel {
     hbm_bw: f64,
     eff_memory: f64,
     eff_kv: f64,
+    /// GEMM FLOPs per token through the layers (the LM head apart).
     linear_flops_per_token: f64,
+    /// LM-head FLOPs per sampled row.
+    lm_head_flops_per_row: f64,
     always_read_bytes: f64,
     expert_bytes: f64,
     experts_per_layer_rank: f64,
@@ -210,7 +229,8 @@ pub struct PerfModel {
     score_bytes_per_pair: f64,
     /// Data-parallel attention groups (1: tensor-parallel attention).
     attention_dp: f64,
-    overhead_ns: f64,
+    /// Launches, sampling, host copies and the stack's overheads (`fixed.rs`).
+    fixed: fixed::FixedCosts,
     allreduce: collective::AllReduce,
     allreduces_per_step: f64,
     activation_bytes_per_token: f64,
@@ -329,7 +349,8 @@ impl PerfModel {
         let tp_attn = par.tp.max(1) / dp;
         let allreduce = collective::AllReduce::for_tp(hw, tp_attn).with_algorithm(spec.allreduce);
         let layers = model.layers as f64;
-        let overhead_ns = eff.step_overhead_us * 1e3 + eff.layer_overhead_us * 1e3 * layers;
+        let fixed = fixed::FixedCosts::new(hw, layers, model.vocab as f64, spec.file)?;
+        let lm_head_flops = 2.0 * model.vocab as f64 * model.hidden as f64;
         // Per rank: padded heads (a stack that cannot split heads evenly computes the padding);
         // with data-parallel attention a group's heads over its tp/dp ranks, 1/dp of the tokens.
         let heads_rank = if dp > 1 {
@@ -363,7 +384,8 @@ impl PerfModel {
             hbm_bw: rates.hbm_bw,
             eff_memory: eff.memory,
             eff_kv: eff.kv_memory.unwrap_or(eff.memory),
-            linear_flops_per_token: model.linear_flops_per_token() / tp,
+            linear_flops_per_token: (model.linear_flops_per_token() - lm_head_flops) / tp,
+            lm_head_flops_per_row: lm_head_flops / tp,
             // Weights: everything is sharded over TP except what TP cannot split (KV projections
             // when TP exceeds the KV heads are replicated; the cost is small and ignored here).
             always_read_bytes,
@@ -379,7 +401,7 @@ impl PerfModel {
                 * layers,
             score_bytes_per_pair: eff.attention_score_bytes * heads_rank * layers,
             attention_dp: dp as f64,
-            overhead_ns,
+            fixed,
             allreduce,
             allreduces_per_step: if tp_attn > 1 || dp == 1 { 2.0 * layers } else { 0.0 },
             activation_bytes_per_token: model.hidden as f64 * prec.activations.bytes(),
@@ -544,6 +566,7 @@ impl PerfModel {
         v.prefill_cached_tokens += cached;
         v.prefill_pairs += queries as f64 * cached as f64 + rows as f64 * causal_pairs(queries, 0);
         v.prefill_max_chunk = v.prefill_max_chunk.max(queries);
+        v.extra_logit_rows += rows * (queries - 1);
         self.step(&v)
     }
 
@@ -608,7 +631,9 @@ impl PerfModel {
     pub fn physics_floor_ns(&self, b: &BatchShape) -> (f64, f64) {
         let tokens = b.tokens() as f64;
         let bytes = self.always_read_bytes + self.expert_bytes * self.experts_touched(tokens);
-        let flops = self.linear_flops_per_token * tokens + self.attn_flops_per_pair * b.prefill_pairs;
+        let flops = self.linear_flops_per_token * tokens
+            + self.lm_head_flops_per_row * b.logit_rows(1.0)
+            + self.attn_flops_per_pair * b.prefill_pairs;
         (bytes / self.hbm_bw * 1e9, flops / self.peak_flops * 1e9)
     }
 }

@@ -40,6 +40,7 @@ impl PerfModel {
                 prefill_pairs: b.prefill_pairs / n,
                 prefill_cached_tokens: b.prefill_cached_tokens / b.prefill_seqs as u64,
                 prefill_max_chunk: b.prefill_max_chunk,
+                extra_logit_rows: b.extra_logit_rows / b.prefill_seqs as u64,
                 ..BatchShape::default()
             };
             let mut c = self.step_one(&one, 1).scaled(n);
@@ -58,13 +59,17 @@ impl PerfModel {
     }
 
     /// One graph execution over the whole batch, on the shape the stack runs (`shape.rs`):
-    /// FLOPs on the padded shape, KV bytes as the layout reads them; decode rows carry `queries`
-    /// tokens each. With `overlap_a2a`, as two micro-batches of half the batch each: every GEMM
-    /// runs at half the tokens (lower efficiency, the weights read twice) and the all-to-all of
-    /// one hides behind the compute of the other, so the all-to-all adds only what exceeds the
-    /// compute: max(compute, all-to-all), not the sum.
+    /// FLOPs on the padded shape (a captured decode batch padded to its graph's size), KV bytes
+    /// as the layout reads them; decode rows carry `queries` tokens each. With `overlap_a2a`, as
+    /// two micro-batches of half the batch each: every GEMM runs at half the tokens (lower
+    /// efficiency, the weights read twice) and the all-to-all of one hides behind the compute of
+    /// the other, so the all-to-all adds only what exceeds the compute: max(compute,
+    /// all-to-all), not the sum. The fixed costs (`fixed.rs`) come on top, an eager launch
+    /// hiding behind the device's busy time.
     pub(super) fn step_one(&self, b: &BatchShape, queries: u64) -> StepCost {
-        let e = self.shapes.execute(b);
+        let captured = self.fixed.captured(b);
+        let mut e = self.shapes.execute(b);
+        e.compute.decode_seqs = self.fixed.graph_rows(b, captured);
         let q = queries.max(1) as f64;
         let tokens = e.compute.decode_seqs as f64 * q + e.compute.prefill_tokens as f64;
         if tokens == 0.0 {
@@ -79,7 +84,13 @@ impl PerfModel {
         };
         let busy = c.compute_ns + c.memory_ns;
         c.comm_ns = tp_comm_ns + if split { (a2a_ns - busy).max(0.0) } else { a2a_ns };
-        c.overhead_ns = self.overhead_ns;
+        let new_tokens = b.decode_seqs as f64 * q + b.prefill_tokens as f64;
+        c.overhead_ns = self.fixed.overhead_ns(
+            new_tokens,
+            b.logit_rows(q),
+            c.compute_ns + c.memory_ns + c.comm_ns,
+            captured,
+        );
         c.set_total();
         c
     }
@@ -91,6 +102,8 @@ impl PerfModel {
         let p = &e.compute;
         let rows = p.decode_seqs as f64 * share;
         let tokens = rows * q + p.prefill_tokens as f64 * share;
+        let logit_rows = p.logit_rows(q) * share;
+        let lm_head = self.lm_head_flops_per_row * logit_rows;
         let flops_per_ns = self.peak_flops * 1e-9;
         let bytes_per_ns = self.hbm_bw * 1e-9;
         let mut c = StepCost::default();
@@ -112,7 +125,7 @@ impl PerfModel {
                 // The attention layout's GEMMs run on a group's tokens; the routed experts on
                 // the rows dispatched to the busiest rank.
                 let s = m.step(tokens);
-                let dense = self.linear_flops_per_token * tokens - s.balanced_flops;
+                let dense = self.linear_flops_per_token * tokens + lm_head - s.balanced_flops;
                 op(
                     dense,
                     self.eff_c(tokens / self.attention_dp),
@@ -125,19 +138,21 @@ impl PerfModel {
             Some(m) => {
                 let s = m.step(tokens);
                 op(
-                    self.linear_flops_per_token * tokens + (s.flops - s.balanced_flops),
+                    self.linear_flops_per_token * tokens + lm_head + (s.flops - s.balanced_flops),
                     self.eff_c(tokens),
                     self.always_read_bytes + s.weight_bytes,
                     self.eff_memory,
                 );
             }
             None => op(
-                self.linear_flops_per_token * tokens,
+                self.linear_flops_per_token * tokens + lm_head,
                 self.eff_c(tokens),
                 self.always_read_bytes + self.expert_bytes * self.experts_touched(tokens),
                 self.eff_memory,
             ),
         }
+        // The sampled rows' fp32 logits: written by the LM head, read by the sampler.
+        op(0.0, 1.0, self.fixed.logit_bytes_per_row * logit_rows, self.eff_memory);
         // Decode attention: each of the q queries of a row attends to the padded context (and
         // the row's earlier queries); the KV is read once, as the layout holds it.
         if p.decode_seqs > 0 {

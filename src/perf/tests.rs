@@ -210,25 +210,50 @@ fn verification_on_neuron_pads_the_context_not_the_queries() {
     let mut b = BatchShape::default();
     b.add_decode(10_000);
     let v = p.verify_step(&b, 8);
-    // FLOPs: 8 tokens through the GEMMs, and 8 queries × the 16384-token bucket + 8·7/2 pairs
-    // among the new tokens.
-    let flops = p.linear_flops_per_token * 8.0 + p.attn_flops_per_pair * (8.0 * 16_384.0 + 28.0);
+    // FLOPs: 8 tokens through the GEMMs and the LM head (every verified position is scored),
+    // and 8 queries × the 16384-token bucket + 8·7/2 pairs among the new tokens.
+    let flops =
+        (p.linear_flops_per_token + p.lm_head_flops_per_row) * 8.0 + p.attn_flops_per_pair * (8.0 * 16_384.0 + 28.0);
     let ideal = flops / (p.peak_flops * 1e-9);
     assert!(
         (v.ideal_compute_ns / ideal - 1.0).abs() < 1e-12,
         "{} vs {ideal}",
         v.ideal_compute_ns
     );
-    // KV read once (10000 tokens + half a 32-token block), weights once: the memory part.
-    let bytes = p.always_read_bytes + 40_960.0 * (10_000.0 + 15.5);
+    // KV read once (10000 tokens + half a 32-token block), weights once, the 8 rows' fp32
+    // logits written and read: the memory part.
+    let bytes = p.always_read_bytes + 40_960.0 * (10_000.0 + 15.5) + 8.0 * 128_256.0 * 8.0;
     let ideal_mem = bytes / (p.hbm_bw * 1e-9);
     assert!((v.ideal_memory_ns / ideal_mem - 1.0).abs() < 1e-12);
     // A cached prefix does not remove a prompt's padding: 300 new tokens after 1000 cached run
-    // the 512-token context graph.
+    // the 512-token context graph; its last token alone goes through the LM head.
     let mut c = BatchShape::default();
     c.add_prefill(300, 1000);
     let pairs = 512.0 * 1000.0 + 512.0 * 513.0 / 2.0;
-    let flops = p.linear_flops_per_token * 512.0 + p.attn_flops_per_pair * pairs;
+    let flops = p.linear_flops_per_token * 512.0 + p.lm_head_flops_per_row + p.attn_flops_per_pair * pairs;
     let got = p.step(&c).ideal_compute_ns;
     assert!((got / (flops / (p.peak_flops * 1e-9)) - 1.0).abs() < 1e-12);
+}
+
+/// The LM head runs on the sampled rows only: a 512-token prompt costs 511 LM heads
+/// (2 · 128,256 · 4096 = 1.0507 GFLOP each) less than 512 tokens through every weight, a
+/// decode batch of 8 costs 8, and no step's FLOPs beat the physics floor's, which counts the
+/// same rows.
+#[test]
+fn the_lm_head_runs_on_the_sampled_rows_only() {
+    let p = perf("p5.48xlarge", "llama-3-8b", 1, Dtype::Bf16);
+    let m = model("llama-3-8b");
+    let head = 2.0 * 128_256.0 * 4096.0;
+    assert_eq!(p.lm_head_flops_per_row, head);
+    assert_eq!(p.linear_flops_per_token, m.linear_flops_per_token() - head);
+    let mut b = BatchShape::default();
+    b.add_prefill(512, 0);
+    let flops = m.linear_flops_per_token() * 512.0 - 511.0 * head + m.attention_flops(512, 0);
+    let ideal = flops / (p.peak_flops * 1e-9);
+    assert!((p.step(&b).ideal_compute_ns / ideal - 1.0).abs() < 1e-12);
+    let (_, floor) = p.physics_floor_ns(&b);
+    assert!((floor / ideal - 1.0).abs() < 1e-12);
+    let d = p.decode_step(8, 100);
+    let flops = m.linear_flops_per_token() * 8.0 + 8.0 * 100.0 * m.attention_flops_per_pair(false) * 32.0;
+    assert!((d.ideal_compute_ns / (flops / (p.peak_flops * 1e-9)) - 1.0).abs() < 1e-12);
 }

@@ -71,8 +71,14 @@ enum Command {
     },
     /// Simulate published measurements and report the error of each predicted metric.
     Validate {
-        /// The validation file (schema in the header of shared/validation/published.toml).
-        file: PathBuf,
+        /// The validation file (schema in the header of shared/validation/published.toml); with
+        /// `--cv`, one or more.
+        #[arg(required = true)]
+        file: Vec<PathBuf>,
+        /// Leave-one-group-out cross-validation (group: source × hardware family × engine
+        /// version): each group predicted by efficiencies re-fitted on the others.
+        #[arg(long)]
+        cv: bool,
         /// Print the comparison as one JSON object.
         #[arg(long)]
         json: bool,
@@ -80,14 +86,16 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Fit chips' cost-model efficiencies to their cases in a validation file.
+    /// Fit the cost-model efficiencies of each chip under each engine version to their cases in a
+    /// validation file.
     Calibrate {
         /// The validation file.
         file: PathBuf,
         /// Chips to fit (default: every chip with cases in the file).
         #[arg(long)]
         chip: Vec<String>,
-        /// Write the fitted values into the profile files of this directory (`# fitted:` comments).
+        /// Write the fitted values into the engine profiles of this directory (`engines`), section
+        /// `[versions."V".chips.<chip>]`, with `# fitted:` comments.
         #[arg(long)]
         write: Option<PathBuf>,
     },
@@ -201,7 +209,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             traces,
             only,
         } => bench::run(repeat, &traces, &only),
-        Command::Validate { file, json, out } => validate::run(&file, json, out.as_deref()),
+        Command::Validate { file, cv, json, out } => validate::run(&file, cv, json, out.as_deref()),
         Command::Calibrate { file, chip, write } => validate::calibrate(&file, &chip, write.as_deref()),
         Command::Sweep {
             file,

@@ -6,10 +6,20 @@ use codesim::error::{Error, Result};
 use codesim::validate::{Report, Summary};
 use std::path::Path;
 
-pub fn run(path: &Path, json: bool, out: Option<&Path>) -> Result<()> {
+pub fn run(files: &[std::path::PathBuf], cv: bool, json: bool, out: Option<&Path>) -> Result<()> {
     if let Some(dir) = out {
         ensure_out_dir(dir)?;
     }
+    if cv {
+        return cross_validate(files, json, out);
+    }
+    let [path] = files else {
+        return Err(Error::input(
+            &files[1],
+            "",
+            "validate takes one file (several only with --cv, which pools them)",
+        ));
+    };
     let report = codesim::validate::run(path)?;
     if let Some(dir) = out {
         let text = serde_json::to_string_pretty(&report).expect("Report serialises");
@@ -21,6 +31,25 @@ pub fn run(path: &Path, json: bool, out: Option<&Path>) -> Result<()> {
     } else {
         print_table(&report);
     }
+    Ok(())
+}
+
+fn cross_validate(files: &[std::path::PathBuf], json: bool, out: Option<&Path>) -> Result<()> {
+    let r = codesim::validate::cv::run(files)?;
+    if let Some(dir) = out {
+        let text = serde_json::to_string_pretty(&r).expect("CvReport serialises");
+        write_atomic(&dir.join("cross-validation.json"), text.as_bytes())?;
+        let md = codesim::report::validation::cv_markdown(&r, &codesim::validate::cv::shown(files));
+        write_atomic(&dir.join("cross-validation.md"), md.as_bytes())?;
+    }
+    if json {
+        println!("{}", serde_json::to_string(&r).expect("CvReport serialises"));
+        return Ok(());
+    }
+    print!(
+        "{}",
+        codesim::report::validation::cv_markdown(&r, &codesim::validate::cv::shown(files))
+    );
     Ok(())
 }
 
@@ -71,33 +100,34 @@ fn print_summaries(what: &str, groups: &[(String, Summary)], all: &Summary) {
 
 use codesim::numfmt::measured as num;
 
-/// `codesim calibrate`: fit each chip, print before/after, optionally rewrite the profiles.
+/// `codesim calibrate`: fit each (chip, engine version) of the file, print before/after,
+/// optionally write the values into the engine profiles of a directory.
 pub fn calibrate(file: &Path, chips: &[String], write: Option<&Path>) -> Result<()> {
-    use codesim::validate::calibrate::{calibrate, rewrite_profile};
-    let chips: Vec<String> = if chips.is_empty() {
-        let text = codesim::input::read_text(file)?;
-        let vf = codesim::validate::parse(&text, file)?;
-        let catalog = codesim::hw::Catalog::builtin()?;
-        let mut names: Vec<String> = vf
-            .case
-            .iter()
-            .filter_map(|c| catalog.hardware(&c.instance).ok())
-            .map(|hw| hw.chip.name)
-            .collect();
-        names.sort();
-        names.dedup();
-        names
-    } else {
-        chips.to_vec()
-    };
+    use codesim::validate::calibrate::{calibrate, rewrite_engine, targets};
+    let all = targets(file)?;
+    let chosen: Vec<_> = all
+        .into_iter()
+        .filter(|t| chips.is_empty() || chips.contains(&t.chip))
+        .collect();
+    if chosen.is_empty() {
+        return Err(Error::input(
+            file,
+            "--chip",
+            format!("no runnable case is on chip {}", chips.join(", ")),
+        ));
+    }
     let shown = file
         .file_name()
         .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().to_string());
-    for chip in chips {
-        let c = calibrate(file, &chip)?;
+    for t in chosen {
+        let c = calibrate(file, &t)?;
         println!(
             "{}: {} cases, {} (case, metric) pairs, {} iterations, {} evaluations",
-            c.chip, c.cases, c.pairs, c.iterations, c.evaluations
+            t.label(),
+            c.cases,
+            c.pairs,
+            c.iterations,
+            c.evaluations
         );
         println!(
             "  |error| before: median {:.1} %, p90 {:.1} %, max {:.1} %; after: median {:.1} %, p90 {:.1} %, max {:.1} %",
@@ -109,41 +139,19 @@ pub fn calibrate(file: &Path, chips: &[String], write: Option<&Path>) -> Result<
             c.after.max_abs_error_pct
         );
         for p in &c.params {
-            println!("  {:<24} {:>12.4} -> {:>12.4}", p.key, p.before, p.after);
+            println!("  {:<34} {:>12.4} -> {:>12.4}", p.key, p.before, p.after);
         }
         if let Some(dir) = write {
-            let note = format!(
-                "codesim calibrate {shown}, {} {} cases ({} pairs)",
-                c.cases, c.chip, c.pairs
+            let note = format!("codesim calibrate {shown}, {} cases ({} pairs)", c.cases, c.pairs);
+            let path = dir.join(format!("{}.toml", t.engine));
+            let text = codesim::input::read_text(&path)?;
+            super::write_atomic(&path, rewrite_engine(&text, &t, &c.params, &note).as_bytes())?;
+            println!(
+                "  written to {} [versions.\"{}\".chips.{}]",
+                path.display(),
+                t.version,
+                t.chip
             );
-            let mut written = false;
-            let mut entries: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
-                .map_err(|e| Error::io(dir, e))?
-                .filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .collect();
-            entries.sort();
-            for path in entries
-                .into_iter()
-                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-            {
-                let text = codesim::input::read_text(&path)?;
-                if let Some(new) = rewrite_profile(&text, &c.chip, &c.params, &note) {
-                    super::write_atomic(&path, new.as_bytes())?;
-                    println!("  written to {}", path.display());
-                    written = true;
-                }
-            }
-            if !written {
-                return Err(Error::input(
-                    dir,
-                    "",
-                    format!(
-                        "no profile file defines chip `{}` with a [chip.efficiency] section",
-                        c.chip
-                    ),
-                ));
-            }
         }
     }
     Ok(())

@@ -117,6 +117,72 @@ pub fn chart(r: &Report) -> Chart {
     }
 }
 
+/// The cross-validation report: per metric and per family, the fit error (shipped profiles,
+/// in-sample) beside the held-out error, and what each fold was trained on.
+pub fn cv_markdown(r: &crate::validate::cv::CvReport, files: &str) -> String {
+    use std::fmt::Write;
+    let mut s = format!(
+        "# Cross-validation: {files}\n\nEach group (source × hardware family × engine version) is predicted by efficiencies re-fitted on the other groups (`codesim validate --cv`). The held-out error is what to expect on a setup codesim was not fitted to; the fit error is the shipped profiles' on the cases they were fitted to.\n\n| metric | n | fit median | fit p90 | held-out median | held-out p90 |\n|---|---:|---:|---:|---:|---:|\n"
+    );
+    let find = |v: &[(String, crate::validate::Summary)], k: &str| v.iter().find(|(m, _)| m == k).map(|(_, x)| *x);
+    let mut keys: Vec<String> = r.fit.by_metric.iter().map(|(m, _)| m.clone()).collect();
+    keys.push("all".into());
+    for m in &keys {
+        let (f, h) = if m == "all" {
+            (Some(r.fit.summary), Some(r.held_out.summary))
+        } else {
+            (find(&r.fit.by_metric, m), find(&r.held_out.by_metric, m))
+        };
+        if let (Some(f), Some(h)) = (f, h) {
+            let _ = writeln!(
+                s,
+                "| {m} | {} | {:.1} % | {:.1} % | {:.1} % | {:.1} % |",
+                h.n, f.median_abs_error_pct, f.p90_abs_error_pct, h.median_abs_error_pct, h.p90_abs_error_pct
+            );
+        }
+    }
+    s.push_str(
+        "\n| family | n | fit median | fit p90 | held-out median | held-out p90 |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for (fam, h) in &r.held_out.by_family {
+        if let Some(f) = find(&r.fit.by_family, fam) {
+            let _ = writeln!(
+                s,
+                "| {fam} | {} | {:.1} % | {:.1} % | {:.1} % | {:.1} % |",
+                h.n, f.median_abs_error_pct, f.p90_abs_error_pct, h.median_abs_error_pct, h.p90_abs_error_pct
+            );
+        }
+    }
+    s.push_str("\n| held-out group | cases | target | re-fitted on | training cases | held-out median |\n|---|---:|---|---|---:|---:|\n");
+    for f in &r.folds {
+        let errs = r
+            .held_out
+            .rows
+            .iter()
+            .filter(|row| row.group == f.group)
+            .map(|row| row.error_pct);
+        let med = crate::validate::Summary::of(errs).median_abs_error_pct;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {med:.1} % |",
+            f.group, f.cases, f.target, f.trained_on, f.training_cases
+        );
+    }
+    if !r.held_out.skipped.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nSkipped: {}.",
+            r.held_out
+                .skipped
+                .iter()
+                .map(|k| format!("{} ({})", k.id, k.reason))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +193,7 @@ mod tests {
             id: id.to_string(),
             family: "trn2".to_string(),
             engine: "AWS NxD Inference 2.26".to_string(),
+            group: String::new(),
             metric: metric.to_string(),
             predicted: 110.0,
             measured: 100.0,

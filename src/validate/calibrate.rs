@@ -12,7 +12,7 @@ use std::path::Path;
 
 /// How a parameter is kept in its physical range during the fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Range {
+pub(super) enum Range {
     /// (0, 1): logit.
     Fraction,
     /// (0, 0.95): streaming bandwidth never reaches the pin rate (refresh, bank conflicts).
@@ -24,7 +24,7 @@ enum Range {
 /// Which efficiencies are fitted, per chip kind. Neuron cases measure TTFT and TPOT as well as
 /// throughput, so the KV-read efficiency and attention-score traffic are identifiable there;
 /// the GPU cases measure throughput only.
-fn parameters(kind: ChipKind) -> &'static [(&'static str, Range)] {
+pub(super) fn parameters(kind: ChipKind) -> &'static [(&'static str, Range)] {
     match kind {
         // Each Neuron chip appears at one TP degree only, where a collective's fixed cost and its
         // per-hop latency cannot be told apart: the per-hop latency is fitted, the fixed cost
@@ -92,9 +92,42 @@ pub struct FittedParam {
     pub after: f64,
 }
 
+/// What one fit applies to: a chip under one engine version. Efficiencies are properties of
+/// both (the same H100 is faster under one TensorRT-LLM release than another).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Target {
+    pub chip: String,
+    pub engine: String,
+    pub version: String,
+}
+
+impl Target {
+    /// The target of case `c` (its engine, else the chip's default; its version, else the
+    /// engine's default), with the chip under that engine; `None` when the case does not resolve.
+    pub fn of(c: &Case, catalog: &Catalog) -> Option<(Target, Chip)> {
+        let hw = catalog.hardware(&c.instance).ok()?;
+        let engine = match &c.engine {
+            Some(e) => crate::hw::engine::find(e).ok()?,
+            None => crate::hw::engine::default_for(&hw.chip).ok()?,
+        };
+        let (version, _) = engine.version(c.engine_version.as_deref()).ok()?;
+        let chip = engine.apply_to(version, &hw.chip).ok()?;
+        let t = Target {
+            chip: hw.chip.name.clone(),
+            engine: engine.name.clone(),
+            version: version.to_string(),
+        };
+        Some((t, chip))
+    }
+
+    pub fn label(&self) -> String {
+        format!("{} under {} {}", self.chip, self.engine, self.version)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Calibration {
-    pub chip: String,
+    pub target: Target,
     pub cases: usize,
     pub pairs: usize,
     pub params: Vec<FittedParam>,
@@ -105,7 +138,7 @@ pub struct Calibration {
 }
 
 /// The `[hardware.chip]` override table (dotted keys) for parameter values `v`.
-fn overrides(keys: &[(&str, Range)], v: &[f64]) -> String {
+pub(super) fn overrides(keys: &[(&str, Range)], v: &[f64]) -> String {
     let mut t = String::from("\n[hardware.chip]\n");
     for ((k, _), x) in keys.iter().zip(v) {
         t.push_str(&format!("{k} = {}\n", toml::Value::Float(*x)));
@@ -125,7 +158,7 @@ fn robust(r: f64) -> f64 {
 }
 
 /// Signed errors (%) and robust log-ratios of every (case, metric) pair of `cases` at parameters `v`.
-fn evaluate(
+pub(super) fn evaluate(
     cases: &[&Case],
     catalog: &Catalog,
     file: &Path,
@@ -149,134 +182,166 @@ fn evaluate(
     flat.into_iter().unzip()
 }
 
-/// Fits the efficiencies of `chip` to its cases in the validation file at `path`.
-pub fn calibrate(path: &Path, chip_name: &str) -> Result<Calibration> {
+/// The result of one least-squares fit.
+pub(super) struct Fit {
+    pub values: Vec<f64>,
+    pub before: Vec<f64>,
+    pub after: Vec<f64>,
+    pub iterations: u32,
+    pub evaluations: u32,
+}
+
+/// Fits the parameters of chip kind `kind`, from `start`, to every (case, metric) pair of `cases`:
+/// one set of values for all of them (each case's own chip and engine otherwise).
+pub(super) fn fit(cases: &[&Case], catalog: &Catalog, file: &Path, kind: ChipKind, start: &[f64]) -> Fit {
+    let keys = parameters(kind);
+    let pairs: usize = cases.iter().map(|c| c.measured.present().len()).sum();
+    let (before, _) = evaluate(cases, catalog, file, keys, start, pairs);
+    let x0: Vec<f64> = start.iter().zip(keys).map(|(v, (_, r))| to_free(*v, *r)).collect();
+    let values = |x: &[f64]| -> Vec<f64> { x.iter().zip(keys).map(|(x, (_, r))| from_free(*x, *r)).collect() };
+    let f: FitResult = levenberg_marquardt(|x| evaluate(cases, catalog, file, keys, &values(x), pairs).1, &x0, 60);
+    let end = values(&f.x);
+    let (after, _) = evaluate(cases, catalog, file, keys, &end, pairs);
+    Fit {
+        values: end,
+        before,
+        after,
+        iterations: f.iterations,
+        evaluations: f.evaluations,
+    }
+}
+
+/// The starting values of a fit: the chip's, as its engine overlays leave them.
+pub(super) fn start_values(chip: &Chip) -> Vec<f64> {
+    parameters(chip.kind).iter().map(|(k, _)| current(chip, k)).collect()
+}
+
+/// A case's target and its chip under the target's engine.
+pub type Targeted = (Target, Chip);
+
+/// The runnable cases of the validation file at `path`, each with its target.
+pub fn targeted_cases(path: &Path) -> Result<(Vec<Case>, Vec<Targeted>)> {
     let text = crate::input::read_text(path)?;
     let vf = parse(&text, path)?;
     let catalog = Catalog::builtin()?;
-    let chip = catalog
-        .chip(chip_name)
-        .map_err(|m| Error::input(path, "--chip", m))?
-        .clone();
-    let cases: Vec<&Case> = vf
-        .case
+    let mut cases = Vec::new();
+    let mut targets = Vec::new();
+    for c in vf.case {
+        if let Some(t) = Target::of(&c, &catalog).filter(|_| run_case_with(&c, &catalog, path, "").is_ok()) {
+            cases.push(c);
+            targets.push(t);
+        }
+    }
+    Ok((cases, targets))
+}
+
+/// Every target with runnable cases in the file at `path`, in order.
+pub fn targets(path: &Path) -> Result<Vec<Target>> {
+    let (_, t) = targeted_cases(path)?;
+    let mut v: Vec<Target> = t.into_iter().map(|(t, _)| t).collect();
+    v.sort();
+    v.dedup();
+    Ok(v)
+}
+
+/// Fits the efficiencies of `target` (a chip under one engine version) to its cases in the
+/// validation file at `path`.
+pub fn calibrate(path: &Path, target: &Target) -> Result<Calibration> {
+    let (cases, targets) = targeted_cases(path)?;
+    let catalog = Catalog::builtin()?;
+    let mine: Vec<(&Case, &Chip)> = cases
         .iter()
-        .filter(|c| catalog.hardware(&c.instance).is_ok_and(|hw| hw.chip.name == chip.name))
-        .filter(|c| run_case_with(c, &catalog, path, "").is_ok())
+        .zip(&targets)
+        .filter(|(_, (t, _))| t == target)
+        .map(|(c, (_, chip))| (c, chip))
         .collect();
-    if cases.is_empty() {
+    let Some(chip) = mine.first().map(|(_, chip)| (*chip).clone()) else {
         return Err(Error::input(
             path,
             "--chip",
-            format!("no runnable case uses chip `{}`", chip.name),
+            format!("no runnable case is on {}", target.label()),
         ));
-    }
+    };
+    let cases: Vec<&Case> = mine.iter().map(|(c, _)| *c).collect();
     let keys = parameters(chip.kind);
-    let pairs: usize = cases.iter().map(|c| c.measured.present().len()).sum();
-    let start: Vec<f64> = keys.iter().map(|(k, _)| current(&chip, k)).collect();
-    let (err_before, _) = evaluate(&cases, &catalog, path, keys, &start, pairs);
-    let x0: Vec<f64> = start.iter().zip(keys).map(|(v, (_, r))| to_free(*v, *r)).collect();
-    let values = |x: &[f64]| -> Vec<f64> { x.iter().zip(keys).map(|(x, (_, r))| from_free(*x, *r)).collect() };
-    let fit: FitResult = levenberg_marquardt(|x| evaluate(&cases, &catalog, path, keys, &values(x), pairs).1, &x0, 60);
-    let end = values(&fit.x);
-    let (err_after, _) = evaluate(&cases, &catalog, path, keys, &end, pairs);
+    let start = start_values(&chip);
+    let f = fit(&cases, &catalog, path, chip.kind, &start);
     Ok(Calibration {
-        chip: chip.name.clone(),
+        target: target.clone(),
         cases: cases.len(),
-        pairs,
+        pairs: f.before.len(),
         params: keys
             .iter()
-            .zip(start.iter().zip(&end))
+            .zip(start.iter().zip(&f.values))
             .map(|((k, _), (b, a))| FittedParam {
                 key: k.to_string(),
                 before: *b,
                 after: *a,
             })
             .collect(),
-        before: Summary::of(err_before),
-        after: Summary::of(err_after),
-        iterations: fit.iterations,
-        evaluations: fit.evaluations,
+        before: Summary::of(f.before),
+        after: Summary::of(f.after),
+        iterations: f.iterations,
+        evaluations: f.evaluations,
     })
 }
 
-/// Rewrites the fitted keys of `chip` in a profile file's text (`efficiency.compute` lives in the
-/// chip's `[chip.efficiency]` section, `link.latency_us` in `[chip.link]`), each with a
-/// `# fitted:` comment. Keys missing from their section are added. `None` when the file does not
-/// define the chip.
-pub fn rewrite_profile(text: &str, chip: &str, params: &[FittedParam], note: &str) -> Option<String> {
-    let mut text = text.to_string();
-    let mut sections: Vec<&str> = params
-        .iter()
-        .filter_map(|p| p.key.split_once('.').map(|(s, _)| s))
-        .collect();
-    sections.dedup();
-    for section in sections {
-        let in_section: Vec<FittedParam> = params
-            .iter()
-            .filter_map(|p| {
-                let (s, k) = p.key.split_once('.')?;
-                (s == section).then(|| FittedParam {
-                    key: k.to_string(),
-                    before: p.before,
-                    after: p.after,
-                })
-            })
-            .collect();
-        text = rewrite_section(&text, chip, section, &in_section, note)?;
-    }
-    Some(text)
-}
-
-fn rewrite_section(text: &str, chip: &str, section: &str, params: &[FittedParam], note: &str) -> Option<String> {
-    let header = format!("[chip.{section}]");
+/// Rewrites (or adds) the section `[versions."V".chips.<chip>]` of an engine profile's text with
+/// the fitted keys as dotted keys (`efficiency.compute = …`), each with a `# fitted:` comment;
+/// other keys of the section stay.
+pub fn rewrite_engine(text: &str, target: &Target, params: &[FittedParam], note: &str) -> String {
+    let header = format!("[versions.\"{}\".chips.{}]", target.version, target.chip);
     let lines: Vec<&str> = text.lines().collect();
-    let name_line = lines.iter().position(|l| {
-        let code = l.split('#').next().unwrap_or("");
-        code.trim().replace(' ', "") == format!("name=\"{chip}\"")
-    })?;
-    let sec = (name_line..lines.len()).find(|&i| lines[i].trim() == header)?;
-    if lines[name_line..sec].iter().any(|l| l.trim() == "[[chip]]") {
-        return None;
-    }
-    let end = (sec + 1..lines.len())
-        .find(|&i| lines[i].trim_start().starts_with('['))
-        .unwrap_or(lines.len());
-    let mut out: Vec<String> = lines[..=sec].iter().map(|s| s.to_string()).collect();
+    let mut out: Vec<String> = Vec::new();
     let mut done = vec![false; params.len()];
-    for l in &lines[sec + 1..end] {
-        let key = l.split('=').next().unwrap_or("").trim();
-        match params.iter().position(|p| p.key == key) {
-            Some(i) => {
-                done[i] = true;
-                out.push(fitted_line(&params[i], note));
+    match lines.iter().position(|l| l.trim() == header) {
+        Some(sec) => {
+            let end = (sec + 1..lines.len())
+                .find(|&i| lines[i].trim_start().starts_with('['))
+                .unwrap_or(lines.len());
+            out.extend(lines[..=sec].iter().map(|s| s.to_string()));
+            for l in &lines[sec + 1..end] {
+                let key = l.split('=').next().unwrap_or("").trim();
+                match params.iter().position(|p| p.key == key) {
+                    Some(i) => {
+                        done[i] = true;
+                        out.push(fitted_line(&params[i], note));
+                    }
+                    None => out.push(l.to_string()),
+                }
             }
-            None => out.push(l.to_string()),
+            let mut tail = Vec::new();
+            while out.last().is_some_and(|l| l.trim().is_empty()) {
+                tail.push(out.pop().unwrap_or_default());
+            }
+            out.extend(
+                params
+                    .iter()
+                    .zip(&done)
+                    .filter(|(_, d)| !**d)
+                    .map(|(p, _)| fitted_line(p, note)),
+            );
+            out.extend(tail);
+            out.extend(lines[end..].iter().map(|s| s.to_string()));
+        }
+        None => {
+            out.extend(lines.iter().map(|s| s.to_string()));
+            if out.last().is_some_and(|l| !l.trim().is_empty()) {
+                out.push(String::new());
+            }
+            out.push(header);
+            out.extend(params.iter().map(|p| fitted_line(p, note)));
         }
     }
-    // New keys go before the trailing blank lines of the section.
-    let mut tail = Vec::new();
-    while out.last().is_some_and(|l| l.trim().is_empty()) {
-        tail.push(out.pop().unwrap_or_default());
-    }
-    for (i, p) in params.iter().enumerate() {
-        if !done[i] {
-            out.push(fitted_line(p, note));
-        }
-    }
-    out.extend(tail);
-    out.extend(lines[end..].iter().map(|s| s.to_string()));
     let mut s = out.join("\n");
-    if text.ends_with('\n') {
-        s.push('\n');
-    }
-    Some(s)
+    s.push('\n');
+    s
 }
 
 fn fitted_line(p: &FittedParam, note: &str) -> String {
     let v = format!("{:.4}", p.after);
     let v = if v.contains('.') { v } else { format!("{v}.0") };
-    format!("{:<35} # fitted: {note}", format!("{} = {v}", p.key))
+    format!("{:<45} # fitted: {note}", format!("{} = {v}", p.key))
 }
 
 #[cfg(test)]
@@ -284,29 +349,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rewriting_a_profile_replaces_and_adds_keys() {
-        let text = "[[chip]]\nname = \"x\"   # source: a\n[chip.efficiency]\ncompute = 0.5   # assumption: b\nmemory = 0.7 # assumption: c\n\n[[chip]]\nname = \"y\"\n[chip.efficiency]\ncompute = 0.1\n";
-        let p = vec![
-            FittedParam {
+    fn rewriting_an_engine_adds_then_replaces_its_section() {
+        let t = Target {
+            chip: "h100-sxm".into(),
+            engine: "trtllm".into(),
+            version: "0.13".into(),
+        };
+        let p = |after| {
+            vec![FittedParam {
                 key: "efficiency.compute".into(),
                 before: 0.5,
-                after: 0.61234,
-            },
-            FittedParam {
-                key: "efficiency.kv_memory".into(),
-                before: 0.7,
-                after: 0.25,
-            },
-        ];
-        let out = rewrite_profile(text, "x", &p, "n cases").unwrap();
-        assert!(out.contains("compute = 0.6123"), "{out}");
-        assert!(out.contains("kv_memory = 0.2500"), "{out}");
-        assert!(out.contains("memory = 0.7 # assumption: c"));
+                after,
+            }]
+        };
+        let text = "name = \"x\"\n[versions.\"0.13\"]\nsource = \"s\"\n[versions.\"1.0\"]\n";
+        let once = rewrite_engine(text, &t, &p(0.61234), "n cases");
+        let tail = once.rsplit("[versions.\"0.13\".chips.h100-sxm]\n").next().unwrap();
         assert!(
-            out.contains("[[chip]]\nname = \"y\"\n[chip.efficiency]\ncompute = 0.1\n"),
-            "{out}"
+            tail.starts_with("efficiency.compute = 0.6123 ") && tail.ends_with("# fitted: n cases\n"),
+            "{once}"
         );
-        assert!(rewrite_profile(text, "z", &p, "").is_none());
+        let twice = rewrite_engine(&once, &t, &p(0.7), "m cases");
+        assert_eq!(twice.matches("efficiency.compute").count(), 1, "{twice}");
+        assert!(twice.contains("efficiency.compute = 0.7000"), "{twice}");
+        let parsed: toml::Table = twice.parse().unwrap();
+        assert_eq!(
+            parsed["versions"]["0.13"]["chips"]["h100-sxm"]["efficiency"]["compute"].as_float(),
+            Some(0.7)
+        );
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub struct Case {
     /// The engine's version, where its profile has one for it; default: the engine's default.
     #[serde(default)]
     pub engine_version: Option<String>,
+    /// The benchmark client that sent the requests (closed and poisson loads): `llmperf`,
+    /// `genai-perf`, `aiperf`, `vllm-bench`, ... (`workload.arrival.client`); default `ideal`.
+    #[serde(default)]
+    pub client: Option<String>,
     #[serde(default)]
     pub concurrency: Option<u32>,
     #[serde(default)]
@@ -238,6 +242,25 @@ impl Case {
                 return Err(self.error(file, "qps", format!("must be a finite number > 0, got {q}")));
             }
         }
+        if let Some(name) = &self.client {
+            if crate::workload::client::Client::from_name(name).is_none() {
+                return Err(self.error(
+                    file,
+                    "client",
+                    format!(
+                        "unknown benchmark client `{name}`; accepted: {}",
+                        crate::workload::client::Client::accepted()
+                    ),
+                ));
+            }
+            if !matches!(self.load, LoadKind::Closed | LoadKind::Poisson) {
+                return Err(self.error(
+                    file,
+                    "client",
+                    format!("applies to closed and poisson loads, not `{kind}`"),
+                ));
+            }
+        }
         for (m, v) in self.measured.present() {
             if !(v.is_finite() && v > 0.0) {
                 return Err(self.error(
@@ -351,7 +374,14 @@ impl Case {
                 (
                     vec![("max_batch", c.to_string())],
                     c as u64 * CLOSED_ROUNDS,
-                    format!("{{ kind = \"closed\", clients = {c} }}"),
+                    match self
+                        .client
+                        .as_deref()
+                        .and_then(crate::workload::client::Client::from_name)
+                    {
+                        Some(client) => client.closed_arrival(c),
+                        None => format!("{{ kind = \"closed\", clients = {c} }}"),
+                    },
                 )
             }
             // trtllm-bench sizes the batch and token limits from the KV capacity for the case's
@@ -370,8 +400,11 @@ impl Case {
                 Vec::new(),
                 self.requests.unwrap_or(POISSON_DEFAULT_REQUESTS),
                 format!(
-                    "{{ kind = \"poisson\", rate_per_s = {} }}",
-                    toml::Value::Float(self.qps.unwrap_or(1.0))
+                    "{{ kind = \"poisson\", rate_per_s = {}{} }}",
+                    toml::Value::Float(self.qps.unwrap_or(1.0)),
+                    self.client
+                        .as_ref()
+                        .map_or(String::new(), |c| format!(", client = {}", q(c)))
                 ),
             ),
         };

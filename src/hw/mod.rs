@@ -85,6 +85,11 @@ pub struct Efficiency {
     pub step_overhead_us: f64,
     pub layer_overhead_us: f64,
     pub collective_latency_us: f64,
+    /// Fraction of the chip links' bandwidth a collective library achieves between chips (NCCL
+    /// or a custom all-reduce: protocol overhead, kernel scheduling, imperfect overlap); a
+    /// property of the engine's collectives as much as of the links. Default 1.
+    #[serde(default = "default_collective_bandwidth")]
+    pub collective_bandwidth: f64,
     /// Compiled static shapes: `pow2` when the software stack compiles one graph per power-of-two
     /// sequence bucket (Neuron), so a step computes up to the bucket, not the context. The
     /// default of both bucket lists below.
@@ -177,6 +182,10 @@ pub enum GraphMode {
     Decode,
     /// Every execution is a compiled graph (Neuron: context encoding and token generation).
     All,
+}
+
+fn default_collective_bandwidth() -> f64 {
+    1.0
 }
 
 fn default_bucket_min() -> u32 {
@@ -534,8 +543,9 @@ pub(crate) fn validate_chip(c: &Chip, file: &Path) -> Result<()> {
     for (k, v) in [
         ("efficiency.compute", c.efficiency.compute),
         ("efficiency.memory", c.efficiency.memory),
+        ("efficiency.collective_bandwidth", c.efficiency.collective_bandwidth),
     ] {
-        if v > 1.0 {
+        if !(v > 0.0 && v <= 1.0) {
             return Err(Error::input(
                 file,
                 at(k),

@@ -44,6 +44,7 @@ pub(super) fn parameters(kind: ChipKind) -> &'static [(&'static str, Range)] {
             ("efficiency.memory", Range::Bandwidth),
             ("efficiency.step_overhead_us", Range::Positive),
             ("efficiency.collective_latency_us", Range::Positive),
+            ("efficiency.collective_bandwidth", Range::Fraction),
         ],
     }
 }
@@ -58,6 +59,7 @@ fn current(chip: &Chip, key: &str) -> f64 {
         "efficiency.attention_score_bytes" => e.attention_score_bytes.max(0.01),
         "efficiency.step_overhead_us" => e.step_overhead_us.max(0.1),
         "efficiency.collective_latency_us" => e.collective_latency_us.max(0.1),
+        "efficiency.collective_bandwidth" => e.collective_bandwidth.min(0.95),
         "link.latency_us" => chip.link.latency_us.max(0.01),
         _ => 0.0,
     }

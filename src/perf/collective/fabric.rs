@@ -87,7 +87,8 @@ impl Fabric {
     pub fn of(hw: &Hardware, chips: u32) -> Fabric {
         let total = hw.instance.chips.max(1);
         let chips = chips.clamp(1, total);
-        let b = hw.chip.link.bandwidth_gb_s;
+        // What the collective library achieves of the links' bandwidth.
+        let b = hw.chip.link.bandwidth_gb_s * hw.chip.efficiency.collective_bandwidth;
         let latency_ns = hw.chip.link.latency_us * 1e3;
         if chips <= 1 {
             return Fabric::Single;

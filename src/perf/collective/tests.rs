@@ -245,6 +245,21 @@ fn no_level_charges_more_bytes_than_the_algorithm_moves() {
     }
 }
 
+/// A collective library that achieves a fraction f of the links' bandwidth
+/// (`efficiency.collective_bandwidth`) takes 2(C−1)/C · n / (f · B) on the chip fabric: at
+/// f = 0.5 exactly twice the time at full bandwidth.
+#[test]
+fn collective_bandwidth_efficiency_scales_the_chip_fabric_term() {
+    let mut h = hw("p5.48xlarge");
+    h.chip.link.latency_us = 0.0;
+    let full = AllReduce::for_tp(&h, 8).chip_ns(N);
+    h.chip.efficiency.collective_bandwidth = 0.5;
+    let half = AllReduce::for_tp(&h, 8).chip_ns(N);
+    let must = 2.0 * 7.0 / 8.0 * N / (0.5 * h.chip.link.bandwidth_gb_s);
+    assert!((half - must).abs() <= must * 1e-12, "{half} vs {must}");
+    assert!((half - 2.0 * full).abs() <= half * 1e-12);
+}
+
 #[test]
 fn more_bytes_never_faster_more_bandwidth_never_slower() {
     let cases = [

@@ -224,6 +224,34 @@ mod tests {
         assert_eq!((level, train.len()), ("the same chip and engine version", 1));
     }
 
+    /// Two groups: each is predicted from a fit on the other alone, never on itself, and every
+    /// held-out row carries its group.
+    #[test]
+    fn every_group_is_predicted_by_a_fit_on_the_others() {
+        let dir = std::env::temp_dir().join(format!("codesim-cv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let case = |id: &str, source: &str, tok_s: f64| {
+            format!(
+                "[[case]]\nid = \"{id}\"\nsource = \"{source}\"\ninstance = \"p5.48xlarge\"\ninstances = 1\nchips = 1\nmodel = \"llama-3.2-1b\"\nweights = \"bf16\"\ncompute = \"bf16\"\ntp = 1\ntp_unit = \"gpu\"\nload = \"offline\"\nrequests = 8\ninput_tokens = 64\noutput_tokens = 16\n[case.measured]\noutput_tok_s = {tok_s:.1}\n"
+            )
+        };
+        let text = case("old", "TensorRT-LLM v0.13.0", 3000.0) + &case("new", "TensorRT-LLM (PyTorch backend)", 6000.0);
+        let file = dir.join("v.toml");
+        std::fs::write(&file, text).unwrap();
+        let r = run(std::slice::from_ref(&file)).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(r.folds.len(), 2);
+        for f in &r.folds {
+            assert_eq!(
+                (f.trained_on.as_str(), f.training_cases),
+                ("the same chip and engine", 1)
+            );
+        }
+        assert_eq!(r.held_out.rows.len(), 2);
+        assert!(r.held_out.rows.iter().all(|row| !row.group.is_empty()));
+        assert_eq!(r.fit.rows.len(), 2);
+    }
+
     #[test]
     fn a_sources_document_is_its_text_before_the_first_qualifier() {
         assert_eq!(

@@ -265,7 +265,12 @@ impl Case {
             "[serving]\nscheduler = \"{}\"\nmax_batch = {}\nmax_batched_tokens = {}\nblock_tokens = {}\nkv_admission = \"{}\"\npreemption = \"{}\"\nrouting = \"{}\"",
             s.scheduler,
             s.max_batch,
-            s.max_batched_tokens,
+            // Prefill-first batching prefills a prompt whole: its budget holds the longest.
+            if s.scheduler == "continuous" {
+                s.max_batched_tokens.max(self.input.max())
+            } else {
+                s.max_batched_tokens
+            },
             s.block_tokens,
             if s.reserve { "reserve" } else { "optimistic" },
             if s.swap { "swap" } else { "recompute" },

@@ -123,6 +123,8 @@ fn scenario_cases() -> Vec<BadScenario> {
         ("trace that is an endless device", trace_scenario("/dev/zero"), vec![], vec!["/dev/zero", "not a file"]),
         ("unknown trace header", trace_scenario("odd.csv"), vec![("odd.csv", b"when,prompt,answer\n1,2,3\n".to_vec())], vec!["odd.csv", "line 1"]),
         ("trace row beyond the context", trace_scenario("long.csv"), vec![("long.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,5000,5\n".to_vec())], vec!["request 1", "context"]),
+        ("requests beyond the trace's rows", format!("{BASE}[workload]\nrequests = 5\narrival = {{ kind = \"trace\", path = \"t.csv\" }}\n"), vec![("t.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,10,5\n2023-11-16 18:15:48.0,10,5\n".to_vec())], vec!["workload.requests", "5 is more than the 2 rows", "1 to 2"]),
+        ("a prompt above the continuous token budget", format!("{BASE}[serving]\nscheduler = \"continuous\"\nmax_batched_tokens = 512\n{}", workload(poisson, "{ kind = \"uniform\", min = 100, max = 1000 }", out10)), vec![], vec!["serving.max_batched_tokens", "512", "1000 tokens", "scheduler = \"chunked\""]),
         ("trace lengths with trace arrivals", format!("{BASE}[workload]\narrival = {{ kind = \"trace\", path = \"t.csv\" }}\ninput = {fixed}\n"), vec![("t.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,10,5\n".to_vec())], vec!["workload.input", "from the trace"]),
     ]
 }

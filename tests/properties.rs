@@ -198,7 +198,7 @@ fn case() -> impl Strategy<Value = Case> {
         hw,
         prop::sample::select(MODELS.to_vec()),
         serving(),
-        prop_oneof![0.7f64..1.2, 1.2f64..4.0, 4.0f64..30.0],
+        prop_oneof![1.01f64..1.2, 1.2f64..4.0, 4.0f64..30.0],
         (10u32..100, arrival(), length(600), length(160)),
         (
             prop::option::weighted(0.2, 1u32..8),
@@ -265,7 +265,12 @@ impl Case {
             "[serving]\nscheduler = \"{}\"\nmax_batch = {}\nmax_batched_tokens = {}\nblock_tokens = {}\nkv_admission = \"{}\"\npreemption = \"{}\"\nrouting = \"{}\"",
             s.scheduler,
             s.max_batch,
-            s.max_batched_tokens,
+            // Prefill-first batching prefills a prompt whole: its budget holds the longest.
+            if s.scheduler == "continuous" {
+                s.max_batched_tokens.max(self.input.max())
+            } else {
+                s.max_batched_tokens
+            },
             s.block_tokens,
             if s.reserve { "reserve" } else { "optimistic" },
             if s.swap { "swap" } else { "recompute" },
@@ -321,7 +326,7 @@ impl Case {
     }
 
     /// The full scenario: the chip's HBM set so that a replica's KV cache holds `kv_requests`
-    /// of the longest request (weights, reserve and all; a contiguous layout's slot of it),
+    /// (at least 1) of the longest request (weights, reserve and all; a contiguous layout's slot of it),
     /// whatever the model and TP.
     fn toml(&self) -> Result<String, String> {
         // First with memory to spare, to learn the weights' and a token's bytes per rank.
@@ -335,7 +340,17 @@ impl Case {
         // infeasible deployment, refused at load), with 0.1 % to spare for the GiB rounding.
         let (longest, kv_requests) = match sim.perf().max_resident_seqs(longest as u64) {
             Some((_, slot)) => (slot as f64 * 1.001, self.kv_requests.max(1.0)),
-            None => (longest as f64, self.kv_requests),
+            // A block cache: the longest request in whole blocks, in each of a pipeline's pp
+            // lanes (which share the cache); one request fits at least (fewer is refused at
+            // load, as every such request would be dropped).
+            None => {
+                let pp = match self.layout {
+                    Layout::Unified { pp, .. } => pp,
+                    Layout::Disaggregated { .. } => 1,
+                };
+                let blocks = longest.div_ceil(self.serving.block_tokens) * self.serving.block_tokens;
+                (blocks as f64 * pp as f64 * 1.001, self.kv_requests)
+            }
         };
         let kv_bytes = (kv_requests * longest).max(2.0) * m.kv_bytes_per_token_per_rank;
         let rank_bytes = (m.weight_bytes_per_rank + kv_bytes) / (1.0 - sc.kv_reserve_fraction);

@@ -101,6 +101,13 @@ fn scenario_cases() -> Vec<BadScenario> {
         ("zero max_tokens", format!("{BASE}[workload]\nrequests = 10\nmax_tokens = 0\narrival = {{ kind = \"poisson\", rate_per_s = 1.0 }}\ninput = {{ kind = \"fixed\", tokens = 100 }}\noutput = {{ kind = \"fixed\", tokens = 10 }}\n"), vec![], vec!["workload.max_tokens", "at least 1", "0"]),
         ("attention_dp not dividing tp", format!("[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"mixtral-8x7b\"\n[deployment]\ntp = 8\nep = 8\nattention_dp = 3\n{WORKLOAD}"), vec![], vec!["deployment.attention_dp", "divide tp", "3"]),
         ("no contiguous KV slot fits", format!("[hardware]\ninstance = \"inf2.48xlarge\"\n[model]\nname = \"llama-3.3-70b\"\n[deployment]\ntp = 24\n[serving]\nengine = \"transformers-neuronx\"\n{}", workload(poisson, "{ kind = \"fixed\", tokens = 100000 }", out10)), vec![], vec!["deployment.tp", "contiguous KV layout", "131072 tokens", "kv_layout = \"block\""]),
+        ("a KV cache no request fits", format!("{BASE}[hardware.chip]\nhbm_gib = 14.0\n{}", workload(poisson, "{ kind = \"fixed\", tokens = 3000 }", "{ kind = \"fixed\", tokens = 1000 }")), vec![], vec!["deployment.tp", "3000 prompt + 1000 max_tokens", "KV cache", "96 tokens", "llama-2-7b on p5.48xlarge, TP 1", "prompt + max_tokens <= 96"]),
+        ("run name with an escape sequence", format!("name = \"a\\u001b[2Jb\"\n{BASE}{WORKLOAD}"), vec![], vec!["name", "control character"]),
+        ("NaN price", format!("{BASE}{WORKLOAD}[hardware.instance_overrides.price]\non_demand_usd_per_hour = nan\n"), vec![], vec!["hardware.instance_overrides.price.on_demand_usd_per_hour", "finite number ≥ 0", "NaN"]),
+        ("negative spot price", format!("{BASE}{WORKLOAD}[hardware.instance_overrides.price]\nspot_usd_per_hour = -1.0\n"), vec![], vec!["price.spot_usd_per_hour", "≥ 0", "-1"]),
+        ("infinite EFA latency", format!("{BASE}{WORKLOAD}[hardware.instance_overrides]\nefa_latency_us = inf\n"), vec![], vec!["hardware.instance_overrides.efa_latency_us", "finite"]),
+        ("NaN link latency", format!("{BASE}{WORKLOAD}[hardware.chip.link]\nlatency_us = nan\n"), vec![], vec!["link.latency_us", "NaN"]),
+        ("negative eager launch", format!("{BASE}{WORKLOAD}[hardware.chip.efficiency]\neager_launch_us = -3.0\n"), vec![], vec!["efficiency.eager_launch_us", "≥ 0", "-3"]),
         ("unknown engine", format!("{BASE}{WORKLOAD}[serving]\nengine = \"vlm\"\n"), vec![], vec!["serving.engine", "vlm", "did you mean `vllm`", "trtllm"]),
         ("engine on a chip it does not run on", format!("{BASE}{WORKLOAD}[serving]\nengine = \"nxdi\"\n"), vec![], vec!["serving.engine", "neuron chips", "accepted"]),
         ("unknown engine version", format!("{BASE}{WORKLOAD}[serving]\nengine = \"trtllm\"\nengine_version = \"0.9\"\n"), vec![], vec!["serving.engine_version", "0.9", "accepted: 0.13, 1.0"]),
@@ -123,6 +130,8 @@ fn scenario_cases() -> Vec<BadScenario> {
         ("trace that is an endless device", trace_scenario("/dev/zero"), vec![], vec!["/dev/zero", "not a file"]),
         ("unknown trace header", trace_scenario("odd.csv"), vec![("odd.csv", b"when,prompt,answer\n1,2,3\n".to_vec())], vec!["odd.csv", "line 1"]),
         ("trace row beyond the context", trace_scenario("long.csv"), vec![("long.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,5000,5\n".to_vec())], vec!["request 1", "context"]),
+        ("requests beyond the trace's rows", format!("{BASE}[workload]\nrequests = 5\narrival = {{ kind = \"trace\", path = \"t.csv\" }}\n"), vec![("t.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,10,5\n2023-11-16 18:15:48.0,10,5\n".to_vec())], vec!["workload.requests", "5 is more than the 2 rows", "1 to 2"]),
+        ("a prompt above the continuous token budget", format!("{BASE}[serving]\nscheduler = \"continuous\"\nmax_batched_tokens = 512\n{}", workload(poisson, "{ kind = \"uniform\", min = 100, max = 1000 }", out10)), vec![], vec!["serving.max_batched_tokens", "512", "1000 tokens", "scheduler = \"chunked\""]),
         ("trace lengths with trace arrivals", format!("{BASE}[workload]\narrival = {{ kind = \"trace\", path = \"t.csv\" }}\ninput = {fixed}\n"), vec![("t.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,10,5\n".to_vec())], vec!["workload.input", "from the trace"]),
     ]
 }

@@ -11,6 +11,8 @@ use std::path::Path;
 pub mod engine;
 pub mod nitro;
 pub mod power;
+mod ranges;
+pub(crate) use ranges::validate_instance;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -492,6 +494,7 @@ impl Catalog {
                     format!("unknown host `{}`", i.host),
                 ));
             }
+            validate_instance(i, file, &|k| format!("instance `{}`.{k}", i.name))?;
             if i.chips == 0 {
                 return Err(Error::input(
                     file,
@@ -586,6 +589,11 @@ fn check_ranges(c: &Chip, file: &Path) -> Result<()> {
         ("efficiency.collective_latency_us", Some(e.collective_latency_us)),
         ("efficiency.thread_half_cores", Some(e.thread_half_cores)),
         ("efficiency.core_bandwidth_gb_s", Some(e.core_bandwidth_gb_s)),
+        ("efficiency.graph_launch_us", Some(e.graph_launch_us)),
+        ("efficiency.eager_launch_us", Some(e.eager_launch_us)),
+        ("efficiency.kernels_per_layer", Some(e.kernels_per_layer)),
+        ("efficiency.sampling_us", Some(e.sampling_us)),
+        ("efficiency.host_sync_us", Some(e.host_sync_us)),
         ("peak_tflops.bf16", p.bf16),
         ("peak_tflops.fp16", p.fp16),
         ("peak_tflops.fp8", p.fp8),

@@ -136,6 +136,54 @@ impl Scenario {
     pub fn replicas(&self) -> u32 {
         self.pools[0].replicas
     }
+
+    /// The request that needs the most KV room: (its prompt, its `max_tokens`), the largest
+    /// prompt + max_tokens any request of the run can carry. A request without a client
+    /// `max_tokens` counts 1 (the engine's default, max_model_len − prompt, fills the rest).
+    pub fn longest_request(&self) -> (u64, u64) {
+        let ctx = self.model.max_context.max(2) as u64;
+        let pairs: Vec<(u64, u64)> = match &self.trace {
+            Some(t) => t
+                .requests
+                .iter()
+                .take(self.requests as usize)
+                .map(|r| {
+                    (
+                        r.input_tokens as u64,
+                        r.max_tokens.or(self.max_tokens).unwrap_or(1) as u64,
+                    )
+                })
+                .collect(),
+            None => {
+                fn col(c: &Option<Arc<Vec<u32>>>) -> &[u32] {
+                    c.as_deref().map_or(&[], |v| v.as_slice())
+                }
+                let (ic, oc) = (col(&self.input_column), col(&self.output_column));
+                // Benchmark clients ask for the output they drew; empirical columns of equal
+                // length are drawn row by row.
+                let joint = self.max_tokens_per_request && !ic.is_empty() && ic.len() == oc.len();
+                let mut pairs: Vec<(u64, u64)> = if joint {
+                    ic.iter().zip(oc).map(|(&i, &o)| (i as u64, o as u64)).collect()
+                } else {
+                    let input = self.input.max_tokens(ic) as u64;
+                    let mt = match (self.max_tokens_per_request, self.max_tokens) {
+                        (true, _) => self.output.max_tokens(oc) as u64,
+                        (false, m) => m.unwrap_or(1) as u64,
+                    };
+                    vec![(input, mt)]
+                };
+                // As the generator draws them: within the context.
+                for (i, o) in &mut pairs {
+                    *i = (*i).clamp(1, ctx - 1);
+                    if self.max_tokens_per_request {
+                        *o = (*o).clamp(1, ctx - *i);
+                    }
+                }
+                pairs
+            }
+        };
+        pairs.into_iter().max_by_key(|(i, m)| (i + m, *i)).unwrap_or((1, 1))
+    }
 }
 
 /// Reads, parses and validates a scenario file.

@@ -92,7 +92,37 @@ impl Cluster {
         c.dynamic_ns = vec![0.0; lanes];
         c.in_flight = vec![None; lanes];
         c.pools = pools;
+        c.check_kv_room(sc)?;
         Ok(c)
+    }
+
+    /// The longest request of the run must fit a replica's KV cache (within the context, beyond
+    /// which a server refuses it whatever its memory): else every such request would be dropped
+    /// at routing (`Replica::can_ever_fit`) while the run reads as served.
+    fn check_kv_room(&self, sc: &Scenario) -> Result<()> {
+        let (prompt, max_tokens) = sc.longest_request();
+        let need = (prompt + max_tokens).min(sc.model.max_context as u64);
+        let Some((lane, kv)) = self
+            .replicas
+            .iter()
+            .map(Replica::kv_tokens)
+            .enumerate()
+            .min_by_key(|&(_, k)| k)
+        else {
+            return Ok(());
+        };
+        if need <= kv {
+            return Ok(());
+        }
+        let pool = &self.pools[self.lane_pool[lane]];
+        Err(Error::infeasible(
+            &sc.file,
+            "deployment.tp",
+            format!(
+                "the longest request ({prompt} prompt + {max_tokens} max_tokens tokens) does not fit the KV cache of a replica ({} tokens: {} on {}, TP {}, PP {}): every such request would be dropped; accepted: prompt + max_tokens <= {}; use a larger TP, a smaller weight dtype, a smaller workload.max_tokens or shorter prompts",
+                kv, sc.model.name, pool.hardware.instance.name, pool.tp, pool.pp, kv
+            ),
+        ))
     }
 
     /// One pool: its cost model (the layers of one pipeline stage), then its replicas, each

@@ -58,6 +58,9 @@ pub(super) fn instance(
     }
     if let Some(over) = &h.instance_overrides {
         hardware.instance = apply_overrides(&hardware.instance, over, path, "hardware.instance_overrides")?;
+        crate::hw::validate_instance(&hardware.instance, path, &|k| {
+            format!("hardware.instance_overrides.{k}")
+        })?;
     }
     positive(
         path,

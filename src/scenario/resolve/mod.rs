@@ -28,6 +28,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     infra::apply_to_pools(&infra, &mut pools, path)?;
     let kv_link = deployment::check_fleet(&f, &pools, path)?;
     let workload = workload::resolve(&f.workload, &model, &dir, path, &mut notes)?;
+    workload.check_token_budget(&serving.scheduler, path)?;
     let classes = classes::resolve(&f.workload, f.slo, path)?;
     if f.workload.prefix.is_some() && matches!(f.workload.arrival, crate::workload::ArrivalSpec::Closed { .. }) {
         // Closed-loop clients send plain prompts: the synthetic shared prefixes would be ignored.

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::model::ModelSpec;
 use crate::scenario::WorkloadSection;
 use crate::scenario::limits::{MAX_IN_SYSTEM, MAX_REQUESTS};
+use crate::serve::{SchedulerConfig, SchedulerKind};
 use crate::workload::trace::{Trace, read_trace};
 use crate::workload::{ArrivalSpec, CapMode, Client, LengthSpec};
 use std::path::Path;
@@ -229,9 +230,22 @@ fn client_notes(arrival: &ArrivalSpec) -> Vec<String> {
 /// Requests to simulate: as set, or the trace's rows, or the static batch.
 fn request_count(w: &WorkloadSection, trace: Option<&Trace>, path: &Path) -> Result<u64> {
     let requests = match (&w.arrival, w.requests) {
-        (ArrivalSpec::Trace { .. }, r) => {
+        (ArrivalSpec::Trace { path: tp, .. }, r) => {
             let rows = trace.map_or(0, |t| t.requests.len() as u64);
-            r.unwrap_or(rows).min(rows)
+            match r {
+                // Replaying fewer rows than asked would be a silently smaller run.
+                Some(r) if r > rows => {
+                    return Err(Error::input(
+                        path,
+                        "workload.requests",
+                        format!(
+                            "{r} is more than the {rows} rows of the trace {tp}; accepted: 1 to {rows} (the first N rows), or leave it out to replay every row"
+                        ),
+                    ));
+                }
+                Some(r) => r,
+                None => rows,
+            }
         }
         (ArrivalSpec::Static { batch }, r) => r.unwrap_or(*batch as u64),
         (_, Some(r)) => r,
@@ -360,6 +374,42 @@ const LONGER_CONTEXT: &str =
     ", or set model.max_context when the deployment serves a longer context (n_positions, max_model_len, RoPE scaling)";
 
 impl Workload {
+    /// The longest prompt the run can send: of the trace rows replayed (the first `requests`),
+    /// else the input distribution's maximum.
+    pub fn longest_prompt(&self) -> u64 {
+        match &self.trace {
+            Some(t) => t
+                .requests
+                .iter()
+                .take(self.requests as usize)
+                .map(|r| r.input_tokens as u64)
+                .max()
+                .unwrap_or(0),
+            None => self
+                .input
+                .max_tokens(self.input_column.as_deref().map_or(&[], |v| v.as_slice())) as u64,
+        }
+    }
+
+    /// Under `continuous` batching a prompt is prefilled whole in one step, within
+    /// `serving.max_batched_tokens`: a longer prompt could never be scheduled (vLLM V0 refuses to
+    /// start with max_num_batched_tokens below max_model_len without chunked prefill; a prompt
+    /// over its prompt limit is ignored).
+    pub fn check_token_budget(&self, scheduler: &SchedulerConfig, path: &Path) -> Result<()> {
+        let prompt = self.longest_prompt();
+        let budget = scheduler.max_batched_tokens as u64;
+        if scheduler.kind != SchedulerKind::Continuous || prompt <= budget {
+            return Ok(());
+        }
+        Err(Error::input(
+            path,
+            "serving.max_batched_tokens",
+            format!(
+                "{budget} tokens per step is below the longest prompt ({prompt} tokens): `continuous` batching prefills a prompt whole in one step, so it could never be scheduled; accepted: max_batched_tokens >= {prompt}, or scheduler = \"chunked\" (prompts split into chunks)"
+            ),
+        ))
+    }
+
     /// Lengths beyond the model context are an error (lognormal draws are clamped to max).
     fn check_context(&self, model: &ModelSpec, path: &Path) -> Result<()> {
         let ctx = model.max_context as u64;

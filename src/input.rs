@@ -59,41 +59,77 @@ pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T> {
 /// one, or an endless one such as `/dev/zero`, is refused instead of exhausting memory.
 pub const MAX_INPUT_BYTES: u64 = 4 << 30;
 
-/// Reads a whole input file, at most [`MAX_INPUT_BYTES`].
+/// Paths that name standard input: `-` and `/dev/stdin`. Read from the process's standard input
+/// whatever it is (a pipe, a terminal, a redirected file), with the same cap as a file.
+fn is_stdin(path: &Path) -> bool {
+    path == Path::new("-") || path == Path::new("/dev/stdin")
+}
+
+/// Reads a whole input file, at most [`MAX_INPUT_BYTES`]. Only a regular file (or standard
+/// input, see [`is_stdin`]) is read: a FIFO, a device or a socket is refused before it is
+/// opened, as opening a FIFO blocks until a writer comes and a device may never end.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    use std::io::Read;
-    if path.is_dir() {
+    if is_stdin(path) {
+        return read_capped(std::io::stdin().lock(), path);
+    }
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::input(path, "", "file not found"),
+        _ => Error::io(path, e),
+    })?;
+    if meta.is_dir() {
         return Err(Error::input(path, "", "is a directory; expected a file"));
+    }
+    if !meta.is_file() {
+        return Err(Error::input(
+            path,
+            "",
+            format!(
+                "is a {}, not a file; give a regular file (or `-` for standard input)",
+                special_kind(&meta)
+            ),
+        ));
+    }
+    if meta.len() > MAX_INPUT_BYTES {
+        return Err(too_big(path));
     }
     let file = std::fs::File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::input(path, "", "file not found"),
         _ => Error::io(path, e),
     })?;
-    if let Ok(meta) = file.metadata() {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::FileTypeExt;
-            let t = meta.file_type();
-            if t.is_char_device() || t.is_block_device() || t.is_socket() {
-                return Err(Error::input(
-                    path,
-                    "",
-                    "is a device or socket, not a file; give a regular file (or a pipe)",
-                ));
-            }
-        }
-        if meta.is_file() && meta.len() > MAX_INPUT_BYTES {
-            return Err(too_big(path));
-        }
-    }
+    read_capped(file, path)
+}
+
+/// Everything `r` yields, refused beyond [`MAX_INPUT_BYTES`] (reading at most one byte more).
+fn read_capped(r: impl std::io::Read, path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
     let mut bytes = Vec::new();
-    file.take(MAX_INPUT_BYTES + 1)
+    r.take(MAX_INPUT_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io(path, e))?;
     if bytes.len() as u64 > MAX_INPUT_BYTES {
         return Err(too_big(path));
     }
     Ok(bytes)
+}
+
+/// What a non-regular, non-directory file is, for the message.
+fn special_kind(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "FIFO (named pipe)";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "device";
+        }
+        if t.is_socket() {
+            return "socket";
+        }
+    }
+    let _ = meta;
+    "special file"
 }
 
 fn too_big(path: &Path) -> Error {

@@ -17,6 +17,9 @@ use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
+#[path = "properties/bounds.rs"]
+mod bounds;
+
 const INSTANCES: [&str; 3] = ["p5.48xlarge", "inf2.48xlarge", "trn1.32xlarge"];
 const MODELS: [&str; 5] = [
     "llama-3.2-1b",
@@ -413,7 +416,9 @@ proptest! {
     /// exactly the tokens they asked for, which are the tokens the steps produced; under the
     /// audit, time never moved backwards, every request's timestamps are ordered, every
     /// replica's KV blocks stayed within the cache and equal to what its running sequences hold
-    /// after every event, and at the end no block, swap space or prefix-cache pin is left.
+    /// after every event, and at the end no block, swap space or prefix-cache pin is left. The
+    /// result respects the physical bounds of `properties/bounds.rs`: no metric NaN or
+    /// negative, no fraction above 1, power ≤ Σ TDP × PUE, output tokens/s ≤ the FLOP bound.
     #[test]
     fn requests_and_tokens_are_conserved_and_invariants_hold(case in case()) {
         let toml = case.toml().map_err(TestCaseError::fail)?;
@@ -435,6 +440,8 @@ proptest! {
         if let Some(x) = rows.iter().find(|x| !(0.0 <= x.queue_ms && x.queue_ms <= x.ttft_ms && x.ttft_ms <= x.e2e_ms)) {
             return Err(fail(format!("request {}: queue {} ms, TTFT {} ms, E2E {} ms out of order", x.id, x.queue_ms, x.ttft_ms, x.e2e_ms), &toml));
         }
+        let sc = load(&toml).map_err(TestCaseError::fail)?;
+        bounds::check(&sc, &r).map_err(|e| fail(e, &toml))?;
     }
 }
 

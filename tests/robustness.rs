@@ -830,3 +830,73 @@ fn hostile_names_write_nothing_outside_the_output_directory() {
         "something escaped into the temporary folder"
     );
 }
+
+/// Runs codesim with `stdin` piped in, killing it after 60 s: a read that blocks (a FIFO with no
+/// writer) fails the test instead of hanging it.
+fn codesim_with_stdin(args: &[&str], cwd: &Path, stdin: &[u8]) -> (i32, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_codesim"))
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A refused input may exit before reading: a broken pipe here is fine.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("codesim {args:?} still running after 60 s: it blocked on its input");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issue 18, item 8: a FIFO given as scenario, trace or HF config.json is refused before it is
+/// opened (opening one blocks until a writer comes), with one line naming it; standard input
+/// (`-` or `/dev/stdin`) is still read. Skipped where `mkfifo` is not available.
+#[test]
+fn fifos_are_refused_and_standard_input_is_read() {
+    let d = dir("fifo");
+    std::fs::create_dir_all(d.join("m")).unwrap();
+    let made = ["pipe", "m/config.json"].iter().all(|f| {
+        Command::new("mkfifo")
+            .arg(d.join(f))
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if !made {
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    std::fs::write(d.join("trace.toml"), trace_scenario("pipe")).unwrap();
+    let hf = format!("[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"m/config.json\"\n{WORKLOAD}");
+    std::fs::write(d.join("hf.toml"), hf).unwrap();
+    let cases: [(&str, &[&str], &str); 3] = [
+        ("FIFO as scenario", &["run", "pipe"], "pipe"),
+        ("FIFO as trace", &["run", "trace.toml"], "pipe"),
+        ("FIFO as HF config.json", &["run", "hf.toml"], "config.json"),
+    ];
+    for (what, args, file) in cases {
+        let (code, stderr) = codesim_with_stdin(args, &d, b"");
+        assert_eq!(code, 2, "{what}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{what}: one line: {stderr}");
+        for n in [file, "FIFO", "not a file"] {
+            assert!(stderr.contains(n), "{what}: expected `{n}` in: {stderr}");
+        }
+    }
+    let scenario = format!("{BASE}{WORKLOAD}");
+    for path in ["-", "/dev/stdin"] {
+        let (code, stderr) = codesim_with_stdin(&["run", path], &d, scenario.as_bytes());
+        assert_eq!(code, 0, "run {path} with the scenario on standard input: {stderr}");
+    }
+}

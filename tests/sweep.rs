@@ -613,3 +613,30 @@ output = { kind = "fixed", tokens = 100 }
     }
     assert!(any_rejected && any_unfinished, "{csv}");
 }
+
+/// An absurd `--jobs` (it once started 12,800 threads that took minutes to stop) is capped at
+/// the runs of the sweep, with a note on stderr; 0 is refused before the sweep is read.
+#[test]
+fn absurd_job_counts_are_capped_and_said() {
+    let d = temp_dir("jobs");
+    let f = sweep_file(&d, "5", 10);
+    let o = codesim(
+        &[
+            "sweep",
+            s(&f),
+            "--out",
+            s(&d.join("o")),
+            "--no-plots",
+            "--jobs",
+            "100000",
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    // 3 runs (one skipped); 3 < 4 per core on any machine.
+    assert!(err.contains("--jobs 100000 capped at 3: the sweep has 3 runs"), "{err}");
+    let o = codesim(&["sweep", "no-such-sweep.toml", "--jobs", "0"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--jobs"));
+}

@@ -389,15 +389,6 @@ fn bench_refuses_zero_repetitions_and_unknown_workloads() {
     );
 }
 
-/// `--jobs` beyond 16 threads per core is refused before any run (it once started 12,800
-/// threads that took minutes to stop).
-#[test]
-fn sweep_refuses_absurd_job_counts() {
-    let (code, out, err) = codesim(&["sweep", "no-such-sweep.toml", "--jobs", "100000"]);
-    assert_eq!(code, 2, "{out}{err}");
-    assert!(err.contains("--jobs") && err.contains("16 per core"), "{err}");
-}
-
 /// The run header describes every pool of a fleet, not only the first.
 #[test]
 fn the_run_header_names_every_pool() {

@@ -412,6 +412,16 @@ fn sweep_cases() -> Vec<BadFile> {
             &["plot.cdf_runs", "r0042", "r0001"],
         ),
         bad(
+            "axis over a key the scenario never reads",
+            sweep("[axes]\n\"description\" = [\"a\", \"b\"]\n"),
+            &["axes.\"description\"", "same resolved scenario", "label axis"],
+        ),
+        bad(
+            "axis whose values are one value",
+            sweep("[axes]\n\"workload.arrival.rate_per_s\" = [2, 2.0]\n"),
+            &["axes.\"workload.arrival.rate_per_s\"", "values are all the same"],
+        ),
+        bad(
             "base scenario with an unknown key",
             sweep(&format!("{axis}[base.serving]\nmax_batch_size = 4\n")),
             &["base", "serving.max_batch_size", "did you mean `max_batch`"],

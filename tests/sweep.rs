@@ -551,3 +551,92 @@ fn resume_never_adopts_another_sweeps_records() {
         "B's table differs"
     );
 }
+
+/// The results table counts every request a run turned away (`serving.max_queue`) and every one
+/// still in flight at the horizon, so a row never hides lost requests: per row, arrived =
+/// completed + dropped + rejected + unfinished (each arrival ends in exactly one of the four).
+#[test]
+fn results_count_rejected_and_unfinished_requests() {
+    let d = temp_dir("counts");
+    let f = d.join("sweep-counts.toml");
+    std::fs::write(
+        &f,
+        r#"name = "counts"
+[axes]
+"serving.max_queue" = [4, 1000]
+"workload.horizon_s" = [0.2, 1000]
+[base]
+seed = 3
+[base.hardware]
+instance = "p5.48xlarge"
+[base.model]
+name = "llama-3.2-1b"
+[base.serving]
+max_batch = 4
+[base.workload]
+requests = 60
+arrival = { kind = "poisson", rate_per_s = 200.0 }
+input = { kind = "fixed", tokens = 500 }
+output = { kind = "fixed", tokens = 100 }
+"#,
+    )
+    .unwrap();
+    let out = d.join("out");
+    ok(&["sweep", s(&f), "--out", s(&out), "--no-plots"], &[]);
+    let csv = String::from_utf8(read(&out.join("results.csv"))).unwrap();
+    let mut lines = csv.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| {
+        head.iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("no {name} in {head:?}"))
+    };
+    let [arrived, completed, dropped, rejected, unfinished] = [
+        "requests_arrived",
+        "requests_completed",
+        "requests_dropped",
+        "requests_rejected",
+        "requests_unfinished",
+    ]
+    .map(col);
+    let (mut any_rejected, mut any_unfinished) = (false, false);
+    for line in lines {
+        let v: Vec<&str> = line.split(',').collect();
+        let n = |i: usize| -> f64 { v[i].parse().unwrap_or_else(|_| panic!("{line}")) };
+        assert_eq!(
+            n(arrived),
+            n(completed) + n(dropped) + n(rejected) + n(unfinished),
+            "{line}"
+        );
+        any_rejected |= n(rejected) > 0.0;
+        any_unfinished |= n(unfinished) > 0.0;
+    }
+    assert!(any_rejected && any_unfinished, "{csv}");
+}
+
+/// An absurd `--jobs` (it once started 12,800 threads that took minutes to stop) is capped at
+/// the runs of the sweep, with a note on stderr; 0 is refused before the sweep is read.
+#[test]
+fn absurd_job_counts_are_capped_and_said() {
+    let d = temp_dir("jobs");
+    let f = sweep_file(&d, "5", 10);
+    let o = codesim(
+        &[
+            "sweep",
+            s(&f),
+            "--out",
+            s(&d.join("o")),
+            "--no-plots",
+            "--jobs",
+            "100000",
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    // 3 runs (one skipped); 3 < 4 per core on any machine.
+    assert!(err.contains("--jobs 100000 capped at 3: the sweep has 3 runs"), "{err}");
+    let o = codesim(&["sweep", "no-such-sweep.toml", "--jobs", "0"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--jobs"));
+}

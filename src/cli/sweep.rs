@@ -21,28 +21,42 @@ pub struct SweepArgs {
     pub no_plots: bool,
 }
 
-/// `--jobs`: at least one, and at most 16 per core. Runs are CPU-bound: threads beyond a few
-/// per core only slow a sweep down and its stop.
-fn check_jobs(jobs: Option<usize>) -> Result<()> {
-    if jobs == Some(0) {
+/// `--jobs`: at least one. Runs are CPU-bound: threads beyond the runs or a few per core only
+/// slow a sweep down and its stop, so more are capped (at the runs and at 4 per core), with a
+/// note on stderr. 0 is refused; `None` stays one per core.
+fn effective_jobs(jobs: Option<usize>, runs: usize) -> Result<Option<usize>> {
+    let Some(j) = jobs else { return Ok(None) };
+    if j == 0 {
         return Err(Error::input("--jobs", "", "must be at least 1"));
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let max_jobs = 16 * cores;
-    if let Some(j) = jobs.filter(|&j| j > max_jobs) {
-        return Err(Error::input(
-            "--jobs",
-            "",
-            format!("{j} is more than 16 per core on this machine ({cores} cores); give at most {max_jobs}"),
-        ));
+    let (capped, why) = cap_jobs(j, runs, cores);
+    if let Some(why) = why {
+        eprintln!("note: --jobs {j} capped at {capped}: {why}");
     }
-    Ok(())
+    Ok(Some(capped))
+}
+
+/// `jobs` capped at `runs` and at 4 per core, and why if it was.
+fn cap_jobs(jobs: usize, runs: usize, cores: usize) -> (usize, Option<String>) {
+    let per_core = 4 * cores.max(1);
+    let runs = runs.max(1);
+    if jobs <= runs.min(per_core) {
+        (jobs, None)
+    } else if runs <= per_core {
+        (runs, Some(format!("the sweep has {runs} runs")))
+    } else {
+        (per_core, Some(format!("4 per core on this machine ({cores} cores)")))
+    }
 }
 
 pub fn run(a: SweepArgs) -> Result<()> {
-    check_jobs(a.jobs)?;
+    if a.jobs == Some(0) {
+        return Err(Error::input("--jobs", "", "must be at least 1"));
+    }
     let sw = sweep::load(&a.file)?;
     let m = &sw.manifest;
+    let jobs = effective_jobs(a.jobs, m.runs)?;
     let shard = match &a.shard {
         Some(s) => Shard::parse(s, |k| std::env::var(k).ok()).map_err(|msg| Error::input("--shard", "", msg))?,
         None => Shard::ALL,
@@ -87,7 +101,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
         bar.inc(1);
     };
     let opts = ExecOptions {
-        jobs: a.jobs.unwrap_or(0),
+        jobs: jobs.unwrap_or(0),
         shard,
         resume: a.resume,
         stop: Some(interrupt::flag()),
@@ -112,7 +126,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
     if outcome.not_started > 0 {
         let done = outcome.resumed + outcome.ran;
         let shard_arg = a.shard.as_ref().map_or(String::new(), |s| format!(" --shard {s}"));
-        let jobs_arg = a.jobs.map_or(String::new(), |j| format!(" --jobs {j}"));
+        let jobs_arg = jobs.map_or(String::new(), |j| format!(" --jobs {j}"));
         return Err(Error::Interrupted {
             message: format!(
                 "stopped after {done} of {} runs ({} simulated now, every one written to {}); {} not started. `codesim sweep {} --out {}{shard_arg}{jobs_arg} --resume` finishes the rest",
@@ -176,4 +190,21 @@ fn finish(out: &Path, m: &Manifest, records: &[RunRecord], plots: bool) -> Resul
         println!("wrote {}", out.join("report.html").display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cap_jobs;
+
+    #[test]
+    fn jobs_are_capped_at_the_runs_and_four_per_core() {
+        assert_eq!(cap_jobs(3, 10, 2), (3, None));
+        assert_eq!(cap_jobs(8, 10, 2), (8, None));
+        // 100000 threads for 6 runs on 2 cores: 6 (the runs bind before 4 × 2 = 8).
+        assert_eq!(cap_jobs(100_000, 6, 2).0, 6);
+        // 100000 threads for 500 runs on 2 cores: 4 × 2 = 8.
+        let (j, why) = cap_jobs(100_000, 500, 2);
+        assert_eq!(j, 8);
+        assert!(why.unwrap().contains("4 per core"));
+    }
 }

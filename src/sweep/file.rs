@@ -2,6 +2,7 @@
 //! the axes, the grid, the SLOs, the plot options, the name), each step's errors naming the key.
 
 use super::grid::{dims_of, run_count};
+use super::inert::check_axes_apply;
 use super::precheck::{check_scenarios, related};
 use super::{Axis, Manifest, PlotSpec, SloSpec, Sweep, base_path_error, check_folder_name};
 use crate::error::{Error, Result};
@@ -79,6 +80,7 @@ pub fn load_str(text: &str, path: &Path) -> Result<Sweep> {
     };
     check_cdf_runs(&manifest, path)?;
     check_scenarios(path, text, &manifest)?;
+    check_axes_apply(path, text, &manifest, &base_path)?;
     Ok(Sweep { manifest, base_path })
 }
 

@@ -34,11 +34,13 @@
 //! [`crate::scenario::load_str`], so relative paths resolve from the base file and every check of
 //! a scenario applies. A run whose scenario does not load or cannot run (a model that does not
 //! fit) is recorded as skipped with the reason. The sweep file itself being wrong (unknown key,
-//! empty axis, zip of unequal lengths) is an input error.
+//! empty axis, zip of unequal lengths) is an input error, and so is an axis whose values all
+//! resolve to the same scenario (a key the base never reads): its rows would repeat one result.
 
 pub mod exec;
 mod file;
 mod grid;
+mod inert;
 mod precheck;
 pub mod table;
 

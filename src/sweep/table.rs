@@ -44,6 +44,8 @@ pub fn metrics(r: &RunResult) -> Vec<(String, f64)> {
     push("requests_arrived", r.requests.arrived as f64);
     push("requests_completed", r.requests.completed as f64);
     push("requests_dropped", r.requests.dropped as f64);
+    push("requests_rejected", r.requests.rejected as f64);
+    push("requests_unfinished", r.requests.unfinished as f64);
     push("preemptions", r.requests.preempted as f64);
     push("compute_s", r.breakdown.compute_s);
     push("memory_s", r.breakdown.memory_s);

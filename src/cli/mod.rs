@@ -107,7 +107,8 @@ enum Command {
         /// Output directory (default: reports/<sweep name>).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Worker threads (default: one per core). Results do not depend on it.
+        /// Worker threads (default: one per core; capped at the runs and 4 per core). Results do
+        /// not depend on it.
         #[arg(long)]
         jobs: Option<usize>,
         /// Run only the K-th of N slices (runs with index % N == K, K from 0); `auto/N` takes K

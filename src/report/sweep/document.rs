@@ -276,6 +276,8 @@ fn all_runs(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord]) {
             "$/M output tok",
             "J/output tok",
             "goodput",
+            "rejected",
+            "unfinished",
             "meets SLO",
         ]
         .map(String::from),
@@ -296,6 +298,8 @@ fn all_runs(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord]) {
                 fmt_num(r.energy.j_per_output_token),
                 rec.goodput
                     .map_or("-".into(), |g| format!("{:.1}%", 100.0 * g.fraction)),
+                r.requests.rejected.to_string(),
+                r.requests.unfinished.to_string(),
                 primary.map_or("-".into(), |s| {
                     s.miss(r).map_or("yes".into(), |why| format!("no: {why}"))
                 }),

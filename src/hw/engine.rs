@@ -272,11 +272,42 @@ pub fn default_for(chip: &Chip) -> std::result::Result<&'static EngineProfile, S
         })
 }
 
+/// The engine and version that drive `chip`: `name` (else the chip's default engine) at
+/// `version` (else the engine's default). The error names the key at fault (`engine` or
+/// `engine_version`) and why.
+pub fn resolve(
+    name: Option<&str>,
+    version: Option<&str>,
+    chip: &Chip,
+) -> std::result::Result<(&'static EngineProfile, &'static str), (&'static str, String)> {
+    let profile = match name {
+        Some(n) => find(n),
+        None => default_for(chip),
+    }
+    .map_err(|m| ("engine", m))?;
+    if !profile.runs_on(chip) {
+        let kinds: Vec<&str> = profile.runs_on.iter().map(|k| k.name()).collect();
+        return Err((
+            "engine",
+            format!(
+                "{} runs on {} chips, not on {} ({}); accepted: an engine whose runs_on includes {} (engines/)",
+                profile.display_name,
+                kinds.join(", "),
+                chip.name,
+                chip.kind.name(),
+                chip.kind.name()
+            ),
+        ));
+    }
+    let (version, _) = profile.version(version).map_err(|m| ("engine_version", m))?;
+    Ok((profile, version))
+}
+
 /// `chip` as its default engine at its default version drives it (for code that builds hardware
 /// without a scenario).
 pub fn with_default_engine(chip: &Chip) -> Result<Chip> {
-    let e = default_for(chip).map_err(|m| Error::input(Path::new("engines"), "", m))?;
-    e.apply_to(&e.default_version, chip)
+    let (e, version) = resolve(None, None, chip).map_err(|(k, m)| Error::input(Path::new("engines"), k, m))?;
+    e.apply_to(version, chip)
 }
 
 #[cfg(test)]

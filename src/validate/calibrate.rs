@@ -108,11 +108,8 @@ impl Target {
     /// engine's default), with the chip under that engine; `None` when the case does not resolve.
     pub fn of(c: &Case, catalog: &Catalog) -> Option<(Target, Chip)> {
         let hw = catalog.hardware(&c.instance).ok()?;
-        let engine = match &c.engine {
-            Some(e) => crate::hw::engine::find(e).ok()?,
-            None => crate::hw::engine::default_for(&hw.chip).ok()?,
-        };
-        let (version, _) = engine.version(c.engine_version.as_deref()).ok()?;
+        let (engine, version) =
+            crate::hw::engine::resolve(c.engine.as_deref(), c.engine_version.as_deref(), &hw.chip).ok()?;
         let chip = engine.apply_to(version, &hw.chip).ok()?;
         let t = Target {
             chip: hw.chip.name.clone(),

@@ -72,11 +72,8 @@ pub fn raised_context(c: &Case, hw: &Hardware, file: &Path) -> Option<RaisedCont
         return None;
     }
     // The buckets are the engine's (the case's, else the chip's default).
-    let engine = match &c.engine {
-        Some(name) => crate::hw::engine::find(name).ok()?,
-        None => crate::hw::engine::default_for(&hw.chip).ok()?,
-    };
-    let (version, _) = engine.version(c.engine_version.as_deref()).ok()?;
+    let (engine, version) =
+        crate::hw::engine::resolve(c.engine.as_deref(), c.engine_version.as_deref(), &hw.chip).ok()?;
     let chip = engine.apply_to(version, &hw.chip).ok()?;
     let bucket = ShapeRules::from_efficiency(&chip.efficiency).token.pad(longest);
     Some(RaisedContext {

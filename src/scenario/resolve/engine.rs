@@ -27,38 +27,12 @@ impl EngineChoice {
 /// The engine for `chip`: the scenario's `[serving] engine`, else the chip's default; the
 /// version: `engine_version`, else the engine's default.
 pub fn choose(s: &ServingSection, chip: &Chip, path: &Path) -> Result<EngineChoice> {
-    let (profile, named) = match &s.engine {
-        Some(name) => (
-            engine::find(name).map_err(|m| Error::input(path, "serving.engine", m))?,
-            true,
-        ),
-        None => (
-            engine::default_for(chip).map_err(|m| Error::input(path, "serving.engine", m))?,
-            false,
-        ),
-    };
-    if !profile.runs_on(chip) {
-        let kinds: Vec<&str> = profile.runs_on.iter().map(|k| k.name()).collect();
-        return Err(Error::input(
-            path,
-            "serving.engine",
-            format!(
-                "{} runs on {} chips, not on {} ({}); accepted: an engine whose runs_on includes {} (engines/)",
-                profile.display_name,
-                kinds.join(", "),
-                chip.name,
-                chip.kind.name(),
-                chip.kind.name()
-            ),
-        ));
-    }
-    let (version, _) = profile
-        .version(s.engine_version.as_deref())
-        .map_err(|m| Error::input(path, "serving.engine_version", m))?;
+    let (profile, version) = engine::resolve(s.engine.as_deref(), s.engine_version.as_deref(), chip)
+        .map_err(|(key, m)| Error::input(path, format!("serving.{key}"), m))?;
     Ok(EngineChoice {
         profile,
         version,
-        named,
+        named: s.engine.is_some(),
     })
 }
 

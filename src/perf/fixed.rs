@@ -27,7 +27,6 @@
 //! Every part is overhead time in a step's breakdown except the logits' bytes (memory).
 
 use super::BatchShape;
-use crate::error::{Error, Result};
 use crate::hw::{ChipKind, GraphMode, Hardware};
 
 /// Bytes copied to the device per new token: its id (int32), position (int64) and KV-cache slot
@@ -61,25 +60,12 @@ pub struct FixedCosts {
 impl FixedCosts {
     /// The fixed costs of `layers` layers of a model with `vocab` tokens on `hw`. Errors name
     /// a negative or non-finite key.
-    pub fn new(hw: &Hardware, layers: f64, vocab: f64, file: &str) -> Result<FixedCosts> {
+    /// The chip's fixed-cost keys are range-checked when its profile loads and after the
+    /// scenario's overrides (`hw::check_ranges`).
+    pub fn new(hw: &Hardware, layers: f64, vocab: f64) -> FixedCosts {
         let e = &hw.chip.efficiency;
-        for (key, v) in [
-            ("graph_launch_us", e.graph_launch_us),
-            ("eager_launch_us", e.eager_launch_us),
-            ("kernels_per_layer", e.kernels_per_layer),
-            ("sampling_us", e.sampling_us),
-            ("host_sync_us", e.host_sync_us),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::input(
-                    file,
-                    format!("hardware.chip.efficiency.{key}"),
-                    format!("chip `{}`: must be a finite number ≥ 0, got {v}", hw.chip.name),
-                ));
-            }
-        }
         let host = hw.instance.host_link_gb_s;
-        Ok(FixedCosts {
+        FixedCosts {
             step_ns: (e.step_overhead_us + e.layer_overhead_us * layers) * 1e3,
             graphs: e.graphs,
             graph_max_batch: e.graph_max_batch,
@@ -94,7 +80,7 @@ impl FixedCosts {
                 0.0
             },
             logit_bytes_per_row: vocab * LOGIT_BYTES,
-        })
+        }
     }
 
     /// Whether the execution of `b` replays one captured graph.

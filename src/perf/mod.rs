@@ -349,7 +349,7 @@ impl PerfModel {
         let tp_attn = par.tp.max(1) / dp;
         let allreduce = collective::AllReduce::for_tp(hw, tp_attn).with_algorithm(spec.allreduce);
         let layers = model.layers as f64;
-        let fixed = fixed::FixedCosts::new(hw, layers, model.vocab as f64, spec.file)?;
+        let fixed = fixed::FixedCosts::new(hw, layers, model.vocab as f64);
         let lm_head_flops = 2.0 * model.vocab as f64 * model.hidden as f64;
         // Per rank: padded heads (a stack that cannot split heads evenly computes the padding);
         // with data-parallel attention a group's heads over its tp/dp ranks, 1/dp of the tokens.

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes codesim's input parsers with libFuzzer (cargo-fuzz, nightly toolchain): the scenario
-# loader, each trace reader, and the sweep, plan and validation file parsers (fuzz/).
+# loader, each trace reader, and the sweep, plan and validation file parsers; structured targets
+# (scenario_values, sweep_values, plan_values) edit valid files key by key, and hf_config reads
+# the input as a Hugging Face config.json under a scenario (fuzz/).
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     # default: 60 s, every target
 #

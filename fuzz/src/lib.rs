@@ -6,8 +6,11 @@
 //! codesim input error (exit code 2) that names its file and says what is wrong. A panic, an
 //! output error, or a generated scenario that is not valid TOML fails the target.
 
+mod combos;
+
 use codesim::error::Error;
 use codesim::workload::TraceFormat;
+pub use combos::{hf_config, plan_values, sweep_values};
 use std::path::{Path, PathBuf};
 
 /// Where the fuzzed files pretend to live: relative paths in them (traces, profiles, base
@@ -15,7 +18,7 @@ use std::path::{Path, PathBuf};
 pub const FAKE_DIR: &str = "/nonexistent/codesim-fuzz";
 
 /// The fuzz targets, by name (the corpus folder of each is `fuzz/corpus/<name>`).
-pub const TARGETS: [&str; 9] = [
+pub const TARGETS: [&str; 12] = [
     "scenario",
     "scenario_values",
     "trace_azure",
@@ -25,6 +28,9 @@ pub const TARGETS: [&str; 9] = [
     "sweep",
     "plan",
     "validation",
+    "hf_config",
+    "sweep_values",
+    "plan_values",
 ];
 
 /// Runs the target `name` on `data`; panics on an unknown name.
@@ -39,6 +45,9 @@ pub fn run(name: &str, data: &[u8]) {
         "sweep" => sweep(data),
         "plan" => plan(data),
         "validation" => validation(data),
+        "hf_config" => hf_config(data),
+        "sweep_values" => sweep_values(data),
+        "plan_values" => plan_values(data),
         other => panic!("unknown fuzz target `{other}`; targets: {}", TARGETS.join(", ")),
     }
 }

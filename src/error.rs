@@ -5,6 +5,17 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// A number a user gave, as they would read it back in an error message: plain between 1e-4
+/// and 1e15, scientific outside (never 300 digits of a denormal or a 1e300), `NaN`, `inf`.
+pub fn given(v: f64) -> String {
+    let a = v.abs();
+    if !v.is_finite() || a == 0.0 || (1e-4..1e15).contains(&a) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
 /// A problem with something the user gave us: a scenario, a profile, a trace, an output path.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputError {

@@ -59,6 +59,11 @@ pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T> {
 /// one, or an endless one such as `/dev/zero`, is refused instead of exhausting memory.
 pub const MAX_INPUT_BYTES: u64 = 4 << 30;
 
+/// The most bytes read from standard input. It carries a scenario, sweep, plan or validation file
+/// (the largest committed one is under 100 KiB), never a trace; so `yes | codesim run -` stops
+/// after 64 MiB instead of reading gigabytes before refusing.
+pub const MAX_STDIN_BYTES: u64 = 64 << 20;
+
 /// Paths that name standard input: `-` and `/dev/stdin`. Read from the process's standard input
 /// whatever it is (a pipe, a terminal, a redirected file), with the same cap as a file.
 fn is_stdin(path: &Path) -> bool {
@@ -70,7 +75,7 @@ fn is_stdin(path: &Path) -> bool {
 /// opened, as opening a FIFO blocks until a writer comes and a device may never end.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     if is_stdin(path) {
-        return read_capped(std::io::stdin().lock(), path);
+        return read_capped(std::io::stdin().lock(), path, MAX_STDIN_BYTES);
     }
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::input(path, "", "file not found"),
@@ -90,24 +95,24 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
         ));
     }
     if meta.len() > MAX_INPUT_BYTES {
-        return Err(too_big(path));
+        return Err(too_big(path, MAX_INPUT_BYTES));
     }
     let file = std::fs::File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::input(path, "", "file not found"),
         _ => Error::io(path, e),
     })?;
-    read_capped(file, path)
+    read_capped(file, path, MAX_INPUT_BYTES)
 }
 
-/// Everything `r` yields, refused beyond [`MAX_INPUT_BYTES`] (reading at most one byte more).
-fn read_capped(r: impl std::io::Read, path: &Path) -> Result<Vec<u8>> {
+/// Everything `r` yields, refused beyond `cap` bytes (reading at most one byte more).
+fn read_capped(r: impl std::io::Read, path: &Path, cap: u64) -> Result<Vec<u8>> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    r.take(MAX_INPUT_BYTES + 1)
+    r.take(cap + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io(path, e))?;
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(too_big(path));
+    if bytes.len() as u64 > cap {
+        return Err(too_big(path, cap));
     }
     Ok(bytes)
 }
@@ -132,15 +137,19 @@ fn special_kind(meta: &std::fs::Metadata) -> &'static str {
     "special file"
 }
 
-fn too_big(path: &Path) -> Error {
-    Error::input(
-        path,
-        "",
+fn too_big(path: &Path, cap: u64) -> Error {
+    let what = if cap >= 1 << 30 {
         format!(
-            "is larger than {} GiB, the most one input file may hold; split the trace or sample it",
-            MAX_INPUT_BYTES >> 30
-        ),
-    )
+            "{} GiB, the most one input file may hold; split the trace or sample it",
+            cap >> 30
+        )
+    } else {
+        format!(
+            "{} MiB, the most read from standard input (a scenario, sweep, plan or validation file; give a trace as a file)",
+            cap >> 20
+        )
+    };
+    Error::input(path, "", format!("is larger than {what}"))
 }
 
 pub fn read_text(path: &Path) -> Result<String> {

@@ -48,7 +48,7 @@ fn a_lone_request_takes_exactly_the_cost_models_time() {
         )
         .unwrap();
         let perf = sim.perf().clone();
-        let (r, rows) = sim.run();
+        let (r, rows) = sim.run().unwrap();
         let prefill_ns = perf.prefill_step(input as u64).total_ns;
         let decode_ns: u64 = (1..output as u64)
             .map(|k| perf.decode_step(1, input as u64 + k).total_ns)

@@ -30,7 +30,7 @@ fn run_with(text: &str, audit: bool) -> (codesim::RunResult, Vec<RequestRow>) {
         keep_requests: true,
         audit,
     };
-    Simulation::new(&sc, opts).unwrap().run()
+    Simulation::new(&sc, opts).unwrap().run().unwrap()
 }
 
 fn run(text: &str) -> (codesim::RunResult, Vec<RequestRow>) {
@@ -217,7 +217,7 @@ fn a_client_queue_beyond_memory_stops_the_run_as_overloaded() {
         Path::new("clients.toml"),
     )
     .unwrap();
-    let (r, _) = Simulation::new(&sc, RunOptions::default()).unwrap().run();
+    let (r, _) = Simulation::new(&sc, RunOptions::default()).unwrap().run().unwrap();
     let c = r.requests;
     println!("{c:?} {}", r.saturation);
     assert_eq!(r.saturation, "overloaded");

@@ -204,7 +204,8 @@ fn speculative_lookahead_never_strands_a_sequence_that_fits() {
             };
             let (r, _) = Simulation::new(&scenario(&text(scheduler, preemption, output)), opts)
                 .unwrap()
-                .run();
+                .run()
+                .unwrap();
             assert!(r.audit.is_empty(), "{scheduler}, {preemption}: {:#?}", r.audit);
             assert_eq!(r.requests.completed, 4, "{scheduler}, {preemption}: every request fits");
         }

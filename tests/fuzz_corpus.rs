@@ -202,9 +202,14 @@ fn chip_overrides_are_checked_like_profile_entries() {
     ));
     assert_has(&e, &["/nonexistent/s.toml", "tdp_w", "> 0"]);
     let e = scenario_input_error(&format!(
-        "[hardware]\ninstance = \"p5.48xlarge\"\nchip = {{ kind = \"cpu\", physical_cores_per_chip = 0 }}\n[model]\nname = \"llama-3-8b\"\n{WORKLOAD}"
+        "[hardware]\ninstance = \"c8g.16xlarge\"\nchip = {{ physical_cores_per_chip = 0 }}\n[model]\nname = \"llama-3-8b\"\n{WORKLOAD}"
     ));
     assert_has(&e, &["physical_cores_per_chip", "at least 1"]);
+    // A chip's kind picks its cost model before overrides apply: renaming it is refused.
+    let e = scenario_input_error(&format!(
+        "[hardware]\ninstance = \"p5.48xlarge\"\nchip = {{ kind = \"cpu\" }}\n[model]\nname = \"llama-3-8b\"\n{WORKLOAD}"
+    ));
+    assert_has(&e, &["hardware.chip.kind", "choose another instance"]);
 }
 
 #[test]

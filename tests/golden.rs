@@ -48,7 +48,8 @@ fn golden_text(name: &str) -> String {
     };
     let (mut r, rows) = Simulation::new(&sc, opts)
         .unwrap_or_else(|e| panic!("{name}: {e}"))
-        .run();
+        .run()
+        .unwrap();
     r.sim.wall_s = 0.0;
     let rows_text: String = rows.iter().map(|row| format!("{row:?}\n")).collect();
     let mut out = serde_json::to_string_pretty(&r).unwrap();

@@ -159,6 +159,7 @@ fn nitro_off_changes_latency_by_exactly_the_configured_amount() {
         )
         .unwrap()
         .run()
+        .unwrap()
     };
     let (on, on_rows) = rows(text(true));
     let (off, off_rows) = rows(text(false));

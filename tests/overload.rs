@@ -28,7 +28,7 @@ fn run(text: &str) -> (codesim::RunResult, Vec<codesim::metrics::RequestRow>) {
         keep_requests: true,
         audit: true,
     };
-    let (r, rows) = Simulation::new(&sc, opts).unwrap().run();
+    let (r, rows) = Simulation::new(&sc, opts).unwrap().run().unwrap();
     assert!(r.audit.is_empty(), "audit: {:?}", r.audit);
     (r, rows)
 }
@@ -91,7 +91,7 @@ fn a_backlog_beyond_memory_stops_the_run_as_overloaded() {
         .replace("requests = 4000", &format!("requests = {}", MAX_IN_SYSTEM + 50_000))
         .replace(r#"{ kind = "poisson", rate_per_s = 16.0 }"#, r#"{ kind = "offline" }"#);
     let sc = codesim::scenario::load_str(&text, Path::new("overload.toml")).unwrap();
-    let (r, _) = Simulation::new(&sc, RunOptions::default()).unwrap().run();
+    let (r, _) = Simulation::new(&sc, RunOptions::default()).unwrap().run().unwrap();
     let c = r.requests;
     println!("{c:?} {}", r.saturation);
     assert_eq!(r.saturation, "overloaded");

@@ -374,7 +374,7 @@ fn run_audited(toml: &str) -> Result<(codesim::RunResult, Vec<RequestRow>), Stri
         keep_requests: true,
         audit: true,
     };
-    catch_unwind(AssertUnwindSafe(|| Simulation::new(&sc, opts).map(|s| s.run())))
+    catch_unwind(AssertUnwindSafe(|| Simulation::new(&sc, opts).and_then(|s| s.run())))
         .map_err(|p| {
             let msg = p
                 .downcast_ref::<String>()

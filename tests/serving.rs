@@ -122,7 +122,7 @@ fn pipeline_parallel_matches_the_closed_form() {
         )
         .unwrap();
         let stage = sim.perf().clone();
-        let (r, rows) = sim.run();
+        let (r, rows) = sim.run().unwrap();
         conserves(&r, "pipeline");
         let tpot = rows.iter().map(|x| x.tpot_ms).sum::<f64>() / rows.len() as f64;
         (r, stage, tpot)
@@ -207,7 +207,7 @@ fn disaggregated_ttft_includes_the_kv_transfer() {
     )
     .unwrap();
     let prefill_ns = sim.perf().prefill_step(2000).total_ns as f64;
-    let (r, rows) = sim.run();
+    let (r, rows) = sim.run().unwrap();
     conserves(&r, "disaggregated");
     // llama-2-7b: 512 KiB of KV per token; a TP-1 replica gets 1/8 of p5's 3200 Gbit/s EFA.
     let hw = &sc.hardware().instance;
@@ -320,7 +320,7 @@ fn prefix_affinity_keeps_a_prefix_on_one_replica() {
             },
         )
         .unwrap();
-        let (r, rows) = sim.run();
+        let (r, rows) = sim.run().unwrap();
         conserves(&r, t);
         rows.iter().map(|x| x.replica).collect::<HashSet<u32>>().len()
     };
@@ -410,7 +410,7 @@ fn a_heterogeneous_fleet_serves_from_every_group() {
         },
     )
     .unwrap();
-    let (r, rows) = sim.run();
+    let (r, rows) = sim.run().unwrap();
     conserves(&r, "fleet");
     assert_eq!(r.cost.instances, 2);
     let price: f64 = sc
@@ -437,7 +437,7 @@ fn static_batching_decode_pool_completes_transferred_requests() {
         keep_requests: true,
         audit: true,
     };
-    let (r, rows) = Simulation::new(&sc, opts).unwrap().run();
+    let (r, rows) = Simulation::new(&sc, opts).unwrap().run().unwrap();
     assert!(r.audit.is_empty(), "{:#?}", r.audit);
     conserves(&r, "static disaggregated");
     assert_eq!((r.requests.completed, rows.len()), (20, 20));
@@ -480,7 +480,7 @@ fn no_decision_reads_a_true_output_length_before_the_request_ends() {
             },
         )
         .unwrap();
-        let (r, mut rows) = sim.run();
+        let (r, mut rows) = sim.run().unwrap();
         conserves(&r, "no oracle");
         assert_eq!(r.requests.completed, 120);
         rows.sort_by_key(|x| x.id);

@@ -160,7 +160,7 @@ pub fn run(repeat: u32, traces: &Path, only: &[String]) -> Result<()> {
         for _ in 0..repeat {
             let reset = reset_peak_rss();
             let wall = std::time::Instant::now();
-            let (mut r, _) = Simulation::new(&sc, RunOptions::default())?.run();
+            let (mut r, _) = Simulation::new(&sc, RunOptions::default())?.run()?;
             // Wall time of the whole run, set-up included.
             r.sim.wall_s = wall.elapsed().as_secs_f64();
             // Without a reset the mark is the process's peak so far: an upper bound.

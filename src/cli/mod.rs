@@ -183,10 +183,25 @@ pub fn main() -> ExitCode {
             ExitCode::from(interrupt::exit_code())
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", printable(&e.to_string()));
             ExitCode::from(e.exit_code() as u8)
         }
     }
+}
+
+/// A message as one safe terminal line: control characters a user's input carried into it (an
+/// escape sequence in a name, a newline in a path) are shown escaped (`\u{1b}`), never sent raw
+/// to the terminal.
+fn printable(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for c in message.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn dispatch(cli: Cli) -> Result<()> {

@@ -22,7 +22,7 @@ pub fn run(path: &Path, json: bool, out: Option<&Path>, requests: bool, seed: Op
             ..RunOptions::default()
         },
     )?;
-    let (result, rows) = sim.run();
+    let (result, rows) = sim.run()?;
     if let Some(dir) = out {
         let text = serde_json::to_string_pretty(&result).expect("RunResult serialises");
         write_atomic(&dir.join("summary.json"), text.as_bytes())?;

@@ -8,6 +8,13 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::fmt;
 
+/// The longest simulated time a run may reach, seconds (about 31.7 years). Inputs that imply
+/// more are refused at load; a run whose clock passes it stops with an error (never a clamp).
+/// It keeps every time sum the metrics form (a few times the clock) inside `u64`.
+pub const MAX_SIM_S: f64 = 1e9;
+/// [`MAX_SIM_S`] in nanoseconds.
+pub const MAX_SIM_NS: u64 = 1_000_000_000_000_000_000;
+
 /// Simulated time in integer nanoseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SimTime(pub u64);

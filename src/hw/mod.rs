@@ -539,7 +539,7 @@ pub(crate) fn validate_chip(c: &Chip, file: &Path) -> Result<()> {
             return Err(Error::input(
                 file,
                 at(k),
-                format!("must be a finite number > 0, got {v}"),
+                format!("must be a finite number > 0, got {}", crate::error::given(v)),
             ));
         }
     }
@@ -552,7 +552,10 @@ pub(crate) fn validate_chip(c: &Chip, file: &Path) -> Result<()> {
             return Err(Error::input(
                 file,
                 at(k),
-                format!("is a fraction of peak: must be in (0, 1], got {v}"),
+                format!(
+                    "is a fraction of peak: must be in (0, 1], got {}",
+                    crate::error::given(v)
+                ),
             ));
         }
     }
@@ -606,7 +609,7 @@ fn check_ranges(c: &Chip, file: &Path) -> Result<()> {
             return Err(Error::input(
                 file,
                 at(k),
-                format!("must be a finite number ≥ 0, got {v}"),
+                format!("must be a finite number ≥ 0, got {}", crate::error::given(v)),
             ));
         }
     }
@@ -621,7 +624,10 @@ fn check_ranges(c: &Chip, file: &Path) -> Result<()> {
         return Err(Error::input(
             file,
             at("efficiency.kv_memory"),
-            format!("is a fraction of the HBM bandwidth: must be in (0, 1], got {v}"),
+            format!(
+                "is a fraction of the HBM bandwidth: must be in (0, 1], got {}",
+                crate::error::given(v)
+            ),
         ));
     }
     Ok(())
@@ -634,7 +640,10 @@ fn check_power(c: &Chip, file: &Path) -> Result<()> {
             return Err(Error::input(
                 file,
                 format!("chip `{}`.power.{k}", c.name),
-                format!("is a fraction of the dynamic range (TDP − idle): must be in [0, 1], got {v}"),
+                format!(
+                    "is a fraction of the dynamic range (TDP − idle): must be in [0, 1], got {}",
+                    crate::error::given(v)
+                ),
             ));
         }
     }

@@ -25,7 +25,7 @@ pub(crate) fn validate_instance(i: &Instance, file: &Path, at: &dyn Fn(&str) -> 
             return Err(Error::input(
                 file,
                 at(k),
-                format!("must be a finite number ≥ 0, got {v}"),
+                format!("must be a finite number ≥ 0, got {}", crate::error::given(v)),
             ));
         }
     }

@@ -173,7 +173,7 @@ impl Slo {
                     return Err(Error::input(
                         file,
                         format!("{loc}.{k}"),
-                        format!("must be > 0, got {v}"),
+                        format!("must be > 0, got {}", crate::error::given(v)),
                     ));
                 }
             }

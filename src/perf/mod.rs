@@ -176,7 +176,8 @@ impl StepCost {
     }
 
     /// The integer step time from the parts. A step of more than a day means a degenerate
-    /// hardware override (an efficiency near 0); it is capped so clocks and sums stay finite.
+    /// hardware override (an efficiency near 0); it is held at [`MAX_STEP_NS`] so sums stay
+    /// finite, and the engine stops the run with an error when a step reaches it.
     fn set_total(&mut self) {
         let total = self.compute_ns + self.memory_ns + self.comm_ns + self.overhead_ns;
         self.total_ns = total.round().clamp(1.0, MAX_STEP_NS) as u64;

@@ -225,6 +225,16 @@ fn check_traffic(d: &Demand, path: &Path) -> Result<()> {
             positive(path, k, v)?;
         }
     }
+    if d.growth > MAX_GROWTH {
+        return Err(Error::input(
+            path,
+            "demand.growth",
+            format!(
+                "{} is more than {MAX_GROWTH}× today's traffic; accepted: (0, {MAX_GROWTH}] (plan a fleet that large as its own plan, with its own demand)",
+                crate::error::given(d.growth)
+            ),
+        ));
+    }
     if let Some(p) = &d.daily_profile {
         if p.len() != 24 || p.iter().any(|x| !(x.is_finite() && *x >= 0.0)) || p.iter().all(|x| *x == 0.0) {
             return Err(Error::input(
@@ -435,11 +445,18 @@ pub(super) fn absolute(p: &Path) -> String {
         .to_string()
 }
 
+/// The largest `demand.growth`: beyond it a rate times growth leaves the range any plan probes.
+const MAX_GROWTH: f64 = 1000.0;
+
 pub(super) fn positive(path: &Path, key: &str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
-        Err(Error::input(path, key, format!("must be a finite number > 0, got {v}")))
+        Err(Error::input(
+            path,
+            key,
+            format!("must be a finite number > 0, got {}", crate::error::given(v)),
+        ))
     }
 }
 

@@ -376,7 +376,11 @@ impl<'a> Prober<'a> {
             Err(Error::Infeasible(e)) => return Err(LoadFailure::Infeasible(e.message)),
             Err(e) => return Err(LoadFailure::Input(e)),
         };
-        let (r, rows) = sim.run();
+        let (r, rows) = match sim.run() {
+            Ok(x) => x,
+            Err(Error::Infeasible(e)) => return Err(LoadFailure::Infeasible(e.message)),
+            Err(e) => return Err(LoadFailure::Input(e)),
+        };
         let good = rows
             .iter()
             .filter(|x| self.slo.request_ok(x.ttft_ms, x.tpot_ms, x.e2e_ms))

@@ -145,7 +145,11 @@ fn fraction(path: &Path, key: &str, v: f64) -> Result<()> {
     if (0.0..=1.0).contains(&v) {
         Ok(())
     } else {
-        Err(Error::input(path, key, format!("must be in [0, 1], got {v}")))
+        Err(Error::input(
+            path,
+            key,
+            format!("must be in [0, 1], got {}", crate::error::given(v)),
+        ))
     }
 }
 

@@ -176,7 +176,11 @@ fn check(file: &Path, key: &str, v: f64, min: f64, max: f64) -> Result<()> {
     if v.is_finite() && v >= min && v <= max {
         Ok(())
     } else {
-        Err(Error::input(file, key, format!("must be in [{min}, {max}], got {v}")))
+        Err(Error::input(
+            file,
+            key,
+            format!("must be in [{min}, {max}], got {}", crate::error::given(v)),
+        ))
     }
 }
 
@@ -268,6 +272,19 @@ fn frontend(f: &FrontendSection, pricing: PricingMode, catalog: &Catalog, file: 
         .instance(&f.instance)
         .map_err(|m| Error::input(file, "infrastructure.frontend.instance", m))?
         .clone();
+    let chip = catalog
+        .chip(&instance.chip)
+        .map_err(|m| Error::input(file, "infrastructure.frontend.instance", m))?;
+    if chip.kind != crate::hw::ChipKind::Cpu {
+        return Err(Error::input(
+            file,
+            "infrastructure.frontend.instance",
+            format!(
+                "`{}` carries {} {} accelerators that the front-end tier (routing, tokenisation on host CPUs) would pay for and never use; accepted: a CPU instance (e.g. c8g.4xlarge, c7i.16xlarge; `codesim hw list`)",
+                instance.name, instance.chips, chip.name
+            ),
+        ));
+    }
     if f.count == 0 {
         return Err(Error::input(
             file,

@@ -8,8 +8,8 @@ mod frontend;
 mod record;
 mod summary;
 
-use crate::engine::{EventQueue, SimTime};
-use crate::error::Result;
+use crate::engine::{EventQueue, MAX_SIM_NS, MAX_SIM_S, SimTime};
+use crate::error::{Error, Result};
 use crate::hash::mix64;
 use crate::metrics::{RequestRow, RunResult, SaturationProbe};
 use crate::perf::PerfModel;
@@ -100,6 +100,9 @@ pub struct Simulation {
     rec: record::Recorder,
     /// Where the run was cut short, if it was: the simulated time and why.
     cut: Option<(SimTime, Cut)>,
+    /// Why the run could not go on: the clock passed [`MAX_SIM_NS`] or a step took more than a
+    /// day. The run then ends with an error, not a clamped answer.
+    overflow: Option<String>,
     notes: Vec<String>,
     front: frontend::FrontPath,
     /// The engine's max_model_len: the model's context, capped at the smallest replica's KV
@@ -116,7 +119,7 @@ pub struct Simulation {
 
 /// Simulates a scenario to the end and summarises it.
 pub fn simulate(sc: &Scenario) -> Result<RunResult> {
-    Ok(Simulation::new(sc, RunOptions::default())?.run().0)
+    Ok(Simulation::new(sc, RunOptions::default())?.run()?.0)
 }
 
 impl Simulation {
@@ -180,6 +183,7 @@ impl Simulation {
             outcome: StepOutcome::default(),
             rec: record::Recorder::new(sc.classes.len(), opts.keep_requests),
             cut: None,
+            overflow: None,
             notes,
             front,
             max_model_len,
@@ -195,8 +199,9 @@ impl Simulation {
         &self.cluster.replicas[0].perf
     }
 
-    /// Runs to the end. Returns the summary and, if asked for, one row per finished request.
-    pub fn run(mut self) -> (RunResult, Vec<RequestRow>) {
+    /// Runs to the end. Returns the summary and, if asked for, one row per finished request; an
+    /// error when the inputs drove the clock past [`MAX_SIM_S`] or a step past a day.
+    pub fn run(mut self) -> Result<(RunResult, Vec<RequestRow>)> {
         let wall = std::time::Instant::now();
         match self.closed.as_mut() {
             Some(closed) => {
@@ -212,6 +217,13 @@ impl Simulation {
             {
                 self.cut = Some((SimTime(h), Cut::Horizon));
                 self.discount_cut_steps(h);
+                break;
+            }
+            if now.0 > MAX_SIM_NS {
+                self.overflow = Some(format!(
+                    "simulated time passed {MAX_SIM_S:e} s (about 31 years), the simulator's clock, after {} of {} requests arrived: the inputs imply times no run can reach (an arrival rate, think time, bandwidth or efficiency far too small); fix that number or set workload.horizon_s",
+                    self.rec.counts.arrived, self.sc.requests
+                ));
                 break;
             }
             match ev {
@@ -250,9 +262,12 @@ impl Simulation {
             if let Some(a) = self.audit.as_mut() {
                 a.event(now, &self.cluster.replicas, &self.reqs, self.in_system);
             }
-            if self.cut.is_some() {
+            if self.cut.is_some() || self.overflow.is_some() {
                 break;
             }
+        }
+        if let Some(why) = self.overflow.take() {
+            return Err(Error::infeasible(&self.sc.file, "", why));
         }
         if let Some((t, _)) = self.cut {
             // The saturation probe reads the run up to the cut as if the arrivals ended there.
@@ -279,7 +294,7 @@ impl Simulation {
         });
         let mut result = self.summarise(wall_s);
         result.audit = violations.unwrap_or_default();
-        (result, rows)
+        Ok((result, rows))
     }
 
     /// Pulls the next open-loop request; requests due now are admitted at once (so that a burst
@@ -521,6 +536,18 @@ impl Simulation {
 
     fn start_step(&mut self, now: SimTime, rid: ReplicaId) {
         if let Some(cost) = self.cluster.replicas[rid.index()].plan_step(now, &mut self.reqs) {
+            if cost.total_ns as f64 >= crate::perf::MAX_STEP_NS {
+                self.overflow = Some(format!(
+                    "replica {} planned a step of {} tokens that takes more than a day (compute {:.3e} s, memory {:.3e} s, communication {:.3e} s, overheads {:.3e} s): a hardware number (efficiency, bandwidth, peak) or model size is degenerate",
+                    rid.index(),
+                    self.cluster.replicas[rid.index()].step_tokens(),
+                    cost.compute_ns * 1e-9,
+                    cost.memory_ns * 1e-9,
+                    cost.comm_ns * 1e-9,
+                    cost.overhead_ns * 1e-9
+                ));
+                return;
+            }
             let phases = crate::hw::power::Phases::new(cost.compute_ns, cost.memory_ns, cost.comm_ns, cost.overhead_ns);
             let dynamic = self.cluster.lane_power[rid.index()].step_dynamic_ns(cost.total_ns as f64, &phases);
             self.cluster.dynamic_ns[rid.index()] += dynamic;

@@ -16,7 +16,7 @@ fn rows(sc: &Scenario) -> Vec<RequestRow> {
         keep_requests: true,
         ..Default::default()
     };
-    Simulation::new(sc, opts).unwrap().run().1
+    Simulation::new(sc, opts).unwrap().run().unwrap().1
 }
 
 const BASE: &str = "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-3-8b\"\n[deployment]\nreplicas = 4\n[serving]\nrouting = \"prefix-affinity\"\n[workload]\nrequests = 200\narrival = { kind = \"poisson\", rate_per_s = 20.0 }\ninput = { kind = \"lognormal\", mean = 500.0, cv = 1.0, max = 4000 }\noutput = { kind = \"lognormal\", mean = 100.0, cv = 1.0, max = 800 }\n";
@@ -68,7 +68,7 @@ fn a_lone_request_takes_its_steps_back_to_back() {
     );
     let sim = Simulation::new(&sc, RunOptions::default()).unwrap();
     let perf = sim.perf().clone();
-    let (r, _) = sim.run();
+    let (r, _) = sim.run().unwrap();
     let prefill_ms = perf.prefill_step(512).total_ns as f64 * 1e-6;
     // Decode steps attend to 513, 514 and 515 tokens (the new token included).
     let decode_ms: f64 = (513..516)

@@ -258,7 +258,13 @@ pub fn run_one(sweep: &Sweep, spec: &RunSpec) -> RunRecord {
             return rec;
         }
     };
-    let (mut result, rows) = sim.run();
+    let (mut result, rows) = match sim.run() {
+        Ok(x) => x,
+        Err(e) => {
+            rec.reason = Some(e.to_string());
+            return rec;
+        }
+    };
     // The one figure that depends on the machine; records must not.
     result.sim.wall_s = 0.0;
     let sorted = |f: &dyn Fn(&crate::metrics::RequestRow) -> f64| {

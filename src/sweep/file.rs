@@ -152,6 +152,16 @@ fn read_axes(text: &str, table: &toml::Table, base: &toml::Table, path: &Path) -
                     format!("{bad} is not a finite number; no scenario key accepts NaN or an infinity"),
                 ));
             }
+            if let Some(bad) = control_string(v) {
+                return Err(Error::input(
+                    path,
+                    format!("{loc}[{i}]"),
+                    format!(
+                        "`{}` holds a control character (NUL, newline, escape, ...): axis values are printed in tables and labels; give a plain one-line value",
+                        bad.escape_debug()
+                    ),
+                ));
+            }
         }
         if !k.starts_with('_') {
             let mut probe = base.clone();
@@ -301,6 +311,16 @@ fn non_finite(v: &toml::Value) -> Option<String> {
         toml::Value::Float(f) if !f.is_finite() => Some(v.to_string()),
         toml::Value::Array(a) => a.iter().find_map(non_finite),
         toml::Value::Table(t) => t.values().find_map(non_finite),
+        _ => None,
+    }
+}
+
+/// A string inside `v` that holds a control character, if any.
+fn control_string(v: &toml::Value) -> Option<&str> {
+    match v {
+        toml::Value::String(s) if s.chars().any(char::is_control) => Some(s),
+        toml::Value::Array(a) => a.iter().find_map(control_string),
+        toml::Value::Table(t) => t.values().find_map(control_string),
         _ => None,
     }
 }

@@ -266,7 +266,7 @@ impl Case {
                 return Err(self.error(
                     file,
                     &format!("measured.{m}"),
-                    format!("must be a finite number > 0, got {v}"),
+                    format!("must be a finite number > 0, got {}", crate::error::given(v)),
                 ));
             }
         }

@@ -174,7 +174,7 @@ impl Case {
                         return Err(self.error(
                             file,
                             &format!("{what}.{k}"),
-                            format!("must be a finite number > 0, got {v}"),
+                            format!("must be a finite number > 0, got {}", crate::error::given(v)),
                         ));
                     }
                 }

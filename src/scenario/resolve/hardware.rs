@@ -38,6 +38,26 @@ pub(super) fn resolve(
     Ok((catalog, hardware, engine))
 }
 
+/// Refuses an override that renames what the catalog resolved (a chip's name or kind, an
+/// instance's name, chip or host): those pick entries before overrides apply, so a changed value
+/// would be printed but not simulated. Overrides change numbers; another chip is another instance.
+fn keep_identity(over: &toml::Table, identity: &[(&str, &str)], table: &str, path: &Path) -> Result<()> {
+    for (key, current) in identity {
+        let Some(v) = over.get(*key) else { continue };
+        if v.as_str() == Some(*current) {
+            continue;
+        }
+        return Err(Error::input(
+            path,
+            format!("{table}.{key}"),
+            format!(
+                "{v} would rename the resolved {key} (`{current}`), which overrides cannot do: they change numbers of the instance chosen by hardware.instance; choose another instance (`codesim hw list`) or remove the key"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// An instance type from the catalog with its engine's chip overlays and then the scenario's chip
 /// and instance overrides (they apply to every pool's hardware), checked; and the engine.
 pub(super) fn instance(
@@ -54,9 +74,15 @@ pub(super) fn instance(
     let engine = engine::choose(serving, &hardware.chip, path)?;
     hardware.chip = engine::apply_to_chip(&engine, &hardware.chip)?;
     if let Some(over) = &h.chip {
+        let chip = &hardware.chip;
+        let kind = chip.kind.name();
+        keep_identity(over, &[("name", &chip.name), ("kind", kind)], "hardware.chip", path)?;
         hardware.chip = apply_overrides(&hardware.chip, over, path, "hardware.chip")?;
     }
     if let Some(over) = &h.instance_overrides {
+        let i = &hardware.instance;
+        let identity = [("name", i.name.as_str()), ("chip", &i.chip), ("host", &i.host)];
+        keep_identity(over, &identity, "hardware.instance_overrides", path)?;
         hardware.instance = apply_overrides(&hardware.instance, over, path, "hardware.instance_overrides")?;
         crate::hw::validate_instance(&hardware.instance, path, &|k| {
             format!("hardware.instance_overrides.{k}")

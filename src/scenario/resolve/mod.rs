@@ -136,7 +136,11 @@ fn positive(file: &Path, key: &str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
-        Err(Error::input(file, key, format!("must be a finite number > 0, got {v}")))
+        Err(Error::input(
+            file,
+            key,
+            format!("must be a finite number > 0, got {}", crate::error::given(v)),
+        ))
     }
 }
 

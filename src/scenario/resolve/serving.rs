@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::scenario::ServingSection;
 use crate::scenario::defaults;
 use crate::scenario::limits::MAX_BLOCK_TOKENS;
-use crate::serve::SchedulerConfig;
+use crate::serve::{SchedulerConfig, SchedulerKind};
 use std::path::Path;
 
 /// The resolved scheduler and KV reserve.
@@ -49,6 +49,30 @@ fn show<T: std::fmt::Debug>(v: &T) -> String {
         }
     }
     out
+}
+
+/// The keys the scenario set that a static scheduler does not read: it runs every prompt of its
+/// batch in one step (no token budget) and reserves each request's whole length at admission
+/// (no admission policy, no preemption). Said in the notes, not refused: a sweep's base may set
+/// them for the configurations that do use them.
+fn unused_under_static(s: &ServingSection, kind: SchedulerKind) -> Option<String> {
+    if kind != SchedulerKind::Static {
+        return None;
+    }
+    let set: Vec<String> = [
+        s.max_batched_tokens.map(|v| format!("max_batched_tokens = {v}")),
+        s.kv_admission.map(|v| format!("kv_admission = \"{}\"", show(&v))),
+        s.preemption.map(|v| format!("preemption = \"{}\"", show(&v))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!set.is_empty()).then(|| {
+        format!(
+            "serving.{} not used: the static scheduler runs every prompt of its batch in one step and reserves each request's whole length at admission (no token budget, admission policy or preemption)",
+            set.join(", serving.")
+        )
+    })
 }
 
 pub(super) fn resolve(
@@ -110,6 +134,9 @@ pub(super) fn resolve(
         format!("; its defaults: {}", taken.join(", "))
     };
     notes.push(format!("engine: {} ({why}){from}", engine.label()));
+    if let Some(note) = unused_under_static(s, scheduler.kind) {
+        notes.push(note);
+    }
     at_least_one(path, "serving.max_batch", scheduler.max_batch as u64)?;
     at_least_one(path, "serving.max_batched_tokens", scheduler.max_batched_tokens as u64)?;
     at_least_one(path, "serving.block_tokens", scheduler.block_tokens as u64)?;

@@ -2,8 +2,10 @@
 //! lengths, checked against the model's context.
 
 use super::{at_least_one, positive};
+use crate::engine::MAX_SIM_S;
 use crate::error::{Error, Result};
 use crate::model::ModelSpec;
+
 use crate::scenario::WorkloadSection;
 use crate::scenario::limits::{MAX_IN_SYSTEM, MAX_REQUESTS};
 use crate::serve::{SchedulerConfig, SchedulerKind};
@@ -43,6 +45,9 @@ pub(super) fn resolve(
     notes.extend(client_notes(&w.arrival));
     let requests = request_count(w, trace.as_deref(), path)?;
     let horizon_ns = horizon_ns(w.horizon_s, path)?;
+    if horizon_ns.is_none() {
+        check_span(&w.arrival, requests, trace.as_deref(), path)?;
+    }
     if requests > MAX_REQUESTS {
         return Err(Error::input(
             path,
@@ -306,16 +311,58 @@ fn max_tokens(
     Ok(Some(m))
 }
 
+/// Refuses arrivals whose expected span passes the simulator's clock ([`MAX_SIM_S`]): a rate of
+/// 1e-9/s, a think time of 1e9 s or a trace slowed by 1e-300 cannot be simulated, only clamped.
+/// With `workload.horizon_s` set the run stops at the horizon instead, so this is not checked.
+fn check_span(arrival: &ArrivalSpec, requests: u64, trace: Option<&Trace>, path: &Path) -> Result<()> {
+    let (key, value, span_s) = match arrival {
+        ArrivalSpec::Poisson { rate_per_s, .. }
+        | ArrivalSpec::Constant { rate_per_s, .. }
+        | ArrivalSpec::Gamma { rate_per_s, .. } => {
+            ("workload.arrival.rate_per_s", *rate_per_s, requests as f64 / rate_per_s)
+        }
+        ArrivalSpec::Closed {
+            clients, think_time_s, ..
+        } => {
+            let rounds = requests.div_ceil((*clients).max(1) as u64) as f64;
+            ("workload.arrival.think_time_s", *think_time_s, rounds * think_time_s)
+        }
+        ArrivalSpec::Trace { rate_scale, .. } => {
+            let last = trace
+                .and_then(|t| t.requests.iter().take(requests as usize).map(|r| r.arrival_ns).max())
+                .unwrap_or(0);
+            (
+                "workload.arrival.rate_scale",
+                *rate_scale,
+                last as f64 * 1e-9 / rate_scale,
+            )
+        }
+        ArrivalSpec::Static { .. } | ArrivalSpec::Offline {} => return Ok(()),
+    };
+    if span_s.is_finite() && span_s <= MAX_SIM_S {
+        return Ok(());
+    }
+    Err(Error::input(
+        path,
+        key,
+        format!(
+            "{} makes {requests} requests arrive over about {} s, beyond the simulator's clock ({MAX_SIM_S:e} s, about 31 years); accepted: a value that keeps the arrivals inside it, or set workload.horizon_s to stop the run earlier",
+            crate::error::given(value),
+            crate::error::given(span_s)
+        ),
+    ))
+}
+
 fn horizon_ns(horizon_s: Option<f64>, path: &Path) -> Result<Option<u64>> {
     let Some(h) = horizon_s else {
         return Ok(None);
     };
     positive(path, "workload.horizon_s", h)?;
-    if h > 1e9 {
+    if h > MAX_SIM_S {
         return Err(Error::input(
             path,
             "workload.horizon_s",
-            format!("{h} s is beyond the simulator's clock (at most 1e9 s, about 31 years)"),
+            format!("{h} s is beyond the simulator's clock (at most {MAX_SIM_S:e} s, about 31 years)"),
         ));
     }
     Ok(Some(crate::engine::secs_to_ns(h)))

@@ -325,12 +325,12 @@ mod tests {
             }
         );
 
-        let jsonl = "\n{\"timestamp\": 3, \"input_length\": 600, \"output_length\": 2, \"hash_ids\": [7]}\n\n\
+        let jsonl = "\n{\"timestamp\": 3, \"input_length\": 600, \"output_length\": 2, \"hash_ids\": [7, 9]}\n\n\
                      {\"timestamp\": 10, \"input_length\": 5, \"output_length\": 1, \"hash_ids\": [7]}\n";
         let t = parse(jsonl).unwrap();
         assert_eq!(t.format, TraceFormat::MooncakeJsonl);
         assert_eq!(t.block_tokens, Some(512));
-        assert_eq!(t.requests[0].hash_ids, vec![7]);
+        assert_eq!(t.requests[0].hash_ids, vec![7, 9]);
         assert_eq!(t.requests[1].arrival_ns, 7_000_000);
 
         // An explicit format is honoured.

@@ -87,6 +87,19 @@ pub(super) fn parse_mooncake<'a>(
                  least one token)",
             ));
         }
+        // One id per 512-token block of the prompt, the last block partial (Mooncake's
+        // FAST'25 traces: every row of both published files holds exactly ceil(input / 512)).
+        // A row without ids carries no prefix information and shares nothing.
+        let blocks = input.div_ceil(MOONCAKE_BLOCK_TOKENS) as usize;
+        if !row.hash_ids.is_empty() && row.hash_ids.len() != blocks {
+            return Err(ctx.err(
+                no,
+                format!(
+                    "field `hash_ids` holds {} ids, but `input_length` {input} spans {blocks} blocks of {MOONCAKE_BLOCK_TOKENS} tokens (one id per block, the last partial); the ids must cover the prompt exactly",
+                    row.hash_ids.len()
+                ),
+            ));
+        }
         requests.push(TraceRequest {
             arrival_ns: clock.arrival(ctx, no, t)?,
             input_tokens: input,
@@ -152,6 +165,21 @@ mod tests {
                 &["line 1", "`timestamp`", "negative"],
             ),
         ]);
+    }
+
+    #[test]
+    fn rejects_hash_ids_that_do_not_cover_the_prompt() {
+        // 1025 tokens are 3 blocks of 512 (the last holds 1 token): 2 or 4 ids are wrong.
+        for ids in ["[1, 2]", "[1, 2, 3, 4]"] {
+            let text =
+                format!("{{\"timestamp\": 0, \"input_length\": 1025, \"output_length\": 1, \"hash_ids\": {ids}}}\n");
+            assert_rejects(&[(text.as_str(), &["line 1", "hash_ids", "1025 spans 3 blocks of 512"])]);
+        }
+        let ok = "{\"timestamp\": 0, \"input_length\": 1025, \"output_length\": 1, \"hash_ids\": [1, 2, 3]}\n";
+        assert_eq!(
+            super::super::testing::parse(ok).unwrap().requests[0].hash_ids,
+            vec![1, 2, 3]
+        );
     }
 
     #[test]

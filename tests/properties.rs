@@ -610,13 +610,18 @@ proptest! {
 
 /// Instances of the cost-model properties: the three of the serving properties and the newer
 /// generations of each family.
-const PERF_INSTANCES: [&str; 6] = [
+const PERF_INSTANCES: [&str; 11] = [
     "p5.48xlarge",
     "inf2.48xlarge",
     "trn1.32xlarge",
     "p5en.48xlarge",
     "trn2.48xlarge",
     "p4de.24xlarge",
+    "p6-b200.48xlarge",
+    "p6-b300.48xlarge",
+    "p6e-gb200.36xlarge",
+    "trn3.48xlarge",
+    "trn3-gen2-server",
 ];
 const PERF_MODELS: [&str; 7] = [
     "llama-3.2-1b",
@@ -672,7 +677,7 @@ fn perf_models() -> &'static [(Deployment, PerfModel)] {
             let ranks = hw.ranks_per_instance();
             for model in PERF_MODELS {
                 for tp in [1, 2, 4, 8, 16, 32, 64].into_iter().filter(|&t| t <= ranks) {
-                    for weights in [Dtype::Bf16, Dtype::Fp8, Dtype::Int8] {
+                    for weights in [Dtype::Bf16, Dtype::Fp8, Dtype::Int8, Dtype::Nvfp4, Dtype::Mxfp4] {
                         let d = Deployment {
                             instance,
                             model,

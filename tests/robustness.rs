@@ -49,6 +49,8 @@ fn scenario_cases() -> Vec<BadScenario> {
     let poisson = "{ kind = \"poisson\", rate_per_s = 1.0 }";
     vec![
         ("syntax error", "[hardware\n".into(), vec![], vec!["line 1", "syntax"]),
+        ("fp4 KV cache", format!("{BASE}kv_cache = \"nvfp4\"\n{WORKLOAD}"), vec![], vec!["model.kv_cache", "nvfp4", "accepted: bf16, fp16, fp8, int8"]),
+        ("unknown weight dtype", format!("{BASE}weights = \"fp4\"\n{WORKLOAD}"), vec![], vec!["model.weights", "fp4", "nvfp4", "mxfp4"]),
         ("empty file", String::new(), vec![], vec!["missing field `hardware`"]),
         ("unknown top-level key", format!("{BASE}{WORKLOAD}[servng]\nmax_batch = 4\n"), vec![], vec!["servng", "did you mean `serving`"]),
         ("unknown serving key", format!("{BASE}[serving]\nmax_batch_size = 8\n{WORKLOAD}"), vec![], vec!["serving.max_batch_size", "did you mean `max_batch`"]),

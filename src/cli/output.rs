@@ -218,14 +218,32 @@ pub fn hw_list(json: bool) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<16} {:<14} {:>5} {:>6} {:>10} {:>10} {:>9} {:>9} {:>10}",
-        "instance", "chip", "chips", "ranks", "HBM GiB", "HBM TB/s", "BF16 PF", "EFA Gb/s", "$/hour"
+        "{:<18} {:<14} {:>5} {:>6} {:>10} {:>10} {:>9} {:>9} {:>10}  {:<22} {:<7}",
+        "instance",
+        "chip",
+        "chips",
+        "ranks",
+        "HBM GiB",
+        "HBM TB/s",
+        "BF16 PF",
+        "EFA Gb/s",
+        "$/hour",
+        "scale-up domain",
+        "profile"
     );
     for i in &c.instances {
         let chip = c.chip(&i.chip).map_err(|m| Error::input("hw-profiles", &i.name, m))?;
         let n = i.chips as f64;
+        let domain = i.ultraserver.map_or("-".to_string(), |u| {
+            let f = if u.fabric == codesim::hw::DomainFabric::Switch {
+                "switch"
+            } else {
+                "ring"
+            };
+            format!("{} chips, {f} {:.0} GB/s", u.instances * i.chips, u.link_gb_s)
+        });
         println!(
-            "{:<16} {:<14} {:>5} {:>6} {:>10.0} {:>10.2} {:>9.2} {:>9.0} {:>10.2}",
+            "{:<18} {:<14} {:>5} {:>6} {:>10.0} {:>10.2} {:>9.2} {:>9.0} {:>10.2}  {:<22} {}",
             i.name,
             chip.name,
             i.chips,
@@ -234,38 +252,53 @@ pub fn hw_list(json: bool) -> Result<()> {
             chip.hbm_bandwidth_gb_s * n / 1000.0,
             chip.peak_tflops.bf16.unwrap_or(0.0) * n / 1000.0,
             i.efa_gbps,
-            i.price.on_demand_usd_per_hour
+            i.price.on_demand_usd_per_hour,
+            domain,
+            c.profile_file("instance", &i.name)
         );
     }
     println!();
     println!(
-        "{:<14} {:<32} {:>9} {:>9} {:>9} {:>10} {:>7}",
-        "chip", "", "BF16 TF", "FP8 TF", "HBM GiB", "HBM GB/s", "TDP W"
+        "{:<14} {:<40} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>7}  {:<7}",
+        "chip", "", "BF16 TF", "FP8 TF", "NVFP4 TF", "MXFP4 TF", "HBM GiB", "HBM GB/s", "TDP W", "profile"
     );
     for ch in &c.chips {
         let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.0}"));
+        let p = &ch.peak_tflops;
         println!(
-            "{:<14} {:<32} {:>9} {:>9} {:>9.0} {:>10.0} {:>7.0}",
+            "{:<14} {:<40} {:>9} {:>9} {:>9} {:>9} {:>9.0} {:>10.0} {:>7.0}  {}",
             ch.name,
             ch.display_name,
-            f(ch.peak_tflops.bf16),
-            f(ch.peak_tflops.fp8),
+            f(p.bf16),
+            f(p.fp8),
+            f(p.nvfp4),
+            f(p.mxfp4),
             ch.hbm_gib,
             ch.hbm_bandwidth_gb_s,
-            ch.tdp_w
+            ch.tdp_w,
+            c.profile_file("chip", &ch.name)
         );
     }
     println!();
     println!(
-        "{:<24} {:<36} {:>6} {:>8} {:>9}",
-        "host", "", "cores", "sockets", "mem GB/s"
+        "{:<24} {:<36} {:>6} {:>8} {:>9}  {:<7}",
+        "host", "", "cores", "sockets", "mem GB/s", "profile"
     );
     for h in &c.hosts {
         println!(
-            "{:<24} {:<36} {:>6} {:>8} {:>9.0}",
-            h.name, h.display_name, h.cores, h.sockets, h.memory_bandwidth_gb_s
+            "{:<24} {:<36} {:>6} {:>8} {:>9.0}  {}",
+            h.name,
+            h.display_name,
+            h.cores,
+            h.sockets,
+            h.memory_bandwidth_gb_s,
+            c.profile_file("host", &h.name)
         );
     }
+    println!();
+    println!(
+        "sources: every number's `# source:`, `# derived:`, `# fitted:` or `# assumption:` comment is on its line of the profile named (hw-profiles/README.md); a `-` peak has no fast path and falls back with a note"
+    );
     Ok(())
 }
 

@@ -2,7 +2,6 @@
 //! at build time) and from any extra profile files a scenario names. Every number in those files
 //! carries its source; see `hw-profiles/README.md`.
 
-use crate::dtype::Dtype;
 use crate::error::{Error, Result, did_you_mean};
 use crate::input::parse_toml;
 use serde::{Deserialize, Serialize};
@@ -10,9 +9,12 @@ use std::path::Path;
 
 pub mod engine;
 pub mod nitro;
+mod peak;
 pub mod power;
 mod ranges;
+pub use peak::PeakTflops;
 pub(crate) use ranges::validate_instance;
+use ranges::{check_power, check_ranges, check_shapes};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -28,31 +30,6 @@ impl ChipKind {
             ChipKind::Gpu => "gpu",
             ChipKind::Neuron => "neuron",
             ChipKind::Cpu => "cpu",
-        }
-    }
-}
-
-/// Dense peak throughput per dtype, TFLOP/s (TOP/s for integers), per chip. `None`: no fast path.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PeakTflops {
-    pub bf16: Option<f64>,
-    pub fp16: Option<f64>,
-    pub fp8: Option<f64>,
-    pub int8: Option<f64>,
-    pub int4: Option<f64>,
-    pub fp32: Option<f64>,
-}
-
-impl PeakTflops {
-    pub fn get(&self, d: Dtype) -> Option<f64> {
-        match d {
-            Dtype::Bf16 => self.bf16,
-            Dtype::Fp16 => self.fp16,
-            Dtype::Fp8 => self.fp8,
-            Dtype::Int8 => self.int8,
-            Dtype::Int4 => self.int4,
-            Dtype::Fp32 => self.fp32,
         }
     }
 }
@@ -284,32 +261,6 @@ pub struct Chip {
 }
 
 impl Chip {
-    /// Peak FLOP/s of `dtype` on this chip, or the dtype it falls back to when the chip has no
-    /// fast path for it (e.g. fp8 on A100 runs as fp16/bf16), with a note saying so.
-    pub fn peak_flops(&self, dtype: Dtype) -> (f64, Dtype, Option<String>) {
-        if let Some(t) = self.peak_tflops.get(dtype) {
-            return (t * 1e12, dtype, None);
-        }
-        let fallbacks: &[Dtype] = match dtype {
-            Dtype::Int4 => &[Dtype::Int8, Dtype::Fp8, Dtype::Bf16, Dtype::Fp16],
-            Dtype::Int8 => &[Dtype::Fp8, Dtype::Bf16, Dtype::Fp16],
-            Dtype::Fp8 => &[Dtype::Bf16, Dtype::Fp16],
-            Dtype::Fp16 => &[Dtype::Bf16],
-            Dtype::Bf16 => &[Dtype::Fp16],
-            Dtype::Fp32 => &[Dtype::Bf16, Dtype::Fp16],
-        };
-        for &f in fallbacks {
-            if let Some(t) = self.peak_tflops.get(f) {
-                let note = format!("{} has no {dtype} fast path; compute runs at its {f} peak", self.name);
-                return (t * 1e12, f, Some(note));
-            }
-        }
-        (
-            0.0,
-            dtype,
-            Some(format!("{} lists no peak throughput for {dtype}", self.name)),
-        )
-    }
     pub fn hbm_bytes(&self) -> f64 {
         self.hbm_gib * GIB
     }
@@ -357,8 +308,11 @@ pub struct Instance {
     pub price: Price,
 }
 
-/// An instance group whose members' chips are linked directly (Trn2 UltraServer: the chips at
-/// the same coordinate of 4 instances form a ring over NeuronLink).
+/// An instance group whose members' chips are linked directly, a scale-up domain larger than
+/// one instance: a Trn2 UltraServer (the chips at the same coordinate of 4 instances form a ring
+/// over NeuronLink), a GB200 NVL72 (18 instances, 72 GPUs on one NVLink switch fabric), a Trn3
+/// UltraServer (NeuronSwitch). A tensor- or expert-parallel group within `instances` members
+/// uses these links instead of EFA.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UltraServer {
@@ -367,6 +321,24 @@ pub struct UltraServer {
     /// Inter-instance link per chip, per direction, GB/s.
     pub link_gb_s: f64,
     pub link_latency_us: f64,
+    /// How the members are joined (default `ring`).
+    #[serde(default)]
+    pub fabric: DomainFabric,
+}
+
+/// The wiring of a scale-up domain across instances.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DomainFabric {
+    /// Each chip reaches its peers at the same position of the other members over its own link
+    /// (Trn2 UltraServer): the group's collectives are hierarchical, chips of an instance first,
+    /// then instances.
+    #[default]
+    Ring,
+    /// Every chip of every member reaches every other through the domain's switches at
+    /// `link_gb_s` (NVLink Switch in a GB200 NVL72, NeuronSwitch in a Trn3 UltraServer): a group
+    /// within the domain is one flat switched group, as the chips of one NVSwitch instance are.
+    Switch,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -409,6 +381,9 @@ pub struct Catalog {
     pub nitro: Option<nitro::Nitro>,
     /// Host CPU costs of serving (`hw-profiles/infrastructure.toml`; none: free).
     pub host_software: Option<nitro::HostSoftware>,
+    /// The profile file each chip, instance and host was read from (keys `chip NAME`,
+    /// `instance NAME`, `host NAME`): where every number's source comment is.
+    pub profile_files: std::collections::BTreeMap<String, String>,
 }
 
 /// A chip, the instance that carries it and the instance's host, resolved and with any scenario
@@ -460,6 +435,12 @@ impl Catalog {
         let f: ProfileFile = parse_toml(text, file)?;
         for chip in &f.chip {
             validate_chip(chip, file)?;
+        }
+        let origin = file.display().to_string();
+        let names = f.chip.iter().map(|c| format!("chip {}", c.name));
+        let names = names.chain(f.instance.iter().map(|i| format!("instance {}", i.name)));
+        for k in names.chain(f.host.iter().map(|h| format!("host {}", h.name))) {
+            self.profile_files.insert(k, origin.clone());
         }
         upsert(&mut self.chips, f.chip, |c| c.name.clone());
         upsert(&mut self.instances, f.instance, |i| i.name.clone());
@@ -514,6 +495,12 @@ impl Catalog {
     }
     pub fn host(&self, name: &str) -> Result<&Host, String> {
         find(&self.hosts, name, |h| &h.name, "host")
+    }
+    /// The profile file an entry came from (`kind`: chip, instance or host), `-` if unknown.
+    pub fn profile_file(&self, kind: &str, name: &str) -> &str {
+        self.profile_files
+            .get(&format!("{kind} {name}"))
+            .map_or("-", |s| s.as_str())
     }
 
     /// The hardware of an instance type, by name; the error lists the known instances.
@@ -571,116 +558,6 @@ pub(crate) fn validate_chip(c: &Chip, file: &Path) -> Result<()> {
             at("physical_cores_per_chip"),
             "a CPU chip counts its cores: must be at least 1",
         ));
-    }
-    Ok(())
-}
-
-/// The chip's other numbers are physical: finite, latencies, overheads, bandwidths and peaks
-/// not negative, idle power within [0, TDP], the KV-read efficiency a fraction of the bandwidth.
-fn check_ranges(c: &Chip, file: &Path) -> Result<()> {
-    let at = |k: &str| format!("chip `{}`.{k}", c.name);
-    let e = &c.efficiency;
-    let p = &c.peak_tflops;
-    let non_negative = [
-        ("sram_mib", Some(c.sram_mib)),
-        ("link.bandwidth_gb_s", Some(c.link.bandwidth_gb_s)),
-        ("link.latency_us", Some(c.link.latency_us)),
-        ("efficiency.compute_half_tokens", Some(e.compute_half_tokens)),
-        ("efficiency.attention_score_bytes", Some(e.attention_score_bytes)),
-        ("efficiency.step_overhead_us", Some(e.step_overhead_us)),
-        ("efficiency.layer_overhead_us", Some(e.layer_overhead_us)),
-        ("efficiency.collective_latency_us", Some(e.collective_latency_us)),
-        ("efficiency.thread_half_cores", Some(e.thread_half_cores)),
-        ("efficiency.core_bandwidth_gb_s", Some(e.core_bandwidth_gb_s)),
-        ("efficiency.graph_launch_us", Some(e.graph_launch_us)),
-        ("efficiency.eager_launch_us", Some(e.eager_launch_us)),
-        ("efficiency.kernels_per_layer", Some(e.kernels_per_layer)),
-        ("efficiency.sampling_us", Some(e.sampling_us)),
-        ("efficiency.host_sync_us", Some(e.host_sync_us)),
-        ("peak_tflops.bf16", p.bf16),
-        ("peak_tflops.fp16", p.fp16),
-        ("peak_tflops.fp8", p.fp8),
-        ("peak_tflops.int8", p.int8),
-        ("peak_tflops.int4", p.int4),
-        ("peak_tflops.fp32", p.fp32),
-    ];
-    for (k, v) in non_negative {
-        if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
-            return Err(Error::input(
-                file,
-                at(k),
-                format!("must be a finite number ≥ 0, got {}", crate::error::given(v)),
-            ));
-        }
-    }
-    if !(c.idle_w.is_finite() && (0.0..=c.tdp_w).contains(&c.idle_w)) {
-        return Err(Error::input(
-            file,
-            at("idle_w"),
-            format!("must be within [0, tdp_w = {} W], got {}", c.tdp_w, c.idle_w),
-        ));
-    }
-    if let Some(v) = e.kv_memory.filter(|v| !(v.is_finite() && *v > 0.0 && *v <= 1.0)) {
-        return Err(Error::input(
-            file,
-            at("efficiency.kv_memory"),
-            format!(
-                "is a fraction of the HBM bandwidth: must be in (0, 1], got {}",
-                crate::error::given(v)
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Every `[chip.power]` fraction is in [0, 1]: a phase draws between idle and TDP.
-fn check_power(c: &Chip, file: &Path) -> Result<()> {
-    for (k, v) in c.power.entries() {
-        if let Some(v) = v.filter(|v| !(v.is_finite() && (0.0..=1.0).contains(v))) {
-            return Err(Error::input(
-                file,
-                format!("chip `{}`.power.{k}", c.name),
-                format!(
-                    "is a fraction of the dynamic range (TDP − idle): must be in [0, 1], got {}",
-                    crate::error::given(v)
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Bucket lists are non-empty and strictly increasing token counts ≥ 1; KV blocks hold a token.
-fn check_shapes(c: &Chip, file: &Path) -> Result<()> {
-    let at = |k: &str| format!("chip `{}`.efficiency.{k}", c.name);
-    let e = &c.efficiency;
-    for (k, list) in [
-        ("context_buckets", &e.context_buckets),
-        ("token_buckets", &e.token_buckets),
-    ] {
-        let Some(BucketList::Tokens(v)) = list else {
-            continue;
-        };
-        let increasing = v.windows(2).all(|w| w[0] < w[1]);
-        if v.is_empty() || v[0] == 0 || !increasing {
-            return Err(Error::input(
-                file,
-                at(k),
-                format!(
-                    "must be \"pow2\", \"none\" or a non-empty list of strictly increasing token counts ≥ 1, got {v:?}"
-                ),
-            ));
-        }
-    }
-    if e.kv_block_tokens == 0 {
-        return Err(Error::input(
-            file,
-            at("kv_block_tokens"),
-            "must be at least 1 (tokens per KV block)",
-        ));
-    }
-    if e.bucket_min_tokens == 0 {
-        return Err(Error::input(file, at("bucket_min_tokens"), "must be at least 1"));
     }
     Ok(())
 }

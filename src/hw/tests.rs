@@ -1,4 +1,5 @@
 use super::*;
+use crate::dtype::Dtype;
 
 #[test]
 fn builtin_catalog_has_the_required_hardware() {
@@ -334,4 +335,103 @@ fn bucket_lists_and_kv_layouts_are_checked() {
 #[derive(serde::Serialize)]
 struct ProfileFile0 {
     chip: Vec<Chip>,
+}
+
+// ---- the 2026 catalog: Blackwell, GB200 NVL72, Trainium3; FP4 peaks and fallbacks ----
+
+#[test]
+fn blackwell_and_trainium3_are_in_the_catalog_with_their_domains() {
+    let c = Catalog::builtin().unwrap();
+    for (inst, chip, chips, ranks) in [
+        ("p6-b200.48xlarge", "b200", 8, 8),
+        ("p6-b300.48xlarge", "b300", 8, 8),
+        ("p6e-gb200.36xlarge", "gb200", 4, 4),
+        ("trn3.48xlarge", "trainium3", 16, 64),
+        ("trn3-gen2-server", "trainium3", 4, 16),
+    ] {
+        let hw = c.hardware(inst).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(hw.chip.name, chip, "{inst}");
+        assert_eq!((hw.instance.chips, hw.ranks_per_instance()), (chips, ranks), "{inst}");
+        assert!(hw.instance.price.on_demand_usd_per_hour > 0.0, "{inst} has no price");
+        assert!(c.profile_file("instance", inst).starts_with("hw-profiles/"), "{inst}");
+    }
+    // Scale-up domains: 72 GPUs on NVLink switches, 64 and 144 Trainium3 on NeuronSwitch.
+    for (inst, members, chips) in [
+        ("p6e-gb200.36xlarge", 18, 72),
+        ("trn3.48xlarge", 4, 64),
+        ("trn3-gen2-server", 36, 144),
+    ] {
+        let i = c.instance(inst).unwrap();
+        let u = i.ultraserver.unwrap();
+        assert_eq!((u.instances, u.instances * i.chips), (members, chips), "{inst}");
+        assert_eq!(u.fabric, DomainFabric::Switch, "{inst}");
+    }
+    assert_eq!(c.host("nvidia-grace").unwrap().cores, 72);
+}
+
+/// FP4 peaks where the chip has the path; a chip without one computes at its next dtype (fp8,
+/// else bf16) and says that the weights stay in 4 bits.
+#[test]
+fn fp4_runs_at_the_fp4_peak_or_falls_back_with_a_note() {
+    let c = Catalog::builtin().unwrap();
+    for (chip, nvfp4, mxfp4) in [
+        ("b200", 9000.0, 9000.0),
+        ("b300", 13125.0, 13125.0),
+        ("gb200", 10000.0, 10000.0),
+    ] {
+        let ch = c.chip(chip).unwrap();
+        for (d, want) in [(Dtype::Nvfp4, nvfp4), (Dtype::Mxfp4, mxfp4)] {
+            let (peak, used, note) = ch.peak_flops(d);
+            assert_eq!((peak, used, note), (want * 1e12, d, None), "{chip} {d}");
+        }
+    }
+    // Trainium3: MXFP4 at its MXFP8 rate; NVFP4 has no path and falls back to fp8.
+    let t3 = c.chip("trainium3").unwrap();
+    assert_eq!(t3.peak_flops(Dtype::Mxfp4), (2517.0e12, Dtype::Mxfp4, None));
+    let (peak, used, note) = t3.peak_flops(Dtype::Nvfp4);
+    assert_eq!((peak, used), (2517.0e12, Dtype::Fp8));
+    let note = note.unwrap();
+    assert!(
+        note.contains("no nvfp4 fast path") && note.contains("0.5625 bytes per weight"),
+        "{note}"
+    );
+    // Hopper: fp8; Ampere (no fp8): bf16.
+    assert_eq!(c.chip("h100-sxm").unwrap().peak_flops(Dtype::Mxfp4).1, Dtype::Fp8);
+    let (_, used, note) = c.chip("a100-80gb").unwrap().peak_flops(Dtype::Nvfp4);
+    assert_eq!(used, Dtype::Bf16);
+    assert!(note.unwrap().contains("stay stored as nvfp4"));
+    // B300 lists no int8 (sources disagree): int8 falls back to its fp8 peak with a note.
+    let (peak, used, note) = c.chip("b300").unwrap().peak_flops(Dtype::Int8);
+    assert_eq!((peak, used), (4500.0e12, Dtype::Fp8));
+    assert!(note.is_some());
+}
+
+/// Every new chip resolves with its kind's default engine (vLLM on GPUs, NxD Inference on
+/// Neuron) and runs under the engines that list its kind.
+#[test]
+fn new_chips_resolve_with_their_default_engines() {
+    let c = Catalog::builtin().unwrap();
+    for (chip, default) in [
+        ("b200", "vllm"),
+        ("b300", "vllm"),
+        ("gb200", "vllm"),
+        ("trainium3", "nxdi"),
+    ] {
+        let ch = c.chip(chip).unwrap();
+        assert_eq!(engine::default_for(ch).unwrap().name, default, "{chip}");
+        let resolved = engine::with_default_engine(ch).unwrap_or_else(|e| panic!("{chip}: {e}"));
+        assert_eq!(resolved.peak_tflops, ch.peak_tflops, "{chip}");
+        for e in ["vllm", "trtllm", "sglang"] {
+            assert_eq!(
+                engine::find(e).unwrap().runs_on(ch),
+                ch.kind == ChipKind::Gpu,
+                "{e} on {chip}"
+            );
+        }
+    }
+    // NxD Inference multiplies quantized weights in fp8 (MXFP8) on Trainium3, in bf16 on Trainium2.
+    let t3 = engine::with_default_engine(c.chip("trainium3").unwrap()).unwrap();
+    assert_eq!(t3.efficiency.quantized_compute, Some(Dtype::Fp8));
+    let t2 = engine::with_default_engine(c.chip("trainium2").unwrap()).unwrap();
+    assert_eq!(t2.efficiency.quantized_compute, Some(Dtype::Bf16));
 }

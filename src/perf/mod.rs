@@ -440,12 +440,12 @@ impl PerfModel {
     }
 
     /// The dtype the matrix multiplies run in: the deployment's compute dtype, unless the stack
-    /// quantizes fp8/int8 weights only and multiplies in another (`quantized_compute`).
+    /// quantizes fp8/int8/fp4 weights only and multiplies in another (`quantized_compute`).
     fn matmul_dtype(spec: &DeploymentSpec, notes: &mut Vec<String>) -> Dtype {
         let chip = &spec.hardware.chip;
         let compute = spec.precision.compute;
         match chip.efficiency.quantized_compute {
-            Some(d) if d != compute && matches!(compute, Dtype::Fp8 | Dtype::Int8) => {
+            Some(d) if d != compute && matches!(compute, Dtype::Fp8 | Dtype::Int8 | Dtype::Nvfp4 | Dtype::Mxfp4) => {
                 notes.push(format!(
                     "{}: {} weights are quantized weight-only; matrix multiplies run in {d} (chip efficiency.quantized_compute)",
                     chip.name, spec.precision.weights

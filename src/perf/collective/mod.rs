@@ -11,8 +11,18 @@
 //! - level 2, instances over EFA (or Trn2 UltraServer NeuronLink): each instance holds the whole
 //!   message after level 1's reduce-scatter spread over its ranks; their concurrent shards share
 //!   the instance's EFA, so the instance moves its whole message over all of the EFA (ring or
-//!   tree, `infrastructure.allreduce`). UltraServer members run it over each chip's own link to
-//!   its peers, each chip moving its 1/chips of the message.
+//!   tree, `infrastructure.allreduce`). Members of a scale-up domain (`[instance.ultraserver]`:
+//!   a Trn2 UltraServer's ring, a GB200 NVL72's NVLink switches, a Trn3 UltraServer's
+//!   NeuronSwitch) run it over each chip's own domain link to its peers, each chip moving its
+//!   1/chips of the message, with the domain's per-hop latency: no EFA, no Nitro. On a switched
+//!   domain the link is the chips' own NVLink/NeuronLink through the switches, so the stack's
+//!   `collective_bandwidth` applies to it as to the chip fabric. (A flat ring over all of an
+//!   NVL72's 72 GPUs moves the same 2(p−1)/p · n bytes per GPU but pays 142 hops instead of
+//!   2·3 + 2·17 = 40; the hierarchical form is the cheaper one the library can run.)
+//!
+//! An all-to-all on a switched domain is flat: every chip sends to every other chip of the group
+//! straight through the switches, whichever instance it is in (on a Trn2 ring, members' chips
+//! reach only their ring neighbours, so the levels stay apart).
 //!
 //! An all-reduce is reduce-scatter down the levels and all-gather back up: on-chip all-reduce of
 //! n, chip-level all-reduce of n per chip, cross-instance all-reduce of n per instance (or n/C
@@ -21,12 +31,14 @@
 //! its chip's link while the per-chip ring traffic was charged per rank, overcounting the
 //! bandwidth term ×ranks_per_chip (×4 on trn2, ×2 on trn1/inf2) and the hops.
 
+#[cfg(test)]
+mod domain_tests;
 pub mod fabric;
 #[cfg(test)]
 mod tests;
 
 use super::network::{self, AllReduceAlgorithm, Link};
-use crate::hw::Hardware;
+use crate::hw::{DomainFabric, Hardware};
 use fabric::{Fabric, xfer};
 
 /// Where a group of ranks sits: ranks per chip, chips per instance, instances.
@@ -101,21 +113,60 @@ struct CrossInstance {
 }
 
 impl CrossInstance {
+    /// No cross-instance step (the group is inside one instance or one switched domain).
+    fn none() -> CrossInstance {
+        CrossInstance {
+            instances: 1,
+            link: Link::from_gb_s(0.0, 0.0),
+            share: 1.0,
+        }
+    }
+
     fn of(hw: &Hardware, p: Placement) -> CrossInstance {
         match hw.instance.ultraserver {
             // Inside an UltraServer each chip has its own link to its peers in the other
             // members; no EFA, no Nitro.
-            Some(u) if p.instances <= u.instances => CrossInstance {
-                instances: p.instances,
-                link: Link::from_gb_s(u.link_gb_s, u.link_latency_us),
-                share: 1.0 / p.chips as f64,
-            },
+            Some(u) if p.instances <= u.instances => {
+                let b = match u.fabric {
+                    DomainFabric::Switch => u.link_gb_s * hw.chip.efficiency.collective_bandwidth,
+                    DomainFabric::Ring => u.link_gb_s,
+                };
+                CrossInstance {
+                    instances: p.instances,
+                    link: Link::from_gb_s(b, u.link_latency_us),
+                    share: 1.0 / p.chips as f64,
+                }
+            }
             _ => CrossInstance {
                 instances: p.instances,
                 link: Link::from_gbps(hw.instance.efa_gbps, hw.instance.efa_latency_us),
                 share: 1.0,
             },
         }
+    }
+}
+
+/// The group spans instances of a scale-up domain (over its links, not EFA).
+fn in_domain(hw: &Hardware, p: Placement) -> bool {
+    hw.instance
+        .ultraserver
+        .is_some_and(|u| p.instances > 1 && p.instances <= u.instances)
+}
+
+/// The chip-level fabric and cross-instance step of an all-to-all placed as `p`: on a switched
+/// domain one flat switch over all the group's chips at the domain link, no cross-instance
+/// step; otherwise the instance's fabric, then EFA or a ring domain's links.
+fn all_to_all_levels(hw: &Hardware, p: Placement) -> (Fabric, CrossInstance) {
+    match hw.instance.ultraserver {
+        Some(u) if u.fabric == DomainFabric::Switch && in_domain(hw, p) => {
+            let b = u.link_gb_s * hw.chip.efficiency.collective_bandwidth;
+            let fabric = Fabric::Switch {
+                chips: p.chips * p.instances,
+                link: Link::from_gb_s(b, u.link_latency_us),
+            };
+            (fabric, CrossInstance::none())
+        }
+        _ => (Fabric::of(hw, p.chips), CrossInstance::of(hw, p)),
     }
 }
 
@@ -131,6 +182,9 @@ pub struct AllReduce {
     cross: CrossInstance,
     /// The algorithm of the cross-instance step (inside an instance the fabric's own).
     algorithm: AllReduceAlgorithm,
+    /// The group spans instances of a scale-up domain: its cross-instance step runs over the
+    /// domain's links.
+    domain: bool,
 }
 
 impl AllReduce {
@@ -144,7 +198,13 @@ impl AllReduce {
             fabric: Fabric::of(hw, p.chips),
             cross: CrossInstance::of(hw, p),
             algorithm: AllReduceAlgorithm::Ring,
+            domain: in_domain(hw, p),
         }
+    }
+
+    /// The group spans instances over a scale-up domain's links rather than EFA.
+    pub fn in_domain(&self) -> bool {
+        self.domain
     }
 
     /// The same all-reduce with another cross-instance algorithm.
@@ -196,13 +256,14 @@ pub struct AllToAll {
 impl AllToAll {
     pub fn for_group(hw: &Hardware, ranks: u32) -> AllToAll {
         let placement = Placement::packed(hw, ranks);
+        let (fabric, cross) = all_to_all_levels(hw, placement);
         AllToAll {
             ranks: ranks.max(1),
             placement,
             fixed_ns: hw.chip.efficiency.collective_latency_us * 1e3,
             on_chip: OnChip::of(hw, placement.ranks_per_chip),
-            fabric: Fabric::of(hw, placement.chips),
-            cross: CrossInstance::of(hw, placement),
+            fabric,
+            cross,
         }
     }
 
@@ -220,7 +281,7 @@ impl AllToAll {
     }
 
     /// Level 1: each chip sends r² · bytes/p to each other chip of the instance (r ranks of the
-    /// group on each side).
+    /// group on each side); in a switched domain, to each other chip of the group.
     pub fn chip_ns(&self, bytes: f64) -> f64 {
         let r = self.placement.ranks_per_chip as f64;
         self.fabric.all_to_all_ns(r * r * bytes / self.ranks as f64)

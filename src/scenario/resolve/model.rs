@@ -29,17 +29,22 @@ pub(super) fn resolve(
             ),
         ));
     }
-    // Block formats quantize activations to int8 and run int8 dot products (llama.cpp).
+    // Block formats quantize activations to int8 and run int8 dot products (llama.cpp). FP4
+    // weights multiply in FP4 where the chip has the path (Blackwell; MXFP4 on Trainium3) and
+    // fall back to the chip's next dtype with a note where it has not (`Chip::peak_flops`).
     let compute = m.compute.unwrap_or(match (format, m.weights) {
         (WeightFormat::Q4_0 | WeightFormat::Q8_0, _) => Dtype::Int8,
-        (_, Dtype::Fp8 | Dtype::Fp16 | Dtype::Bf16 | Dtype::Fp32) => m.weights,
+        (_, Dtype::Fp8 | Dtype::Fp16 | Dtype::Bf16 | Dtype::Fp32 | Dtype::Nvfp4 | Dtype::Mxfp4) => m.weights,
         (_, Dtype::Int8 | Dtype::Int4) => Dtype::Bf16,
     });
-    if matches!(m.kv_cache, Dtype::Int4) {
+    if matches!(m.kv_cache, Dtype::Int4 | Dtype::Nvfp4 | Dtype::Mxfp4) {
         return Err(Error::input(
             path,
             "model.kv_cache",
-            "int4 KV caches are not modelled; accepted: bf16, fp16, fp8, int8",
+            format!(
+                "{} KV caches are not modelled; accepted: bf16, fp16, fp8, int8 (fp8 is the KV format the Blackwell, Hopper and Trainium engines ship)",
+                m.kv_cache
+            ),
         ));
     }
     let precision = Precision {

@@ -63,6 +63,7 @@ fn items(files: &[PathBuf], catalog: &Catalog) -> Result<(Vec<Item>, Vec<Skip>)>
                 skipped.push(Skip {
                     id: c.id.clone(),
                     reason: "its instance, engine or version does not resolve".into(),
+                    fault: None,
                 });
                 continue;
             };

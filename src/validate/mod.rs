@@ -7,9 +7,11 @@
 //! every check a user's scenario gets applies here too), runs with seed 1, and each measured
 //! metric is compared with its prediction: `error_pct = 100 · (predicted − measured) / measured`.
 //!
-//! A case that cannot be simulated (unknown instance or model, weights or KV cache that do not
-//! fit, an invalid TP) is reported as skipped with the reason, never dropped. A case that is
-//! malformed (a key its load kind needs is missing) is an input error: that is the file's fault.
+//! A case that cannot be simulated here (weights or KV cache that do not fit, no request
+//! completing) is reported as skipped with the reason, never dropped. A case that is malformed (a
+//! key its load kind needs is missing, an unknown instance or model, a TP that does not match its
+//! chips) is an input error naming the case and key: that is the file's fault. A file none of
+//! whose cases runs is an error too (no table of NaN %).
 
 mod annotate;
 pub mod calibrate;
@@ -96,6 +98,11 @@ pub struct Row {
 pub struct Skip {
     pub id: String,
     pub reason: String,
+    /// The case key at fault when the file is wrong (an unknown instance or model, a TP that
+    /// does not match the case's chips): then `validate` refuses the file (exit 2) instead of
+    /// skipping the case. `None` when the case is well formed but cannot run here.
+    #[serde(skip)]
+    pub fault: Option<&'static str>,
 }
 
 /// Absolute errors summarised; percentiles interpolate linearly between closest ranks.
@@ -209,11 +216,29 @@ pub fn run_cases(cases: &[Case], file: &Path) -> Result<Report> {
     let outcomes: Vec<Result<Vec<Row>, Skip>> = cases.par_iter().map(|c| run_case(c, &catalog, file)).collect();
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
-    for o in outcomes {
+    for (c, o) in cases.iter().zip(outcomes) {
         match o {
             Ok(r) => rows.extend(r),
+            Err(Skip {
+                fault: Some(key),
+                reason,
+                ..
+            }) => return Err(c.error(file, key, reason)),
             Err(s) => skipped.push(s),
         }
+    }
+    if rows.is_empty() {
+        let first = skipped
+            .first()
+            .map_or(String::new(), |s| format!(" (`{}`: {})", s.id, s.reason));
+        return Err(Error::infeasible(
+            file,
+            "case",
+            format!(
+                "none of its {} cases could be simulated, so there is no error to report{first}",
+                cases.len()
+            ),
+        ));
     }
     Ok(summarise(rows, skipped))
 }
@@ -270,15 +295,29 @@ pub fn run_case_with(c: &Case, catalog: &Catalog, file: &Path, extra: &str) -> R
     let skip = |reason: String| Skip {
         id: c.id.clone(),
         reason,
+        fault: None,
     };
-    let hw = catalog.hardware(&c.instance).map_err(skip)?;
-    let (mut text, raised) = context::serve_at_needed_context(c, &hw, file, c.scenario_toml(&hw).map_err(skip)?);
+    let fault = |key: &'static str| {
+        move |reason: String| Skip {
+            id: c.id.clone(),
+            reason,
+            fault: Some(key),
+        }
+    };
+    let hw = catalog.hardware(&c.instance).map_err(fault("instance"))?;
+    let toml = c.scenario_toml(&hw).map_err(fault("tp"))?;
+    let (mut text, raised) = context::serve_at_needed_context(c, &hw, file, toml);
     text.push_str(extra);
     // Named after the case, next to the file, so relative model paths resolve as in the file.
     let mut name = file.as_os_str().to_owned();
     name.push(format!("#{}", c.id));
     let scenario_path = PathBuf::from(name);
-    let sc = crate::scenario::load_str(&text, &scenario_path).map_err(|e| skip(reason(&e)))?;
+    let sc = crate::scenario::load_str(&text, &scenario_path).map_err(|e| match &e {
+        // The generated scenario names the case's model and instance as written: an input error
+        // there is the file's (an unknown model preset or config path).
+        Error::Input(i) if i.location.contains("model.") => fault("model")(reason(&e)),
+        _ => skip(reason(&e)),
+    })?;
     let r = crate::sim::simulate(&sc).map_err(|e| skip(reason(&e)))?;
     if r.requests.dropped > 0 || r.requests.completed == 0 {
         let why = r
@@ -422,15 +461,14 @@ output_tok_s = 100.0
     }
 
     #[test]
-    fn unknown_instance_is_a_skip() {
+    fn unknown_instance_is_the_files_fault() {
+        // An unknown instance is a typo in the file, not a case codesim cannot run: exit 2
+        // naming the case and the key, never a table of NaN %.
         let text = case_text("p9.huge", "load = \"static\"\nconcurrency = 1");
         let path = Path::new("v.toml");
         let f = parse(&text, path).unwrap();
-        let r = run_cases(&f.case, path).unwrap();
-        assert!(r.rows.is_empty());
-        assert_eq!(r.skipped.len(), 1);
-        assert_eq!(r.skipped[0].id, "t1");
-        assert!(r.skipped[0].reason.contains("p9.huge"), "{}", r.skipped[0].reason);
+        let e = run_cases(&f.case, path).unwrap_err().to_string();
+        assert!(e.contains("case `t1`, key `instance`") && e.contains("p9.huge"), "{e}");
     }
 
     #[test]

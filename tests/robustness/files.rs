@@ -308,6 +308,26 @@ fn plan_cases() -> Vec<BadFile> {
 fn validation_cases() -> Vec<BadFile> {
     vec![
         bad(
+            "unknown model",
+            case(&[("llama-3.1-8b", "llama-9")]),
+            &["case `x`, key `model`", "llama-9"],
+        ),
+        bad(
+            "unknown instance",
+            case(&[("instance = \"p5.48xlarge\"", "instance = \"p9.48xlarge\"")]),
+            &["case `x`, key `instance`", "did you mean `p5.48xlarge`"],
+        ),
+        bad(
+            "tp beyond the case's chips",
+            case(&[("tp = 1", "tp = 16")]),
+            &["case `x`, key `tp`", "chips = 1"],
+        ),
+        bad(
+            "more chips than the tp uses",
+            case(&[("chips = 1", "chips = 64")]),
+            &["case `x`, key `tp`", "chips = 64"],
+        ),
+        bad(
             "no case at all",
             b"# published measurements\n".to_vec(),
             &["case", "no [[case]] table"],

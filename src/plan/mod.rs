@@ -33,7 +33,7 @@
 //! # or scenario = "path/to/scenario.toml" (its [workload] is replaced by the demand)
 //!
 //! [pricing]
-//! mode = "on_demand"             # on_demand, reserved or spot
+//! mode = "on_demand"             # on_demand, reserved, spot or own (rank by ownership cost)
 //! budget_usd_per_hour = 500.0    # optional
 //! power_limit_w = 100000.0       # optional: provisioned power (chips × TDP + hosts)
 //!
@@ -152,7 +152,9 @@ pub struct Candidate {
     pub max_units: u32,
 }
 
-/// How instances are paid for.
+/// How instances are paid for: rented at one of the catalog's prices, or owned (every probe runs
+/// with `infrastructure.pricing = "own"`: capital recovery, facility, operations and the probe's
+/// measured energy, `[cost.ownership]` of the candidate's scenario over `costs/ownership.toml`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PriceMode {
@@ -160,6 +162,7 @@ pub enum PriceMode {
     OnDemand,
     Reserved,
     Spot,
+    Own,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -259,3 +259,38 @@ fn bad_ownership_inputs_exit_2_naming_file_key_value_and_what_is_accepted() {
         assert!(!err.contains("panicked"), "{what}: {err}");
     }
 }
+
+#[test]
+fn ownership_keys_are_sweepable() {
+    let d = temp_dir("sweep");
+    let base = scenario(WORKLOAD, "").replace("name = \"own\"\nseed = 3\n", "");
+    let mut text = String::from(
+        "name = \"kwh\"\n[axes]\n\"cost.ownership.usd_per_kwh\" = [0.05, 0.5]\n\"cost.ownership.depreciation_years\" = [3.0, 6.0]\n[base]\nseed = 3\n",
+    );
+    // The scenario's tables under [base].
+    for line in base.lines() {
+        let line = match line.strip_prefix('[') {
+            Some(rest) => format!("[base.{rest}"),
+            None => line.to_string(),
+        };
+        text.push_str(&line);
+        text.push('\n');
+    }
+    std::fs::write(d.join("sweep.toml"), text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_codesim"))
+        .args(["sweep", "sweep.toml", "--out", "out"])
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = std::fs::read_to_string(d.join("out/results.csv")).unwrap();
+    let mut lines = csv.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = head.iter().position(|h| *h == "usd_per_mtok_total_own").unwrap();
+    let own: Vec<f64> = lines.map(|l| l.split(',').nth(col).unwrap().parse().unwrap()).collect();
+    assert_eq!(own.len(), 4);
+    // The same simulated runs: dearer power and a shorter depreciation each raise the owned price.
+    let mut sorted = own.clone();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 4, "{own:?}");
+}

@@ -39,7 +39,7 @@
 //!
 //! [[whatif]]
 //! name = "traffic ×2"
-//! traffic_scale = 2.0            # also: price_scale, slo_scale,
+//! traffic_scale = 2.0            # also: price_scale (under own: × the owned $/hour), slo_scale,
 //! # prices = { "p5.48xlarge" = 40.0 }      ($/hour under the pricing mode)
 //! # chip_overrides = { "h100-sxm" = { hbm_bandwidth_gb_s = 5025.0 } }
 //! # profiles = ["new-chip.toml"]  (added to every candidate's hardware.profiles)

@@ -115,7 +115,8 @@ pub(super) fn section(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord], g
                 Some(BreakEven::AtOrBelow(x)) => format!("≤ {}", fmt_num(x)),
                 Some(BreakEven::At(x)) => fmt_num(x),
                 Some(BreakEven::Above { gap, x }) => format!("not reached (+${gap:.3}/Mtok at {})", fmt_num(x)),
-                None => "-".into(),
+                None if points_any(m, records, g, way.1).is_empty() => "-".into(),
+                None => "no run meets the SLO".into(),
             };
             row.push(cell);
         }
@@ -123,7 +124,7 @@ pub(super) fn section(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord], g
     }
     let load = m.x_axis().map_or(String::new(), |a| m.axes[a].key.clone());
     b.push(Block::Para(format!(
-        "Break-even `{load}` of each way of paying (`-`: the catalog has no such price for the instance; `not reached`: above the managed price at every load meeting the SLO, with the smallest gap):"
+        "Break-even `{load}` of each way of paying (`-`: the catalog has no such price for the instance, or no ownership figures; `not reached`: above the managed price at every load meeting the SLO, with the smallest gap):"
     )));
     let mut head = vec!["configuration".to_string(), "managed price".into()];
     head.extend(WAYS.iter().map(|w| w.0.to_string()));

@@ -136,8 +136,8 @@ fn print_pricing(p: &codesim::metrics::pricing::PricingResult) {
         None => println!("  {what:<10} {:>10} (no catalog price){extra}", "-"),
     };
     println!(
-        "pricing    {:>10} {:>10} {:>10} {:>10}",
-        "$/M input", "$/M output", "$/M total", "$/h"
+        "{:<12} {:>10} {:>10} {:>10} {:>10}",
+        "pricing", "$/M input", "$/M output", "$/M total", "$/h"
     );
     line("on-demand", Some(&p.on_demand), String::new());
     line("reserved", p.reserved.as_ref(), String::new());

@@ -24,6 +24,7 @@ pub mod scenario;
 pub mod serve;
 pub mod sim;
 pub mod sweep;
+pub mod tco;
 pub mod tomlpath;
 pub mod validate;
 pub mod workload;

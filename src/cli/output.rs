@@ -125,6 +125,49 @@ fn print_summary(sc: &codesim::Scenario, r: &RunResult) {
     print_figures(r);
 }
 
+/// The run priced every way: $ per million input, output and all tokens, and $/h.
+fn print_pricing(p: &codesim::metrics::pricing::PricingResult) {
+    use codesim::metrics::pricing::TokenCost;
+    let line = |what: &str, c: Option<&TokenCost>, extra: String| match c {
+        Some(c) => println!(
+            "  {what:<10} {:>10.4} {:>10.4} {:>10.4} {:>10.2}{extra}",
+            c.usd_per_mtok_input, c.usd_per_mtok_output, c.usd_per_mtok_total, c.usd_per_hour
+        ),
+        None => println!("  {what:<10} {:>10} (no catalog price){extra}", "-"),
+    };
+    println!(
+        "{:<12} {:>10} {:>10} {:>10} {:>10}",
+        "pricing", "$/M input", "$/M output", "$/M total", "$/h"
+    );
+    line("on-demand", Some(&p.on_demand), String::new());
+    line("reserved", p.reserved.as_ref(), String::new());
+    line("spot", p.spot.as_ref(), String::new());
+    match &p.own {
+        Some(o) => line(
+            "own",
+            Some(&o.cost),
+            format!(
+                "  (per M total: capital {:.4}, energy {:.4}, facility {:.4}, operations {:.4})",
+                o.capital_usd_per_mtok, o.energy_usd_per_mtok, o.facility_usd_per_mtok, o.operations_usd_per_mtok
+            ),
+        ),
+        None => println!(
+            "  {:<10} {:>10} (no ownership figures for the instance: [cost.ownership])",
+            "own", "-"
+        ),
+    }
+    if let Some(m) = &p.managed {
+        line(
+            "managed",
+            Some(&m.cost),
+            format!(
+                "  ({}: {} in, {} out $/M, {})",
+                m.name, m.price_usd_per_mtok_input, m.price_usd_per_mtok_output, m.price_date
+            ),
+        );
+    }
+}
+
 /// Throughput, cost, energy, where step time went, and what the run counted.
 fn print_figures(r: &RunResult) {
     println!(
@@ -151,6 +194,7 @@ fn print_figures(r: &RunResult) {
             r.energy.avg_power_w
         );
     }
+    print_pricing(&r.pricing);
     let b = &r.breakdown;
     let busy = b.compute_s + b.memory_s + b.communication_s + b.overhead_s;
     let pct = |x: f64| if busy > 0.0 { 100.0 * x / busy } else { 0.0 };

@@ -1,6 +1,6 @@
 //! What a run costs and the energy it draws, from what each pool did. The simulation gathers the
 //! figures (instances, prices, chips' powers, busy time, host power); the sums live here, in one
-//! place, so rental and (later) ownership prices and per-phase power all read the same usage.
+//! place, so rental prices and per-phase power read the same usage (ownership and managed prices: `pricing.rs`).
 //!
 //! Energy: every chip of every instance draws its idle power for the whole run; a chip running a
 //! step adds its dynamic range (TDP − idle) times the step's dynamic energy, the time of each

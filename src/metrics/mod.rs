@@ -4,6 +4,7 @@
 //! streaming sketch with 0.1 % relative error beyond (see [`sketch`]).
 
 pub mod accounting;
+pub mod pricing;
 pub mod sketch;
 pub mod slo;
 pub mod table;
@@ -359,6 +360,10 @@ pub struct RunResult {
     /// Host CPU and front-end tier load.
     #[serde(default)]
     pub infrastructure: InfraResult,
+    /// The run priced every way: on demand, reserved, spot, owned, and its tokens bought from a
+    /// managed endpoint (`cost` is the scenario's own `infrastructure.pricing`).
+    #[serde(default)]
+    pub pricing: pricing::PricingResult,
     /// Invariant violations found by the audit (`RunOptions::audit`); empty when it is off.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audit: Vec<String>,

@@ -168,6 +168,13 @@ fn check_whatif_names(plan: &Plan, path: &Path) -> Result<()> {
             catalog.add_file(Path::new(p))?;
         }
         for inst in w.prices.keys() {
+            if plan.pricing.mode == super::PriceMode::Own {
+                return Err(Error::input(
+                    path,
+                    format!("whatif[{i}].prices.\"{inst}\""),
+                    "an instance's $/hour has no meaning when the plan owns its servers (pricing.mode = \"own\"); accepted: price_scale, or an ownership cost in the candidate's [cost.ownership]",
+                ));
+            }
             catalog
                 .instance(inst)
                 .map_err(|e| Error::input(path, format!("whatif[{i}].prices.\"{inst}\""), e))?;

@@ -33,13 +33,13 @@
 //! # or scenario = "path/to/scenario.toml" (its [workload] is replaced by the demand)
 //!
 //! [pricing]
-//! mode = "on_demand"             # on_demand, reserved or spot
+//! mode = "on_demand"             # on_demand, reserved, spot or own (rank by ownership cost)
 //! budget_usd_per_hour = 500.0    # optional
 //! power_limit_w = 100000.0       # optional: provisioned power (chips × TDP + hosts)
 //!
 //! [[whatif]]
 //! name = "traffic ×2"
-//! traffic_scale = 2.0            # also: price_scale, slo_scale,
+//! traffic_scale = 2.0            # also: price_scale (under own: × the owned $/hour), slo_scale,
 //! # prices = { "p5.48xlarge" = 40.0 }      ($/hour under the pricing mode)
 //! # chip_overrides = { "h100-sxm" = { hbm_bandwidth_gb_s = 5025.0 } }
 //! # profiles = ["new-chip.toml"]  (added to every candidate's hardware.profiles)
@@ -152,7 +152,9 @@ pub struct Candidate {
     pub max_units: u32,
 }
 
-/// How instances are paid for.
+/// How instances are paid for: rented at one of the catalog's prices, or owned (every probe runs
+/// with `infrastructure.pricing = "own"`: capital recovery, facility, operations and the probe's
+/// measured energy, `[cost.ownership]` of the candidate's scenario over `costs/ownership.toml`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PriceMode {
@@ -160,6 +162,7 @@ pub enum PriceMode {
     OnDemand,
     Reserved,
     Spot,
+    Own,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -116,6 +116,15 @@ pub fn scenario_table(
     t.insert("workload".into(), toml::Value::Table(w));
     multiply_replicas(&mut t, units)?;
     add_profiles(&mut t, var)?;
+    if plan.pricing.mode == PriceMode::Own {
+        let infra = t
+            .entry("infrastructure")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(infra) = infra else {
+            return Err("`infrastructure` must be a table".into());
+        };
+        infra.insert("pricing".into(), "own".into());
+    }
     Ok(t)
 }
 
@@ -455,8 +464,12 @@ impl<'a> Prober<'a> {
         })
     }
 
-    /// The plan's price of the fleet over the simulation's on-demand price.
+    /// The plan's price of the fleet over the simulation's on-demand price (under `own` the
+    /// simulation prices the owned fleet itself: the factor is the what-if's scale).
     fn price_factor(&self, sc: &Scenario) -> f64 {
+        if self.plan.pricing.mode == PriceMode::Own {
+            return self.var.price_scale;
+        }
         let mut on_demand = 0.0;
         let mut plan = 0.0;
         for p in &sc.pools {
@@ -465,7 +478,7 @@ impl<'a> Prober<'a> {
             on_demand += n * inst.price.on_demand_usd_per_hour;
             let price = self.var.prices.get(&inst.name).copied().unwrap_or_else(|| {
                 match self.plan.pricing.mode {
-                    PriceMode::OnDemand => None,
+                    PriceMode::OnDemand | PriceMode::Own => None,
                     PriceMode::Reserved => inst.price.reserved_usd_per_hour,
                     PriceMode::Spot => inst.price.spot_usd_per_hour,
                 }

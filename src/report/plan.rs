@@ -112,6 +112,7 @@ fn inputs(s: &mut String, r: &PlanReport) {
         PriceMode::OnDemand => "on-demand",
         PriceMode::Reserved => "reserved",
         PriceMode::Spot => "spot",
+        PriceMode::Own => "owned (capital recovery, facility, operations and measured energy; costs/ownership.toml)",
     }
     .to_string();
     if let Some(b) = r.pricing.budget_usd_per_hour {

@@ -1,7 +1,7 @@
 //! The scenario file as written: the serde types of its TOML sections, with their defaults
 //! (all in [`defaults`]). [`super::load`] resolves them into a [`super::Scenario`].
 
-use super::{defaults, features, infra};
+use super::{cost, defaults, features, infra};
 use crate::dtype::{Dtype, WeightFormat};
 use crate::serve::router::RoutingPolicy;
 use crate::serve::{KvLink, PreemptionMode, SchedulerKind};
@@ -33,6 +33,9 @@ pub struct ScenarioFile {
     /// Network algorithm, Nitro, host CPU, front-end tier, power and pricing (`infra.rs`).
     #[serde(default)]
     pub infrastructure: infra::InfrastructureSection,
+    /// Owning the servers and the managed price to compare with (`cost.rs`).
+    #[serde(default)]
+    pub cost: Option<cost::CostSection>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

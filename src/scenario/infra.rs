@@ -6,7 +6,7 @@
 //! ```toml
 //! [infrastructure]
 //! pue = 1.0                  # facility power / IT power
-//! pricing = "on-demand"      # on-demand | reserved | spot
+//! pricing = "on-demand"      # on-demand | reserved | spot | own ([cost.ownership])
 //! allreduce = "ring"         # ring | tree (the cross-instance step of TP all-reduces)
 //! power_cap_w = 300.0        # per chip; default: none
 //! graph_capture = true       # CUDA graphs / compiled graphs shrink host step CPU; default true
@@ -74,7 +74,8 @@ fn one() -> u32 {
     1
 }
 
-/// Which of an instance's prices a run pays.
+/// Which of an instance's prices a run pays, or `own`: the servers bought and run
+/// (`[cost.ownership]`, `scenario::cost`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PricingMode {
@@ -82,13 +83,18 @@ pub enum PricingMode {
     OnDemand,
     Reserved,
     Spot,
+    Own,
 }
 
 impl PricingMode {
-    /// The instance's $/hour in this mode; a missing price is an error naming the instance.
+    /// The instance's rental $/hour in this mode; a missing price is an error naming the
+    /// instance. Under `own` a rented tier (the front end, which has no ownership figures) pays
+    /// on demand.
     pub fn usd_per_hour(self, i: &Instance, file: &Path, key: &str) -> Result<f64> {
         let (p, what) = match self {
-            PricingMode::OnDemand => (Some(i.price.on_demand_usd_per_hour), "on_demand_usd_per_hour"),
+            PricingMode::OnDemand | PricingMode::Own => {
+                (Some(i.price.on_demand_usd_per_hour), "on_demand_usd_per_hour")
+            }
             PricingMode::Reserved => (i.price.reserved_usd_per_hour, "reserved_usd_per_hour"),
             PricingMode::Spot => (i.price.spot_usd_per_hour, "spot_usd_per_hour"),
         };

@@ -2,6 +2,7 @@
 //! run-size limits ([`limits`]), and validation that turns it into a [`Scenario`] where every name
 //! is resolved and every value checked.
 
+pub mod cost;
 pub mod defaults;
 pub mod features;
 mod file;
@@ -119,6 +120,8 @@ pub struct Scenario {
     pub features: features::Features,
     /// `[infrastructure]`, resolved.
     pub infra: infra::Infra,
+    /// `[cost]`, resolved: each pool's servers owned, the energy price, the managed price.
+    pub cost: cost::Costs,
 }
 
 impl Scenario {

@@ -5,9 +5,11 @@
 use super::cluster::instances_needed;
 use super::{Cut, Simulation, features, frontend};
 use crate::metrics::accounting::{self, PoolUsage, RunTotals};
+use crate::metrics::pricing::{self, PoolPrices, PricedRun, PricingResult};
 use crate::metrics::{
     Breakdown, ClassResult, Counts, Dist, InfraResult, PreemptionCost, RunResult, SimFigures, Throughput,
 };
+use crate::scenario::infra::PricingMode;
 use crate::scenario::limits::MAX_IN_SYSTEM;
 
 impl Simulation {
@@ -37,6 +39,8 @@ impl Simulation {
             frontend_usd_per_hour,
             pue: infra.pue,
         };
+        let energy = accounting::energy(&usage, &totals);
+        let priced = self.pricing(span_s, frontend_usd_per_hour, energy.j_total);
         let (breakdown, steps) = self.breakdown(span_s);
         let (queue_ms, e2e_ms) = (self.rec.queue_delay.summary(), self.rec.e2e.summary());
         let saturation = self.saturation(&queue_ms, &e2e_ms).to_string();
@@ -52,8 +56,8 @@ impl Simulation {
                 total_tok_s: per_s(total_tok),
                 requests_s: per_s(self.rec.counts.completed as f64),
             },
-            cost: accounting::cost(&usage, &totals),
-            energy: accounting::energy(&usage, &totals),
+            cost: headline_cost(&priced, infra.pricing, accounting::cost(&usage, &totals)),
+            energy,
             requests: Counts {
                 unfinished: self.unfinished(),
                 ..self.rec.counts
@@ -74,6 +78,7 @@ impl Simulation {
             speculative: features::speculative_result(&self.cluster.replicas),
             moe: features::moe_result(&self.cluster.replicas),
             infrastructure: self.infrastructure(frontend_usd_per_hour),
+            pricing: priced,
             audit: Vec::new(),
         }
     }
@@ -112,6 +117,41 @@ impl Simulation {
                 }
             })
             .collect()
+    }
+
+    /// The run priced every way (`metrics::pricing`): each pool's instances at each catalog price
+    /// and owned, the front-end tier rented, the run's energy at the owner's $/kWh.
+    fn pricing(&self, span_s: f64, frontend_usd_per_hour: f64, energy_j: f64) -> PricingResult {
+        let pool_instances = instances_needed(&self.cluster.pools, self.sc.kv_link);
+        let pools: Vec<PoolPrices> = self
+            .cluster
+            .pools
+            .iter()
+            .enumerate()
+            .map(|(pi, pool)| {
+                let price = &pool.hardware.instance.price;
+                PoolPrices {
+                    instances: pool_instances[pi],
+                    on_demand_usd_per_hour: price.on_demand_usd_per_hour,
+                    reserved_usd_per_hour: price.reserved_usd_per_hour,
+                    spot_usd_per_hour: price.spot_usd_per_hour,
+                    own: self.sc.cost.ownership.get(pi).copied().flatten().map(|o| o.hourly()),
+                }
+            })
+            .collect();
+        let c = &self.rec.counts;
+        pricing::pricing(
+            &pools,
+            &PricedRun {
+                span_s,
+                input_tokens: c.input_tokens as f64,
+                output_tokens: c.output_tokens_produced as f64,
+                frontend_usd_per_hour,
+                energy_j,
+                usd_per_kwh: self.sc.cost.usd_per_kwh,
+                managed: self.sc.cost.managed.clone(),
+            },
+        )
     }
 
     /// The CPU tiers around the accelerators and which of them, if any, held requests back.
@@ -286,5 +326,20 @@ impl Simulation {
                 }
             })
             .collect()
+    }
+}
+
+/// The run's cost at the scenario's pricing: the rental figures, or under `own` the owned ones
+/// (validated when the scenario was resolved: every pool has ownership figures).
+fn headline_cost(p: &PricingResult, mode: PricingMode, rented: crate::metrics::Cost) -> crate::metrics::Cost {
+    match (mode, &p.own) {
+        (PricingMode::Own, Some(o)) => crate::metrics::Cost {
+            usd_per_mtok_output: o.cost.usd_per_mtok_output,
+            usd_per_mtok_total: o.cost.usd_per_mtok_total,
+            usd_total: o.cost.usd_total,
+            usd_per_hour: o.cost.usd_per_hour,
+            instances: rented.instances,
+        },
+        _ => rented,
     }
 }

@@ -56,6 +56,36 @@ pub fn metrics(r: &RunResult) -> Vec<(String, f64)> {
     v
 }
 
+/// A column that a run may have no value for.
+pub type OptionalMetric = (String, Option<f64>);
+
+/// $ per million tokens (all tokens) of a run under each way of paying, as (column, value): `None`
+/// where the catalog has no such price (reserved or spot) or no ownership figures, or the model no
+/// managed price.
+pub fn pricing_metrics(r: &RunResult) -> Vec<OptionalMetric> {
+    let p = &r.pricing;
+    vec![
+        (
+            "usd_per_mtok_total_on_demand".into(),
+            Some(p.on_demand.usd_per_mtok_total),
+        ),
+        (
+            "usd_per_mtok_total_reserved".into(),
+            p.reserved.map(|c| c.usd_per_mtok_total),
+        ),
+        ("usd_per_mtok_total_spot".into(), p.spot.map(|c| c.usd_per_mtok_total)),
+        (
+            "usd_per_mtok_total_own".into(),
+            p.own.map(|o| o.cost.usd_per_mtok_total),
+        ),
+        ("usd_per_hour_own".into(), p.own.map(|o| o.cost.usd_per_hour)),
+        (
+            "usd_per_mtok_total_managed".into(),
+            p.managed.as_ref().map(|m| m.cost.usd_per_mtok_total),
+        ),
+    ]
+}
+
 /// Text metrics of a run, as (column, value): e.g. a saturation state. One line per column.
 pub fn text_metrics(r: &RunResult) -> Vec<(String, String)> {
     vec![("saturation".to_string(), r.saturation.clone())]
@@ -132,6 +162,11 @@ pub fn results_frame(m: &Manifest, records: &[RunRecord]) -> Result<DataFrame, P
     let numeric: Vec<Option<Vec<(String, f64)>>> = records.iter().map(|r| r.ok().map(metrics)).collect();
     for (i, (name, _)) in metrics(&RunResult::default()).into_iter().enumerate() {
         let vals: Vec<Option<f64>> = numeric.iter().map(|m| m.as_ref().map(|m| m[i].1)).collect();
+        cols.push(Column::new(name.into(), vals));
+    }
+    let priced: Vec<Option<Vec<OptionalMetric>>> = records.iter().map(|r| r.ok().map(pricing_metrics)).collect();
+    for (i, (name, _)) in pricing_metrics(&RunResult::default()).into_iter().enumerate() {
+        let vals: Vec<Option<f64>> = priced.iter().map(|m| m.as_ref().and_then(|m| m[i].1)).collect();
         cols.push(Column::new(name.into(), vals));
     }
     let text: Vec<Option<Vec<(String, String)>>> = records.iter().map(|r| r.ok().map(text_metrics)).collect();

@@ -5,9 +5,17 @@
 use codesim::{RunResult, Scenario};
 use serde_json::Value;
 
-/// Fields of a result that are legitimately `null`: an `Option` that is `None` (no SLO set).
-/// NaN would also serialise as `null` (serde_json writes no NaN), so every other `null` fails.
-const MAY_BE_NULL: [&str; 1] = ["slo_attainment"];
+/// Fields of a result that are legitimately `null`: an `Option` that is `None` (no SLO set; no
+/// reserved or spot price in the catalog, no ownership figures for the instance, no managed price
+/// for the model). NaN would also serialise as `null` (serde_json writes no NaN), so every other
+/// `null` fails.
+const MAY_BE_NULL: [&str; 5] = [
+    "slo_attainment",
+    ".pricing.reserved",
+    ".pricing.spot",
+    ".pricing.own",
+    ".pricing.managed",
+];
 
 /// Every number in the result's JSON is finite and ≥ 0. No field of a `RunResult` may be
 /// negative: latencies, rates, counts, costs, energies, fractions and times all start at 0.

@@ -39,6 +39,7 @@ pub fn write_report(dir: &Path, m: &Manifest, records: &[RunRecord], plots: &[Pl
     what_was_swept(&mut b, m, records);
     winners(&mut b, m, records, &groups);
     each_configuration(&mut b, m, records, &groups);
+    super::breakeven::section(&mut b, m, records, &groups);
 
     b.push(Block::Heading(2, "Plots".into()));
     for p in plots {

@@ -6,6 +6,7 @@
 //! million output tokens) whose percentile latencies meet every threshold with no request
 //! dropped. Every file written is deterministic: the same records give the same bytes.
 
+mod breakeven;
 mod document;
 mod html;
 mod markdown;

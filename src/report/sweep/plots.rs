@@ -154,6 +154,9 @@ pub fn write_plots(dir: &Path, m: &Manifest, records: &[RunRecord]) -> Result<Ve
         out.chart(stem, c)?;
     }
     out.chart("cost-vs-latency", cost_chart(m, records, &groups))?;
+    if let Some(c) = super::breakeven::chart(m, records, &groups, x_label(m), geometric_x(m)) {
+        out.chart("break-even", c)?;
+    }
     for (stem, c) in best_run_bars(m, records, &groups) {
         out.bars(stem, c)?;
     }

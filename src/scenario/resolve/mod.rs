@@ -11,7 +11,7 @@ mod serving;
 mod workload;
 
 use super::features::{self, FeatureSections, ServedModel};
-use super::{Scenario, ScenarioFile, infra};
+use super::{Scenario, ScenarioFile, cost, infra};
 use crate::error::{Error, Result};
 use crate::serve::SchedulerKind;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,14 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     pages_are_the_schedulers_blocks(&f, &mut pools, serving.scheduler.block_tokens, path)?;
     let infra = infra::resolve(&f.infrastructure, &catalog, path)?;
     infra::apply_to_pools(&infra, &mut pools, path)?;
+    let cost = cost::resolve(
+        f.cost.as_ref(),
+        &f.hardware.instance,
+        &model.name,
+        &pools,
+        infra.pricing,
+        path,
+    )?;
     let kv_link = deployment::check_fleet(&f, &pools, path)?;
     let workload = workload::resolve(&f.workload, &model, &dir, path, &mut notes)?;
     workload.check_token_budget(&serving.scheduler, path)?;
@@ -93,6 +101,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         prefix_groups: f.workload.prefix_groups.unwrap_or(0),
         features,
         infra,
+        cost,
     })
 }
 

@@ -35,7 +35,7 @@ output = { kind = "fixed", tokens = 100 }"#;
 
 fn run(text: &str) -> RunResult {
     let sc = codesim::scenario::load_str(text, Path::new("own.toml")).unwrap();
-    Simulation::new(&sc, RunOptions::default()).unwrap().run().0
+    Simulation::new(&sc, RunOptions::default()).unwrap().run().unwrap().0
 }
 
 fn close(a: f64, b: f64) -> bool {

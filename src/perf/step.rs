@@ -157,10 +157,12 @@ impl PerfModel {
         // the row's earlier queries); the KV is read once, as the layout holds it.
         if p.decode_seqs > 0 {
             let pairs = (q * p.decode_ctx_tokens as f64 + p.decode_seqs as f64 * q * (q - 1.0) / 2.0) * share;
+            let kv_tokens = e.decode_kv_tokens * share;
+            let x = self.mix.decode(rows, q, pairs, kv_tokens);
             op(
-                self.attn_decode_flops_per_pair * pairs,
+                self.attn_decode_flops_per_pair * (pairs + x.pair_units) + x.flops,
                 self.eff_c(rows * q / self.attention_dp),
-                self.kv_bytes_per_token * e.decode_kv_tokens * share,
+                self.kv_bytes_per_token * kv_tokens + x.bytes,
                 self.eff_kv,
             );
         }
@@ -168,9 +170,17 @@ impl PerfModel {
         if p.prefill_tokens > 0 {
             let pairs = p.prefill_pairs * share;
             let cached = p.prefill_cached_tokens as f64 * share;
-            let bytes = self.kv_bytes_per_token * e.prefill_kv_tokens * share + self.score_bytes_per_pair * pairs;
+            let new_tokens = p.prefill_tokens as f64 * share;
+            let x = self
+                .mix
+                .prefill(p.prefill_seqs as f64 * share, new_tokens, cached, pairs);
+            let bytes = self.kv_bytes_per_token * e.prefill_kv_tokens * share
+                + self.score_bytes_per_pair * (pairs + x.pair_units)
+                + x.bytes;
             op(
-                self.attn_flops_per_pair * pairs + self.expand_flops_per_cached_token * cached,
+                self.attn_flops_per_pair * (pairs + x.pair_units)
+                    + x.flops
+                    + self.expand_flops_per_cached_token * cached,
                 self.eff_c(p.prefill_tokens as f64 * share / self.attention_dp),
                 bytes,
                 self.eff_memory,

@@ -14,6 +14,9 @@ pub struct KvBlocks {
     reserve_full: bool,
     /// KV blocks reserved for this step's speculative lookahead (γ + 1 slots per sequence).
     spec_reserved: u64,
+    /// The bounded part of a sequence's cache per rank (local layers' window, linear state) and
+    /// the growing KV bytes per token per rank a block's tokens are counted in.
+    bounded: Option<(crate::model::KvFootprint, f64)>,
 }
 
 impl KvBlocks {
@@ -24,7 +27,27 @@ impl KvBlocks {
             used: 0,
             reserve_full,
             spec_reserved: 0,
+            bounded: None,
         }
+    }
+
+    /// Sequences also hold a bounded part (`footprint`'s window KV and state, per rank),
+    /// counted in blocks of `bytes_per_token` (the growing KV per token per rank).
+    pub fn with_bounded(mut self, footprint: crate::model::KvFootprint, bytes_per_token: f64) -> KvBlocks {
+        if !footprint.is_plain() && bytes_per_token > 0.0 {
+            self.bounded = Some((footprint, bytes_per_token));
+        }
+        self
+    }
+
+    /// Blocks of a sequence's bounded part (window KV and linear state) when it may grow to
+    /// `longest` tokens: the window layers hold min(longest, window) tokens at most, the linear
+    /// layers one state; charged whole from admission (an engine that frees a window's blocks as
+    /// they fall out of it holds less early in a sequence; never more).
+    pub fn bounded_blocks(&self, longest: u64) -> u64 {
+        self.bounded.map_or(0, |(f, per_token)| {
+            self.blocks_for((f.bounded_bytes(longest) / per_token).ceil() as u64)
+        })
     }
 
     pub fn total(&self) -> u64 {
@@ -71,10 +94,11 @@ impl KvBlocks {
     /// `generated` tokens, so the reservation is the same input + `max_tokens`.
     pub fn admission_blocks(&self, r: &ReqState) -> u64 {
         let p = &r.progress;
+        let fixed = r.kv_fixed_blocks as u64;
         if self.reserve_full {
-            self.blocks_for(p.prompt_len as u64 + (r.max_tokens as u64).saturating_sub(p.generated as u64))
+            self.blocks_for(p.prompt_len as u64 + (r.max_tokens as u64).saturating_sub(p.generated as u64)) + fixed
         } else {
-            self.blocks_for(p.prompt_len as u64)
+            self.blocks_for(p.prompt_len as u64) + fixed
         }
     }
 

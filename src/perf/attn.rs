@@ -56,14 +56,20 @@ impl LayerMix {
     }
 
     /// Decode: `rows` sequences, `queries` tokens each, `pairs` full-layer pairs, reading
-    /// `kv_tokens` tokens of full-layer KV. The linear state is read and written once per row.
-    pub fn decode(&self, rows: f64, queries: f64, pairs: f64, kv_tokens: f64) -> Extra {
+    /// `kv_tokens` tokens of full-layer KV. `bytes` is what is written: the linear state, once
+    /// per row (its read is in [`LayerMix::decode_read`]).
+    pub fn decode(&self, rows: f64, queries: f64, pairs: f64) -> Extra {
         Extra {
             pair_units: self.local_ratio * self.local_pairs(pairs, rows * queries),
             flops: self.linear_flops_per_token * rows * queries,
-            bytes: self.local_kv_bytes_per_token * kv_tokens.min(rows * self.local_tokens)
-                + 2.0 * self.state_bytes_per_seq * rows,
+            bytes: self.state_bytes_per_seq * rows,
         }
+    }
+
+    /// Bytes decode rows read besides the full layers' KV: a window per row (at most the
+    /// `kv_tokens` the full layers read) and a state per row.
+    pub fn decode_read(&self, rows: f64, kv_tokens: f64) -> f64 {
+        self.local_kv_bytes_per_token * kv_tokens.min(rows * self.local_tokens) + self.state_bytes_per_seq * rows
     }
 
     /// Prefill: `seqs` chunks of `tokens` new tokens after `cached` cached ones, `pairs`
@@ -78,11 +84,60 @@ impl LayerMix {
         }
     }
 
-    /// KV bytes per rank a step reads beyond the full layers': decode rows' windows and states,
-    /// and the cached context prompts continue (one window and one state per chunk).
-    pub fn read_bytes(&self, rows: f64, decode_tokens: f64, seqs: f64, cached: f64) -> f64 {
-        self.local_kv_bytes_per_token
-            * (decode_tokens.min(rows * self.local_tokens) + cached.min(seqs * self.local_tokens))
-            + self.state_bytes_per_seq * (rows + seqs)
+    /// KV bytes per rank prompt chunks read beyond the full layers': a window of their cached
+    /// context and a state per chunk.
+    pub fn prefill_read(&self, seqs: f64, cached: f64) -> f64 {
+        self.local_kv_bytes_per_token * cached.min(seqs * self.local_tokens) + self.state_bytes_per_seq * seqs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::dtype::Dtype;
+    use crate::perf::BatchShape;
+    use crate::perf::tests::perf;
+
+    /// gpt-oss-120b at TP 4 on a p5en (bf16 KV): a rank holds 2 of 8 KV heads, so 18 full layers
+    /// × 2 · 2 · 64 · 2 B = 9,216 B per token, and the 18 sliding layers as much per token
+    /// within their window of 128. A sequence's bounded part is 18 · 128 · 512 = 1,179,648 B per
+    /// rank = 128 tokens of the full layers'. Ten decode rows at context 1,024 read the full
+    /// layers' 10,240 tokens (as the paged layout reads them) and 10 windows of 128 tokens.
+    #[test]
+    fn a_sliding_window_model_reads_one_window_per_sequence() {
+        let p = perf("p5en.48xlarge", "gpt-oss-120b", 4, Dtype::Fp8);
+        assert_eq!(p.memory.kv_bytes_per_token_per_rank, 9216.0);
+        assert_eq!(p.memory.kv_footprint_per_rank.bounded_bytes(u64::MAX), 1_179_648.0);
+        assert_eq!(p.memory.bounded_tokens_per_seq(100_000), 128);
+        assert_eq!(p.memory.bounded_tokens_per_seq(50), 50);
+        let mut b = BatchShape::default();
+        for _ in 0..10 {
+            b.add_decode(1024);
+        }
+        let paged = p.shape_rules().decode_read_tokens(&b);
+        assert_eq!(p.kv_read_bytes_per_rank(&b), 9216.0 * paged + 9216.0 * 1280.0);
+    }
+
+    /// Qwen3-Next at TP 2: a rank holds 1 of 2 KV heads of the 12 full layers (12 · 2 · 256 · 2 =
+    /// 12,288 B per token) and 16 of the 32 value heads' state of the 36 linear layers
+    /// (39,518,208 / 2 = 19,759,104 B), whatever the length: 1,608 tokens' worth. A decode step
+    /// reads the full layers' KV and reads and writes each row's state once.
+    #[test]
+    fn a_linear_layer_state_is_read_once_per_sequence_and_step() {
+        let p = perf("p5en.48xlarge", "qwen3-next-80b-a3b", 2, Dtype::Bf16);
+        assert_eq!(p.memory.kv_bytes_per_token_per_rank, 12_288.0);
+        let f = p.memory.kv_footprint_per_rank;
+        assert_eq!(f.state_per_seq, 19_759_104.0);
+        assert_eq!(p.memory.bounded_tokens_per_seq(1), 1608);
+        assert_eq!(p.memory.bounded_tokens_per_seq(1_000_000), 1608);
+        let mut b = BatchShape::default();
+        for _ in 0..4 {
+            b.add_decode(4096);
+        }
+        let paged = p.shape_rules().decode_read_tokens(&b);
+        assert_eq!(p.kv_read_bytes_per_rank(&b), 12_288.0 * paged + 4.0 * 19_759_104.0);
+        // The step's memory floor grows with the state: one row at context 2 costs at least its
+        // state read and write over the rank's bandwidth.
+        let one = p.decode_step(1, 2);
+        assert!(one.ideal_memory_ns * p.hbm_bw * 1e-9 >= 2.0 * 19_759_104.0);
     }
 }

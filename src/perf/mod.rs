@@ -610,12 +610,27 @@ impl PerfModel {
     /// KV bytes per rank one step reads: its decode rows (as the layout reads them) and the
     /// cached context its prompts continue. Physics: never more than the rank's KV budget.
     pub fn kv_read_bytes_per_rank(&self, b: &BatchShape) -> f64 {
+        let rows = b.decode_seqs as f64;
         let decode = self.shapes.decode_read_tokens(b);
         let cached = b.prefill_cached_tokens as f64;
-        (decode + cached) * self.kv_bytes_per_token
-            + self
-                .mix
-                .read_bytes(b.decode_seqs as f64, decode, b.prefill_seqs as f64, cached)
+        self.decode_read_bytes(rows, decode, b.decode_ctx_tokens as f64, 1.0)
+            + cached * self.kv_bytes_per_token
+            + self.mix.prefill_read(b.prefill_seqs as f64, cached)
+    }
+
+    /// KV bytes per rank decode rows read: the layout's `layout_tokens` of the full layers (a
+    /// paged layout's estimate adds half a page per row) plus each row's window and state. A
+    /// paged estimate never exceeds the rank's KV budget (times `share` for a micro-batch) unless the
+    /// rows' exact contexts (`ctx_tokens`) already do: nothing reads more than is held.
+    pub(crate) fn decode_read_bytes(&self, rows: f64, layout_tokens: f64, ctx_tokens: f64, share: f64) -> f64 {
+        let windows = self.mix.decode_read(rows, layout_tokens);
+        let estimate = layout_tokens * self.kv_bytes_per_token + windows;
+        if self.shapes.layout != crate::hw::KvLayout::Block {
+            // A contiguous layout reads whole slots: exact, and checked against the budget.
+            return estimate;
+        }
+        let exact = ctx_tokens * self.kv_bytes_per_token + self.mix.decode_read(rows, ctx_tokens);
+        estimate.min(exact.max(self.memory.kv_bytes_per_rank * share))
     }
 
     /// The physics check of a step's KV reads against the rank's KV budget. It holds for every

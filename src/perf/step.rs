@@ -158,11 +158,12 @@ impl PerfModel {
         if p.decode_seqs > 0 {
             let pairs = (q * p.decode_ctx_tokens as f64 + p.decode_seqs as f64 * q * (q - 1.0) / 2.0) * share;
             let kv_tokens = e.decode_kv_tokens * share;
-            let x = self.mix.decode(rows, q, pairs, kv_tokens);
+            let x = self.mix.decode(rows, q, pairs);
+            let ctx = p.decode_ctx_tokens as f64 * share;
             op(
                 self.attn_decode_flops_per_pair * (pairs + x.pair_units) + x.flops,
                 self.eff_c(rows * q / self.attention_dp),
-                self.kv_bytes_per_token * kv_tokens + x.bytes,
+                self.decode_read_bytes(rows, kv_tokens, ctx, share) + x.bytes,
                 self.eff_kv,
             );
         }

@@ -196,4 +196,38 @@ mod tests {
         assert_eq!(reserve.admission_blocks(&r), 32);
         assert_eq!(optimistic.admission_blocks(&r), 10);
     }
+
+    /// A window's KV and a linear state are charged once per sequence, in blocks of the growing
+    /// layers' KV. gpt-oss-120b at TP 4 (per rank: 9,216 B per token growing, 9,216 B per token
+    /// within a 128-token window): a sequence that may reach 100 tokens holds 100 tokens' worth
+    /// more, ⌈100 / 16⌉ = 7 blocks; one that may reach 100,000 holds the window, 128 tokens = 8
+    /// blocks. Qwen3-Next at TP 2: 19,759,104 B of state over 12,288 B per token = 1,608 tokens,
+    /// ⌈1608 / 16⌉ = 101 blocks, at any length.
+    #[test]
+    fn bounded_parts_are_charged_per_sequence() {
+        use crate::model::KvFootprint;
+        let window = KvFootprint {
+            growing_per_token: 9216.0,
+            local_per_token: 9216.0,
+            local_tokens: 128,
+            state_per_seq: 0.0,
+        };
+        let kv = KvBlocks::new(16, 1000, false).with_bounded(window, 9216.0);
+        assert_eq!((kv.bounded_blocks(100), kv.bounded_blocks(100_000)), (7, 8));
+        let state = KvFootprint {
+            growing_per_token: 12_288.0,
+            state_per_seq: 19_759_104.0,
+            ..KvFootprint::default()
+        };
+        let kv = KvBlocks::new(16, 1000, true).with_bounded(state, 12_288.0);
+        assert_eq!((kv.bounded_blocks(1), kv.bounded_blocks(262_144)), (101, 101));
+        // Admission claims the growing blocks and the bounded ones.
+        let mut r = ReqState::new(0, SimTime::ZERO, 100, 10, None);
+        r.max_tokens = 412;
+        r.kv_fixed_blocks = kv.bounded_blocks(512) as u32;
+        assert_eq!(kv.admission_blocks(&r), 32 + 101);
+        // A full-attention model has no bounded part.
+        let plain = KvBlocks::new(16, 1000, false).with_bounded(KvFootprint::default(), 9216.0);
+        assert_eq!(plain.bounded_blocks(1_000_000), 0);
+    }
 }

@@ -66,8 +66,64 @@ pub fn from_hf_config(path: &Path) -> Result<ModelSpec> {
     };
     let mut spec = read_spec(&cfg, &model_type, model_name(path, &model_type))?;
     spec.published_weights = top.published_weights()?;
-    spec.validate(&path.display().to_string())?;
+    // The spec's checks name its own keys; the config's user wants the config's key.
+    spec.validate(&path.display().to_string()).map_err(|e| match e {
+        Error::Input(mut input) => {
+            if let Some(key) = hf_key(&input.location, &model_type) {
+                input.location = format!("{}{key} (model {})", cfg.prefix, input.location);
+            }
+            Error::Input(input)
+        }
+        other => other,
+    })?;
     Ok(spec)
+}
+
+/// The config key a spec key is read from, for errors.
+fn hf_key(spec_key: &str, model_type: &str) -> Option<&'static str> {
+    let local_experts = matches!(model_type, "mixtral" | "gpt_oss" | "llama4" | "llama4_text");
+    Some(match spec_key {
+        "layers" => "num_hidden_layers",
+        "hidden" => "hidden_size",
+        "heads" => "num_attention_heads",
+        "kv_heads" => "num_key_value_heads",
+        "head_dim" => "head_dim",
+        "ffn" if model_type.starts_with("llama4") => "intermediate_size_mlp",
+        "ffn" => "intermediate_size",
+        "vocab" => "vocab_size",
+        "max_context" => "max_position_embeddings",
+        "moe.experts" if local_experts => "num_local_experts",
+        "moe.experts" if model_type.starts_with("deepseek") => "n_routed_experts",
+        "moe.experts" => "num_experts",
+        "moe.top_k" => "num_experts_per_tok",
+        "moe.expert_ffn" if local_experts => "intermediate_size",
+        "moe.expert_ffn" => "moe_intermediate_size",
+        "moe.shared_expert_ffn" => "shared_expert_intermediate_size",
+        "moe.shared_experts" => "n_shared_experts",
+        "moe.first_dense_layers" => "first_k_dense_replace",
+        "moe.moe_every" if model_type.starts_with("llama4") => "interleave_moe_layer_step",
+        "moe.moe_every" => "moe_layer_freq",
+        "layer_pattern.window" => "sliding_window",
+        "layer_pattern.chunk" => "attention_chunk_size",
+        "linear_attention.key_heads" => "linear_num_key_heads",
+        "linear_attention.value_heads" => "linear_num_value_heads",
+        "linear_attention.key_head_dim" => "linear_key_head_dim",
+        "linear_attention.value_head_dim" => "linear_value_head_dim",
+        "linear_attention.conv_kernel" => "linear_conv_kernel_dim",
+        k => {
+            return k.strip_prefix("attention.").and_then(|k| {
+                [
+                    "q_lora_rank",
+                    "kv_lora_rank",
+                    "qk_nope_head_dim",
+                    "qk_rope_head_dim",
+                    "v_head_dim",
+                ]
+                .into_iter()
+                .find(|&f| f == k)
+            });
+        }
+    })
 }
 
 fn read_spec(cfg: &HfConfig, model_type: &str, name: String) -> Result<ModelSpec> {
@@ -88,6 +144,17 @@ fn read_spec(cfg: &HfConfig, model_type: &str, name: String) -> Result<ModelSpec
     };
     let ffn = cfg.dense_ffn(model_type)?;
     let layers = cfg.required("num_hidden_layers")?;
+    // Checked before anything is built per layer.
+    if layers == 0 || layers > super::limits::LAYERS {
+        return Err(Error::input(
+            cfg.path,
+            cfg.key("num_hidden_layers"),
+            format!(
+                "is {layers}; accepted: a positive integer, 1 to {}",
+                super::limits::LAYERS
+            ),
+        ));
+    }
     let moe = cfg.moe(model_type, is_deepseek, ffn)?;
     let (layer_pattern, linear_attention) = cfg.layer_kinds(model_type, layers)?;
     Ok(ModelSpec {
@@ -131,7 +198,7 @@ pub(super) struct HfConfig<'a> {
     pub(super) path: &'a Path,
     fields: &'a Map<String, Value>,
     /// `text_config.` when the fields are a nested text model's, for errors.
-    prefix: &'static str,
+    pub(super) prefix: &'static str,
 }
 
 impl HfConfig<'_> {

@@ -618,21 +618,6 @@ impl PerfModel {
             + self.mix.prefill_read(b.prefill_seqs as f64, cached)
     }
 
-    /// KV bytes per rank decode rows read: the layout's `layout_tokens` of the full layers (a
-    /// paged layout's estimate adds half a page per row) plus each row's window and state. A
-    /// paged estimate never exceeds the rank's KV budget (times `share` for a micro-batch) unless the
-    /// rows' exact contexts (`ctx_tokens`) already do: nothing reads more than is held.
-    pub(crate) fn decode_read_bytes(&self, rows: f64, layout_tokens: f64, ctx_tokens: f64, share: f64) -> f64 {
-        let windows = self.mix.decode_read(rows, layout_tokens);
-        let estimate = layout_tokens * self.kv_bytes_per_token + windows;
-        if self.shapes.layout != crate::hw::KvLayout::Block {
-            // A contiguous layout reads whole slots: exact, and checked against the budget.
-            return estimate;
-        }
-        let exact = ctx_tokens * self.kv_bytes_per_token + self.mix.decode_read(rows, ctx_tokens);
-        estimate.min(exact.max(self.memory.kv_bytes_per_rank * share))
-    }
-
     /// The physics check of a step's KV reads against the rank's KV budget. It holds for every
     /// layout: block reads what is held; contiguous reads whole slots, and the replica never runs
     /// more sequences than slots ([`PerfModel::max_resident_seqs`]).

@@ -95,6 +95,21 @@ impl PerfModel {
         c
     }
 
+    /// KV bytes per rank decode rows read: the layout's `layout_tokens` of the full layers (a
+    /// paged layout's estimate adds half a page per row) plus each row's window and state. A
+    /// paged estimate never exceeds the rank's KV budget (times `share` for a micro-batch) unless the
+    /// rows' exact contexts (`ctx_tokens`) already do: nothing reads more than is held.
+    pub(crate) fn decode_read_bytes(&self, rows: f64, layout_tokens: f64, ctx_tokens: f64, share: f64) -> f64 {
+        let windows = self.mix.decode_read(rows, layout_tokens);
+        let estimate = layout_tokens * self.kv_bytes_per_token + windows;
+        if self.shapes.layout != crate::hw::KvLayout::Block {
+            // A contiguous layout reads whole slots: exact, and checked against the budget.
+            return estimate;
+        }
+        let exact = ctx_tokens * self.kv_bytes_per_token + self.mix.decode_read(rows, ctx_tokens);
+        estimate.min(exact.max(self.memory.kv_bytes_per_rank * share))
+    }
+
     /// The operations of `share` of an executed shape (1, or ½ for a micro-batch) whose decode
     /// rows carry `q` queries: its compute and memory time, its all-to-all time and its
     /// tensor-parallel all-reduce time, ns.

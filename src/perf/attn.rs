@@ -140,4 +140,37 @@ mod tests {
         let one = p.decode_step(1, 2);
         assert!(one.ideal_memory_ns * p.hbm_bw * 1e-9 >= 2.0 * 19_759_104.0);
     }
+
+    /// The window saves exactly its bytes: gpt-oss-120b at TP 4 decoding 64 rows at context
+    /// 32,768 reads 9,216 B per token of the full layers and one 128-token window per row of the
+    /// sliding ones; with every layer full it would read 18,432 B per token. The step's ideal
+    /// memory time differs by 9,216 · (paged − 64 · 128) B over the rank's bandwidth.
+    #[test]
+    fn a_window_saves_exactly_the_bytes_past_it() {
+        use crate::perf::{Parallelism, PerfModel};
+        let p = perf("p5en.48xlarge", "gpt-oss-120b", 4, Dtype::Fp8);
+        let mut full_model = crate::perf::tests::model("gpt-oss-120b");
+        full_model.layer_pattern = None;
+        let mut hw = crate::hw::Catalog::builtin()
+            .unwrap()
+            .hardware("p5en.48xlarge")
+            .unwrap();
+        hw.chip = crate::hw::engine::with_default_engine(&hw.chip).unwrap();
+        let full = PerfModel::new(&hw, &full_model, Parallelism { tp: 4 }, p.precision, 0.1, "t").unwrap();
+        assert_eq!(full.memory.kv_bytes_per_token_per_rank, 18_432.0);
+        let mut b = BatchShape::default();
+        for _ in 0..64 {
+            b.add_decode(32_768);
+        }
+        let paged = p.shape_rules().decode_read_tokens(&b);
+        let saved_bytes = 9216.0 * (paged - 64.0 * 128.0);
+        let saved_ns = full.step(&b).ideal_memory_ns - p.step(&b).ideal_memory_ns;
+        let expected_ns = saved_bytes / p.hbm_bw * 1e9;
+        assert!(
+            (saved_ns / expected_ns - 1.0).abs() < 1e-9,
+            "{saved_ns} vs {expected_ns}"
+        );
+        // Fewer pairs too: the sliding layers score 128 positions per row, not 32,768.
+        assert!(p.step(&b).ideal_compute_ns < full.step(&b).ideal_compute_ns);
+    }
 }

@@ -234,3 +234,33 @@ fn bad_layer_patterns_are_refused() {
         assert!(input.message.contains(accepted), "{err}");
     }
 }
+
+/// Gemma 3's text model: every 6th layer full (sliding_window_pattern 6), the others a window;
+/// quantization_config is recorded as the published format (GPTQ/AWQ by bits, FP8, MXFP4).
+#[test]
+fn gemma_windows_and_published_formats_are_read() {
+    let dir = TempDir::new("hf-gemma");
+    let gemma = r#"{"model_type": "gemma3_text", "hidden_size": 2560, "num_hidden_layers": 34,
+        "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256,
+        "intermediate_size": 10240, "vocab_size": 262208, "max_position_embeddings": 131072,
+        "sliding_window": 1024, "sliding_window_pattern": 6, "tie_word_embeddings": true}"#;
+    let m = from_hf_config(&dir.write("gemma/config.json", gemma)).unwrap();
+    // 34 layers: 5 whole periods of [5 sliding, 1 full] and 4 sliding ones.
+    assert_eq!(m.layer_summary(), "29 sliding(1024) + 5 full");
+    let f = m.kv_footprint(Dtype::Bf16, Dtype::Bf16);
+    assert_eq!(
+        f.bytes_for(10_000),
+        (29.0 * 1024.0 + 5.0 * 10_000.0) * 2.0 * 4.0 * 256.0 * 2.0
+    );
+    for (q, published) in [
+        (r#"{"quant_method": "fp8"}"#, "fp8"),
+        (r#"{"quant_method": "mxfp4"}"#, "mxfp4"),
+        (r#"{"quant_method": "gptq", "bits": 4}"#, "int4"),
+        (r#"{"quant_method": "awq", "bits": 8}"#, "int8"),
+        (r#"{"quant_method": "modelopt", "quant_algo": "NVFP4"}"#, "nvfp4"),
+    ] {
+        let text = LLAMA_3_8B_CONFIG.replacen('{', &format!("{{\"quantization_config\": {q}, "), 1);
+        let m = from_hf_config(&dir.write("q/config.json", &text)).unwrap();
+        assert_eq!(m.published_weights.as_deref(), Some(published), "{q}");
+    }
+}

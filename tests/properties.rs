@@ -623,7 +623,7 @@ const PERF_INSTANCES: [&str; 11] = [
     "trn3.48xlarge",
     "trn3-gen2-server",
 ];
-const PERF_MODELS: [&str; 7] = [
+const PERF_MODELS: [&str; 10] = [
     "llama-3.2-1b",
     "llama-3-8b",
     "mistral-7b-v0.2",
@@ -631,6 +631,10 @@ const PERF_MODELS: [&str; 7] = [
     "llama-3.3-70b",
     "mixtral-8x7b",
     "qwen3-235b-a22b",
+    // Sliding-window, chunked and linear-attention layers (issue 19).
+    "gpt-oss-20b",
+    "llama-4-scout-17b-16e",
+    "qwen3-next-80b-a3b",
 ];
 
 #[derive(Debug, Clone, Copy)]

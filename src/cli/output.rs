@@ -347,22 +347,38 @@ pub fn hw_list(json: bool) -> Result<()> {
 }
 
 pub fn model_list(json: bool) -> Result<()> {
+    use codesim::dtype::Dtype;
     let models = codesim::model::builtin_presets()?;
     if json {
         println!("{}", serde_json::to_string(&models).expect("serialises"));
         return Ok(());
     }
     println!(
-        "{:<18} {:>7} {:>7} {:>6} {:>6} {:>4} {:>10} {:>10} {:>12} {:>8}",
-        "model", "layers", "hidden", "heads", "kv", "moe", "params B", "active B", "KV kB/tok", "context"
+        "{:<26} {:>6} {:>6} {:>5} {:>4} {:>11} {:>9} {:>9} {:>9} {:>10} {:>9}  {:<26} source",
+        "model",
+        "layers",
+        "hidden",
+        "heads",
+        "kv",
+        "moe",
+        "params B",
+        "active B",
+        "KV kB/tok",
+        "seq MB max",
+        "context",
+        "layers by kind"
     );
     for m in &models {
-        let moe = m
-            .moe
-            .as_ref()
-            .map_or("-".to_string(), |x| format!("{}/{}", x.top_k, x.experts));
+        let moe = m.moe.as_ref().map_or("-".to_string(), |x| {
+            if x.shared_experts > 0 {
+                format!("{}/{}+{}s", x.top_k, x.experts, x.shared_experts)
+            } else {
+                format!("{}/{}", x.top_k, x.experts)
+            }
+        });
+        let bounded = m.kv_footprint(Dtype::Bf16, Dtype::Bf16).bounded_bytes(u64::MAX);
         println!(
-            "{:<18} {:>7} {:>7} {:>6} {:>6} {:>4} {:>10.2} {:>10.2} {:>12.1} {:>8}",
+            "{:<26} {:>6} {:>6} {:>5} {:>4} {:>11} {:>9.2} {:>9.2} {:>9.1} {:>10} {:>9}  {:<26} {}",
             m.name,
             m.layers,
             m.hidden,
@@ -371,9 +387,19 @@ pub fn model_list(json: bool) -> Result<()> {
             moe,
             m.params_total() / 1e9,
             m.params_active() / 1e9,
-            m.kv_bytes_per_token(codesim::dtype::Dtype::Bf16) / 1024.0,
-            m.max_context
+            m.kv_bytes_per_token(Dtype::Bf16) / 1024.0,
+            if bounded > 0.0 {
+                format!("{:.1}", bounded / 1e6)
+            } else {
+                "-".to_string()
+            },
+            m.max_context,
+            m.layer_summary(),
+            m.source.as_deref().unwrap_or("-")
         );
     }
+    println!(
+        "KV kB/tok: bf16 KV per token of the layers whose cache grows (full attention); seq MB max: what a sequence holds at most besides (sliding/chunked windows, linear-attention state), bf16"
+    );
     Ok(())
 }

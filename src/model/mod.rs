@@ -10,6 +10,9 @@
 
 mod cost;
 mod hf;
+mod hf_layers;
+mod kv;
+mod layers;
 mod preset;
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub use hf::{HF_MODEL_TYPES, from_hf_config};
+pub use kv::KvFootprint;
+pub use layers::{LayerKind, LayerPattern, LinearAttention};
 pub use preset::{builtin_presets, list_presets, load_preset, load_spec_file, preset_names, resolve, resolve_builtin};
 
 /// The architecture of a decoder-only transformer, dense or mixture-of-experts.
@@ -49,6 +54,31 @@ pub struct ModelSpec {
     pub attention: Attention,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moe: Option<MoeSpec>,
+    /// Each layer's token mixer, as a repeated pattern (`layers.rs`); every layer is full
+    /// attention without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_pattern: Option<LayerPattern>,
+    /// The linear-attention layers' shape, required when the pattern has `linear` layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear_attention: Option<LinearAttention>,
+    /// One learned sink logit per head in every attention layer (gpt-oss): weights, no KV.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub attention_sinks: bool,
+    /// A sigmoid output gate on the attention layers (Qwen3-Next): the query projection is
+    /// twice as wide.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub attention_output_gate: bool,
+    /// Where the numbers come from (a preset's published config.json).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The weight format the model is published in (`quantization_config`): a fact for the
+    /// reader; the deployment's `model.weights` sets what is simulated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_weights: Option<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// How a layer's attention stores keys and values.
@@ -93,12 +123,44 @@ pub struct MoeSpec {
     pub shared_experts: u32,
     /// Intermediate size of one expert.
     pub expert_ffn: u32,
+    /// Intermediate size of a shared expert when it differs from `expert_ffn`
+    /// (`shared_expert_intermediate_size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_expert_ffn: Option<u32>,
     /// Leading layers that keep a dense FFN (DeepSeek-V3: 3).
     #[serde(default)]
     pub first_dense_layers: u32,
     /// MoE layer period: 1 makes every layer (after the dense ones) MoE.
     #[serde(default = "default_one")]
     pub moe_every: u32,
+}
+
+/// The largest sizes a model spec may have: well above every published model (DeepSeek-V3's
+/// 61 layers and 256 experts, Llama 4 Scout's 10 M context, Qwen3-Next's 512 experts), low
+/// enough that no count can make the cost model allocate or loop without bound (a 300-byte
+/// config with 120 M experts once took 84 s and 1.9 GB to refuse).
+pub mod limits {
+    pub const LAYERS: u32 = 1024;
+    /// `hidden`, MLA ranks; FFN widths may be 16 × this.
+    pub const WIDTH: u32 = 131_072;
+    pub const HEADS: u32 = 16_384;
+    pub const HEAD_DIM: u32 = 4096;
+    pub const VOCAB: u32 = 4_194_304;
+    pub const CONTEXT: u32 = 1 << 28;
+    pub const EXPERTS: u32 = 4096;
+    pub const SHARED_EXPERTS: u32 = 64;
+}
+
+/// `value` is a positive integer up to `max`, or the error names `key`, the value and the range.
+fn in_range(file: &str, key: &str, value: u32, max: u32) -> Result<()> {
+    if value == 0 || value > max {
+        return Err(Error::input(
+            file,
+            key,
+            format!("is {value}; accepted: a positive integer, 1 to {max}"),
+        ));
+    }
+    Ok(())
 }
 
 fn default_true() -> bool {
@@ -116,19 +178,17 @@ impl ModelSpec {
         if self.name.trim().is_empty() {
             return bad("name", "must not be empty; accepted: any non-empty name".into());
         }
-        for (key, value) in [
-            ("layers", self.layers),
-            ("hidden", self.hidden),
-            ("heads", self.heads),
-            ("kv_heads", self.kv_heads),
-            ("head_dim", self.head_dim),
-            ("ffn", self.ffn),
-            ("vocab", self.vocab),
-            ("max_context", self.max_context),
+        for (key, value, max) in [
+            ("layers", self.layers, limits::LAYERS),
+            ("hidden", self.hidden, limits::WIDTH),
+            ("heads", self.heads, limits::HEADS),
+            ("kv_heads", self.kv_heads, limits::HEADS),
+            ("head_dim", self.head_dim, limits::HEAD_DIM),
+            ("ffn", self.ffn, limits::WIDTH * 16),
+            ("vocab", self.vocab, limits::VOCAB),
+            ("max_context", self.max_context, limits::CONTEXT),
         ] {
-            if value == 0 {
-                return bad(key, "is 0; accepted: a positive integer".into());
-            }
+            in_range(file, key, value, max)?;
         }
         if self.heads % self.kv_heads != 0 {
             return bad(
@@ -147,20 +207,14 @@ impl ModelSpec {
             v_head_dim,
         } = self.attention
         {
-            for (key, value) in [
-                ("attention.kv_lora_rank", kv_lora_rank),
-                ("attention.qk_rope_head_dim", qk_rope_head_dim),
-                ("attention.v_head_dim", v_head_dim),
+            for (key, value, max) in [
+                ("attention.kv_lora_rank", kv_lora_rank, limits::WIDTH),
+                ("attention.qk_rope_head_dim", qk_rope_head_dim, limits::HEAD_DIM),
+                ("attention.qk_nope_head_dim", qk_nope_head_dim.max(1), limits::HEAD_DIM),
+                ("attention.v_head_dim", v_head_dim, limits::HEAD_DIM),
+                ("attention.q_lora_rank", q_lora_rank.unwrap_or(1), limits::WIDTH),
             ] {
-                if value == 0 {
-                    return bad(key, "is 0; accepted: a positive integer".into());
-                }
-            }
-            if q_lora_rank == Some(0) {
-                return bad(
-                    "attention.q_lora_rank",
-                    "is 0; accepted: a positive integer, or leave it out for a full-rank query".into(),
-                );
+                in_range(file, key, value, max)?;
             }
             if self.head_dim != qk_nope_head_dim + qk_rope_head_dim {
                 return bad(
@@ -173,16 +227,37 @@ impl ModelSpec {
                 );
             }
         }
+        self.validate_layers(file)?;
+        self.validate_moe(file)
+    }
+
+    fn validate_moe(&self, file: &str) -> Result<()> {
+        let bad = |key: &str, message: String| Err(Error::input(file, key, message));
         if let Some(moe) = &self.moe {
-            for (key, value) in [
-                ("moe.experts", moe.experts),
-                ("moe.top_k", moe.top_k),
-                ("moe.expert_ffn", moe.expert_ffn),
-                ("moe.moe_every", moe.moe_every),
+            for (key, value, max) in [
+                ("moe.experts", moe.experts, limits::EXPERTS),
+                ("moe.top_k", moe.top_k, limits::EXPERTS),
+                ("moe.expert_ffn", moe.expert_ffn, limits::WIDTH * 16),
+                ("moe.moe_every", moe.moe_every, limits::LAYERS),
+                (
+                    "moe.shared_expert_ffn",
+                    moe.shared_expert_ffn.unwrap_or(1),
+                    limits::WIDTH * 16,
+                ),
             ] {
-                if value == 0 {
-                    return bad(key, "is 0; accepted: a positive integer".into());
-                }
+                in_range(file, key, value, max)?;
+            }
+            if moe.shared_experts > limits::SHARED_EXPERTS {
+                return bad(
+                    "moe.shared_experts",
+                    format!("is {}; accepted: 0 to {}", moe.shared_experts, limits::SHARED_EXPERTS),
+                );
+            }
+            if moe.first_dense_layers > self.layers {
+                return bad(
+                    "moe.first_dense_layers",
+                    format!("is {}; accepted: 0 to layers = {}", moe.first_dense_layers, self.layers),
+                );
             }
             if moe.top_k > moe.experts {
                 return bad(

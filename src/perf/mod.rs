@@ -16,6 +16,7 @@
 //! Everything is precomputed in [`PerfModel::new`] so [`PerfModel::step`] is O(1) and allocation
 //! free: it is on the simulator's hot path.
 
+pub mod attn;
 pub mod collective;
 pub mod cpu;
 pub mod fit;
@@ -192,8 +193,26 @@ pub struct MemoryPlan {
     pub reserve_bytes_per_rank: f64,
     pub kv_bytes_per_rank: f64,
     pub kv_bytes_per_token_per_rank: f64,
-    /// Tokens of KV cache the deployment can hold (per replica).
+    /// Tokens of KV cache the deployment can hold (per replica), in tokens of the growing
+    /// (full-attention) layers' KV.
     pub kv_capacity_tokens: u64,
+    /// A sequence's cache per rank by how it grows: its local layers' window and its linear
+    /// layers' state are bounded per sequence (`model/kv.rs`).
+    #[serde(skip)]
+    pub kv_footprint_per_rank: crate::model::KvFootprint,
+}
+
+impl MemoryPlan {
+    /// The bounded part of a sequence that may grow to `longest` tokens (its window KV and its
+    /// state), per rank, in tokens of the growing layers' KV (rounded up): what the serving layer
+    /// charges a sequence on top of its growing KV. 0 for a full-attention model.
+    pub fn bounded_tokens_per_seq(&self, longest: u64) -> u64 {
+        let f = &self.kv_footprint_per_rank;
+        if f.is_plain() || self.kv_bytes_per_token_per_rank <= 0.0 {
+            return 0;
+        }
+        (f.bounded_bytes(longest) / self.kv_bytes_per_token_per_rank).ceil() as u64
+    }
 }
 
 /// The precomputed cost model of one deployment (one replica).
@@ -221,6 +240,8 @@ pub struct PerfModel {
     moe_top_k: f64,
     moe_experts: f64,
     kv_bytes_per_token: f64,
+    /// Local (sliding, chunked) and linear layers (`attn.rs`).
+    mix: attn::LayerMix,
     /// Attention FLOPs per (query, key) pair per rank: prefill (naive form) and decode
     /// (absorbed for MLA, the same as prefill otherwise).
     attn_flops_per_pair: f64,
@@ -350,6 +371,8 @@ impl PerfModel {
         let tp_attn = par.tp.max(1) / dp;
         let allreduce = collective::AllReduce::for_tp(hw, tp_attn).with_algorithm(spec.allreduce);
         let layers = model.layers as f64;
+        // Per-pair attention constants are the growing (full) layers'; `mix` adds the others.
+        let attn_layers = model.growing_kv_layers() as f64;
         let fixed = fixed::FixedCosts::new(hw, layers, model.vocab as f64);
         let lm_head_flops = 2.0 * model.vocab as f64 * model.hidden as f64;
         // Per rank: padded heads (a stack that cannot split heads evenly computes the padding);
@@ -395,12 +418,17 @@ impl PerfModel {
             moe_top_k: moe.map_or(0.0, |m| m.top_k as f64),
             moe_experts: moe.map_or(0.0, |m| m.experts as f64) * model.moe_layer_count() as f64,
             kv_bytes_per_token: memory.kv_bytes_per_token_per_rank,
-            attn_flops_per_pair: per_head(false) * heads_rank * layers,
-            attn_decode_flops_per_pair: per_head(true) * heads_rank * layers,
+            mix: attn::LayerMix::new(
+                model,
+                &memory.kv_footprint_per_rank,
+                heads_rank / model.heads.max(1) as f64,
+            ),
+            attn_flops_per_pair: per_head(false) * heads_rank * attn_layers,
+            attn_decode_flops_per_pair: per_head(true) * heads_rank * attn_layers,
             expand_flops_per_cached_token: model.mla_expand_flops_per_token() / model.heads.max(1) as f64
                 * heads_rank
-                * layers,
-            score_bytes_per_pair: eff.attention_score_bytes * heads_rank * layers,
+                * attn_layers,
+            score_bytes_per_pair: eff.attention_score_bytes * heads_rank * attn_layers,
             attention_dp: dp as f64,
             fixed,
             allreduce,
@@ -478,6 +506,14 @@ impl PerfModel {
             kv_per_rank_fraction
         };
         let kv_bytes_per_token = model.kv_bytes_per_token(prec.kv_cache) * kv_per_rank_fraction;
+        // The linear layers' state splits over their value heads as KV splits over KV heads;
+        // it is kept in the activation dtype (vLLM's mamba_ssm_cache_dtype "auto").
+        let state_fraction = model.linear_attention.map_or(1.0, |l| {
+            l.value_heads.div_ceil(tp_kv.max(1)) as f64 / l.value_heads.max(1) as f64 / dp.max(1) as f64
+        });
+        let kv_footprint_per_rank = model
+            .kv_footprint(prec.kv_cache, prec.activations)
+            .scaled(kv_per_rank_fraction, state_fraction);
         let hbm_bytes_per_rank = chip.hbm_bytes() / chip.ranks_per_chip.max(1) as f64;
         let reserve_bytes_per_rank = hbm_bytes_per_rank * spec.kv_reserve_fraction;
         let kv_bytes_per_rank = hbm_bytes_per_rank - reserve_bytes_per_rank - weight_bytes_per_rank;
@@ -506,6 +542,7 @@ impl PerfModel {
             kv_bytes_per_rank,
             kv_bytes_per_token_per_rank: kv_bytes_per_token,
             kv_capacity_tokens: (kv_bytes_per_rank / kv_bytes_per_token).floor() as u64,
+            kv_footprint_per_rank,
         })
     }
 
@@ -574,8 +611,12 @@ impl PerfModel {
     /// KV bytes per rank one step reads: its decode rows (as the layout reads them) and the
     /// cached context its prompts continue. Physics: never more than the rank's KV budget.
     pub fn kv_read_bytes_per_rank(&self, b: &BatchShape) -> f64 {
-        let tokens = self.shapes.decode_read_tokens(b) + b.prefill_cached_tokens as f64;
-        tokens * self.kv_bytes_per_token
+        let rows = b.decode_seqs as f64;
+        let decode = self.shapes.decode_read_tokens(b);
+        let cached = b.prefill_cached_tokens as f64;
+        self.decode_read_bytes(rows, decode, b.decode_ctx_tokens as f64, 1.0)
+            + cached * self.kv_bytes_per_token
+            + self.mix.prefill_read(b.prefill_seqs as f64, cached)
     }
 
     /// The physics check of a step's KV reads against the rank's KV budget. It holds for every
@@ -632,9 +673,16 @@ impl PerfModel {
     pub fn physics_floor_ns(&self, b: &BatchShape) -> (f64, f64) {
         let tokens = b.tokens() as f64;
         let bytes = self.always_read_bytes + self.expert_bytes * self.experts_touched(tokens);
+        let local = self.mix.prefill(
+            b.prefill_seqs as f64,
+            b.prefill_tokens as f64,
+            b.prefill_cached_tokens as f64,
+            b.prefill_pairs,
+        );
         let flops = self.linear_flops_per_token * tokens
             + self.lm_head_flops_per_row * b.logit_rows(1.0)
-            + self.attn_flops_per_pair * b.prefill_pairs;
+            + self.attn_flops_per_pair * (b.prefill_pairs + local.pair_units)
+            + local.flops;
         (bytes / self.hbm_bw * 1e9, flops / self.peak_flops * 1e9)
     }
 }

@@ -95,6 +95,21 @@ impl PerfModel {
         c
     }
 
+    /// KV bytes per rank decode rows read: the layout's `layout_tokens` of the full layers (a
+    /// paged layout's estimate adds half a page per row) plus each row's window and state. A
+    /// paged estimate never exceeds the rank's KV budget (times `share` for a micro-batch) unless the
+    /// rows' exact contexts (`ctx_tokens`) already do: nothing reads more than is held.
+    pub(crate) fn decode_read_bytes(&self, rows: f64, layout_tokens: f64, ctx_tokens: f64, share: f64) -> f64 {
+        let windows = self.mix.decode_read(rows, layout_tokens);
+        let estimate = layout_tokens * self.kv_bytes_per_token + windows;
+        if self.shapes.layout != crate::hw::KvLayout::Block {
+            // A contiguous layout reads whole slots: exact, and checked against the budget.
+            return estimate;
+        }
+        let exact = ctx_tokens * self.kv_bytes_per_token + self.mix.decode_read(rows, ctx_tokens);
+        estimate.min(exact.max(self.memory.kv_bytes_per_rank * share))
+    }
+
     /// The operations of `share` of an executed shape (1, or ½ for a micro-batch) whose decode
     /// rows carry `q` queries: its compute and memory time, its all-to-all time and its
     /// tensor-parallel all-reduce time, ns.
@@ -157,10 +172,13 @@ impl PerfModel {
         // the row's earlier queries); the KV is read once, as the layout holds it.
         if p.decode_seqs > 0 {
             let pairs = (q * p.decode_ctx_tokens as f64 + p.decode_seqs as f64 * q * (q - 1.0) / 2.0) * share;
+            let kv_tokens = e.decode_kv_tokens * share;
+            let x = self.mix.decode(rows, q, pairs);
+            let ctx = p.decode_ctx_tokens as f64 * share;
             op(
-                self.attn_decode_flops_per_pair * pairs,
+                self.attn_decode_flops_per_pair * (pairs + x.pair_units) + x.flops,
                 self.eff_c(rows * q / self.attention_dp),
-                self.kv_bytes_per_token * e.decode_kv_tokens * share,
+                self.decode_read_bytes(rows, kv_tokens, ctx, share) + x.bytes,
                 self.eff_kv,
             );
         }
@@ -168,9 +186,17 @@ impl PerfModel {
         if p.prefill_tokens > 0 {
             let pairs = p.prefill_pairs * share;
             let cached = p.prefill_cached_tokens as f64 * share;
-            let bytes = self.kv_bytes_per_token * e.prefill_kv_tokens * share + self.score_bytes_per_pair * pairs;
+            let new_tokens = p.prefill_tokens as f64 * share;
+            let x = self
+                .mix
+                .prefill(p.prefill_seqs as f64 * share, new_tokens, cached, pairs);
+            let bytes = self.kv_bytes_per_token * e.prefill_kv_tokens * share
+                + self.score_bytes_per_pair * (pairs + x.pair_units)
+                + x.bytes;
             op(
-                self.attn_flops_per_pair * pairs + self.expand_flops_per_cached_token * cached,
+                self.attn_flops_per_pair * (pairs + x.pair_units)
+                    + x.flops
+                    + self.expand_flops_per_cached_token * cached,
                 self.eff_c(p.prefill_tokens as f64 * share / self.attention_dp),
                 bytes,
                 self.eff_memory,

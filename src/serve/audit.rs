@@ -78,7 +78,7 @@ impl Replica {
             if self.kv.reserves_full_length() {
                 n.blocks += r.progress.blocks as u64;
             } else {
-                n.blocks += self.kv.blocks_for(ctx - 1 + decoding_now);
+                n.blocks += self.kv.blocks_for(ctx - 1 + decoding_now) + r.kv_fixed_blocks as u64;
                 n.crossing[batch.crossing_key(r)] += 1;
             }
             let kv = ctx - 1;
@@ -122,7 +122,7 @@ impl Replica {
             blocks += p.blocks as u64;
             if !self.kv.reserves_full_length()
                 && !in_flight.contains(&id)
-                && p.blocks as u64 != self.kv.blocks_for(p.prefilled as u64)
+                && p.blocks as u64 != self.kv.blocks_for(p.prefilled as u64) + r.kv_fixed_blocks as u64
             {
                 return Err(format!(
                     "request {} holds {} blocks for {} prefilled tokens",

@@ -14,6 +14,9 @@ pub struct KvBlocks {
     reserve_full: bool,
     /// KV blocks reserved for this step's speculative lookahead (γ + 1 slots per sequence).
     spec_reserved: u64,
+    /// The bounded part of a sequence's cache per rank (local layers' window, linear state) and
+    /// the growing KV bytes per token per rank a block's tokens are counted in.
+    bounded: Option<(crate::model::KvFootprint, f64)>,
 }
 
 impl KvBlocks {
@@ -24,7 +27,27 @@ impl KvBlocks {
             used: 0,
             reserve_full,
             spec_reserved: 0,
+            bounded: None,
         }
+    }
+
+    /// Sequences also hold a bounded part (`footprint`'s window KV and state, per rank),
+    /// counted in blocks of `bytes_per_token` (the growing KV per token per rank).
+    pub fn with_bounded(mut self, footprint: crate::model::KvFootprint, bytes_per_token: f64) -> KvBlocks {
+        if !footprint.is_plain() && bytes_per_token > 0.0 {
+            self.bounded = Some((footprint, bytes_per_token));
+        }
+        self
+    }
+
+    /// Blocks of a sequence's bounded part (window KV and linear state) when it may grow to
+    /// `longest` tokens: the window layers hold min(longest, window) tokens at most, the linear
+    /// layers one state; charged whole from admission (an engine that frees a window's blocks as
+    /// they fall out of it holds less early in a sequence; never more).
+    pub fn bounded_blocks(&self, longest: u64) -> u64 {
+        self.bounded.map_or(0, |(f, per_token)| {
+            self.blocks_for((f.bounded_bytes(longest) / per_token).ceil() as u64)
+        })
     }
 
     pub fn total(&self) -> u64 {
@@ -71,10 +94,11 @@ impl KvBlocks {
     /// `generated` tokens, so the reservation is the same input + `max_tokens`.
     pub fn admission_blocks(&self, r: &ReqState) -> u64 {
         let p = &r.progress;
+        let fixed = r.kv_fixed_blocks as u64;
         if self.reserve_full {
-            self.blocks_for(p.prompt_len as u64 + (r.max_tokens as u64).saturating_sub(p.generated as u64))
+            self.blocks_for(p.prompt_len as u64 + (r.max_tokens as u64).saturating_sub(p.generated as u64)) + fixed
         } else {
-            self.blocks_for(p.prompt_len as u64)
+            self.blocks_for(p.prompt_len as u64) + fixed
         }
     }
 
@@ -171,5 +195,39 @@ mod tests {
         r.progress.prompt_len = 150;
         assert_eq!(reserve.admission_blocks(&r), 32);
         assert_eq!(optimistic.admission_blocks(&r), 10);
+    }
+
+    /// A window's KV and a linear state are charged once per sequence, in blocks of the growing
+    /// layers' KV. gpt-oss-120b at TP 4 (per rank: 9,216 B per token growing, 9,216 B per token
+    /// within a 128-token window): a sequence that may reach 100 tokens holds 100 tokens' worth
+    /// more, ⌈100 / 16⌉ = 7 blocks; one that may reach 100,000 holds the window, 128 tokens = 8
+    /// blocks. Qwen3-Next at TP 2: 19,759,104 B of state over 12,288 B per token = 1,608 tokens,
+    /// ⌈1608 / 16⌉ = 101 blocks, at any length.
+    #[test]
+    fn bounded_parts_are_charged_per_sequence() {
+        use crate::model::KvFootprint;
+        let window = KvFootprint {
+            growing_per_token: 9216.0,
+            local_per_token: 9216.0,
+            local_tokens: 128,
+            state_per_seq: 0.0,
+        };
+        let kv = KvBlocks::new(16, 1000, false).with_bounded(window, 9216.0);
+        assert_eq!((kv.bounded_blocks(100), kv.bounded_blocks(100_000)), (7, 8));
+        let state = KvFootprint {
+            growing_per_token: 12_288.0,
+            state_per_seq: 19_759_104.0,
+            ..KvFootprint::default()
+        };
+        let kv = KvBlocks::new(16, 1000, true).with_bounded(state, 12_288.0);
+        assert_eq!((kv.bounded_blocks(1), kv.bounded_blocks(262_144)), (101, 101));
+        // Admission claims the growing blocks and the bounded ones.
+        let mut r = ReqState::new(0, SimTime::ZERO, 100, 10, None);
+        r.max_tokens = 412;
+        r.kv_fixed_blocks = kv.bounded_blocks(512) as u32;
+        assert_eq!(kv.admission_blocks(&r), 32 + 101);
+        // A full-attention model has no bounded part.
+        let plain = KvBlocks::new(16, 1000, false).with_bounded(KvFootprint::default(), 9216.0);
+        assert_eq!(plain.bounded_blocks(1_000_000), 0);
     }
 }

@@ -15,13 +15,14 @@ impl Replica {
                 return;
             }
             let cached = reqs[id.index()].progress.prompt_len as u64;
-            let blocks = self.kv.blocks_for(cached);
+            let fixed = reqs[id.index()].kv_fixed_blocks as u64;
+            let blocks = self.kv.blocks_for(cached) + fixed;
             if !self.kv.fits(blocks, self.watermark()) {
                 return;
             }
             self.swapped.pop_first();
             self.kv.claim(blocks);
-            let bytes = self.swap.bytes_for(cached);
+            let bytes = self.swap.bytes_for(cached + fixed * self.cfg.block_tokens as u64);
             self.swap.swap_in(bytes);
             self.swap_copy(bytes);
             self.join_decode(id, reqs);
@@ -64,7 +65,8 @@ impl Replica {
         };
         let ctx = self.batch.remove(victim, reqs);
         let cached = ctx - 1;
-        self.kv.give_back(self.kv.blocks_for(cached));
+        let fixed = reqs[victim.index()].kv_fixed_blocks as u64;
+        self.kv.give_back(self.kv.blocks_for(cached) + fixed);
         self.unpin_prefix(victim, reqs);
         self.batch.forget_fresh(victim);
         let last_decode_end = self.batch.last_decode_end();
@@ -75,7 +77,8 @@ impl Replica {
         r.progress.preemptions += 1;
         self.stats.preemptions += 1;
         self.preempted_now = true;
-        let bytes = self.swap.bytes_for(cached);
+        // The window KV and the state travel with the growing KV.
+        let bytes = self.swap.bytes_for(cached + fixed * self.cfg.block_tokens as u64);
         let key = (r.priority, r.seq);
         let p = &mut r.progress;
         if self.cfg.preemption == PreemptionMode::Swap && self.swap.has_room(bytes) {

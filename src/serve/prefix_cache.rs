@@ -11,6 +11,16 @@
 //! unique tails behind it. Evicted blocks may go to a host memory tier (first in, first out),
 //! from which a later hit swaps them back in over the host link.
 //!
+//! Models with sliding, chunked or linear layers (`model/layers.rs`): a cached block is the full
+//! (growing) layers' KV of its tokens, as the replica's KV blocks are. A hit skips the prefill of
+//! every layer for the hit tokens, which needs the local layers' KV of the hit's last window and
+//! the linear layers' state at the hit's end: codesim assumes the engine kept them with the
+//! cached prefix (vLLM's hybrid KV cache manager caches sliding-window blocks; SGLang's Mamba
+//! radix cache keeps a state per node) and does not charge them to the cache's capacity, an
+//! under-count of at most one window and one state per cached prefix. A running sequence is
+//! charged its own window and state in full from admission (`KvBlocks::bounded_blocks`), hit or
+//! not.
+//!
 //! Cost per block looked up, pinned or released: O(1) amortised (a hash map with a one-multiply
 //! hasher, and FIFO queues whose stale entries are skipped and compacted away).
 

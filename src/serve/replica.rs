@@ -138,6 +138,10 @@ impl Replica {
         let cfg = spec.scheduler;
         let policy = cfg.kind.traits();
         let reserve_full = policy.reserves_whole_length || cfg.kv_admission == super::KvAdmission::Reserve;
+        let kv = KvBlocks::new(cfg.block_tokens, spec.total_blocks, reserve_full).with_bounded(
+            perf.memory.kv_footprint_per_rank,
+            perf.memory.kv_bytes_per_token_per_rank,
+        );
         Replica {
             id,
             perf,
@@ -152,7 +156,7 @@ impl Replica {
                 policy.pads_finished_rows,
                 spec.spec.is_none(),
             ),
-            kv: KvBlocks::new(cfg.block_tokens, spec.total_blocks, reserve_full),
+            kv,
             swap: spec.swap,
             busy: false,
             plan: Plan::default(),
@@ -202,7 +206,8 @@ impl Replica {
     /// than the KV cache holds). So a sequence left alone always grows to its end: preemption
     /// makes progress and optimistic admission cannot livelock.
     pub fn can_ever_fit(&self, input: u32, max_tokens: u32) -> bool {
-        self.kv.blocks_for(input as u64 + max_tokens as u64) <= self.kv.total()
+        let longest = input as u64 + max_tokens as u64;
+        self.kv.blocks_for(longest) + self.kv.bounded_blocks(longest) <= self.kv.total()
     }
 
     /// Tokens this replica's KV cache holds: the engine's limit on prompt + output (its
@@ -213,6 +218,7 @@ impl Replica {
 
     pub fn enqueue(&mut self, id: RequestId, r: &mut ReqState) {
         r.replica = self.id;
+        r.kv_fixed_blocks = self.kv.bounded_blocks(r.input as u64 + r.max_tokens as u64) as u32;
         r.phase = Phase::Queued;
         self.outstanding_requests += 1;
         self.outstanding_tokens += r.input as u64 + r.max_tokens as u64;
@@ -223,6 +229,7 @@ impl Replica {
     /// (it counts as outstanding from now on).
     pub fn enqueue_transferred(&mut self, _id: RequestId, r: &mut ReqState) {
         r.replica = self.id;
+        r.kv_fixed_blocks = self.kv.bounded_blocks(r.input as u64 + r.max_tokens as u64) as u32;
         r.phase = Phase::Transferring;
         self.outstanding_requests += 1;
         self.outstanding_tokens += r.input as u64 + r.max_tokens as u64;
@@ -381,7 +388,7 @@ impl Replica {
         let blocks = if self.kv.reserves_full_length() {
             r.progress.blocks as u64
         } else {
-            self.kv.blocks_for(kv_tokens)
+            self.kv.blocks_for(kv_tokens) + r.kv_fixed_blocks as u64
         };
         self.kv.give_back(blocks);
         self.outstanding_requests -= 1;

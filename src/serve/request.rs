@@ -101,6 +101,10 @@ pub struct ReqState {
     pub(super) progress: Progress,
     pub(super) times: Timestamps,
     pub(super) slot: DecodeSlot,
+    /// KV blocks the sequence holds besides its growing KV: its local layers' window and its
+    /// linear layers' state, charged from admission to release at the bound for its prompt +
+    /// `max_tokens` (`KvBlocks::bounded_blocks`); 0 for a full-attention model.
+    pub(super) kv_fixed_blocks: u32,
 }
 
 impl ReqState {
@@ -134,6 +138,7 @@ impl ReqState {
                 last_token: NO_TIME,
             },
             slot: DecodeSlot::default(),
+            kv_fixed_blocks: 0,
         }
     }
 

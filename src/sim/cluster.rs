@@ -205,6 +205,7 @@ pub(super) fn instances_needed(pools: &[Pool], link: KvLink) -> Vec<f64> {
 /// every chip of the smaller replica sends its shard over its own link.
 fn kv_transfer(sc: &Scenario, prefill: &Pool, decode: &Pool) -> KvTransfer {
     let bytes_per_token = sc.model.kv_bytes_per_token(sc.precision.kv_cache);
+    let bounded = sc.model.kv_footprint(sc.precision.kv_cache, sc.precision.activations);
     match sc.kv_link {
         KvLink::Efa => {
             let side = |p: &Pool| {
@@ -213,6 +214,7 @@ fn kv_transfer(sc: &Scenario, prefill: &Pool, decode: &Pool) -> KvTransfer {
             };
             KvTransfer {
                 bytes_per_token,
+                bounded,
                 bytes_per_ns: side(prefill).min(side(decode)),
                 latency_ns: prefill
                     .hardware
@@ -224,6 +226,7 @@ fn kv_transfer(sc: &Scenario, prefill: &Pool, decode: &Pool) -> KvTransfer {
         }
         KvLink::Neuronlink => KvTransfer {
             bytes_per_token,
+            bounded,
             bytes_per_ns: prefill.hardware.chip.link.bandwidth_gb_s
                 * prefill.chips_per_replica().min(decode.chips_per_replica()) as f64,
             latency_ns: prefill.hardware.chip.link.latency_us * 1e3,

@@ -93,7 +93,7 @@ fn chunk_that_fits(rep: &Replica, r: &ReqState, admitting: bool, room: u64) -> O
         (true, true) => (rep.kv.admission_blocks(r), rep.watermark()),
         (true, false) => (0, 0),
         (false, a) => (
-            rep.kv.blocks_for(start + chunk) - held,
+            rep.kv.blocks_for(start + chunk) - held + if a { r.kv_fixed_blocks as u64 } else { 0 },
             if a { rep.watermark() } else { 0 },
         ),
     };

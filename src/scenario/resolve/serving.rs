@@ -51,6 +51,9 @@ fn show<T: std::fmt::Debug>(v: &T) -> String {
     out
 }
 
+/// `[serving]` keys a static scheduler does not read.
+const STATIC_UNUSED: [&str; 3] = ["max_batched_tokens", "kv_admission", "preemption"];
+
 /// The keys the scenario set that a static scheduler does not read: it runs every prompt of its
 /// batch in one step (no token budget) and reserves each request's whole length at admission
 /// (no admission policy, no preemption). Said in the notes, not refused: a sweep's base may set
@@ -128,6 +131,10 @@ pub(super) fn resolve(
     } else {
         "the chip's default engine; set [serving] engine to change".to_string()
     };
+    if scheduler.kind == SchedulerKind::Static {
+        // Defaults the static scheduler never reads would read as if they applied.
+        taken.retain(|t| !STATIC_UNUSED.iter().any(|k| t.starts_with(&format!("{k} "))));
+    }
     let from = if taken.is_empty() {
         String::new()
     } else {

@@ -2,6 +2,7 @@
 //! it is routed), where it is in its life (`Phase`), its progress, its timestamps, the replica's
 //! decode bookkeeping and its prompt's prefix-cache data. Only `serve` writes the last four.
 
+use super::attribution::Ledger;
 use super::{NO_TIME, ReplicaId};
 use crate::engine::SimTime;
 use std::sync::Arc;
@@ -101,6 +102,8 @@ pub struct ReqState {
     pub(super) progress: Progress,
     pub(super) times: Timestamps,
     pub(super) slot: DecodeSlot,
+    /// Where its time went so far (latency attribution).
+    pub ledger: Ledger,
 }
 
 impl ReqState {
@@ -134,6 +137,7 @@ impl ReqState {
                 last_token: NO_TIME,
             },
             slot: DecodeSlot::default(),
+            ledger: Ledger::default(),
         }
     }
 
@@ -163,5 +167,6 @@ impl ReqState {
     pub fn kv_arrived(&mut self, now: SimTime) {
         self.times.first_token = now;
         self.times.last_token = now;
+        self.ledger.kv_arrived(now);
     }
 }

@@ -178,7 +178,7 @@ impl Simulation {
             arrivals_left: sc.requests,
             next_seq: 0,
             outcome: StepOutcome::default(),
-            rec: record::Recorder::new(sc.classes.len(), opts.keep_requests),
+            rec: record::Recorder::new(sc.classes.len(), opts.keep_requests, sc.requests),
             cut: None,
             notes,
             front,
@@ -459,6 +459,7 @@ impl Simulation {
         state.class = h.class as u16;
         state.priority = self.sc.classes.get(h.class).map_or(0, |c| c.priority);
         state.prefix = h.prefix;
+        state.ledger.routed(h.arrival, now, self.front.network_ns());
         state.cache.hashes = blocks;
         if let (Some(rt), Some(b)) = (self.remote_tier.as_mut(), state.cache.hashes.as_ref()) {
             state.cache.remote_blocks = rt.route(b);

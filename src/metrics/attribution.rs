@@ -160,7 +160,40 @@ pub struct GroupAttribution {
     /// The largest mean part.
     pub dominant: String,
     /// Mean milliseconds per part, in the order of the parts.
-    pub mean_ms: Vec<(String, f64)>,
+    pub mean_ms: PartsMs,
+}
+
+/// Milliseconds per part, written as an object keyed by the parts' names in their order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PartsMs(pub Vec<f64>);
+
+impl PartsMs {
+    pub fn get(&self, p: Part) -> f64 {
+        self.0.get(p as usize).copied().unwrap_or(0.0)
+    }
+}
+
+impl Serialize for PartsMs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (p, v) in Part::ALL.iter().zip(&self.0) {
+            m.serialize_entry(p.name(), v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for PartsMs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let m = std::collections::HashMap::<String, f64>::deserialize(d)?;
+        Ok(PartsMs(
+            Part::ALL
+                .iter()
+                .map(|p| m.get(p.name()).copied().unwrap_or(0.0))
+                .collect(),
+        ))
+    }
 }
 
 /// Which part dominates the slowest requests (by TTFT and by E2E), overall, per replica and per
@@ -195,7 +228,7 @@ pub fn group(group: String, members: &[&Parts]) -> GroupAttribution {
         group,
         requests: members.len() as u64,
         dominant: sum.dominant().map_or("none", Part::name).to_string(),
-        mean_ms: sum.ms().into_iter().map(|(k, v)| (k.to_string(), v / n)).collect(),
+        mean_ms: PartsMs(sum.ms().into_iter().map(|(_, v)| v / n).collect()),
     }
 }
 
@@ -302,7 +335,7 @@ mod tests {
         let g = group("0".into(), &[&p, &p]);
         assert_eq!(g.requests, 2);
         assert_eq!(g.dominant, "queue_kv");
-        assert!((g.mean_ms[Part::Decode as usize].1 - 5e-6).abs() < 1e-15);
+        assert!((g.mean_ms.get(Part::Decode) - 5e-6).abs() < 1e-15);
         let mut slow = Slowest::new(300);
         assert_eq!(slow.cap, 3);
         let mut q = Parts::default();

@@ -33,6 +33,7 @@ fn parts_sum_to_ttft_and_e2e_exactly_on_every_example_scenario() {
         let opts = RunOptions {
             keep_requests: true,
             audit: sc.requests <= 1_000,
+            timeline: None,
         };
         let t = std::time::Instant::now();
         let (r, rows) = Simulation::new(&sc, opts).unwrap().run();
@@ -68,6 +69,7 @@ fn rows(text: &str) -> Vec<codesim::metrics::RequestRow> {
     let opts = RunOptions {
         keep_requests: true,
         audit: true,
+        timeline: None,
     };
     let (r, rows) = Simulation::new(&sc, opts).unwrap().run();
     assert!(r.audit.is_empty(), "{:#?}", r.audit);

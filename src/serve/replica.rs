@@ -184,6 +184,14 @@ impl Replica {
     pub fn step_tokens(&self) -> u64 {
         self.plan.tokens
     }
+    /// The step in flight: its prompt tokens, decode rows and prompt chunks.
+    pub fn step_shape(&self) -> (u64, u64, u32) {
+        (
+            self.plan.prefill_tokens,
+            self.plan.decode_rows,
+            self.plan.chunks.len() as u32,
+        )
+    }
     pub fn used_blocks(&self) -> u64 {
         self.kv.used()
     }

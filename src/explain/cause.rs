@@ -5,9 +5,9 @@
 //! 2. front end ≥ 40 %: the host CPU (front-end tier, tokenizer);
 //! 3. preemption ≥ 30 %: a preemption storm (KV pressure on running sequences);
 //! 4. prefix fetches ≥ 30 %: cache thrash (prefixes fetched from the host or remote tier);
-//! 5. queueing ≥ 40 %, then: imbalance when ≥ 60 % of the misses sit on one of several
-//!    replicas whose mean queue is ≥ 2 × the others'; KV-starved when waiting for KV blocks is
-//!    most of the queueing; a burst when the arrival rate in the window (or just before it) was
+//! 5. queueing ≥ 40 %, then: KV-starved when waiting for KV blocks is most of the queueing;
+//!    imbalance when the fewest replicas holding 90 % of the queueing are at most half of them
+//!    and hold ≥ 75 % of the misses; a burst when the arrival rate in the window (or just before it) was
 //!    ≥ 2 × the run's; otherwise sustained overload;
 //! 6. else the prefills themselves (long prompts, prompts sharing steps).
 
@@ -215,30 +215,6 @@ fn classify_queue(
 ) -> (Cause, String) {
     let total = sum.total() as f64;
     let pct = |x: f64| format!("{:.0} %", 100.0 * x);
-    let (from, to) = (span.bin(from_s), span.bin(to_s));
-    let mut on = vec![0u64; span.replicas];
-    for r in missed {
-        on[(r.replica as usize).min(span.replicas - 1)] += 1;
-    }
-    let (hot, &n_hot) = on
-        .iter()
-        .enumerate()
-        .max_by_key(|&(i, &n)| (n, std::cmp::Reverse(i)))
-        .unwrap_or((0, &0));
-    let mq = span.mean_queue(0, BINS - 1);
-    let others = (mq.iter().sum::<f64>() - mq[hot]) / (span.replicas.max(2) - 1) as f64;
-    if span.replicas > 1 && n_hot as f64 >= 0.6 * missed.len() as f64 && mq[hot] >= 2.0 * others.max(0.05) {
-        return (
-            Cause::Imbalance,
-            format!(
-                "{} of {} misses queued on replica {hot} (mean queue {:.1} against {:.1} on the others)",
-                n_hot,
-                missed.len(),
-                mq[hot],
-                others
-            ),
-        );
-    }
     let kv = sum.get(Part::QueueKv) as f64 / (q * total);
     if kv >= 0.5 {
         return (
@@ -249,6 +225,10 @@ fn classify_queue(
                 pct(kv)
             ),
         );
+    }
+    let (from, to) = (span.bin(from_s), span.bin(to_s));
+    if let Some(why) = imbalance(missed, span) {
+        return (Cause::Imbalance, why);
     }
     let before = from.saturating_sub(2);
     let rate = span.rate_ratio(before, to).max(span.rate_ratio(from, to));
@@ -268,6 +248,38 @@ fn classify_queue(
             pct(q)
         ),
     )
+}
+
+/// Imbalance: the fewest replicas that hold 90 % of the queueing (mean queue over the run)
+/// are at most half of them, and they hold at least 75 % of the misses.
+fn imbalance(missed: &[&RequestRow], span: &Span) -> Option<String> {
+    let n = span.replicas;
+    if n < 2 || missed.is_empty() {
+        return None;
+    }
+    let mq = span.mean_queue(0, BINS - 1);
+    let total: f64 = mq.iter().sum();
+    if total <= 0.0 {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| mq[b].total_cmp(&mq[a]).then(a.cmp(&b)));
+    let (mut held, mut hot) = (0.0, Vec::new());
+    for &i in &order {
+        if held >= 0.9 * total {
+            break;
+        }
+        held += mq[i];
+        hot.push(i);
+    }
+    let on_hot = missed.iter().filter(|r| hot.contains(&(r.replica as usize))).count();
+    (hot.len() * 2 <= n && on_hot as f64 >= 0.75 * missed.len() as f64).then(|| {
+        format!(
+            "replica(s) {hot:?} of {n} hold {:.0} % of the queueing and {on_hot} of the {} misses",
+            100.0 * held / total,
+            missed.len()
+        )
+    })
 }
 
 /// Windows with misses, merged while adjacent, each with its cause (the 5 with most misses).

@@ -120,6 +120,16 @@ fn the_trace_meets_the_trace_event_schema_and_its_bounds() {
         .map(|e| e["tid"].as_u64().unwrap())
         .collect();
     assert_eq!(tids.len(), 2);
+    // A replica's steps follow one another without overlap (viewers nest overlapping events).
+    for tid in tids {
+        let mut steps: Vec<(u64, u64)> = events
+            .iter()
+            .filter(|e| e["cat"] == "step" && e["tid"] == tid)
+            .map(|e| (e["ts"].as_u64().unwrap(), e["dur"].as_u64().unwrap()))
+            .collect();
+        steps.sort();
+        assert!(steps.windows(2).all(|w| w[0].0 + w[0].1 <= w[1].0), "replica {tid}");
+    }
     for name in ["queue r0", "kv use r1"] {
         assert!(events.iter().any(|e| e["ph"] == "C" && e["name"] == name), "{name}");
     }

@@ -154,8 +154,11 @@ impl Timeline {
 const REPLICAS_PID: u32 = 1;
 const REQUESTS_PID: u32 = 2;
 
-fn us(ns: u64) -> f64 {
-    ns as f64 * 1e-3
+/// Whole microseconds (the format's unit): a step's end and the next one's start are then the
+/// same number, where fractional microseconds in floating point could overlap by an ulp and
+/// make viewers nest abutting steps.
+fn us(ns: u64) -> u64 {
+    ns / 1_000
 }
 
 fn parts_ms(p: &Parts) -> Value {
@@ -183,7 +186,7 @@ fn step_events(s: &StepRecord, out: &mut Vec<Value>) {
     };
     out.push(json!({
         "ph": "X", "cat": "step", "name": name, "pid": REPLICAS_PID, "tid": s.replica,
-        "ts": us(s.start_ns), "dur": us(s.end_ns - s.start_ns),
+        "ts": us(s.start_ns), "dur": us(s.end_ns) - us(s.start_ns),
         "args": {
             "prefill_tokens": s.prefill_tokens, "decode_rows": s.decode_rows, "prompt_chunks": s.chunks,
             "queued": s.queued, "running": s.running,
@@ -207,7 +210,7 @@ fn request_events(r: &RequestRecord, out: &mut Vec<Value>) {
     let tid = r.seq;
     let span = |name: &str, from: u64, to: u64, args: Value| {
         json!({ "ph": "X", "cat": "request", "name": name, "pid": REQUESTS_PID, "tid": tid,
-            "ts": us(from), "dur": us(to.saturating_sub(from)), "args": args })
+            "ts": us(from), "dur": us(to).saturating_sub(us(from)), "args": args })
     };
     out.push(span(
         "front end",
@@ -266,7 +269,7 @@ pub fn trace_json(t: &Timeline, notes: &[String]) -> Value {
         "displayTimeUnit": "ms",
         "otherData": {
             "generator": "codesim",
-            "window_s": [us(t.spec.from_ns) * 1e-6, if t.spec.to_ns == u64::MAX { Value::Null } else { json!(us(t.spec.to_ns) * 1e-6) }],
+            "window_s": [t.spec.from_ns as f64 * 1e-9, if t.spec.to_ns == u64::MAX { Value::Null } else { json!(t.spec.to_ns as f64 * 1e-9) }],
             "request_sample_every": t.spec.sample_every,
             "truncated": t.truncated,
             "notes": notes,

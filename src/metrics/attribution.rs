@@ -271,6 +271,11 @@ impl Slowest {
     }
 
     pub fn push(&mut self, ns: u64, seq: u64, replica: u32, class: u16, parts: &Parts) {
+        // Most requests are not among the slowest: decided before anything is copied.
+        let full = self.heap.len() >= self.cap;
+        if full && self.heap.peek().is_some_and(|top| (ns, seq) <= (top.ns, top.seq)) {
+            return;
+        }
         let s = Slow {
             ns,
             seq,
@@ -278,10 +283,11 @@ impl Slowest {
             class,
             parts: *parts,
         };
-        if self.heap.len() < self.cap {
-            self.heap.push(s);
-        } else if self.heap.peek().is_some_and(|top| (ns, seq) > (top.ns, top.seq)) {
-            self.heap.pop();
+        if full {
+            if let Some(mut top) = self.heap.peek_mut() {
+                *top = s;
+            }
+        } else {
             self.heap.push(s);
         }
     }

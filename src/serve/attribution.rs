@@ -200,11 +200,23 @@ impl Replica {
     /// tokens, and the decode rows theirs.
     pub(super) fn attr_step_end(&mut self, now: SimTime, reqs: &mut [ReqState]) {
         let duration = now.since(self.plan.start);
-        let extra = (self.plan.extra_ns.round() as u64).min(duration);
-        let work = (duration - extra) as u128;
-        let tokens = self.plan.tokens.max(1) as u128;
-        let share = |t: u64| (work * t as u128 / tokens).min(work) as u64;
-        self.attr.decode_cum += share(self.plan.decode_rows);
+        // No libm call on the common path: most steps block on no copy.
+        let extra = if self.plan.extra_ns > 0.0 {
+            (self.plan.extra_ns.round() as u64).min(duration)
+        } else {
+            0
+        };
+        let work = duration - extra;
+        let tokens = self.plan.tokens.max(1);
+        let share = |t: u64| match work.checked_mul(t) {
+            Some(p) => (p / tokens).min(work),
+            None => (work as u128 * t as u128 / tokens as u128).min(work as u128) as u64,
+        };
+        self.attr.decode_cum += if self.plan.decode_rows >= tokens {
+            work
+        } else {
+            share(self.plan.decode_rows)
+        };
         for &(id, chunk) in &self.plan.chunks {
             reqs[id.index()].ledger.chunk_share(share(chunk as u64));
         }

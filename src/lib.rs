@@ -9,6 +9,7 @@ pub mod atomic;
 pub mod dtype;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod frontier;
 pub mod hash;
 pub mod hw;

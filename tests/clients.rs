@@ -29,6 +29,7 @@ fn run_with(text: &str, audit: bool) -> (codesim::RunResult, Vec<RequestRow>) {
     let opts = RunOptions {
         keep_requests: true,
         audit,
+        timeline: None,
     };
     Simulation::new(&sc, opts).unwrap().run().unwrap()
 }

@@ -10,6 +10,7 @@ fn audited(text: &str, what: &str) -> codesim::RunResult {
     let opts = RunOptions {
         keep_requests: false,
         audit: true,
+        ..RunOptions::default()
     };
     let (r, _) = Simulation::new(&sc, opts).unwrap().run().unwrap();
     assert!(r.audit.is_empty(), "{what}: {:#?}", r.audit);

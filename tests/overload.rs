@@ -27,6 +27,7 @@ fn run(text: &str) -> (codesim::RunResult, Vec<codesim::metrics::RequestRow>) {
     let opts = RunOptions {
         keep_requests: true,
         audit: true,
+        timeline: None,
     };
     let (r, rows) = Simulation::new(&sc, opts).unwrap().run().unwrap();
     assert!(r.audit.is_empty(), "audit: {:?}", r.audit);

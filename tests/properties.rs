@@ -373,6 +373,7 @@ fn run_audited(toml: &str) -> Result<(codesim::RunResult, Vec<RequestRow>), Stri
     let opts = RunOptions {
         keep_requests: true,
         audit: true,
+        timeline: None,
     };
     catch_unwind(AssertUnwindSafe(|| Simulation::new(&sc, opts).and_then(|s| s.run())))
         .map_err(|p| {

@@ -436,6 +436,7 @@ fn static_batching_decode_pool_completes_transferred_requests() {
     let opts = RunOptions {
         keep_requests: true,
         audit: true,
+        timeline: None,
     };
     let (r, rows) = Simulation::new(&sc, opts).unwrap().run().unwrap();
     assert!(r.audit.is_empty(), "{:#?}", r.audit);

@@ -2,6 +2,7 @@
 //! prints.
 
 mod bench;
+mod explain;
 mod interrupt;
 mod output;
 mod plan;
@@ -42,6 +43,32 @@ enum Command {
         /// Override the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// Write a Chrome trace-event / Perfetto JSON timeline of the run to this file.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        /// The trace's window of simulated time, seconds: FROM,TO (default: the whole run, up to
+        /// 100,000 steps and requests).
+        #[arg(long, value_name = "FROM,TO")]
+        trace_window: Option<String>,
+        /// Keep one request in N in the trace's request tracks (default: about 2,000 requests).
+        #[arg(long, value_name = "N")]
+        trace_sample: Option<u64>,
+    },
+    /// Why the slowest requests were slow: their attribution, the TTFT misses and their causes,
+    /// plots of queue length, KV use and p99 over time, and what one more replica or another
+    /// routing policy would have given the slowest request (re-simulated).
+    Explain {
+        /// The scenario TOML file.
+        scenario: PathBuf,
+        /// Write explain.md, explain.json and the plots into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Skip the counterfactual re-simulations.
+        #[arg(long)]
+        no_counterfactual: bool,
     },
     /// The hardware catalog.
     Hw {
@@ -212,7 +239,25 @@ fn dispatch(cli: Cli) -> Result<()> {
             out,
             requests,
             seed,
-        } => output::run(&scenario, json, out.as_deref(), requests, seed),
+            trace,
+            trace_window,
+            trace_sample,
+        } => output::run(output::RunArgs {
+            path: &scenario,
+            json,
+            out: out.as_deref(),
+            requests,
+            seed,
+            trace: trace.as_deref(),
+            trace_window: trace_window.as_deref(),
+            trace_sample,
+        }),
+        Command::Explain {
+            scenario,
+            out,
+            seed,
+            no_counterfactual,
+        } => explain::run(&scenario, out.as_deref(), seed, !no_counterfactual),
         Command::Hw {
             what: ListCmd::List { json },
         } => output::hw_list(json),

@@ -4,25 +4,93 @@ use super::{ensure_out_dir, write_atomic};
 use codesim::error::{Error, Result};
 use codesim::hw::Catalog;
 use codesim::metrics::{Dist, RunResult, table};
+use codesim::sim::timeline::TimelineSpec;
 use codesim::sim::{RunOptions, Simulation};
 use std::path::Path;
 
-pub fn run(path: &Path, json: bool, out: Option<&Path>, requests: bool, seed: Option<u64>) -> Result<()> {
-    let mut sc = codesim::scenario::load(path)?;
-    if let Some(s) = seed {
+pub struct RunArgs<'a> {
+    pub path: &'a Path,
+    pub json: bool,
+    pub out: Option<&'a Path>,
+    pub requests: bool,
+    pub seed: Option<u64>,
+    pub trace: Option<&'a Path>,
+    pub trace_window: Option<&'a str>,
+    pub trace_sample: Option<u64>,
+}
+
+/// The trace's window (`FROM,TO` seconds) and sample, checked.
+fn trace_spec(sc: &codesim::Scenario, a: &RunArgs) -> Result<TimelineSpec> {
+    let mut spec = TimelineSpec {
+        sample_every: (sc.requests / 2_000).max(1),
+        max_records: 100_000,
+        ..TimelineSpec::default()
+    };
+    if let Some(w) = a.trace_window {
+        let bad = || {
+            Error::input(
+                Path::new("--trace-window"),
+                "",
+                format!("`{w}`: expected FROM,TO in seconds of simulated time, 0 <= FROM < TO (e.g. 10,20)"),
+            )
+        };
+        let (f, t) = w.split_once(',').ok_or_else(bad)?;
+        let (f, t): (f64, f64) = (
+            f.trim().parse().map_err(|_| bad())?,
+            t.trim().parse().map_err(|_| bad())?,
+        );
+        if !(f.is_finite() && t.is_finite() && f >= 0.0 && f < t) {
+            return Err(bad());
+        }
+        spec.from_ns = (f * 1e9).round() as u64;
+        spec.to_ns = (t * 1e9).round() as u64;
+    }
+    if let Some(n) = a.trace_sample {
+        if n == 0 {
+            return Err(Error::input(
+                Path::new("--trace-sample"),
+                "",
+                "`0`: expected a whole number >= 1 (keep one request in N)",
+            ));
+        }
+        spec.sample_every = n;
+    }
+    Ok(spec)
+}
+
+pub fn run(a: RunArgs) -> Result<()> {
+    let (json, out, requests) = (a.json, a.out, a.requests);
+    let mut sc = codesim::scenario::load(a.path)?;
+    if let Some(s) = a.seed {
         sc.seed = s;
     }
     if let Some(dir) = out {
         ensure_out_dir(dir)?;
     }
+    let timeline = match a.trace {
+        Some(_) => Some(trace_spec(&sc, &a)?),
+        None => None,
+    };
     let sim = Simulation::new(
         &sc,
         RunOptions {
             keep_requests: requests && out.is_some(),
+            timeline,
             ..RunOptions::default()
         },
     )?;
-    let (result, rows) = sim.run()?;
+    let (result, rows, tl) = sim.run_timeline()?;
+    if let (Some(path), Some(tl)) = (a.trace, tl) {
+        let v = codesim::sim::timeline::trace_json(&tl, &result.notes);
+        let text = serde_json::to_string(&v).expect("trace serialises");
+        write_atomic(path, text.as_bytes())?;
+        if tl.truncated {
+            eprintln!(
+                "note: the trace stopped at {} records; narrow it with --trace-window or --trace-sample",
+                tl.spec.max_records
+            );
+        }
+    }
     if let Some(dir) = out {
         let text = serde_json::to_string_pretty(&result).expect("RunResult serialises");
         write_atomic(&dir.join("summary.json"), text.as_bytes())?;

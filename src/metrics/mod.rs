@@ -4,6 +4,7 @@
 //! streaming sketch with 0.1 % relative error beyond (see [`sketch`]).
 
 pub mod accounting;
+pub mod attribution;
 pub mod pricing;
 pub mod sketch;
 pub mod slo;
@@ -364,6 +365,9 @@ pub struct RunResult {
     /// managed endpoint (`cost` is the scenario's own `infrastructure.pricing`).
     #[serde(default)]
     pub pricing: pricing::PricingResult,
+    /// Which part of the latency dominates the slowest 1 % of requests (`metrics::attribution`).
+    #[serde(default)]
+    pub attribution: attribution::AttributionSummary,
     /// Invariant violations found by the audit (`RunOptions::audit`); empty when it is off.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audit: Vec<String>,
@@ -534,6 +538,12 @@ pub struct RequestRow {
     pub tpot_ms: f64,
     pub e2e_ms: f64,
     pub preemptions: u32,
+    pub class: u16,
+    /// TTFT and E2E in nanoseconds, and their parts (they add up exactly).
+    pub ttft_ns: u64,
+    pub e2e_ns: u64,
+    pub ttft_parts: attribution::Parts,
+    pub e2e_parts: attribution::Parts,
 }
 
 #[cfg(test)]

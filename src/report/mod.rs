@@ -1,5 +1,6 @@
 //! Plots and human-readable reports.
 
+pub mod explain;
 pub mod plan;
 pub mod plot;
 pub mod sweep;

@@ -6,6 +6,7 @@
 //! (`spec_step.rs`) and invariant audit (`audit.rs`) each have their file. A request's state is
 //! `request.rs`; the router (`router/`) sees replicas only through their `ReplicaLoad`.
 
+pub mod attribution;
 mod audit;
 pub mod batching;
 mod decode;

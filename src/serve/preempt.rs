@@ -3,6 +3,7 @@
 //! the KV to host memory and back); and the resumption of swapped-out sequences and of sequences
 //! whose KV arrived from a prefill replica.
 
+use super::attribution::Segment;
 use super::replica::Replica;
 use super::{Phase, PreemptionMode, ReqState};
 
@@ -25,7 +26,7 @@ impl Replica {
             let bytes = self.swap.bytes_for(cached + fixed * self.cfg.block_tokens as u64);
             self.swap.swap_in(bytes);
             self.swap_copy(bytes);
-            self.join_decode(id, reqs);
+            self.join_decode(id, reqs, self.plan.start);
         }
         while let Some(&id) = self.incoming.front() {
             if !self.batch_slot_free() {
@@ -38,7 +39,7 @@ impl Replica {
             self.incoming.pop_front();
             self.kv.claim(blocks);
             reqs[id.index()].progress.blocks = blocks as u32;
-            self.join_decode(id, reqs);
+            self.join_decode(id, reqs, self.plan.start);
         }
     }
 
@@ -71,6 +72,7 @@ impl Replica {
         self.batch.forget_fresh(victim);
         let last_decode_end = self.batch.last_decode_end();
         let r = &mut reqs[victim.index()];
+        r.ledger.enter(self.plan.start, Segment::Preempted, &self.attr);
         // Tokens decoded since the sequence joined: the KV beyond its (re)prefilled prompt.
         r.progress.generated += (cached - r.progress.prompt_len as u64) as u32;
         r.times.last_token = r.times.last_token.max(last_decode_end);

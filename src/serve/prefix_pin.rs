@@ -57,6 +57,7 @@ impl Replica {
             c.stats.remote_bytes += bytes;
             c.stats.remote_ns += ns;
             self.plan.extra_ns += ns;
+            r.ledger.fetched(ns.round() as u64);
         }
         if skip > p.prefilled as u64 {
             c.stats.saved_prefill_tokens += skip - p.prefilled as u64;
@@ -68,6 +69,7 @@ impl Replica {
             c.stats.host_swap_bytes += bytes;
             c.stats.host_swap_ns += ns;
             self.plan.extra_ns += ns;
+            r.ledger.fetched(ns.round() as u64);
         }
     }
 

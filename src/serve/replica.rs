@@ -7,6 +7,7 @@
 //! Preemption (`preempt.rs`) picks its victim among running sequences by (lowest priority,
 //! youngest).
 
+use super::attribution::{AttrClock, Segment};
 use super::decode::DecodeBatch;
 use super::kv::{KvBlocks, SwapSpace};
 use super::prefix_cache::PrefixCache;
@@ -58,16 +59,20 @@ pub struct ReplicaStats {
 #[derive(Debug, Default)]
 pub(super) struct Plan {
     pub prefill_done: Vec<RequestId>,
+    /// The step's prompt chunks (request, tokens), for their share of its time.
+    pub chunks: Vec<(RequestId, u32)>,
     pub decode_seqs: u32,
-    start: SimTime,
+    pub start: SimTime,
+    /// When the step in flight ended (set as it is applied).
+    pub end: SimTime,
     cost: StepCost,
     /// Swap copies that block this step (swap-outs of victims, swap-ins of resumed sequences).
     pub extra_ns: f64,
     pub recompute_tokens: u64,
-    tokens: u64,
+    pub tokens: u64,
     /// The step's prompt tokens and decode rows (counted when it starts).
     prefill_tokens: u64,
-    decode_rows: u64,
+    pub decode_rows: u64,
 }
 
 /// Everything a replica is built from.
@@ -131,6 +136,8 @@ pub struct Replica {
     /// Speculative decoding (`serving.speculative`), if on: sequences then advance by different
     /// amounts per step (O(batch) per decode step, see `spec.rs`).
     pub spec: Option<SpecDecoder>,
+    /// Running totals for latency attribution (`attribution.rs`).
+    pub(super) attr: AttrClock,
 }
 
 impl Replica {
@@ -166,6 +173,7 @@ impl Replica {
             preempted_now: false,
             prefix: spec.prefix,
             spec: spec.spec,
+            attr: AttrClock::default(),
         }
     }
 
@@ -179,6 +187,14 @@ impl Replica {
     /// Tokens of the step in flight (for pipeline activation transfers).
     pub fn step_tokens(&self) -> u64 {
         self.plan.tokens
+    }
+    /// The step in flight: its prompt tokens, decode rows and prompt chunks.
+    pub fn step_shape(&self) -> (u64, u64, u32) {
+        (
+            self.plan.prefill_tokens,
+            self.plan.decode_rows,
+            self.plan.chunks.len() as u32,
+        )
     }
     pub fn used_blocks(&self) -> u64 {
         self.kv.used()
@@ -223,6 +239,7 @@ impl Replica {
         self.outstanding_requests += 1;
         self.outstanding_tokens += r.input as u64 + r.max_tokens as u64;
         self.waiting.insert((r.priority, r.seq), id);
+        self.attr_queued(id);
     }
 
     /// A sequence whose prompt was prefilled elsewhere is on its way here with its KV cache
@@ -239,6 +256,7 @@ impl Replica {
     /// are free.
     pub fn mark_arrived(&mut self, id: RequestId) {
         self.incoming.push_back(id);
+        self.attr_queued(id);
     }
 
     pub(super) fn waiting_front(&self) -> Option<RequestId> {
@@ -259,6 +277,7 @@ impl Replica {
     /// are pinned, and its prefill starts.
     pub(super) fn admit_waiting(&mut self, id: RequestId, reqs: &mut [ReqState]) {
         self.waiting.pop_first();
+        reqs[id.index()].ledger.admitted(self.plan.start, &self.attr);
         self.pin_prefix(id, reqs);
         reqs[id.index()].phase = Phase::Prefilling;
     }
@@ -282,7 +301,10 @@ impl Replica {
     /// Forms the next step, if there is work. Returns its cost; the caller schedules its end.
     pub fn plan_step(&mut self, now: SimTime, reqs: &mut [ReqState]) -> Option<StepCost> {
         debug_assert!(!self.busy);
+        self.plan.start = now;
+        self.attr_plan(now, reqs);
         self.plan.prefill_done.clear();
+        self.plan.chunks.clear();
         self.plan.decode_seqs = 0;
         self.plan.extra_ns = 0.0;
         self.plan.recompute_tokens = 0;
@@ -297,6 +319,10 @@ impl Replica {
         // vLLM v0: no new prompt while a swapped-out sequence waits to come back.
         let admit_new = self.swapped.is_empty();
         self.fill_step(now, reqs, &mut shape, admit_new);
+        if !self.waiting.is_empty() || !self.incoming.is_empty() {
+            let reason = self.blocked_reason(reqs, &shape, admit_new);
+            self.attr_blocked(reason);
+        }
         if shape.tokens() == 0 {
             return None;
         }
@@ -317,7 +343,6 @@ impl Replica {
         self.plan.prefill_tokens = shape.prefill_tokens;
         self.plan.decode_rows = shape.decode_seqs as u64;
         self.busy = true;
-        self.plan.start = now;
         self.plan.cost = cost;
         self.record_step(&cost, &shape);
         Some(cost)
@@ -376,7 +401,8 @@ impl Replica {
         self.plan.decode_seqs = self.batch.add_to(shape);
     }
 
-    pub(super) fn join_decode(&mut self, id: RequestId, reqs: &mut [ReqState]) {
+    pub(super) fn join_decode(&mut self, id: RequestId, reqs: &mut [ReqState], now: SimTime) {
+        reqs[id.index()].ledger.enter(now, Segment::Decode, &self.attr);
         reqs[id.index()].phase = Phase::Decoding;
         self.batch.join(id, reqs);
     }
@@ -398,6 +424,7 @@ impl Replica {
     /// The request produced its last token: it leaves with `kv_tokens` of cache.
     pub(super) fn complete(&mut self, id: RequestId, reqs: &mut [ReqState], kv_tokens: u64, out: &mut StepOutcome) {
         let r = &mut reqs[id.index()];
+        r.ledger.enter(self.plan.end, Segment::Done, &self.attr);
         r.progress.generated = r.output;
         r.phase = Phase::Done;
         self.release(id, reqs, kv_tokens);
@@ -411,6 +438,8 @@ impl Replica {
         out.itl.clear();
         out.handoff.clear();
         self.busy = false;
+        self.plan.end = now;
+        self.attr_step_end(now, reqs);
         if self.plan.decode_seqs > 0 && self.spec.is_some() {
             self.finish_speculative(now, reqs, out);
         } else if self.plan.decode_seqs > 0 {
@@ -446,20 +475,23 @@ impl Replica {
             // A prefill replica's first token reaches the user with the KV cache's transfer.
             if r.times.first_token == NO_TIME && (done || !r.prefill_only) {
                 r.times.first_token = now;
+                r.ledger.first_token(now, &self.attr);
                 out.first_tokens.push(id);
             }
             let kv = r.progress.prompt_len as u64;
             if done {
+                r.ledger.enter(now, Segment::Done, &self.attr);
                 r.phase = Phase::Done;
                 self.release(id, reqs, kv);
                 out.completed.push(id);
             } else if r.prefill_only {
+                r.ledger.enter(now, Segment::Transfer, &self.attr);
                 r.prefill_only = false;
                 r.phase = Phase::Transferring;
                 self.release(id, reqs, kv);
                 out.handoff.push(id);
             } else {
-                self.join_decode(id, reqs);
+                self.join_decode(id, reqs, now);
             }
         }
     }

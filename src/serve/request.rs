@@ -2,6 +2,7 @@
 //! it is routed), where it is in its life (`Phase`), its progress, its timestamps, the replica's
 //! decode bookkeeping and its prompt's prefix-cache data. Only `serve` writes the last four.
 
+use super::attribution::Ledger;
 use super::{NO_TIME, ReplicaId};
 use crate::engine::SimTime;
 use std::sync::Arc;
@@ -105,6 +106,8 @@ pub struct ReqState {
     /// linear layers' state, charged from admission to release at the bound for its prompt +
     /// `max_tokens` (`KvBlocks::bounded_blocks`); 0 for a full-attention model.
     pub(super) kv_fixed_blocks: u32,
+    /// Where its time went so far (latency attribution).
+    pub ledger: Ledger,
 }
 
 impl ReqState {
@@ -139,6 +142,7 @@ impl ReqState {
             },
             slot: DecodeSlot::default(),
             kv_fixed_blocks: 0,
+            ledger: Ledger::default(),
         }
     }
 
@@ -168,5 +172,6 @@ impl ReqState {
     pub fn kv_arrived(&mut self, now: SimTime) {
         self.times.first_token = now;
         self.times.last_token = now;
+        self.ledger.kv_arrived(now);
     }
 }

@@ -84,6 +84,21 @@ impl Audit {
                 ),
             );
         }
+        let l = &r.ledger;
+        let (ttft, e2e) = (t.first_token.since(r.arrival), now.since(r.arrival));
+        if l.ttft.total() != ttft || l.parts.total() != e2e || l.mark != now {
+            self.record(
+                now,
+                format!(
+                    "request {}: attribution adds up to {} ns of TTFT {} ns and {} ns of E2E {} ns",
+                    r.seq,
+                    l.ttft.total(),
+                    ttft,
+                    l.parts.total(),
+                    e2e
+                ),
+            );
+        }
     }
 
     /// At the end of the run: the violations found, in order.

@@ -176,6 +176,11 @@ impl FrontPath {
         SimTime(t)
     }
 
+    /// Nitro's per-request latency: the network part of every request's way to the router.
+    pub fn network_ns(&self) -> u64 {
+        self.request_ns
+    }
+
     /// Mean time from arrival to the router, ms.
     pub fn mean_path_ms(&self) -> f64 {
         if self.paths > 0 {

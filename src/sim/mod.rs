@@ -7,6 +7,7 @@ mod features;
 mod frontend;
 mod record;
 mod summary;
+pub mod timeline;
 
 use crate::engine::{EventQueue, MAX_SIM_NS, MAX_SIM_S, SimTime};
 use crate::error::{Error, Result};
@@ -61,6 +62,8 @@ pub struct RunOptions {
     /// balance) and report violations in `RunResult::audit`. For tests: O(running sequences) per
     /// event; nothing is checked when off.
     pub audit: bool,
+    /// Record the steps and a sample of the requests over time (for `--trace` and `explain`).
+    pub timeline: Option<timeline::TimelineSpec>,
 }
 
 pub struct Simulation {
@@ -115,6 +118,7 @@ pub struct Simulation {
     truncated: u64,
     /// The invariant audit, when `RunOptions::audit` asks for it.
     audit: Option<audit::Audit>,
+    timeline: Option<timeline::Timeline>,
 }
 
 /// Simulates a scenario to the end and summarises it.
@@ -157,6 +161,7 @@ impl Simulation {
         });
         let kv_tokens = cluster.replicas.iter().map(Replica::kv_tokens).min().unwrap_or(0);
         let max_model_len = kv_tokens.min(sc.model.max_context as u64) as u32;
+        let n_replicas = cluster.replicas.len();
         Ok(Simulation {
             queue: EventQueue::new(),
             reqs: Vec::new(),
@@ -181,7 +186,7 @@ impl Simulation {
             arrivals_left: sc.requests,
             next_seq: 0,
             outcome: StepOutcome::default(),
-            rec: record::Recorder::new(sc.classes.len(), opts.keep_requests),
+            rec: record::Recorder::new(sc.classes.len(), opts.keep_requests, sc.requests),
             cut: None,
             overflow: None,
             notes,
@@ -191,6 +196,7 @@ impl Simulation {
             truncated: 0,
             cluster,
             audit: opts.audit.then(audit::Audit::default),
+            timeline: opts.timeline.map(|t| timeline::Timeline::new(t, n_replicas)),
             sc: sc.clone(),
         })
     }
@@ -201,7 +207,13 @@ impl Simulation {
 
     /// Runs to the end. Returns the summary and, if asked for, one row per finished request; an
     /// error when the inputs drove the clock past [`MAX_SIM_S`] or a step past a day.
-    pub fn run(mut self) -> Result<(RunResult, Vec<RequestRow>)> {
+    pub fn run(self) -> Result<(RunResult, Vec<RequestRow>)> {
+        let (r, rows, _) = self.run_timeline()?;
+        Ok((r, rows))
+    }
+
+    /// [`Simulation::run`], and the timeline when `RunOptions::timeline` asked for one.
+    pub fn run_timeline(mut self) -> Result<(RunResult, Vec<RequestRow>, Option<timeline::Timeline>)> {
         let wall = std::time::Instant::now();
         match self.closed.as_mut() {
             Some(closed) => {
@@ -292,9 +304,10 @@ impl Simulation {
                 self.cut.is_some(),
             )
         });
+        let tl = self.timeline.take();
         let mut result = self.summarise(wall_s);
         result.audit = violations.unwrap_or_default();
-        Ok((result, rows))
+        Ok((result, rows, tl))
     }
 
     /// Pulls the next open-loop request; requests due now are admitted at once (so that a burst
@@ -474,6 +487,7 @@ impl Simulation {
         state.class = h.class as u16;
         state.priority = self.sc.classes.get(h.class).map_or(0, |c| c.priority);
         state.prefix = h.prefix;
+        state.ledger.routed(h.arrival, now, self.front.network_ns());
         state.cache.hashes = blocks;
         if let (Some(rt), Some(b)) = (self.remote_tier.as_mut(), state.cache.hashes.as_ref()) {
             state.cache.remote_blocks = rt.route(b);
@@ -560,6 +574,9 @@ impl Simulation {
                 }
             };
             self.cluster.in_flight[rid.index()] = Some((now.0, end.0, dynamic));
+            if let Some(tl) = self.timeline.as_mut() {
+                tl.step(&self.cluster.replicas[rid.index()], now, end, &cost);
+            }
             self.queue.push(end, Event::StepEnd(rid));
         }
     }
@@ -665,6 +682,9 @@ impl Simulation {
         let r = &self.reqs[id.index()];
         let slo = self.sc.classes.get(r.class as usize).and_then(|k| k.slo.as_ref());
         self.rec.completed(now, r, slo);
+        if let Some(tl) = self.timeline.as_mut() {
+            tl.request(r, now);
+        }
         self.in_system -= 1;
         let client = r.client;
         self.free_slots.push(id.0);

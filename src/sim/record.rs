@@ -2,6 +2,7 @@
 //! SLO attainment per class, the request and token counts, and one row per request when asked.
 
 use crate::engine::SimTime;
+use crate::metrics::attribution::Slowest;
 use crate::metrics::slo::Slo;
 use crate::metrics::{Counts, RequestRow, Samples, WeightedSamples};
 use crate::serve::{NO_TIME, ReqState};
@@ -24,14 +25,19 @@ pub struct Recorder {
     pub counts: Counts,
     pub rows: Vec<RequestRow>,
     pub last_completion: SimTime,
+    /// The slowest requests by TTFT and by E2E, with their attribution.
+    pub slowest_ttft: Slowest,
+    pub slowest_e2e: Slowest,
     keep_requests: bool,
     per_class: bool,
 }
 
 impl Recorder {
-    pub fn new(classes: usize, keep_requests: bool) -> Recorder {
+    pub fn new(classes: usize, keep_requests: bool, requests: u64) -> Recorder {
         let n = classes.max(1);
         Recorder {
+            slowest_ttft: Slowest::new(requests),
+            slowest_e2e: Slowest::new(requests),
             class_ttft: vec![Samples::default(); n],
             class_tpot: vec![Samples::default(); n],
             class_e2e: vec![Samples::default(); n],
@@ -84,6 +90,9 @@ impl Recorder {
         self.counts.output_tokens_produced += r.progress().generated as u64;
         self.counts.preempted += r.progress().preemptions as u64;
         self.last_completion = self.last_completion.max(now);
+        let (replica, l) = (r.replica().0, &r.ledger);
+        self.slowest_ttft.push(ttft_ns, r.seq, replica, r.class, &l.ttft);
+        self.slowest_e2e.push(e2e_ns, r.seq, replica, r.class, &l.parts);
         if self.keep_requests {
             self.rows.push(RequestRow {
                 id: r.seq,
@@ -96,6 +105,11 @@ impl Recorder {
                 tpot_ms,
                 e2e_ms: ms(e2e_ns),
                 preemptions: r.progress().preemptions,
+                class: r.class,
+                ttft_ns,
+                e2e_ns,
+                ttft_parts: l.ttft,
+                e2e_parts: l.parts,
             });
         }
     }

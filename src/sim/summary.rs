@@ -74,6 +74,15 @@ impl Simulation {
             preemption: self.preemption_cost(),
             kv_transfer_ms: self.rec.kv_transfer.summary(),
             classes: self.class_results(),
+            attribution: {
+                let names: Vec<String> = self.sc.classes.iter().map(|c| c.name.clone()).collect();
+                crate::metrics::attribution::summary(
+                    &self.rec.slowest_ttft,
+                    &self.rec.slowest_e2e,
+                    self.rec.counts.completed,
+                    &names,
+                )
+            },
             prefix_cache: features::prefix_cache_result(&self.cluster.replicas),
             speculative: features::speculative_result(&self.cluster.replicas),
             moe: features::moe_result(&self.cluster.replicas),

@@ -53,6 +53,7 @@ fn add_chunks(rep: &mut Replica, now: SimTime, reqs: &mut [ReqState], shape: &mu
             rep.plan.recompute_tokens += chunk;
         }
         shape.add_prefill(chunk, p.prefilled as u64);
+        rep.plan.chunks.push((id, chunk as u32));
         p.prefilled += chunk as u32;
         if p.prefilled == p.prompt_len {
             rep.prefill_completes(id);

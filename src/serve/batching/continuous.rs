@@ -44,6 +44,7 @@ fn admit_whole_prompts(rep: &mut Replica, now: SimTime, reqs: &mut [ReqState], s
             rep.plan.recompute_tokens += need;
         }
         shape.add_prefill(need, p.prefilled as u64);
+        rep.plan.chunks.push((id, need as u32));
         p.prefilled = p.prompt_len;
         rep.prefill_completes(id);
     }

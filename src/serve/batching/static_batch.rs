@@ -33,7 +33,9 @@ fn admit_batch(rep: &mut Replica, now: SimTime, reqs: &mut [ReqState], shape: &m
             break;
         }
         let p = &mut reqs[id.index()].progress;
-        shape.add_prefill((p.prompt_len - p.prefilled) as u64, p.prefilled as u64);
+        let chunk = p.prompt_len - p.prefilled;
+        shape.add_prefill(chunk as u64, p.prefilled as u64);
+        rep.plan.chunks.push((id, chunk));
         p.prefilled = p.prompt_len;
         rep.prefill_completes(id);
     }

@@ -25,6 +25,9 @@ pub struct LayerMix {
     pub state_bytes_per_seq: f64,
     /// Linear layers' recurrence FLOPs per token per rank.
     pub linear_flops_per_token: f64,
+    /// Every layer is full attention: the extras are all zero, and the per-step calls return at
+    /// once (most models; keeps the decode loop's cost where it was).
+    pub full_only: bool,
 }
 
 /// What the local and linear layers add to one attention operation of a step.
@@ -41,13 +44,16 @@ impl LayerMix {
     /// linear state and recurrence) as the memory plan computes it.
     pub fn new(model: &ModelSpec, per_rank: &KvFootprint, compute_share: f64) -> LayerMix {
         let growing = f64::from(model.growing_kv_layers().max(1));
-        LayerMix {
+        let mut mix = LayerMix {
             local_ratio: f64::from(model.bounded_kv_layers()) / growing,
             local_tokens: per_rank.local_tokens as f64,
             local_kv_bytes_per_token: per_rank.local_per_token,
             state_bytes_per_seq: per_rank.state_per_seq,
             linear_flops_per_token: model.linear_attention_flops_per_token() * compute_share,
-        }
+            full_only: false,
+        };
+        mix.full_only = mix == LayerMix::default();
+        mix
     }
 
     /// Local pairs bounded by the window: min(pairs, queries · window).
@@ -59,6 +65,9 @@ impl LayerMix {
     /// `kv_tokens` tokens of full-layer KV. `bytes` is what is written: the linear state, once
     /// per row (its read is in [`LayerMix::decode_read`]).
     pub fn decode(&self, rows: f64, queries: f64, pairs: f64) -> Extra {
+        if self.full_only {
+            return Extra::default();
+        }
         Extra {
             pair_units: self.local_ratio * self.local_pairs(pairs, rows * queries),
             flops: self.linear_flops_per_token * rows * queries,
@@ -69,6 +78,9 @@ impl LayerMix {
     /// Bytes decode rows read besides the full layers' KV: a window per row (at most the
     /// `kv_tokens` the full layers read) and a state per row.
     pub fn decode_read(&self, rows: f64, kv_tokens: f64) -> f64 {
+        if self.full_only {
+            return 0.0;
+        }
         self.local_kv_bytes_per_token * kv_tokens.min(rows * self.local_tokens) + self.state_bytes_per_seq * rows
     }
 
@@ -76,6 +88,9 @@ impl LayerMix {
     /// full-layer pairs. A local layer reads at most a window of cached context per chunk and
     /// writes every new token; the linear state is read and written once per chunk.
     pub fn prefill(&self, seqs: f64, tokens: f64, cached: f64, pairs: f64) -> Extra {
+        if self.full_only {
+            return Extra::default();
+        }
         let local_kv = cached.min(seqs * self.local_tokens) + tokens;
         Extra {
             pair_units: self.local_ratio * self.local_pairs(pairs, tokens),
@@ -87,6 +102,9 @@ impl LayerMix {
     /// KV bytes per rank prompt chunks read beyond the full layers': a window of their cached
     /// context and a state per chunk.
     pub fn prefill_read(&self, seqs: f64, cached: f64) -> f64 {
+        if self.full_only {
+            return 0.0;
+        }
         self.local_kv_bytes_per_token * cached.min(seqs * self.local_tokens) + self.state_bytes_per_seq * seqs
     }
 }

@@ -219,3 +219,31 @@ fn explain_names_a_slow_network() {
     ));
     assert_eq!(cause, Cause::SlowNetwork, "{why}");
 }
+
+/// Steady short prompts at 2 requests/s, and two 30,000-token prompts at t = 20 s under
+/// prefill-first batching: the short ones arriving behind them wait for the steps in flight (the
+/// long prefills), at the run's own rate. Not a burst, not overload: prefill work.
+#[test]
+fn explain_names_long_prefills_ahead_of_short_prompts() {
+    let dir = std::env::temp_dir().join(format!("codesim-hol-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut csv = String::from("arrived_at,num_prefill_tokens,num_decode_tokens\n");
+    for i in 0..120 {
+        let t = i as f64 * 0.5;
+        csv.push_str(&format!("{t:.1},200,20\n"));
+        if i == 40 {
+            csv.push_str("20.0,30000,20\n20.1,30000,20\n20.2,30000,20\n20.3,30000,20\n");
+        }
+    }
+    let path = dir.join("hol.csv");
+    std::fs::write(&path, csv).unwrap();
+    let (cause, why) = cause_of(&format!(
+        "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-3.1-8b\"\n[serving]\nscheduler = \"continuous\"\nmax_batched_tokens = 32768\n[workload]\narrival = {{ kind = \"trace\", path = \"{}\" }}\n[slo]\nttft_ms = 500.0\n",
+        path.display()
+    ));
+    assert_eq!(cause, Cause::Prefill, "{why}");
+    assert!(
+        why.contains("waiting for the step in flight or the token budget"),
+        "{why}"
+    );
+}

@@ -8,7 +8,8 @@
 //! 5. queueing ≥ 40 %, then: KV-starved when waiting for KV blocks is most of the queueing;
 //!    imbalance when the fewest replicas holding 90 % of the queueing are at most half of them
 //!    and hold ≥ 75 % of the misses; a burst when the arrival rate in the window (or just before it) was
-//!    ≥ 2 × the run's; otherwise sustained overload;
+//!    ≥ 2 × the run's; head-of-line blocking by long prefills (prefill work) when waiting for the
+//!    step in flight or the token budget is most of the queueing; otherwise sustained overload;
 //! 6. else the prefills themselves (long prompts, prompts sharing steps).
 
 use super::{BINS, Episode, Point};
@@ -238,6 +239,20 @@ fn classify_queue(
             format!(
                 "queueing is {} of their TTFT; arrivals ran at {rate:.1} × the run's rate",
                 pct(q)
+            ),
+        );
+    }
+    // Without a burst, queueing mostly behind the step in flight or for the token budget (both
+    // held by other prompts' prefills) is head-of-line blocking by long prefills, not load
+    // beyond the replicas' rate.
+    let step = (sum.get(Part::QueueStep) + sum.get(Part::QueueBudget)) as f64 / (q * total);
+    if step >= 0.5 {
+        return (
+            Cause::Prefill,
+            format!(
+                "queueing is {} of their TTFT, {} of it waiting for the step in flight or the token budget, at {rate:.1} × the run's arrival rate: long prefills ahead of them (chunked prefill bounds such a wait)",
+                pct(q),
+                pct(step)
             ),
         );
     }

@@ -11,7 +11,7 @@ fn audited(text: &str, what: &str) -> codesim::RunResult {
         keep_requests: false,
         audit: true,
     };
-    let (r, _) = Simulation::new(&sc, opts).unwrap().run();
+    let (r, _) = Simulation::new(&sc, opts).unwrap().run().unwrap();
     assert!(r.audit.is_empty(), "{what}: {:#?}", r.audit);
     let c = r.requests;
     assert_eq!(c.arrived, c.completed + c.dropped + c.rejected, "{what}");

@@ -85,7 +85,7 @@ fn offered_rate(sc: &Scenario) -> f64 {
         ArrivalSpec::Trace { rate_scale, .. } => sc.trace.as_ref().map_or(0.0, |t| {
             let n = (sc.requests as usize).min(t.requests.len());
             let span_s = if n >= 2 {
-                t.requests[n - 1].arrival_ns as f64 * 1e-9 / rate_scale
+                t.requests[n - 1].arrival_ns as f64 * 1e-9 / rate_scale.unwrap_or(1.0)
             } else {
                 0.0
             };

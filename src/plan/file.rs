@@ -222,6 +222,25 @@ fn check_traffic(d: &Demand, path: &Path) -> Result<()> {
         }
         _ => {}
     }
+    match (d.bootstrap_block, &d.trace) {
+        (Some(0), _) => {
+            return Err(Error::input(
+                path,
+                "demand.bootstrap_block",
+                "0: accepted: 1 or more rows per block",
+            ));
+        }
+        (Some(b), None) => {
+            return Err(Error::input(
+                path,
+                "demand.bootstrap_block",
+                format!(
+                    "{b}: a block bootstrap resamples a trace; a rate demand draws new arrivals on every seed already; remove it"
+                ),
+            ));
+        }
+        _ => {}
+    }
     for (k, v) in [
         ("demand.rate_per_s", d.rate_per_s),
         ("demand.rate_scale", d.rate_scale),

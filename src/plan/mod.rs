@@ -20,11 +20,14 @@
 //! #   requests = 2000, cv = 2.0 (gamma arrivals; default Poisson).
 //! # The plan is for the peak hour: rate × growth × max(daily_profile).
 //! prefix_groups = 16             # optional shared-prefix keys per request
+//! bootstrap_block = 64           # a trace: rows per block of the block bootstrap that every seed
+//!                                # but `seed` replays (default 64), so other seeds are other samples
 //!
 //! [slo]                          # <metric>_p<percentile>_ms: metric ttft, tpot or e2e;
 //! ttft_p95_ms = 2000.0           # percentile 50, 90, 95, 99 or 999 (99.9)
 //! tpot_p99_ms = 100.0
-//! min_goodput = 0.95             # fraction of requests that must meet every threshold
+//! min_goodput = 0.95             # fraction of requests that must meet every threshold (default
+//!                                # 0.99, printed as a default in every report)
 //!
 //! [[candidate]]
 //! name = "p5 fp8 TP8"
@@ -106,9 +109,39 @@ pub struct Demand {
     pub output: Option<toml::Value>,
     #[serde(default)]
     pub prefix_groups: Option<u32>,
+    /// Rows per block of the block bootstrap a trace is replayed as on every seed but the
+    /// plan's (default [`DEFAULT_BOOTSTRAP_ROWS`]).
+    #[serde(default)]
+    pub bootstrap_block: Option<u32>,
 }
 
+/// Rows per bootstrap block when `demand.bootstrap_block` is unset. An assumption: long enough
+/// to keep a burst of a production trace (seconds of arrivals at tens of req/s) whole, short
+/// enough that a few thousand rows give many blocks to draw.
+pub const DEFAULT_BOOTSTRAP_ROWS: u32 = 64;
+
 impl Demand {
+    /// Rows per bootstrap block (see [`Demand::bootstrap_block`]).
+    pub fn bootstrap_rows(&self) -> u32 {
+        self.bootstrap_block.unwrap_or(DEFAULT_BOOTSTRAP_ROWS)
+    }
+
+    /// How a seed other than the plan's samples the demand: a trace's block bootstrap, said
+    /// with its block size and whether that is the default; None for a rate (its seed draws
+    /// the arrivals and lengths anew).
+    pub fn resample_label(&self, seed: u64) -> Option<String> {
+        self.trace.as_ref()?;
+        let rows = self.bootstrap_rows();
+        let default = if self.bootstrap_block.is_none() {
+            " (default; set demand.bootstrap_block)"
+        } else {
+            ""
+        };
+        Some(format!(
+            "a block bootstrap of the trace in blocks of {rows} rows{default}, drawn from seed {seed}"
+        ))
+    }
+
     /// Multiplier of the base rate the fleet is sized for: growth × peak hour.
     pub fn peak_factor(&self) -> f64 {
         let peak = self

@@ -510,4 +510,19 @@ fn a_trace_plan_rechecks_on_a_bootstrap_sample_and_prints_its_defaults() {
             .unwrap()
             .contains("blocks of 16 rows")
     );
+    // A trace demand at a target rate: the 200 rows replayed at a mean of 2 req/s, doubled by a
+    // traffic scale of 2.
+    let p = plan::load_str(
+        &text.replace("rate_scale = 4.0", "rate_per_s = 2.0"),
+        &dir.join("plan.toml"),
+    )
+    .unwrap();
+    assert!(p.demand.label().contains("at 2 req/s"), "{}", p.demand.label());
+    for (traffic, rate) in [(1.0, 2.0), (2.0, 4.0)] {
+        let t = plan::scenario_table(&p, &Variation::default(), &p.candidates[0], 1, traffic, None, p.seed).unwrap();
+        let sc = codesim::scenario::load_str(&toml::to_string(&t).unwrap(), &dir.join("plan.toml")).unwrap();
+        let tr = sc.trace.unwrap();
+        assert_eq!(tr.requests.len(), 200);
+        assert!((tr.mean_rate_per_s() - rate).abs() < 1e-6, "{}", tr.mean_rate_per_s());
+    }
 }

@@ -13,7 +13,7 @@
 //!
 //! [demand]                       # a trace, time-scaled ...
 //! trace = "../../shared/traces/AzureLLMInferenceTrace_conv.csv"
-//! rate_scale = 50.0              # × the trace's arrival rate
+//! rate_scale = 50.0              # × the trace's arrival rate (or rate_per_s = 275.0: its mean rate)
 //! requests = 5000                # the first N rows (default: all)
 //! # ... or a rate:  rate_per_s = 20.0, growth = 1.5, daily_profile = [24 hourly multipliers],
 //! #   input = { kind = "lognormal", mean = 1000.0, cv = 1.0, max = 8000 }, output = {...},
@@ -84,7 +84,8 @@ fn one() -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Demand {
-    /// A trace file (relative to the plan file) replayed at `rate_scale` × its rate.
+    /// A trace file (relative to the plan file) replayed at `rate_scale` × its rate, or at a
+    /// mean rate of `rate_per_s`.
     #[serde(default)]
     pub trace: Option<String>,
     #[serde(default)]
@@ -154,13 +155,18 @@ impl Demand {
     /// A one-line description.
     pub fn label(&self) -> String {
         let mut s = match (&self.trace, self.rate_per_s) {
-            (Some(t), _) => format!(
-                "trace {} at {}× its rate",
-                Path::new(t)
+            (Some(t), r) => {
+                let name = Path::new(t)
                     .file_name()
-                    .map_or(t.clone(), |f| f.to_string_lossy().into()),
-                fmt(self.rate_scale.unwrap_or(1.0) * self.peak_factor())
-            ),
+                    .map_or(t.clone(), |f| f.to_string_lossy().into());
+                match r {
+                    Some(r) => format!("trace {name} at {} req/s", fmt(r * self.peak_factor())),
+                    None => format!(
+                        "trace {name} at {}× its rate",
+                        fmt(self.rate_scale.unwrap_or(1.0) * self.peak_factor())
+                    ),
+                }
+            }
             (None, Some(r)) => format!("{} req/s", fmt(r * self.peak_factor())),
             _ => String::new(),
         };

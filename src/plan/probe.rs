@@ -179,7 +179,10 @@ fn demand_arrival(d: &Demand, scale: f64) -> toml::Table {
     if let Some(path) = &d.trace {
         arrival.insert("kind".into(), "trace".into());
         arrival.insert("path".into(), path.clone().into());
-        arrival.insert("rate_scale".into(), (d.rate_scale.unwrap_or(1.0) * scale).into());
+        match d.rate_per_s {
+            Some(r) => arrival.insert("rate_per_s".into(), (r * scale).into()),
+            None => arrival.insert("rate_scale".into(), (d.rate_scale.unwrap_or(1.0) * scale).into()),
+        };
     } else {
         let rate = d.rate_per_s.unwrap_or(1.0) * scale;
         match d.cv {

@@ -198,9 +198,14 @@ fn fitted(
     })
 }
 
-/// The rows' arrivals scaled so that their mean rate is `rate_per_s`.
+/// The rows' arrivals scaled so that their mean rate is `rate_per_s` (a single row, at 0, is
+/// the same at any rate).
 fn at_rate(t: Trace, rate_per_s: f64, path: &Path, notes: &mut Vec<String>) -> Result<Trace> {
     let own = t.mean_rate_per_s();
+    if t.requests.len() == 1 {
+        // One request has no gap to scale: it arrives at 0 at any rate.
+        return Ok(t);
+    }
     let Some(scale) = scale_for_rate(&t, rate_per_s) else {
         return Err(Error::input(
             path,

@@ -492,7 +492,7 @@ fn a_trace_plan_rechecks_on_a_bootstrap_sample_and_prints_its_defaults() {
     );
     assert!(said.contains("/M total tok"), "{said}");
     assert!(
-        said.contains("a block bootstrap of the trace in blocks of 16 rows, drawn from seed"),
+        said.contains("replaying a block bootstrap of the trace drawn from seed"),
         "{said}"
     );
     let md = std::fs::read_to_string(dir.join("out/plan.md")).unwrap();

@@ -130,7 +130,7 @@ fn print_summary(r: &PlanReport) {
         println!(
             "re-simulated with seed {}{}: {}{}",
             v.seed,
-            v.sample.as_ref().map_or(String::new(), |x| format!(" ({x})")),
+            v.sample.as_ref().map_or(String::new(), |x| format!(", replaying {x}")),
             if v.meets { "meets the SLO" } else { "MISSES the SLO" },
             match v.smaller_meets {
                 Some(false) => "; one unit fewer misses it",

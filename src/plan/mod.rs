@@ -139,7 +139,7 @@ impl Demand {
             ""
         };
         Some(format!(
-            "a block bootstrap of the trace in blocks of {rows} rows{default}, drawn from seed {seed}"
+            "a block bootstrap of the trace drawn from seed {seed}, in blocks of {rows} rows{default}"
         ))
     }
 

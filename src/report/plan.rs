@@ -159,9 +159,9 @@ fn best_fleet(s: &mut String, r: &PlanReport) {
     if let Some(v) = &r.verification {
         let _ = writeln!(
             s,
-            "Re-simulated with seed {}{} (not one the search used): {} the SLO ({}, goodput {:.1} %{}).{}\n",
+            "Re-simulated with seed {} (not one the search used){}: {} the SLO ({}, goodput {:.1} %{}).{}\n",
             v.seed,
-            v.sample.as_ref().map_or(String::new(), |x| format!(", {x}")),
+            v.sample.as_ref().map_or(String::new(), |x| format!(", replaying {x}")),
             if v.meets { "meets" } else { "**misses**" },
             achieved(&v.achieved),
             v.goodput * 100.0,

@@ -61,7 +61,12 @@ pub(super) fn replay(
             "trace resampled: a block bootstrap of {rows} rows in blocks of {b} consecutive rows, drawn from seed {seed} (workload.arrival.bootstrap_block)"
         ));
     }
-    let (t, dropped, clipped) = fitted(w, t, model, tp, path, notes)?;
+    let whose = if start_s.is_some() || duration_s.is_some() || bootstrap_block.is_some() {
+        format!("of the rows replayed from the trace {tp} (after its window or bootstrap)")
+    } else {
+        format!("of the trace {tp}")
+    };
+    let (t, dropped, clipped) = fitted(w, t, model, &whose, path, notes)?;
     let t = match rate_per_s {
         Some(r) => at_rate(t, *r, path, notes)?,
         None => t,
@@ -147,7 +152,7 @@ fn fitted(
     w: &WorkloadSection,
     t: Trace,
     model: &ModelSpec,
-    tp: &str,
+    whose: &str,
     path: &Path,
     notes: &mut Vec<String>,
 ) -> Result<(Trace, u64, u64)> {
@@ -161,7 +166,7 @@ fn fitted(
                 path,
                 "workload.arrival.path",
                 format!(
-                    "request {} of the trace {tp} has {} input + {} output tokens, beyond the {ctx} context of {}; set workload.over_context = \"drop\" or \"clip\", use a model with a longer context, filter the trace{LONGER_CONTEXT}",
+                    "request {} {whose} has {} input + {} output tokens, beyond the {ctx} context of {}; set workload.over_context = \"drop\" or \"clip\", use a model with a longer context, filter the trace{LONGER_CONTEXT}",
                     i + 1,
                     r.input_tokens,
                     r.max_tokens.unwrap_or(r.output_tokens).max(r.output_tokens),

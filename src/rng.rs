@@ -26,6 +26,8 @@ pub enum Stream {
     Speculative(u32),
     /// Closed-loop clients' delays before each send (`workload.arrival.send_delay_ms`).
     ClientDelay,
+    /// The block bootstrap of a replayed trace (`workload.arrival.bootstrap_block`).
+    TraceSample,
 }
 
 impl Stream {
@@ -41,6 +43,7 @@ impl Stream {
             Stream::DecodeRouter => run_seed ^ 0xDEC0_DE00 ^ 0x0707_0707,
             Stream::Speculative(replica) => run_seed ^ mix64(replica as u64) ^ 0x5BEC_DEC0_DE00,
             Stream::ClientDelay => run_seed ^ 0xC11E_47DE_0006,
+            Stream::TraceSample => run_seed ^ 0x7ACE_B007_0007,
         }
     }
 
@@ -66,6 +69,7 @@ mod tests {
             Stream::Speculative(0),
             Stream::Speculative(1),
             Stream::ClientDelay,
+            Stream::TraceSample,
         ];
         for seed in [0u64, 42, u64::MAX] {
             let mut seeds: Vec<u64> = all.iter().map(|s| s.seed(seed)).collect();

@@ -218,6 +218,18 @@ fn plan_file_errors_exit_2_and_name_the_key() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("demand.requests"), "{e}");
+    for (bad, says) in [
+        ("bootstrap_block = 0\n", "1 or more"),
+        ("bootstrap_block = 8\n", "resamples a trace"),
+    ] {
+        let e = plan::load_str(
+            &plan_text(30.0, "").replace("requests = 400\n", &format!("requests = 400\n{bad}")),
+            Path::new("p.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("demand.bootstrap_block") && e.contains(says), "{e}");
+    }
 }
 
 /// Files of a directory, sorted by name, with their bytes.
@@ -420,4 +432,97 @@ fn resume_does_not_reuse_probes_after_their_trace_changed() {
         "a changed trace must not reuse probes simulated with the old one"
     );
     assert_eq!(reused_after, reused - probes);
+}
+
+/// A trace demand: the plan's seed replays the trace as recorded, the re-check's seed a block
+/// bootstrap of it (another sample, said in the report); the reports show $ per million total
+/// tokens beside output tokens, and a min_goodput left unset is printed as the default it is.
+#[test]
+fn a_trace_plan_rechecks_on_a_bootstrap_sample_and_prints_its_defaults() {
+    let dir = temp_dir("trace-verify");
+    let mut t = String::from("TIMESTAMP,ContextTokens,GeneratedTokens\n");
+    for i in 0..300 {
+        let s = i * 2 + (i * 7) % 3;
+        t.push_str(&format!(
+            "2023-11-16 18:{:02}:{:02}.0,{},{}\n",
+            s / 60,
+            s % 60,
+            200 + (i * 37) % 900,
+            20 + (i * 13) % 90
+        ));
+    }
+    std::fs::write(dir.join("t.csv"), t).unwrap();
+    let text = plan_text(1.0, "")
+        .replace(
+            "rate_per_s = 1\n",
+            "trace = \"t.csv\"\nrate_scale = 4.0\nbootstrap_block = 16\n",
+        )
+        .replace("requests = 400\n", "requests = 200\n")
+        .replace("min_goodput = 0.95\n", "")
+        .replace(
+            r#"input = { kind = "lognormal", mean = 500.0, cv = 1.0, max = 4000 }"#,
+            "",
+        )
+        .replace(
+            r#"output = { kind = "lognormal", mean = 100.0, cv = 1.0, max = 1000 }"#,
+            "",
+        );
+    std::fs::write(dir.join("plan.toml"), &text).unwrap();
+    let p = plan::load(&dir.join("plan.toml")).unwrap();
+    let load = |seed: u64| {
+        let t = plan::scenario_table(&p, &Variation::default(), &p.candidates[0], 1, 1.0, None, seed).unwrap();
+        let sc = codesim::scenario::load_str(&toml::to_string(&t).unwrap(), &dir.join("plan.toml")).unwrap();
+        (t["workload"]["arrival"].get("bootstrap_block").cloned(), sc.trace)
+    };
+    let (none, recorded) = load(p.seed);
+    let (block, resampled) = load(p.verify_seed);
+    assert_eq!(none, None);
+    assert_eq!(block, Some(toml::Value::Integer(16)));
+    assert_ne!(recorded, resampled, "the re-check seed replays another sample");
+    let o = Command::new(BIN)
+        .args(["plan", "plan.toml", "--out", "out"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("min_goodput 0.99 (default; set [slo] min_goodput)"),
+        "{said}"
+    );
+    assert!(said.contains("/M total tok"), "{said}");
+    assert!(
+        said.contains("replaying a block bootstrap of the trace drawn from seed"),
+        "{said}"
+    );
+    let md = std::fs::read_to_string(dir.join("out/plan.md")).unwrap();
+    assert!(md.contains("min_goodput 0.99 (default; set [slo] min_goodput)"), "{md}");
+    assert!(
+        md.contains("| $/M total tok |") && md.contains("per million tokens, prompt and output"),
+        "{md}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/plan.json")).unwrap()).unwrap();
+    assert!(json["best"]["usd_per_mtok_total"].as_f64().unwrap() > 0.0);
+    assert!(
+        json["verification"]["sample"]
+            .as_str()
+            .unwrap()
+            .contains("blocks of 16 rows")
+    );
+    // A trace demand at a target rate: the 200 rows replayed at a mean of 2 req/s, doubled by a
+    // traffic scale of 2.
+    let p = plan::load_str(
+        &text.replace("rate_scale = 4.0", "rate_per_s = 2.0"),
+        &dir.join("plan.toml"),
+    )
+    .unwrap();
+    assert!(p.demand.label().contains("at 2 req/s"), "{}", p.demand.label());
+    for (traffic, rate) in [(1.0, 2.0), (2.0, 4.0)] {
+        let t = plan::scenario_table(&p, &Variation::default(), &p.candidates[0], 1, traffic, None, p.seed).unwrap();
+        let sc = codesim::scenario::load_str(&toml::to_string(&t).unwrap(), &dir.join("plan.toml")).unwrap();
+        let tr = sc.trace.unwrap();
+        assert_eq!(tr.requests.len(), 200);
+        assert!((tr.mean_rate_per_s() - rate).abs() < 1e-6, "{}", tr.mean_rate_per_s());
+    }
 }

@@ -10,6 +10,9 @@ mod files;
 #[path = "robustness/hostile.rs"]
 mod hostile;
 
+/// A two-row trace, one second apart.
+const TWO_ROWS: &[u8] =
+    b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,10,5\n2023-11-16 18:15:48.0,10,5\n";
 const BASE: &str = "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-2-7b\"\n";
 const WORKLOAD: &str = "[workload]\nrequests = 10\narrival = { kind = \"poisson\", rate_per_s = 1.0 }\ninput = { kind = \"fixed\", tokens = 100 }\noutput = { kind = \"fixed\", tokens = 10 }\n";
 
@@ -136,7 +139,7 @@ fn scenario_cases() -> Vec<BadScenario> {
         ("a billion closed-loop clients", format!("{BASE}[workload]\nrequests = 10\narrival = {{ kind = \"closed\", clients = 1000000000 }}\ninput = {fixed}\noutput = {fixed}\n"), vec![], vec!["workload.arrival.clients", "1000000000", "2097152"]),
         ("trace that is an endless device", trace_scenario("/dev/zero"), vec![], vec!["/dev/zero", "not a file"]),
         ("unknown trace header", trace_scenario("odd.csv"), vec![("odd.csv", b"when,prompt,answer\n1,2,3\n".to_vec())], vec!["odd.csv", "line 1"]),
-        ("trace row beyond the context", trace_scenario("long.csv"), vec![("long.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,5000,5\n".to_vec())], vec!["request 1", "context"]),
+        ("trace row beyond the context", trace_scenario("long.csv"), vec![("long.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,5000,5\n".to_vec())], vec!["request 1", "context", "over_context = \"drop\" or \"clip\""]),
         ("requests beyond the trace's rows", format!("{BASE}[workload]\nrequests = 5\narrival = {{ kind = \"trace\", path = \"t.csv\" }}\n"), vec![("t.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,10,5\n2023-11-16 18:15:48.0,10,5\n".to_vec())], vec!["workload.requests", "5 is more than the 2 rows", "1 to 2"]),
         ("a prompt above the continuous token budget", format!("{BASE}[serving]\nscheduler = \"continuous\"\nmax_batched_tokens = 512\n{}", workload(poisson, "{ kind = \"uniform\", min = 100, max = 1000 }", out10)), vec![], vec!["serving.max_batched_tokens", "512", "1000 tokens", "scheduler = \"chunked\""]),
         ("arrivals beyond the clock", format!("{BASE}{}", workload("{ kind = \"poisson\", rate_per_s = 1e-9 }", fixed, out10)), vec![], vec!["workload.arrival.rate_per_s", "1e-9", "10000000000 s", "beyond the simulator's clock"]),
@@ -149,6 +152,16 @@ fn scenario_cases() -> Vec<BadScenario> {
         ("an instance chip override", format!("{BASE}{WORKLOAD}[hardware.instance_overrides]\nchip = \"h200\"\n"), vec![], vec!["hardware.instance_overrides.chip", "`h100-sxm`"]),
         ("a GPU instance as the front-end tier", format!("{BASE}{WORKLOAD}[infrastructure.frontend]\ninstance = \"p5.48xlarge\"\n"), vec![], vec!["infrastructure.frontend.instance", "h100-sxm accelerators", "CPU instance"]),
         ("an escape sequence in a preset name", format!("[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama\\u001b[2J\"\n{WORKLOAD}"), vec![], vec!["model.name", "llama\\u{1b}[2J"]),
+        ("trace rate and rate scale together", format!("{BASE}[workload]\narrival = {{ kind = \"trace\", path = \"t.csv\", rate_scale = 2.0, rate_per_s = 3.0 }}\n"), vec![("t.csv", TWO_ROWS.to_vec())], vec!["workload.arrival.rate_per_s", "rate_scale", "one of them"]),
+        ("trace rate of zero", format!("{BASE}[workload]\narrival = {{ kind = \"trace\", path = \"t.csv\", rate_per_s = 0.0 }}\n"), vec![("t.csv", TWO_ROWS.to_vec())], vec!["workload.arrival.rate_per_s", "> 0"]),
+        ("trace rate with one instant", format!("{BASE}[workload]\narrival = {{ kind = \"trace\", path = \"t.csv\", rate_per_s = 2.0 }}\n"), vec![("t.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,10,5\n2023-11-16 18:15:47.0,10,5\n".to_vec())], vec!["workload.arrival.rate_per_s", "one instant"]),
+        ("empty trace window", format!("{BASE}[workload]\narrival = {{ kind = \"trace\", path = \"t.csv\", start_s = 5.0, duration_s = 1.0 }}\n"), vec![("t.csv", TWO_ROWS.to_vec())], vec!["workload.arrival.start_s", "duration_s", "none of the 2 rows", "0 to 1.000 s"]),
+        ("negative trace window start", format!("{BASE}[workload]\narrival = {{ kind = \"trace\", path = \"t.csv\", start_s = -1.0 }}\n"), vec![("t.csv", TWO_ROWS.to_vec())], vec!["workload.arrival.start_s", "-1", "0 or more"]),
+        ("zero trace window", format!("{BASE}[workload]\narrival = {{ kind = \"trace\", path = \"t.csv\", duration_s = 0.0 }}\n"), vec![("t.csv", TWO_ROWS.to_vec())], vec!["workload.arrival.duration_s", "> 0"]),
+        ("bootstrap block beyond the rows", format!("{BASE}[workload]\narrival = {{ kind = \"trace\", path = \"t.csv\", bootstrap_block = 3 }}\n"), vec![("t.csv", TWO_ROWS.to_vec())], vec!["workload.arrival.bootstrap_block", "1 to 2"]),
+        ("unknown over_context", format!("{BASE}[workload]\nover_context = \"skip\"\narrival = {{ kind = \"trace\", path = \"t.csv\" }}\n"), vec![("t.csv", TWO_ROWS.to_vec())], vec!["over_context", "skip", "drop"]),
+        ("over_context without a trace", format!("{BASE}[workload]\nover_context = \"drop\"\nrequests = 2\narrival = {{ kind = \"offline\" }}\ninput = {fixed}\noutput = {out10}\n"), vec![], vec!["workload.over_context", "trace arrivals"]),
+        ("every trace row dropped", format!("{BASE}[workload]\nover_context = \"drop\"\narrival = {{ kind = \"trace\", path = \"long.csv\" }}\n"), vec![("long.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,5000,5\n".to_vec())], vec!["workload.over_context", "none of the trace's rows", "clip"]),
         ("trace lengths with trace arrivals", format!("{BASE}[workload]\narrival = {{ kind = \"trace\", path = \"t.csv\" }}\ninput = {fixed}\n"), vec![("t.csv", b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,10,5\n".to_vec())], vec!["workload.input", "from the trace"]),
     ]
 }

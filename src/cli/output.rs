@@ -160,6 +160,18 @@ fn deployment_line(sc: &codesim::Scenario, r: &RunResult) -> String {
     )
 }
 
+/// The trace rows `workload.over_context` dropped before the run or clipped, if any.
+fn over_context(c: &codesim::metrics::Counts) -> String {
+    let mut s = String::new();
+    if c.dropped_over_context > 0 {
+        s += &format!("{} over the context dropped before arrival, ", c.dropped_over_context);
+    }
+    if c.clipped_over_context > 0 {
+        s += &format!("{} clipped to the context, ", c.clipped_over_context);
+    }
+    s
+}
+
 /// The human-readable summary of one run: what ran, its latency table, then its figures.
 fn print_summary(sc: &codesim::Scenario, r: &RunResult) {
     println!("{}", deployment_line(sc, r));
@@ -291,11 +303,12 @@ fn print_figures(r: &RunResult) {
     );
     let c = &r.requests;
     println!(
-        "requests     {} arrived, {} completed, {} dropped, {} rejected, {}{} preemptions ({:.3} s of recompute and swap)",
+        "requests     {} arrived, {} completed, {} dropped, {} rejected, {}{}{} preemptions ({:.3} s of recompute and swap)",
         c.arrived,
         c.completed,
         c.dropped,
         c.rejected,
+        over_context(c),
         if c.unfinished > 0 {
             format!("{} UNFINISHED (not in the percentiles), ", c.unfinished)
         } else {

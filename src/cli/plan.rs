@@ -102,26 +102,35 @@ fn print_summary(r: &PlanReport) {
     println!("{}: {}; SLO {}", r.name, r.demand, r.slo);
     match &r.best {
         Some(b) => println!(
-            "best: {} — {} × {} ({}, {}), ${:.2}/hour, ${:.3}/M output tok",
-            b.candidate, b.instances, b.instance, b.parallelism, b.weights, b.usd_per_hour, b.usd_per_mtok_output
+            "best: {} — {} × {} ({}, {}), ${:.2}/hour, ${:.3}/M output tok, ${:.3}/M total tok",
+            b.candidate,
+            b.instances,
+            b.instance,
+            b.parallelism,
+            b.weights,
+            b.usd_per_hour,
+            b.usd_per_mtok_output,
+            b.usd_per_mtok_total
         ),
         None => println!("best: no candidate meets the SLO"),
     }
     for (i, f) in r.feasible.iter().enumerate().skip(1) {
         println!(
-            "  #{}: {} — {} × {}, ${:.2}/hour, ${:.3}/M output tok",
+            "  #{}: {} — {} × {}, ${:.2}/hour, ${:.3}/M output tok, ${:.3}/M total tok",
             i + 1,
             f.candidate,
             f.instances,
             f.instance,
             f.usd_per_hour,
-            f.usd_per_mtok_output
+            f.usd_per_mtok_output,
+            f.usd_per_mtok_total
         );
     }
     if let Some(v) = &r.verification {
         println!(
-            "re-simulated with seed {}: {}{}",
+            "re-simulated with seed {}{}: {}{}",
             v.seed,
+            v.sample.as_ref().map_or(String::new(), |x| format!(", replaying {x}")),
             if v.meets { "meets the SLO" } else { "MISSES the SLO" },
             match v.smaller_meets {
                 Some(false) => "; one unit fewer misses it",

@@ -282,6 +282,10 @@ pub struct InfraResult {
     pub bottleneck: String,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counts {
     pub arrived: u64,
@@ -294,6 +298,13 @@ pub struct Counts {
     /// beyond what memory allows): never counted in the latency percentiles.
     #[serde(default)]
     pub unfinished: u64,
+    /// Trace rows `workload.over_context = "drop"` left out before the run (they never arrive:
+    /// the trace's rows replayed are `arrived` + these).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_over_context: u64,
+    /// Trace rows `workload.over_context = "clip"` cut to fit the context (they arrive, clipped).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub clipped_over_context: u64,
     pub preempted: u64,
     pub output_tokens_asked: u64,
     pub output_tokens_produced: u64,

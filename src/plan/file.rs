@@ -192,11 +192,11 @@ fn check_whatif_names(plan: &Plan, path: &Path) -> Result<()> {
 /// with positive rates and a daily profile of 24 hours.
 fn check_traffic(d: &Demand, path: &Path) -> Result<()> {
     match (&d.trace, d.rate_per_s) {
-        (Some(_), Some(_)) => {
+        (Some(_), Some(_)) if d.rate_scale.is_some() => {
             return Err(Error::input(
                 path,
-                "demand",
-                "give either `trace` or `rate_per_s`, not both",
+                "demand.rate_per_s",
+                "is set together with demand.rate_scale: with a trace, rate_per_s sets its mean rate and rate_scale multiplies its own; accepted: one of them",
             ));
         }
         (None, None) => {
@@ -204,6 +204,17 @@ fn check_traffic(d: &Demand, path: &Path) -> Result<()> {
                 path,
                 "demand",
                 "gives no traffic; set `trace = \"file.csv\"` (with `rate_scale`) or `rate_per_s`",
+            ));
+        }
+        (Some(_), _) if d.input.is_some() || d.output.is_some() => {
+            return Err(Error::input(
+                path,
+                if d.input.is_some() {
+                    "demand.input"
+                } else {
+                    "demand.output"
+                },
+                "a trace carries its lengths in its rows; remove demand.input and demand.output",
             ));
         }
         (None, Some(_)) if d.input.is_none() || d.output.is_none() => {
@@ -218,6 +229,25 @@ fn check_traffic(d: &Demand, path: &Path) -> Result<()> {
                 path,
                 "demand.requests",
                 "a rate needs the number of requests per probe",
+            ));
+        }
+        _ => {}
+    }
+    match (d.bootstrap_block, &d.trace) {
+        (Some(0), _) => {
+            return Err(Error::input(
+                path,
+                "demand.bootstrap_block",
+                "0: accepted: 1 or more rows per block",
+            ));
+        }
+        (Some(b), None) => {
+            return Err(Error::input(
+                path,
+                "demand.bootstrap_block",
+                format!(
+                    "{b}: a block bootstrap resamples a trace; a rate demand draws new arrivals on every seed already; remove it"
+                ),
             ));
         }
         _ => {}

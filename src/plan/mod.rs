@@ -13,18 +13,21 @@
 //!
 //! [demand]                       # a trace, time-scaled ...
 //! trace = "../../shared/traces/AzureLLMInferenceTrace_conv.csv"
-//! rate_scale = 50.0              # × the trace's arrival rate
+//! rate_scale = 50.0              # × the trace's arrival rate (or rate_per_s = 275.0: its mean rate)
 //! requests = 5000                # the first N rows (default: all)
 //! # ... or a rate:  rate_per_s = 20.0, growth = 1.5, daily_profile = [24 hourly multipliers],
 //! #   input = { kind = "lognormal", mean = 1000.0, cv = 1.0, max = 8000 }, output = {...},
 //! #   requests = 2000, cv = 2.0 (gamma arrivals; default Poisson).
 //! # The plan is for the peak hour: rate × growth × max(daily_profile).
 //! prefix_groups = 16             # optional shared-prefix keys per request
+//! bootstrap_block = 64           # a trace: rows per block of the block bootstrap that every seed
+//!                                # but `seed` replays (default 64), so other seeds are other samples
 //!
 //! [slo]                          # <metric>_p<percentile>_ms: metric ttft, tpot or e2e;
 //! ttft_p95_ms = 2000.0           # percentile 50, 90, 95, 99 or 999 (99.9)
 //! tpot_p99_ms = 100.0
-//! min_goodput = 0.95             # fraction of requests that must meet every threshold
+//! min_goodput = 0.95             # fraction of requests that must meet every threshold (default
+//!                                # 0.99, printed as a default in every report)
 //!
 //! [[candidate]]
 //! name = "p5 fp8 TP8"
@@ -81,7 +84,8 @@ fn one() -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Demand {
-    /// A trace file (relative to the plan file) replayed at `rate_scale` × its rate.
+    /// A trace file (relative to the plan file) replayed at `rate_scale` × its rate, or at a
+    /// mean rate of `rate_per_s`.
     #[serde(default)]
     pub trace: Option<String>,
     #[serde(default)]
@@ -106,9 +110,39 @@ pub struct Demand {
     pub output: Option<toml::Value>,
     #[serde(default)]
     pub prefix_groups: Option<u32>,
+    /// Rows per block of the block bootstrap a trace is replayed as on every seed but the
+    /// plan's (default [`DEFAULT_BOOTSTRAP_ROWS`]).
+    #[serde(default)]
+    pub bootstrap_block: Option<u32>,
 }
 
+/// Rows per bootstrap block when `demand.bootstrap_block` is unset. An assumption: long enough
+/// to keep a burst of a production trace (seconds of arrivals at tens of req/s) whole, short
+/// enough that a few thousand rows give many blocks to draw.
+pub const DEFAULT_BOOTSTRAP_ROWS: u32 = 64;
+
 impl Demand {
+    /// Rows per bootstrap block (see [`Demand::bootstrap_block`]).
+    pub fn bootstrap_rows(&self) -> u32 {
+        self.bootstrap_block.unwrap_or(DEFAULT_BOOTSTRAP_ROWS)
+    }
+
+    /// How a seed other than the plan's samples the demand: a trace's block bootstrap, said
+    /// with its block size and whether that is the default; None for a rate (its seed draws
+    /// the arrivals and lengths anew).
+    pub fn resample_label(&self, seed: u64) -> Option<String> {
+        self.trace.as_ref()?;
+        let rows = self.bootstrap_rows();
+        let default = if self.bootstrap_block.is_none() {
+            " (default; set demand.bootstrap_block)"
+        } else {
+            ""
+        };
+        Some(format!(
+            "a block bootstrap of the trace drawn from seed {seed}, in blocks of {rows} rows{default}"
+        ))
+    }
+
     /// Multiplier of the base rate the fleet is sized for: growth × peak hour.
     pub fn peak_factor(&self) -> f64 {
         let peak = self
@@ -121,13 +155,18 @@ impl Demand {
     /// A one-line description.
     pub fn label(&self) -> String {
         let mut s = match (&self.trace, self.rate_per_s) {
-            (Some(t), _) => format!(
-                "trace {} at {}× its rate",
-                Path::new(t)
+            (Some(t), r) => {
+                let name = Path::new(t)
                     .file_name()
-                    .map_or(t.clone(), |f| f.to_string_lossy().into()),
-                fmt(self.rate_scale.unwrap_or(1.0) * self.peak_factor())
-            ),
+                    .map_or(t.clone(), |f| f.to_string_lossy().into());
+                match r {
+                    Some(r) => format!("trace {name} at {} req/s", fmt(r * self.peak_factor())),
+                    None => format!(
+                        "trace {name} at {}× its rate",
+                        fmt(self.rate_scale.unwrap_or(1.0) * self.peak_factor())
+                    ),
+                }
+            }
             (None, Some(r)) => format!("{} req/s", fmt(r * self.peak_factor())),
             _ => String::new(),
         };

@@ -25,6 +25,9 @@ pub struct Probe {
     pub replicas: u32,
     pub usd_per_hour: f64,
     pub usd_per_mtok_output: f64,
+    /// $ per million tokens, prompt and output (code traffic has few output tokens a request).
+    #[serde(default)]
+    pub usd_per_mtok_total: f64,
     /// Provisioned power: chips × TDP + hosts' TDP, over every instance.
     pub power_w: f64,
     /// Average power the simulation drew.
@@ -85,7 +88,7 @@ fn offered_rate(sc: &Scenario) -> f64 {
         ArrivalSpec::Trace { rate_scale, .. } => sc.trace.as_ref().map_or(0.0, |t| {
             let n = (sc.requests as usize).min(t.requests.len());
             let span_s = if n >= 2 {
-                t.requests[n - 1].arrival_ns as f64 * 1e-9 / rate_scale
+                t.requests[n - 1].arrival_ns as f64 * 1e-9 / rate_scale.unwrap_or(1.0)
             } else {
                 0.0
             };
@@ -111,8 +114,9 @@ pub fn scenario_table(
 ) -> std::result::Result<toml::Table, String> {
     let mut t = cand.base.clone();
     t.insert("seed".into(), toml::Value::Integer(seed as i64));
+    let resample = (seed != plan.seed).then(|| plan.demand.bootstrap_rows());
     t.remove("slo");
-    let w = demand_workload(&plan.demand, cand, traffic, requests_cap);
+    let w = demand_workload(&plan.demand, cand, traffic, requests_cap, resample);
     t.insert("workload".into(), toml::Value::Table(w));
     multiply_replicas(&mut t, units)?;
     add_profiles(&mut t, var)?;
@@ -129,10 +133,22 @@ pub fn scenario_table(
 }
 
 /// The workload: the demand at `traffic` × its rate, at most `requests_cap` requests.
-fn demand_workload(d: &Demand, cand: &Candidate, traffic: f64, requests_cap: Option<u64>) -> toml::Table {
+fn demand_workload(
+    d: &Demand,
+    cand: &Candidate,
+    traffic: f64,
+    requests_cap: Option<u64>,
+    resample: Option<u32>,
+) -> toml::Table {
     let mut w = toml::Table::new();
     let scale = traffic * d.peak_factor();
-    w.insert("arrival".into(), toml::Value::Table(demand_arrival(d, scale)));
+    let mut arrival = demand_arrival(d, scale);
+    // Replaying a trace draws nothing from the seed: any seed but the plan's replays a block
+    // bootstrap of it, so that another seed is another sample of the same traffic.
+    if let (Some(rows), Some(_)) = (resample, &d.trace) {
+        arrival.insert("bootstrap_block".into(), toml::Value::Integer(rows as i64));
+    }
+    w.insert("arrival".into(), toml::Value::Table(arrival));
     let requests = match (d.requests, requests_cap) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -163,7 +179,10 @@ fn demand_arrival(d: &Demand, scale: f64) -> toml::Table {
     if let Some(path) = &d.trace {
         arrival.insert("kind".into(), "trace".into());
         arrival.insert("path".into(), path.clone().into());
-        arrival.insert("rate_scale".into(), (d.rate_scale.unwrap_or(1.0) * scale).into());
+        match d.rate_per_s {
+            Some(r) => arrival.insert("rate_per_s".into(), (r * scale).into()),
+            None => arrival.insert("rate_scale".into(), (d.rate_scale.unwrap_or(1.0) * scale).into()),
+        };
     } else {
         let rate = d.rate_per_s.unwrap_or(1.0) * scale;
         match d.cv {
@@ -337,6 +356,7 @@ impl<'a> Prober<'a> {
                 worst.saturation = p.saturation;
             }
             worst.usd_per_mtok_output = worst.usd_per_mtok_output.max(p.usd_per_mtok_output);
+            worst.usd_per_mtok_total = worst.usd_per_mtok_total.max(p.usd_per_mtok_total);
             worst.requests_s = worst.requests_s.min(p.requests_s);
         }
         Ok(worst)
@@ -456,6 +476,7 @@ impl<'a> Prober<'a> {
             replicas: sc.pools.iter().map(|p| p.replicas).sum(),
             usd_per_hour: r.cost.usd_per_hour * price_factor,
             usd_per_mtok_output: r.cost.usd_per_mtok_output * price_factor,
+            usd_per_mtok_total: r.cost.usd_per_mtok_total * price_factor,
             power_w,
             avg_power_w: r.energy.avg_power_w,
             offered_requests_s: offered_rate(sc),

@@ -24,6 +24,9 @@ pub struct Fleet {
     pub replicas: u32,
     pub usd_per_hour: f64,
     pub usd_per_mtok_output: f64,
+    /// $ per million tokens, prompt and output.
+    #[serde(default)]
+    pub usd_per_mtok_total: f64,
     pub power_w: f64,
     pub achieved: Vec<Achieved>,
     pub goodput: f64,
@@ -413,6 +416,7 @@ fn fleet_of(cand: &Candidate, pr: &Prober<'_>, p: &Probe) -> Result<Fleet> {
         replicas: p.replicas,
         usd_per_hour: p.usd_per_hour,
         usd_per_mtok_output: p.usd_per_mtok_output,
+        usd_per_mtok_total: p.usd_per_mtok_total,
         power_w: p.power_w,
         achieved: p.achieved.clone(),
         goodput: p.goodput,

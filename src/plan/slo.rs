@@ -41,12 +41,23 @@ impl SloTerm {
 pub struct PlanSlo {
     pub terms: Vec<SloTerm>,
     pub min_goodput: f64,
+    /// `min_goodput` was not set: the default applies (and the reports say so).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub min_goodput_default: bool,
 }
 
 impl PlanSlo {
     pub fn label(&self) -> String {
         let mut parts: Vec<String> = self.terms.iter().map(SloTerm::label).collect();
-        parts.push(format!("goodput ≥ {} %", fmt(self.min_goodput * 100.0)));
+        if self.min_goodput_default {
+            parts.push(format!(
+                "goodput ≥ {} % (min_goodput {} (default; set [slo] min_goodput))",
+                fmt(self.min_goodput * 100.0),
+                fmt(self.min_goodput)
+            ));
+        } else {
+            parts.push(format!("goodput ≥ {} %", fmt(self.min_goodput * 100.0)));
+        }
         parts.join(", ")
     }
     /// Every limit × `k` (k > 1 is looser).
@@ -69,9 +80,14 @@ impl PlanSlo {
     }
 }
 
+/// The goodput a plan asks for when `[slo] min_goodput` is unset (an answer-changing default:
+/// every report prints it).
+pub const DEFAULT_MIN_GOODPUT: f64 = 0.99;
+
 pub(super) fn parse_slo(t: &toml::Table, path: &Path) -> Result<PlanSlo> {
     let mut terms = Vec::new();
-    let mut min_goodput = 0.99;
+    let mut min_goodput = DEFAULT_MIN_GOODPUT;
+    let min_goodput_default = !t.contains_key("min_goodput");
     for (k, v) in t {
         let loc = format!("slo.{k}");
         let num = match v {
@@ -132,5 +148,9 @@ pub(super) fn parse_slo(t: &toml::Table, path: &Path) -> Result<PlanSlo> {
             "sets no threshold; give e.g. ttft_p95_ms = 2000.0 and tpot_p99_ms = 100.0",
         ));
     }
-    Ok(PlanSlo { terms, min_goodput })
+    Ok(PlanSlo {
+        terms,
+        min_goodput,
+        min_goodput_default,
+    })
 }

@@ -20,6 +20,10 @@ pub struct Verification {
     /// One unit fewer (None when the fleet is one unit).
     pub smaller_meets: Option<bool>,
     pub smaller_why: Option<String>,
+    /// How the re-check's seed sampled the demand when that is not obvious (a trace: its block
+    /// bootstrap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<String>,
 }
 
 /// The most traffic the best fleet sustains within the SLO.
@@ -67,6 +71,7 @@ pub(super) fn verify_with(plan: &Plan, var: &Variation, fleet: &Fleet, ctl: &Con
         goodput: p.goodput,
         smaller_meets: smaller.as_ref().map(|s| s.meets),
         smaller_why: smaller.map(|s| s.why),
+        sample: plan.demand.resample_label(seed),
     })
 }
 

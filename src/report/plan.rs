@@ -98,7 +98,7 @@ pub fn markdown(r: &PlanReport, plots: &[&str], command: &str) -> String {
     }
     let _ = writeln!(
         s,
-        "## Method\n\nEach candidate is sized in units of its base deployment. One unit at 1 % of the traffic must load (else: memory) and meet the SLO (else no size can: latency); then 1, 2, 4, … units up to the candidate's `max_replicas` (and what the budget and power limit allow), and bisection between the last failing and the first passing count. A probe meets the SLO when every percentile is within its limit, the goodput (requests meeting every limit, of those that arrived) reaches the minimum, and the run is in a steady state: neither backlogged (requests still waiting for a batch slot when the last one arrived: at least max(2, 5 %) of them) nor overloaded. A size meets the SLO only if it does on each of the {} sample paths (seeds from {}); the best fleet is then re-simulated with a seed the search did not use, and one unit fewer with it too.",
+        "## Method\n\nEach candidate is sized in units of its base deployment. One unit at 1 % of the traffic must load (else: memory) and meet the SLO (else no size can: latency); then 1, 2, 4, … units up to the candidate's `max_replicas` (and what the budget and power limit allow), and bisection between the last failing and the first passing count. A probe meets the SLO when every percentile is within its limit, the goodput (requests meeting every limit, of those that arrived) reaches the minimum, and the run is in a steady state: neither backlogged (requests still waiting for a batch slot when the last one arrived: at least max(2, 5 %) of them) nor overloaded. A size meets the SLO only if it does on each of the {} sample paths (seeds from {}); the best fleet is then re-simulated with a seed the search did not use, and one unit fewer with it too. A trace draws nothing from the seed: with a trace, the plan's seed replays it as recorded and every other seed replays a block bootstrap of it (blocks of consecutive rows drawn with replacement from that seed, `demand.bootstrap_block`), so that another seed is another sample of the same traffic.",
         r.seeds_per_probe, r.seed
     );
     s
@@ -142,7 +142,7 @@ fn best_fleet(s: &mut String, r: &PlanReport) {
     };
     let _ = writeln!(
         s,
-        "**{}**: {} × {} ({}, {} weights), {} replicas, for {:.1} req/s: **${:.2}/hour**, ${:.3} per million output tokens; {}, goodput {:.1} %.\n",
+        "**{}**: {} × {} ({}, {} weights), {} replicas, for {:.1} req/s: **${:.2}/hour**, ${:.3} per million output tokens (${:.3} per million tokens, prompt and output); {}, goodput {:.1} %.\n",
         b.candidate,
         b.instances,
         b.instance,
@@ -152,14 +152,16 @@ fn best_fleet(s: &mut String, r: &PlanReport) {
         b.offered_requests_s,
         b.usd_per_hour,
         b.usd_per_mtok_output,
+        b.usd_per_mtok_total,
         achieved(&b.achieved),
         b.goodput * 100.0
     );
     if let Some(v) = &r.verification {
         let _ = writeln!(
             s,
-            "Re-simulated with seed {} (not one the search used): {} the SLO ({}, goodput {:.1} %{}).{}\n",
+            "Re-simulated with seed {} (not one the search used){}: {} the SLO ({}, goodput {:.1} %{}).{}\n",
             v.seed,
+            v.sample.as_ref().map_or(String::new(), |x| format!(", replaying {x}")),
             if v.meets { "meets" } else { "**misses**" },
             achieved(&v.achieved),
             v.goodput * 100.0,
@@ -194,13 +196,13 @@ fn feasible_fleets(s: &mut String, r: &PlanReport) {
     let _ = writeln!(s, "## Feasible fleets (cheapest first)\n");
     let _ = writeln!(
         s,
-        "| # | candidate | instance | count | parallelism | weights | $/hour | $/M output tok | power (kW) | achieved | goodput |"
+        "| # | candidate | instance | count | parallelism | weights | $/hour | $/M output tok | $/M total tok | power (kW) | achieved | goodput |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (i, f) in r.feasible.iter().enumerate() {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.3} | {:.1} | {} | {:.1} % |",
+            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.3} | {:.3} | {:.1} | {} | {:.1} % |",
             i + 1,
             f.candidate,
             f.instance,
@@ -209,6 +211,7 @@ fn feasible_fleets(s: &mut String, r: &PlanReport) {
             f.weights,
             f.usd_per_hour,
             f.usd_per_mtok_output,
+            f.usd_per_mtok_total,
             f.power_w / 1000.0,
             achieved(&f.achieved),
             f.goodput * 100.0
@@ -273,12 +276,12 @@ fn whatif_studies(s: &mut String, r: &PlanReport) {
     let _ = writeln!(s, "## What-if studies\n");
     let _ = writeln!(
         s,
-        "| variation | changes | best candidate | count | $/hour | Δ vs base | $/M output tok | feasible |"
+        "| variation | changes | best candidate | count | $/hour | Δ vs base | $/M output tok | $/M total tok | feasible |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
     let base_cost = r.best.as_ref().map(|b| b.usd_per_hour);
     let row = |s: &mut String, name: &str, changes: &str, b: Option<&Fleet>, feasible: usize| {
-        let (cand, count, cost, delta, mtok) = match b {
+        let (cand, count, cost, delta, mtok, total) = match b {
             Some(b) => (
                 b.candidate.clone(),
                 format!("{} × {}", b.instances, b.instance),
@@ -291,12 +294,20 @@ fn whatif_studies(s: &mut String, r: &PlanReport) {
                     }
                 }),
                 format!("{:.3}", b.usd_per_mtok_output),
+                format!("{:.3}", b.usd_per_mtok_total),
             ),
-            None => ("none feasible".into(), "–".into(), "–".into(), "–".into(), "–".into()),
+            None => (
+                "none feasible".into(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+            ),
         };
         let _ = writeln!(
             s,
-            "| {name} | {changes} | {cand} | {count} | {cost} | {delta} | {mtok} | {feasible} |"
+            "| {name} | {changes} | {cand} | {count} | {cost} | {delta} | {mtok} | {total} | {feasible} |"
         );
     };
     row(s, "base", "none", r.best.as_ref(), r.feasible.len());

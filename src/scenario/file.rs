@@ -277,6 +277,11 @@ pub struct WorkloadSection {
     /// request has finished.
     #[serde(default)]
     pub horizon_s: Option<f64>,
+    /// Trace rows whose prompt + output exceed the model's context: `"error"` (default: the
+    /// scenario is refused, naming the first), `"drop"` (left out, counted) or `"clip"` (prompt
+    /// cut to fit, counted).
+    #[serde(default)]
+    pub over_context: crate::workload::trace::replay::OverContext,
 }
 
 /// A class of requests with its priority and SLOs.

@@ -103,6 +103,10 @@ pub struct Scenario {
     pub max_tokens_per_request: bool,
     /// Traces the workload reads, loaded once (arrival trace; empirical length columns).
     pub trace: Option<Arc<Trace>>,
+    /// Trace rows `workload.over_context` left out (`drop`) or cut (`clip`) among those
+    /// replayed: counted in the run's summary, never lost silently.
+    pub dropped_over_context: u64,
+    pub clipped_over_context: u64,
     pub input_column: Option<Arc<Vec<u32>>>,
     pub output_column: Option<Arc<Vec<u32>>>,
     pub slo: Option<crate::metrics::slo::Slo>,

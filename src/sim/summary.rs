@@ -60,6 +60,8 @@ impl Simulation {
             energy,
             requests: Counts {
                 unfinished: self.unfinished(),
+                dropped_over_context: self.sc.dropped_over_context,
+                clipped_over_context: self.sc.clipped_over_context,
                 ..self.rec.counts
             },
             breakdown,

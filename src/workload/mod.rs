@@ -68,13 +68,29 @@ pub enum ArrivalSpec {
     Static { batch: u32 },
     /// Every request arrives at t = 0; the engine batches as it can.
     Offline {},
-    /// Replay of a trace file; `rate_scale` multiplies its arrival rate (2.0 = twice as fast).
+    /// Replay of a trace file; `rate_scale` multiplies its arrival rate (2.0 = twice as fast),
+    /// or `rate_per_s` sets its mean rate (not both; see [`trace::replay`] for the window and
+    /// the block bootstrap).
     Trace {
         path: String,
         #[serde(default = "default_format")]
         format: TraceFormat,
-        #[serde(default = "one")]
-        rate_scale: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rate_scale: Option<f64>,
+        /// Target mean arrival rate, (rows − 1) / (last − first arrival) over the replayed rows.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rate_per_s: Option<f64>,
+        /// Replay only rows arriving at or after this time of the trace (seconds from its first
+        /// row).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_s: Option<f64>,
+        /// Replay only rows arriving before `start_s` + this (seconds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_s: Option<f64>,
+        /// Resample the trace as blocks of this many consecutive rows drawn with replacement,
+        /// deterministically from the seed (a moving-block bootstrap); default: replay as is.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bootstrap_block: Option<u32>,
     },
 }
 
@@ -84,9 +100,6 @@ fn is_ideal(c: &Client) -> bool {
 
 fn default_format() -> TraceFormat {
     TraceFormat::Auto
-}
-fn one() -> f64 {
-    1.0
 }
 
 impl ArrivalSpec {
@@ -357,7 +370,7 @@ impl Generator {
                     1.0,
                 )
             }
-            ArrivalSpec::Trace { rate_scale, .. } => (GapProcess::Trace, *rate_scale),
+            ArrivalSpec::Trace { rate_scale, .. } => (GapProcess::Trace, rate_scale.unwrap_or(1.0)),
             ArrivalSpec::Closed { .. } | ArrivalSpec::Static { .. } | ArrivalSpec::Offline {} => {
                 (GapProcess::AllAtZero, 1.0)
             }

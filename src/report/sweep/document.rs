@@ -133,6 +133,7 @@ fn judged_head(m: &Manifest, first: &str, with_configuration: bool) -> Vec<Strin
     head.extend([
         load_head,
         "$/M output tok".into(),
+        "$/M total tok".into(),
         "J/output tok".into(),
         "TTFT p99 (ms)".into(),
         "TPOT p99 (ms)".into(),
@@ -150,9 +151,10 @@ fn load_and_id(m: &Manifest, records: &[RunRecord], i: usize) -> String {
 }
 
 /// Cost, energy, tail latencies and throughput of a run, as the judged tables show them.
-fn figures(r: &RunResult) -> [String; 5] {
+fn figures(r: &RunResult) -> [String; 6] {
     [
         fmt_num(r.cost.usd_per_mtok_output),
+        fmt_num(r.cost.usd_per_mtok_total),
         fmt_num(r.energy.j_per_output_token),
         fmt_num(r.ttft_ms.p99),
         fmt_num(r.tpot_ms.p99),
@@ -275,6 +277,7 @@ fn all_runs(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord]) {
             "TPOT p99",
             "output tok/s",
             "$/M output tok",
+            "$/M total tok",
             "J/output tok",
             "goodput",
             "rejected",
@@ -296,6 +299,7 @@ fn all_runs(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord]) {
                 fmt_num(r.tpot_ms.p99),
                 fmt_num(r.throughput.output_tok_s),
                 fmt_num(r.cost.usd_per_mtok_output),
+                fmt_num(r.cost.usd_per_mtok_total),
                 fmt_num(r.energy.j_per_output_token),
                 rec.goodput
                     .map_or("-".into(), |g| format!("{:.1}%", 100.0 * g.fraction)),

@@ -7,6 +7,7 @@ mod deployment;
 pub(crate) mod engine;
 mod hardware;
 mod model;
+mod replay;
 mod serving;
 mod workload;
 
@@ -35,7 +36,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         path,
     )?;
     let kv_link = deployment::check_fleet(&f, &pools, path)?;
-    let workload = workload::resolve(&f.workload, &model, &dir, path, &mut notes)?;
+    let workload = workload::resolve(&f.workload, &model, &dir, path, f.seed, &mut notes)?;
     workload.check_token_budget(&serving.scheduler, path)?;
     let classes = classes::resolve(&f.workload, f.slo, path)?;
     if f.workload.prefix.is_some() && matches!(f.workload.arrival, crate::workload::ArrivalSpec::Closed { .. }) {
@@ -91,6 +92,8 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         max_tokens: workload.max_tokens,
         max_tokens_per_request: workload.max_tokens_per_request,
         trace: workload.trace,
+        dropped_over_context: workload.dropped_over_context,
+        clipped_over_context: workload.clipped_over_context,
         input_column: workload.input_column,
         output_column: workload.output_column,
         slo: f.slo.map(classes::resolved),

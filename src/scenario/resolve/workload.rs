@@ -9,6 +9,7 @@ use crate::model::ModelSpec;
 use crate::scenario::WorkloadSection;
 use crate::scenario::limits::{MAX_IN_SYSTEM, MAX_REQUESTS};
 use crate::serve::{SchedulerConfig, SchedulerKind};
+use crate::workload::trace::replay::OverContext;
 use crate::workload::trace::{Trace, read_trace};
 use crate::workload::{ArrivalSpec, CapMode, Client, LengthSpec};
 use std::path::Path;
@@ -31,6 +32,9 @@ pub(super) struct Workload {
     /// Every request's `max_tokens` is its own output length (a benchmark client's, when
     /// `workload.max_tokens` is unset).
     pub max_tokens_per_request: bool,
+    /// Trace rows `workload.over_context` left out, and those it clipped, among those replayed.
+    pub dropped_over_context: u64,
+    pub clipped_over_context: u64,
 }
 
 pub(super) fn resolve(
@@ -38,9 +42,29 @@ pub(super) fn resolve(
     model: &ModelSpec,
     dir: &Path,
     path: &Path,
+    seed: u64,
     notes: &mut Vec<String>,
 ) -> Result<Workload> {
-    let trace = arrival_trace(w, dir, path)?;
+    let read = arrival_trace(w, dir, path)?;
+    let (trace, dropped, clipped) = match read {
+        Some(t) => {
+            let r = super::replay::replay(w, t, model, seed, path, notes)?;
+            (Some(Arc::new(r.trace)), r.dropped, r.clipped)
+        }
+        None => {
+            if w.over_context != OverContext::Error {
+                return Err(Error::input(
+                    path,
+                    "workload.over_context",
+                    format!(
+                        "\"{}\" applies to trace arrivals (kind = \"trace\"); length distributions are checked against the context as a whole; remove it",
+                        w.over_context.name()
+                    ),
+                ));
+            }
+            (None, 0, 0)
+        }
+    };
     check_client(&w.arrival, path)?;
     notes.extend(client_notes(&w.arrival));
     let requests = request_count(w, trace.as_deref(), path)?;
@@ -72,13 +96,15 @@ pub(super) fn resolve(
         output_column,
         max_tokens,
         max_tokens_per_request: w.arrival.client().max_tokens_per_request() && w.max_tokens.is_none(),
+        dropped_over_context: dropped,
+        clipped_over_context: clipped,
     };
     workload.check_context(model, path)?;
     Ok(workload)
 }
 
 /// Checks the arrival process; with trace arrivals, reads the trace.
-fn arrival_trace(w: &WorkloadSection, dir: &Path, path: &Path) -> Result<Option<Arc<Trace>>> {
+fn arrival_trace(w: &WorkloadSection, dir: &Path, path: &Path) -> Result<Option<Trace>> {
     let mut trace = None;
     match &w.arrival {
         ArrivalSpec::Poisson { rate_per_s, .. } | ArrivalSpec::Constant { rate_per_s, .. } => {
@@ -114,12 +140,7 @@ fn arrival_trace(w: &WorkloadSection, dir: &Path, path: &Path) -> Result<Option<
         }
         ArrivalSpec::Static { batch } => at_least_one(path, "workload.arrival.batch", *batch as u64)?,
         ArrivalSpec::Offline {} => {}
-        ArrivalSpec::Trace {
-            path: tp,
-            format,
-            rate_scale,
-        } => {
-            positive(path, "workload.arrival.rate_scale", *rate_scale)?;
+        ArrivalSpec::Trace { path: tp, format, .. } => {
             if w.input.is_some() || w.output.is_some() {
                 return Err(Error::input(
                     path,
@@ -127,7 +148,7 @@ fn arrival_trace(w: &WorkloadSection, dir: &Path, path: &Path) -> Result<Option<
                     "trace arrivals take their lengths from the trace; remove workload.input and workload.output",
                 ));
             }
-            trace = Some(Arc::new(read_trace(&dir.join(tp), *format)?));
+            trace = Some(read_trace(&dir.join(tp), *format)?);
         }
     }
     Ok(trace)
@@ -235,8 +256,21 @@ fn client_notes(arrival: &ArrivalSpec) -> Vec<String> {
 /// Requests to simulate: as set, or the trace's rows, or the static batch.
 fn request_count(w: &WorkloadSection, trace: Option<&Trace>, path: &Path) -> Result<u64> {
     let requests = match (&w.arrival, w.requests) {
-        (ArrivalSpec::Trace { path: tp, .. }, r) => {
+        (
+            ArrivalSpec::Trace {
+                path: tp,
+                start_s,
+                duration_s,
+                ..
+            },
+            r,
+        ) => {
             let rows = trace.map_or(0, |t| t.requests.len() as u64);
+            let kept = if start_s.is_some() || duration_s.is_some() || w.over_context == OverContext::Drop {
+                " (kept by the window and workload.over_context)"
+            } else {
+                ""
+            };
             match r {
                 // Replaying fewer rows than asked would be a silently smaller run.
                 Some(r) if r > rows => {
@@ -244,7 +278,7 @@ fn request_count(w: &WorkloadSection, trace: Option<&Trace>, path: &Path) -> Res
                         path,
                         "workload.requests",
                         format!(
-                            "{r} is more than the {rows} rows of the trace {tp}; accepted: 1 to {rows} (the first N rows), or leave it out to replay every row"
+                            "{r} is more than the {rows} rows of the trace {tp}{kept}; accepted: 1 to {rows} (the first N rows), or leave it out to replay every row"
                         ),
                     ));
                 }
@@ -333,8 +367,8 @@ fn check_span(arrival: &ArrivalSpec, requests: u64, trace: Option<&Trace>, path:
                 .unwrap_or(0);
             (
                 "workload.arrival.rate_scale",
-                *rate_scale,
-                last as f64 * 1e-9 / rate_scale,
+                rate_scale.unwrap_or(1.0),
+                last as f64 * 1e-9 / rate_scale.unwrap_or(1.0),
             )
         }
         ArrivalSpec::Static { .. } | ArrivalSpec::Offline {} => return Ok(()),
@@ -416,9 +450,7 @@ fn length_column(spec: &LengthSpec, key: &str, input: bool, dir: &Path, path: &P
     }
 }
 
-/// How to serve requests longer than the model's nominal context, for the errors that refuse them.
-const LONGER_CONTEXT: &str =
-    ", or set model.max_context when the deployment serves a longer context (n_positions, max_model_len, RoPE scaling)";
+use super::replay::LONGER_CONTEXT;
 
 impl Workload {
     /// The longest prompt the run can send: of the trace rows replayed (the first `requests`),
@@ -457,46 +489,28 @@ impl Workload {
         ))
     }
 
-    /// Lengths beyond the model context are an error (lognormal draws are clamped to max).
+    /// Lengths beyond the model context are an error (lognormal draws are clamped to max); a
+    /// trace's rows were checked as they were replayed ([`super::replay`]).
     fn check_context(&self, model: &ModelSpec, path: &Path) -> Result<()> {
         let ctx = model.max_context as u64;
-        if let Some(t) = &self.trace {
-            if let Some((i, r)) = t
-                .requests
-                .iter()
-                .enumerate()
-                .find(|(_, r)| r.input_tokens as u64 + r.output_tokens as u64 > ctx)
-            {
-                return Err(Error::input(
-                    path,
-                    "workload.arrival.path",
-                    format!(
-                        "request {} of the trace has {} input + {} output tokens, beyond the {} context of {}; use a model with a longer context, filter the trace{LONGER_CONTEXT}",
-                        i + 1,
-                        r.input_tokens,
-                        r.output_tokens,
-                        ctx,
-                        model.name
-                    ),
-                ));
-            }
-        } else {
-            let max_in = self
-                .input
-                .max_tokens(self.input_column.as_deref().map_or(&[], |v| v.as_slice())) as u64;
-            let max_out =
-                self.output
-                    .max_tokens(self.output_column.as_deref().map_or(&[], |v| v.as_slice())) as u64;
-            if max_in + max_out > ctx {
-                return Err(Error::input(
-                    path,
-                    "workload.input",
-                    format!(
-                        "the longest request ({max_in} input + {max_out} output tokens) exceeds the {ctx}-token context of {}; accepted: input + output <= {ctx}{LONGER_CONTEXT}",
-                        model.name
-                    ),
-                ));
-            }
+        if self.trace.is_some() {
+            return Ok(());
+        }
+        let max_in = self
+            .input
+            .max_tokens(self.input_column.as_deref().map_or(&[], |v| v.as_slice())) as u64;
+        let max_out = self
+            .output
+            .max_tokens(self.output_column.as_deref().map_or(&[], |v| v.as_slice())) as u64;
+        if max_in + max_out > ctx {
+            return Err(Error::input(
+                path,
+                "workload.input",
+                format!(
+                    "the longest request ({max_in} input + {max_out} output tokens) exceeds the {ctx}-token context of {}; accepted: input + output <= {ctx}{LONGER_CONTEXT}",
+                    model.name
+                ),
+            ));
         }
         Ok(())
     }
@@ -536,198 +550,4 @@ fn bounds(path: &Path, key: &str, min: u32, max: u32) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use crate::scenario::load_str;
-    use std::path::Path;
-
-    fn with(workload: &str) -> crate::error::Result<crate::scenario::Scenario> {
-        load_str(
-            &format!(
-                "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-2-7b\"\n[workload]\nrequests = 10\narrival = {{ kind = \"poisson\", rate_per_s = 1.0 }}\ninput = {{ kind = \"fixed\", tokens = 100 }}\n{workload}"
-            ),
-            Path::new("w.toml"),
-        )
-    }
-
-    fn arriving(arrival: &str, output: &str) -> crate::error::Result<crate::scenario::Scenario> {
-        load_str(
-            &format!(
-                "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-2-7b\"\n[workload]\nrequests = 10\narrival = {arrival}\ninput = {{ kind = \"fixed\", tokens = 100 }}\noutput = {output}\n"
-            ),
-            Path::new("w.toml"),
-        )
-    }
-
-    /// What a client cannot do is an error naming the key, the value and what is accepted.
-    #[test]
-    fn a_client_is_held_to_what_the_tool_does() {
-        let out = "{ kind = \"fixed\", tokens = 10 }";
-        for (arrival, key, says) in [
-            (
-                "{ kind = \"closed\", clients = 2, client = \"llmperf\", think_time_s = 1.0 }",
-                "workload.arrival.think_time_s",
-                "client = \"ideal\"",
-            ),
-            (
-                "{ kind = \"gamma\", rate_per_s = 1.0, cv = 2.0, client = \"aiperf\" }",
-                "workload.arrival.client",
-                "no gamma",
-            ),
-            (
-                "{ kind = \"poisson\", rate_per_s = 1.0, client = \"llmperf\" }",
-                "workload.arrival.client",
-                "kind = \"closed\"",
-            ),
-            (
-                "{ kind = \"closed\", clients = 2, client = \"locust\" }",
-                "workload.arrival",
-                "unknown variant `locust`, expected one of `ideal`, `llmperf`, `llmperf-legacy`, `genai-perf`, `aiperf`, `vllm-bench`",
-            ),
-            (
-                "{ kind = \"closed\", clients = 2, client = \"llm-perf\" }",
-                "workload.arrival",
-                "did you mean `llmperf`",
-            ),
-            (
-                "{ kind = \"closed\", clients = 2, send_delay_ms = -1.0 }",
-                "workload.arrival.send_delay_ms",
-                "0 to 1000000",
-            ),
-            (
-                "{ kind = \"closed\", clients = 2, send_delay_ms = 2e6 }",
-                "workload.arrival.send_delay_ms",
-                "0 to 1000000",
-            ),
-            (
-                "{ kind = \"constant\", rate_per_s = 0.0 }",
-                "workload.arrival.rate_per_s",
-                "> 0",
-            ),
-            (
-                "{ kind = \"constant\", rate_per_s = 1.0, client = \"genai-perf\", max_concurrency = 4 }",
-                "workload.arrival.max_concurrency",
-                "not both",
-            ),
-            (
-                "{ kind = \"poisson\", rate_per_s = 1.0, max_concurrency = 0 }",
-                "workload.arrival.max_concurrency",
-                "at least 1",
-            ),
-            (
-                "{ kind = \"poisson\", rate_per_s = 1.0, max_concurrency = 3000000 }",
-                "workload.arrival.max_concurrency",
-                "2097152",
-            ),
-            (
-                "{ kind = \"closed\", clients = 2, max_concurrency = 2 }",
-                "workload.arrival",
-                "unknown field `max_concurrency`",
-            ),
-        ] {
-            let e = arriving(arrival, out).unwrap_err().to_string();
-            assert!(
-                e.contains("w.toml") && e.contains(key) && e.contains(says),
-                "{arrival}: {e}"
-            );
-        }
-        for (output, key, says) in [
-            (
-                "{ kind = \"normal\", mean = 0.5, stddev = 1.0, max = 10 }",
-                "workload.output.mean",
-                "from min (1) to max (10)",
-            ),
-            (
-                "{ kind = \"normal\", mean = 5.0, stddev = -1.0, max = 10 }",
-                "workload.output.stddev",
-                ">= 0",
-            ),
-            (
-                "{ kind = \"normal\", mean = 5.0, stddev = 1.0 }",
-                "max",
-                "missing field",
-            ),
-        ] {
-            let e = arriving("{ kind = \"closed\", clients = 2 }", output)
-                .unwrap_err()
-                .to_string();
-            assert!(
-                e.contains("w.toml") && e.contains(key) && e.contains(says),
-                "{output}: {e}"
-            );
-        }
-    }
-
-    /// A named client says what it does in the run notes; a tool asks for each request's own
-    /// output as `max_tokens` unless `workload.max_tokens` is set; `ideal` stays as it was.
-    #[test]
-    fn a_named_client_is_noted_and_sets_max_tokens_per_request() {
-        let normal = "{ kind = \"normal\", mean = 200.0, stddev = 80.0, max = 1000 }";
-        let sc = arriving("{ kind = \"closed\", clients = 50, client = \"llmperf\" }", normal).unwrap();
-        assert!(
-            sc.notes.iter().any(|n| n.starts_with("client: 50 × llmperf — ")),
-            "{:?}",
-            sc.notes
-        );
-        assert!(sc.max_tokens_per_request);
-        assert_eq!(sc.max_tokens, Some(1000));
-        let sc = arriving("{ kind = \"closed\", clients = 50 }", normal).unwrap();
-        assert!(sc.notes.iter().all(|n| !n.starts_with("client:")), "{:?}", sc.notes);
-        assert!(!sc.max_tokens_per_request);
-        let sc = arriving(
-            "{ kind = \"poisson\", rate_per_s = 2.0, client = \"vllm-bench\", max_concurrency = 8 }",
-            normal,
-        )
-        .unwrap();
-        assert!(sc.notes.iter().any(|n| n.contains("requests / rate")), "{:?}", sc.notes);
-        assert!(
-            sc.notes
-                .iter()
-                .any(|n| n.contains("at most 8 requests in flight") && n.contains("first come first served")),
-            "{:?}",
-            sc.notes
-        );
-        let sc = load_str(
-            &format!(
-                "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-2-7b\"\n[workload]\nrequests = 10\nmax_tokens = 300\narrival = {{ kind = \"closed\", clients = 2, client = \"genai-perf\", send_delay_ms = 1.5 }}\ninput = {{ kind = \"fixed\", tokens = 100 }}\noutput = {normal}\n"
-            ),
-            Path::new("w.toml"),
-        )
-        .unwrap();
-        assert!(!sc.max_tokens_per_request);
-        assert!(
-            sc.notes
-                .iter()
-                .any(|n| n.contains("mean 1.5 ms") && n.contains("assumption")),
-            "{:?}",
-            sc.notes
-        );
-    }
-
-    /// `workload.max_tokens`: the output distribution's maximum by default, as set when set,
-    /// refused at 0, at the context (4096 for Llama-2-7B: no room for a prompt), or misspelled.
-    #[test]
-    fn max_tokens_defaults_to_the_distributions_maximum_and_is_checked() {
-        let fixed = "output = { kind = \"fixed\", tokens = 64 }\n";
-        assert_eq!(with(fixed).unwrap().max_tokens, Some(64));
-        let lognormal = "output = { kind = \"lognormal\", mean = 200.0, cv = 1.0, max = 2000 }\n";
-        assert_eq!(with(lognormal).unwrap().max_tokens, Some(2000));
-        let uniform = "output = { kind = \"uniform\", min = 5, max = 700 }\n";
-        assert_eq!(with(uniform).unwrap().max_tokens, Some(700));
-        assert_eq!(
-            with(&format!("{uniform}max_tokens = 300\n")).unwrap().max_tokens,
-            Some(300)
-        );
-        for (bad, says) in [
-            ("max_tokens = 0", "must be at least 1"),
-            ("max_tokens = 4096", "accepted: 1 to 4095"),
-        ] {
-            let e = with(&format!("{fixed}{bad}\n")).unwrap_err().to_string();
-            assert!(
-                e.contains("w.toml") && e.contains("workload.max_tokens") && e.contains(says),
-                "{e}"
-            );
-        }
-        let e = with(&format!("{fixed}max_token = 64\n")).unwrap_err().to_string();
-        assert!(e.contains("max_token"), "{e}");
-    }
-}
+mod tests;

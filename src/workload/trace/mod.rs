@@ -20,6 +20,7 @@ mod clock;
 mod csv;
 mod mooncake;
 mod number;
+pub mod replay;
 
 use std::fmt;
 use std::path::Path;

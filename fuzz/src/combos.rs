@@ -3,13 +3,8 @@
 //! candidates are edited valid scenarios with byte-chosen demand, SLO and what-ifs. Byte-level
 //! mutation of TOML mostly explores the parser; these reach validation and set-up.
 
-use super::{BASES, Choices, INSTANCES, KEYS, check, plan, scenario, sweep};
+use super::{BASES, Choices, INSTANCES, KEYS, check, plan, scenario, sweep, table};
 use toml::Value as V;
-
-/// A table from its pairs.
-fn tbl<const N: usize>(pairs: [(&str, V); N]) -> toml::Table {
-    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
 
 /// `[model] name = "<folder>/config.json"`: the bytes as a Hugging Face config under a small
 /// valid scenario (read, resolved and set up, not simulated). An accepted config must give finite,
@@ -76,15 +71,15 @@ pub fn plan_values(data: &[u8]) {
     let mut t = toml::Table::new();
     t.insert("name".into(), "fuzz".into());
     t.insert("seed".into(), V::Integer(c.int()));
-    let fixed = |n: i64| V::Table(tbl([("kind", "fixed".into()), ("tokens", V::Integer(n))]));
-    let demand = tbl([
+    let fixed = |n: i64| table(vec![("kind", "fixed".into()), ("tokens", V::Integer(n))]);
+    let demand = table(vec![
         ("rate_per_s", V::Float(c.float())),
         ("requests", V::Integer(1 + (c.byte() as i64) * 4)),
         ("input", fixed(1 + c.byte() as i64 * 8)),
         ("output", fixed(1 + c.byte() as i64)),
     ]);
-    t.insert("demand".into(), V::Table(demand));
-    t.insert("slo".into(), V::Table(tbl([("ttft_p95_ms", V::Float(c.float()))])));
+    t.insert("demand".into(), demand);
+    t.insert("slo".into(), table(vec![("ttft_p95_ms", V::Float(c.float()))]));
     let mut candidates = Vec::new();
     for i in 0..1 + c.byte() % 2 {
         let mut sc = base(&mut c);
@@ -96,22 +91,22 @@ pub fn plan_values(data: &[u8]) {
                 let _ = codesim::tomlpath::set_path(&mut sc, key, v);
             }
         }
-        let cand = tbl([
+        let cand = table(vec![
             ("name", V::String(format!("c{i}"))),
             ("max_replicas", V::Integer(c.int())),
             ("scenario", V::Table(sc)),
         ]);
-        candidates.push(V::Table(cand));
+        candidates.push(cand);
     }
     t.insert("candidate".into(), V::Array(candidates));
     if c.byte() % 2 == 0 {
-        let prices = tbl([(c.pick(INSTANCES), V::Float(c.float()))]);
-        let w = tbl([
+        let prices = table(vec![(c.pick(INSTANCES), V::Float(c.float()))]);
+        let w = table(vec![
             ("name", "w".into()),
             ("traffic_scale", V::Float(c.float())),
-            ("prices", V::Table(prices)),
+            ("prices", prices),
         ]);
-        t.insert("whatif".into(), V::Array(vec![V::Table(w)]));
+        t.insert("whatif".into(), V::Array(vec![w]));
     }
     if let Ok(text) = toml::to_string(&t) {
         plan(text.as_bytes());

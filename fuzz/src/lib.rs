@@ -434,6 +434,11 @@ const FLOATS: [f64; 16] = [
     4294967296.0,
 ];
 
+/// A TOML table value from its pairs.
+fn table(pairs: Vec<(&str, toml::Value)>) -> toml::Value {
+    toml::Value::Table(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
 /// Reads the fuzzer's bytes as choices; past the end every choice is 0.
 struct Choices<'a>(&'a [u8]);
 
@@ -473,7 +478,6 @@ impl Choices<'_> {
     }
     fn value(&mut self, kind: Kind) -> toml::Value {
         use toml::Value as V;
-        let table = |pairs: Vec<(&str, V)>| V::Table(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
         match kind {
             Kind::Int => V::Integer(self.int()),
             Kind::Float => V::Float(self.float()),

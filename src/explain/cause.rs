@@ -130,13 +130,7 @@ impl Span {
                     kv = kv.max(skv / n);
                     per_replica[i].push((self.bin_start(b), sq / n, skv / n));
                 }
-                let v = &mut ttft[b];
-                v.sort_by(f64::total_cmp);
-                let p99 = if v.is_empty() {
-                    f64::NAN
-                } else {
-                    v[((v.len() as f64 * 0.99).ceil() as usize).clamp(1, v.len()) - 1]
-                };
+                let p99 = super::p99_nearest_rank(&mut ttft[b]).unwrap_or(f64::NAN);
                 Point {
                     t_s: self.bin_start(b),
                     queued: q,

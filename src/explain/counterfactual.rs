@@ -64,7 +64,10 @@ fn alternative(sc: &Scenario, change: String, like: &RequestRow) -> Result<Alter
         ttft_ms: hit.map(|h| h.ttft_ms),
         e2e_ms: hit.map(|h| h.e2e_ms),
         dominant: hit.and_then(|h| h.ttft_parts.dominant()).map(|p| p.name().to_string()),
-        run_ttft_p99_ms: r.ttft_ms.p99,
+        // The same estimator as the baseline's (nearest rank over the rows), so the column
+        // compares like with like.
+        run_ttft_p99_ms: super::p99_nearest_rank(&mut rows.iter().map(|x| x.ttft_ms).collect::<Vec<_>>())
+            .unwrap_or(r.ttft_ms.p99),
     })
 }
 
@@ -72,12 +75,8 @@ fn alternative(sc: &Scenario, change: String, like: &RequestRow) -> Result<Alter
 /// of the baseline `rows`.
 pub fn run(sc: &Scenario, rows: &[RequestRow], id: u64) -> Result<Counterfactual> {
     let like = rows.iter().find(|r| r.id == id).copied().unwrap_or(rows[0]);
-    let mut p99: Vec<f64> = rows.iter().map(|r| r.ttft_ms).collect();
-    p99.sort_by(f64::total_cmp);
-    let base_p99 = p99
-        .get(((p99.len() as f64 * 0.99).ceil() as usize).saturating_sub(1))
-        .copied()
-        .unwrap_or(0.0);
+    let mut ttft: Vec<f64> = rows.iter().map(|r| r.ttft_ms).collect();
+    let base_p99 = super::p99_nearest_rank(&mut ttft).unwrap_or(0.0);
     let mut alternatives = Vec::new();
     // The pool the request ran on: pools are laid out in order, replica by replica.
     let mut first = 0u32;

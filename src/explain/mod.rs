@@ -77,6 +77,14 @@ pub struct Explanation {
     pub notes: Vec<String>,
 }
 
+/// The nearest-rank p99 of `v` (sorted here): the value the slowest 1 % are at or above;
+/// `None` when `v` is empty.
+pub(crate) fn p99_nearest_rank(v: &mut [f64]) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(((v.len() as f64 * 0.99).ceil() as usize).saturating_sub(1))
+        .copied()
+}
+
 fn parts_ms(p: &Parts) -> Vec<(String, f64)> {
     p.ms()
         .into_iter()
@@ -100,11 +108,7 @@ pub fn explain(sc: &Scenario, what_if: bool) -> Result<Explanation> {
     // The run's p99 from its rows (the summary's is rounded to f32): the slowest 1 % are at or
     // above it.
     let mut ttft: Vec<f64> = rows.iter().map(|r| r.ttft_ms).collect();
-    ttft.sort_by(f64::total_cmp);
-    let p99 = ttft
-        .get(((ttft.len() as f64 * 0.99).ceil() as usize).saturating_sub(1))
-        .copied()
-        .unwrap_or(result.ttft_ms.p99);
+    let p99 = p99_nearest_rank(&mut ttft).unwrap_or(result.ttft_ms.p99);
     let (target, source) = target(sc, p99);
     let mut ex = analyse(sc, &rows, &tl, target, source);
     ex.notes = result.notes.clone();

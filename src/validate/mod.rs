@@ -66,7 +66,11 @@ pub fn predicted(r: &RunResult, metric: &str) -> f64 {
         // Per-token latency over all tokens: the inter-token gap distribution (see `Measured`).
         "tpot_p50_ms" => r.itl_ms.p50,
         "tpot_p99_ms" => r.itl_ms.p99,
+        // Per request, (E2E − TTFT) / (output − 1), then percentiles over requests.
+        "request_tpot_p50_ms" => r.tpot_ms.p50,
+        "request_tpot_p99_ms" => r.tpot_ms.p99,
         "e2e_p50_ms" => r.e2e_ms.p50,
+        "e2e_p99_ms" => r.e2e_ms.p99,
         _ => f64::NAN,
     }
 }
@@ -479,6 +483,9 @@ output_tok_s = 100.0
             "load = \"offline\"\nrequests = 20",
             "load = \"poisson\"\nqps = 5.0\nrequests = 20",
             "load = \"poisson\"\nqps = 5.0",
+            "load = \"constant\"\nqps = 5.0\nrequests = 20",
+            "load = \"gamma\"\nqps = 5.0\ncv = 2.0\nrequests = 20\nmax_concurrency = 4\nclient = \"vllm-bench\"",
+            "load = \"closed\"\nconcurrency = 2\nrequests = 6",
         ] {
             let text = case_text("p5.48xlarge", load);
             let path = Path::new("v.toml");
@@ -491,6 +498,23 @@ output_tok_s = 100.0
             assert!(row.predicted > 0.0, "{load}");
             assert!((row.error_pct - (row.predicted - 100.0)).abs() < 1e-9);
         }
+    }
+
+    #[test]
+    fn rate_load_keys_are_checked_against_the_load_and_client() {
+        let err = |extra: &str| {
+            let f = parse(&case_text("p5.48xlarge", extra), Path::new("v.toml")).unwrap();
+            run_cases(&f.case, Path::new("v.toml")).unwrap_err().to_string()
+        };
+        assert!(err("load = \"gamma\"\nqps = 1.0").contains("`cv`"));
+        assert!(err("load = \"poisson\"\nqps = 1.0\ncv = 2.0").contains("not used by `poisson`"));
+        assert!(err("load = \"closed\"\nconcurrency = 2\nmax_concurrency = 2").contains("max_concurrency"));
+        let e = err("load = \"constant\"\nqps = 1.0\nmax_concurrency = 2\nclient = \"genai-perf\"");
+        assert!(
+            e.contains("max_concurrency") && e.contains("genai-perf runs either"),
+            "{e}"
+        );
+        assert!(err("load = \"gamma\"\nqps = 1.0\ncv = 2.0\nclient = \"aiperf\"").contains("no gamma"));
     }
 
     #[test]
@@ -524,7 +548,7 @@ output_tok_s = 100.0
         let e = run("load = \"static\"\nconcurrency = 2\nclient = \"llmperf\"")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("closed and poisson"), "{e}");
+        assert!(e.contains("closed and rate"), "{e}");
         let f = parse(
             &case_text(
                 "p5.48xlarge",

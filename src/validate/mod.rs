@@ -21,6 +21,7 @@ pub mod cv;
 mod features;
 #[cfg(test)]
 mod features_tests;
+pub mod import;
 mod trtllm_bench;
 
 pub use case::{Case, LoadKind, METRICS, Measured, TpUnit, ValidationFile, parse};
@@ -201,9 +202,51 @@ pub fn family(instance: &str) -> String {
 
 /// Reads, parses and runs a validation file.
 pub fn run(path: &Path) -> Result<Report> {
+    run_files(&[path.to_path_buf()], None)
+}
+
+/// The cases of `path`: a validation file's `[[case]]`s, or the runs of a benchmark tool's
+/// result file (recognised by content, [`import::sniff`]) with what `context` says ran them.
+pub fn load(path: &Path, context: Option<&import::Context>) -> Result<Vec<Case>> {
     let text = read_text(path)?;
-    let file = parse(&text, path)?;
-    run_cases(&file.case, path)
+    let forced = context.and_then(|c| c.format);
+    match import::sniff(&text, path, forced)? {
+        Some(format) => import::cases(&text, path, format, context.unwrap_or(&import::Context::default())),
+        None => {
+            if context.is_some_and(|c| !c.is_empty()) {
+                return Err(Error::input(
+                    path,
+                    "",
+                    "is a validation file (each [[case]] names its hardware and model); a context (--context, --instance, …) applies to benchmark result files only",
+                ));
+            }
+            Ok(parse(&text, path)?.case)
+        }
+    }
+}
+
+/// Runs the cases of one validation file, or of one or more result files with one context,
+/// as one report. Ids must be unique over all of them.
+pub fn run_files(files: &[PathBuf], context: Option<&import::Context>) -> Result<Report> {
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for f in files {
+        let cases = load(f, context)?;
+        // Ids repeated within one file are that file's error (run_cases); here, across files.
+        if let Some(c) = cases.iter().find(|c| seen.contains(&c.id)) {
+            return Err(c.error(
+                f,
+                "id",
+                "is the id of a case of an earlier file (an imported case is named after its file): rename one of the files",
+            ));
+        }
+        seen.extend(cases.iter().map(|c| c.id.clone()));
+        let r = run_cases(&cases, f)?;
+        rows.extend(r.rows);
+        skipped.extend(r.skipped);
+    }
+    Ok(summarise(rows, skipped))
 }
 
 /// Checks every case (a malformed one is an input error), then simulates them in parallel.

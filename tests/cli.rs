@@ -1,6 +1,9 @@
 //! End-to-end checks of the core through the library and the `codesim` binary. One test binary
 //! on purpose: each links the whole crate.
 
+#[path = "cli/import.rs"]
+mod import;
+
 use codesim::engine::SimTime;
 use codesim::sim::{RunOptions, Simulation};
 use std::path::{Path, PathBuf};

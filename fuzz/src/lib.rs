@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 pub const FAKE_DIR: &str = "/nonexistent/codesim-fuzz";
 
 /// The fuzz targets, by name (the corpus folder of each is `fuzz/corpus/<name>`).
-pub const TARGETS: [&str; 12] = [
+pub const TARGETS: [&str; 13] = [
     "scenario",
     "scenario_values",
     "trace_azure",
@@ -31,6 +31,7 @@ pub const TARGETS: [&str; 12] = [
     "hf_config",
     "sweep_values",
     "plan_values",
+    "import",
 ];
 
 /// Runs the target `name` on `data`; panics on an unknown name.
@@ -45,6 +46,7 @@ pub fn run(name: &str, data: &[u8]) {
         "sweep" => sweep(data),
         "plan" => plan(data),
         "validation" => validation(data),
+        "import" => import(data),
         "hf_config" => hf_config(data),
         "sweep_values" => sweep_values(data),
         "plan_values" => plan_values(data),
@@ -220,6 +222,40 @@ pub fn validation(data: &[u8]) {
         };
         let Ok(text) = c.scenario_toml(&hw) else { continue };
         check_generated("validation case", codesim::scenario::load_str(&text, &path));
+    }
+}
+
+/// `codesim validate RESULT --context …`: recognise a benchmark result file by its content, read
+/// it into cases with a fixed context, check each case and build its scenario (not simulated).
+pub fn import(data: &[u8]) {
+    use codesim::validate::import::{Context, cases, sniff};
+    let Some(text) = text(data) else { return };
+    let path = fake_path("result.json");
+    let Some(Some(format)) = check("import", sniff(text, &path, None)) else {
+        return;
+    };
+    let ctx = Context {
+        instance: Some("p5.48xlarge".into()),
+        model: Some("llama-3.1-8b".into()),
+        weights: Some(codesim::dtype::Dtype::Bf16),
+        tp: Some(1),
+        ..Context::default()
+    };
+    let Some(cs) = check("import", cases(text, &path, format, &ctx)) else {
+        return;
+    };
+    let Some(catalog) = check("catalog", codesim::hw::Catalog::builtin()) else {
+        panic!("the built-in catalog loads");
+    };
+    let Ok(hw) = catalog.hardware("p5.48xlarge") else {
+        panic!("p5.48xlarge is in the catalog");
+    };
+    for c in &cs {
+        if check("imported case", c.check(&path)).is_none() {
+            continue;
+        }
+        let Ok(text) = c.scenario_toml(&hw) else { continue };
+        check_generated("imported case", codesim::scenario::load_str(&text, &path));
     }
 }
 

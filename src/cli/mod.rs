@@ -96,12 +96,21 @@ enum Command {
         #[arg(long)]
         only: Vec<String>,
     },
-    /// Simulate published measurements and report the error of each predicted metric.
+    /// Simulate measurements and report the error of each predicted metric: a validation file
+    /// of published cases, or your own benchmark result files with a context (--context or the
+    /// flags below) saying what ran them.
+    ///
+    /// Accepted, recognised by content: a validation TOML ([[case]] tables); `vllm bench serve
+    /// --save-result` JSON; genai-perf profile_export_genai_perf.json / .csv; AIPerf
+    /// profile_export_aiperf.json / .csv; LLMPerf *_summary.json / *_individual_responses.json.
+    /// Formats and context keys: docs/keys-import.md.
     Validate {
-        /// The validation file (schema in the header of shared/validation/published.toml); with
-        /// `--cv`, one or more.
+        /// A validation file (schema in the header of shared/validation/published.toml), or one
+        /// or more benchmark result files; with `--cv`, one or more validation files.
         #[arg(required = true)]
         file: Vec<PathBuf>,
+        #[command(flatten)]
+        context: validate::ContextArgs,
         /// Leave-one-group-out cross-validation (group: source × hardware family × engine
         /// version): each group predicted by efficiencies re-fitted on the others.
         #[arg(long)]
@@ -114,10 +123,14 @@ enum Command {
         out: Option<PathBuf>,
     },
     /// Fit the cost-model efficiencies of each chip under each engine version to their cases in a
-    /// validation file.
+    /// validation file, or in your own benchmark result files (the formats `validate` reads, with
+    /// a context: docs/keys-import.md).
     Calibrate {
-        /// The validation file.
-        file: PathBuf,
+        /// A validation file, or one or more benchmark result files.
+        #[arg(required = true)]
+        file: Vec<PathBuf>,
+        #[command(flatten)]
+        context: validate::ContextArgs,
         /// Chips to fit (default: every chip with cases in the file).
         #[arg(long)]
         chip: Vec<String>,
@@ -270,8 +283,19 @@ fn dispatch(cli: Cli) -> Result<()> {
             traces,
             only,
         } => bench::run(repeat, &traces, &only),
-        Command::Validate { file, cv, json, out } => validate::run(&file, cv, json, out.as_deref()),
-        Command::Calibrate { file, chip, write } => validate::calibrate(&file, &chip, write.as_deref()),
+        Command::Validate {
+            file,
+            context,
+            cv,
+            json,
+            out,
+        } => validate::run(&file, &context, cv, json, out.as_deref()),
+        Command::Calibrate {
+            file,
+            context,
+            chip,
+            write,
+        } => validate::calibrate(&file, &context, &chip, write.as_deref()),
         Command::Sweep {
             file,
             out,

@@ -2,7 +2,7 @@
 //! by Levenberg–Marquardt on the log-ratio of predicted to measured, every (case, metric) pair
 //! weighted equally. The same physics serves every case: no per-case term exists to fit.
 
-use super::{Case, Summary, parse, run_case_with};
+use super::{Case, Summary, run_case_with};
 use crate::error::{Error, Result};
 use crate::hw::{Catalog, Chip, ChipKind};
 use crate::perf::fit::{FitResult, levenberg_marquardt};
@@ -218,39 +218,39 @@ pub(super) fn start_values(chip: &Chip) -> Vec<f64> {
 /// A case's target and its chip under the target's engine.
 pub type Targeted = (Target, Chip);
 
-/// The runnable cases of the validation file at `path`, each with its target.
-pub fn targeted_cases(path: &Path) -> Result<(Vec<Case>, Vec<Targeted>)> {
-    let text = crate::input::read_text(path)?;
-    let vf = parse(&text, path)?;
+/// The runnable cases of `cases` (read from `path`: a validation file or an imported result
+/// file, [`super::load`]), each with its target.
+pub fn targeted_cases(cases: Vec<Case>, path: &Path) -> Result<(Vec<Case>, Vec<Targeted>)> {
+    for c in &cases {
+        c.check(path)?;
+    }
     let catalog = Catalog::builtin()?;
-    let mut cases = Vec::new();
+    let mut runnable = Vec::new();
     let mut targets = Vec::new();
-    for c in vf.case {
+    for c in cases {
         if let Some(t) = Target::of(&c, &catalog).filter(|_| run_case_with(&c, &catalog, path, "").is_ok()) {
-            cases.push(c);
+            runnable.push(c);
             targets.push(t);
         }
     }
-    Ok((cases, targets))
+    Ok((runnable, targets))
 }
 
-/// Every target with runnable cases in the file at `path`, in order.
-pub fn targets(path: &Path) -> Result<Vec<Target>> {
-    let (_, t) = targeted_cases(path)?;
-    let mut v: Vec<Target> = t.into_iter().map(|(t, _)| t).collect();
+/// Every target of `targeted` (from [`targeted_cases`]), in order, once each.
+pub fn targets(targeted: &[Targeted]) -> Vec<Target> {
+    let mut v: Vec<Target> = targeted.iter().map(|(t, _)| t.clone()).collect();
     v.sort();
     v.dedup();
-    Ok(v)
+    v
 }
 
-/// Fits the efficiencies of `target` (a chip under one engine version) to its cases in the
-/// validation file at `path`.
-pub fn calibrate(path: &Path, target: &Target) -> Result<Calibration> {
-    let (cases, targets) = targeted_cases(path)?;
+/// Fits the efficiencies of `target` (a chip under one engine version) to its cases among
+/// `cases` (each with its target in `targeted`, from [`targeted_cases`]) read from `path`.
+pub fn calibrate(cases: &[Case], targeted: &[Targeted], path: &Path, target: &Target) -> Result<Calibration> {
     let catalog = Catalog::builtin()?;
     let mine: Vec<(&Case, &Chip)> = cases
         .iter()
-        .zip(&targets)
+        .zip(targeted)
         .filter(|(_, (t, _))| t == target)
         .map(|(c, (_, chip))| (c, chip))
         .collect();

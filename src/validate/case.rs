@@ -50,6 +50,14 @@ pub struct Case {
     pub requests: Option<u64>,
     #[serde(default)]
     pub qps: Option<f64>,
+    /// Coefficient of variation of the gaps of a `gamma` load (vllm bench serve's
+    /// `--burstiness` k is cv = 1/√k).
+    #[serde(default)]
+    pub cv: Option<f64>,
+    /// The client's cap on requests in flight under a rate load (vllm bench serve's
+    /// `--max-concurrency`, AIPerf's `--concurrency` with a `--request-rate`).
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
     /// Fixed prompt length; or `input`, a distribution (exactly one of the two).
     #[serde(default)]
     pub input_tokens: Option<u32>,
@@ -78,6 +86,10 @@ pub struct Case {
     /// Line of the case's `[[case]]` header, for error messages (filled in by [`parse`]).
     #[serde(skip)]
     pub line: Option<usize>,
+    /// For a case imported from a benchmark tool's result file: how it was read (the tool, the
+    /// file, each default the context supplied); the report prints it with the case's features.
+    #[serde(skip)]
+    pub imported: Option<String>,
 }
 
 /// What one TP rank is, as the source counts it.
@@ -109,6 +121,11 @@ pub enum LoadKind {
     Closed,
     Offline,
     Poisson,
+    /// One request every 1 / `qps` seconds (genai-perf's request-rate mode, AIPerf's
+    /// `--request-rate-mode constant`).
+    Constant,
+    /// Gamma gaps of coefficient of variation `cv` at `qps` (vllm bench serve's `--burstiness`).
+    Gamma,
 }
 
 impl LoadKind {
@@ -118,7 +135,14 @@ impl LoadKind {
             LoadKind::Closed => "closed",
             LoadKind::Offline => "offline",
             LoadKind::Poisson => "poisson",
+            LoadKind::Constant => "constant",
+            LoadKind::Gamma => "gamma",
         }
+    }
+
+    /// An open-loop load at `qps` requests/s.
+    pub fn is_rate(self) -> bool {
+        matches!(self, LoadKind::Poisson | LoadKind::Constant | LoadKind::Gamma)
     }
 }
 
@@ -127,6 +151,9 @@ impl LoadKind {
 /// `tpot_*` are compared with codesim's inter-token latency distribution (`itl_ms`), not its
 /// per-request TPOT: the Neuron benchmarks and TensorRT-LLM report per-token latency percentiles
 /// over all generated tokens, which is the distribution of gaps between consecutive tokens.
+/// `request_tpot_*` are percentiles over requests of each request's (E2E − TTFT) / (output − 1),
+/// codesim's per-request TPOT (`tpot_ms`): vllm bench serve's TPOT, genai-perf's and AIPerf's
+/// "inter token latency".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Measured {
@@ -136,16 +163,25 @@ pub struct Measured {
     pub tpot_p50_ms: Option<f64>,
     pub tpot_p99_ms: Option<f64>,
     pub e2e_p50_ms: Option<f64>,
+    #[serde(default)]
+    pub request_tpot_p50_ms: Option<f64>,
+    #[serde(default)]
+    pub request_tpot_p99_ms: Option<f64>,
+    #[serde(default)]
+    pub e2e_p99_ms: Option<f64>,
 }
 
 /// The metrics a case can measure, in report order.
-pub const METRICS: [&str; 6] = [
+pub const METRICS: [&str; 9] = [
     "output_tok_s",
     "ttft_p50_ms",
     "ttft_p99_ms",
     "tpot_p50_ms",
     "tpot_p99_ms",
+    "request_tpot_p50_ms",
+    "request_tpot_p99_ms",
     "e2e_p50_ms",
+    "e2e_p99_ms",
 ];
 
 impl Measured {
@@ -157,7 +193,10 @@ impl Measured {
             self.ttft_p99_ms,
             self.tpot_p50_ms,
             self.tpot_p99_ms,
+            self.request_tpot_p50_ms,
+            self.request_tpot_p99_ms,
             self.e2e_p50_ms,
+            self.e2e_p99_ms,
         ];
         METRICS
             .iter()
@@ -203,13 +242,18 @@ impl Case {
     pub fn check(&self, file: &Path) -> Result<()> {
         let kind = self.load.name();
         let (needs, unused): (&[&str], &[&str]) = match self.load {
-            LoadKind::Static | LoadKind::Closed => (&["concurrency"], &["requests", "qps"]),
-            LoadKind::Offline => (&["requests"], &["concurrency", "qps"]),
-            LoadKind::Poisson => (&["qps"], &["concurrency"]),
+            LoadKind::Static => (&["concurrency"], &["requests", "qps", "cv", "max_concurrency"]),
+            // `requests` is optional: default `concurrency` × CLOSED_ROUNDS.
+            LoadKind::Closed => (&["concurrency"], &["qps", "cv", "max_concurrency"]),
+            LoadKind::Offline => (&["requests"], &["concurrency", "qps", "cv", "max_concurrency"]),
+            LoadKind::Poisson | LoadKind::Constant => (&["qps"], &["concurrency", "cv"]),
+            LoadKind::Gamma => (&["qps", "cv"], &["concurrency"]),
         };
         let present = |k: &str| match k {
             "concurrency" => self.concurrency.is_some(),
             "requests" => self.requests.is_some(),
+            "cv" => self.cv.is_some(),
+            "max_concurrency" => self.max_concurrency.is_some(),
             _ => self.qps.is_some(),
         };
         for k in needs {
@@ -232,14 +276,17 @@ impl Case {
             ("tp", self.tp as u64),
             ("concurrency", self.concurrency.map_or(1, u64::from)),
             ("requests", self.requests.unwrap_or(1)),
+            ("max_concurrency", self.max_concurrency.map_or(1, u64::from)),
         ] {
             if v == 0 {
                 return Err(self.error(file, k, "must be at least 1, got 0"));
             }
         }
-        if let Some(q) = self.qps {
-            if !(q.is_finite() && q > 0.0) {
-                return Err(self.error(file, "qps", format!("must be a finite number > 0, got {q}")));
+        for (k, v) in [("qps", self.qps), ("cv", self.cv)] {
+            if let Some(q) = v {
+                if !(q.is_finite() && q > 0.0) {
+                    return Err(self.error(file, k, format!("must be a finite number > 0, got {q}")));
+                }
             }
         }
         if let Some(name) = &self.client {
@@ -253,14 +300,15 @@ impl Case {
                     ),
                 ));
             }
-            if !matches!(self.load, LoadKind::Closed | LoadKind::Poisson) {
+            if !(self.load == LoadKind::Closed || self.load.is_rate()) {
                 return Err(self.error(
                     file,
                     "client",
-                    format!("applies to closed and poisson loads, not `{kind}`"),
+                    format!("applies to closed and rate (poisson, constant, gamma) loads, not `{kind}`"),
                 ));
             }
         }
+        self.check_client_load(file)?;
         for (m, v) in self.measured.present() {
             if !(v.is_finite() && v > 0.0) {
                 return Err(self.error(
@@ -271,6 +319,48 @@ impl Case {
             }
         }
         self.check_features(file)
+    }
+
+    /// A rate load's client is one that has the load's interval process and, with
+    /// `max_concurrency`, a cap on requests in flight (`workload/client.rs`).
+    fn check_client_load(&self, file: &Path) -> Result<()> {
+        use crate::workload::client::{Client, RateKind};
+        let kind = match self.load {
+            LoadKind::Poisson => RateKind::Poisson,
+            LoadKind::Constant => RateKind::Constant,
+            LoadKind::Gamma => RateKind::Gamma,
+            _ => return Ok(()),
+        };
+        let client = self.client.as_deref().and_then(Client::from_name).unwrap_or_default();
+        if let Err(why) = client.rate_schedule(kind) {
+            return Err(self.error(file, "client", why));
+        }
+        if self.max_concurrency.is_some() {
+            if let Err(why) = client.cap_mode() {
+                return Err(self.error(file, "max_concurrency", why));
+            }
+        }
+        Ok(())
+    }
+
+    /// The `workload.arrival` inline table of a rate load.
+    fn rate_arrival(&self) -> String {
+        let mut t = format!(
+            "{{ kind = \"{}\", rate_per_s = {}",
+            self.load.name(),
+            toml::Value::Float(self.qps.unwrap_or(1.0))
+        );
+        if let Some(cv) = self.cv.filter(|_| self.load == LoadKind::Gamma) {
+            t.push_str(&format!(", cv = {}", toml::Value::Float(cv)));
+        }
+        if let Some(c) = &self.client {
+            t.push_str(&format!(", client = {}", toml::Value::String(c.clone())));
+        }
+        if let Some(m) = self.max_concurrency {
+            t.push_str(&format!(", max_concurrency = {m}"));
+        }
+        t.push_str(" }");
+        t
     }
 
     /// codesim TP ranks for this case on `hw`, or why the case's parallelism does not map.
@@ -373,7 +463,7 @@ impl Case {
                 let c = n(self.concurrency);
                 (
                     vec![("max_batch", c.to_string())],
-                    c as u64 * CLOSED_ROUNDS,
+                    self.requests.unwrap_or(c as u64 * CLOSED_ROUNDS),
                     match self
                         .client
                         .as_deref()
@@ -396,16 +486,10 @@ impl Case {
                     "{ kind = \"offline\" }".to_string(),
                 )
             }
-            LoadKind::Poisson => (
+            LoadKind::Poisson | LoadKind::Constant | LoadKind::Gamma => (
                 Vec::new(),
                 self.requests.unwrap_or(POISSON_DEFAULT_REQUESTS),
-                format!(
-                    "{{ kind = \"poisson\", rate_per_s = {}{} }}",
-                    toml::Value::Float(self.qps.unwrap_or(1.0)),
-                    self.client
-                        .as_ref()
-                        .map_or(String::new(), |c| format!(", client = {}", q(c)))
-                ),
+                self.rate_arrival(),
             ),
         };
         if let Some(b) = self.max_batch {

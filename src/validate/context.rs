@@ -87,7 +87,9 @@ pub fn raised_context(c: &Case, hw: &Hardware, file: &Path) -> Option<RaisedCont
 fn max_tokens(l: Length) -> u64 {
     match l {
         Length::Fixed(n) => n as u64,
-        Length::Dist(Lengths::Uniform { max, .. } | Lengths::Lognormal { max, .. }) => max as u64,
+        Length::Dist(Lengths::Uniform { max, .. } | Lengths::Lognormal { max, .. } | Lengths::Normal { max, .. }) => {
+            max as u64
+        }
     }
 }
 

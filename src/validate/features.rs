@@ -26,6 +26,16 @@ pub enum Lengths {
         min: u32,
         max: u32,
     },
+    /// Normal with this mean and standard deviation, drawn again below `min`, clamped to `max`:
+    /// how LLMPerf, genai-perf and AIPerf draw synthetic lengths (a scenario's
+    /// `{ kind = "normal" }`); imported result files give their measured lengths this shape.
+    Normal {
+        mean: f64,
+        stddev: f64,
+        #[serde(default = "one")]
+        min: u32,
+        max: u32,
+    },
 }
 
 fn one() -> u32 {
@@ -71,7 +81,7 @@ impl Length {
         match self {
             Length::Fixed(n) => n as f64,
             Length::Dist(Lengths::Uniform { min, max }) => (min as f64 + max as f64) / 2.0,
-            Length::Dist(Lengths::Lognormal { mean, .. }) => mean,
+            Length::Dist(Lengths::Lognormal { mean, .. } | Lengths::Normal { mean, .. }) => mean,
         }
     }
 
@@ -87,6 +97,11 @@ impl Length {
                 toml::Value::Float(mean),
                 toml::Value::Float(cv)
             ),
+            Length::Dist(Lengths::Normal { mean, stddev, min, max }) => format!(
+                "{{ kind = \"normal\", mean = {}, stddev = {}, min = {min}, max = {max} }}",
+                toml::Value::Float(mean),
+                toml::Value::Float(stddev)
+            ),
         }
     }
 
@@ -98,6 +113,11 @@ impl Length {
             Length::Dist(Lengths::Lognormal { mean, cv, min, max }) => {
                 Some(format!("lognormal mean {mean} cv {cv} in [{min}, {max}]"))
             }
+            Length::Dist(Lengths::Normal { mean, stddev, min, max }) => Some(format!(
+                "normal mean {} sd {} in [{min}, {max}]",
+                crate::numfmt::measured(mean),
+                crate::numfmt::measured(stddev)
+            )),
         }
     }
 }
@@ -158,7 +178,7 @@ impl Case {
                     file,
                     &format!("{what}_tokens"),
                     format!(
-                        "is required: {what}_tokens = N (a fixed length) or {what} = {{ kind = \"uniform\", min, max }} / {{ kind = \"lognormal\", mean, cv, max }}"
+                        "is required: {what}_tokens = N (a fixed length) or {what} = {{ kind = \"uniform\", min, max }} / {{ kind = \"lognormal\", mean, cv, max }} / {{ kind = \"normal\", mean, stddev, max }}"
                     ),
                 ));
             }
@@ -177,6 +197,23 @@ impl Case {
                             format!("must be a finite number > 0, got {}", crate::error::given(v)),
                         ));
                     }
+                }
+                (min, max)
+            }
+            Lengths::Normal { mean, stddev, min, max } => {
+                if !(mean.is_finite() && mean > 0.0) {
+                    return Err(self.error(
+                        file,
+                        &format!("{what}.mean"),
+                        format!("must be a finite number > 0, got {}", crate::error::given(mean)),
+                    ));
+                }
+                if !(stddev.is_finite() && stddev >= 0.0) {
+                    return Err(self.error(
+                        file,
+                        &format!("{what}.stddev"),
+                        format!("must be a finite number >= 0, got {}", crate::error::given(stddev)),
+                    ));
                 }
                 (min, max)
             }
@@ -320,6 +357,9 @@ impl Case {
     /// nothing).
     pub fn features(&self) -> String {
         let mut parts = Vec::new();
+        if let Some(how) = &self.imported {
+            parts.push(how.clone());
+        }
         if let Some(r) = self.replicas.filter(|&r| r > 1) {
             parts.push(format!("{r} replicas"));
         }

@@ -21,6 +21,7 @@ pub mod cv;
 mod features;
 #[cfg(test)]
 mod features_tests;
+pub mod import;
 mod trtllm_bench;
 
 pub use case::{Case, LoadKind, METRICS, Measured, TpUnit, ValidationFile, parse};
@@ -66,7 +67,11 @@ pub fn predicted(r: &RunResult, metric: &str) -> f64 {
         // Per-token latency over all tokens: the inter-token gap distribution (see `Measured`).
         "tpot_p50_ms" => r.itl_ms.p50,
         "tpot_p99_ms" => r.itl_ms.p99,
+        // Per request, (E2E − TTFT) / (output − 1), then percentiles over requests.
+        "request_tpot_p50_ms" => r.tpot_ms.p50,
+        "request_tpot_p99_ms" => r.tpot_ms.p99,
         "e2e_p50_ms" => r.e2e_ms.p50,
+        "e2e_p99_ms" => r.e2e_ms.p99,
         _ => f64::NAN,
     }
 }
@@ -197,9 +202,51 @@ pub fn family(instance: &str) -> String {
 
 /// Reads, parses and runs a validation file.
 pub fn run(path: &Path) -> Result<Report> {
+    run_files(&[path.to_path_buf()], None)
+}
+
+/// The cases of `path`: a validation file's `[[case]]`s, or the runs of a benchmark tool's
+/// result file (recognised by content, [`import::sniff`]) with what `context` says ran them.
+pub fn load(path: &Path, context: Option<&import::Context>) -> Result<Vec<Case>> {
     let text = read_text(path)?;
-    let file = parse(&text, path)?;
-    run_cases(&file.case, path)
+    let forced = context.and_then(|c| c.format);
+    match import::sniff(&text, path, forced)? {
+        Some(format) => import::cases(&text, path, format, context.unwrap_or(&import::Context::default())),
+        None => {
+            if context.is_some_and(|c| !c.is_empty()) {
+                return Err(Error::input(
+                    path,
+                    "",
+                    "is a validation file (each [[case]] names its hardware and model); a context (--context, --instance, …) applies to benchmark result files only",
+                ));
+            }
+            Ok(parse(&text, path)?.case)
+        }
+    }
+}
+
+/// Runs the cases of one validation file, or of one or more result files with one context,
+/// as one report. Ids must be unique over all of them.
+pub fn run_files(files: &[PathBuf], context: Option<&import::Context>) -> Result<Report> {
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for f in files {
+        let cases = load(f, context)?;
+        // Ids repeated within one file are that file's error (run_cases); here, across files.
+        if let Some(c) = cases.iter().find(|c| seen.contains(&c.id)) {
+            return Err(c.error(
+                f,
+                "id",
+                "is the id of a case of an earlier file (an imported case is named after its file): rename one of the files",
+            ));
+        }
+        seen.extend(cases.iter().map(|c| c.id.clone()));
+        let r = run_cases(&cases, f)?;
+        rows.extend(r.rows);
+        skipped.extend(r.skipped);
+    }
+    Ok(summarise(rows, skipped))
 }
 
 /// Checks every case (a malformed one is an input error), then simulates them in parallel.
@@ -479,6 +526,9 @@ output_tok_s = 100.0
             "load = \"offline\"\nrequests = 20",
             "load = \"poisson\"\nqps = 5.0\nrequests = 20",
             "load = \"poisson\"\nqps = 5.0",
+            "load = \"constant\"\nqps = 5.0\nrequests = 20",
+            "load = \"gamma\"\nqps = 5.0\ncv = 2.0\nrequests = 20\nmax_concurrency = 4\nclient = \"vllm-bench\"",
+            "load = \"closed\"\nconcurrency = 2\nrequests = 6",
         ] {
             let text = case_text("p5.48xlarge", load);
             let path = Path::new("v.toml");
@@ -491,6 +541,23 @@ output_tok_s = 100.0
             assert!(row.predicted > 0.0, "{load}");
             assert!((row.error_pct - (row.predicted - 100.0)).abs() < 1e-9);
         }
+    }
+
+    #[test]
+    fn rate_load_keys_are_checked_against_the_load_and_client() {
+        let err = |extra: &str| {
+            let f = parse(&case_text("p5.48xlarge", extra), Path::new("v.toml")).unwrap();
+            run_cases(&f.case, Path::new("v.toml")).unwrap_err().to_string()
+        };
+        assert!(err("load = \"gamma\"\nqps = 1.0").contains("`cv`"));
+        assert!(err("load = \"poisson\"\nqps = 1.0\ncv = 2.0").contains("not used by `poisson`"));
+        assert!(err("load = \"closed\"\nconcurrency = 2\nmax_concurrency = 2").contains("max_concurrency"));
+        let e = err("load = \"constant\"\nqps = 1.0\nmax_concurrency = 2\nclient = \"genai-perf\"");
+        assert!(
+            e.contains("max_concurrency") && e.contains("genai-perf runs either"),
+            "{e}"
+        );
+        assert!(err("load = \"gamma\"\nqps = 1.0\ncv = 2.0\nclient = \"aiperf\"").contains("no gamma"));
     }
 
     #[test]
@@ -524,7 +591,7 @@ output_tok_s = 100.0
         let e = run("load = \"static\"\nconcurrency = 2\nclient = \"llmperf\"")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("closed and poisson"), "{e}");
+        assert!(e.contains("closed and rate"), "{e}");
         let f = parse(
             &case_text(
                 "p5.48xlarge",

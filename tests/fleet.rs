@@ -83,8 +83,15 @@ fn windows_tile_the_run_and_follow_the_profile() {
     // Poisson counts: mean 2 × 2 × 3600 = 14400 in hour 0, 7200 in hour 2; 5 σ bounds.
     assert!((hour(0) - 14_400.0).abs() < 5.0 * 14_400f64.sqrt(), "{}", hour(0));
     assert!((hour(2) - 7_200.0).abs() < 5.0 * 7_200f64.sqrt(), "{}", hour(2));
-    // The instances (one p5.48xlarge) are paid in every window, idle or not.
+    // The instances (one p5.48xlarge) are paid in every window, idle or not, and the windows'
+    // dollars add up to the run's.
     assert!(w.iter().all(|x| (x.usd_per_hour - r.cost.usd_per_hour).abs() < 1e-9));
+    let usd: f64 = w.iter().map(|x| x.usd_per_hour * (x.end_s - x.start_s) / 3600.0).sum();
+    assert!(
+        (usd - r.cost.usd_total).abs() < 1e-9 * r.cost.usd_total,
+        "{usd} vs {}",
+        r.cost.usd_total
+    );
 }
 
 /// Bad profile values are errors naming the key.
@@ -105,4 +112,37 @@ fn a_profile_on_a_closed_loop_is_refused_naming_the_key() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("fleet.window_s"), "{e}");
+}
+
+/// `codesim run --out` writes the windows as Parquet and CSV and the timeline as PNG and SVG,
+/// one CSV row per window after the header.
+#[test]
+fn run_out_writes_the_windows_table_and_the_timeline() {
+    let dir = std::env::temp_dir().join(format!("codesim-fleet-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("s.toml");
+    std::fs::write(&file, format!("{BASE}\n[fleet]\nwindow_s = 30\n")).unwrap();
+    let out = dir.join("out");
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_codesim"))
+        .args(["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    for f in ["windows.parquet", "windows.csv", "timeline.png", "timeline.svg"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let span_s = summary["sim"]["sim_time_s"].as_f64().unwrap();
+    let csv = std::fs::read_to_string(out.join("windows.csv")).unwrap();
+    assert!(csv.starts_with("start_s,end_s,arrivals,completions,replicas_ready"));
+    let rows = csv.lines().count() - 1;
+    assert!(span_s > 30.0, "{span_s}");
+    assert_eq!(
+        rows,
+        (span_s / 30.0).ceil() as usize,
+        "one row per 30 s window of {span_s} s"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

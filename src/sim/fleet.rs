@@ -67,11 +67,12 @@ impl Simulation {
         }
     }
 
-    /// Closes the last (partial) window at the run's end and hands the rows over.
+    /// Closes the last (partial) window at the run's end (the span the summary prices: the cut,
+    /// or the last completion) and hands the rows over.
     pub(super) fn fleet_finish(&mut self) -> Vec<crate::metrics::windows::WindowRow> {
         let end = match self.cut {
             Some((t, _)) => t,
-            None => self.queue.now(),
+            None => self.rec.last_completion,
         };
         self.fleet_due(end);
         let snap = self.snapshot();

@@ -30,9 +30,6 @@ pub struct WindowRow {
     pub slo_attainment: Option<f64>,
     /// What the instances in service cost per hour during the window (time-weighted).
     pub usd_per_hour: f64,
-    /// Requests lost to failures or reclaims in the window: retried (work lost) and dropped.
-    pub retried: u64,
-    pub dropped: u64,
 }
 
 /// What the replicas look like when a window closes.
@@ -61,8 +58,6 @@ pub struct Windows {
     usd_ns: f64,
     last_ns: u64,
     pub usd_per_hour: f64,
-    pub retried: u64,
-    pub dropped: u64,
     pub rows: Vec<WindowRow>,
 }
 
@@ -80,8 +75,6 @@ impl Windows {
             usd_ns: 0.0,
             last_ns: 0,
             usd_per_hour,
-            retried: 0,
-            dropped: 0,
             rows: Vec::new(),
         }
     }
@@ -144,15 +137,11 @@ impl Windows {
             } else {
                 self.usd_per_hour
             },
-            retried: self.retried,
-            dropped: self.dropped,
         });
         self.arrivals = 0;
         self.completions = 0;
         self.met = 0;
         self.judged = 0;
-        self.retried = 0;
-        self.dropped = 0;
         self.usd_ns = 0.0;
         self.ttft = Sketch::default();
         self.tpot = Sketch::default();
@@ -188,8 +177,6 @@ pub fn windows_frame(rows: &[WindowRow]) -> Result<DataFrame, PolarsError> {
         opt("tpot_p99_ms", &|r| r.tpot_p99_ms),
         opt("slo_attainment", &|r| r.slo_attainment),
         f64s("usd_per_hour", &|r| r.usd_per_hour),
-        u64s("retried", &|r| r.retried),
-        u64s("dropped", &|r| r.dropped),
     ];
     DataFrame::new(rows.len(), columns)
 }

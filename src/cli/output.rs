@@ -102,12 +102,28 @@ pub fn run(a: RunArgs) -> Result<()> {
             table::write_parquet(&mut df, &dir.join("requests.parquet"))?;
             table::write_csv(&mut df, &dir.join("requests.csv"))?;
         }
+        write_windows(dir, &result)?;
     }
     if json {
         println!("{}", serde_json::to_string(&result).expect("RunResult serialises"));
     } else {
         print_summary(&sc, &result);
     }
+    Ok(())
+}
+
+/// The per-window table and timeline of a run with `[fleet]` (nothing otherwise).
+fn write_windows(dir: &Path, result: &RunResult) -> Result<()> {
+    if result.windows.is_empty() {
+        return Ok(());
+    }
+    let mut df = codesim::metrics::windows::windows_frame(&result.windows).map_err(|e| Error::Output {
+        path: dir.join("windows.parquet"),
+        message: e.to_string(),
+    })?;
+    table::write_parquet(&mut df, &dir.join("windows.parquet"))?;
+    table::write_csv(&mut df, &dir.join("windows.csv"))?;
+    codesim::report::fleet::draw_timeline(&result.windows, &result.scenario, &dir.join("timeline"))?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ pub mod pricing;
 pub mod sketch;
 pub mod slo;
 pub mod table;
+pub mod windows;
 
 pub use sketch::Sketch;
 
@@ -382,6 +383,9 @@ pub struct RunResult {
     /// Invariant violations found by the audit (`RunOptions::audit`); empty when it is off.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audit: Vec<String>,
+    /// Per-window metrics (`[fleet]`), written as their own table, not into the summary.
+    #[serde(skip)]
+    pub windows: Vec<windows::WindowRow>,
 }
 
 /// The prompt (prefix) cache, summed over replicas (`serving.prefix_cache`).

@@ -1,7 +1,7 @@
 //! The scenario file as written: the serde types of its TOML sections, with their defaults
 //! (all in [`defaults`]). [`super::load`] resolves them into a [`super::Scenario`].
 
-use super::{cost, defaults, features, infra};
+use super::{cost, defaults, features, fleet, infra};
 use crate::dtype::{Dtype, WeightFormat};
 use crate::serve::router::RoutingPolicy;
 use crate::serve::{KvLink, PreemptionMode, SchedulerKind};
@@ -36,6 +36,9 @@ pub struct ScenarioFile {
     /// Owning the servers and the managed price to compare with (`cost.rs`).
     #[serde(default)]
     pub cost: Option<cost::CostSection>,
+    /// The fleet over time: per-window metrics (`fleet.rs`).
+    #[serde(default)]
+    pub fleet: Option<fleet::FleetSection>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -282,6 +285,9 @@ pub struct WorkloadSection {
     /// cut to fit, counted).
     #[serde(default)]
     pub over_context: crate::workload::trace::replay::OverContext,
+    /// A time-varying rate multiplying a rate arrival's `rate_per_s` (`workload/profile.rs`).
+    #[serde(default)]
+    pub profile: Option<crate::workload::profile::ProfileSpec>,
 }
 
 /// A class of requests with its priority and SLOs.

@@ -6,6 +6,7 @@ pub mod cost;
 pub mod defaults;
 pub mod features;
 mod file;
+pub mod fleet;
 pub mod infra;
 pub mod limits;
 mod resolve;
@@ -126,6 +127,10 @@ pub struct Scenario {
     pub infra: infra::Infra,
     /// `[cost]`, resolved: each pool's servers owned, the energy price, the managed price.
     pub cost: cost::Costs,
+    /// `[workload.profile]`: the time-varying rate of a rate arrival.
+    pub profile: Option<crate::workload::profile::ProfileSpec>,
+    /// `[fleet]` (or a profile): per-window metrics; `None`: none recorded.
+    pub fleet: Option<fleet::Fleet>,
 }
 
 impl Scenario {

@@ -1,9 +1,11 @@
 //! The simulation: cluster + workload + engine. `simulate(&Scenario) -> RunResult` is the whole
 //! library in one call.
 
+mod admit;
 mod audit;
 mod cluster;
 mod features;
+mod fleet;
 mod frontend;
 mod record;
 mod summary;
@@ -119,6 +121,8 @@ pub struct Simulation {
     /// The invariant audit, when `RunOptions::audit` asks for it.
     audit: Option<audit::Audit>,
     timeline: Option<timeline::Timeline>,
+    /// `[fleet]`: per-window metrics (None: nothing per window).
+    fleet: Option<fleet::FleetState>,
 }
 
 /// Simulates a scenario to the end and summarises it.
@@ -145,7 +149,8 @@ impl Simulation {
         let remote_tier = features::RemoteTier::new(sc, &cluster.pools[0], &cluster.replicas[0].perf);
         let generator = generator
             .with_max_tokens(sc.max_tokens)
-            .with_max_tokens_per_request(sc.max_tokens_per_request);
+            .with_max_tokens_per_request(sc.max_tokens_per_request)
+            .with_profile(sc.profile.as_ref());
         let closed = match sc.arrival {
             ArrivalSpec::Closed {
                 clients,
@@ -162,6 +167,7 @@ impl Simulation {
         let kv_tokens = cluster.replicas.iter().map(Replica::kv_tokens).min().unwrap_or(0);
         let max_model_len = kv_tokens.min(sc.model.max_context as u64) as u32;
         let n_replicas = cluster.replicas.len();
+        let fleet = fleet::FleetState::new(sc, &cluster);
         Ok(Simulation {
             queue: EventQueue::new(),
             reqs: Vec::new(),
@@ -197,6 +203,7 @@ impl Simulation {
             cluster,
             audit: opts.audit.then(audit::Audit::default),
             timeline: opts.timeline.map(|t| timeline::Timeline::new(t, n_replicas)),
+            fleet,
             sc: sc.clone(),
         })
     }
@@ -237,6 +244,9 @@ impl Simulation {
                     self.rec.counts.arrived, self.sc.requests
                 ));
                 break;
+            }
+            if self.fleet.as_ref().is_some_and(|f| f.due_ns() <= now.0) {
+                self.fleet_due(now);
             }
             match ev {
                 Event::Arrival => {
@@ -305,7 +315,9 @@ impl Simulation {
             )
         });
         let tl = self.timeline.take();
+        let windows = self.fleet_finish();
         let mut result = self.summarise(wall_s);
+        result.windows = windows;
         result.audit = violations.unwrap_or_default();
         Ok((result, rows, tl))
     }
@@ -378,46 +390,15 @@ impl Simulation {
         None
     }
 
-    /// Draws a request's class by the classes' shares (no draw with a single class).
-    fn draw_class(&mut self) -> usize {
-        let classes = &self.sc.classes;
-        if classes.len() <= 1 {
-            return 0;
-        }
-        let u: f64 = self.class_rng.random();
-        let mut acc = 0.0;
-        for (i, c) in classes.iter().enumerate() {
-            acc += c.share;
-            if u < acc {
-                return i;
-            }
-        }
-        classes.len() - 1
-    }
-
-    /// The engine's limit on a request's output, and its output under that limit: the client's
-    /// `max_tokens`, or the engine's default (max_model_len − prompt); an output longer than
-    /// the limit stops there (finish reason "length").
-    fn limit_output(&mut self, nr: &NewRequest) -> (u32, u32) {
-        let max_tokens = match nr.max_tokens {
-            Some(m) => m,
-            None => {
-                self.default_max_tokens += 1;
-                self.max_model_len.saturating_sub(nr.input_tokens).max(1)
-            }
-        };
-        if nr.output_tokens > max_tokens {
-            self.truncated += 1;
-        }
-        (nr.output_tokens.min(max_tokens), max_tokens)
-    }
-
     fn admit(&mut self, now: SimTime, nr: &NewRequest, client: Option<u32>, prefix: Option<u64>) {
         let input = nr.input_tokens;
         let (output, max_tokens) = self.limit_output(nr);
         self.arrivals_left -= 1;
         self.rec.counts.arrived += 1;
         self.rec.counts.output_tokens_asked += output as u64;
+        if let Some(f) = self.fleet.as_mut() {
+            f.windows.arrival();
+        }
         let class = self.draw_class();
         let ready = self.front.ready_at(now, input);
         let held = frontend::Held {
@@ -682,6 +663,9 @@ impl Simulation {
         let r = &self.reqs[id.index()];
         let slo = self.sc.classes.get(r.class as usize).and_then(|k| k.slo.as_ref());
         self.rec.completed(now, r, slo);
+        if let Some(f) = self.fleet.as_mut() {
+            f.completed(now, r, slo);
+        }
         if let Some(tl) = self.timeline.as_mut() {
             tl.request(r, now);
         }

@@ -91,6 +91,7 @@ impl Simulation {
             infrastructure: self.infrastructure(frontend_usd_per_hour),
             pricing: priced,
             audit: Vec::new(),
+            windows: Vec::new(),
         }
     }
 

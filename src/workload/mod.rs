@@ -5,6 +5,7 @@
 //! numbers: a higher rate is the same traffic, compressed in time).
 
 pub mod client;
+pub mod profile;
 pub mod trace;
 
 use rand::RngExt;
@@ -307,6 +308,8 @@ pub struct Generator {
     schedule: RateSchedule,
     /// Multiplies every arrival time ([`RateSchedule::Normalised`]; 1 otherwise).
     time_scale: f64,
+    /// `[workload.profile]`: the time change of a rate arrival, if any.
+    warp: Option<profile::Warp>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -409,7 +412,14 @@ impl Generator {
             max_tokens_per_request: false,
             schedule,
             time_scale,
+            warp: None,
         }
+    }
+
+    /// A rate arrival follows a time-varying profile (`[workload.profile]`).
+    pub fn with_profile(mut self, spec: Option<&profile::ProfileSpec>) -> Generator {
+        self.warp = spec.map(profile::Warp::new);
+        self
     }
 
     /// Every request carries its own output length as `max_tokens` (a benchmark client that
@@ -476,8 +486,12 @@ impl Generator {
             self.next_ns += self.gaps.draw_s(&mut self.arrival_rng) * 1e9;
         }
         let (input, output, max_tokens) = self.lengths();
+        let mut at_ns = self.next_ns * self.time_scale;
+        if let Some(w) = self.warp.as_mut() {
+            at_ns = w.map(at_ns);
+        }
         Some(NewRequest {
-            arrival_ns: (self.next_ns * self.time_scale).round() as u64,
+            arrival_ns: at_ns.round() as u64,
             input_tokens: input,
             output_tokens: output,
             trace_row: None,

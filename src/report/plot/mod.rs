@@ -141,6 +141,29 @@ pub fn draw_chart(chart: &Chart, stem: &Path) -> Result<[PathBuf; 2]> {
     )
 }
 
+/// Writes x-y charts stacked top to bottom in one `<stem>.png` (1200x800) and `<stem>.svg` (a
+/// timeline's load, replicas and latency over one time axis). Returns the two paths.
+pub fn draw_stacked(charts: &[Chart], stem: &Path) -> Result<[PathBuf; 2]> {
+    let plans: Vec<XyPlan> = charts.iter().map(XyPlan::new).collect();
+    write_both(
+        stem,
+        |root| render_stacked(root, charts, &plans),
+        |root| render_stacked(root, charts, &plans),
+    )
+}
+
+fn render_stacked<DB: DrawingBackend>(
+    root: &output::Area<DB>,
+    charts: &[Chart],
+    plans: &[XyPlan],
+) -> output::DrawResult {
+    let areas = root.split_evenly((charts.len().max(1), 1));
+    for (area, (chart, plan)) in areas.iter().zip(charts.iter().zip(plans)) {
+        render_xy(area, chart, plan)?;
+    }
+    Ok(())
+}
+
 /// Writes `<stem>.png` (1200x800) and `<stem>.svg` for a bar chart. Returns the two paths.
 pub fn draw_bars(chart: &BarChart, stem: &Path) -> Result<[PathBuf; 2]> {
     write_both(stem, |root| render_bars(root, chart), |root| render_bars(root, chart))

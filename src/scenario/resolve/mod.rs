@@ -47,6 +47,8 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
             "shared prompt prefixes are generated for open-loop arrivals only (poisson, gamma, offline, trace); with `closed` clients they would be silently ignored: remove [workload.prefix] or use open-loop arrivals",
         ));
     }
+    let profile = resolve_profile(&f, path, &mut notes)?;
+    let fleet = super::fleet::resolve(f.fleet.as_ref(), profile.as_ref(), path, &mut notes)?;
     let s = &f.serving;
     let features = features::resolve(
         path,
@@ -105,7 +107,45 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         features,
         infra,
         cost,
+        profile,
+        fleet,
     })
+}
+
+/// `[workload.profile]`: checked, for rate arrivals only, its mean rate printed.
+fn resolve_profile(
+    f: &ScenarioFile,
+    path: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Option<crate::workload::profile::ProfileSpec>> {
+    let Some(p) = &f.workload.profile else {
+        return Ok(None);
+    };
+    p.check(path)?;
+    let rate = match &f.workload.arrival {
+        crate::workload::ArrivalSpec::Poisson { rate_per_s, .. }
+        | crate::workload::ArrivalSpec::Gamma { rate_per_s, .. }
+        | crate::workload::ArrivalSpec::Constant { rate_per_s, .. } => *rate_per_s,
+        a => {
+            return Err(Error::input(
+                path,
+                "workload.profile",
+                format!(
+                    "applies to rate arrivals (poisson, gamma, constant), not `{}`; a trace is replayed over its own timestamps: remove [workload.profile]",
+                    a.kind()
+                ),
+            ));
+        }
+    };
+    notes.push(format!(
+        "workload.profile: rate(t) = {rate} req/s × daily ({} values) × weekly{} × (1 + {})^(t / week){}; mean over the first week {:.4} req/s (spikes aside)",
+        p.daily.len(),
+        if p.weekly.is_empty() { " (default: all 1)" } else { "" },
+        p.growth_per_week,
+        if p.spikes.is_empty() { String::new() } else { format!(" × {} spikes", p.spikes.len()) },
+        rate * p.mean_over_week()
+    ));
+    Ok(Some(p.clone()))
 }
 
 /// A paged KV cache reads whole pages, and its pages are the scheduler's blocks: one size for

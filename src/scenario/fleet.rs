@@ -1,0 +1,60 @@
+//! `[fleet]`: the fleet over time — per-window metrics (`window_s`), and with them a run that
+//! spans days (`[workload.profile]`). Resolved into [`Fleet`]; the mechanisms live in
+//! `sim/fleet.rs` and `sim/windows.rs`.
+
+use crate::error::{Error, Result};
+use crate::workload::profile::ProfileSpec;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Window of the per-window metrics when `[fleet]` leaves it unset (seconds).
+pub const DEFAULT_WINDOW_S: f64 = 60.0;
+
+/// `[fleet]` as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSection {
+    /// Width of the per-window metrics (arrivals, replicas, latency percentiles, cost), seconds.
+    #[serde(default)]
+    pub window_s: Option<f64>,
+}
+
+/// `[fleet]` resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fleet {
+    pub window_ns: u64,
+}
+
+/// The fleet of a run that has `[fleet]` or `[workload.profile]`; `None` otherwise (then the
+/// run records nothing per window and costs nothing more).
+pub(super) fn resolve(
+    f: Option<&FleetSection>,
+    profile: Option<&ProfileSpec>,
+    path: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Option<Fleet>> {
+    if f.is_none() && profile.is_none() {
+        return Ok(None);
+    }
+    let window_s = match f.and_then(|f| f.window_s) {
+        Some(w) => {
+            if !(w.is_finite() && (0.001..=86_400.0).contains(&w)) {
+                return Err(Error::input(
+                    path,
+                    "fleet.window_s",
+                    format!("is {w}; accepted: seconds from 0.001 to 86400"),
+                ));
+            }
+            w
+        }
+        None => {
+            notes.push(format!(
+                "per-window metrics every {DEFAULT_WINDOW_S} s (default fleet.window_s)"
+            ));
+            DEFAULT_WINDOW_S
+        }
+    };
+    Ok(Some(Fleet {
+        window_ns: (window_s * 1e9).round() as u64,
+    }))
+}

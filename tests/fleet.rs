@@ -1,0 +1,148 @@
+//! The fleet over time (issue 23): time-varying demand and per-window metrics, each checked
+//! against a closed form or a hand calculation.
+
+use codesim::sim::{RunOptions, Simulation};
+use std::path::Path;
+
+fn run(text: &str) -> codesim::metrics::RunResult {
+    let sc = codesim::scenario::load_str(text, Path::new("fleet-test.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let (mut r, _) = Simulation::new(&sc, RunOptions::default()).unwrap().run().unwrap();
+    r.sim.wall_s = 0.0;
+    r
+}
+
+const BASE: &str = r#"
+name = "fleet-test"
+[hardware]
+instance = "p5.48xlarge"
+[model]
+name = "llama-2-7b"
+[deployment]
+tp = 1
+replicas = 2
+[serving]
+max_batch = 64
+[workload]
+requests = 3000
+arrival = { kind = "poisson", rate_per_s = 20.0 }
+input = { kind = "lognormal", mean = 400.0, cv = 1.0, max = 3000 }
+output = { kind = "lognormal", mean = 100.0, cv = 1.0, max = 800 }
+[slo]
+ttft_ms = 100
+"#;
+
+/// A flat profile is the run without one: every arrival time maps to itself exactly (the
+/// integrated multiplier is the identity, and a + (s − a) = s in floating point for the
+/// profile's integer edges), so the summary is the same bytes apart from the two notes that
+/// say a profile and windows were asked for.
+#[test]
+fn a_static_profile_reproduces_the_run_byte_for_byte() {
+    let plain = run(BASE);
+    let flat = run(&format!(
+        "{BASE}\n[workload.profile]\ndaily = [{}]\n",
+        vec!["1.0"; 24].join(", ")
+    ));
+    assert!(!flat.windows.is_empty(), "a profile records windows");
+    let mut flat = flat;
+    flat.notes
+        .retain(|n| !n.starts_with("workload.profile:") && !n.starts_with("per-window metrics"));
+    let (a, b) = (
+        serde_json::to_string_pretty(&plain).unwrap(),
+        serde_json::to_string_pretty(&flat).unwrap(),
+    );
+    assert!(a == b, "a flat profile changed the run");
+}
+
+/// The windows add up to the run: every arrival and completion lands in exactly one window,
+/// the windows tile the run's span, and a profile with hour 0 at ×2 and hour 1 at ×0 sees its
+/// arrivals only in the first hour, at twice the base rate.
+#[test]
+fn windows_tile_the_run_and_follow_the_profile() {
+    let mut daily = vec!["0.0"; 24];
+    daily[0] = "2.0";
+    daily[2] = "1.0";
+    let text = BASE
+        .replace("requests = 3000", "requests = 100000\nhorizon_s = 10800")
+        .replace("rate_per_s = 20.0", "rate_per_s = 2.0");
+    let r = run(&format!(
+        "{text}\n[workload.profile]\ndaily = [{}]\n[fleet]\nwindow_s = 600\n",
+        daily.join(", ")
+    ));
+    let w = &r.windows;
+    assert_eq!(w.len(), 18, "three hours of 10-minute windows");
+    for (i, row) in w.iter().enumerate() {
+        assert_eq!(row.start_s, i as f64 * 600.0);
+        assert_eq!(row.end_s, row.start_s + 600.0);
+    }
+    let arrivals: u64 = w.iter().map(|x| x.arrivals).sum();
+    assert_eq!(arrivals, r.requests.arrived);
+    let completions: u64 = w.iter().map(|x| x.completions).sum();
+    assert_eq!(completions, r.requests.completed);
+    let hour = |h: usize| w[h * 6..h * 6 + 6].iter().map(|x| x.arrivals).sum::<u64>() as f64;
+    assert_eq!(hour(1), 0.0, "a zero hour receives nothing");
+    // Poisson counts: mean 2 × 2 × 3600 = 14400 in hour 0, 7200 in hour 2; 5 σ bounds.
+    assert!((hour(0) - 14_400.0).abs() < 5.0 * 14_400f64.sqrt(), "{}", hour(0));
+    assert!((hour(2) - 7_200.0).abs() < 5.0 * 7_200f64.sqrt(), "{}", hour(2));
+    // The instances (one p5.48xlarge) are paid in every window, idle or not, and the windows'
+    // dollars add up to the run's.
+    assert!(w.iter().all(|x| (x.usd_per_hour - r.cost.usd_per_hour).abs() < 1e-9));
+    let usd: f64 = w.iter().map(|x| x.usd_per_hour * (x.end_s - x.start_s) / 3600.0).sum();
+    assert!(
+        (usd - r.cost.usd_total).abs() < 1e-9 * r.cost.usd_total,
+        "{usd} vs {}",
+        r.cost.usd_total
+    );
+}
+
+/// Bad profile values are errors naming the key.
+#[test]
+fn a_profile_on_a_closed_loop_is_refused_naming_the_key() {
+    let text = BASE.replace(
+        r#"arrival = { kind = "poisson", rate_per_s = 20.0 }"#,
+        r#"arrival = { kind = "closed", clients = 4 }"#,
+    );
+    let e = codesim::scenario::load_str(
+        &format!("{text}\n[workload.profile]\ndaily = [1.0]\n"),
+        Path::new("x.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("workload.profile") && e.contains("rate arrivals"), "{e}");
+    let e = codesim::scenario::load_str(&format!("{BASE}\n[fleet]\nwindow_s = 0\n"), Path::new("x.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("fleet.window_s"), "{e}");
+}
+
+/// `codesim run --out` writes the windows as Parquet and CSV and the timeline as PNG and SVG,
+/// one CSV row per window after the header.
+#[test]
+fn run_out_writes_the_windows_table_and_the_timeline() {
+    let dir = std::env::temp_dir().join(format!("codesim-fleet-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("s.toml");
+    std::fs::write(&file, format!("{BASE}\n[fleet]\nwindow_s = 30\n")).unwrap();
+    let out = dir.join("out");
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_codesim"))
+        .args(["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    for f in ["windows.parquet", "windows.csv", "timeline.png", "timeline.svg"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let span_s = summary["sim"]["sim_time_s"].as_f64().unwrap();
+    let csv = std::fs::read_to_string(out.join("windows.csv")).unwrap();
+    assert!(csv.starts_with("start_s,end_s,arrivals,completions,replicas_ready"));
+    let rows = csv.lines().count() - 1;
+    assert!(span_s > 30.0, "{span_s}");
+    assert_eq!(
+        rows,
+        (span_s / 30.0).ceil() as usize,
+        "one row per 30 s window of {span_s} s"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

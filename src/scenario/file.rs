@@ -36,6 +36,9 @@ pub struct ScenarioFile {
     /// Owning the servers and the managed price to compare with (`cost.rs`).
     #[serde(default)]
     pub cost: Option<cost::CostSection>,
+    /// Admission and flow control in front of the router (`gateway.rs`).
+    #[serde(default)]
+    pub gateway: Option<super::gateway::GatewaySection>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

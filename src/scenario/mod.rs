@@ -6,6 +6,7 @@ pub mod cost;
 pub mod defaults;
 pub mod features;
 mod file;
+pub mod gateway;
 pub mod infra;
 pub mod limits;
 mod resolve;
@@ -126,6 +127,8 @@ pub struct Scenario {
     pub infra: infra::Infra,
     /// `[cost]`, resolved: each pool's servers owned, the energy price, the managed price.
     pub cost: cost::Costs,
+    /// `[gateway]`, resolved (None: requests go straight to the router).
+    pub gateway: Option<crate::serve::gateway::GatewaySpec>,
 }
 
 impl Scenario {

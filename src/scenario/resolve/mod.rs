@@ -47,6 +47,12 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
             "shared prompt prefixes are generated for open-loop arrivals only (poisson, gamma, offline, trace); with `closed` clients they would be silently ignored: remove [workload.prefix] or use open-loop arrivals",
         ));
     }
+    let gateway = super::gateway::resolve(
+        f.gateway.as_ref(),
+        &classes,
+        serving.scheduler.kind == SchedulerKind::Static,
+        path,
+    )?;
     let s = &f.serving;
     let features = features::resolve(
         path,
@@ -105,6 +111,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         features,
         infra,
         cost,
+        gateway,
     })
 }
 

@@ -185,6 +185,16 @@ fn over_context(c: &codesim::metrics::Counts) -> String {
     if c.clipped_over_context > 0 {
         s += &format!("{} clipped to the context, ", c.clipped_over_context);
     }
+    // The gateway's (`[gateway]`): printed only when it turned requests away.
+    for (n, what) in [
+        (c.shed, "shed"),
+        (c.timed_out, "timed out"),
+        (c.cancelled, "cancelled by their client"),
+    ] {
+        if n > 0 {
+            s += &format!("{n} {what}, ");
+        }
+    }
     s
 }
 

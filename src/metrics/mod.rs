@@ -299,6 +299,19 @@ pub struct Counts {
     /// beyond what memory allows): never counted in the latency percentiles.
     #[serde(default)]
     pub unfinished: u64,
+    /// Turned away by the gateway (`[gateway]`): a sheddable class that would have waited, or
+    /// the lowest priority when its queue was full.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shed: u64,
+    /// Waited in the gateway queue past `gateway.queue_timeout_s`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub timed_out: u64,
+    /// Given up by their client (`gateway.client_timeout_s`) before completing, wherever they
+    /// were; the output tokens produced for them before that are `cancelled_output_tokens`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cancelled: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cancelled_output_tokens: u64,
     /// Trace rows `workload.over_context = "drop"` left out before the run (they never arrive:
     /// the trace's rows replayed are `arrived` + these).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -312,6 +325,13 @@ pub struct Counts {
     /// Prompt tokens of the completed requests (a rejected, dropped or unfinished request's
     /// prompt was not served).
     pub input_tokens: u64,
+}
+
+impl Counts {
+    /// Requests that ended without completing: dropped, rejected, shed, timed out, cancelled.
+    pub fn turned_away(&self) -> u64 {
+        self.dropped + self.rejected + self.shed + self.timed_out + self.cancelled
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]

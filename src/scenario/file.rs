@@ -39,6 +39,9 @@ pub struct ScenarioFile {
     /// The fleet over time: per-window metrics (`fleet.rs`).
     #[serde(default)]
     pub fleet: Option<fleet::FleetSection>,
+    /// Admission and flow control in front of the router (`gateway.rs`).
+    #[serde(default)]
+    pub gateway: Option<super::gateway::GatewaySection>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@ pub mod defaults;
 pub mod features;
 mod file;
 pub mod fleet;
+pub mod gateway;
 pub mod infra;
 pub mod limits;
 mod resolve;
@@ -131,6 +132,8 @@ pub struct Scenario {
     pub profile: Option<crate::workload::profile::ProfileSpec>,
     /// `[fleet]` (or a profile): per-window metrics; `None`: none recorded.
     pub fleet: Option<fleet::Fleet>,
+    /// `[gateway]`, resolved (None: requests go straight to the router).
+    pub gateway: Option<crate::serve::gateway::GatewaySpec>,
 }
 
 impl Scenario {

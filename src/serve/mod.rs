@@ -9,8 +9,10 @@
 pub mod attribution;
 mod audit;
 pub mod batching;
+mod cancel;
 mod decode;
 pub mod disagg;
+pub mod gateway;
 mod kv;
 pub mod pipeline;
 mod preempt;

@@ -146,6 +146,12 @@ impl ReqState {
         }
     }
 
+    /// It takes the table slot `old` held: its decode epoch continues `old`'s, so a finishing
+    /// entry `old` left behind (it was cancelled mid-decode) never matches it.
+    pub fn takes_slot_of(&mut self, old: &ReqState) {
+        self.slot.epoch = old.slot.epoch.wrapping_add(1);
+    }
+
     /// The replica it was last routed to.
     pub fn replica(&self) -> ReplicaId {
         self.replica

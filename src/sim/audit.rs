@@ -117,11 +117,11 @@ impl Audit {
         if cut {
             // Stopped early (horizon or backlog): requests are still in flight by design; only
             // what cannot depend on that is checked.
-            if counts.arrived < counts.completed + counts.dropped + counts.rejected {
+            if counts.arrived < counts.completed + counts.turned_away() {
                 self.record(now, format!("more requests ended than arrived: {counts:?}"));
             }
             let stepped: u64 = replicas.iter().map(|r| r.stats.output_tokens).sum();
-            if stepped < counts.output_tokens_produced {
+            if stepped < counts.output_tokens_produced + counts.cancelled_output_tokens {
                 self.record(
                     now,
                     format!("steps produced {stepped} output tokens, fewer than completions counted"),
@@ -137,21 +137,29 @@ impl Audit {
         if in_system != 0 {
             self.record(now, format!("{in_system} requests never completed"));
         }
-        if counts.arrived != counts.completed + counts.dropped + counts.rejected {
+        if counts.arrived != counts.completed + counts.turned_away() {
             self.record(
                 now,
                 format!(
-                    "{} arrived but {} completed + {} dropped + {} rejected",
-                    counts.arrived, counts.completed, counts.dropped, counts.rejected
+                    "{} arrived but {} completed + {} dropped + {} rejected + {} shed + {} timed out + {} cancelled",
+                    counts.arrived,
+                    counts.completed,
+                    counts.dropped,
+                    counts.rejected,
+                    counts.shed,
+                    counts.timed_out,
+                    counts.cancelled
                 ),
             );
         }
+        // Tokens produced for a request its client then cancelled were produced, never delivered.
         let stepped: u64 = replicas.iter().map(|r| r.stats.output_tokens).sum();
-        if stepped != counts.output_tokens_produced || stepped != self.asked_completed {
+        let cancelled = counts.cancelled_output_tokens;
+        if stepped != counts.output_tokens_produced + cancelled || stepped != self.asked_completed + cancelled {
             self.record(
                 now,
                 format!(
-                    "steps produced {stepped} output tokens, completions counted {}, completed requests asked {}",
+                    "steps produced {stepped} output tokens, completions counted {}, completed requests asked {}, cancelled ones had {cancelled}",
                     counts.output_tokens_produced, self.asked_completed
                 ),
             );

@@ -115,6 +115,8 @@ pub struct Held {
     pub client: Option<u32>,
     pub prefix: Option<u64>,
     pub class: usize,
+    /// Its arrival number (1, 2, …): how the gateway and a cancelling client name it.
+    pub ticket: u64,
 }
 
 /// The front-end path and the host CPUs of every pool.

@@ -6,7 +6,9 @@ mod audit;
 mod cluster;
 mod features;
 mod fleet;
+mod flow;
 mod frontend;
+mod handoff;
 mod record;
 mod summary;
 pub mod timeline;
@@ -43,6 +45,8 @@ enum Event {
     KvArrive(RequestId, ReplicaId),
     /// A request held on the front-end path (Nitro, front-end tier, tokenizer) reaches the router.
     Ready(u32),
+    /// The gateway's (`flow.rs`).
+    Flow(flow::FlowEvent),
 }
 
 /// Why a run stopped before every request finished.
@@ -123,6 +127,8 @@ pub struct Simulation {
     timeline: Option<timeline::Timeline>,
     /// `[fleet]`: per-window metrics (None: nothing per window).
     fleet: Option<fleet::FleetState>,
+    /// The gateway in front of the router, when `[gateway]` sets one.
+    flow: Option<flow::Flow>,
 }
 
 /// Simulates a scenario to the end and summarises it.
@@ -204,6 +210,7 @@ impl Simulation {
             audit: opts.audit.then(audit::Audit::default),
             timeline: opts.timeline.map(|t| timeline::Timeline::new(t, n_replicas)),
             fleet,
+            flow: sc.gateway.as_ref().map(|g| flow::Flow::new(g, n_replicas)),
             sc: sc.clone(),
         })
     }
@@ -280,6 +287,7 @@ impl Simulation {
                     let h = self.front.release(i);
                     self.admit_routed(now, h);
                 }
+                Event::Flow(e) => self.flow_event(now, e),
             }
             if let Some(a) = self.audit.as_mut() {
                 a.event(now, &self.cluster.replicas, &self.reqs, self.in_system);
@@ -409,15 +417,19 @@ impl Simulation {
             client,
             prefix,
             class,
+            ticket: self.rec.counts.arrived,
         };
+        if self.flow.is_some() {
+            self.flow_arrived(now, held.ticket, ready > now);
+        }
         if ready == now {
             self.admit_routed(now, held);
         } else {
             let i = self.front.hold(held);
             self.queue.push(ready, Event::Ready(i));
         }
-        // Requests on the front-end path are in the system and waiting.
-        let in_system = self.in_system + self.front.in_flight();
+        // Requests on the front-end path and in the gateway are in the system and waiting.
+        let in_system = self.in_system + self.front.in_flight() + self.flow.as_ref().map_or(0, flow::Flow::held);
         if in_system > MAX_IN_SYSTEM && self.cut.is_none() {
             self.cut = Some((now, Cut::Backlog));
         }
@@ -430,9 +442,17 @@ impl Simulation {
         }
     }
 
-    /// Routes a request that reached the router at `now`: to a replica's queue, or dropped when
-    /// no replica could ever hold it, or rejected when the chosen replica's queue is full.
+    /// A request reaches the router at `now`, through the gateway when there is one.
     fn admit_routed(&mut self, now: SimTime, h: frontend::Held) {
+        match self.flow {
+            Some(_) => self.gate_offer(now, h),
+            None => _ = self.route(now, h),
+        }
+    }
+
+    /// Routes a request: to a replica's queue (its slot returned), or dropped when no replica
+    /// could ever hold it, or rejected when the chosen replica's queue is full.
+    fn route(&mut self, now: SimTime, h: frontend::Held) -> Option<RequestId> {
         let blocks = self.take_prompt_blocks(h.prefix, h.input);
         let entry = self.cluster.entry.clone();
         let picked = self
@@ -450,7 +470,8 @@ impl Simulation {
                     self.cluster.replicas[0].kv_tokens()
                 ));
             }
-            return self.turned_away(now, h.client);
+            self.turned_away(now, h.client);
+            return None;
         }
         if self.cluster.replicas[rid.index()].queue_full() {
             self.rec.counts.rejected += 1;
@@ -460,7 +481,8 @@ impl Simulation {
                     self.sc.scheduler.max_queue.unwrap_or(0)
                 ));
             }
-            return self.turned_away(now, h.client);
+            self.turned_away(now, h.client);
+            return None;
         }
         self.in_system += 1;
         let mut state = ReqState::new(self.next_seq, h.arrival, h.input, h.output, h.client);
@@ -482,6 +504,7 @@ impl Simulation {
             self.kicked[rid.index()] = true;
             self.queue.push(now, Event::Kick(rid));
         }
+        Some(id)
     }
 
     /// Whether replica `rid` (and, when disaggregated, some decode replica) could ever hold a
@@ -510,6 +533,8 @@ impl Simulation {
     fn insert_request(&mut self, state: ReqState) -> RequestId {
         match self.free_slots.pop() {
             Some(slot) => {
+                let mut state = state;
+                state.takes_slot_of(&self.reqs[slot as usize]);
                 self.reqs[slot as usize] = state;
                 RequestId(slot)
             }
@@ -578,36 +603,6 @@ impl Simulation {
         }
     }
 
-    /// A prefill finished on a prefill replica: its KV cache moves to a decode replica (chosen
-    /// by the router among the decode pool); the first token reaches the user with it.
-    fn hand_off(&mut self, now: SimTime, from: ReplicaId, id: RequestId) {
-        let (Some(d), Some(kv)) = (self.cluster.decode.clone(), self.cluster.kv) else {
-            return;
-        };
-        let prefix = self.reqs[id.index()].prefix;
-        let to = ReplicaId(
-            (d.start
-                + self
-                    .decode_router
-                    .pick(self.cluster.replicas[d].iter().map(Replica::load), prefix)) as u32,
-        );
-        let tokens = self.reqs[id.index()].progress().prompt_len as u64;
-        let end = kv.send(now.0, &mut self.cluster.link_free_ns[from.index()], tokens);
-        self.rec.kv_transfer.push((end - now.0) as f64 * 1e-6);
-        // Reserve the slot on the decode replica now, so routing sees it as outstanding.
-        self.cluster.replicas[to.index()].enqueue_transferred(id, &mut self.reqs[id.index()]);
-        self.queue.push(SimTime(end), Event::KvArrive(id, to));
-    }
-
-    fn kv_arrive(&mut self, now: SimTime, id: RequestId, to: ReplicaId) {
-        self.reqs[id.index()].kv_arrived(now);
-        self.cluster.replicas[to.index()].mark_arrived(id);
-        if !self.cluster.replicas[to.index()].is_busy() && !self.kicked[to.index()] {
-            self.kicked[to.index()] = true;
-            self.queue.push(now, Event::Kick(to));
-        }
-    }
-
     /// Client `client`'s request ended (completed, dropped or rejected): its next sends.
     fn client_next(&mut self, now: SimTime, client: u32) {
         if self.arrivals_left == 0 {
@@ -647,12 +642,17 @@ impl Simulation {
             let generated = self.reqs[id.index()].progress().generated;
             self.front
                 .detokenize(now, self.cluster.lane_pool[rid.index()], generated);
-            self.complete(now, id);
+            if self.flow.is_none() || !self.abandoned_at_completion(now, rid, id) {
+                self.complete(now, id);
+            }
         }
         for &id in &out.handoff {
             self.hand_off(now, rid, id);
         }
         self.outcome = out;
+        if self.flow.is_some() {
+            self.flow_step_end(now, rid);
+        }
         self.start_step(now, rid);
     }
 

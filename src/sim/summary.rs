@@ -219,7 +219,7 @@ impl Simulation {
     /// Requests still queued or running (non-zero only when the run was cut short).
     fn unfinished(&self) -> u64 {
         let c = &self.rec.counts;
-        c.arrived.saturating_sub(c.completed + c.dropped + c.rejected)
+        c.arrived.saturating_sub(c.completed + c.turned_away())
     }
 
     /// The run's notes, plus how the percentiles were computed when a distribution outgrew the
@@ -283,9 +283,9 @@ impl Simulation {
             self.last_arrival_sample,
             self.waiting_at_last_arrival,
             self.sc.requests,
-            c.rejected,
+            c.turned_away() - c.dropped,
         );
-        if state == "stable" || self.cut.is_some() || c.rejected > 0 {
+        if state == "stable" || self.cut.is_some() || c.turned_away() > c.dropped {
             return state;
         }
         let service_ms = e2e.p50 - queue.p50;

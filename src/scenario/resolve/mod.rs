@@ -49,6 +49,12 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     }
     let profile = resolve_profile(&f, path, &mut notes)?;
     let fleet = super::fleet::resolve(f.fleet.as_ref(), profile.as_ref(), path, &mut notes)?;
+    let gateway = super::gateway::resolve(
+        f.gateway.as_ref(),
+        &classes,
+        serving.scheduler.kind == SchedulerKind::Static,
+        path,
+    )?;
     let s = &f.serving;
     let features = features::resolve(
         path,
@@ -109,6 +115,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         cost,
         profile,
         fleet,
+        gateway,
     })
 }
 

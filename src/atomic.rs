@@ -25,6 +25,20 @@ pub fn commit(tmp: &Path, path: &Path) -> Result<()> {
     std::fs::rename(tmp, path).map_err(|e| Error::io(path, e))
 }
 
+/// Creates `dir` (and parents) or explains why it cannot be used for output (the `--out` of
+/// every command, the `out` of the Python package).
+pub fn ensure_out_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::input(dir, "", "output path exists and is not a directory"));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::input(dir, "", format!("cannot create the output directory: {e}")))?;
+    let probe = dir.join(".codesim-write-test");
+    std::fs::write(&probe, b"").map_err(|e| Error::input(dir, "", format!("output directory is not writable: {e}")))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_path(path);

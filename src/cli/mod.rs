@@ -322,17 +322,4 @@ fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
-/// Creates `dir` (and parents) or explains why it cannot be used for output.
-pub fn ensure_out_dir(dir: &std::path::Path) -> Result<()> {
-    if dir.exists() && !dir.is_dir() {
-        return Err(Error::input(dir, "", "output path exists and is not a directory"));
-    }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::input(dir, "", format!("cannot create the output directory: {e}")))?;
-    let probe = dir.join(".codesim-write-test");
-    std::fs::write(&probe, b"").map_err(|e| Error::input(dir, "", format!("output directory is not writable: {e}")))?;
-    let _ = std::fs::remove_file(probe);
-    Ok(())
-}
-
-pub use codesim::atomic::write_atomic;
+pub use codesim::atomic::{ensure_out_dir, write_atomic};

@@ -99,7 +99,7 @@ pub fn run(a: RunArgs) -> Result<()> {
                 path: dir.join("requests.parquet"),
                 message: e.to_string(),
             })?;
-            table::write_parquet(&mut df, &dir.join("requests.parquet"))?;
+            table::write_parquet(&mut df, &table::requests_docs(), &dir.join("requests.parquet"))?;
             table::write_csv(&mut df, &dir.join("requests.csv"))?;
         }
         write_windows(dir, &result)?;
@@ -364,8 +364,7 @@ fn print_figures(r: &RunResult) {
 pub fn hw_list(json: bool) -> Result<()> {
     let c = Catalog::builtin()?;
     if json {
-        let v = serde_json::json!({"chips": c.chips, "instances": c.instances, "hosts": c.hosts});
-        println!("{v}");
+        println!("{}", c.to_json());
         return Ok(());
     }
     println!(

@@ -1,7 +1,6 @@
 //! `plan`: the cheapest fleet for a demand within its SLOs, with what-if studies.
 
 use super::{ensure_out_dir, interrupt};
-use codesim::atomic::write_atomic;
 use codesim::error::{Error, Result};
 use codesim::plan::{self, Control, PlanReport, RECORD_EXT, fmt};
 use std::path::Path;
@@ -55,12 +54,8 @@ pub fn run(file: &Path, json: bool, out: Option<&Path>, resume: bool) -> Result<
         Err(e) => return Err(e),
     };
     if let Some(dir) = out {
-        let text = serde_json::to_string_pretty(&report).expect("a plan report serialises") + "\n";
-        write_atomic(&dir.join("plan.json"), text.as_bytes())?;
-        let plots = codesim::report::plan::write_plots(dir, &report)?;
         let command = format!("codesim plan {} --out {}", file.display(), dir.display());
-        let md = codesim::report::plan::markdown(&report, &plots, &command);
-        write_atomic(&dir.join("plan.md"), md.as_bytes())?;
+        codesim::report::plan::write_all(dir, &report, &command)?;
     }
     if resume && !json {
         println!(
@@ -73,7 +68,7 @@ pub fn run(file: &Path, json: bool, out: Option<&Path>, resume: bool) -> Result<
     if json {
         println!(
             "{}",
-            serde_json::to_string(&summary_json(&report)).expect("a plan report serialises")
+            serde_json::to_string(&report.summary_json()).expect("a plan report serialises")
         );
     } else {
         print_summary(&report);
@@ -87,15 +82,6 @@ pub fn run(file: &Path, json: bool, out: Option<&Path>, resume: bool) -> Result<
         }
     }
     Ok(())
-}
-
-/// The report without every probe (those are in plan.json).
-fn summary_json(r: &PlanReport) -> serde_json::Value {
-    let mut v = serde_json::to_value(r).expect("a plan report serialises");
-    if let Some(o) = v.as_object_mut() {
-        o.remove("searches");
-    }
-    v
 }
 
 fn print_summary(r: &PlanReport) {

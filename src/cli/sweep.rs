@@ -3,9 +3,8 @@
 
 use super::{ensure_out_dir, interrupt};
 use codesim::error::{Error, Result};
-use codesim::report::sweep::{write_plots, write_report};
+use codesim::report::sweep::write_all;
 use codesim::sweep::exec::{RunRecord, read_manifest};
-use codesim::sweep::table::write_results;
 use codesim::sweep::{self, ExecOptions, Manifest, Shard};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -174,18 +173,12 @@ pub fn plot(dir: &Path) -> Result<()> {
 
 /// Tables, then plots and the report.
 fn finish(out: &Path, m: &Manifest, records: &[RunRecord], plots: bool) -> Result<()> {
-    write_results(out, m, records)?;
+    let command = format!("codesim sweep {} --out {}", m.file, out.display());
+    let plotted = write_all(out, m, records, plots, &command)?;
     println!("wrote {}", out.join("results.parquet").display());
     println!("wrote {}", out.join("results.csv").display());
-    if plots {
-        let infos = write_plots(out, m, records)?;
-        let command = format!("codesim sweep {} --out {}", m.file, out.display());
-        write_report(out, m, records, &infos, &command)?;
-        println!(
-            "wrote {} plots (PNG and SVG) in {}",
-            infos.len(),
-            out.join("plots").display()
-        );
+    if let Some(n) = plotted {
+        println!("wrote {n} plots (PNG and SVG) in {}", out.join("plots").display());
         println!("wrote {}", out.join("report.md").display());
         println!("wrote {}", out.join("report.html").display());
     }

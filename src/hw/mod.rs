@@ -403,6 +403,12 @@ impl Hardware {
 }
 
 impl Catalog {
+    /// The catalog as one JSON object (`codesim hw list --json`, `codesim.hw()` in Python): its
+    /// chips, instances and hosts.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"chips": self.chips, "instances": self.instances, "hosts": self.hosts})
+    }
+
     /// The catalog shipped with codesim (`hw-profiles/`, embedded at build time).
     /// Parsed once per process (a sweep resolves a scenario per run), then cloned.
     pub fn builtin() -> Result<Catalog> {

@@ -75,6 +75,32 @@ impl Part {
         }
     }
 
+    /// What the part counts, as the module documentation says (the `ttft_<part>_ns` and
+    /// `e2e_<part>_ns` column descriptions of requests.parquet).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Part::Network => "Nitro's per-request latency on the way in",
+            Part::Frontend => "the front-end tier and the host's tokenizer, their queues included",
+            Part::QueueStep => "queued while the step in flight ran (an engine plans at step boundaries)",
+            Part::QueueSlot => "queued while the head of the queue could not be admitted for want of a batch slot",
+            Part::QueueKv => "queued while the head of the queue could not be admitted for want of KV blocks",
+            Part::QueueBudget => {
+                "queued while the head of the queue could not be admitted for want of the step's token budget"
+            }
+            Part::QueueAdmission => {
+                "queued while the policy admitted no new prompt (swapped sequences first, a preemption in the step, a static batch in progress)"
+            }
+            Part::Prefill => "its prompt chunks' share of the steps that processed them (by tokens)",
+            Part::Fetch => "its cached prefix swapped in from the host tier or fetched from the remote tier",
+            Part::OtherWork => {
+                "the rest of the steps it was in (other prompts' chunks, the prefill share of a mixed step while decoding, a prefill-only step while it waited to decode)"
+            }
+            Part::Preempt => "from a preemption to its return (re-queue and recompute, or swap out and in)",
+            Part::KvTransfer => "its KV cache crossing to a decode replica (disaggregation), link queue too",
+            Part::Decode => "the decode rows' share of the steps it decoded in",
+        }
+    }
+
     /// The queue parts by reason, in the order of [`QueueReason`].
     pub fn queue(reason: QueueReason) -> Part {
         match reason {

@@ -47,6 +47,18 @@ pub struct PlanReport {
     pub searches: Vec<CandidateSearch>,
 }
 
+impl PlanReport {
+    /// The report without every probe (those are in plan.json): what `codesim plan --json`
+    /// prints and `codesim.plan()` returns in Python.
+    pub fn summary_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).expect("a plan report serialises");
+        if let Some(o) = v.as_object_mut() {
+            o.remove("searches");
+        }
+        v
+    }
+}
+
 /// Runs the plan: the search, the best fleet's verification and headroom, and every what-if.
 pub fn run(plan: &Plan) -> Result<PlanReport> {
     run_with(plan, &Control::default())

@@ -10,6 +10,15 @@ use std::path::Path;
 pub const PARETO_PLOT: &str = "pareto";
 pub const WHATIF_PLOT: &str = "whatif";
 
+/// Everything `codesim plan --out DIR` writes: plan.json (every probe), the plots and plan.md
+/// (`command` is the command line the report names).
+pub fn write_all(dir: &Path, r: &PlanReport, command: &str) -> Result<()> {
+    let text = serde_json::to_string_pretty(r).expect("a plan report serialises") + "\n";
+    crate::atomic::write_atomic(&dir.join("plan.json"), text.as_bytes())?;
+    let plots = write_plots(dir, r)?;
+    crate::atomic::write_atomic(&dir.join("plan.md"), markdown(r, &plots, command).as_bytes())
+}
+
 /// Draws the charts into `dir/plots/`; returns the stems written.
 pub fn write_plots(dir: &Path, r: &PlanReport) -> Result<Vec<&'static str>> {
     let pdir = dir.join("plots");

@@ -39,6 +39,25 @@ pub struct Group {
     pub runs: Vec<usize>,
 }
 
+/// Everything a finished sweep writes into `out`: results.parquet and .csv, then with `plots` the
+/// plots and report.md/.html (`command` is the command line the report names). Returns how many
+/// plots were drawn, `None` without plots.
+pub fn write_all(
+    out: &std::path::Path,
+    m: &Manifest,
+    records: &[RunRecord],
+    plots: bool,
+    command: &str,
+) -> crate::error::Result<Option<usize>> {
+    crate::sweep::table::write_results(out, m, records)?;
+    if !plots {
+        return Ok(None);
+    }
+    let infos = write_plots(out, m, records)?;
+    write_report(out, m, records, &infos, command)?;
+    Ok(Some(infos.len()))
+}
+
 /// The offered load of a run (the x axis value), else its achieved request rate.
 fn x_of(m: &Manifest, r: &RunRecord) -> Option<f64> {
     match m.x_axis() {

@@ -8,6 +8,7 @@ pub mod features;
 mod file;
 pub mod infra;
 pub mod limits;
+pub mod lora;
 mod resolve;
 
 pub use file::{

@@ -12,6 +12,7 @@ pub mod batching;
 mod decode;
 pub mod disagg;
 mod kv;
+pub mod lora;
 pub mod pipeline;
 mod preempt;
 pub mod prefix_cache;

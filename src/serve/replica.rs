@@ -288,8 +288,13 @@ impl Replica {
     /// Takes the head of the waiting queue into the running batch: its prompt's cached blocks
     /// are pinned, and its prefill starts.
     pub(super) fn admit_waiting(&mut self, id: RequestId, reqs: &mut [ReqState]) {
-        let r = &reqs[id.index()];
-        self.waiting.remove(&(r.priority, r.seq));
+        if self.lora.is_some() {
+            // The admitted request may stand behind one whose adapter found no slot.
+            let r = &reqs[id.index()];
+            self.waiting.remove(&(r.priority, r.seq));
+        } else {
+            self.waiting.pop_first();
+        }
         reqs[id.index()].ledger.admitted(self.plan.start, &self.attr);
         self.pin_prefix(id, reqs);
         self.acquire_adapter(id, reqs);

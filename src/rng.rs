@@ -28,6 +28,8 @@ pub enum Stream {
     ClientDelay,
     /// The block bootstrap of a replayed trace (`workload.arrival.bootstrap_block`).
     TraceSample,
+    /// Each request's LoRA adapter (`serving.lora`).
+    Adapters,
 }
 
 impl Stream {
@@ -44,6 +46,7 @@ impl Stream {
             Stream::Speculative(replica) => run_seed ^ mix64(replica as u64) ^ 0x5BEC_DEC0_DE00,
             Stream::ClientDelay => run_seed ^ 0xC11E_47DE_0006,
             Stream::TraceSample => run_seed ^ 0x7ACE_B007_0007,
+            Stream::Adapters => run_seed ^ 0xADA9_7E25_0008,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod nitro;
 mod peak;
 pub mod power;
 mod ranges;
+pub mod storage;
 pub use peak::PeakTflops;
 pub(crate) use ranges::validate_instance;
 use ranges::{check_power, check_ranges, check_shapes};
@@ -370,6 +371,8 @@ struct ProfileFile {
     nitro: Option<nitro::Nitro>,
     #[serde(default)]
     host_software: Option<nitro::HostSoftware>,
+    #[serde(default)]
+    storage: Vec<storage::StorageTier>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -381,6 +384,8 @@ pub struct Catalog {
     pub nitro: Option<nitro::Nitro>,
     /// Host CPU costs of serving (`hw-profiles/infrastructure.toml`; none: free).
     pub host_software: Option<nitro::HostSoftware>,
+    /// Storage tiers (`hw-profiles/storage.toml`).
+    pub storage: Vec<storage::StorageTier>,
     /// The profile file each chip, instance and host was read from (keys `chip NAME`,
     /// `instance NAME`, `host NAME`): where every number's source comment is.
     pub profile_files: std::collections::BTreeMap<String, String>,
@@ -442,6 +447,9 @@ impl Catalog {
         for chip in &f.chip {
             validate_chip(chip, file)?;
         }
+        for t in &f.storage {
+            storage::validate(t, file)?;
+        }
         let origin = file.display().to_string();
         let names = f.chip.iter().map(|c| format!("chip {}", c.name));
         let names = names.chain(f.instance.iter().map(|i| format!("instance {}", i.name)));
@@ -451,6 +459,7 @@ impl Catalog {
         upsert(&mut self.chips, f.chip, |c| c.name.clone());
         upsert(&mut self.instances, f.instance, |i| i.name.clone());
         upsert(&mut self.hosts, f.host, |h| h.name.clone());
+        upsert(&mut self.storage, f.storage, |t| t.name.clone());
         if f.nitro.is_some() {
             self.nitro = f.nitro;
         }
@@ -501,6 +510,9 @@ impl Catalog {
     }
     pub fn host(&self, name: &str) -> Result<&Host, String> {
         find(&self.hosts, name, |h| &h.name, "host")
+    }
+    pub fn storage(&self, name: &str) -> Result<&storage::StorageTier, String> {
+        find(&self.storage, name, |t| &t.name, "storage tier")
     }
     /// The profile file an entry came from (`kind`: chip, instance or host), `-` if unknown.
     pub fn profile_file(&self, kind: &str, name: &str) -> &str {

@@ -390,6 +390,8 @@ pub struct RunResult {
     pub speculative: Option<SpeculativeResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moe: Option<MoeResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraResult>,
     /// Host CPU and front-end tier load.
     #[serde(default)]
     pub infrastructure: InfraResult,
@@ -428,6 +430,28 @@ pub struct PrefixCacheResult {
     /// Time remote-tier fetches over EFA blocked steps, seconds.
     #[serde(default)]
     pub remote_fetch_s: f64,
+}
+
+/// LoRA adapters, summed over replicas (`serving.lora`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoraResult {
+    pub adapters: u32,
+    pub slots_per_replica: u32,
+    /// Bytes of one adapter.
+    pub adapter_bytes: f64,
+    /// Admissions whose adapter was resident, and hits / (hits + loads).
+    pub hits: u64,
+    pub hit_rate: f64,
+    /// Adapters loaded into a device slot, those read from storage first, and slots evicted.
+    pub loads: u64,
+    pub storage_reads: u64,
+    pub evictions: u64,
+    /// Time adapter loads blocked steps, seconds.
+    pub load_s: f64,
+    /// Tokens that ran through an adapter (prompt and decode).
+    pub adapter_tokens: u64,
+    /// KV blocks per replica given up to the adapter slots.
+    pub kv_blocks_for_adapters: u64,
 }
 
 /// Speculative decoding, summed over replicas (`serving.speculative`).

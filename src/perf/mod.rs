@@ -21,11 +21,14 @@ pub mod collective;
 pub mod cpu;
 pub mod fit;
 pub mod fixed;
+mod lora;
 pub mod moe;
 pub mod network;
 pub mod pipeline;
 pub mod shape;
 mod step;
+
+pub use lora::AdapterWork;
 
 use crate::dtype::{Dtype, WeightFormat};
 use crate::error::{Error, Result};

@@ -113,6 +113,8 @@ pub struct Features {
     pub ep: u32,
     /// Routing probability per expert (empty: uniform, the closed-form default).
     pub expert_shares: Vec<f64>,
+    /// LoRA adapters (`serving.lora`), if on.
+    pub lora: Option<crate::serve::lora::LoraConfig>,
 }
 
 /// The feature sections of a scenario file, as written, wherever they sit in it.

@@ -207,6 +207,9 @@ pub struct ServingSection {
     pub prefix_cache: Option<features::PrefixCacheSection>,
     #[serde(default)]
     pub speculative: Option<features::SpeculativeSection>,
+    /// LoRA adapters (`scenario::lora`).
+    #[serde(default)]
+    pub lora: Option<super::lora::LoraSection>,
 }
 
 impl Default for ServingSection {
@@ -225,6 +228,7 @@ impl Default for ServingSection {
             kv_admission: None,
             prefix_cache: None,
             speculative: None,
+            lora: None,
         }
     }
 }

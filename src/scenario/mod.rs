@@ -10,6 +10,7 @@ pub mod fleet;
 pub mod gateway;
 pub mod infra;
 pub mod limits;
+pub mod lora;
 mod resolve;
 
 pub use file::{

@@ -257,7 +257,7 @@ impl Replica {
                 // Prompts finished by this step join the batch when it ends.
                 let admitted_now = self.plan.prefill_done.len();
                 let budget = self.cfg.max_batched_tokens as u64;
-                let head_need = self.waiting_front().map_or(0, |id| {
+                let head_need = self.waiting_front(reqs).map_or(0, |id| {
                     let p = &reqs[id.index()].progress;
                     (p.prompt_len - p.prefilled) as u64
                 });

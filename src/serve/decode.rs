@@ -42,6 +42,8 @@ pub struct DecodeBatch {
     /// Sequences finish at a step known when they join (not with speculative decoding, where
     /// they advance by different amounts).
     finish_heap: bool,
+    /// Decoding sequences that run with a LoRA adapter.
+    adapter_rows: u32,
 }
 
 impl DecodeBatch {
@@ -61,6 +63,7 @@ impl DecodeBatch {
             track_crossings,
             pads_finished_rows,
             finish_heap,
+            adapter_rows: 0,
         }
     }
 
@@ -72,6 +75,10 @@ impl DecodeBatch {
     }
     pub fn is_empty(&self) -> bool {
         self.seqs.is_empty()
+    }
+    /// Decoding sequences that run with a LoRA adapter.
+    pub fn adapter_rows(&self) -> u32 {
+        self.adapter_rows
     }
     pub fn last_decode_end(&self) -> SimTime {
         self.last_decode_end
@@ -123,6 +130,7 @@ impl DecodeBatch {
             self.crossing[key] += 1;
         }
         self.seqs.push(id);
+        self.adapter_rows += reqs[id.index()].adapter.is_some() as u32;
         if self.finish_heap {
             self.finish.push(Reverse((finish_at, id.0, epoch)));
         }
@@ -136,6 +144,7 @@ impl DecodeBatch {
         let ctx = self.ctx_next(r);
         let key = self.crossing_key(r);
         let off = r.slot.ctx_join as i64 - r.slot.step_join as i64;
+        self.adapter_rows -= r.adapter.is_some() as u32;
         self.seqs.swap_remove(pos);
         if let Some(&moved) = self.seqs.get(pos) {
             reqs[moved.index()].slot.pos = pos as u32;

@@ -14,6 +14,7 @@ mod decode;
 pub mod disagg;
 pub mod gateway;
 mod kv;
+pub mod lora;
 pub mod pipeline;
 mod preempt;
 pub mod prefix_cache;

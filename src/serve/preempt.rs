@@ -21,8 +21,16 @@ impl Replica {
             if !self.kv.fits(blocks, self.watermark()) {
                 return;
             }
+            if self
+                .lora
+                .as_ref()
+                .is_some_and(|l| !l.admissible(reqs[id.index()].adapter))
+            {
+                return;
+            }
             self.swapped.pop_first();
             self.kv.claim(blocks);
+            self.acquire_adapter(id, reqs);
             let bytes = self.swap.bytes_for(cached + fixed * self.cfg.block_tokens as u64);
             self.swap.swap_in(bytes);
             self.swap_copy(bytes);
@@ -69,6 +77,7 @@ impl Replica {
         let fixed = reqs[victim.index()].kv_fixed_blocks as u64;
         self.kv.give_back(self.kv.blocks_for(cached) + fixed);
         self.unpin_prefix(victim, reqs);
+        self.release_adapter(victim, reqs);
         self.batch.forget_fresh(victim);
         let last_decode_end = self.batch.last_decode_end();
         let r = &mut reqs[victim.index()];

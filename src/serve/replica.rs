@@ -10,6 +10,7 @@
 use super::attribution::{AttrClock, Segment};
 use super::decode::DecodeBatch;
 use super::kv::{KvBlocks, SwapSpace};
+use super::lora::AdapterRegistry;
 use super::prefix_cache::PrefixCache;
 use super::router::ReplicaLoad;
 use super::spec::SpecDecoder;
@@ -88,6 +89,8 @@ pub struct ReplicaSpec {
     pub prefix: Option<PrefixCache>,
     /// Speculative decoding (`serving.speculative`), if on.
     pub spec: Option<SpecDecoder>,
+    /// LoRA adapter slots (`serving.lora`), if on.
+    pub lora: Option<AdapterRegistry>,
 }
 
 impl ReplicaSpec {
@@ -105,6 +108,7 @@ impl ReplicaSpec {
             swap: SwapSpace::default(),
             prefix: None,
             spec: None,
+            lora: None,
         }
     }
 }
@@ -136,6 +140,8 @@ pub struct Replica {
     /// Speculative decoding (`serving.speculative`), if on: sequences then advance by different
     /// amounts per step (O(batch) per decode step, see `spec.rs`).
     pub spec: Option<SpecDecoder>,
+    /// LoRA adapter slots (`serving.lora`), if on (`lora.rs`).
+    pub lora: Option<AdapterRegistry>,
     /// Running totals for latency attribution (`attribution.rs`).
     pub(super) attr: AttrClock,
 }
@@ -173,6 +179,7 @@ impl Replica {
             preempted_now: false,
             prefix: spec.prefix,
             spec: spec.spec,
+            lora: spec.lora,
             attr: AttrClock::default(),
         }
     }
@@ -259,7 +266,12 @@ impl Replica {
         self.attr_queued(id);
     }
 
-    pub(super) fn waiting_front(&self) -> Option<RequestId> {
+    /// The next waiting request to admit: the first by (priority, arrival) whose LoRA adapter
+    /// can run now.
+    pub(super) fn waiting_front(&self, reqs: &[ReqState]) -> Option<RequestId> {
+        if self.lora.is_some() {
+            return self.first_admissible(reqs);
+        }
         self.waiting.first_key_value().map(|(_, &id)| id)
     }
 
@@ -276,9 +288,16 @@ impl Replica {
     /// Takes the head of the waiting queue into the running batch: its prompt's cached blocks
     /// are pinned, and its prefill starts.
     pub(super) fn admit_waiting(&mut self, id: RequestId, reqs: &mut [ReqState]) {
-        self.waiting.pop_first();
+        if self.lora.is_some() {
+            // The admitted request may stand behind one whose adapter found no slot.
+            let r = &reqs[id.index()];
+            self.waiting.remove(&(r.priority, r.seq));
+        } else {
+            self.waiting.pop_first();
+        }
         reqs[id.index()].ledger.admitted(self.plan.start, &self.attr);
         self.pin_prefix(id, reqs);
+        self.acquire_adapter(id, reqs);
         reqs[id.index()].phase = Phase::Prefilling;
     }
 
@@ -330,6 +349,9 @@ impl Replica {
             Some(spec) => spec.step_cost(&self.perf, &shape),
             None => self.perf.step(&shape),
         };
+        if self.lora.is_some() {
+            self.add_adapter_cost(&mut cost, reqs);
+        }
         if self.plan.extra_ns > 0.0 {
             // Swap copies block the step (vLLM v0 swaps synchronously before the forward pass).
             cost.comm_ns += self.plan.extra_ns;
@@ -410,6 +432,7 @@ impl Replica {
     /// The request leaves the replica (finished, or handed off with `kv_tokens` of cache).
     pub(super) fn release(&mut self, id: RequestId, reqs: &mut [ReqState], kv_tokens: u64) {
         self.unpin_prefix(id, reqs);
+        self.release_adapter(id, reqs);
         let r = &reqs[id.index()];
         let blocks = if self.kv.reserves_full_length() {
             r.progress.blocks as u64

@@ -97,6 +97,10 @@ pub struct ReqState {
     pub prefill_only: bool,
     /// The prompt's prefix-cache data (set by the simulation when the request is routed).
     pub cache: PromptCache,
+    /// The LoRA adapter it runs with (`serving.lora`), if any.
+    pub adapter: Option<u32>,
+    /// Its adapter holds a slot on its replica (from admission until it stops running).
+    pub(super) adapter_held: bool,
     pub(super) replica: ReplicaId,
     pub(super) phase: Phase,
     pub(super) progress: Progress,
@@ -125,6 +129,8 @@ impl ReqState {
             client,
             prefill_only: false,
             cache: PromptCache::default(),
+            adapter: None,
+            adapter_held: false,
             replica: ReplicaId(0),
             phase: Phase::Queued,
             progress: Progress {

@@ -187,6 +187,24 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Whether replica `rid` (and, when disaggregated, some decode replica) could ever hold a
+    /// request of this prompt and `max_tokens` within the model's `max_context` (never its true
+    /// output: INV-12).
+    pub fn fits(&self, max_context: u32, rid: ReplicaId, input: u32, max_tokens: u32) -> bool {
+        if input as u64 + max_tokens as u64 > max_context as u64 {
+            return false;
+        }
+        let fits_decode = match &self.decode {
+            Some(d) => self.replicas[d.clone()]
+                .iter()
+                .any(|r| r.can_ever_fit(input, max_tokens)),
+            None => true,
+        };
+        fits_decode && self.replicas[rid.index()].can_ever_fit(input, max_tokens)
+    }
+}
+
 /// Instances each pool occupies (fractional when co-located pools share instances).
 pub(super) fn instances_needed(pools: &[Pool], link: KvLink) -> Vec<f64> {
     if link == KvLink::Neuronlink && pools.len() == 2 && pools[0].role == PoolRole::Prefill {

@@ -32,6 +32,8 @@ pub struct PoolFeatures {
     /// The replica's share of its instances' EFA, bytes per ns, and its latency.
     efa_bytes_per_ns: f64,
     efa_latency_ns: f64,
+    /// LoRA adapter slots (`serving.lora`).
+    lora: Option<super::lora::PoolLora>,
 }
 
 /// The cluster-wide remote tier: an LRU of blocks, fed with every routed prompt.
@@ -115,12 +117,16 @@ pub fn setup_pool(sc: &Scenario, pool: &Pool, perf: &PerfModel, notes: &mut Vec<
         bytes_per_block,
         efa_bytes_per_ns: hw.instance.efa_gbps / 8.0 * share,
         efa_latency_ns: hw.instance.efa_latency_us * 1e3,
+        lora: super::lora::PoolLora::new(sc, pool, perf, notes),
     })
 }
 
 /// Gives a replica its prefix cache and speculative decoder.
 pub fn setup_replica(sc: &Scenario, pf: &PoolFeatures, id: ReplicaId, r: &mut ReplicaSpec) {
     let f = &sc.features;
+    if let Some(l) = &pf.lora {
+        l.setup_replica(r);
+    }
     if f.prefix_cache.is_some() {
         let mut c = PrefixCache::new(pf.cache_block_tokens, pf.host_tier_blocks);
         c.remote_bytes_per_block = pf.bytes_per_block;

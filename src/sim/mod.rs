@@ -9,6 +9,7 @@ mod fleet;
 mod flow;
 mod frontend;
 mod handoff;
+mod lora;
 mod record;
 mod summary;
 pub mod timeline;
@@ -102,6 +103,8 @@ pub struct Simulation {
     prompts: features::PromptSource,
     prompt_blocks: features::PendingPrompts,
     remote_tier: Option<features::RemoteTier>,
+    /// Each request's LoRA adapter (`serving.lora`), if on.
+    adapters: Option<lora::AdapterDraw>,
     arrivals_left: u64,
     next_seq: u64,
     outcome: StepOutcome,
@@ -195,6 +198,7 @@ impl Simulation {
             prompts: features::PromptSource::new(sc),
             prompt_blocks: features::PendingPrompts::new(),
             remote_tier,
+            adapters: lora::AdapterDraw::new(sc),
             arrivals_left: sc.requests,
             next_seq: 0,
             outcome: StepOutcome::default(),
@@ -454,12 +458,13 @@ impl Simulation {
     /// could ever hold it, or rejected when the chosen replica's queue is full.
     fn route(&mut self, now: SimTime, h: frontend::Held) -> Option<RequestId> {
         let blocks = self.take_prompt_blocks(h.prefix, h.input);
+        let (adapter, key) = self.adapter_and_key(&h);
         let entry = self.cluster.entry.clone();
         let picked = self
             .router
-            .pick(self.cluster.replicas[entry.clone()].iter().map(Replica::load), h.prefix);
+            .pick(self.cluster.replicas[entry.clone()].iter().map(Replica::load), key);
         let rid = ReplicaId((entry.start + picked) as u32);
-        if !self.fits(rid, h.input, h.max_tokens) {
+        if !self.cluster.fits(self.sc.model.max_context, rid, h.input, h.max_tokens) {
             self.rec.counts.dropped += 1;
             if self.rec.counts.dropped == 1 {
                 self.notes.push(format!(
@@ -492,6 +497,7 @@ impl Simulation {
         state.prefix = h.prefix;
         state.ledger.routed(h.arrival, now, self.front.network_ns());
         state.cache.hashes = blocks;
+        state.adapter = adapter;
         if let (Some(rt), Some(b)) = (self.remote_tier.as_mut(), state.cache.hashes.as_ref()) {
             state.cache.remote_blocks = rt.route(b);
         }
@@ -505,21 +511,6 @@ impl Simulation {
             self.queue.push(now, Event::Kick(rid));
         }
         Some(id)
-    }
-
-    /// Whether replica `rid` (and, when disaggregated, some decode replica) could ever hold a
-    /// request of this prompt and `max_tokens` (never its true output: INV-12).
-    fn fits(&self, rid: ReplicaId, input: u32, max_tokens: u32) -> bool {
-        if input as u64 + max_tokens as u64 > self.sc.model.max_context as u64 {
-            return false;
-        }
-        let fits_decode = match &self.cluster.decode {
-            Some(d) => self.cluster.replicas[d.clone()]
-                .iter()
-                .any(|r| r.can_ever_fit(input, max_tokens)),
-            None => true,
-        };
-        fits_decode && self.cluster.replicas[rid.index()].can_ever_fit(input, max_tokens)
     }
 
     /// A request that was dropped or rejected: its closed-loop client, if any, sends again.

@@ -88,6 +88,7 @@ impl Simulation {
             prefix_cache: features::prefix_cache_result(&self.cluster.replicas),
             speculative: features::speculative_result(&self.cluster.replicas),
             moe: features::moe_result(&self.cluster.replicas),
+            lora: super::lora::lora_result(&self.sc, &self.cluster.replicas),
             infrastructure: self.infrastructure(frontend_usd_per_hour),
             pricing: priced,
             audit: Vec::new(),

@@ -56,7 +56,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         path,
     )?;
     let s = &f.serving;
-    let features = features::resolve(
+    let mut features = features::resolve(
         path,
         &dir,
         &ServedModel {
@@ -73,6 +73,8 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
             expert_shares: f.model.expert_shares.as_deref(),
         },
     )?;
+    let cx = lora_context(&model, &catalog, &classes, &pools, &features);
+    features.lora = lora(s, &cx, path, &mut notes)?;
     if let Some(n) = &f.name {
         // Printed to the terminal and into reports: one plain line.
         crate::input::check_label(path, "name", n)?;
@@ -185,6 +187,53 @@ fn pages_are_the_schedulers_blocks(
         }
     }
     Ok(())
+}
+
+/// `[serving.lora]`, and the routing policy that needs it.
+fn lora(
+    s: &super::ServingSection,
+    cx: &super::lora::LoraContext,
+    path: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Option<crate::serve::lora::LoraConfig>> {
+    let lora = match &s.lora {
+        Some(l) => super::lora::resolve(l, cx, path, notes)?,
+        None => None,
+    };
+    if s.routing == crate::serve::router::RoutingPolicy::AdapterAffinity && lora.is_none() {
+        return Err(Error::input(
+            path,
+            "serving.routing",
+            "\"adapter-affinity\" routes by LoRA adapter: it needs [serving.lora] (enabled); without adapters use \"least-outstanding\" or \"prefix-affinity\"",
+        ));
+    }
+    Ok(lora)
+}
+
+/// What `[serving.lora]` is checked against: the model, the catalog's storage tiers, the
+/// classes, and whether the deployment is one the adapter model covers.
+fn lora_context<'a>(
+    model: &'a crate::model::ModelSpec,
+    catalog: &'a crate::hw::Catalog,
+    classes: &'a [super::WorkloadClass],
+    pools: &[super::Pool],
+    features: &features::Features,
+) -> super::lora::LoraContext<'a> {
+    let unsupported = if pools.iter().any(|p| p.role != crate::serve::PoolRole::Unified) {
+        Some("with disaggregated prefill and decode pools")
+    } else if pools.iter().any(|p| p.pp > 1) {
+        Some("with pipeline parallelism (pp > 1)")
+    } else if features.speculative.is_some() {
+        Some("with speculative decoding")
+    } else {
+        None
+    };
+    super::lora::LoraContext {
+        model,
+        catalog,
+        classes: classes.iter().map(|c| c.name.as_str()).collect(),
+        unsupported,
+    }
 }
 
 fn base_dir(path: &Path) -> PathBuf {

@@ -31,7 +31,7 @@ fn add_chunks(rep: &mut Replica, now: SimTime, reqs: &mut [ReqState], shape: &mu
             break;
         }
         let admitting = i >= rep.prefilling.len();
-        let Some(id) = next_prompt(rep, i, admit_new) else {
+        let Some(id) = next_prompt(rep, reqs, i, admit_new) else {
             break;
         };
         if admitting && rep.preempted_now {
@@ -69,11 +69,11 @@ fn add_chunks(rep: &mut Replica, now: SimTime, reqs: &mut [ReqState], shape: &mu
 
 /// The `i`-th prompt of this step: a partial prompt, or the head of the waiting queue while new
 /// prompts may be admitted and a batch slot is free.
-fn next_prompt(rep: &Replica, i: usize, admit_new: bool) -> Option<RequestId> {
+fn next_prompt(rep: &Replica, reqs: &[ReqState], i: usize, admit_new: bool) -> Option<RequestId> {
     if i < rep.prefilling.len() {
         return Some(rep.prefilling[i]);
     }
-    match rep.waiting_front() {
+    match rep.waiting_front(reqs) {
         Some(id) if admit_new && rep.batch_slot_free() => Some(id),
         _ => None,
     }

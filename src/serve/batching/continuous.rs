@@ -24,7 +24,7 @@ pub fn fill_step(r: &mut Replica, now: SimTime, reqs: &mut [ReqState], shape: &m
 
 /// vLLM v0: admit whole prompts FCFS while batch slots, the token budget and KV blocks last.
 fn admit_whole_prompts(rep: &mut Replica, now: SimTime, reqs: &mut [ReqState], shape: &mut BatchShape) {
-    while let Some(id) = rep.waiting_front() {
+    while let Some(id) = rep.waiting_front(reqs) {
         let r = &reqs[id.index()];
         let p = &r.progress;
         let need = (p.prompt_len as u64 - p.prefilled as u64).min(p.prompt_len as u64 - rep.cached_prefix_tokens(r));

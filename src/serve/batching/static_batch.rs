@@ -25,7 +25,7 @@ pub fn fill_step(r: &mut Replica, now: SimTime, reqs: &mut [ReqState], shape: &m
 /// them together.
 fn admit_batch(rep: &mut Replica, now: SimTime, reqs: &mut [ReqState], shape: &mut BatchShape) {
     rep.batch.start_padded_batch();
-    while let Some(id) = rep.waiting_front() {
+    while let Some(id) = rep.waiting_front(reqs) {
         if shape.prefill_seqs >= rep.cfg.max_batch {
             break;
         }

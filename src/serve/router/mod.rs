@@ -29,6 +29,10 @@ pub enum RoutingPolicy {
     /// outstanding requests than ⌈1.25 · (total + 1) / replicas⌉. Requests without a prefix
     /// key: least outstanding.
     PrefixAffinity,
+    /// Requests with the same LoRA adapter go to one replica (its adapter stays loaded):
+    /// consistent hashing of the adapter with the same bounded load as prefix affinity. Requests
+    /// on the base model: least outstanding.
+    AdapterAffinity,
 }
 
 /// What the router sees of a replica.
@@ -69,14 +73,15 @@ impl Router {
 
     /// Ties go to the lowest replica index, so the choice is deterministic.
     /// Picks among `loads` (a pool's replicas, in order); returns the index within the pool.
-    /// `prefix`: the request's prefix key, if any.
+    /// `prefix`: the request's affinity key, if any (its prompt prefix, or its adapter under
+    /// adapter affinity).
     pub fn pick(&mut self, loads: impl ExactSizeIterator<Item = ReplicaLoad>, prefix: Option<u64>) -> usize {
         match self.policy {
             RoutingPolicy::RoundRobin => self.round_robin.pick(loads.len()),
             RoutingPolicy::LeastOutstanding => least::outstanding(loads),
             RoutingPolicy::LeastTokens => least::tokens(loads),
             RoutingPolicy::PowerOfTwo => self.power_of_two.pick(collect(&mut self.loads, loads)),
-            RoutingPolicy::PrefixAffinity => match prefix {
+            RoutingPolicy::PrefixAffinity | RoutingPolicy::AdapterAffinity => match prefix {
                 Some(key) => self.affinity.pick(collect(&mut self.loads, loads), key),
                 None => least::outstanding(loads),
             },

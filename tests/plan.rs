@@ -517,3 +517,24 @@ fn a_trace_plan_rechecks_on_a_bootstrap_sample_and_prints_its_defaults() {
         assert!((tr.mean_rate_per_s() - rate).abs() < 1e-6, "{}", tr.mean_rate_per_s());
     }
 }
+
+/// A rate demand's arrival process changes the fleet (burstier traffic needs more): the label
+/// every report prints says it, and says when it is the default.
+#[test]
+fn a_rate_demand_prints_its_arrival_process_and_whether_it_is_the_default() {
+    let p = plan_at(4.0, "");
+    assert!(
+        p.demand
+            .label()
+            .contains("4 req/s, Poisson arrivals (default; set demand.cv)"),
+        "{}",
+        p.demand.label()
+    );
+    let text = plan_text(4.0, "").replace("requests = 400\n", "requests = 400\ncv = 2.0\n");
+    let g = plan::load_str(&text, Path::new("plan.toml")).unwrap();
+    assert!(
+        g.demand.label().contains("4 req/s, Gamma arrivals (cv 2)"),
+        "{}",
+        g.demand.label()
+    );
+}

@@ -22,12 +22,7 @@ fn example_scenarios() -> Vec<std::path::PathBuf> {
 #[test]
 fn parts_sum_to_ttft_and_e2e_exactly_on_every_example_scenario() {
     for path in example_scenarios() {
-        let sc = match codesim::scenario::load(&path) {
-            Ok(sc) => sc,
-            // Scenarios that replay ../shared skip without it.
-            Err(e) if e.to_string().contains("shared") => continue,
-            Err(e) => panic!("{}: {e}", path.display()),
-        };
+        let sc = codesim::scenario::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         // The audit checks every event (O(running) each): on the smaller scenarios only; the
         // rows are checked on all.
         let opts = RunOptions {

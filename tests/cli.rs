@@ -220,21 +220,6 @@ fn run_json_has_the_documented_keys_and_out_writes_files() {
     );
 }
 
-/// Whether an example reads `../shared` (traces) on a clone without it beside: such an example is
-/// skipped, with a message.
-fn needs_missing_shared(p: &Path) -> bool {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(p).unwrap();
-    let missing = text.contains("../shared/") && !root.join("../shared").is_dir();
-    if missing {
-        eprintln!(
-            "skipped: {} reads ../shared, which is not beside the clone",
-            p.display()
-        );
-    }
-    missing
-}
-
 #[test]
 fn every_example_scenario_runs() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
@@ -247,9 +232,6 @@ fn every_example_scenario_runs() {
             n.starts_with("sweep-") || n.starts_with("plan-")
         });
         if p.extension().is_some_and(|x| x == "toml") && !is_sweep {
-            if needs_missing_shared(&p) {
-                continue;
-            }
             let (code, _, stderr) = codesim(&["run", p.to_str().unwrap(), "--json"]);
             assert_eq!(code, 0, "{}: {stderr}", p.display());
             n += 1;

@@ -16,19 +16,9 @@ fn run(text: &str) -> codesim::RunResult {
     codesim::simulate(&scenario(text)).unwrap()
 }
 
-/// The Mooncake conversation trace in `../shared/traces`, or None (the test says it is skipped)
-/// on a clone without `../shared` beside it.
-fn conversation_trace() -> Option<std::path::PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces/conversation_trace.jsonl");
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipped: {} not found (the bundled traces sit in ../shared beside the clone)",
-            path.display()
-        );
-        None
-    }
+/// The Mooncake conversation trace in the repository's `data/traces`.
+fn conversation_trace() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/traces/conversation_trace.jsonl")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -39,9 +29,7 @@ fn conversation_trace() -> Option<std::path::PathBuf> {
 /// counts longest cached prefixes hits exactly the repeated blocks.
 #[test]
 fn mooncake_unbounded_hit_rate_is_the_repeated_block_fraction() {
-    let Some(path) = conversation_trace() else {
-        return;
-    };
+    let path = conversation_trace();
     let t = read_trace(&path, TraceFormat::MooncakeJsonl).unwrap();
     let rate = unbounded_hit_rate(t.requests.iter().map(|r| r.hash_ids.as_slice()));
     println!("unbounded prefix-cache block hit rate: {:.4} %", rate * 100.0);
@@ -52,9 +40,7 @@ fn mooncake_unbounded_hit_rate_is_the_repeated_block_fraction() {
 /// 100 TB), replayed fast. Admission order is arrival order, so the hit rate is the trace's.
 #[test]
 fn mooncake_end_to_end_hit_rate_with_a_huge_cache() {
-    let Some(path) = conversation_trace() else {
-        return;
-    };
+    let path = conversation_trace();
     let r = run(&format!(
         "[hardware]\ninstance = \"p5.48xlarge\"\nchip = {{ hbm_gib = 100000.0 }}\n[model]\nname = \"llama-3.1-8b\"\n[serving]\nscheduler = \"chunked\"\n[serving.prefix_cache]\nenabled = true\n[workload]\narrival = {{ kind = \"trace\", path = \"{}\", format = \"mooncake-jsonl\", rate_scale = 1.0 }}\n",
         path.display()

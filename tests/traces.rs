@@ -1,6 +1,5 @@
-//! The trace readers on the bundled public traces (`../shared/traces`): their sizes, means and
-//! spans must match the published figures. The traces are not part of the repository, so each
-//! test is skipped, with a message, where they are absent.
+//! The trace readers on the bundled public traces (`data/traces`, copies of `../shared/traces`):
+//! their sizes, means and spans must match the published figures.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -8,26 +7,17 @@ use std::time::Instant;
 
 use codesim::workload::trace::{Trace, TraceFormat, parse_trace, read_trace};
 
-/// The bundled trace `name`, beside the repository or in `/work/shared/traces`; `None` (after
-/// saying the test is skipped) when neither holds it.
-fn trace_path(name: &str) -> Option<PathBuf> {
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/traces")
-        .join(name);
-    let shared = Path::new("/work/shared/traces").join(name);
-    let found = [beside, shared].into_iter().find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("skipped: bundled trace {name} not found in ../shared/traces or /work/shared/traces");
-    }
-    found
+/// The bundled trace `name` in the repository's `data/traces`.
+fn trace_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/traces").join(name)
 }
 
-fn read(name: &str) -> Option<Trace> {
-    let path = trace_path(name)?;
+fn read(name: &str) -> Trace {
+    let path = trace_path(name);
     let start = Instant::now();
     let t = read_trace(&path, TraceFormat::Auto).unwrap_or_else(|e| panic!("{e}"));
     eprintln!("{name}: {} rows parsed in {:?}", t.requests.len(), start.elapsed());
-    Some(t)
+    t
 }
 
 fn mean(v: impl Iterator<Item = u32>) -> f64 {
@@ -51,9 +41,7 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
 
 #[test]
 fn azure_conversation_matches_published_facts() {
-    let Some(t) = read("AzureLLMInferenceTrace_conv.csv") else {
-        return;
-    };
+    let t = read("AzureLLMInferenceTrace_conv.csv");
     assert_eq!(t.format, TraceFormat::AzureCsv);
     assert_eq!(t.block_tokens, None);
     assert_eq!(t.skipped_rows, 0);
@@ -86,9 +74,7 @@ fn azure_conversation_matches_published_facts() {
 
 #[test]
 fn azure_code_reads() {
-    let Some(t) = read("AzureLLMInferenceTrace_code.csv") else {
-        return;
-    };
+    let t = read("AzureLLMInferenceTrace_code.csv");
     assert_eq!(t.format, TraceFormat::AzureCsv);
     assert_eq!(t.requests.len(), 8_819);
     assert!(close(t.span_s(), 3436.0, 1.0), "{}", t.span_s());
@@ -96,9 +82,7 @@ fn azure_code_reads() {
 
 #[test]
 fn mooncake_conversation_matches_published_facts() {
-    let Some(t) = read("conversation_trace.jsonl") else {
-        return;
-    };
+    let t = read("conversation_trace.jsonl");
     assert_eq!(t.format, TraceFormat::MooncakeJsonl);
     assert_eq!(t.block_tokens, Some(512));
     let r = &t.requests;
@@ -130,9 +114,7 @@ fn mooncake_conversation_matches_published_facts() {
 
 #[test]
 fn mooncake_synthetic_reads() {
-    let Some(t) = read("synthetic_trace.jsonl") else {
-        return;
-    };
+    let t = read("synthetic_trace.jsonl");
     assert_eq!(t.requests.len(), 3_993);
     assert!(close(t.span_s(), 1022.0, 1.0), "{}", t.span_s());
 }
@@ -140,9 +122,7 @@ fn mooncake_synthetic_reads() {
 #[test]
 fn parsing_the_bundled_traces_is_fast() {
     // A loose bound that holds in debug builds too; release figures are in the module report.
-    let Some(path) = trace_path("conversation_trace.jsonl") else {
-        return;
-    };
+    let path = trace_path("conversation_trace.jsonl");
     let bytes = std::fs::read(path).unwrap();
     let start = Instant::now();
     parse_trace(&bytes, "conversation_trace.jsonl", TraceFormat::Auto).unwrap();

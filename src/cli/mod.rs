@@ -14,11 +14,22 @@ use codesim::error::{Error, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Where every input file format is documented, for `--help`.
+const FORMATS_HELP: &str = "File formats (every key, its type, default, accepted values and an example):
+  scenario    docs/reference/scenario.md
+  sweep       docs/reference/sweep.md
+  plan        docs/reference/plan.md
+  validation  docs/reference/validation.md
+  traces      docs/reference/traces.md   (Azure, BurstGPT, Vidur CSV; Mooncake JSONL)
+  config.json docs/reference/hf-config.md (Hugging Face fields read)
+in the codesim repository (README.md links them).";
+
 #[derive(Parser)]
 #[command(
     name = "codesim",
     version,
-    about = "Discrete-event simulator of LLM inference serving in a datacenter"
+    about = "Discrete-event simulator of LLM inference serving in a datacenter",
+    after_help = FORMATS_HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -29,7 +40,7 @@ struct Cli {
 enum Command {
     /// Simulate one scenario and print its summary.
     Run {
-        /// The scenario TOML file.
+        /// The scenario TOML file (format: docs/reference/scenario.md).
         scenario: PathBuf,
         /// Print the summary as one JSON object.
         #[arg(long)]
@@ -90,7 +101,7 @@ enum Command {
         repeat: u32,
         /// Folder holding the Azure 2023 traces (AzureLLMInferenceTrace_conv.csv) for the
         /// large workloads; they are reported as skipped when it is missing.
-        #[arg(long, default_value = "../shared/traces")]
+        #[arg(long, default_value = "data/traces")]
         traces: PathBuf,
         /// Run only the workloads whose name contains one of these (repeatable).
         #[arg(long)]
@@ -105,8 +116,8 @@ enum Command {
     /// profile_export_aiperf.json / .csv; LLMPerf *_summary.json / *_individual_responses.json.
     /// Formats and context keys: docs/keys-import.md.
     Validate {
-        /// A validation file (schema in the header of shared/validation/published.toml), or one
-        /// or more benchmark result files; with `--cv`, one or more validation files.
+        /// A validation file (format: docs/reference/validation.md), or one or more benchmark
+        /// result files; with `--cv`, one or more validation files.
         #[arg(required = true)]
         file: Vec<PathBuf>,
         #[command(flatten)]
@@ -126,7 +137,8 @@ enum Command {
     /// validation file, or in your own benchmark result files (the formats `validate` reads, with
     /// a context: docs/keys-import.md).
     Calibrate {
-        /// A validation file, or one or more benchmark result files.
+        /// A validation file (format: docs/reference/validation.md), or one or more benchmark
+        /// result files.
         #[arg(required = true)]
         file: Vec<PathBuf>,
         #[command(flatten)]
@@ -142,7 +154,7 @@ enum Command {
     /// Simulate every combination of a sweep file's axes, in parallel; write results.parquet/.csv,
     /// plots and report.md/.html.
     Sweep {
-        /// The sweep TOML file (schema in the header of src/sweep/mod.rs).
+        /// The sweep TOML file (format: docs/reference/sweep.md).
         file: PathBuf,
         /// Output directory (default: reports/<sweep name>).
         #[arg(long)]
@@ -177,7 +189,7 @@ enum Command {
     /// Size the cheapest fleet meeting a plan's SLOs (bisection on replicas per candidate), with
     /// rejections, Pareto frontier, headroom and what-ifs.
     Plan {
-        /// The plan TOML file (schema in the header of src/plan/mod.rs).
+        /// The plan TOML file (format: docs/reference/plan.md).
         file: PathBuf,
         /// Print the result as one JSON object.
         #[arg(long)]

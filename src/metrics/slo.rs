@@ -69,11 +69,10 @@ fn default_percentile() -> f64 {
 }
 
 impl Slo {
-    /// A readable name: the given one, or e.g. "p99 TPOT ≤ 50 ms".
+    /// A readable name: the thresholds, e.g. "p99 TPOT ≤ 50 ms", after the given name if any
+    /// ("interactive (p99 TPOT ≤ 50 ms)"), so the percentile (99 unless set: it changes which
+    /// runs pass) is printed wherever the SLO is.
     pub fn label(&self) -> String {
-        if let Some(n) = &self.name {
-            return n.clone();
-        }
         let p = format!("p{}", self.percentile);
         let mut parts = Vec::new();
         for (what, v) in [("TTFT", self.ttft_ms), ("TPOT", self.tpot_ms), ("E2E", self.e2e_ms)] {
@@ -81,7 +80,11 @@ impl Slo {
                 parts.push(format!("{p} {what} ≤ {} ms", v));
             }
         }
-        parts.join(", ")
+        let thresholds = parts.join(", ");
+        match &self.name {
+            Some(n) => format!("{n} ({thresholds})"),
+            None => thresholds,
+        }
     }
 
     /// The SLO's percentile of a distribution.
@@ -247,6 +250,11 @@ mod tests {
         assert_eq!(slo.percentile, 99.0);
         assert_eq!(slo.at(&dist()), 4.0);
         assert_eq!(slo.label(), "p99 TPOT ≤ 50 ms");
+        let named = Slo {
+            name: Some("interactive".into()),
+            ..slo.clone()
+        };
+        assert_eq!(named.label(), "interactive (p99 TPOT ≤ 50 ms)");
         assert!(slo.check(Path::new("s.toml"), "slo").is_ok());
         assert!(slo.met_by_request(1e9, 50.0, 1e9) && slo.met_by_request(1e9, f64::NAN, 1e9));
         assert!(!slo.met_by_request(0.0, 50.5, 0.0));

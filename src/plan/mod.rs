@@ -12,7 +12,7 @@
 //! verify_seed = 44               # the best fleet is re-simulated with it (default: seed + seeds_per_probe)
 //!
 //! [demand]                       # a trace, time-scaled ...
-//! trace = "../../shared/traces/AzureLLMInferenceTrace_conv.csv"
+//! trace = "../data/traces/AzureLLMInferenceTrace_conv.csv"
 //! rate_scale = 50.0              # × the trace's arrival rate (or rate_per_s = 275.0: its mean rate)
 //! requests = 5000                # the first N rows (default: all)
 //! # ... or a rate:  rate_per_s = 20.0, growth = 1.5, daily_profile = [24 hourly multipliers],
@@ -167,7 +167,15 @@ impl Demand {
                     ),
                 }
             }
-            (None, Some(r)) => format!("{} req/s", fmt(r * self.peak_factor())),
+            // The arrival process changes the answer (burstier needs more): always said, the
+            // default as a default.
+            (None, Some(r)) => match self.cv {
+                Some(cv) => format!("{} req/s, Gamma arrivals (cv {})", fmt(r * self.peak_factor()), fmt(cv)),
+                None => format!(
+                    "{} req/s, Poisson arrivals (default; set demand.cv)",
+                    fmt(r * self.peak_factor())
+                ),
+            },
             _ => String::new(),
         };
         if self.daily_profile.is_some() {

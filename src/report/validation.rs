@@ -44,6 +44,7 @@ pub fn markdown(r: &Report, path: &Path) -> String {
         }
         let _ = writeln!(s);
     }
+    engines(&mut s, r);
     let _ = writeln!(s, "## Cases\n");
     let _ = writeln!(s, "| case | metric | predicted | measured | error % |");
     let _ = writeln!(s, "|---|---|---:|---:|---:|");
@@ -72,6 +73,28 @@ pub fn markdown(r: &Report, path: &Path) -> String {
         }
     }
     s
+}
+
+/// The serving engine and version each case was simulated with: an answer-changing choice that a
+/// case without `engine` gets from `validation/engines.toml` (by its `source`), so it is printed.
+fn engines(s: &mut String, r: &Report) {
+    let mut cases: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> = Default::default();
+    for x in &r.rows {
+        cases.entry(x.engine.as_str()).or_default().insert(x.id.as_str());
+    }
+    if cases.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "## Engines\n\nEach case runs with its `engine` and `engine_version`, or, without them, those `validation/engines.toml` gives its `source` (else the chip's default engine), at seed 1.\n"
+    );
+    let _ = writeln!(s, "| engine | cases |");
+    let _ = writeln!(s, "|---|---:|");
+    for (engine, ids) in cases {
+        let _ = writeln!(s, "| {engine} | {} |", ids.len());
+    }
+    let _ = writeln!(s);
 }
 
 /// `(case, features)` of every simulated case with features, in case order.
@@ -200,6 +223,19 @@ mod tests {
             error_pct: 10.0,
             features: features.to_string(),
         }
+    }
+
+    #[test]
+    fn the_engine_of_every_case_is_printed_with_its_case_count() {
+        let r = crate::validate::summarise(
+            vec![row("a", "ttft_p50_ms", ""), row("a", "output_tok_s", "")],
+            Vec::new(),
+        );
+        let md = markdown(&r, Path::new("v.toml"));
+        assert!(
+            md.contains("## Engines") && md.contains("| AWS NxD Inference 2.26 | 1 |"),
+            "{md}"
+        );
     }
 
     #[test]

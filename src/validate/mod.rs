@@ -1,6 +1,7 @@
 //! `validate`: simulate published measurements and report the error of each predicted metric.
 //!
-//! The input file's schema is documented in the header of `../shared/validation/published.toml`;
+//! The input file's schema is documented in `docs/reference/validation.md` (and the header of
+//! `data/validation/published.toml`);
 //! the optional feature keys (length distributions, `[case.speculative]`, `prefix_hit_rate`,
 //! `replicas`, `max_batch`) in README.md ("Accuracy") and `validation/neuron-features.toml`.
 //! Each case becomes a scenario (generated TOML text through [`crate::scenario::load_str`], so
@@ -439,18 +440,11 @@ const PINNED_ACCURACY: [(&str, f64, f64); 9] = [
 mod tests {
     use super::*;
 
-    const PUBLISHED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/validation/published.toml");
+    const PUBLISHED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/validation/published.toml");
 
-    /// The published measurements, or None (the test says it is skipped) on a clone without
-    /// `../shared` beside it.
-    fn published() -> Option<&'static Path> {
-        let path = Path::new(PUBLISHED);
-        if path.is_file() {
-            Some(path)
-        } else {
-            eprintln!("skipped: {PUBLISHED} not found (../shared is not beside the clone)");
-            None
-        }
+    /// The published measurements (the in-repo copy of `../shared/validation/published.toml`).
+    fn published() -> &'static Path {
+        Path::new(PUBLISHED)
     }
 
     fn case_text(instance: &str, load_extra: &str) -> String {
@@ -478,9 +472,7 @@ output_tok_s = 100.0
 
     #[test]
     fn published_file_runs_or_skips_every_case() {
-        let Some(path) = published() else {
-            return;
-        };
+        let path = published();
         let text = read_text(path).unwrap();
         let file = parse(&text, path).unwrap();
         assert!(!file.case.is_empty());
@@ -667,9 +659,7 @@ output_tok_s = 100.0
         const MARGIN_PCT: f64 = 1.5;
         // (group, median |error| %, p90 |error| %) as calibrated.
         const PINNED: &[(&str, f64, f64)] = &PINNED_ACCURACY;
-        let Some(path) = published() else {
-            return;
-        };
+        let path = published();
         let report = run(path).unwrap();
         let groups: Vec<(String, Summary)> = report
             .by_metric

@@ -1,6 +1,8 @@
 //! Plots and human-readable reports.
 
+pub mod compare;
 pub mod explain;
+pub mod markdown;
 pub mod plan;
 pub mod plot;
 pub mod sweep;

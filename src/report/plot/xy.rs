@@ -51,8 +51,10 @@ impl XyPlan {
         let runs: Vec<_> = chart.series.iter().map(|s| drawable_runs(s, ok)).collect();
         let any_points = runs.iter().any(|(r, _)| !r.is_empty());
 
-        // Put the legend in the corner holding the fewest points and reference-line samples.
-        let mut occupied: Vec<(f64, f64)> = drawable().map(|(px, py)| (x.frac(px), y.frac(py))).collect();
+        // Put the legend in the corner holding the fewest points and reference-line samples; a
+        // data point weighs as much as a whole reference line across the corner (20 samples): a
+        // legend may cover part of a labelled line, never the data.
+        let mut occupied: Vec<(f64, f64, usize)> = drawable().map(|(px, py)| (x.frac(px), y.frac(py), 20)).collect();
         for line in &chart.reference_lines {
             for path in ref_line_paths(line, &x, &y) {
                 for w in path.windows(2) {
@@ -60,7 +62,7 @@ impl XyPlan {
                         let t = f64::from(i) / 20.0;
                         let fx = x.frac(w[0].0) * (1.0 - t) + x.frac(w[1].0) * t;
                         let fy = y.frac(w[0].1) * (1.0 - t) + y.frac(w[1].1) * t;
-                        occupied.push((fx, fy));
+                        occupied.push((fx, fy, 1));
                     }
                 }
             }
@@ -93,9 +95,10 @@ fn drawable_runs(s: &Series, ok: impl Fn((f64, f64)) -> bool) -> SeriesRuns {
     (runs, s.points.len() - shown)
 }
 
-/// The corner whose quarter of the plot holds the fewest of the `occupied` positions (fractions
-/// of each axis); the first of upper left, upper right, lower right, lower left on a tie.
-fn least_crowded_corner(occupied: &[(f64, f64)]) -> SeriesLabelPosition {
+/// The corner whose quarter of the plot holds the least weight of the `occupied` positions
+/// (fractions of each axis, weight); the first of upper left, upper right, lower right, lower
+/// left on a tie.
+fn least_crowded_corner(occupied: &[(f64, f64, usize)]) -> SeriesLabelPosition {
     let corners = [
         (SeriesLabelPosition::UpperLeft, false, true),
         (SeriesLabelPosition::UpperRight, true, true),
@@ -105,12 +108,13 @@ fn least_crowded_corner(occupied: &[(f64, f64)]) -> SeriesLabelPosition {
     let crowding = |right: bool, upper: bool| {
         occupied
             .iter()
-            .filter(|(fx, fy)| {
+            .filter(|(fx, fy, _)| {
                 let in_x = if right { *fx > 0.55 } else { *fx < 0.45 };
                 let in_y = if upper { *fy > 0.55 } else { *fy < 0.45 };
                 in_x && in_y
             })
-            .count()
+            .map(|o| o.2)
+            .sum::<usize>()
     };
     let mut legend_pos = SeriesLabelPosition::UpperLeft;
     let mut best = usize::MAX;

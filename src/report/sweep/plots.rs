@@ -238,10 +238,7 @@ pub(super) fn cost_chart(m: &Manifest, records: &[RunRecord], groups: &[Group]) 
     series.push(frontier);
     let p_label = format!("p{}", fmt_num(p));
     Chart {
-        title: format!(
-            "Cost per million output tokens against {p_label} {what} — {}",
-            subject(m, records)
-        ),
+        title: format!("$/M output tokens against {p_label} {what} — {}", subject(m, records)),
         x_label: format!("{what} {p_label} (ms)"),
         y_label: "cost ($ per million output tokens)".into(),
         x_log: true,

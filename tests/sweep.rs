@@ -266,7 +266,7 @@ fn plots_and_report_have_every_series() {
         ("cost-vs-latency", 3 + 1),
         ("cdf-ttft", configs),
         ("cdf-tpot", configs),
-        ("breakdown", 4 * configs),
+        ("breakdown", configs),
     ];
     for (stem, n) in expected {
         assert_eq!(series(stem).len(), n, "{stem}: {:?}", series(stem));

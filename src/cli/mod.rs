@@ -2,6 +2,7 @@
 //! prints.
 
 mod bench;
+mod compare;
 mod explain;
 mod interrupt;
 mod output;
@@ -203,6 +204,18 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
+    /// Two runs or two sweeps side by side: each metric's values, difference and ratio (sweeps
+    /// joined on configuration and swept value); Markdown on stdout.
+    Compare {
+        /// A run (summary.json, or the directory of `codesim run --out`) or a sweep (its output
+        /// directory, or its results.parquet).
+        a: PathBuf,
+        /// The other run or sweep, of the same kind.
+        b: PathBuf,
+        /// Also write compare.md and compare.html into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Redraw the plots and report of a sweep's output directory.
     Plot {
         /// The sweep output directory.
@@ -325,6 +338,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         }),
         Command::Merge { dirs, out, no_plots } => sweep::merge(&dirs, out.as_deref(), no_plots),
         Command::Plot { dir } => sweep::plot(&dir),
+        Command::Compare { a, b, out } => compare::run(&a, &b, out.as_deref()),
         Command::Plan {
             file,
             json,

@@ -121,7 +121,11 @@ fn write_windows(dir: &Path, result: &RunResult) -> Result<()> {
         path: dir.join("windows.parquet"),
         message: e.to_string(),
     })?;
-    table::write_parquet(&mut df, &dir.join("windows.parquet"))?;
+    table::write_parquet(
+        &mut df,
+        &codesim::metrics::windows::windows_docs(),
+        &dir.join("windows.parquet"),
+    )?;
     table::write_csv(&mut df, &dir.join("windows.csv"))?;
     codesim::report::fleet::draw_timeline(&result.windows, &result.scenario, &dir.join("timeline"))?;
     Ok(())

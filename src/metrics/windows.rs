@@ -150,6 +150,30 @@ impl Windows {
     }
 }
 
+/// The descriptions of the columns of [`windows_frame`], in its order (Parquet metadata).
+pub fn windows_docs() -> super::table::Docs {
+    [
+        ("start_s", "start of the window, seconds since the run's start"),
+        ("end_s", "end of the window (exclusive), seconds; the last window ends where the run's span ends"),
+        ("arrivals", "requests that arrived in the window"),
+        ("completions", "requests that completed in the window"),
+        ("replicas_ready", "replicas serving at the window's end"),
+        ("replicas_starting", "replicas starting (boot, weight load, warm-up) at the window's end; 0 while the fleet is static (no autoscaling in this version)"),
+        ("replicas_draining", "replicas draining (no new requests) at the window's end; 0 while the fleet is static (no autoscaling in this version)"),
+        ("queued", "requests waiting for a batch slot at the window's end"),
+        ("in_system", "requests in the system (front end, gateway, queues, running) at the window's end"),
+        ("ttft_p50_ms", "median time to first token of the requests completed in the window, ms (null: none completed)"),
+        ("ttft_p99_ms", "99th percentile time to first token of the requests completed in the window, ms (null: none completed)"),
+        ("tpot_p50_ms", "median time per output token of the requests completed in the window, ms (null: none completed)"),
+        ("tpot_p99_ms", "99th percentile time per output token of the requests completed in the window, ms (null: none completed)"),
+        ("slo_attainment", "share of the window's completed requests that met their SLO (null: no SLO, or none completed)"),
+        ("usd_per_hour", "what the instances in service cost per hour during the window, time-weighted"),
+    ]
+    .into_iter()
+    .map(|(c, d)| (c.to_string(), d.to_string()))
+    .collect()
+}
+
 /// The windows as a table (Parquet/CSV through [`super::table`]); missing percentiles are nulls.
 pub fn windows_frame(rows: &[WindowRow]) -> Result<DataFrame, PolarsError> {
     let f64s =
@@ -184,6 +208,15 @@ pub fn windows_frame(rows: &[WindowRow]) -> Result<DataFrame, PolarsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every column of the windows table has its description, in the table's order.
+    #[test]
+    fn every_window_column_is_described() {
+        let df = windows_frame(&[WindowRow::default()]).unwrap();
+        let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
+        let described: Vec<String> = windows_docs().into_iter().map(|(c, _)| c).collect();
+        assert_eq!(names, described);
+    }
 
     #[test]
     fn a_window_counts_its_own_requests_and_prices_time_weighted() {

@@ -1,7 +1,9 @@
 //! Plots and human-readable reports.
 
+pub mod compare;
 pub mod explain;
 pub mod fleet;
+pub mod markdown;
 pub mod plan;
 pub mod plot;
 pub mod sweep;

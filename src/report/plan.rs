@@ -64,20 +64,18 @@ pub fn write_plots(dir: &Path, r: &PlanReport) -> Result<Vec<&'static str>> {
 
     // What-ifs: the best fleet's $/hour per variation.
     if !r.whatifs.is_empty() {
-        let mut groups = vec![Bar {
-            label: "base".into(),
-            value: r.best.as_ref().map_or(f64::NAN, |b| b.usd_per_hour),
-        }];
+        let mut groups = vec![Bar::new("base", r.best.as_ref().map_or(f64::NAN, |b| b.usd_per_hour))];
         for w in &r.whatifs {
-            groups.push(Bar {
-                label: w.name.clone(),
-                value: w.best.as_ref().map_or(f64::NAN, |b| b.usd_per_hour),
-            });
+            groups.push(Bar::new(
+                w.name.clone(),
+                w.best.as_ref().map_or(f64::NAN, |b| b.usd_per_hour),
+            ));
         }
         let chart = BarChart {
             title: format!("{}: best fleet cost per what-if", r.name),
             y_label: "best fleet ($/hour)".into(),
             groups,
+            parts: vec![],
         };
         draw_bars(&chart, &pdir.join(WHATIF_PLOT))?;
         stems.push(WHATIF_PLOT);

@@ -7,7 +7,10 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::axis::{Axis, Ticked, linear_coord, linear_ticks, valid_on, y_label_area};
 use super::output::{Area, DrawResult, de};
-use super::{AXIS_DESC_PX, BarChart, FONT, PALETTE, TICK_PX, WIDTH, fmt_num, no_data_note, title_font};
+use super::{
+    AXIS_DESC_PX, BarChart, FONT, Hotspot, LEGEND_PX, PALETTE, PART_PALETTE, TICK_PX, WIDTH, fmt_num, no_data_note,
+    title_font,
+};
 
 /// The drawing area of a bar chart once its axes are set (x: bar index, y: value).
 type BarContext<'a, DB> = ChartContext<'a, DB, Cartesian2d<Ticked<RangedCoordf64>, Ticked<RangedCoordf64>>>;
@@ -33,7 +36,9 @@ impl BarLayout {
         let span = if max > min { max - min } else { 1.0 };
         // Bars start at zero; leave room beyond the bar ends for the value labels.
         let lo = if min < 0.0 { min - 0.1 * span } else { 0.0 };
-        let hi = if max > 0.0 || min == 0.0 { max + 0.1 * span } else { 0.0 };
+        // Stacked bars leave room above for the legend of their parts.
+        let top = if chart.parts.is_empty() { 0.1 } else { 0.3 };
+        let hi = if max > 0.0 || min == 0.0 { max + top * span } else { 0.0 };
 
         let labels: Vec<String> = chart
             .groups
@@ -70,14 +75,29 @@ impl BarLayout {
     }
 }
 
-pub(super) fn render_bars<DB: DrawingBackend>(root: &Area<DB>, chart: &BarChart) -> DrawResult {
+/// Draws the chart; pushes onto `hot` the middle of each bar with a tip.
+pub(super) fn render_bars<DB: DrawingBackend>(root: &Area<DB>, chart: &BarChart, hot: &mut Vec<Hotspot>) -> DrawResult {
     root.fill(&WHITE).map_err(de)?;
     let layout = BarLayout::new(root, chart);
     let mut ctx = draw_frame(root, chart, &layout)?;
     if layout.rotate {
         draw_rotated_labels(&mut ctx, &layout)?;
     }
-    draw_bars_with_values(&mut ctx, chart)?;
+    if chart.parts.is_empty() {
+        draw_bars_with_values(&mut ctx, chart)?;
+    } else {
+        draw_stacked_bars(&mut ctx, chart, &layout)?;
+    }
+    for (i, bar) in chart.groups.iter().enumerate() {
+        if !bar.tip.is_empty() && valid_on(false, bar.value) {
+            let (x, y) = ctx.backend_coord(&(i as f64, 0.5 * bar.value));
+            hot.push(Hotspot {
+                x,
+                y,
+                tip: bar.tip.clone(),
+            });
+        }
+    }
     if chart.groups.is_empty() {
         let mid = (0.0, 0.5 * (layout.lo + layout.hi));
         ctx.draw_series(std::iter::once(no_data_note(mid))).map_err(de)?;
@@ -168,7 +188,7 @@ fn draw_bars_with_values<DB: DrawingBackend>(ctx: &mut BarContext<'_, DB>, chart
     let value_font = (FONT, TICK_PX).into_font();
     for (i, bar) in chart.groups.iter().enumerate() {
         let c = i as f64;
-        let color = PALETTE[i % PALETTE.len()];
+        let color = PALETTE[bar.color.unwrap_or(i) % PALETTE.len()];
         if valid_on(false, bar.value) {
             let rect = Rectangle::new([(c - 0.35, 0.0), (c + 0.35, bar.value)], color.filled());
             ctx.draw_series(std::iter::once(rect)).map_err(de)?;
@@ -186,6 +206,62 @@ fn draw_bars_with_values<DB: DrawingBackend>(ctx: &mut BarContext<'_, DB>, chart
     Ok(())
 }
 
+/// Stacked bars: each part in its colour with its value inside when it has room, the total on
+/// top, and a legend of the parts.
+fn draw_stacked_bars<'a, DB: DrawingBackend + 'a>(
+    ctx: &mut BarContext<'a, DB>,
+    chart: &BarChart,
+    layout: &BarLayout,
+) -> DrawResult {
+    let font = (FONT, TICK_PX).into_font();
+    let room = 0.05 * (layout.hi - layout.lo);
+    for (k, name) in chart.parts.iter().enumerate() {
+        let color = PART_PALETTE[k % PART_PALETTE.len()];
+        let mut blocks = Vec::new();
+        let mut labels = Vec::new();
+        for (i, bar) in chart.groups.iter().enumerate() {
+            let below: f64 = bar.parts.iter().take(k).filter(|v| valid_on(false, **v)).sum();
+            let Some(&v) = bar.parts.get(k).filter(|v| valid_on(false, **v) && **v > 0.0) else {
+                continue;
+            };
+            let c = i as f64;
+            blocks.push(Rectangle::new(
+                [(c - 0.35, below), (c + 0.35, below + v)],
+                color.filled(),
+            ));
+            if v >= room {
+                let style = font.clone().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center));
+                labels.push(EmptyElement::at((c, below + 0.5 * v)) + Text::new(fmt_num(v), (0, 0), style));
+            }
+        }
+        ctx.draw_series(blocks)
+            .map_err(de)?
+            .label(name.clone())
+            .legend(move |(lx, ly)| Rectangle::new([(lx, ly - 7), (lx + 18, ly + 7)], color.filled()));
+        ctx.draw_series(labels).map_err(de)?;
+    }
+    let totals = chart
+        .groups
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| valid_on(false, b.value))
+        .map(|(i, b)| {
+            let style = font.clone().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Bottom));
+            EmptyElement::at((i as f64, b.value)) + Text::new(fmt_num(b.value), (0, -4), style)
+        });
+    ctx.draw_series(totals).map_err(de)?;
+    ctx.configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .margin(12)
+        .legend_area_size(30)
+        .label_font((FONT, LEGEND_PX))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(de)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::{check_files, clean_up, temp_dir};
@@ -200,11 +276,9 @@ mod tests {
             groups: ["TP1", "TP2", "TP4 & PP2", "TP8"]
                 .iter()
                 .zip([12.5, 31.0, 44.25, 39.0])
-                .map(|(l, v)| Bar {
-                    label: l.to_string(),
-                    value: v,
-                })
+                .map(|(l, v)| Bar::new(l.to_string(), v))
                 .collect(),
+            parts: vec![],
         };
         let svg = check_files(&draw_bars(&chart, &dir.join("goodput")).unwrap());
         assert!(svg.contains("TP2") && svg.contains("TP4 &amp; PP2") && svg.contains("44.25"));
@@ -213,11 +287,14 @@ mod tests {
             title: "many".into(),
             y_label: "delta (%)".into(),
             groups: (0..25)
-                .map(|i| Bar {
-                    label: format!("a rather long configuration name {i}"),
-                    value: if i == 3 { f64::NAN } else { f64::from(i) - 10.0 },
+                .map(|i| {
+                    Bar::new(
+                        format!("a rather long configuration name {i}"),
+                        if i == 3 { f64::NAN } else { f64::from(i) - 10.0 },
+                    )
                 })
                 .collect(),
+            parts: vec![],
         };
         check_files(&draw_bars(&long, &dir.join("long")).unwrap());
         clean_up(&dir);

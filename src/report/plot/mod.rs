@@ -40,7 +40,7 @@ const PAD: f64 = 0.06;
 const MAX_ABS: f64 = 1e300;
 const MIN_POS: f64 = 1e-300;
 
-/// Series colours, in order (matplotlib's tab10 with its grey replaced by black, since grey is used
+/// Series colours, in order (matplotlib's tab10 with its grey replaced by navy, since grey is used
 /// for reference lines). After ten series the colours repeat with another marker shape.
 const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
@@ -50,9 +50,19 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
-    RGBColor(0, 0, 0),
+    RGBColor(0, 0, 128),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
+];
+/// Colours of the parts of stacked bars (ColorBrewer Set2), kept apart from the series palette so
+/// a part is never mistaken for a configuration.
+const PART_PALETTE: [RGBColor; 6] = [
+    RGBColor(102, 194, 165),
+    RGBColor(252, 141, 98),
+    RGBColor(141, 160, 203),
+    RGBColor(231, 138, 195),
+    RGBColor(166, 216, 84),
+    RGBColor(255, 217, 47),
 ];
 const REF_GREY: RGBColor = RGBColor(110, 110, 110);
 const MARKER_LINE_COLOR: RGBColor = RGBColor(178, 34, 34);
@@ -77,6 +87,17 @@ pub struct Series {
     pub style: SeriesStyle,
     /// Drawn with a thicker line and larger markers (e.g. a Pareto frontier).
     pub highlight: bool,
+    /// Palette slot: a configuration given the same slot keeps its colour (and marker shape) in
+    /// every chart. `None`: the series' position in the chart.
+    pub color: Option<usize>,
+    /// Marker shape (0 filled circle, 1 triangle, 2 cross, 3 hollow circle); `None`: from the slot.
+    pub marker: Option<usize>,
+    /// Line drawn dashed (a p99 beside its solid p50).
+    pub dashed: bool,
+    /// Per point: drawn as a hollow, crossed marker (a backlogged or overloaded run). Empty: none.
+    pub unstable: Vec<bool>,
+    /// Per point: the text the interactive report shows on hover. Empty: no hover.
+    pub tips: Vec<String>,
 }
 
 impl Series {
@@ -86,9 +107,31 @@ impl Series {
             points,
             style,
             highlight: false,
+            color: None,
+            marker: None,
+            dashed: false,
+            unstable: Vec::new(),
+            tips: Vec::new(),
         }
     }
+
+    /// Whether point `k` is drawn as unstable.
+    pub fn is_unstable(&self, k: usize) -> bool {
+        self.unstable.get(k).copied().unwrap_or(false)
+    }
 }
+
+/// A point of a drawn chart that the interactive report shows on hover: its position in the
+/// SVG's pixels and its text.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Hotspot {
+    pub x: i32,
+    pub y: i32,
+    pub tip: String,
+}
+
+/// The legend entry of hollow, crossed markers.
+pub const UNSTABLE_LEGEND: &str = "hollow, crossed: backlogged or overloaded run";
 
 /// A line drawn for reference, behind the series.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,29 +159,56 @@ pub struct Chart {
 }
 
 /// One bar of a bar chart.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Bar {
     pub label: String,
+    /// The bar's height (of a stacked bar: the sum of its parts).
     pub value: f64,
+    /// A stacked bar's parts, bottom up, in the order of [`BarChart::parts`]. Empty: one block.
+    pub parts: Vec<f64>,
+    /// Palette slot of a plain bar (see [`Series::color`]); `None`: the bar's position.
+    pub color: Option<usize>,
+    /// The text the interactive report shows on hover. Empty: no hover.
+    pub tip: String,
 }
 
-/// Bars in the given order, one colour each, with their value printed on them.
+impl Bar {
+    pub fn new(label: impl Into<String>, value: f64) -> Self {
+        Bar {
+            label: label.into(),
+            value,
+            ..Bar::default()
+        }
+    }
+}
+
+/// Bars in the given order with their value printed on them: one colour each, or, when `parts`
+/// names the parts of stacked bars, one colour per part with a legend.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BarChart {
     pub title: String,
     pub y_label: String,
     pub groups: Vec<Bar>,
+    /// The names of the stacked parts (legend order, bottom up). Empty: plain bars.
+    pub parts: Vec<String>,
 }
 
 /// Writes `<stem>.png` (1200x800) and `<stem>.svg`, creating the parent folder if needed.
 /// Returns the two paths, PNG first.
 pub fn draw_chart(chart: &Chart, stem: &Path) -> Result<[PathBuf; 2]> {
+    draw_chart_hot(chart, stem).map(|(paths, _)| paths)
+}
+
+/// [`draw_chart`], also returning where the points with a tip landed in the SVG.
+pub fn draw_chart_hot(chart: &Chart, stem: &Path) -> Result<([PathBuf; 2], Vec<Hotspot>)> {
     let plan = XyPlan::new(chart);
-    write_both(
+    let mut hot = Vec::new();
+    let paths = write_both(
         stem,
-        |root| render_xy(root, chart, &plan),
-        |root| render_xy(root, chart, &plan),
-    )
+        |root| render_xy(root, chart, &plan, &mut Vec::new()),
+        |root| render_xy(root, chart, &plan, &mut hot),
+    )?;
+    Ok((paths, hot))
 }
 
 /// Writes x-y charts stacked top to bottom in one `<stem>.png` (1200x800) and `<stem>.svg` (a
@@ -159,14 +229,25 @@ fn render_stacked<DB: DrawingBackend>(
 ) -> output::DrawResult {
     let areas = root.split_evenly((charts.len().max(1), 1));
     for (area, (chart, plan)) in areas.iter().zip(charts.iter().zip(plans)) {
-        render_xy(area, chart, plan)?;
+        render_xy(area, chart, plan, &mut Vec::new())?;
     }
     Ok(())
 }
 
 /// Writes `<stem>.png` (1200x800) and `<stem>.svg` for a bar chart. Returns the two paths.
 pub fn draw_bars(chart: &BarChart, stem: &Path) -> Result<[PathBuf; 2]> {
-    write_both(stem, |root| render_bars(root, chart), |root| render_bars(root, chart))
+    draw_bars_hot(chart, stem).map(|(paths, _)| paths)
+}
+
+/// [`draw_bars`], also returning where the bars with a tip landed in the SVG.
+pub fn draw_bars_hot(chart: &BarChart, stem: &Path) -> Result<([PathBuf; 2], Vec<Hotspot>)> {
+    let mut hot = Vec::new();
+    let paths = write_both(
+        stem,
+        |root| render_bars(root, chart, &mut Vec::new()),
+        |root| render_bars(root, chart, &mut hot),
+    )?;
+    Ok((paths, hot))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -299,18 +380,12 @@ mod tests {
         check_files(&draw_chart(&Chart::default(), &dir.join("default")).unwrap());
         check_files(&draw_bars(&BarChart::default(), &dir.join("nobars")).unwrap());
         let zeros = BarChart {
-            groups: vec![Bar {
-                label: "z".into(),
-                value: 0.0,
-            }],
+            groups: vec![Bar::new("z", 0.0)],
             ..BarChart::default()
         };
         check_files(&draw_bars(&zeros, &dir.join("zero")).unwrap());
         let neg = BarChart {
-            groups: vec![Bar {
-                label: "n".into(),
-                value: -4.0,
-            }],
+            groups: vec![Bar::new("n", -4.0)],
             ..BarChart::default()
         };
         check_files(&draw_bars(&neg, &dir.join("neg")).unwrap());

@@ -9,12 +9,13 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::axis::{Axis, linear_coord, log_coord, valid_on, y_label_area};
 use super::output::{Area, DrawResult, de};
 use super::{
-    AXIS_DESC_PX, Chart, FONT, LEGEND_PX, MARKER_LINE_COLOR, NOTE_PX, PALETTE, REF_GREY, RefLine, Series, SeriesStyle,
-    TICK_PX, fmt_num, no_data_note, title_font,
+    AXIS_DESC_PX, Chart, FONT, Hotspot, LEGEND_PX, MARKER_LINE_COLOR, NOTE_PX, PALETTE, REF_GREY, RefLine, Series,
+    SeriesStyle, TICK_PX, UNSTABLE_LEGEND, fmt_num, no_data_note, title_font,
 };
 
-/// A series' runs of consecutive drawable points, and how many of its points were skipped.
-type SeriesRuns = (Vec<Vec<(f64, f64)>>, usize);
+/// A series' runs of consecutive drawable points (indices into its points), and how many of its
+/// points were skipped.
+type SeriesRuns = (Vec<Vec<usize>>, usize);
 
 /// Everything about an x-y chart that does not depend on the backend.
 pub(super) struct XyPlan {
@@ -50,8 +51,10 @@ impl XyPlan {
         let runs: Vec<_> = chart.series.iter().map(|s| drawable_runs(s, ok)).collect();
         let any_points = runs.iter().any(|(r, _)| !r.is_empty());
 
-        // Put the legend in the corner holding the fewest points and reference-line samples.
-        let mut occupied: Vec<(f64, f64)> = drawable().map(|(px, py)| (x.frac(px), y.frac(py))).collect();
+        // Put the legend in the corner holding the fewest points and reference-line samples; a
+        // data point weighs as much as a whole reference line across the corner (20 samples): a
+        // legend may cover part of a labelled line, never the data.
+        let mut occupied: Vec<(f64, f64, usize)> = drawable().map(|(px, py)| (x.frac(px), y.frac(py), 20)).collect();
         for line in &chart.reference_lines {
             for path in ref_line_paths(line, &x, &y) {
                 for w in path.windows(2) {
@@ -59,7 +62,7 @@ impl XyPlan {
                         let t = f64::from(i) / 20.0;
                         let fx = x.frac(w[0].0) * (1.0 - t) + x.frac(w[1].0) * t;
                         let fy = y.frac(w[0].1) * (1.0 - t) + y.frac(w[1].1) * t;
-                        occupied.push((fx, fy));
+                        occupied.push((fx, fy, 1));
                     }
                 }
             }
@@ -76,11 +79,11 @@ impl XyPlan {
 
 /// A series' runs of consecutive points passing `ok`, and how many of its points did not.
 fn drawable_runs(s: &Series, ok: impl Fn((f64, f64)) -> bool) -> SeriesRuns {
-    let mut runs: Vec<Vec<(f64, f64)>> = vec![];
+    let mut runs: Vec<Vec<usize>> = vec![];
     let mut current = vec![];
-    for &p in &s.points {
+    for (k, &p) in s.points.iter().enumerate() {
         if ok(p) {
-            current.push(p);
+            current.push(k);
         } else if !current.is_empty() {
             runs.push(std::mem::take(&mut current));
         }
@@ -92,9 +95,10 @@ fn drawable_runs(s: &Series, ok: impl Fn((f64, f64)) -> bool) -> SeriesRuns {
     (runs, s.points.len() - shown)
 }
 
-/// The corner whose quarter of the plot holds the fewest of the `occupied` positions (fractions
-/// of each axis); the first of upper left, upper right, lower right, lower left on a tie.
-fn least_crowded_corner(occupied: &[(f64, f64)]) -> SeriesLabelPosition {
+/// The corner whose quarter of the plot holds the least weight of the `occupied` positions
+/// (fractions of each axis, weight); the first of upper left, upper right, lower right, lower
+/// left on a tie.
+fn least_crowded_corner(occupied: &[(f64, f64, usize)]) -> SeriesLabelPosition {
     let corners = [
         (SeriesLabelPosition::UpperLeft, false, true),
         (SeriesLabelPosition::UpperRight, true, true),
@@ -104,12 +108,13 @@ fn least_crowded_corner(occupied: &[(f64, f64)]) -> SeriesLabelPosition {
     let crowding = |right: bool, upper: bool| {
         occupied
             .iter()
-            .filter(|(fx, fy)| {
+            .filter(|(fx, fy, _)| {
                 let in_x = if right { *fx > 0.55 } else { *fx < 0.45 };
                 let in_y = if upper { *fy > 0.55 } else { *fy < 0.45 };
                 in_x && in_y
             })
-            .count()
+            .map(|o| o.2)
+            .sum::<usize>()
     };
     let mut legend_pos = SeriesLabelPosition::UpperLeft;
     let mut best = usize::MAX;
@@ -203,20 +208,34 @@ fn clip_segment(
     (t0 < t1).then_some(((p.0 + t0 * dx, p.1 + t0 * dy), (p.0 + t1 * dx, p.1 + t1 * dy)))
 }
 
-pub(super) fn render_xy<DB: DrawingBackend>(root: &Area<DB>, chart: &Chart, plan: &XyPlan) -> DrawResult {
+/// Draws the chart; pushes onto `hot` where each drawable point with a tip landed.
+pub(super) fn render_xy<DB: DrawingBackend>(
+    root: &Area<DB>,
+    chart: &Chart,
+    plan: &XyPlan,
+    hot: &mut Vec<Hotspot>,
+) -> DrawResult {
     let (x, y) = (&plan.x, &plan.y);
+    let (lx, ly) = (|| linear_coord(x, x.ticks()), || linear_coord(y, y.ticks()));
     match (x.log, y.log) {
-        (false, false) => draw_xy(
-            root,
-            chart,
-            plan,
-            linear_coord(x, x.ticks()),
-            linear_coord(y, y.ticks()),
-        ),
-        (true, false) => draw_xy(root, chart, plan, log_coord(x), linear_coord(y, y.ticks())),
-        (false, true) => draw_xy(root, chart, plan, linear_coord(x, x.ticks()), log_coord(y)),
-        (true, true) => draw_xy(root, chart, plan, log_coord(x), log_coord(y)),
+        (false, false) => draw_xy(root, chart, plan, lx(), ly(), hot),
+        (true, false) => draw_xy(root, chart, plan, log_coord(x), ly(), hot),
+        (false, true) => draw_xy(root, chart, plan, lx(), log_coord(y), hot),
+        (true, true) => draw_xy(root, chart, plan, log_coord(x), log_coord(y), hot),
     }
+}
+
+/// A hollow circle with a cross through it, `r` pixels in radius: a point that is not a steady
+/// state.
+macro_rules! unstable_marker {
+    ($at:expr, $r:expr, $color:expr) => {{
+        let style = $color.stroke_width(2);
+        let r: i32 = $r;
+        EmptyElement::at($at)
+            + Circle::new((0, 0), r, style)
+            + PathElement::new(vec![(-r, -r), (r, r)], style)
+            + PathElement::new(vec![(-r, r), (r, -r)], style)
+    }};
 }
 
 /// A marker of one of four shapes (filled circle, triangle, cross, hollow circle).
@@ -245,7 +264,7 @@ fn ref_label(line: &RefLine) -> Option<String> {
 /// The drawing area of an x-y chart once its axes are set.
 type XyContext<'a, DB, X, Y> = ChartContext<'a, DB, Cartesian2d<X, Y>>;
 
-fn draw_xy<DB, X, Y>(root: &Area<DB>, chart: &Chart, plan: &XyPlan, xc: X, yc: Y) -> DrawResult
+fn draw_xy<DB, X, Y>(root: &Area<DB>, chart: &Chart, plan: &XyPlan, xc: X, yc: Y, hot: &mut Vec<Hotspot>) -> DrawResult
 where
     DB: DrawingBackend,
     X: Ranged<ValueType = f64, FormatOption = DefaultFormatting>,
@@ -257,6 +276,27 @@ where
     for (i, (series, runs)) in chart.series.iter().zip(&plan.runs).enumerate() {
         draw_series(&mut ctx, i, series, runs)?;
         any_legend = true;
+        for &k in runs.0.iter().flatten() {
+            if let Some(tip) = series.tips.get(k).filter(|t| !t.is_empty()) {
+                let (px, py) = ctx.backend_coord(&series.points[k]);
+                hot.push(Hotspot {
+                    x: px,
+                    y: py,
+                    tip: tip.clone(),
+                });
+            }
+        }
+    }
+    let any_unstable = chart
+        .series
+        .iter()
+        .zip(&plan.runs)
+        .any(|(s, runs)| runs.0.iter().flatten().any(|&k| s.is_unstable(k)));
+    if any_unstable {
+        ctx.draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+            .map_err(de)?
+            .label(UNSTABLE_LEGEND)
+            .legend(|(lx, ly)| unstable_marker!((lx + 12, ly), 5, REF_GREY));
     }
     if !plan.any_points {
         let (x, y) = (plan.x, plan.y);
@@ -385,8 +425,14 @@ where
     X: Ranged<ValueType = f64, FormatOption = DefaultFormatting>,
     Y: Ranged<ValueType = f64, FormatOption = DefaultFormatting>,
 {
-    let color = PALETTE[i % PALETTE.len()];
-    let shape = i / PALETTE.len();
+    let slot = series.color.unwrap_or(i);
+    // A highlighted series without a slot of its own (a frontier) is black: never a configuration's colour.
+    let color = match (series.highlight, series.color) {
+        (true, None) => BLACK,
+        _ => PALETTE[slot % PALETTE.len()],
+    };
+    let shape = series.marker.unwrap_or(slot / PALETTE.len());
+    let dashed = series.dashed;
     let n_points: usize = runs.iter().map(Vec::len).sum();
     let radius = match (series.highlight, n_points > 2000) {
         (true, _) => 6,
@@ -410,27 +456,46 @@ where
         .map_err(de)?
         .label(label);
     let r = radius.min(5);
+    let dash = if dashed { 7 } else { 24 };
     match series.style {
-        SeriesStyle::Line => anno.legend(move |(lx, ly)| PathElement::new(vec![(lx, ly), (lx + 24, ly)], line)),
+        SeriesStyle::Line => {
+            anno.legend(move |(lx, ly)| DashedPathElement::new(vec![(lx, ly), (lx + 24, ly)], dash, 4, line))
+        }
         SeriesStyle::Points => anno.legend(move |(lx, ly)| marker::<DB, _>((lx + 12, ly), shape, r, color)),
-        SeriesStyle::LineAndPoints => anno.legend(move |at| {
-            EmptyElement::at(at)
-                + PathElement::new(vec![(0, 0), (24, 0)], line)
+        SeriesStyle::LineAndPoints => anno.legend(move |(lx, ly)| {
+            EmptyElement::at((lx, ly))
+                + DashedPathElement::new(vec![(0, 0), (24, 0)], dash, 4, line)
                 + marker::<DB, _>((12, 0), shape, r, color)
         }),
     };
 
     for run in runs {
+        let pts = run.iter().map(|&k| series.points[k]);
         if draw_line && run.len() >= 2 {
-            ctx.draw_series(LineSeries::new(run.iter().copied(), line))
-                .map_err(de)?;
+            if dashed {
+                ctx.draw_series(DashedLineSeries::new(pts.clone(), 10, 6, line))
+                    .map_err(de)?;
+            } else {
+                ctx.draw_series(LineSeries::new(pts.clone(), line)).map_err(de)?;
+            }
         }
         if draw_points {
-            ctx.draw_series(run.iter().map(|&p| marker::<DB, _>(p, shape, radius, color)))
-                .map_err(de)?;
+            let (shaky, steady): (Vec<usize>, Vec<usize>) = run.iter().partition(|&&k| series.is_unstable(k));
+            ctx.draw_series(
+                steady
+                    .iter()
+                    .map(|&k| marker::<DB, _>(series.points[k], shape, radius, color)),
+            )
+            .map_err(de)?;
+            ctx.draw_series(
+                shaky
+                    .iter()
+                    .map(|&k| unstable_marker!(series.points[k], radius + 2, color)),
+            )
+            .map_err(de)?;
         } else if run.len() == 1 {
             // A lone point of a line series would be invisible: show it as a small dot.
-            ctx.draw_series(run.iter().map(|&p| Circle::new(p, 3, color.filled())))
+            ctx.draw_series(pts.map(|p| Circle::new(p, 3, color.filled())))
                 .map_err(de)?;
         }
     }

@@ -144,14 +144,14 @@ pub(super) fn chart(
     let mut series = Vec::new();
     let mut managed_drawn: Vec<String> = Vec::new();
     for g in groups {
-        for way in &WAYS {
+        // A configuration keeps its colour; each way of paying has its marker shape.
+        for (k, way) in WAYS.iter().enumerate() {
             let pts: Vec<(f64, f64)> = points_any(m, records, g, way.1);
             if !pts.is_empty() {
-                series.push(Series::new(
-                    format!("{} {}", g.label, way.0),
-                    pts,
-                    SeriesStyle::LineAndPoints,
-                ));
+                let mut s = Series::new(format!("{} {}", g.label, way.0), pts, SeriesStyle::LineAndPoints);
+                s.color = Some(g.slot);
+                s.marker = Some(k);
+                series.push(s);
             }
         }
         // One line per managed price: at a flat price per token it is the same for every

@@ -4,7 +4,7 @@
 
 use super::html::render_html;
 use super::markdown::render_md;
-use super::{Group, PlotInfo, best_at, groups};
+use super::{Group, PlotInfo, UNSTABLE_MARK, best_at, groups, marked_id, unstable};
 use crate::atomic::write_atomic;
 use crate::error::Result;
 use crate::metrics::RunResult;
@@ -37,11 +37,15 @@ pub fn write_report(dir: &Path, m: &Manifest, records: &[RunRecord], plots: &[Pl
         b.push(Block::Para(d.trim().to_string()));
     }
     what_was_swept(&mut b, m, records);
+    unstable_legend(&mut b, records);
     winners(&mut b, m, records, &groups);
     each_configuration(&mut b, m, records, &groups);
     super::breakeven::section(&mut b, m, records, &groups);
 
     b.push(Block::Heading(2, "Plots".into()));
+    b.push(Block::Para(
+        "Each configuration keeps its colour in every plot; p50 is a solid line and p99 a dashed one of the same colour. In `report.html`, hovering a point or a bar shows its run, configuration, fleet and figures.".into(),
+    ));
     for p in plots {
         b.push(Block::Heading(3, p.title.clone()));
         b.push(Block::Image(p.stem.clone(), p.title.clone()));
@@ -55,8 +59,25 @@ pub fn write_report(dir: &Path, m: &Manifest, records: &[RunRecord], plots: &[Pl
     ));
 
     write_atomic(&dir.join("report.md"), render_md(&b).as_bytes())?;
-    let html = render_html(&b, &format!("Sweep {}", m.name), dir)?;
+    let html = render_html(&b, &format!("Sweep {}", m.name), dir, plots)?;
     write_atomic(&dir.join("report.html"), html.as_bytes())
+}
+
+/// What the unstable marker means, and which runs carry it (nothing when every run was steady).
+fn unstable_legend(b: &mut Vec<Block>, records: &[RunRecord]) {
+    let marked: Vec<String> = records
+        .iter()
+        .filter_map(|r| unstable(r).map(|why| format!("`{}` ({})", r.id, why.split(':').next().unwrap_or(why))))
+        .collect();
+    if marked.is_empty() {
+        return;
+    }
+    b.push(Block::Para(format!(
+        "**{UNSTABLE_MARK} marks a backlogged or overloaded run** ({} of {}: {}). Its percentiles describe how long the run lasted, not a load the deployment sustains: it never meets an SLO, is never a winner nor a configuration's best run, is drawn as a hollow, crossed marker in the plots and is kept off the Pareto frontier.",
+        marked.len(),
+        records.len(),
+        marked.join(", ")
+    )));
 }
 
 /// The runs that did not run.
@@ -183,7 +204,7 @@ fn winners(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord], groups: &[Gr
         groups
             .iter()
             .find(|g| g.runs.contains(&i))
-            .map_or(String::new(), |g| g.label.clone())
+            .map_or(String::new(), |g| g.display.clone())
     };
     let mut rows = Vec::new();
     for s in &slos {
@@ -192,6 +213,7 @@ fn winners(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord], groups: &[Gr
             Some(i) => {
                 let r = records[i].ok().expect("best runs ran");
                 let mut row = vec![name, format!("**{}**", label_of(i)), load_and_id(m, records, i)];
+                debug_assert!(unstable(&records[i]).is_none(), "a winner is steady");
                 row.extend(figures(r));
                 row
             }
@@ -218,7 +240,7 @@ fn refused_unsteady(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord]) {
         .filter_map(|rec| {
             let r = rec.ok()?;
             let why = unsteady(r)?;
-            (r.requests.completed > 0 && slo.threshold_miss(r).is_none()).then(|| format!("{} ({why})", rec.id))
+            (r.requests.completed > 0 && slo.threshold_miss(r).is_none()).then(|| format!("{} ({why})", marked_id(rec)))
         })
         .collect();
     if !refused.is_empty() {
@@ -245,12 +267,12 @@ fn each_configuration(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord], g
         let row = match best_at(records, g.runs.iter().copied(), primary) {
             Some(i) => {
                 let r = records[i].ok().expect("best runs ran");
-                let mut row = vec![g.label.clone(), load_and_id(m, records, i)];
+                let mut row = vec![g.display.clone(), load_and_id(m, records, i)];
                 row.extend(figures(r));
                 row
             }
             None => {
-                let mut row = vec![g.label.clone(), "no run meets it".into()];
+                let mut row = vec![g.display.clone(), "no run meets it".into()];
                 row.extend(std::iter::repeat_n("-".to_string(), 5));
                 row
             }
@@ -265,7 +287,7 @@ fn all_runs(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord]) {
     let primary = m.primary_slo();
     b.push(Block::Heading(2, "All runs".into()));
     b.push(Block::Para(
-        "Latencies in ms; every metric of every run is in `results.csv` and `results.parquet`. J/output tok counts every chip's idle power over the whole run and, within each step, each phase (compute-bound, HBM-bound, collective, launch gaps) at its chip's `[chip.power]` fraction of TDP − idle, plus hosts and the PUE; each run's notes give the fractions.".into(),
+        "Latencies in ms; every metric of every run is in `results.csv` and `results.parquet`. A run marked ⚠ was backlogged or overloaded (column *steady*): its figures are not a load the deployment sustains. J/output tok counts every chip's idle power over the whole run and, within each step, each phase (compute-bound, HBM-bound, collective, launch gaps) at its chip's `[chip.power]` fraction of TDP − idle, plus hosts and the PUE; each run's notes give the fractions.".into(),
     ));
     let mut h: Vec<String> = vec!["run".into()];
     h.extend(m.axes.iter().map(|a| format!("`{}`", a.key)));
@@ -282,6 +304,7 @@ fn all_runs(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord]) {
             "goodput",
             "rejected",
             "unfinished",
+            "steady",
             "meets SLO",
         ]
         .map(String::from),
@@ -290,7 +313,7 @@ fn all_runs(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord]) {
         .iter()
         .filter_map(|rec| {
             let r = rec.ok()?;
-            let mut row = vec![rec.id.clone()];
+            let mut row = vec![marked_id(rec)];
             row.extend(rec.axes.iter().map(|(_, v)| value_label(v)));
             row.extend([
                 fmt_num(r.ttft_ms.p50),
@@ -305,6 +328,9 @@ fn all_runs(b: &mut Vec<Block>, m: &Manifest, records: &[RunRecord]) {
                     .map_or("-".into(), |g| format!("{:.1}%", 100.0 * g.fraction)),
                 r.requests.rejected.to_string(),
                 r.requests.unfinished.to_string(),
+                unstable(rec).map_or("yes".into(), |why| {
+                    format!("{UNSTABLE_MARK} {}", why.split(':').next().unwrap_or(why))
+                }),
                 primary.map_or("-".into(), |s| {
                     s.miss(r).map_or("yes".into(), |why| format!("no: {why}"))
                 }),

@@ -2,13 +2,13 @@
 //! cost and energy of each configuration's best run, latency CDFs and step-time breakdowns of
 //! selected runs. Each chart is built from the records first, then drawn.
 
-use super::{Group, PLOT_INDEX, PLOTS_DIR, PlotInfo, best_at, groups, x_of};
+use super::{Group, PLOT_INDEX, PLOTS_DIR, PlotInfo, axis_title, best_at, groups, subject, tip, unstable, x_of};
 use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 use crate::frontier::pareto;
 use crate::metrics::{Dist, RunResult};
 use crate::numfmt::sig4 as fmt_num;
-use crate::report::plot::{Bar, BarChart, Chart, RefLine, Series, SeriesStyle, draw_bars, draw_chart};
+use crate::report::plot::{Bar, BarChart, Chart, RefLine, Series, SeriesStyle, draw_bars_hot, draw_chart_hot};
 use crate::sweep::exec::RunRecord;
 use crate::sweep::{Manifest, SloSpec};
 use crate::tomlpath::{as_f64, value_label};
@@ -23,20 +23,19 @@ fn geometric_x(m: &Manifest) -> bool {
     lo > 0.0 && hi / lo >= 8.0
 }
 
+/// The x axis title: what was swept (the achieved rate when no axis is numeric).
 fn x_label(m: &Manifest) -> String {
-    match m.x_axis().map(|a| m.axes[a].key.as_str()) {
-        Some("workload.arrival.rate_per_s") => "offered load (requests/s)".into(),
-        Some("workload.arrival.clients") => "concurrent clients".into(),
-        Some(k) => k.to_string(),
-        None => "throughput (requests/s)".into(),
-    }
+    m.x_axis()
+        .map_or("throughput (req/s)".into(), |a| axis_title(&m.axes[a].key))
 }
 
-/// A run whose CDFs and breakdown are drawn: its record index, a full and a short label.
+/// A run whose CDFs and breakdown are drawn: its record index, a full and a short label, and its
+/// configuration's palette slot.
 struct SelectedRun {
     index: usize,
     label: String,
     short: String,
+    slot: usize,
 }
 
 /// The runs whose CDFs and breakdowns are drawn, with a full and a short label.
@@ -49,15 +48,13 @@ fn selected_runs(m: &Manifest, records: &[RunRecord], groups: &[Group]) -> Vec<S
             .filter_map(|id| records.iter().position(|r| &r.id == id))
             .filter(|&i| records[i].ok().is_some())
             .map(|i| {
-                let g = groups
-                    .iter()
-                    .find(|g| g.runs.contains(&i))
-                    .map_or("", |g| g.label.as_str());
-                let label = run_label(m, records, i, g);
+                let g = groups.iter().find(|g| g.runs.contains(&i));
+                let label = run_label(m, records, i, g.map_or("", |g| g.display.as_str()));
                 SelectedRun {
                     index: i,
                     label: label.clone(),
                     short: label,
+                    slot: g.map_or(0, |g| g.slot),
                 }
             })
             .collect();
@@ -69,8 +66,9 @@ fn selected_runs(m: &Manifest, records: &[RunRecord], groups: &[Group]) -> Vec<S
                 .or_else(|| g.runs.iter().copied().find(|&i| records[i].ok().is_some()))?;
             Some(SelectedRun {
                 index: i,
-                label: run_label(m, records, i, &g.label),
-                short: g.label.clone(),
+                label: run_label(m, records, i, &g.display),
+                short: g.display.clone(),
+                slot: g.slot,
             })
         })
         .collect()
@@ -113,21 +111,23 @@ struct PlotWriter {
 
 impl PlotWriter {
     fn chart(&mut self, stem: &str, c: Chart) -> Result<()> {
-        draw_chart(&c, &self.dir.join(stem))?;
+        let (_, hotspots) = draw_chart_hot(&c, &self.dir.join(stem))?;
         self.written.push(PlotInfo {
             stem: stem.into(),
             title: c.title,
             series: c.series.into_iter().map(|s| s.label).collect(),
+            hotspots,
         });
         Ok(())
     }
 
     fn bars(&mut self, stem: &str, c: BarChart) -> Result<()> {
-        draw_bars(&c, &self.dir.join(stem))?;
+        let (_, hotspots) = draw_bars_hot(&c, &self.dir.join(stem))?;
         self.written.push(PlotInfo {
             stem: stem.into(),
             title: c.title,
             series: c.groups.into_iter().map(|b| b.label).collect(),
+            hotspots,
         });
         Ok(())
     }
@@ -181,15 +181,12 @@ fn latency_charts(m: &Manifest, records: &[RunRecord], groups: &[Group]) -> Vec<
             let mut series = Vec::new();
             for g in groups {
                 for (q, get) in [("p50", (|d: &Dist| d.p50) as fn(&_) -> f64), ("p99", |d| d.p99)] {
-                    let pts = g
-                        .runs
-                        .iter()
-                        .filter_map(|&i| {
-                            let r = records[i].ok().filter(|r| r.requests.completed > 0)?;
-                            Some((x_of(m, &records[i])?, get(pick(r))))
-                        })
-                        .collect();
-                    series.push(Series::new(format!("{} {q}", g.label), pts, SeriesStyle::LineAndPoints));
+                    let mut s = group_series(m, records, g, format!("{} {q}", g.display), |i| {
+                        let r = records[i].ok().filter(|r| r.requests.completed > 0)?;
+                        Some((x_of(m, &records[i])?, get(pick(r))))
+                    });
+                    s.dashed = q == "p99";
+                    series.push(s);
                 }
             }
             let reference_lines = limit
@@ -201,7 +198,11 @@ fn latency_charts(m: &Manifest, records: &[RunRecord], groups: &[Group]) -> Vec<
                 })
                 .unwrap_or_default();
             let chart = Chart {
-                title: format!("{what} p50 and p99 against load — {}", m.name),
+                title: format!(
+                    "{what} p50 (solid) and p99 (dashed) against {} — {}",
+                    x_label(m),
+                    subject(m, records)
+                ),
                 x_label: x_label(m),
                 y_label: format!("{what} (ms)"),
                 x_log: geometric_x(m),
@@ -215,29 +216,29 @@ fn latency_charts(m: &Manifest, records: &[RunRecord], groups: &[Group]) -> Vec<
 }
 
 /// Cost against tail latency, with the Pareto frontier.
-fn cost_chart(m: &Manifest, records: &[RunRecord], groups: &[Group]) -> Chart {
+pub(super) fn cost_chart(m: &Manifest, records: &[RunRecord], groups: &[Group]) -> Chart {
     let (what, pick, limit, p) = slo_metric(m);
-    let mut all = Vec::new();
+    // The frontier is drawn through steady runs only: an overloaded run's percentiles describe
+    // the length of the run, not a load the deployment sustains.
+    let mut steady = Vec::new();
     let mut series = Vec::new();
     for g in groups {
-        let pts: Vec<(f64, f64)> = g
-            .runs
-            .iter()
-            .filter_map(|&i| {
-                let r = records[i].ok().filter(|r| r.requests.completed > 0)?;
-                Some((pct_value(p, pick(r)), r.cost.usd_per_mtok_output))
-            })
-            .collect();
-        all.extend(pts.iter().copied());
-        series.push(Series::new(g.label.clone(), pts, SeriesStyle::Points));
+        let s = group_series(m, records, g, g.display.clone(), |i| {
+            let r = records[i].ok().filter(|r| r.requests.completed > 0)?;
+            Some((pct_value(p, pick(r)), r.cost.usd_per_mtok_output))
+        });
+        let mut s = s;
+        s.style = SeriesStyle::Points;
+        steady.extend((0..s.points.len()).filter(|&k| !s.is_unstable(k)).map(|k| s.points[k]));
+        series.push(s);
     }
-    let front: Vec<(f64, f64)> = pareto(&all).into_iter().map(|i| all[i]).collect();
-    let mut frontier = Series::new("Pareto frontier", front, SeriesStyle::LineAndPoints);
+    let front: Vec<(f64, f64)> = pareto(&steady).into_iter().map(|i| steady[i]).collect();
+    let mut frontier = Series::new("Pareto frontier (steady runs)", front, SeriesStyle::LineAndPoints);
     frontier.highlight = true;
     series.push(frontier);
     let p_label = format!("p{}", fmt_num(p));
     Chart {
-        title: format!("Cost per million output tokens against {p_label} {what} — {}", m.name),
+        title: format!("$/M output tokens against {p_label} {what} — {}", subject(m, records)),
         x_label: format!("{what} {p_label} (ms)"),
         y_label: "cost ($ per million output tokens)".into(),
         x_log: true,
@@ -258,9 +259,9 @@ fn cost_chart(m: &Manifest, records: &[RunRecord], groups: &[Group]) -> Chart {
 fn best_run_bars(m: &Manifest, records: &[RunRecord], groups: &[Group]) -> Vec<(&'static str, BarChart)> {
     let slo = m.primary_slo();
     let slo_text = slo.map_or("no SLO".to_string(), SloSpec::label);
-    let best: Vec<(String, usize)> = groups
+    let best: Vec<(&Group, usize)> = groups
         .iter()
-        .filter_map(|g| best_at(records, g.runs.iter().copied(), slo).map(|i| (g.label.clone(), i)))
+        .filter_map(|g| best_at(records, g.runs.iter().copied(), slo).map(|i| (g, i)))
         .collect();
     let bar_sets: [(&str, &str, &str, FigureOf); 2] = [
         ("bars-cost", "Cost", "cost ($ per million output tokens)", |r| {
@@ -275,10 +276,13 @@ fn best_run_bars(m: &Manifest, records: &[RunRecord], groups: &[Group]) -> Vec<(
         .map(|(stem, what, y_label, get)| {
             let bars: Vec<Bar> = best
                 .iter()
-                .filter_map(|(label, i)| {
+                .filter_map(|(g, i)| {
                     Some(Bar {
-                        label: label.clone(),
+                        label: g.display.clone(),
                         value: get(records[*i].ok()?),
+                        color: Some(g.slot),
+                        tip: tip(m, records, *i, &g.display),
+                        parts: vec![],
                     })
                 })
                 .collect();
@@ -286,6 +290,7 @@ fn best_run_bars(m: &Manifest, records: &[RunRecord], groups: &[Group]) -> Vec<(
                 title: format!("{what} per configuration, cheapest run meeting {slo_text}"),
                 y_label: y_label.into(),
                 groups: bars,
+                parts: vec![],
             };
             (stem, c)
         })
@@ -306,11 +311,13 @@ fn cdf_charts(m: &Manifest, records: &[RunRecord], selected: &[SelectedRun]) -> 
                         .map_or(&[][..], |c| if ttft { &c.ttft_ms[..] } else { &c.tpot_ms[..] });
                     let n = q.len().saturating_sub(1).max(1) as f64;
                     let pts = q.iter().enumerate().map(|(k, &v)| (v, k as f64 / n)).collect();
-                    Series::new(run.label.clone(), pts, SeriesStyle::Line)
+                    let mut s = Series::new(run.label.clone(), pts, SeriesStyle::Line);
+                    s.color = Some(run.slot);
+                    s
                 })
                 .collect();
             let chart = Chart {
-                title: format!("{what} distribution of selected runs — {}", m.name),
+                title: format!("{what} distribution of selected runs — {}", subject(m, records)),
                 x_label: format!("{what} (ms)"),
                 y_label: "fraction of requests".into(),
                 x_log: true,
@@ -323,28 +330,59 @@ fn cdf_charts(m: &Manifest, records: &[RunRecord], selected: &[SelectedRun]) -> 
         .collect()
 }
 
-/// Step-time breakdown of the selected runs.
+/// The parts of the step-time breakdown, bottom up.
+const BREAKDOWN_PARTS: [&str; 4] = ["compute", "memory", "communication", "host overhead"];
+
+/// Step-time breakdown of the selected runs: one stacked bar each, parts as shares of busy time.
 fn breakdown_chart(m: &Manifest, records: &[RunRecord], selected: &[SelectedRun]) -> BarChart {
     let mut bars = Vec::new();
     for run in selected {
         let Some(r) = records[run.index].ok() else { continue };
         let b = &r.breakdown;
-        let busy = b.compute_s + b.memory_s + b.communication_s + b.overhead_s;
-        for (part, s) in [
-            ("compute", b.compute_s),
-            ("memory", b.memory_s),
-            ("communication", b.communication_s),
-            ("host overhead", b.overhead_s),
-        ] {
-            bars.push(Bar {
-                label: format!("{}: {part}", run.short),
-                value: if busy > 0.0 { 100.0 * s / busy } else { 0.0 },
-            });
-        }
+        let raw = [b.compute_s, b.memory_s, b.communication_s, b.overhead_s];
+        let busy: f64 = raw.iter().sum();
+        let parts: Vec<f64> = raw
+            .iter()
+            .map(|s| if busy > 0.0 { 100.0 * s / busy } else { 0.0 })
+            .collect();
+        let shares: Vec<String> = BREAKDOWN_PARTS
+            .iter()
+            .zip(&parts)
+            .map(|(n, v)| format!("{n} {}%", fmt_num(*v)))
+            .collect();
+        bars.push(Bar {
+            label: run.short.clone(),
+            value: parts.iter().sum(),
+            parts,
+            color: Some(run.slot),
+            tip: format!("{}\n{}", tip(m, records, run.index, &run.short), shares.join(" · ")),
+        });
     }
     BarChart {
-        title: format!("Step-time breakdown (runs of the CDF plots) — {}", m.name),
+        title: format!("Step-time breakdown (runs of the CDF plots) — {}", subject(m, records)),
         y_label: "share of busy step time (%)".into(),
         groups: bars,
+        parts: BREAKDOWN_PARTS.iter().map(|p| p.to_string()).collect(),
     }
+}
+
+/// A configuration's series over its runs (`point` gives a run's point, if it has one), in its
+/// palette slot, with each run's stability and hover text.
+fn group_series(
+    m: &Manifest,
+    records: &[RunRecord],
+    g: &Group,
+    label: String,
+    point: impl Fn(usize) -> Option<(f64, f64)>,
+) -> Series {
+    let mut s = Series::new(label, Vec::new(), SeriesStyle::LineAndPoints);
+    s.color = Some(g.slot);
+    for &i in &g.runs {
+        if let Some(p) = point(i) {
+            s.points.push(p);
+            s.unstable.push(unstable(&records[i]).is_some());
+            s.tips.push(tip(m, records, i, &g.display));
+        }
+    }
+    s
 }

@@ -543,6 +543,7 @@ fn help_and_readme_link_every_reference_page() {
         "validation.md",
         "traces.md",
         "hf-config.md",
+        "import.md",
     ];
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_codesim"))
         .arg("--help")

@@ -23,6 +23,7 @@ const FORMATS_HELP: &str = "File formats (every key, its type, default, accepted
   validation  docs/reference/validation.md
   traces      docs/reference/traces.md   (Azure, BurstGPT, Vidur CSV; Mooncake JSONL)
   config.json docs/reference/hf-config.md (Hugging Face fields read)
+  results     docs/reference/import.md   (vllm bench serve, genai-perf, AIPerf, LLMPerf)
 in the codesim repository (README.md links them).";
 
 #[derive(Parser)]
@@ -115,7 +116,7 @@ enum Command {
     /// Accepted, recognised by content: a validation TOML ([[case]] tables); `vllm bench serve
     /// --save-result` JSON; genai-perf profile_export_genai_perf.json / .csv; AIPerf
     /// profile_export_aiperf.json / .csv; LLMPerf *_summary.json / *_individual_responses.json.
-    /// Formats and context keys: docs/keys-import.md.
+    /// Formats and context keys: docs/reference/import.md.
     Validate {
         /// A validation file (format: docs/reference/validation.md), or one or more benchmark
         /// result files; with `--cv`, one or more validation files.
@@ -136,7 +137,7 @@ enum Command {
     },
     /// Fit the cost-model efficiencies of each chip under each engine version to their cases in a
     /// validation file, or in your own benchmark result files (the formats `validate` reads, with
-    /// a context: docs/keys-import.md).
+    /// a context: docs/reference/import.md).
     Calibrate {
         /// A validation file (format: docs/reference/validation.md), or one or more benchmark
         /// result files.

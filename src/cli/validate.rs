@@ -8,7 +8,7 @@ use codesim::validate::{Report, Summary};
 use std::path::{Path, PathBuf};
 
 /// What ran a benchmark result file: a context TOML and flags that override its keys
-/// (docs/keys-import.md).
+/// (docs/reference/import.md).
 #[derive(clap::Args, Debug, Default)]
 pub struct ContextArgs {
     /// Context TOML for benchmark result files: the instance, model, TP and engine they ran on.

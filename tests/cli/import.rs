@@ -179,7 +179,7 @@ fn help_names_the_accepted_formats() {
         "genai-perf",
         "AIPerf",
         "LLMPerf",
-        "docs/keys-import.md",
+        "docs/reference/import.md",
         "--context",
     ] {
         assert!(out.contains(w), "`{w}` not in {out}");

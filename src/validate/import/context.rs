@@ -1,6 +1,6 @@
 //! The context of an imported result file: what the file does not say (the hardware, model,
 //! parallelism and engine that produced it), as a small TOML file whose keys are those of a
-//! validation `[[case]]` (`docs/keys-import.md`), or command-line flags that override it.
+//! validation `[[case]]` (`docs/reference/import.md`), or command-line flags that override it.
 
 use super::super::case::TpUnit;
 use super::Format;

@@ -125,7 +125,7 @@ fn draw_frame<'a, DB: DrawingBackend>(
     let y_area = y_label_area(root, &yb, fmt_num);
     let mut builder = ChartBuilder::on(root);
     if !chart.title.is_empty() {
-        builder.caption(&chart.title, title_font());
+        builder.caption(&chart.title, title_font(&chart.title));
     }
     let mut ctx = builder
         .margin(20)

@@ -253,8 +253,17 @@ pub fn draw_bars_hot(chart: &BarChart, stem: &Path) -> Result<([PathBuf; 2], Vec
 // ---------------------------------------------------------------------------------------------
 // Styles shared by both kinds of chart
 
-fn title_font() -> TextStyle<'static> {
-    (FONT, f64::from(TITLE_PX), FontStyle::Bold).into_font().color(&BLACK)
+fn title_font(title: &str) -> TextStyle<'static> {
+    (FONT, title_px(title), FontStyle::Bold).into_font().color(&BLACK)
+}
+
+/// The title's size: `TITLE_PX`, smaller for a title that would not fit the width at that size
+/// (a bold glyph of the embedded font averages about 0.62 of its size; 40 px of margin), never
+/// below 14 px. Long titles (a sweep's name and its fleet) were cut off at both edges.
+fn title_px(title: &str) -> f64 {
+    let chars = title.chars().count().max(1) as f64;
+    let fit = (f64::from(WIDTH) - 40.0) / (0.62 * chars);
+    fit.clamp(14.0, f64::from(TITLE_PX))
 }
 
 /// The grey "no data to plot" note, centred on `at`.
@@ -401,5 +410,18 @@ mod tests {
         assert_eq!(std::fs::read(&a[1]).unwrap(), std::fs::read(&b[1]).unwrap());
         assert_eq!(std::fs::read(&a[0]).unwrap(), std::fs::read(&b[0]).unwrap());
         clean_up(&dir);
+    }
+}
+
+#[cfg(test)]
+mod title_tests {
+    /// A short title keeps the full size; one of 94 characters shrinks to fit 1160 px:
+    /// 1160 / (0.62 × 94) = 19.9 px.
+    #[test]
+    fn a_long_title_shrinks_to_fit_the_width() {
+        assert_eq!(super::title_px("Cost against p99"), 28.0);
+        let long = "x".repeat(94);
+        assert!((super::title_px(&long) - 1160.0 / (0.62 * 94.0)).abs() < 1e-9);
+        assert_eq!(super::title_px(&"x".repeat(1000)), 14.0);
     }
 }

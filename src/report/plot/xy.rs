@@ -338,7 +338,7 @@ where
     let y_area = y_label_area(root, &plan.y.ticks().0, fmt_num);
     let mut builder = ChartBuilder::on(root);
     if !chart.title.is_empty() {
-        builder.caption(&chart.title, title_font());
+        builder.caption(&chart.title, title_font(&chart.title));
     }
     let mut ctx = builder
         .margin(20)

@@ -12,11 +12,8 @@ pub struct WindowRow {
     pub end_s: f64,
     pub arrivals: u64,
     pub completions: u64,
-    /// Replicas serving at the window's end, starting (booting, loading weights, warming up) and
-    /// draining (no new requests; finishing those in flight).
+    /// Replicas serving at the window's end.
     pub replicas_ready: u32,
-    pub replicas_starting: u32,
-    pub replicas_draining: u32,
     /// Requests waiting for a batch slot at the window's end, and all requests in the system.
     pub queued: u64,
     pub in_system: u64,
@@ -36,8 +33,6 @@ pub struct WindowRow {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Snapshot {
     pub ready: u32,
-    pub starting: u32,
-    pub draining: u32,
     pub queued: u64,
     pub in_system: u64,
 }
@@ -123,8 +118,6 @@ impl Windows {
             arrivals: self.arrivals,
             completions: self.completions,
             replicas_ready: s.ready,
-            replicas_starting: s.starting,
-            replicas_draining: s.draining,
             queued: s.queued,
             in_system: s.in_system,
             ttft_p50_ms: q(&self.ttft, 0.5),
@@ -154,20 +147,42 @@ impl Windows {
 pub fn windows_docs() -> super::table::Docs {
     [
         ("start_s", "start of the window, seconds since the run's start"),
-        ("end_s", "end of the window (exclusive), seconds; the last window ends where the run's span ends"),
+        (
+            "end_s",
+            "end of the window (exclusive), seconds; the last window ends where the run's span ends",
+        ),
         ("arrivals", "requests that arrived in the window"),
         ("completions", "requests that completed in the window"),
         ("replicas_ready", "replicas serving at the window's end"),
-        ("replicas_starting", "replicas starting (boot, weight load, warm-up) at the window's end; 0 while the fleet is static (no autoscaling in this version)"),
-        ("replicas_draining", "replicas draining (no new requests) at the window's end; 0 while the fleet is static (no autoscaling in this version)"),
         ("queued", "requests waiting for a batch slot at the window's end"),
-        ("in_system", "requests in the system (front end, gateway, queues, running) at the window's end"),
-        ("ttft_p50_ms", "median time to first token of the requests completed in the window, ms (null: none completed)"),
-        ("ttft_p99_ms", "99th percentile time to first token of the requests completed in the window, ms (null: none completed)"),
-        ("tpot_p50_ms", "median time per output token of the requests completed in the window, ms (null: none completed)"),
-        ("tpot_p99_ms", "99th percentile time per output token of the requests completed in the window, ms (null: none completed)"),
-        ("slo_attainment", "share of the window's completed requests that met their SLO (null: no SLO, or none completed)"),
-        ("usd_per_hour", "what the instances in service cost per hour during the window, time-weighted"),
+        (
+            "in_system",
+            "requests in the system (front end, gateway, queues, running) at the window's end",
+        ),
+        (
+            "ttft_p50_ms",
+            "median time to first token of the requests completed in the window, ms (null: none completed)",
+        ),
+        (
+            "ttft_p99_ms",
+            "99th percentile time to first token of the requests completed in the window, ms (null: none completed)",
+        ),
+        (
+            "tpot_p50_ms",
+            "median time per output token of the requests completed in the window, ms (null: none completed)",
+        ),
+        (
+            "tpot_p99_ms",
+            "99th percentile time per output token of the requests completed in the window, ms (null: none completed)",
+        ),
+        (
+            "slo_attainment",
+            "share of the window's completed requests that met their SLO (null: no SLO, or none completed)",
+        ),
+        (
+            "usd_per_hour",
+            "what the instances in service cost per hour during the window, time-weighted",
+        ),
     ]
     .into_iter()
     .map(|(c, d)| (c.to_string(), d.to_string()))
@@ -191,8 +206,6 @@ pub fn windows_frame(rows: &[WindowRow]) -> Result<DataFrame, PolarsError> {
         u64s("arrivals", &|r| r.arrivals),
         u64s("completions", &|r| r.completions),
         u32s("replicas_ready", &|r| r.replicas_ready),
-        u32s("replicas_starting", &|r| r.replicas_starting),
-        u32s("replicas_draining", &|r| r.replicas_draining),
         u64s("queued", &|r| r.queued),
         u64s("in_system", &|r| r.in_system),
         opt("ttft_p50_ms", &|r| r.ttft_p50_ms),

@@ -89,8 +89,6 @@ impl Simulation {
         let queued = self.cluster.replicas.iter().map(|r| r.queue_len() as u64).sum::<u64>() + self.front.in_flight();
         Snapshot {
             ready: self.sc.pools.iter().map(|p| p.replicas).sum(),
-            starting: 0,
-            draining: 0,
             queued,
             in_system: self.in_system + self.front.in_flight(),
         }

@@ -21,6 +21,18 @@ pub struct StorageTier {
     pub latency_us: f64,
     /// Requests the tier serves at once per instance; more wait in line.
     pub queue_depth: u32,
+    /// Capacity one instance has (or, for a shared tier, contributes), GiB. Absent: unbounded
+    /// (an object store or a file system that grows with use). Read by KV offload tiers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_gib: Option<f64>,
+    /// A network store every instance reads and writes: a block one replica wrote another can
+    /// read (S3, FSx, a pooled memory store). Default false (a local device).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub shared: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl StorageTier {
@@ -52,6 +64,16 @@ pub(crate) fn validate(t: &StorageTier, file: &Path) -> Result<()> {
             ),
         ));
     }
+    if let Some(c) = t.capacity_gib.filter(|c| !(c.is_finite() && *c > 0.0)) {
+        return Err(Error::input(
+            file,
+            at("capacity_gib"),
+            format!(
+                "must be a finite number > 0 (or absent: unbounded), got {}",
+                crate::error::given(c)
+            ),
+        ));
+    }
     if t.queue_depth == 0 {
         return Err(Error::input(file, at("queue_depth"), "must be at least 1, got 0"));
     }
@@ -71,6 +93,8 @@ mod tests {
             write_gb_s: 4.0,
             latency_us: 150.0,
             queue_depth: 4,
+            capacity_gib: None,
+            shared: false,
         };
         // 1 GB at half of 8 GB/s = 250 ms, plus 150 µs.
         assert_eq!(t.read_ns(1e9, 0.5), 150e3 + 250e6);
@@ -79,7 +103,7 @@ mod tests {
     #[test]
     fn the_shipped_tiers_parse_and_are_valid() {
         let c = crate::hw::Catalog::builtin().unwrap();
-        for n in ["nvme", "s3", "fsx-lustre"] {
+        for n in ["nvme", "s3", "fsx-lustre", "mooncake-pool"] {
             let t = c.storage(n).unwrap();
             validate(t, Path::new("x")).unwrap();
         }

@@ -11,7 +11,8 @@
 //!   budget, or because the policy admitted no new prompt (swapped sequences come back first, a
 //!   preemption in the step, a static batch in progress);
 //! - `prefill`: its prompt chunks' share of the steps that processed them (by tokens);
-//! - `fetch`: its cached prefix swapped in from the host tier or fetched from the remote tier;
+//! - `fetch`: its cached prefix swapped in from the host tier, fetched from the remote tier or read
+//!   back from a KV offload tier;
 //! - `other_work`: the rest of the steps it was in (other prompts' chunks, the prefill share of a
 //!   mixed step while decoding, a prefill-only step while it waited to decode);
 //! - `preempt`: from a preemption to its return (re-queue and recompute, or swap out and in);
@@ -91,7 +92,9 @@ impl Part {
                 "queued while the policy admitted no new prompt (swapped sequences first, a preemption in the step, a static batch in progress)"
             }
             Part::Prefill => "its prompt chunks' share of the steps that processed them (by tokens)",
-            Part::Fetch => "its cached prefix swapped in from the host tier or fetched from the remote tier",
+            Part::Fetch => {
+                "its cached prefix swapped in from the host tier, fetched from the remote tier or read back from a KV offload tier"
+            }
             Part::OtherWork => {
                 "the rest of the steps it was in (other prompts' chunks, the prefill share of a mixed step while decoding, a prefill-only step while it waited to decode)"
             }

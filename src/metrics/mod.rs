@@ -392,6 +392,8 @@ pub struct RunResult {
     pub moe: Option<MoeResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lora: Option<LoraResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_offload: Option<KvOffloadResult>,
     /// Host CPU and front-end tier load.
     #[serde(default)]
     pub infrastructure: InfraResult,
@@ -430,6 +432,43 @@ pub struct PrefixCacheResult {
     /// Time remote-tier fetches over EFA blocked steps, seconds.
     #[serde(default)]
     pub remote_fetch_s: f64,
+}
+
+/// KV offload tiers, per tier summed over replicas (`serving.kv_offload`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KvOffloadResult {
+    /// What went down the chain: `prompt` or `all`.
+    pub blocks: String,
+    /// Top first.
+    pub tiers: Vec<KvTierResult>,
+}
+
+/// One KV offload tier over the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KvTierResult {
+    pub name: String,
+    /// One store for every replica of the pool.
+    pub shared: bool,
+    /// Per replica (in total when shared), GiB; absent: unbounded.
+    pub capacity_gib: Option<f64>,
+    /// Prompt blocks read back from this tier at admission, and their share of the blocks looked up.
+    pub hit_blocks: u64,
+    pub hit_rate: f64,
+    /// Bytes read back (GB) and the time the requests waited for them (s, summed).
+    pub reload_gb: f64,
+    pub reload_s: f64,
+    /// Blocks written here (evicted from HBM or demoted from above), and their GB.
+    pub written_blocks: u64,
+    pub written_gb: f64,
+    /// Blocks demoted out of this tier (to the next, or dropped from the last).
+    pub demoted_blocks: u64,
+    /// Preempted sequences parked here, their GB, and the time parks and resumes blocked steps.
+    pub parked_seqs: u64,
+    pub parked_gb: f64,
+    pub park_s: f64,
+    pub resume_s: f64,
+    /// The most it held (one replica's, or the shared store's), GiB.
+    pub max_used_gib: f64,
 }
 
 /// LoRA adapters, summed over replicas (`serving.lora`).

@@ -115,6 +115,8 @@ pub struct Features {
     pub expert_shares: Vec<f64>,
     /// LoRA adapters (`serving.lora`), if on.
     pub lora: Option<crate::serve::lora::LoraConfig>,
+    /// KV offload tiers (`serving.kv_offload`), if on.
+    pub kv_offload: Option<crate::serve::kv_tiers::OffloadConfig>,
 }
 
 /// The feature sections of a scenario file, as written, wherever they sit in it.

@@ -210,6 +210,9 @@ pub struct ServingSection {
     /// LoRA adapters (`scenario::lora`).
     #[serde(default)]
     pub lora: Option<super::lora::LoraSection>,
+    /// KV offload tiers (`scenario::kv_offload`).
+    #[serde(default)]
+    pub kv_offload: Option<super::kv_offload::KvOffloadSection>,
 }
 
 impl Default for ServingSection {
@@ -229,6 +232,7 @@ impl Default for ServingSection {
             prefix_cache: None,
             speculative: None,
             lora: None,
+            kv_offload: None,
         }
     }
 }

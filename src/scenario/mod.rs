@@ -9,6 +9,7 @@ mod file;
 pub mod fleet;
 pub mod gateway;
 pub mod infra;
+pub mod kv_offload;
 pub mod limits;
 pub mod lora;
 mod resolve;

@@ -46,6 +46,9 @@ impl Replica {
         self.check_decode_counters(&recount)?;
         self.check_kv_reads()?;
         self.check_queues(reqs)?;
+        if let Some(t) = &self.tiers {
+            t.audit()?;
+        }
         self.check_prefix_pins(reqs)
     }
 
@@ -256,6 +259,9 @@ impl Replica {
         }
         if let Some(c) = self.prefix.as_ref().filter(|c| c.pinned_blocks() > 0) {
             return fail(format!("{} prefix-cache blocks still pinned", c.pinned_blocks()));
+        }
+        if let Some(t) = self.tiers.as_ref().filter(|t| t.parked() > 0) {
+            return fail(format!("{} sequences still parked in KV offload tiers", t.parked()));
         }
         Ok(())
     }

@@ -23,7 +23,10 @@ impl Replica {
                 self.swapped.remove(&(r.priority, r.seq));
                 let tokens = r.progress.prompt_len as u64 + r.kv_fixed_blocks as u64 * self.cfg.block_tokens as u64;
                 let bytes = self.swap.bytes_for(tokens);
-                self.swap.swap_in(bytes);
+                // Parked in a KV offload tier, or swapped to host memory.
+                if !self.tiers.as_mut().is_some_and(|t| t.drop_parked(id.0)) {
+                    self.swap.swap_in(bytes);
+                }
             }
             Phase::Transferring => {
                 let pos = self.incoming.iter().position(|&x| x == id)?;

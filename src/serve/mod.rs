@@ -14,6 +14,8 @@ mod decode;
 pub mod disagg;
 pub mod gateway;
 mod kv;
+pub mod kv_tiers;
+mod kv_tiers_pin;
 pub mod lora;
 pub mod pipeline;
 mod preempt;

@@ -31,9 +31,11 @@ impl Replica {
             self.swapped.pop_first();
             self.kv.claim(blocks);
             self.acquire_adapter(id, reqs);
-            let bytes = self.swap.bytes_for(cached + fixed * self.cfg.block_tokens as u64);
-            self.swap.swap_in(bytes);
-            self.swap_copy(bytes);
+            if !(self.tiers.is_some() && self.unpark_resumed(id)) {
+                let bytes = self.swap.bytes_for(cached + fixed * self.cfg.block_tokens as u64);
+                self.swap.swap_in(bytes);
+                self.swap_copy(bytes);
+            }
             self.join_decode(id, reqs, self.plan.start);
         }
         while let Some(&id) = self.incoming.front() {
@@ -92,12 +94,16 @@ impl Replica {
         let bytes = self.swap.bytes_for(cached + fixed * self.cfg.block_tokens as u64);
         let key = (r.priority, r.seq);
         let p = &mut r.progress;
-        if self.cfg.preemption == PreemptionMode::Swap && self.swap.has_room(bytes) {
+        let swap = self.cfg.preemption == PreemptionMode::Swap && self.swap.has_room(bytes);
+        // Or parked in a KV offload tier (`kv_tiers.rs`), the write blocking this step.
+        if swap || (self.tiers.is_some() && self.park_preempted(victim, bytes)) {
             p.prompt_len = cached as u32;
             p.prefilled = p.prompt_len;
             r.phase = Phase::Swapped;
-            self.swap.swap_out(bytes);
-            self.swap_copy(bytes);
+            if swap {
+                self.swap.swap_out(bytes);
+                self.swap_copy(bytes);
+            }
             self.swapped.insert(key, victim);
         } else {
             p.prompt_len = r.input + p.generated;

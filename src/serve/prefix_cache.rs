@@ -132,6 +132,9 @@ pub struct PrefixCache {
     pub remote_bytes_per_block: f64,
     pub remote_bytes_per_ns: f64,
     pub remote_latency_ns: f64,
+    /// Blocks evicted from HBM since the replica last took them, when KV offload tiers catch
+    /// evictions (`kv_tiers.rs`); None otherwise.
+    pub evicted: Option<Vec<u64>>,
 }
 
 impl PrefixCache {
@@ -151,6 +154,7 @@ impl PrefixCache {
             remote_bytes_per_block: 0.0,
             remote_bytes_per_ns: 0.0,
             remote_latency_ns: 0.0,
+            evicted: None,
         }
     }
 
@@ -183,6 +187,9 @@ impl PrefixCache {
             self.hbm.remove(&h);
             self.unpinned -= 1;
             self.stats.evicted_blocks += 1;
+            if let Some(v) = self.evicted.as_mut() {
+                v.push(h);
+            }
             if self.host_capacity_blocks > 0 {
                 self.tick += 1;
                 self.host.insert(h, self.tick);

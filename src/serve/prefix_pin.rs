@@ -12,6 +12,9 @@ impl Replica {
             let free_tokens = self.kv.free() * self.cfg.block_tokens as u64;
             c.set_capacity(free_tokens / c.block_tokens as u64);
         }
+        if self.tiers.is_some() {
+            self.offload_evicted();
+        }
     }
 
     /// Prompt tokens a waiting request would find cached (whole blocks of its longest cached
@@ -19,7 +22,13 @@ impl Replica {
     pub(super) fn cached_prefix_tokens(&self, r: &ReqState) -> u64 {
         match (&self.prefix, &r.cache.hashes) {
             (Some(c), Some(b)) if !r.cache.pinned && r.progress.prefilled == 0 => {
-                let blocks = (c.peek(b).blocks()).max(r.cache.remote_blocks);
+                let hit = c.peek(b);
+                let tiers = if self.tiers.is_some() {
+                    self.tier_run(b, hit.hbm_blocks)
+                } else {
+                    0
+                };
+                let blocks = (hit.blocks() + tiers).max(r.cache.remote_blocks);
                 let hit = blocks as u64 * c.block_tokens as u64;
                 hit.min(r.progress.prompt_len.saturating_sub(1) as u64)
             }
@@ -37,11 +46,28 @@ impl Replica {
         if r.cache.pinned {
             return;
         }
-        let p = &mut r.progress;
         // What `cached_prefix_tokens` would say, from the admission's own lookup.
         let hit = c.admit(blocks);
+        let mut tiers = 0;
+        if self.tiers.is_some() && r.progress.prefilled == 0 {
+            // The prefix continues in the offload tiers: read back before the prefill.
+            tiers = self.reload_run(id, reqs, hit.hbm_blocks);
+        }
+        self.skip_cached(id, reqs, hit, tiers);
+    }
+
+    /// The prompt's cached prefix (`hit`, then `tiers` blocks from the offload tiers, or the
+    /// remote tier's) skips its prefill; a prefix found in the host tier is swapped in over the
+    /// host link.
+    fn skip_cached(&mut self, id: RequestId, reqs: &mut [ReqState], hit: super::prefix_cache::PrefixHit, tiers: u32) {
+        let r = &mut reqs[id.index()];
+        let Some(c) = self.prefix.as_mut() else {
+            return;
+        };
+        c.stats.hit_blocks += tiers as u64;
+        let p = &mut r.progress;
         let skip = if p.prefilled == 0 {
-            let cached = hit.blocks().max(r.cache.remote_blocks) as u64 * c.block_tokens as u64;
+            let cached = (hit.blocks() + tiers).max(r.cache.remote_blocks) as u64 * c.block_tokens as u64;
             cached.min(p.prompt_len.saturating_sub(1) as u64)
         } else {
             0
@@ -82,6 +108,9 @@ impl Replica {
         r.cache.pinned = false;
         if let (Some(c), Some(b)) = (self.prefix.as_mut(), r.cache.hashes.as_ref()) {
             c.release(b);
+        }
+        if self.tiers.is_some() {
+            self.offload_evicted();
         }
     }
 }

@@ -10,6 +10,7 @@
 use super::attribution::{AttrClock, Segment};
 use super::decode::DecodeBatch;
 use super::kv::{KvBlocks, SwapSpace};
+use super::kv_tiers::KvTiers;
 use super::lora::AdapterRegistry;
 use super::prefix_cache::PrefixCache;
 use super::router::ReplicaLoad;
@@ -70,6 +71,9 @@ pub(super) struct Plan {
     /// Swap copies that block this step (swap-outs of victims, swap-ins of resumed sequences).
     pub extra_ns: f64,
     pub recompute_tokens: u64,
+    /// When the step's last reload from a KV offload tier is in HBM (ns; 0: none): the step
+    /// waits for it.
+    pub reload_until_ns: f64,
     pub tokens: u64,
     /// The step's prompt tokens and decode rows (counted when it starts).
     prefill_tokens: u64,
@@ -91,6 +95,8 @@ pub struct ReplicaSpec {
     pub spec: Option<SpecDecoder>,
     /// LoRA adapter slots (`serving.lora`), if on.
     pub lora: Option<AdapterRegistry>,
+    /// KV offload tiers (`serving.kv_offload`), if on.
+    pub tiers: Option<KvTiers>,
 }
 
 impl ReplicaSpec {
@@ -109,6 +115,7 @@ impl ReplicaSpec {
             prefix: None,
             spec: None,
             lora: None,
+            tiers: None,
         }
     }
 }
@@ -142,6 +149,8 @@ pub struct Replica {
     pub spec: Option<SpecDecoder>,
     /// LoRA adapter slots (`serving.lora`), if on (`lora.rs`).
     pub lora: Option<AdapterRegistry>,
+    /// KV offload tiers (`serving.kv_offload`), if on (`kv_tiers.rs`).
+    pub tiers: Option<KvTiers>,
     /// Running totals for latency attribution (`attribution.rs`).
     pub(super) attr: AttrClock,
 }
@@ -180,6 +189,7 @@ impl Replica {
             prefix: spec.prefix,
             spec: spec.spec,
             lora: spec.lora,
+            tiers: spec.tiers,
             attr: AttrClock::default(),
         }
     }
@@ -327,6 +337,7 @@ impl Replica {
         self.plan.decode_seqs = 0;
         self.plan.extra_ns = 0.0;
         self.plan.recompute_tokens = 0;
+        self.plan.reload_until_ns = 0.0;
         self.preempted_now = false;
         let mut shape = BatchShape::default();
         // A static replica forms a batch only when idle: of arrived KV caches (a decode pool) or
@@ -344,6 +355,9 @@ impl Replica {
         }
         if shape.tokens() == 0 {
             return None;
+        }
+        if self.plan.reload_until_ns > 0.0 {
+            self.wait_for_reloads(now);
         }
         let mut cost = match self.spec.as_mut() {
             Some(spec) => spec.step_cost(&self.perf, &shape),

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 /// Host memory a replica may fill with swapped-out KV: its share of the instance's host memory,
 /// half of it (the rest stays with the OS, the serving process and pinned buffers). Assumption.
-const HOST_SWAP_FRACTION: f64 = 0.5;
+pub(super) const HOST_SWAP_FRACTION: f64 = 0.5;
 
 pub struct Cluster {
     /// One per lane: a replica as the scheduler sees it. With pipeline parallelism a replica has

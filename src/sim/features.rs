@@ -34,6 +34,8 @@ pub struct PoolFeatures {
     efa_latency_ns: f64,
     /// LoRA adapter slots (`serving.lora`).
     lora: Option<super::lora::PoolLora>,
+    /// KV offload tiers (`serving.kv_offload`).
+    offload: Option<super::kv_offload::PoolOffload>,
 }
 
 /// The cluster-wide remote tier: an LRU of blocks, fed with every routed prompt.
@@ -118,6 +120,7 @@ pub fn setup_pool(sc: &Scenario, pool: &Pool, perf: &PerfModel, notes: &mut Vec<
         efa_bytes_per_ns: hw.instance.efa_gbps / 8.0 * share,
         efa_latency_ns: hw.instance.efa_latency_us * 1e3,
         lora: super::lora::PoolLora::new(sc, pool, perf, notes),
+        offload: super::kv_offload::PoolOffload::new(sc, pool, bytes_per_block, notes),
     })
 }
 
@@ -133,6 +136,9 @@ pub fn setup_replica(sc: &Scenario, pf: &PoolFeatures, id: ReplicaId, r: &mut Re
         c.remote_bytes_per_ns = pf.efa_bytes_per_ns;
         c.remote_latency_ns = pf.efa_latency_ns;
         r.prefix = Some(c);
+    }
+    if let Some(o) = &pf.offload {
+        o.setup_replica(r);
     }
     if let Some(s) = &f.speculative {
         if pf.kv_share < 1.0 {

@@ -9,6 +9,7 @@ mod fleet;
 mod flow;
 mod frontend;
 mod handoff;
+mod kv_offload;
 mod lora;
 mod record;
 mod summary;

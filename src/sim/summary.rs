@@ -89,6 +89,7 @@ impl Simulation {
             speculative: features::speculative_result(&self.cluster.replicas),
             moe: features::moe_result(&self.cluster.replicas),
             lora: super::lora::lora_result(&self.sc, &self.cluster.replicas),
+            kv_offload: super::kv_offload::kv_offload_result(&self.sc, &self.cluster.replicas),
             infrastructure: self.infrastructure(frontend_usd_per_hour),
             pricing: priced,
             audit: Vec::new(),

@@ -75,6 +75,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     )?;
     let cx = lora_context(&model, &catalog, &classes, &pools, &features);
     features.lora = lora(s, &cx, path, &mut notes)?;
+    features.kv_offload = kv_offload(s, &catalog, &features, &serving, &pools, path, &mut notes)?;
     if let Some(n) = &f.name {
         // Printed to the terminal and into reports: one plain line.
         crate::input::check_label(path, "name", n)?;
@@ -187,6 +188,36 @@ fn pages_are_the_schedulers_blocks(
         }
     }
     Ok(())
+}
+
+/// `[serving.kv_offload]`, checked against the catalog's storage tiers, the prompt cache's own
+/// tiers, the preemption mode and the deployment.
+fn kv_offload(
+    s: &super::ServingSection,
+    catalog: &crate::hw::Catalog,
+    features: &features::Features,
+    serving: &serving::Serving,
+    pools: &[super::Pool],
+    path: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Option<crate::serve::kv_tiers::OffloadConfig>> {
+    let Some(k) = &s.kv_offload else {
+        return Ok(None);
+    };
+    let cx = super::kv_offload::OffloadContext {
+        catalog,
+        prefix_cache: features.prefix_cache,
+        remote_tier_gib: features.remote_tier_gib,
+        swap_preemption: serving.scheduler.preemption == crate::serve::PreemptionMode::Swap,
+        unsupported: if pools.iter().any(|p| p.role != crate::serve::PoolRole::Unified) {
+            Some("with disaggregated prefill and decode pools")
+        } else if pools.iter().any(|p| p.pp > 1) {
+            Some("with pipeline parallelism (pp > 1)")
+        } else {
+            None
+        },
+    };
+    super::kv_offload::resolve(k, &cx, path, notes)
 }
 
 /// `[serving.lora]`, and the routing policy that needs it.

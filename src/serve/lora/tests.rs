@@ -24,6 +24,8 @@ fn llama2_7b_qkvo_r16(slots: u32, host_slots: u32) -> LoraSpec {
             write_gb_s: 4.1,
             latency_us: 100.0,
             queue_depth: 32,
+            capacity_gib: None,
+            shared: false,
         },
     }
 }

@@ -452,15 +452,62 @@ fn static_batching_decode_pool_completes_transferred_requests() {
 /// must read prompt + max_tokens. Reading the true lengths, they split the runs at once.
 #[test]
 fn no_decision_reads_a_true_output_length_before_the_request_ends() {
-    let dir = std::env::temp_dir().join(format!("codesim-oracle-{}", std::process::id()));
+    // FCFS (by class priority, one class) with every max_tokens = 400.
+    let fcfs = oracle_check("", |_| 400, "fcfs");
+    assert_eq!(
+        inversions(&fcfs),
+        0,
+        "FCFS admits each replica's requests in arrival order"
+    );
+    // Shortest-job-first on predicted lengths reorders the queue (max_tokens 400..599 vary per
+    // request): with the `max-tokens` predictor and with `history`, whose prediction is every
+    // request's max_tokens until a completion in its bucket (every request is routed, and keyed,
+    // before the first one ends), it routes and admits identically whatever the true lengths.
+    let varied = |i: u32| 400 + (i * 29) % 200;
+    for predictor in ["max-tokens", "history"] {
+        let rows = oracle_check(
+            &format!("queue_order = \"sjf-predicted\"\nsjf_predictor = \"{predictor}\"\n"),
+            varied,
+            &format!("sjf {predictor}"),
+        );
+        // Not vacuous: shorter predicted jobs overtook earlier arrivals on their replica.
+        assert!(inversions(&rows) > 10, "sjf {predictor}: {}", inversions(&rows));
+    }
+}
+
+/// Pairs of requests on one replica admitted in the opposite order of their arrival.
+fn inversions(rows: &[codesim::metrics::RequestRow]) -> usize {
+    let scheduled = |r: &codesim::metrics::RequestRow| r.arrival_s + r.queue_ms * 1e-3;
+    let mut n = 0;
+    for x in rows {
+        for y in rows {
+            n += usize::from(x.replica == y.replica && x.arrival_s < y.arrival_s && scheduled(x) > scheduled(y) + 1e-9);
+        }
+    }
+    n
+}
+
+/// Two runs that differ only in true output lengths (`extra`: more `[serving]` keys) route and
+/// admit every request identically until the first request ends.
+fn oracle_check(extra: &str, max_tokens: fn(u32) -> u32, what: &str) -> Vec<codesim::metrics::RequestRow> {
+    let dir = std::env::temp_dir().join(format!(
+        "codesim-oracle-{}-{}",
+        std::process::id(),
+        what.replace(' ', "-")
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     // 120 requests every 5 ms; prompts 200..499; true outputs 250..399 in run a and their mirror
-    // 400 − k in run b, all below max_tokens = 400.
+    // 400 − k in run b, all below max_tokens ≥ 400.
     let trace = |name: &str, output: fn(u32) -> u32| {
         let mut csv = String::from("arrived_at,num_prefill_tokens,num_decode_tokens,max_tokens\n");
         for i in 0..120u32 {
             let arrived = i as f64 * 0.005;
-            csv.push_str(&format!("{arrived},{},{},400\n", 200 + (i * 37) % 300, output(i)));
+            csv.push_str(&format!(
+                "{arrived},{},{},{}\n",
+                200 + (i * 37) % 300,
+                output(i),
+                max_tokens(i)
+            ));
         }
         let p = dir.join(name);
         std::fs::write(&p, csv).unwrap();
@@ -470,18 +517,20 @@ fn no_decision_reads_a_true_output_length_before_the_request_ends() {
     let b = trace("b.csv", |i| 400 - (i * 53) % 150);
     let rows = |p: &Path| {
         let text = format!(
-            "{H100_7B}[hardware.chip]\nhbm_gib = 16.0\n[deployment]\nreplicas = 4\n[serving]\nrouting = \"least-tokens\"\nkv_admission = \"reserve\"\n[workload]\narrival = {{ kind = \"trace\", path = \"{}\" }}\n",
+            "{H100_7B}[hardware.chip]\nhbm_gib = 16.0\n[deployment]\nreplicas = 4\n[serving]\nrouting = \"least-tokens\"\nkv_admission = \"reserve\"\n{extra}[workload]\narrival = {{ kind = \"trace\", path = \"{}\" }}\n",
             p.display()
         );
         let sim = Simulation::new(
             &scenario(&text),
             RunOptions {
                 keep_requests: true,
+                audit: true,
                 ..RunOptions::default()
             },
         )
         .unwrap();
         let (r, mut rows) = sim.run().unwrap();
+        assert!(r.audit.is_empty(), "{what}: {:#?}", r.audit);
         conserves(&r, "no oracle");
         assert_eq!(r.requests.completed, 120);
         rows.sort_by_key(|x| x.id);
@@ -499,7 +548,7 @@ fn no_decision_reads_a_true_output_length_before_the_request_ends() {
             routed += 1;
             assert_eq!(
                 x.replica, y.replica,
-                "request {} routed differently before t = {t} s",
+                "{what}: request {} routed differently before t = {t} s",
                 x.id
             );
         }
@@ -508,7 +557,7 @@ fn no_decision_reads_a_true_output_length_before_the_request_ends() {
             admitted += 1;
             assert_eq!(
                 x.queue_ms, y.queue_ms,
-                "request {} admitted differently before t = {t} s",
+                "{what}: request {} admitted differently before t = {t} s",
                 x.id
             );
         }
@@ -520,12 +569,13 @@ fn no_decision_reads_a_true_output_length_before_the_request_ends() {
         .count();
     let waited = ra.iter().filter(|x| x.arrival_s < t && x.queue_ms > 1.0).count();
     println!(
-        "first end at {t:.3} s: {routed} routings and {admitted} admissions before it agree; {outputs_differ} of 120 true lengths differ; {waited} requests waited for KV"
+        "{what}: first end at {t:.3} s: {routed} routings and {admitted} admissions before it agree; {outputs_differ} of 120 true lengths differ; {waited} requests waited for KV"
     );
     // Not vacuous: every request was routed before the first one ended, requests queued for
     // their KV reservation, and the true lengths differ.
     assert_eq!(routed, 120);
     assert!(admitted >= 12 && waited > 0 && outputs_differ > 100);
+    ra
 }
 
 /// The fit check reads prompt + `max_tokens`, as a server refuses prompt + max_tokens >

@@ -110,6 +110,8 @@ pub struct ReqState {
     /// linear layers' state, charged from admission to release at the bound for its prompt +
     /// `max_tokens` (`KvBlocks::bounded_blocks`); 0 for a full-attention model.
     pub(super) kv_fixed_blocks: u32,
+    /// Its key in its replica's waiting queue, set when it first joins it (`queue_order.rs`).
+    pub(super) queue_key: Option<(u64, u64)>,
     /// Where its time went so far (latency attribution).
     pub ledger: Ledger,
 }
@@ -148,6 +150,7 @@ impl ReqState {
             },
             slot: DecodeSlot::default(),
             kv_fixed_blocks: 0,
+            queue_key: None,
             ledger: Ledger::default(),
         }
     }

@@ -7,6 +7,7 @@ mod deployment;
 pub(crate) mod engine;
 mod hardware;
 mod model;
+mod queue;
 mod replay;
 mod serving;
 mod workload;
@@ -39,6 +40,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     let workload = workload::resolve(&f.workload, &model, &dir, path, f.seed, &mut notes)?;
     workload.check_token_budget(&serving.scheduler, path)?;
     let classes = classes::resolve(&f.workload, f.slo, path)?;
+    queue::classes_differ(&serving.scheduler, &classes, path)?;
     if f.workload.prefix.is_some() && matches!(f.workload.arrival, crate::workload::ArrivalSpec::Closed { .. }) {
         // Closed-loop clients send plain prompts: the synthetic shared prefixes would be ignored.
         return Err(Error::input(

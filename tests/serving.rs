@@ -604,3 +604,54 @@ fn the_fit_check_refuses_prompt_plus_max_tokens_beyond_the_context() {
         refused.notes
     );
 }
+
+/// Aged shortest-job-first cannot starve a long job. One replica serving one sequence at a time
+/// (max_batch = 1), short jobs (max_tokens 10) every 20 ms for 6 s, faster than it serves them,
+/// and one long job (max_tokens 1,000) at t = 1 ms; SJF on `max_tokens`. By hand: the long
+/// job's key is 0.001 + 1,000 / a s and a short job's arrival + 10 / a s, so exactly the short
+/// jobs arriving before 0.001 + 990 / a s are admitted before it (the queue is backlogged, so
+/// every one of them has arrived when the long job reaches its head). Aging a = 1,000 tokens/s:
+/// those arriving before 0.991 s, i.e. at 0, 0.02, …, 0.98 s: 50. With a = 1 token/s the bound
+/// (990 s) is past the stream: the long job goes last, after all 300.
+#[test]
+fn aged_sjf_bounds_a_long_jobs_wait_under_a_stream_of_short_ones() {
+    let dir = std::env::temp_dir().join(format!("codesim-aging-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut csv = String::from("arrived_at,num_prefill_tokens,num_decode_tokens,max_tokens\n");
+    for i in 0..300u32 {
+        csv.push_str(&format!("{},100,10,10\n", i as f64 * 0.02));
+        if i == 0 {
+            csv.push_str("0.001,100,10,1000\n");
+        }
+    }
+    let trace = dir.join("t.csv");
+    std::fs::write(&trace, csv).unwrap();
+    let ahead_of_long = |aging: f64| {
+        let text = format!(
+            "{H100_7B}[serving]\nmax_batch = 1\nqueue_order = \"sjf-predicted\"\nsjf_predictor = \"max-tokens\"\nsjf_aging_tokens_per_s = {aging}\n[workload]\narrival = {{ kind = \"trace\", path = \"{}\" }}\n",
+            trace.display()
+        );
+        let opts = RunOptions {
+            keep_requests: true,
+            audit: true,
+            ..RunOptions::default()
+        };
+        let (r, rows) = Simulation::new(&scenario(&text), opts).unwrap().run().unwrap();
+        assert!(r.audit.is_empty(), "{:#?}", r.audit);
+        conserves(&r, "aging");
+        assert_eq!(r.requests.completed, 301);
+        let scheduled = |x: &codesim::metrics::RequestRow| x.arrival_s + x.queue_ms * 1e-3;
+        let long = rows.iter().find(|x| (x.arrival_s - 0.001).abs() < 1e-9).unwrap();
+        let ahead = rows.iter().filter(|x| scheduled(x) < scheduled(long)).count();
+        (ahead, long.queue_ms)
+    };
+    let (ahead, wait_ms) = ahead_of_long(1000.0);
+    let (ahead_slow, wait_slow_ms) = ahead_of_long(1.0);
+    std::fs::remove_dir_all(&dir).ok();
+    println!(
+        "aging 1000 tokens/s: {ahead} short jobs ahead, waited {wait_ms:.0} ms; aging 1: {ahead_slow}, {wait_slow_ms:.0} ms"
+    );
+    assert_eq!(ahead, 50);
+    assert_eq!(ahead_slow, 300);
+    assert!(wait_ms < wait_slow_ms / 3.0);
+}

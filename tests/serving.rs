@@ -460,11 +460,12 @@ fn no_decision_reads_a_true_output_length_before_the_request_ends() {
         "FCFS admits each replica's requests in arrival order"
     );
     // Shortest-job-first on predicted lengths reorders the queue (max_tokens 400..599 vary per
-    // request): with the `max-tokens` predictor and with `history`, whose prediction is every
+    // request): with the `max-tokens` predictor, with `history`, whose prediction is every
     // request's max_tokens until a completion in its bucket (every request is routed, and keyed,
-    // before the first one ends), it routes and admits identically whatever the true lengths.
+    // before the first one ends), and with a trace's `predicted_output` column, it routes and
+    // admits identically whatever the true lengths.
     let varied = |i: u32| 400 + (i * 29) % 200;
-    for predictor in ["max-tokens", "history"] {
+    for predictor in ["max-tokens", "history", "trace"] {
         let rows = oracle_check(
             &format!("queue_order = \"sjf-predicted\"\nsjf_predictor = \"{predictor}\"\n"),
             varied,
@@ -499,12 +500,15 @@ fn oracle_check(extra: &str, max_tokens: fn(u32) -> u32, what: &str) -> Vec<code
     // 120 requests every 5 ms; prompts 200..499; true outputs 250..399 in run a and their mirror
     // 400 − k in run b, all below max_tokens ≥ 400.
     let trace = |name: &str, output: fn(u32) -> u32| {
-        let mut csv = String::from("arrived_at,num_prefill_tokens,num_decode_tokens,max_tokens\n");
+        // A user's predictor in the trace: the same column in both runs (it knows nothing of
+        // either run's true lengths).
+        let mut csv = String::from("arrived_at,num_prefill_tokens,num_decode_tokens,max_tokens,predicted_output\n");
         for i in 0..120u32 {
             let arrived = i as f64 * 0.005;
+            let predicted = 250 + (i * 71) % 150;
+            let input = 200 + (i * 37) % 300;
             csv.push_str(&format!(
-                "{arrived},{},{},{}\n",
-                200 + (i * 37) % 300,
+                "{arrived},{input},{},{},{predicted}\n",
                 output(i),
                 max_tokens(i)
             ));
@@ -654,4 +658,44 @@ fn aged_sjf_bounds_a_long_jobs_wait_under_a_stream_of_short_ones() {
     assert_eq!(ahead, 50);
     assert_eq!(ahead_slow, 300);
     assert!(wait_ms < wait_slow_ms / 3.0);
+}
+
+/// `sjf_predictor = "trace"` orders by the trace's `predicted_output` column (the user's own
+/// predictor), capped at `max_tokens`, never by the true length. One replica serving one
+/// sequence at a time; at t = 0 a first request takes it, and at 1 ms three more wait with
+/// predicted outputs 300, 100 and 900 (above its max_tokens of 500: 500 counts) and true
+/// outputs 10, 400 and 5: by hand they are admitted in the order 100, 300, 500 (rows 2, 1, 3),
+/// whatever their true lengths. Every arrival + prediction / aging differs by ≥ 0.2 s at the
+/// default 100 tokens/s, against 1 ms of arrival gaps.
+#[test]
+fn sjf_on_a_traces_predicted_output_orders_by_the_prediction() {
+    let dir = std::env::temp_dir().join(format!("codesim-predicted-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = "arrived_at,num_prefill_tokens,num_decode_tokens,max_tokens,predicted_output\n0,100,20,500,\n0.001,100,10,500,300\n0.001,100,400,500,100\n0.001,100,5,500,900\n";
+    let trace = dir.join("t.csv");
+    std::fs::write(&trace, csv).unwrap();
+    let text = format!(
+        "{H100_7B}[serving]\nmax_batch = 1\nqueue_order = \"sjf-predicted\"\nsjf_predictor = \"trace\"\n[workload]\narrival = {{ kind = \"trace\", path = \"{}\" }}\n",
+        trace.display()
+    );
+    let sc = scenario(&text);
+    assert!(
+        sc.notes
+            .iter()
+            .any(|n| n.contains("1 of 4 trace rows have no predicted_output")),
+        "{:?}",
+        sc.notes
+    );
+    let opts = RunOptions {
+        keep_requests: true,
+        audit: true,
+        ..RunOptions::default()
+    };
+    let (r, mut rows) = Simulation::new(&sc, opts).unwrap().run().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(r.audit.is_empty(), "{:#?}", r.audit);
+    conserves(&r, "trace predictor");
+    rows.sort_by(|a, b| (a.arrival_s + a.queue_ms * 1e-3).total_cmp(&(b.arrival_s + b.queue_ms * 1e-3)));
+    let order: Vec<u32> = rows.iter().map(|x| x.output_tokens).collect();
+    assert_eq!(order, [20, 400, 10, 5]);
 }

@@ -43,6 +43,9 @@ pub enum Predictor {
     History,
     /// The client's `max_tokens`.
     MaxTokens,
+    /// The trace's `predicted_output` column (a user's own predictor), never above
+    /// `max_tokens`; a row without one takes its `max_tokens`.
+    Trace,
 }
 
 /// Completed outputs per (class, prompt-length bucket): (sum of true outputs, count).
@@ -106,6 +109,7 @@ impl Replica {
             } => {
                 let predicted = match (predictor, self.history.as_ref()) {
                     (Predictor::History, Some(h)) => h.predict(r.class, r.input, r.max_tokens),
+                    (Predictor::Trace, _) => r.predicted_output.unwrap_or(r.max_tokens).min(r.max_tokens) as u64,
                     _ => r.max_tokens as u64,
                 };
                 (aged(r.arrival, predicted, ns_per_token), r.seq)

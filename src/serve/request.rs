@@ -86,6 +86,9 @@ pub struct ReqState {
     /// client's `max_tokens`, or the engine's default). Routing, admission and the fit check
     /// read this, never `output`.
     pub max_tokens: u32,
+    /// A prediction of its output length that came with it (a trace's `predicted_output`
+    /// column: the user's predictor), read only by `serving.sjf_predictor = "trace"`.
+    pub predicted_output: Option<u32>,
     /// Workload class (index into the scenario's classes) and its priority (lower runs first).
     pub class: u16,
     pub priority: u32,
@@ -125,6 +128,7 @@ impl ReqState {
             input,
             output,
             max_tokens: output,
+            predicted_output: None,
             class: 0,
             priority: 0,
             prefix: None,

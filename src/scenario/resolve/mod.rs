@@ -40,7 +40,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     let workload = workload::resolve(&f.workload, &model, &dir, path, f.seed, &mut notes)?;
     workload.check_token_budget(&serving.scheduler, path)?;
     let classes = classes::resolve(&f.workload, f.slo, path)?;
-    queue::classes_differ(&serving.scheduler, &classes, path)?;
+    queue::check_inputs(&serving.scheduler, &classes, &workload, path, &mut notes)?;
     if f.workload.prefix.is_some() && matches!(f.workload.arrival, crate::workload::ArrivalSpec::Closed { .. }) {
         // Closed-loop clients send plain prompts: the synthetic shared prefixes would be ignored.
         return Err(Error::input(

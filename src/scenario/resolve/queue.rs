@@ -72,6 +72,9 @@ pub(super) fn resolve(s: &ServingSection, c: &mut SchedulerConfig, path: &Path, 
                     "history: the running mean of the true outputs completed on the replica, per class and prompt-length bucket (powers of two), never above the request's max_tokens; its prior is the request's max_tokens until its bucket has a completion"
                 }
                 Predictor::MaxTokens => "max-tokens: the client's max_tokens",
+                Predictor::Trace => {
+                    "trace: the trace's predicted_output column (the user's predictor), never above the request's max_tokens"
+                }
             };
             let default = if s.sjf_predictor.is_none() {
                 " (serving.sjf_predictor default)"
@@ -132,17 +135,56 @@ fn victim_and_priority_preemption(
     Ok(())
 }
 
-/// Priority preemption needs classes of different priorities, or it would never act.
-pub(super) fn classes_differ(
+/// What the policies read of the workload is there: classes of different priorities for
+/// priority preemption, a trace's predictions for the `trace` predictor.
+pub(super) fn check_inputs(
     c: &SchedulerConfig,
     classes: &[crate::scenario::WorkloadClass],
+    workload: &super::workload::Workload,
     path: &Path,
+    notes: &mut Vec<String>,
 ) -> Result<()> {
     if c.priority_preemption && classes.iter().all(|k| k.priority == classes[0].priority) {
         return Err(Error::input(
             path,
             "serving.priority_preemption",
             "is true but every workload class has the same priority, so nothing would be preempted for one: give [[workload.classes]] different priorities or remove it",
+        ));
+    }
+    trace_predictions(c, workload.trace.as_deref(), path, notes)
+}
+
+/// `serving.sjf_predictor = "trace"` needs a trace with a `predicted_output` column; its rows
+/// without one take their `max_tokens` (said in the notes).
+fn trace_predictions(
+    c: &SchedulerConfig,
+    trace: Option<&crate::workload::trace::Trace>,
+    path: &Path,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    if !matches!(
+        c.order,
+        QueueOrder::SjfPredicted {
+            predictor: Predictor::Trace,
+            ..
+        }
+    ) {
+        return Ok(());
+    }
+    let rows = trace.map_or(0, |t| t.requests.len());
+    let missing = trace.map_or(0, |t| {
+        t.requests.iter().filter(|r| r.predicted_output.is_none()).count()
+    });
+    if rows == 0 || missing == rows {
+        return Err(Error::input(
+            path,
+            "serving.sjf_predictor",
+            "is \"trace\" but the workload has no trace with a `predicted_output` column (a CSV trace's optional column, docs/reference/traces.md): add one, or use \"history\" or \"max-tokens\"",
+        ));
+    }
+    if missing > 0 {
+        notes.push(format!(
+            "serving.sjf_predictor = trace: {missing} of {rows} trace rows have no predicted_output and take their max_tokens"
         ));
     }
     Ok(())

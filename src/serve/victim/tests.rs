@@ -166,3 +166,33 @@ fn a_higher_class_arrival_preempts_for_kv_blocks() {
     );
     assert_eq!(rep.kv.used(), 13 + 7);
 }
+
+/// The same arrival with preemption by swap: L1's KV (its 200-token prompt + 1 decoded token
+/// cached: 201 tokens × 1,000 B = 201,000 B) goes to host memory over a 10 B/ns link, a
+/// 20,100 ns copy that blocks the step; L1 waits swapped out, yet H, of a higher class, is
+/// admitted in the same plan (a swapped-out sequence of a lower class holds no new prompt
+/// back). By hand: TTFT = t2 + cost(prefill 200) + 20,100 ns − arrival.
+#[test]
+fn a_higher_class_arrival_swaps_out_the_lower_sequence() {
+    let mut rep = replica(2, 1000, VictimChoice::Newest, true);
+    rep.cfg.preemption = PreemptionMode::Swap;
+    rep.swap = crate::serve::SwapSpace::new(1000.0, 10.0, 1e12);
+    let mut reqs = vec![req(0, 0, 200, 100, 1), req(1, 0, 200, 100, 1), req(2, 0, 200, 100, 0)];
+    let mut out = StepOutcome::default();
+    rep.enqueue(RequestId(0), &mut reqs[0]);
+    rep.enqueue(RequestId(1), &mut reqs[1]);
+    let t1 = step(&mut rep, SimTime::ZERO, &mut reqs, &mut out);
+    let t2 = step(&mut rep, t1, &mut reqs, &mut out);
+    let arrival = t2;
+    reqs[2].arrival = arrival;
+    rep.enqueue(RequestId(2), &mut reqs[2]);
+    step(&mut rep, t2, &mut reqs, &mut out);
+    assert_eq!(reqs[1].phase, Phase::Swapped);
+    assert_eq!(rep.swap.used_bytes(), 201_000.0);
+    let prefill_h = rep.perf.step(&{
+        let mut b = BatchShape::default();
+        b.add_prefill(200, 0);
+        b
+    });
+    assert_eq!(reqs[2].times.first_token.0 - arrival.0, prefill_h.total_ns + 20_100);
+}

@@ -108,6 +108,8 @@ struct Serving {
     prefix_cache: Option<(u32, u32, f64)>,
     /// Speculative decoding with draft heads: (γ, acceptance).
     speculative: Option<(u32, f64)>,
+    /// Queue order, preemption victim, and priority preemption (where it applies).
+    order: (&'static str, &'static str, bool),
 }
 
 #[derive(Debug, Clone)]
@@ -163,11 +165,17 @@ fn serving() -> impl Strategy<Value = Serving> {
             prop::option::weighted(0.3, (1u32..6, 0u32..400, prop_oneof![Just(0.0), 0.001f64..0.05])),
             prop::option::weighted(0.3, (1u32..6, 0.0f64..1.0)),
         ),
+        (
+            prop::sample::select(vec!["priority", "fcfs", "sjf-predicted", "sjf-prompt"]),
+            prop::sample::select(vec!["newest", "fewest-blocks", "most-blocks"]),
+            prop::bool::weighted(0.5),
+        ),
     )
         .prop_map(
             |(
                 (scheduler, max_batch, max_batched_tokens, block_tokens, reserve, swap),
                 (max_queue, routing, pc, spec),
+                order,
             )| {
                 Serving {
                     scheduler,
@@ -181,6 +189,7 @@ fn serving() -> impl Strategy<Value = Serving> {
                     prefix_cache: pc,
                     // Speculative decoding needs continuous or chunked batching.
                     speculative: spec.filter(|_| scheduler != "static"),
+                    order,
                 }
             },
         )
@@ -282,6 +291,12 @@ impl Case {
         .unwrap();
         if let Some(q) = s.max_queue {
             writeln!(t, "max_queue = {q}").unwrap();
+        }
+        let (order, victim, priority_preemption) = s.order;
+        writeln!(t, "queue_order = \"{order}\"\npreemption_victim = \"{victim}\"").unwrap();
+        // Priority preemption where it applies: class order, classes, blocks that grow.
+        if priority_preemption && order == "priority" && self.classes && !s.reserve && s.scheduler != "static" {
+            writeln!(t, "priority_preemption = true").unwrap();
         }
         let open_loop = !matches!(self.arrival, Arrival::Closed(..));
         if let Some((_, _, host_gib)) = s.prefix_cache {

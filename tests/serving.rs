@@ -452,15 +452,66 @@ fn static_batching_decode_pool_completes_transferred_requests() {
 /// must read prompt + max_tokens. Reading the true lengths, they split the runs at once.
 #[test]
 fn no_decision_reads_a_true_output_length_before_the_request_ends() {
-    let dir = std::env::temp_dir().join(format!("codesim-oracle-{}", std::process::id()));
+    // FCFS (by class priority, one class) with every max_tokens = 400.
+    let fcfs = oracle_check("", |_| 400, "fcfs");
+    assert_eq!(
+        inversions(&fcfs),
+        0,
+        "FCFS admits each replica's requests in arrival order"
+    );
+    // Shortest-job-first on predicted lengths reorders the queue (max_tokens 400..599 vary per
+    // request): with the `max-tokens` predictor, with `history`, whose prediction is every
+    // request's max_tokens until a completion in its bucket (every request is routed, and keyed,
+    // before the first one ends), and with a trace's `predicted_output` column, it routes and
+    // admits identically whatever the true lengths.
+    let varied = |i: u32| 400 + (i * 29) % 200;
+    for predictor in ["max-tokens", "history", "trace"] {
+        let rows = oracle_check(
+            &format!("queue_order = \"sjf-predicted\"\nsjf_predictor = \"{predictor}\"\n"),
+            varied,
+            &format!("sjf {predictor}"),
+        );
+        // Not vacuous: shorter predicted jobs overtook earlier arrivals on their replica.
+        assert!(inversions(&rows) > 10, "sjf {predictor}: {}", inversions(&rows));
+    }
+}
+
+/// Pairs of requests on one replica admitted in the opposite order of their arrival.
+fn inversions(rows: &[codesim::metrics::RequestRow]) -> usize {
+    let scheduled = |r: &codesim::metrics::RequestRow| r.arrival_s + r.queue_ms * 1e-3;
+    let mut n = 0;
+    for x in rows {
+        for y in rows {
+            n += usize::from(x.replica == y.replica && x.arrival_s < y.arrival_s && scheduled(x) > scheduled(y) + 1e-9);
+        }
+    }
+    n
+}
+
+/// Two runs that differ only in true output lengths (`extra`: more `[serving]` keys) route and
+/// admit every request identically until the first request ends.
+fn oracle_check(extra: &str, max_tokens: fn(u32) -> u32, what: &str) -> Vec<codesim::metrics::RequestRow> {
+    let dir = std::env::temp_dir().join(format!(
+        "codesim-oracle-{}-{}",
+        std::process::id(),
+        what.replace(' ', "-")
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     // 120 requests every 5 ms; prompts 200..499; true outputs 250..399 in run a and their mirror
-    // 400 − k in run b, all below max_tokens = 400.
+    // 400 − k in run b, all below max_tokens ≥ 400.
     let trace = |name: &str, output: fn(u32) -> u32| {
-        let mut csv = String::from("arrived_at,num_prefill_tokens,num_decode_tokens,max_tokens\n");
+        // A user's predictor in the trace: the same column in both runs (it knows nothing of
+        // either run's true lengths).
+        let mut csv = String::from("arrived_at,num_prefill_tokens,num_decode_tokens,max_tokens,predicted_output\n");
         for i in 0..120u32 {
             let arrived = i as f64 * 0.005;
-            csv.push_str(&format!("{arrived},{},{},400\n", 200 + (i * 37) % 300, output(i)));
+            let predicted = 250 + (i * 71) % 150;
+            let input = 200 + (i * 37) % 300;
+            csv.push_str(&format!(
+                "{arrived},{input},{},{},{predicted}\n",
+                output(i),
+                max_tokens(i)
+            ));
         }
         let p = dir.join(name);
         std::fs::write(&p, csv).unwrap();
@@ -470,18 +521,20 @@ fn no_decision_reads_a_true_output_length_before_the_request_ends() {
     let b = trace("b.csv", |i| 400 - (i * 53) % 150);
     let rows = |p: &Path| {
         let text = format!(
-            "{H100_7B}[hardware.chip]\nhbm_gib = 16.0\n[deployment]\nreplicas = 4\n[serving]\nrouting = \"least-tokens\"\nkv_admission = \"reserve\"\n[workload]\narrival = {{ kind = \"trace\", path = \"{}\" }}\n",
+            "{H100_7B}[hardware.chip]\nhbm_gib = 16.0\n[deployment]\nreplicas = 4\n[serving]\nrouting = \"least-tokens\"\nkv_admission = \"reserve\"\n{extra}[workload]\narrival = {{ kind = \"trace\", path = \"{}\" }}\n",
             p.display()
         );
         let sim = Simulation::new(
             &scenario(&text),
             RunOptions {
                 keep_requests: true,
+                audit: true,
                 ..RunOptions::default()
             },
         )
         .unwrap();
         let (r, mut rows) = sim.run().unwrap();
+        assert!(r.audit.is_empty(), "{what}: {:#?}", r.audit);
         conserves(&r, "no oracle");
         assert_eq!(r.requests.completed, 120);
         rows.sort_by_key(|x| x.id);
@@ -499,7 +552,7 @@ fn no_decision_reads_a_true_output_length_before_the_request_ends() {
             routed += 1;
             assert_eq!(
                 x.replica, y.replica,
-                "request {} routed differently before t = {t} s",
+                "{what}: request {} routed differently before t = {t} s",
                 x.id
             );
         }
@@ -508,7 +561,7 @@ fn no_decision_reads_a_true_output_length_before_the_request_ends() {
             admitted += 1;
             assert_eq!(
                 x.queue_ms, y.queue_ms,
-                "request {} admitted differently before t = {t} s",
+                "{what}: request {} admitted differently before t = {t} s",
                 x.id
             );
         }
@@ -520,12 +573,13 @@ fn no_decision_reads_a_true_output_length_before_the_request_ends() {
         .count();
     let waited = ra.iter().filter(|x| x.arrival_s < t && x.queue_ms > 1.0).count();
     println!(
-        "first end at {t:.3} s: {routed} routings and {admitted} admissions before it agree; {outputs_differ} of 120 true lengths differ; {waited} requests waited for KV"
+        "{what}: first end at {t:.3} s: {routed} routings and {admitted} admissions before it agree; {outputs_differ} of 120 true lengths differ; {waited} requests waited for KV"
     );
     // Not vacuous: every request was routed before the first one ended, requests queued for
     // their KV reservation, and the true lengths differ.
     assert_eq!(routed, 120);
     assert!(admitted >= 12 && waited > 0 && outputs_differ > 100);
+    ra
 }
 
 /// The fit check reads prompt + `max_tokens`, as a server refuses prompt + max_tokens >
@@ -553,4 +607,95 @@ fn the_fit_check_refuses_prompt_plus_max_tokens_beyond_the_context() {
         "{:?}",
         refused.notes
     );
+}
+
+/// Aged shortest-job-first cannot starve a long job. One replica serving one sequence at a time
+/// (max_batch = 1), short jobs (max_tokens 10) every 20 ms for 6 s, faster than it serves them,
+/// and one long job (max_tokens 1,000) at t = 1 ms; SJF on `max_tokens`. By hand: the long
+/// job's key is 0.001 + 1,000 / a s and a short job's arrival + 10 / a s, so exactly the short
+/// jobs arriving before 0.001 + 990 / a s are admitted before it (the queue is backlogged, so
+/// every one of them has arrived when the long job reaches its head). Aging a = 1,000 tokens/s:
+/// those arriving before 0.991 s, i.e. at 0, 0.02, …, 0.98 s: 50. With a = 1 token/s the bound
+/// (990 s) is past the stream: the long job goes last, after all 300.
+#[test]
+fn aged_sjf_bounds_a_long_jobs_wait_under_a_stream_of_short_ones() {
+    let dir = std::env::temp_dir().join(format!("codesim-aging-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut csv = String::from("arrived_at,num_prefill_tokens,num_decode_tokens,max_tokens\n");
+    for i in 0..300u32 {
+        csv.push_str(&format!("{},100,10,10\n", i as f64 * 0.02));
+        if i == 0 {
+            csv.push_str("0.001,100,10,1000\n");
+        }
+    }
+    let trace = dir.join("t.csv");
+    std::fs::write(&trace, csv).unwrap();
+    let ahead_of_long = |aging: f64| {
+        let text = format!(
+            "{H100_7B}[serving]\nmax_batch = 1\nqueue_order = \"sjf-predicted\"\nsjf_predictor = \"max-tokens\"\nsjf_aging_tokens_per_s = {aging}\n[workload]\narrival = {{ kind = \"trace\", path = \"{}\" }}\n",
+            trace.display()
+        );
+        let opts = RunOptions {
+            keep_requests: true,
+            audit: true,
+            ..RunOptions::default()
+        };
+        let (r, rows) = Simulation::new(&scenario(&text), opts).unwrap().run().unwrap();
+        assert!(r.audit.is_empty(), "{:#?}", r.audit);
+        conserves(&r, "aging");
+        assert_eq!(r.requests.completed, 301);
+        let scheduled = |x: &codesim::metrics::RequestRow| x.arrival_s + x.queue_ms * 1e-3;
+        let long = rows.iter().find(|x| (x.arrival_s - 0.001).abs() < 1e-9).unwrap();
+        let ahead = rows.iter().filter(|x| scheduled(x) < scheduled(long)).count();
+        (ahead, long.queue_ms)
+    };
+    let (ahead, wait_ms) = ahead_of_long(1000.0);
+    let (ahead_slow, wait_slow_ms) = ahead_of_long(1.0);
+    std::fs::remove_dir_all(&dir).ok();
+    println!(
+        "aging 1000 tokens/s: {ahead} short jobs ahead, waited {wait_ms:.0} ms; aging 1: {ahead_slow}, {wait_slow_ms:.0} ms"
+    );
+    assert_eq!(ahead, 50);
+    assert_eq!(ahead_slow, 300);
+    assert!(wait_ms < wait_slow_ms / 3.0);
+}
+
+/// `sjf_predictor = "trace"` orders by the trace's `predicted_output` column (the user's own
+/// predictor), capped at `max_tokens`, never by the true length. One replica serving one
+/// sequence at a time; at t = 0 a first request takes it, and at 1 ms three more wait with
+/// predicted outputs 300, 100 and 900 (above its max_tokens of 500: 500 counts) and true
+/// outputs 10, 400 and 5: by hand they are admitted in the order 100, 300, 500 (rows 2, 1, 3),
+/// whatever their true lengths. Every arrival + prediction / aging differs by ≥ 0.2 s at the
+/// default 100 tokens/s, against 1 ms of arrival gaps.
+#[test]
+fn sjf_on_a_traces_predicted_output_orders_by_the_prediction() {
+    let dir = std::env::temp_dir().join(format!("codesim-predicted-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = "arrived_at,num_prefill_tokens,num_decode_tokens,max_tokens,predicted_output\n0,100,20,500,\n0.001,100,10,500,300\n0.001,100,400,500,100\n0.001,100,5,500,900\n";
+    let trace = dir.join("t.csv");
+    std::fs::write(&trace, csv).unwrap();
+    let text = format!(
+        "{H100_7B}[serving]\nmax_batch = 1\nqueue_order = \"sjf-predicted\"\nsjf_predictor = \"trace\"\n[workload]\narrival = {{ kind = \"trace\", path = \"{}\" }}\n",
+        trace.display()
+    );
+    let sc = scenario(&text);
+    assert!(
+        sc.notes
+            .iter()
+            .any(|n| n.contains("1 of 4 trace rows have no predicted_output")),
+        "{:?}",
+        sc.notes
+    );
+    let opts = RunOptions {
+        keep_requests: true,
+        audit: true,
+        ..RunOptions::default()
+    };
+    let (r, mut rows) = Simulation::new(&sc, opts).unwrap().run().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(r.audit.is_empty(), "{:#?}", r.audit);
+    conserves(&r, "trace predictor");
+    rows.sort_by(|a, b| (a.arrival_s + a.queue_ms * 1e-3).total_cmp(&(b.arrival_s + b.queue_ms * 1e-3)));
+    let order: Vec<u32> = rows.iter().map(|x| x.output_tokens).collect();
+    assert_eq!(order, [20, 400, 10, 5]);
 }

@@ -213,6 +213,29 @@ pub struct ServingSection {
     /// KV offload tiers (`scenario::kv_offload`).
     #[serde(default)]
     pub kv_offload: Option<super::kv_offload::KvOffloadSection>,
+    /// The waiting queue's order and its shortest-job-first keys (`serve::queue_order`).
+    #[serde(default)]
+    pub queue_order: Option<QueueOrderName>,
+    #[serde(default)]
+    pub sjf_predictor: Option<crate::serve::Predictor>,
+    #[serde(default)]
+    pub sjf_aging_tokens_per_s: Option<f64>,
+    /// Which running sequence a preemption takes, and preemption for higher classes
+    /// (`serve::victim`).
+    #[serde(default)]
+    pub preemption_victim: Option<crate::serve::VictimChoice>,
+    #[serde(default)]
+    pub priority_preemption: Option<bool>,
+}
+
+/// `serving.queue_order` as spelt in a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueueOrderName {
+    Priority,
+    Fcfs,
+    SjfPredicted,
+    SjfPrompt,
 }
 
 impl Default for ServingSection {
@@ -233,6 +256,11 @@ impl Default for ServingSection {
             speculative: None,
             lora: None,
             kv_offload: None,
+            queue_order: None,
+            sjf_predictor: None,
+            sjf_aging_tokens_per_s: None,
+            preemption_victim: None,
+            priority_preemption: None,
         }
     }
 }

@@ -304,6 +304,9 @@ mod tests {
             kv_admission: KvAdmission::Optimistic,
             preemption: PreemptionMode::Recompute,
             max_queue: None,
+            order: crate::serve::QueueOrder::Priority,
+            victim: crate::serve::VictimChoice::Newest,
+            priority_preemption: false,
         };
         let spec = ReplicaSpec::new(cfg, &perf, 32_768);
         Replica::new(ReplicaId(0), Arc::new(perf), spec)

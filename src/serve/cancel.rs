@@ -17,7 +17,7 @@ impl Replica {
         match r.phase {
             Phase::Done => return None,
             Phase::Queued => {
-                self.waiting.remove(&(r.priority, r.seq));
+                self.waiting.remove(&r.queue_key.unwrap_or_default());
             }
             Phase::Swapped => {
                 self.swapped.remove(&(r.priority, r.seq));

@@ -2,8 +2,8 @@
 //!
 //! A replica (`replica.rs`) owns the mechanics of a step; a batching policy (`batching/`)
 //! decides what goes into it. Its KV blocks (`kv.rs`), decode bookkeeping (`decode.rs`),
-//! preemption (`preempt.rs`), prefix-cache pins (`prefix_pin.rs`), speculative steps
-//! (`spec_step.rs`) and invariant audit (`audit.rs`) each have their file. A request's state is
+//! preemption (`preempt.rs`; its victim, `victim.rs`), queue order (`queue_order.rs`),
+//! prefix-cache pins (`prefix_pin.rs`), speculative steps (`spec_step.rs`) and invariant audit (`audit.rs`) each have their file. A request's state is
 //! `request.rs`; the router (`router/`) sees replicas only through their `ReplicaLoad`.
 
 pub mod attribution;
@@ -21,15 +21,19 @@ pub mod pipeline;
 mod preempt;
 pub mod prefix_cache;
 mod prefix_pin;
+pub mod queue_order;
 pub mod replica;
 mod request;
 pub mod router;
 pub mod spec;
 mod spec_step;
+pub mod victim;
 
 pub use batching::SchedulerKind;
 pub use kv::SwapSpace;
+pub use queue_order::{Predictor, QueueOrder};
 pub use request::{Phase, Progress, PromptCache, ReqState, Timestamps};
+pub use victim::VictimChoice;
 
 use crate::engine::SimTime;
 use serde::{Deserialize, Serialize};
@@ -81,6 +85,13 @@ pub struct SchedulerConfig {
     pub preemption: PreemptionMode,
     /// Requests a replica may hold waiting; an arrival beyond it is rejected (None: unbounded).
     pub max_queue: Option<u32>,
+    /// The waiting queue's order (`serving.queue_order`).
+    pub order: QueueOrder,
+    /// Which running sequence a preemption takes (`serving.preemption_victim`).
+    pub victim: VictimChoice,
+    /// A waiting request of a higher class preempts running ones of lower classes
+    /// (`serving.priority_preemption`).
+    pub priority_preemption: bool,
 }
 
 /// What the replicas of a pool do.

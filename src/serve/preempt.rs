@@ -61,19 +61,19 @@ impl Replica {
         self.stats.swap_ns += ns;
     }
 
-    /// Preempts the running sequence of lowest priority, youngest first. By recompute (vLLM's
-    /// default) it frees its KV and goes back to the queue to prefill prompt + generated tokens
-    /// again; by swap its KV is copied to host memory (the copy blocks this step) and comes
-    /// back over the host link before any new prompt is admitted.
+    /// Preempts a running sequence of the lowest priority, chosen by `serving.preemption_victim`
+    /// (`victim.rs`; default the youngest).
     pub(super) fn preempt_youngest(&mut self, reqs: &mut [ReqState]) {
-        let Some(&victim) = self
-            .batch
-            .seqs()
-            .iter()
-            .max_by_key(|id| (reqs[id.index()].priority, reqs[id.index()].seq))
-        else {
-            return;
-        };
+        if let Some(victim) = self.choose_victim(reqs, None) {
+            self.preempt(victim, reqs);
+        }
+    }
+
+    /// Preempts `victim`. By recompute (vLLM's default) it frees its KV and goes back to the
+    /// queue to prefill prompt + generated tokens again; by swap its KV is copied to host memory
+    /// (the copy blocks this step) and comes back over the host link before any new prompt is
+    /// admitted.
+    pub(super) fn preempt(&mut self, victim: super::RequestId, reqs: &mut [ReqState]) {
         let ctx = self.batch.remove(victim, reqs);
         let cached = ctx - 1;
         let fixed = reqs[victim.index()].kv_fixed_blocks as u64;
@@ -111,7 +111,7 @@ impl Replica {
             p.blocks = 0;
             p.recomputing = true;
             r.phase = Phase::Queued;
-            self.waiting.insert(key, victim);
+            self.insert_waiting(victim, r);
         }
     }
 }

@@ -2,10 +2,11 @@
 //! the mechanics of a step: plan it, let the batching policy (`batching/`) choose what goes in,
 //! cost it, and apply it when it ends.
 //!
-//! The waiting queue is ordered by (priority, arrival): with one class that is FCFS, and a
-//! sequence preempted by recompute (older than every waiting request) goes back to its head.
-//! Preemption (`preempt.rs`) picks its victim among running sequences by (lowest priority,
-//! youngest).
+//! The waiting queue is ordered by (priority, arrival) by default: with one class that is FCFS,
+//! and a sequence preempted by recompute (older than every waiting request) goes back to its
+//! head; `serving.queue_order` may order it otherwise (`queue_order.rs`). Preemption
+//! (`preempt.rs`) picks its victim among running sequences of the lowest priority, by default
+//! the youngest (`victim.rs`).
 
 use super::attribution::{AttrClock, Segment};
 use super::decode::DecodeBatch;
@@ -13,6 +14,7 @@ use super::kv::{KvBlocks, SwapSpace};
 use super::kv_tiers::KvTiers;
 use super::lora::AdapterRegistry;
 use super::prefix_cache::PrefixCache;
+use super::queue_order::OutputHistory;
 use super::router::ReplicaLoad;
 use super::spec::SpecDecoder;
 use super::{NO_TIME, Phase, ReplicaId, ReqState, RequestId, SchedulerConfig};
@@ -55,6 +57,8 @@ pub struct ReplicaStats {
     pub swap_ns: f64,
     /// Output tokens the steps produced (counted per step, for the audit's token balance).
     pub output_tokens: u64,
+    /// Sequences preempted for a waiting request of a higher class (`serving.priority_preemption`).
+    pub priority_preemptions: u64,
 }
 
 /// The step being formed or in flight.
@@ -124,8 +128,8 @@ pub struct Replica {
     pub id: ReplicaId,
     pub perf: Arc<PerfModel>,
     pub(super) cfg: SchedulerConfig,
-    /// Waiting requests by (priority, arrival order).
-    pub(super) waiting: BTreeMap<(u32, u64), RequestId>,
+    /// Waiting requests by their queue key (`queue_order.rs`; default (priority, arrival)).
+    pub(super) waiting: BTreeMap<(u64, u64), RequestId>,
     /// Sequences swapped out to host memory, resumed before any new prompt is admitted.
     pub(super) swapped: BTreeMap<(u32, u64), RequestId>,
     /// Sequences whose KV cache arrived from a prefill replica, waiting for blocks.
@@ -153,6 +157,9 @@ pub struct Replica {
     pub tiers: Option<KvTiers>,
     /// Running totals for latency attribution (`attribution.rs`).
     pub(super) attr: AttrClock,
+    /// Completed outputs, for `serving.queue_order = "sjf-predicted"` with the `history`
+    /// predictor (`queue_order.rs`).
+    pub(super) history: Option<OutputHistory>,
 }
 
 impl Replica {
@@ -191,6 +198,7 @@ impl Replica {
             lora: spec.lora,
             tiers: spec.tiers,
             attr: AttrClock::default(),
+            history: cfg.order.history(),
         }
     }
 
@@ -255,7 +263,7 @@ impl Replica {
         r.phase = Phase::Queued;
         self.outstanding_requests += 1;
         self.outstanding_tokens += r.input as u64 + r.max_tokens as u64;
-        self.waiting.insert((r.priority, r.seq), id);
+        self.insert_waiting(id, r);
         self.attr_queued(id);
     }
 
@@ -301,7 +309,7 @@ impl Replica {
         if self.lora.is_some() {
             // The admitted request may stand behind one whose adapter found no slot.
             let r = &reqs[id.index()];
-            self.waiting.remove(&(r.priority, r.seq));
+            self.waiting.remove(&r.queue_key.unwrap_or_default());
         } else {
             self.waiting.pop_first();
         }
@@ -346,8 +354,12 @@ impl Replica {
             self.resume(reqs);
         }
         self.fit_prefix_cache();
-        // vLLM v0: no new prompt while a swapped-out sequence waits to come back.
-        let admit_new = self.swapped.is_empty();
+        if self.cfg.priority_preemption {
+            self.preempt_for_priority(reqs);
+        }
+        // vLLM v0: no new prompt while a swapped-out sequence waits to come back (of the head's
+        // class or a higher one, with priority preemption).
+        let admit_new = self.swapped.is_empty() || (self.cfg.priority_preemption && self.swapped_below_head(reqs));
         self.fill_step(now, reqs, &mut shape, admit_new);
         if !self.waiting.is_empty() || !self.incoming.is_empty() {
             let reason = self.blocked_reason(reqs, &shape, admit_new);
@@ -464,6 +476,7 @@ impl Replica {
         r.ledger.enter(self.plan.end, Segment::Done, &self.attr);
         r.progress.generated = r.output;
         r.phase = Phase::Done;
+        self.learn_output(&reqs[id.index()]);
         self.release(id, reqs, kv_tokens);
         out.completed.push(id);
     }
@@ -519,6 +532,7 @@ impl Replica {
             if done {
                 r.ledger.enter(now, Segment::Done, &self.attr);
                 r.phase = Phase::Done;
+                self.learn_output(&reqs[id.index()]);
                 self.release(id, reqs, kv);
                 out.completed.push(id);
             } else if r.prefill_only {

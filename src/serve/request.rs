@@ -86,6 +86,9 @@ pub struct ReqState {
     /// client's `max_tokens`, or the engine's default). Routing, admission and the fit check
     /// read this, never `output`.
     pub max_tokens: u32,
+    /// A prediction of its output length that came with it (a trace's `predicted_output`
+    /// column: the user's predictor), read only by `serving.sjf_predictor = "trace"`.
+    pub predicted_output: Option<u32>,
     /// Workload class (index into the scenario's classes) and its priority (lower runs first).
     pub class: u16,
     pub priority: u32,
@@ -110,6 +113,8 @@ pub struct ReqState {
     /// linear layers' state, charged from admission to release at the bound for its prompt +
     /// `max_tokens` (`KvBlocks::bounded_blocks`); 0 for a full-attention model.
     pub(super) kv_fixed_blocks: u32,
+    /// Its key in its replica's waiting queue, set when it first joins it (`queue_order.rs`).
+    pub(super) queue_key: Option<(u64, u64)>,
     /// Where its time went so far (latency attribution).
     pub ledger: Ledger,
 }
@@ -123,6 +128,7 @@ impl ReqState {
             input,
             output,
             max_tokens: output,
+            predicted_output: None,
             class: 0,
             priority: 0,
             prefix: None,
@@ -148,6 +154,7 @@ impl ReqState {
             },
             slot: DecodeSlot::default(),
             kv_fixed_blocks: 0,
+            queue_key: None,
             ledger: Ledger::default(),
         }
     }

@@ -98,6 +98,9 @@ mod tests {
             kv_admission: KvAdmission::Optimistic,
             preemption: PreemptionMode::Recompute,
             max_queue: None,
+            order: crate::serve::QueueOrder::Priority,
+            victim: crate::serve::VictimChoice::Newest,
+            priority_preemption: false,
         };
         let mut spec = ReplicaSpec::new(cfg, &perf, 32_768);
         let rng = ChaCha8Rng::seed_from_u64(42);

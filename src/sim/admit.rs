@@ -1,5 +1,5 @@
-//! What a request carries when it is admitted: its class, and its output under the engine's
-//! `max_tokens` limit.
+//! What a request carries when it is admitted: its class, its output under the engine's
+//! `max_tokens` limit, and its trace row's predicted output.
 
 use super::Simulation;
 use crate::workload::NewRequest;
@@ -38,5 +38,12 @@ impl Simulation {
             self.truncated += 1;
         }
         (nr.output_tokens.min(max_tokens), max_tokens)
+    }
+
+    /// The `predicted_output` of the request's trace row, if it came from a trace that has one
+    /// (a user's prediction, read only by `serving.sjf_predictor = "trace"`).
+    pub(super) fn predicted_output(&self, nr: &NewRequest) -> Option<u32> {
+        let (row, trace) = (nr.trace_row?, self.sc.trace.as_ref()?);
+        trace.requests.get(row as usize)?.predicted_output
     }
 }

@@ -117,6 +117,8 @@ pub struct Held {
     pub class: usize,
     /// Its arrival number (1, 2, …): how the gateway and a cancelling client name it.
     pub ticket: u64,
+    /// Its trace row's `predicted_output`, if any (see `ReqState::predicted_output`).
+    pub predicted_output: Option<u32>,
 }
 
 /// The front-end path and the host CPUs of every pool.

@@ -423,6 +423,7 @@ impl Simulation {
             prefix,
             class,
             ticket: self.rec.counts.arrived,
+            predicted_output: self.predicted_output(nr),
         };
         if self.flow.is_some() {
             self.flow_arrived(now, held.ticket, ready > now);
@@ -493,6 +494,7 @@ impl Simulation {
         self.in_system += 1;
         let mut state = ReqState::new(self.next_seq, h.arrival, h.input, h.output, h.client);
         state.max_tokens = h.max_tokens;
+        state.predicted_output = h.predicted_output;
         state.class = h.class as u16;
         state.priority = self.sc.classes.get(h.class).map_or(0, |c| c.priority);
         state.prefix = h.prefix;

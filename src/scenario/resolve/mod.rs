@@ -7,6 +7,7 @@ mod deployment;
 pub(crate) mod engine;
 mod hardware;
 mod model;
+mod queue;
 mod replay;
 mod serving;
 mod workload;
@@ -39,14 +40,8 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     let workload = workload::resolve(&f.workload, &model, &dir, path, f.seed, &mut notes)?;
     workload.check_token_budget(&serving.scheduler, path)?;
     let classes = classes::resolve(&f.workload, f.slo, path)?;
-    if f.workload.prefix.is_some() && matches!(f.workload.arrival, crate::workload::ArrivalSpec::Closed { .. }) {
-        // Closed-loop clients send plain prompts: the synthetic shared prefixes would be ignored.
-        return Err(Error::input(
-            path,
-            "workload.prefix",
-            "shared prompt prefixes are generated for open-loop arrivals only (poisson, gamma, offline, trace); with `closed` clients they would be silently ignored: remove [workload.prefix] or use open-loop arrivals",
-        ));
-    }
+    queue::check_inputs(&serving.scheduler, &classes, &workload, path, &mut notes)?;
+    prefix_needs_open_loop(&f, path)?;
     let profile = resolve_profile(&f, path, &mut notes)?;
     let fleet = super::fleet::resolve(f.fleet.as_ref(), profile.as_ref(), path, &mut notes)?;
     let gateway = super::gateway::resolve(
@@ -120,6 +115,18 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         fleet,
         gateway,
     })
+}
+
+/// Closed-loop clients send plain prompts: the synthetic shared prefixes would be ignored.
+fn prefix_needs_open_loop(f: &ScenarioFile, path: &Path) -> Result<()> {
+    if f.workload.prefix.is_some() && matches!(f.workload.arrival, crate::workload::ArrivalSpec::Closed { .. }) {
+        return Err(Error::input(
+            path,
+            "workload.prefix",
+            "shared prompt prefixes are generated for open-loop arrivals only (poisson, gamma, offline, trace); with `closed` clients they would be silently ignored: remove [workload.prefix] or use open-loop arrivals",
+        ));
+    }
+    Ok(())
 }
 
 /// `[workload.profile]`: checked, for rate arrivals only, its mean rate printed.

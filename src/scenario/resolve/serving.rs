@@ -86,7 +86,7 @@ pub(super) fn resolve(
 ) -> Result<Serving> {
     let e = engine::serving_defaults(engine)?;
     let mut taken = Vec::new();
-    let scheduler = SchedulerConfig {
+    let mut scheduler = SchedulerConfig {
         kind: pick("scheduler", s.scheduler, e.scheduler, defaults::scheduler(), &mut taken),
         max_batch: pick("max_batch", s.max_batch, e.max_batch, defaults::max_batch(), &mut taken),
         max_batched_tokens: pick(
@@ -118,6 +118,9 @@ pub(super) fn resolve(
             defaults::kv_admission(),
             &mut taken,
         ),
+        order: crate::serve::QueueOrder::Priority,
+        victim: crate::serve::VictimChoice::Newest,
+        priority_preemption: false,
     };
     let kv_reserve_fraction = pick(
         "kv_reserve_fraction",
@@ -144,6 +147,7 @@ pub(super) fn resolve(
     if let Some(note) = unused_under_static(s, scheduler.kind) {
         notes.push(note);
     }
+    super::queue::resolve(s, &mut scheduler, path, notes)?;
     at_least_one(path, "serving.max_batch", scheduler.max_batch as u64)?;
     at_least_one(path, "serving.max_batched_tokens", scheduler.max_batched_tokens as u64)?;
     at_least_one(path, "serving.block_tokens", scheduler.block_tokens as u64)?;

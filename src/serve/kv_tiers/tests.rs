@@ -180,6 +180,9 @@ mod replica {
             kv_admission: KvAdmission::Optimistic,
             preemption: PreemptionMode::Recompute,
             max_queue: None,
+            order: crate::serve::QueueOrder::Priority,
+            victim: crate::serve::VictimChoice::Newest,
+            priority_preemption: false,
         };
         let mut spec = ReplicaSpec::new(cfg, &perf, 32_768);
         let mut c = PrefixCache::new(16, 0);

@@ -97,6 +97,9 @@ fn least_tokens_counts_prompt_plus_max_tokens() {
         kv_admission: KvAdmission::Reserve,
         preemption: PreemptionMode::Recompute,
         max_queue: None,
+        order: crate::serve::QueueOrder::Priority,
+        victim: crate::serve::VictimChoice::Newest,
+        priority_preemption: false,
     };
     let mut replicas: Vec<Replica> = (0..3)
         .map(|i| Replica::new(ReplicaId(i), perf.clone(), ReplicaSpec::new(cfg, &perf, 32_768)))

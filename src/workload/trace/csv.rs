@@ -158,12 +158,14 @@ pub(super) fn parse_csv<'a>(
             continue;
         };
         let max_tokens = row_max_tokens(ctx, no, &fields, output, layout.output)?;
+        let predicted_output = row_predicted_output(ctx, no, &fields)?;
         requests.push(TraceRequest {
             arrival_ns: clock.arrival(ctx, no, t)?,
             input_tokens: input,
             output_tokens: output,
             hash_ids: Vec::new(),
             max_tokens,
+            predicted_output,
         });
     }
     if requests.is_empty() {
@@ -196,6 +198,8 @@ struct Columns<'a> {
     output: usize,
     /// The optional `max_tokens` column.
     max_tokens: Option<usize>,
+    /// The optional `predicted_output` column.
+    predicted: Option<usize>,
 }
 
 /// The time, input, output and `max_tokens` fields of one data row, unquoted (`max_tokens`
@@ -205,10 +209,33 @@ struct Fields<'a> {
     input: &'a str,
     output: &'a str,
     max_tokens: &'a str,
+    predicted: &'a str,
 }
 
 /// The optional column of a CSV trace that carries the client's `max_tokens`.
 const MAX_TOKENS_COLUMN: &str = "max_tokens";
+
+/// The optional column of a CSV trace that carries a predicted output length.
+const PREDICTED_COLUMN: &str = "predicted_output";
+
+/// The predicted output of line `no`: none when the column is absent or the field empty; else a
+/// whole number of tokens (any: a prediction may be wrong).
+fn row_predicted_output(ctx: &Ctx, no: usize, fields: &Fields) -> Result<Option<u32>> {
+    if fields.predicted.is_empty() {
+        return Ok(None);
+    }
+    let p = count_from_str(fields.predicted).map_err(|e| {
+        column_error(
+            ctx,
+            no,
+            PREDICTED_COLUMN,
+            e,
+            fields.predicted,
+            "a whole number of tokens, or an empty field",
+        )
+    })?;
+    Ok(Some(p))
+}
 
 /// The `max_tokens` of line `no`: none when the column is absent or the field empty; else a
 /// whole number >= 1 and >= the row's `output` tokens (a measured request never generates more
@@ -261,6 +288,7 @@ impl<'a> Columns<'a> {
             )
         })?;
         let max_tokens = names.iter().position(|h| h.eq_ignore_ascii_case(MAX_TOKENS_COLUMN));
+        let predicted = names.iter().position(|h| h.eq_ignore_ascii_case(PREDICTED_COLUMN));
         Ok(Columns {
             names,
             header_no,
@@ -268,12 +296,13 @@ impl<'a> Columns<'a> {
             input,
             output,
             max_tokens,
+            predicted,
         })
     }
 
     /// The fields of data row `line` (line `no`), which must have one value per header column.
     fn fields(&self, ctx: &Ctx, no: usize, line: &'a str) -> Result<Fields<'a>> {
-        let (mut time, mut input, mut output, mut max_tokens) = ("", "", "", "");
+        let (mut time, mut input, mut output, mut max_tokens, mut predicted) = ("", "", "", "", "");
         let mut count = 0;
         for (k, f) in split_csv(line).enumerate() {
             if k == self.time {
@@ -284,6 +313,8 @@ impl<'a> Columns<'a> {
                 output = f;
             } else if Some(k) == self.max_tokens {
                 max_tokens = f;
+            } else if Some(k) == self.predicted {
+                predicted = f;
             }
             count = k + 1;
         }
@@ -309,6 +340,7 @@ impl<'a> Columns<'a> {
             input: unquote(input),
             output: unquote(output),
             max_tokens: unquote(max_tokens),
+            predicted: unquote(predicted),
         })
     }
 }
@@ -426,6 +458,21 @@ mod tests {
             TraceFormat::Auto,
         );
         assert_has(&e, &["line 2", "column `max_tokens`", "lots"]);
+    }
+
+    /// The optional `predicted_output` column: read when present (an empty field is none; a
+    /// prediction may be anything, even above the true output), refused when not a number.
+    #[test]
+    fn an_optional_predicted_output_column_is_read_and_checked() {
+        let t = parse("arrived_at,num_prefill_tokens,num_decode_tokens,predicted_output,max_tokens\n0,10,5,300,64\n1,10,7,,\n2,10,7,0,\n").unwrap();
+        let p: Vec<Option<u32>> = t.requests.iter().map(|r| r.predicted_output).collect();
+        assert_eq!(p, [Some(300), None, Some(0)]);
+        assert_eq!(t.requests[0].max_tokens, Some(64));
+        let e = fail(
+            b"arrived_at,num_prefill_tokens,num_decode_tokens,predicted_output\n0,10,5,soon\n",
+            TraceFormat::Auto,
+        );
+        assert_has(&e, &["line 2", "column `predicted_output`", "soon"]);
     }
 
     #[test]

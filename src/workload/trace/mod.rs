@@ -74,6 +74,9 @@ pub struct TraceRequest {
     /// formats); `None` when the trace has none (the engine's default applies). Never below
     /// `output_tokens`.
     pub max_tokens: Option<u32>,
+    /// A prediction of the output length, from an optional `predicted_output` column (CSV
+    /// formats): the user's own predictor, read only by `serving.sjf_predictor = "trace"`.
+    pub predicted_output: Option<u32>,
 }
 
 /// A whole trace, in arrival order.
@@ -323,6 +326,7 @@ mod tests {
                 output_tokens: 20,
                 hash_ids: vec![],
                 max_tokens: None,
+                predicted_output: None,
             }
         );
 

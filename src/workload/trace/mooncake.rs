@@ -106,6 +106,7 @@ pub(super) fn parse_mooncake<'a>(
             output_tokens: output,
             hash_ids: row.hash_ids,
             max_tokens: None,
+            predicted_output: None,
         });
         prev_ms = row.timestamp;
     }

@@ -10,6 +10,7 @@ fn row(at_s: f64, input: u32, output: u32) -> TraceRequest {
         output_tokens: output,
         hash_ids: Vec::new(),
         max_tokens: None,
+        predicted_output: None,
     }
 }
 

@@ -131,16 +131,15 @@ fn resolve_profile(
         return Ok(None);
     };
     p.check(path)?;
-    let rate = match &f.workload.arrival {
-        crate::workload::ArrivalSpec::Poisson { rate_per_s, .. }
-        | crate::workload::ArrivalSpec::Gamma { rate_per_s, .. }
-        | crate::workload::ArrivalSpec::Constant { rate_per_s, .. } => *rate_per_s,
-        a => {
+    let rate = match f.workload.arrival.rate_per_s() {
+        Some(rate_per_s) => rate_per_s,
+        None => {
+            let a = &f.workload.arrival;
             return Err(Error::input(
                 path,
                 "workload.profile",
                 format!(
-                    "applies to rate arrivals (poisson, gamma, constant), not `{}`; a trace is replayed over its own timestamps: remove [workload.profile]",
+                    "applies to rate arrivals (poisson, gamma, weibull, constant), not `{}`; a trace is replayed over its own timestamps: remove [workload.profile]",
                     a.kind()
                 ),
             ));

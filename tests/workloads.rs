@@ -73,3 +73,70 @@ fn weibull_and_the_new_lengths_refuse_bad_values_naming_the_key() {
     );
     assert!(e.contains("workload.output.mean"), "{e}");
 }
+
+/// One session of three turns: 64 tokens in the first, 32 new in each later one, 16 output
+/// tokens each, a fixed 250 ms think time, 16-token blocks.
+const SESSION: &str = "requests = 1\narrival = { kind = \"poisson\", rate_per_s = 1.0 }\ninput = { kind = \"fixed\", tokens = 64 }\noutput = { kind = \"fixed\", tokens = 16 }\n[workload.sessions]\nturns = { kind = \"fixed\", n = 3 }\nnew_tokens = { kind = \"fixed\", tokens = 32 }\nthink = { kind = \"fixed\", ms = 250.0 }\n";
+
+/// Turn n's prompt is the history plus its new tokens (by hand: 64; 64 + 16 + 32 = 112;
+/// 112 + 16 + 32 = 160), and each turn is sent exactly the think time (250 ms) after the last
+/// completed (its arrival − the last one's arrival + E2E).
+#[test]
+fn a_sessions_nth_prompt_is_its_history_plus_new_tokens_sent_a_think_time_later() {
+    let (r, mut rows) = audited(&text(SESSION));
+    assert!(r.audit.is_empty(), "{:?}", r.audit);
+    rows.sort_by(|a, b| a.arrival_s.total_cmp(&b.arrival_s));
+    let prompts: Vec<u32> = rows.iter().map(|r| r.input_tokens).collect();
+    assert_eq!(prompts, vec![64, 112, 160]);
+    for w in rows.windows(2) {
+        let done_s = w[0].arrival_s + w[0].e2e_ns as f64 * 1e-9;
+        let gap_s = w[1].arrival_s - done_s;
+        assert!((gap_s - 0.25).abs() < 1e-9, "think gap {gap_s}");
+    }
+    let s = r.sessions.expect("a sessions summary");
+    assert_eq!((s.started, s.completed, s.turns_sent, s.turns_completed), (1, 1, 3, 3));
+    // First send to last completion: the three E2Es and two think times.
+    let want_s = rows.iter().map(|r| r.e2e_ns as f64 * 1e-9).sum::<f64>() + 0.5;
+    assert!(
+        (s.mean_duration_s - want_s).abs() < 1e-6,
+        "{} vs {want_s}",
+        s.mean_duration_s
+    );
+}
+
+/// With the prefix cache on (and nothing evicted), every later turn finds its whole history
+/// cached: the prompt's blocks and those its output filled. 16-token blocks: turn 2's history
+/// 64 + 16 = 80 tokens (5 blocks), turn 3's 112 + 16 = 128 (8 blocks): 13 blocks hit, 208 tokens,
+/// of 64/16 + 112/16 + 160/16 = 4 + 7 + 10 = 21 looked up.
+#[test]
+fn a_sessions_cache_hits_are_its_history() {
+    let (r, _) = audited(&format!(
+        "{}[serving]\nblock_tokens = 16\n[serving.prefix_cache]\nenabled = true\n",
+        text(SESSION)
+    ));
+    assert!(r.audit.is_empty(), "{:?}", r.audit);
+    let c = r.prefix_cache.expect("a prefix cache summary");
+    assert_eq!((c.hit_blocks, c.lookups_blocks, c.evicted_blocks), (13, 21, 0));
+    assert_eq!(c.saved_prefill_tokens, 208);
+}
+
+/// Many agentic sessions over two replicas with prefix-affinity routing and the cache on: the
+/// audit holds after every event, every turn sent completes, the turns add up, and sessions whose
+/// prompts outgrow a 2048-token context end there, their unsent turns never counted as requests.
+#[test]
+fn sessions_conserve_requests_under_the_audit_and_end_at_the_context() {
+    let (r, rows) = audited(
+        "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-3-8b\"\nmax_context = 2048\n[deployment]\nreplicas = 2\n[serving]\nrouting = \"prefix-affinity\"\n[serving.prefix_cache]\nenabled = true\n[workload]\nrequests = 40\narrival = { kind = \"weibull\", rate_per_s = 20.0, shape = 0.7 }\ninput = { kind = \"lognormal\", mean = 300.0, cv = 0.5, max = 1000 }\noutput = { kind = \"exponential\", mean = 60.0, max = 200 }\n[workload.sessions]\nturns = { kind = \"geometric\", mean = 6.0, max = 30 }\nnew_tokens = { kind = \"exponential\", mean = 120.0, max = 600 }\nthink = { kind = \"exponential\", mean_ms = 40.0 }\n",
+    );
+    assert!(r.audit.is_empty(), "{:?}", r.audit);
+    let s = r.sessions.expect("a sessions summary");
+    assert_eq!(s.started, 40);
+    assert_eq!(s.completed + s.ended_by_context + s.ended_turned_away, 40);
+    assert!(s.ended_by_context > 0, "{s:?}");
+    assert_eq!(r.requests.arrived, s.turns_sent);
+    assert_eq!(r.requests.completed, s.turns_completed);
+    assert_eq!(r.requests.completed, r.requests.arrived);
+    assert_eq!(rows.len() as u64, r.requests.completed);
+    assert!(rows.iter().all(|x| x.input_tokens + 200 <= 2048));
+    assert!(r.prefix_cache.unwrap().hit_rate > 0.5);
+}

@@ -295,6 +295,9 @@ pub struct WorkloadSection {
     /// A time-varying rate multiplying a rate arrival's `rate_per_s` (`workload/profile.rs`).
     #[serde(default)]
     pub profile: Option<crate::workload::profile::ProfileSpec>,
+    /// Multi-turn sessions (`workload/sessions.rs`); `requests` then counts sessions.
+    #[serde(default)]
+    pub sessions: Option<crate::workload::sessions::SessionSpec>,
 }
 
 /// A class of requests with its priority and SLOs.

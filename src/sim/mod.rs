@@ -11,6 +11,7 @@ mod frontend;
 mod handoff;
 mod lora;
 mod record;
+mod sessions;
 mod summary;
 pub mod timeline;
 
@@ -132,6 +133,8 @@ pub struct Simulation {
     fleet: Option<fleet::FleetState>,
     /// The gateway in front of the router, when `[gateway]` sets one.
     flow: Option<flow::Flow>,
+    /// `[workload.sessions]`: multi-turn sessions (`sessions.rs`); the run's requests are turns.
+    sessions: Option<crate::workload::sessions::Sessions>,
 }
 
 /// Simulates a scenario to the end and summarises it.
@@ -177,6 +180,8 @@ impl Simulation {
         let max_model_len = kv_tokens.min(sc.model.max_context as u64) as u32;
         let n_replicas = cluster.replicas.len();
         let fleet = fleet::FleetState::new(sc, &cluster);
+        let sessions = sessions::build(sc);
+        let requests = sessions.as_ref().map_or(sc.requests, |s| s.total_turns());
         Ok(Simulation {
             queue: EventQueue::new(),
             reqs: Vec::new(),
@@ -199,10 +204,10 @@ impl Simulation {
             prompt_blocks: features::PendingPrompts::new(),
             remote_tier,
             adapters: lora::AdapterDraw::new(sc),
-            arrivals_left: sc.requests,
+            arrivals_left: requests,
             next_seq: 0,
             outcome: StepOutcome::default(),
-            rec: record::Recorder::new(sc.classes.len(), opts.keep_requests, sc.requests),
+            rec: record::Recorder::new(sc.classes.len(), opts.keep_requests, requests),
             cut: None,
             overflow: None,
             notes,
@@ -215,7 +220,8 @@ impl Simulation {
             timeline: opts.timeline.map(|t| timeline::Timeline::new(t, n_replicas)),
             fleet,
             flow: sc.gateway.as_ref().map(|g| flow::Flow::new(g, n_replicas)),
-            sc: sc.clone(),
+            sessions,
+            sc: Scenario { requests, ..sc.clone() },
         })
     }
 
@@ -272,6 +278,7 @@ impl Simulation {
                         self.start_step(now, rid);
                     }
                 }
+                Event::ClientSend(c) if self.sessions.is_some() => self.session_send(now, c),
                 Event::ClientSend(c) => {
                     if self.arrivals_left > 0 {
                         let (input_tokens, output_tokens, max_tokens) = self.generator.lengths();
@@ -360,6 +367,9 @@ impl Simulation {
     /// An open-loop request due at `now`: sent at once, or, when the client's `max_concurrency`
     /// slots are all taken, held in the client until one frees ([`Simulation::client_next`]).
     fn send_open(&mut self, now: SimTime, nr: NewRequest) {
+        if self.sessions.is_some() {
+            return self.session_start(now);
+        }
         let slot = match self.cap.as_mut() {
             None => None,
             Some(cap) => match cap.take_slot() {
@@ -596,6 +606,9 @@ impl Simulation {
 
     /// Client `client`'s request ended (completed, dropped or rejected): its next sends.
     fn client_next(&mut self, now: SimTime, client: u32) {
+        if self.sessions.is_some() {
+            return self.session_turn_ended(now, client);
+        }
         if self.arrivals_left == 0 {
             return;
         }
@@ -633,6 +646,9 @@ impl Simulation {
             let generated = self.reqs[id.index()].progress().generated;
             self.front
                 .detokenize(now, self.cluster.lane_pool[rid.index()], generated);
+            if self.sessions.is_some() {
+                self.session_completing(rid, id);
+            }
             if self.flow.is_none() || !self.abandoned_at_completion(now, rid, id) {
                 self.complete(now, id);
             }

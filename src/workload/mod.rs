@@ -7,6 +7,7 @@
 pub mod client;
 pub mod dist;
 pub mod profile;
+pub mod sessions;
 pub mod trace;
 
 use rand::RngExt;

@@ -9,6 +9,7 @@ mod hardware;
 mod model;
 mod replay;
 mod serving;
+mod sessions;
 mod workload;
 
 use super::features::{self, FeatureSections, ServedModel};
@@ -39,15 +40,9 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     let workload = workload::resolve(&f.workload, &model, &dir, path, f.seed, &mut notes)?;
     workload.check_token_budget(&serving.scheduler, path)?;
     let classes = classes::resolve(&f.workload, f.slo, path)?;
-    if f.workload.prefix.is_some() && matches!(f.workload.arrival, crate::workload::ArrivalSpec::Closed { .. }) {
-        // Closed-loop clients send plain prompts: the synthetic shared prefixes would be ignored.
-        return Err(Error::input(
-            path,
-            "workload.prefix",
-            "shared prompt prefixes are generated for open-loop arrivals only (poisson, gamma, offline, trace); with `closed` clients they would be silently ignored: remove [workload.prefix] or use open-loop arrivals",
-        ));
-    }
+    prefix_needs_open_loop(&f, path)?;
     let profile = resolve_profile(&f, path, &mut notes)?;
+    let sessions = sessions::resolve(&f, workload.requests, &dir, path, &mut notes)?;
     let fleet = super::fleet::resolve(f.fleet.as_ref(), profile.as_ref(), path, &mut notes)?;
     let gateway = super::gateway::resolve(
         f.gateway.as_ref(),
@@ -116,9 +111,22 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         infra,
         cost,
         profile,
+        sessions,
         fleet,
         gateway,
     })
+}
+
+/// Closed-loop clients send plain prompts: the synthetic shared prefixes would be ignored.
+fn prefix_needs_open_loop(f: &ScenarioFile, path: &Path) -> Result<()> {
+    if f.workload.prefix.is_some() && matches!(f.workload.arrival, crate::workload::ArrivalSpec::Closed { .. }) {
+        return Err(Error::input(
+            path,
+            "workload.prefix",
+            "shared prompt prefixes are generated for open-loop arrivals only (poisson, gamma, offline, trace); with `closed` clients they would be silently ignored: remove [workload.prefix] or use open-loop arrivals",
+        ));
+    }
+    Ok(())
 }
 
 /// `[workload.profile]`: checked, for rate arrivals only, its mean rate printed.

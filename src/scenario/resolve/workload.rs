@@ -431,7 +431,13 @@ fn length_spec(spec: &Option<LengthSpec>, key: &str, arrival: &ArrivalSpec, path
 
 /// Checks a length distribution; an empirical one reads its column (input or output tokens)
 /// from its trace.
-fn length_column(spec: &LengthSpec, key: &str, input: bool, dir: &Path, path: &Path) -> Result<Option<Arc<Vec<u32>>>> {
+pub(super) fn length_column(
+    spec: &LengthSpec,
+    key: &str,
+    input: bool,
+    dir: &Path,
+    path: &Path,
+) -> Result<Option<Arc<Vec<u32>>>> {
     match spec {
         LengthSpec::Trace { path: tp, format } => {
             let t = read_trace(&dir.join(tp), *format)?;

@@ -140,3 +140,46 @@ fn sessions_conserve_requests_under_the_audit_and_end_at_the_context() {
     assert!(rows.iter().all(|x| x.input_tokens + 200 <= 2048));
     assert!(r.prefix_cache.unwrap().hit_rate > 0.5);
 }
+
+/// A lone request's TTFT and E2E as the client sees them grow by exactly the round trip: 20 ms
+/// before the front end sees it, 20 ms after its first token (and its last) leave the server.
+/// The `network` part takes the whole 40 ms, so the parts still add up (INV-15); TPOT is
+/// unchanged. An odd round trip splits into ⌊rtt/2⌋ in and the rest back: still the whole.
+#[test]
+fn a_lone_requests_ttft_grows_by_exactly_the_round_trip() {
+    let base = "requests = 1\narrival = { kind = \"poisson\", rate_per_s = 1.0 }\ninput = { kind = \"fixed\", tokens = 1000 }\noutput = { kind = \"fixed\", tokens = 50 }\n";
+    let (r0, rows0) = audited(&text(base));
+    for (rtt, ns) in [("40.0", 40_000_000u64), ("0.000001", 1)] {
+        let (r1, rows1) = audited(&text(&format!(
+            "{base}client_rtt = {{ kind = \"fixed\", ms = {rtt} }}\n"
+        )));
+        assert!(r1.audit.is_empty(), "{:?}", r1.audit);
+        let (a, b) = (&rows0[0], &rows1[0]);
+        assert_eq!(b.ttft_ns - a.ttft_ns, ns);
+        assert_eq!(b.e2e_ns - a.e2e_ns, ns);
+        assert_eq!(b.tpot_ms, a.tpot_ms);
+        let net = codesim::metrics::attribution::Part::Network;
+        assert_eq!(b.ttft_parts.get(net) - a.ttft_parts.get(net), ns);
+        assert_eq!(b.e2e_parts.get(net) - a.e2e_parts.get(net), ns);
+        assert_eq!(b.ttft_parts.total(), b.ttft_ns);
+        assert_eq!(b.e2e_parts.total(), b.e2e_ns);
+        assert!(r1.ttft_ms.p50 > r0.ttft_ms.p50);
+    }
+}
+
+/// A session's next turn leaves the think time after its client heard of the completion: the
+/// gap between the server's completion and the next send is the return half (20 ms) + think
+/// (250 ms) + nothing else; the client's E2E already includes both halves.
+#[test]
+fn a_session_thinks_after_the_last_token_reaches_its_client() {
+    let (r, mut rows) = audited(&text(&format!(
+        "client_rtt = {{ kind = \"fixed\", ms = 40.0 }}\n{SESSION}"
+    )));
+    assert!(r.audit.is_empty(), "{:?}", r.audit);
+    rows.sort_by(|a, b| a.arrival_s.total_cmp(&b.arrival_s));
+    for w in rows.windows(2) {
+        // arrival + client E2E = when the client heard of the completion.
+        let heard_s = w[0].arrival_s + w[0].e2e_ns as f64 * 1e-9;
+        assert!((w[1].arrival_s - heard_s - 0.25).abs() < 1e-9);
+    }
+}

@@ -298,6 +298,9 @@ pub struct WorkloadSection {
     /// Multi-turn sessions (`workload/sessions.rs`); `requests` then counts sessions.
     #[serde(default)]
     pub sessions: Option<crate::workload::sessions::SessionSpec>,
+    /// The client's network round trip per request (`workload/sessions.rs` `DelaySpec`, ms).
+    #[serde(default)]
+    pub client_rtt: Option<crate::workload::sessions::DelaySpec>,
 }
 
 /// A class of requests with its priority and SLOs.

@@ -422,7 +422,8 @@ impl Simulation {
             f.windows.arrival();
         }
         let class = self.draw_class();
-        let ready = self.front.ready_at(now, input);
+        let rtt_ns = self.front.draw_rtt();
+        let ready = self.front.ready_at(now.after(rtt_ns / 2), input);
         let held = frontend::Held {
             arrival: now,
             input,
@@ -432,6 +433,7 @@ impl Simulation {
             prefix,
             class,
             ticket: self.rec.counts.arrived,
+            rtt_ns,
         };
         if self.flow.is_some() {
             self.flow_arrived(now, held.ticket, ready > now);
@@ -505,7 +507,9 @@ impl Simulation {
         state.class = h.class as u16;
         state.priority = self.sc.classes.get(h.class).map_or(0, |c| c.priority);
         state.prefix = h.prefix;
-        state.ledger.routed(h.arrival, now, self.front.network_ns());
+        state
+            .ledger
+            .routed(h.arrival, now, self.front.network_ns() + h.rtt_ns / 2);
         state.cache.hashes = blocks;
         state.adapter = adapter;
         if let (Some(rt), Some(b)) = (self.remote_tier.as_mut(), state.cache.hashes.as_ref()) {
@@ -514,6 +518,7 @@ impl Simulation {
         state.prefill_only = self.cluster.decode.is_some();
         self.next_seq += 1;
         let id = self.insert_request(state);
+        self.front.set_back(id, h.rtt_ns);
         let replica = &mut self.cluster.replicas[rid.index()];
         replica.enqueue(id, &mut self.reqs[id.index()]);
         if !replica.is_busy() && !self.kicked[rid.index()] {
@@ -667,9 +672,9 @@ impl Simulation {
         if let Some(a) = self.audit.as_mut() {
             a.completion(now, &self.reqs[id.index()]);
         }
-        let r = &self.reqs[id.index()];
+        let (r, back_ns) = (&self.reqs[id.index()], self.front.back_ns(id));
         let slo = self.sc.classes.get(r.class as usize).and_then(|k| k.slo.as_ref());
-        self.rec.completed(now, r, slo);
+        self.rec.completed(now, r, slo, back_ns);
         if let Some(f) = self.fleet.as_mut() {
             f.completed(now, r, slo);
         }
@@ -680,7 +685,8 @@ impl Simulation {
         let client = r.client;
         self.free_slots.push(id.0);
         if let Some(c) = client {
-            self.client_next(now, c);
+            // The client hears of the completion once the last token has reached it.
+            self.client_next(now.after(back_ns), c);
         }
     }
 }

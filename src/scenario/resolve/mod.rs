@@ -43,6 +43,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     prefix_needs_open_loop(&f, path)?;
     let profile = resolve_profile(&f, path, &mut notes)?;
     let sessions = sessions::resolve(&f, workload.requests, &dir, path, &mut notes)?;
+    let client_rtt = sessions::client_rtt(&f, path, &mut notes)?;
     let fleet = super::fleet::resolve(f.fleet.as_ref(), profile.as_ref(), path, &mut notes)?;
     let gateway = super::gateway::resolve(
         f.gateway.as_ref(),
@@ -112,6 +113,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         cost,
         profile,
         sessions,
+        client_rtt,
         fleet,
         gateway,
     })

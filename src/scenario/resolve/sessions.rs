@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::scenario::ScenarioFile;
 use crate::scenario::limits::MAX_REQUESTS;
 use crate::workload::LengthSpec;
-use crate::workload::sessions::SessionSpec;
+use crate::workload::sessions::{DelaySpec, SessionSpec};
 use std::path::Path;
 
 pub(super) fn resolve(
@@ -75,4 +75,25 @@ pub(super) fn resolve(
         s.think.mean_ms()
     ));
     Ok(Some(s.clone()))
+}
+
+/// `workload.client_rtt`: checked; not with a rate client's `max_concurrency` (whose slot would
+/// free before the client heard of the completion).
+pub(super) fn client_rtt(f: &ScenarioFile, path: &Path, notes: &mut Vec<String>) -> Result<Option<DelaySpec>> {
+    let Some(d) = f.workload.client_rtt else {
+        return Ok(None);
+    };
+    d.check(path, "workload.client_rtt")?;
+    if f.workload.arrival.max_concurrency().is_some() {
+        return Err(Error::input(
+            path,
+            "workload.client_rtt",
+            "with workload.arrival.max_concurrency is not modelled (a slot would free before the client heard of its completion): remove one".to_string(),
+        ));
+    }
+    notes.push(format!(
+        "workload.client_rtt: each request's client round trip (mean {} ms) is split in halves: the first before the request reaches the front end, the second after its first token and after its last token leave the server; TTFT and E2E are the client's (each includes the whole round trip, in the `network` part); a closed-loop client or session hears of a completion the second half later",
+        d.mean_ms()
+    ));
+    Ok(Some(d))
 }

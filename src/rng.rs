@@ -30,6 +30,11 @@ pub enum Stream {
     TraceSample,
     /// Each request's LoRA adapter (`serving.lora`).
     Adapters,
+    /// A multi-turn session's draws (`[workload.sessions]`: turns, lengths, think times), by
+    /// session index, so that each session's draws do not depend on the order of events.
+    Session(u32),
+    /// The client's network round trip of each request (`workload.client_rtt`).
+    ClientRtt,
 }
 
 impl Stream {
@@ -47,6 +52,8 @@ impl Stream {
             Stream::ClientDelay => run_seed ^ 0xC11E_47DE_0006,
             Stream::TraceSample => run_seed ^ 0x7ACE_B007_0007,
             Stream::Adapters => run_seed ^ 0xADA9_7E25_0008,
+            Stream::Session(s) => run_seed ^ mix64(s as u64) ^ 0x5E55_10A5_0009,
+            Stream::ClientRtt => run_seed ^ 0xC11E_A77B_000A,
         }
     }
 
@@ -73,6 +80,10 @@ mod tests {
             Stream::Speculative(1),
             Stream::ClientDelay,
             Stream::TraceSample,
+            Stream::Adapters,
+            Stream::Session(0),
+            Stream::Session(1),
+            Stream::ClientRtt,
         ];
         for seed in [0u64, 42, u64::MAX] {
             let mut seeds: Vec<u64> = all.iter().map(|s| s.seed(seed)).collect();

@@ -3,7 +3,9 @@
 //! dominates its slowest requests, per replica and per class.
 //!
 //! The parts, in the order of a request's life:
-//! - `network`: Nitro's per-request latency on the way in;
+//! - `network`: Nitro's per-request latency on the way in, and the client's network round trip
+//!   (`workload.client_rtt`: half on the way in, half on the way back after the first token for
+//!   TTFT and after the last for E2E);
 //! - `frontend`: the front-end tier and the host's tokenizer (their queues included);
 //! - `queue_step`: queued while the step in flight ran (an engine plans at step boundaries);
 //! - `queue_slot`, `queue_kv`, `queue_budget`, `queue_admission`: queued while the head of the
@@ -80,7 +82,9 @@ impl Part {
     /// `e2e_<part>_ns` column descriptions of requests.parquet).
     pub fn describe(self) -> &'static str {
         match self {
-            Part::Network => "Nitro's per-request latency on the way in",
+            Part::Network => {
+                "Nitro's per-request latency on the way in, and the client's network round trip (workload.client_rtt), half in and half back"
+            }
             Part::Frontend => "the front-end tier and the host's tokenizer, their queues included",
             Part::QueueStep => "queued while the step in flight ran (an engine plans at step boundaries)",
             Part::QueueSlot => "queued while the head of the queue could not be admitted for want of a batch slot",

@@ -6,6 +6,7 @@
 pub mod accounting;
 pub mod attribution;
 pub mod pricing;
+pub mod sessions;
 pub mod sketch;
 pub mod slo;
 pub mod table;
@@ -394,6 +395,7 @@ pub struct RunResult {
     pub lora: Option<LoraResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_offload: Option<KvOffloadResult>,
+    pub sessions: Option<sessions::SessionsResult>,
     /// Host CPU and front-end tier load.
     #[serde(default)]
     pub infrastructure: InfraResult,

@@ -84,6 +84,7 @@ fn offered_rate(sc: &Scenario) -> f64 {
     match &sc.arrival {
         ArrivalSpec::Poisson { rate_per_s, .. }
         | ArrivalSpec::Gamma { rate_per_s, .. }
+        | ArrivalSpec::Weibull { rate_per_s, .. }
         | ArrivalSpec::Constant { rate_per_s, .. } => *rate_per_s,
         ArrivalSpec::Trace { rate_scale, .. } => sc.trace.as_ref().map_or(0.0, |t| {
             let n = (sc.requests as usize).min(t.requests.len());

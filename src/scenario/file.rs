@@ -327,6 +327,12 @@ pub struct WorkloadSection {
     /// A time-varying rate multiplying a rate arrival's `rate_per_s` (`workload/profile.rs`).
     #[serde(default)]
     pub profile: Option<crate::workload::profile::ProfileSpec>,
+    /// Multi-turn sessions (`workload/sessions.rs`); `requests` then counts sessions.
+    #[serde(default)]
+    pub sessions: Option<crate::workload::sessions::SessionSpec>,
+    /// The client's network round trip per request (`workload/sessions.rs` `DelaySpec`, ms).
+    #[serde(default)]
+    pub client_rtt: Option<crate::workload::sessions::DelaySpec>,
 }
 
 /// A class of requests with its priority and SLOs.

@@ -132,6 +132,10 @@ pub struct Scenario {
     pub cost: cost::Costs,
     /// `[workload.profile]`: the time-varying rate of a rate arrival.
     pub profile: Option<crate::workload::profile::ProfileSpec>,
+    /// `[workload.sessions]`: multi-turn sessions; `requests` counts sessions.
+    pub sessions: Option<crate::workload::sessions::SessionSpec>,
+    /// `workload.client_rtt`: the client's network round trip per request.
+    pub client_rtt: Option<crate::workload::sessions::DelaySpec>,
     /// `[fleet]` (or a profile): per-window metrics; `None`: none recorded.
     pub fleet: Option<fleet::Fleet>,
     /// `[gateway]`, resolved (None: requests go straight to the router).

@@ -64,8 +64,13 @@ impl RemoteTier {
     }
 }
 
-/// Tokens per hashed prompt block: the trace's (Mooncake: 512) or the synthetic model's.
+/// Tokens per hashed prompt block: the trace's (Mooncake: 512), the synthetic model's or, for
+/// sessions, the engine's block.
 pub fn cache_block_tokens(sc: &Scenario) -> u32 {
+    if sc.sessions.is_some() {
+        // Sessions hash their prompts in the engine's own blocks.
+        return sc.scheduler.block_tokens;
+    }
     if let Some(s) = &sc.features.synthetic_prefix {
         return s.block_tokens.unwrap_or(sc.scheduler.block_tokens);
     }

@@ -119,10 +119,13 @@ pub struct Held {
     pub ticket: u64,
     /// Its trace row's `predicted_output`, if any (see `ReqState::predicted_output`).
     pub predicted_output: Option<u32>,
+    /// The client's network round trip (`workload.client_rtt`): half of it before the request
+    /// reached the front end, half after its tokens leave the server.
+    pub rtt_ns: u64,
 }
 
 /// The front-end path and the host CPUs of every pool.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct FrontPath {
     request_ns: u64,
     frontend_ns: f64,
@@ -137,6 +140,10 @@ pub struct FrontPath {
     /// Σ time from arrival to the router, and requests.
     path_ns: f64,
     paths: u64,
+    /// `workload.client_rtt` and its random stream, if set; each request's return half, by
+    /// request slot.
+    rtt: Option<(crate::workload::sessions::DelaySpec, rand::rngs::ChaCha8Rng)>,
+    rtt_back_ns: Vec<u64>,
 }
 
 impl FrontPath {
@@ -163,7 +170,32 @@ impl FrontPath {
             free: Vec::new(),
             path_ns: 0.0,
             paths: 0,
+            rtt: sc.client_rtt.map(|d| (d, crate::rng::Stream::ClientRtt.rng(sc.seed))),
+            rtt_back_ns: Vec::new(),
         }
+    }
+
+    /// One request's client round trip, ns (0 without `workload.client_rtt`).
+    pub fn draw_rtt(&mut self) -> u64 {
+        self.rtt.as_mut().map_or(0, |(d, rng)| d.sample_ns(rng))
+    }
+
+    /// Request slot `id` holds a request of round trip `rtt_ns`: its return half (the larger
+    /// half when the round trip is odd), for [`FrontPath::back_ns`].
+    pub fn set_back(&mut self, id: crate::serve::RequestId, rtt_ns: u64) {
+        if self.rtt.is_some() {
+            let i = id.index();
+            if self.rtt_back_ns.len() <= i {
+                self.rtt_back_ns.resize(i + 1, 0);
+            }
+            self.rtt_back_ns[i] = rtt_ns - rtt_ns / 2;
+        }
+    }
+
+    /// The return half of request slot `id`'s round trip: its tokens reach the client this
+    /// long after they leave the server.
+    pub fn back_ns(&self, id: crate::serve::RequestId) -> u64 {
+        self.rtt_back_ns.get(id.index()).copied().unwrap_or(0)
     }
 
     /// When a request arriving at `now` with `input` prompt tokens reaches the router.

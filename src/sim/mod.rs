@@ -12,6 +12,7 @@ mod handoff;
 mod kv_offload;
 mod lora;
 mod record;
+mod sessions;
 mod summary;
 pub mod timeline;
 
@@ -133,6 +134,8 @@ pub struct Simulation {
     fleet: Option<fleet::FleetState>,
     /// The gateway in front of the router, when `[gateway]` sets one.
     flow: Option<flow::Flow>,
+    /// `[workload.sessions]`: multi-turn sessions (`sessions.rs`); the run's requests are turns.
+    sessions: Option<crate::workload::sessions::Sessions>,
 }
 
 /// Simulates a scenario to the end and summarises it.
@@ -178,6 +181,8 @@ impl Simulation {
         let max_model_len = kv_tokens.min(sc.model.max_context as u64) as u32;
         let n_replicas = cluster.replicas.len();
         let fleet = fleet::FleetState::new(sc, &cluster);
+        let sessions = sessions::build(sc);
+        let requests = sessions.as_ref().map_or(sc.requests, |s| s.total_turns());
         Ok(Simulation {
             queue: EventQueue::new(),
             reqs: Vec::new(),
@@ -200,10 +205,10 @@ impl Simulation {
             prompt_blocks: features::PendingPrompts::new(),
             remote_tier,
             adapters: lora::AdapterDraw::new(sc),
-            arrivals_left: sc.requests,
+            arrivals_left: requests,
             next_seq: 0,
             outcome: StepOutcome::default(),
-            rec: record::Recorder::new(sc.classes.len(), opts.keep_requests, sc.requests),
+            rec: record::Recorder::new(sc.classes.len(), opts.keep_requests, requests),
             cut: None,
             overflow: None,
             notes,
@@ -216,7 +221,8 @@ impl Simulation {
             timeline: opts.timeline.map(|t| timeline::Timeline::new(t, n_replicas)),
             fleet,
             flow: sc.gateway.as_ref().map(|g| flow::Flow::new(g, n_replicas)),
-            sc: sc.clone(),
+            sessions,
+            sc: Scenario { requests, ..sc.clone() },
         })
     }
 
@@ -273,6 +279,7 @@ impl Simulation {
                         self.start_step(now, rid);
                     }
                 }
+                Event::ClientSend(c) if self.sessions.is_some() => self.session_send(now, c),
                 Event::ClientSend(c) => {
                     if self.arrivals_left > 0 {
                         let (input_tokens, output_tokens, max_tokens) = self.generator.lengths();
@@ -361,6 +368,9 @@ impl Simulation {
     /// An open-loop request due at `now`: sent at once, or, when the client's `max_concurrency`
     /// slots are all taken, held in the client until one frees ([`Simulation::client_next`]).
     fn send_open(&mut self, now: SimTime, nr: NewRequest) {
+        if self.sessions.is_some() {
+            return self.session_start(now);
+        }
         let slot = match self.cap.as_mut() {
             None => None,
             Some(cap) => match cap.take_slot() {
@@ -413,7 +423,8 @@ impl Simulation {
             f.windows.arrival();
         }
         let class = self.draw_class();
-        let ready = self.front.ready_at(now, input);
+        let rtt_ns = self.front.draw_rtt();
+        let ready = self.front.ready_at(now.after(rtt_ns / 2), input);
         let held = frontend::Held {
             arrival: now,
             input,
@@ -424,6 +435,7 @@ impl Simulation {
             class,
             ticket: self.rec.counts.arrived,
             predicted_output: self.predicted_output(nr),
+            rtt_ns,
         };
         if self.flow.is_some() {
             self.flow_arrived(now, held.ticket, ready > now);
@@ -498,7 +510,9 @@ impl Simulation {
         state.class = h.class as u16;
         state.priority = self.sc.classes.get(h.class).map_or(0, |c| c.priority);
         state.prefix = h.prefix;
-        state.ledger.routed(h.arrival, now, self.front.network_ns());
+        state
+            .ledger
+            .routed(h.arrival, now, self.front.network_ns() + h.rtt_ns / 2);
         state.cache.hashes = blocks;
         state.adapter = adapter;
         if let (Some(rt), Some(b)) = (self.remote_tier.as_mut(), state.cache.hashes.as_ref()) {
@@ -507,6 +521,7 @@ impl Simulation {
         state.prefill_only = self.cluster.decode.is_some();
         self.next_seq += 1;
         let id = self.insert_request(state);
+        self.front.set_back(id, h.rtt_ns);
         let replica = &mut self.cluster.replicas[rid.index()];
         replica.enqueue(id, &mut self.reqs[id.index()]);
         if !replica.is_busy() && !self.kicked[rid.index()] {
@@ -599,6 +614,9 @@ impl Simulation {
 
     /// Client `client`'s request ended (completed, dropped or rejected): its next sends.
     fn client_next(&mut self, now: SimTime, client: u32) {
+        if self.sessions.is_some() {
+            return self.session_turn_ended(now, client);
+        }
         if self.arrivals_left == 0 {
             return;
         }
@@ -636,6 +654,9 @@ impl Simulation {
             let generated = self.reqs[id.index()].progress().generated;
             self.front
                 .detokenize(now, self.cluster.lane_pool[rid.index()], generated);
+            if self.sessions.is_some() {
+                self.session_completing(rid, id);
+            }
             if self.flow.is_none() || !self.abandoned_at_completion(now, rid, id) {
                 self.complete(now, id);
             }
@@ -654,9 +675,9 @@ impl Simulation {
         if let Some(a) = self.audit.as_mut() {
             a.completion(now, &self.reqs[id.index()]);
         }
-        let r = &self.reqs[id.index()];
+        let (r, back_ns) = (&self.reqs[id.index()], self.front.back_ns(id));
         let slo = self.sc.classes.get(r.class as usize).and_then(|k| k.slo.as_ref());
-        self.rec.completed(now, r, slo);
+        self.rec.completed(now, r, slo, back_ns);
         if let Some(f) = self.fleet.as_mut() {
             f.completed(now, r, slo);
         }
@@ -667,7 +688,8 @@ impl Simulation {
         let client = r.client;
         self.free_slots.push(id.0);
         if let Some(c) = client {
-            self.client_next(now, c);
+            // The client hears of the completion once the last token has reached it.
+            self.client_next(now.after(back_ns), c);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! SLO attainment per class, the request and token counts, and one row per request when asked.
 
 use crate::engine::SimTime;
-use crate::metrics::attribution::Slowest;
+use crate::metrics::attribution::{Part, Parts, Slowest};
 use crate::metrics::slo::Slo;
 use crate::metrics::{Counts, RequestRow, Samples, WeightedSamples};
 use crate::serve::{NO_TIME, ReqState};
@@ -48,13 +48,15 @@ impl Recorder {
         }
     }
 
-    /// Request `r` completed at `now`; `slo` is its class's, if any.
-    pub fn completed(&mut self, now: SimTime, r: &ReqState, slo: Option<&Slo>) {
+    /// Request `r` completed at `now`; `slo` is its class's, if any. `back_ns`: the return half
+    /// of the client's network round trip (`workload.client_rtt`), after the first token and
+    /// after the last: TTFT and E2E are the client's, their `network` part includes it.
+    pub fn completed(&mut self, now: SimTime, r: &ReqState, slo: Option<&Slo>, back_ns: u64) {
         // Prompt tokens count once their request is served: a dropped or unfinished request's
         // prompt was never delivered (a horizon that cuts a prefill must not count it).
         self.counts.input_tokens += r.input as u64;
-        let ttft_ns = r.times().first_token.since(r.arrival);
-        let e2e_ns = now.since(r.arrival);
+        let ttft_ns = r.times().first_token.since(r.arrival) + back_ns;
+        let e2e_ns = now.since(r.arrival) + back_ns;
         let ms = |ns: u64| ns as f64 * 1e-6;
         let tpot_ms = if r.output > 1 {
             ms(now.since(r.times().first_token)) / (r.output - 1) as f64
@@ -90,9 +92,9 @@ impl Recorder {
         self.counts.output_tokens_produced += r.progress().generated as u64;
         self.counts.preempted += r.progress().preemptions as u64;
         self.last_completion = self.last_completion.max(now);
-        let (replica, l) = (r.replica().0, &r.ledger);
-        self.slowest_ttft.push(ttft_ns, r.seq, replica, r.class, &l.ttft);
-        self.slowest_e2e.push(e2e_ns, r.seq, replica, r.class, &l.parts);
+        let (replica, (ttft_parts, e2e_parts)) = (r.replica().0, client_parts(r, back_ns));
+        self.slowest_ttft.push(ttft_ns, r.seq, replica, r.class, &ttft_parts);
+        self.slowest_e2e.push(e2e_ns, r.seq, replica, r.class, &e2e_parts);
         if self.keep_requests {
             self.rows.push(RequestRow {
                 id: r.seq,
@@ -108,9 +110,20 @@ impl Recorder {
                 class: r.class,
                 ttft_ns,
                 e2e_ns,
-                ttft_parts: l.ttft,
-                e2e_parts: l.parts,
+                ttft_parts,
+                e2e_parts,
             });
         }
     }
+}
+
+/// The request's TTFT and E2E parts as its client sees them: the server's, plus the return half
+/// of the client's round trip in `network` (so they still add up to the client's TTFT and E2E).
+fn client_parts(r: &ReqState, back_ns: u64) -> (Parts, Parts) {
+    let (mut ttft, mut e2e) = (r.ledger.ttft, r.ledger.parts);
+    if back_ns > 0 {
+        ttft.add(Part::Network, back_ns);
+        e2e.add(Part::Network, back_ns);
+    }
+    (ttft, e2e)
 }

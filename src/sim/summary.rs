@@ -90,6 +90,7 @@ impl Simulation {
             moe: features::moe_result(&self.cluster.replicas),
             lora: super::lora::lora_result(&self.sc, &self.cluster.replicas),
             kv_offload: super::kv_offload::kv_offload_result(&self.sc, &self.cluster.replicas),
+            sessions: self.sessions_result(),
             infrastructure: self.infrastructure(frontend_usd_per_hour),
             pricing: priced,
             audit: Vec::new(),
@@ -228,6 +229,7 @@ impl Simulation {
     /// exact buffers.
     fn result_notes(&self) -> Vec<String> {
         let mut notes = self.notes.clone();
+        notes.extend(self.sessions_note());
         if self.default_max_tokens > 0 {
             notes.push(format!(
                 "max_tokens: {} requests set none (the trace has no max_tokens column and workload.max_tokens is unset); the engine let each generate up to max_model_len − prompt, max_model_len = {} (the model's {}-token context, capped at the smallest replica's KV cache)",

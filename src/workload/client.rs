@@ -106,6 +106,8 @@ pub enum Dispatch {
 pub enum RateKind {
     Poisson,
     Gamma,
+    /// Weibull gaps (`kind = "weibull"`): no benchmark tool draws them; only `ideal` sends them.
+    Weibull,
     Constant,
 }
 
@@ -253,6 +255,10 @@ impl Client {
                 Ok(RateSchedule::FirstAtZero)
             }
             (Client::GenaiPerf, RateKind::Poisson | RateKind::Constant) => Ok(RateSchedule::FirstAfterGap),
+            (Client::VllmBench | Client::Aiperf | Client::GenaiPerf, RateKind::Weibull) => Err(format!(
+                "{} has no weibull intervals (no benchmark tool draws them); use client = \"ideal\"",
+                self.name()
+            )),
             (Client::VllmBench, _) => Ok(RateSchedule::Normalised),
             (Client::Aiperf | Client::GenaiPerf, RateKind::Gamma) => Err(format!(
                 "{} has no gamma intervals (only poisson and constant); use kind = \"poisson\" or \"constant\"",

@@ -5,7 +5,9 @@
 //! numbers: a higher rate is the same traffic, compressed in time).
 
 pub mod client;
+pub mod dist;
 pub mod profile;
+pub mod sessions;
 pub mod trace;
 
 use rand::RngExt;
@@ -39,6 +41,17 @@ pub enum ArrivalSpec {
         client: Client,
         /// The client's cap on requests in flight (vllm bench's `--max-concurrency`, AIPerf's
         /// `--concurrency` with a rate); a request due beyond it waits in the client.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_concurrency: Option<u32>,
+    },
+    /// Open loop, Weibull gaps of `shape` k (k < 1 burstier than Poisson, k = 1 Poisson, k > 1
+    /// more regular), scaled so the mean gap is 1 / `rate_per_s` ([`dist`]).
+    Weibull {
+        rate_per_s: f64,
+        shape: f64,
+        #[serde(default, skip_serializing_if = "is_ideal")]
+        client: Client,
+        /// The client's cap on requests in flight, as for the other rate kinds.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_concurrency: Option<u32>,
     },
@@ -108,6 +121,7 @@ impl ArrivalSpec {
         match self {
             ArrivalSpec::Poisson { .. } => "poisson",
             ArrivalSpec::Gamma { .. } => "gamma",
+            ArrivalSpec::Weibull { .. } => "weibull",
             ArrivalSpec::Constant { .. } => "constant",
             ArrivalSpec::Closed { .. } => "closed",
             ArrivalSpec::Static { .. } => "static",
@@ -121,6 +135,7 @@ impl ArrivalSpec {
         match self {
             ArrivalSpec::Poisson { client, .. }
             | ArrivalSpec::Gamma { client, .. }
+            | ArrivalSpec::Weibull { client, .. }
             | ArrivalSpec::Constant { client, .. }
             | ArrivalSpec::Closed { client, .. } => *client,
             _ => Client::Ideal,
@@ -132,6 +147,7 @@ impl ArrivalSpec {
         match self {
             ArrivalSpec::Poisson { max_concurrency, .. }
             | ArrivalSpec::Gamma { max_concurrency, .. }
+            | ArrivalSpec::Weibull { max_concurrency, .. }
             | ArrivalSpec::Constant { max_concurrency, .. } => *max_concurrency,
             _ => None,
         }
@@ -142,7 +158,19 @@ impl ArrivalSpec {
         match self {
             ArrivalSpec::Poisson { .. } => Some(RateKind::Poisson),
             ArrivalSpec::Gamma { .. } => Some(RateKind::Gamma),
+            ArrivalSpec::Weibull { .. } => Some(RateKind::Weibull),
             ArrivalSpec::Constant { .. } => Some(RateKind::Constant),
+            _ => None,
+        }
+    }
+
+    /// The mean rate of a rate arrival (poisson, gamma, weibull, constant).
+    pub fn rate_per_s(&self) -> Option<f64> {
+        match self {
+            ArrivalSpec::Poisson { rate_per_s, .. }
+            | ArrivalSpec::Gamma { rate_per_s, .. }
+            | ArrivalSpec::Weibull { rate_per_s, .. }
+            | ArrivalSpec::Constant { rate_per_s, .. } => Some(*rate_per_s),
             _ => None,
         }
     }
@@ -178,6 +206,28 @@ pub enum LengthSpec {
         min: u32,
         max: u32,
     },
+    /// Exponential with the given mean, rounded, clamped to [min, max] (ServeGen's output lengths,
+    /// [`dist`]).
+    Exponential {
+        mean: f64,
+        #[serde(default = "one_u32")]
+        min: u32,
+        max: u32,
+    },
+    /// A mixture: with probability `tail_weight` a Pareto of scale `tail_min` and index
+    /// `tail_alpha`, else a log-normal of `mean` and `cv`; clamped to [min, max] (ServeGen's input
+    /// lengths, [`dist`]).
+    #[serde(rename = "pareto-lognormal")]
+    ParetoLognormal {
+        mean: f64,
+        cv: f64,
+        tail_weight: f64,
+        tail_min: f64,
+        tail_alpha: f64,
+        #[serde(default = "one_u32")]
+        min: u32,
+        max: u32,
+    },
     /// Empirical: the lengths of a trace file (its input or output column), sampled with
     /// replacement. Input and output drawn from the same file come from the same row.
     Trace {
@@ -196,9 +246,11 @@ impl LengthSpec {
     pub fn max_tokens(&self, column: &[u32]) -> u32 {
         match self {
             LengthSpec::Fixed { tokens } => *tokens,
-            LengthSpec::Uniform { max, .. } | LengthSpec::Lognormal { max, .. } | LengthSpec::Normal { max, .. } => {
-                *max
-            }
+            LengthSpec::Uniform { max, .. }
+            | LengthSpec::Lognormal { max, .. }
+            | LengthSpec::Normal { max, .. }
+            | LengthSpec::Exponential { max, .. }
+            | LengthSpec::ParetoLognormal { max, .. } => *max,
             LengthSpec::Trace { .. } => column.iter().copied().max().unwrap_or(0),
         }
     }
@@ -211,6 +263,8 @@ pub enum LengthSampler {
     Uniform(u32, u32),
     Lognormal { mu: f64, sigma: f64, min: u32, max: u32 },
     Normal { mean: f64, stddev: f64, min: u32, max: u32 },
+    Exponential { mean: f64, min: u32, max: u32 },
+    ParetoLognormal(dist::ParetoLognormal),
     Empirical(Arc<Vec<u32>>),
 }
 
@@ -234,6 +288,28 @@ impl LengthSampler {
                 min: *min,
                 max: *max,
             },
+            LengthSpec::Exponential { mean, min, max } => LengthSampler::Exponential {
+                mean: *mean,
+                min: *min,
+                max: *max,
+            },
+            LengthSpec::ParetoLognormal {
+                mean,
+                cv,
+                tail_weight,
+                tail_min,
+                tail_alpha,
+                min,
+                max,
+            } => LengthSampler::ParetoLognormal(dist::ParetoLognormal::new(
+                *mean,
+                *cv,
+                *tail_weight,
+                *tail_min,
+                *tail_alpha,
+                *min,
+                *max,
+            )),
             LengthSpec::Trace { .. } => LengthSampler::Empirical(column.unwrap_or_default()),
         }
     }
@@ -259,6 +335,8 @@ impl LengthSampler {
                     }
                 }
             }
+            LengthSampler::Exponential { mean, min, max } => dist::exponential_len(rng, *mean, *min, *max),
+            LengthSampler::ParetoLognormal(d) => d.sample(rng),
             LengthSampler::Empirical(col) => {
                 if col.is_empty() {
                     return 1;
@@ -316,6 +394,7 @@ pub struct Generator {
 enum GapProcess {
     Exponential { mean_s: f64 },
     Gamma { shape: f64, scale_s: f64 },
+    Weibull { shape: f64, scale_s: f64 },
     Constant { gap_s: f64 },
     AllAtZero,
     Trace,
@@ -333,6 +412,7 @@ impl GapProcess {
                 Ok(g) => g.sample(rng),
                 Err(_) => 0.0,
             },
+            GapProcess::Weibull { shape, scale_s } => dist::weibull_gap_s(rng, scale_s, shape),
             GapProcess::Constant { gap_s } => gap_s,
             GapProcess::AllAtZero | GapProcess::Trace => 0.0,
         }
@@ -373,6 +453,13 @@ impl Generator {
                     1.0,
                 )
             }
+            ArrivalSpec::Weibull { rate_per_s, shape, .. } => (
+                GapProcess::Weibull {
+                    shape: *shape,
+                    scale_s: dist::weibull_scale_s(*rate_per_s, *shape),
+                },
+                1.0,
+            ),
             ArrivalSpec::Trace { rate_scale, .. } => (GapProcess::Trace, rate_scale.unwrap_or(1.0)),
             ArrivalSpec::Closed { .. } | ArrivalSpec::Static { .. } | ArrivalSpec::Offline {} => {
                 (GapProcess::AllAtZero, 1.0)
@@ -392,6 +479,7 @@ impl Generator {
                 RateSchedule::Normalised,
                 ArrivalSpec::Poisson { rate_per_s, .. }
                 | ArrivalSpec::Gamma { rate_per_s, .. }
+                | ArrivalSpec::Weibull { rate_per_s, .. }
                 | ArrivalSpec::Constant { rate_per_s, .. },
             ) => normalising_scale(gaps, crate::rng::Stream::Arrivals.rng(seed), limit, *rate_per_s),
             _ => 1.0,
@@ -513,127 +601,4 @@ fn normalising_scale(gaps: GapProcess, mut rng: ChaCha8Rng, n: u64, rate_per_s: 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::SeedableRng;
-
-    fn generate(arrival: ArrivalSpec, n: u64) -> Vec<NewRequest> {
-        let mut g = Generator::new(
-            &arrival,
-            LengthSampler::Fixed(100),
-            LengthSampler::Uniform(1, 50),
-            4096,
-            n,
-            7,
-            None,
-        );
-        std::iter::from_fn(|| g.next_request()).collect()
-    }
-
-    #[test]
-    fn poisson_rate_is_respected() {
-        let reqs = generate(
-            ArrivalSpec::Poisson {
-                rate_per_s: 20.0,
-                client: Client::Ideal,
-                max_concurrency: None,
-            },
-            20_000,
-        );
-        let span_s = reqs.last().unwrap().arrival_ns as f64 * 1e-9;
-        let rate = (reqs.len() - 1) as f64 / span_s;
-        assert!((rate - 20.0).abs() / 20.0 < 0.03, "rate {rate}");
-    }
-
-    #[test]
-    fn gamma_cv_is_respected() {
-        let reqs = generate(
-            ArrivalSpec::Gamma {
-                rate_per_s: 10.0,
-                cv: 4.0,
-                client: Client::Ideal,
-                max_concurrency: None,
-            },
-            50_000,
-        );
-        let gaps: Vec<f64> = reqs
-            .windows(2)
-            .map(|w| (w[1].arrival_ns - w[0].arrival_ns) as f64)
-            .collect();
-        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
-        let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
-        let cv = var.sqrt() / mean;
-        assert!((cv - 4.0).abs() < 0.4, "cv {cv}");
-        assert!((1e9 / mean - 10.0).abs() < 1.0);
-    }
-
-    #[test]
-    fn a_higher_rate_is_the_same_traffic_compressed() {
-        let slow = generate(
-            ArrivalSpec::Poisson {
-                rate_per_s: 1.0,
-                client: Client::Ideal,
-                max_concurrency: None,
-            },
-            100,
-        );
-        let fast = generate(
-            ArrivalSpec::Poisson {
-                rate_per_s: 4.0,
-                client: Client::Ideal,
-                max_concurrency: None,
-            },
-            100,
-        );
-        for (s, f) in slow.iter().zip(&fast) {
-            assert_eq!((s.input_tokens, s.output_tokens), (f.input_tokens, f.output_tokens));
-            assert!((s.arrival_ns as f64 / 4.0 - f.arrival_ns as f64).abs() <= 1.0);
-        }
-    }
-
-    #[test]
-    fn lognormal_mean_and_clamp() {
-        let s = LengthSampler::new(
-            &LengthSpec::Lognormal {
-                mean: 500.0,
-                cv: 1.0,
-                min: 1,
-                max: 100_000,
-            },
-            None,
-        );
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let xs: Vec<u32> = (0..50_000).map(|_| s.sample(&mut rng, 0.0)).collect();
-        let mean = xs.iter().map(|&x| x as f64).sum::<f64>() / xs.len() as f64;
-        assert!((mean - 500.0).abs() / 500.0 < 0.03, "mean {mean}");
-        let c = LengthSampler::new(
-            &LengthSpec::Lognormal {
-                mean: 500.0,
-                cv: 2.0,
-                min: 10,
-                max: 600,
-            },
-            None,
-        );
-        assert!(
-            (0..1000)
-                .map(|_| c.sample(&mut rng, 0.0))
-                .all(|x| (10..=600).contains(&x))
-        );
-    }
-
-    #[test]
-    fn lengths_fit_the_context() {
-        let mut g = Generator::new(
-            &ArrivalSpec::Offline {},
-            LengthSampler::Fixed(4000),
-            LengthSampler::Fixed(500),
-            4096,
-            3,
-            1,
-            None,
-        );
-        let r = g.next_request().unwrap();
-        assert!(r.input_tokens + r.output_tokens <= 4096);
-    }
-}
+mod tests;

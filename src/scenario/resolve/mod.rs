@@ -10,6 +10,7 @@ mod model;
 mod queue;
 mod replay;
 mod serving;
+mod sessions;
 mod workload;
 
 use super::features::{self, FeatureSections, ServedModel};
@@ -43,6 +44,8 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     queue::check_inputs(&serving.scheduler, &classes, &workload, path, &mut notes)?;
     prefix_needs_open_loop(&f, path)?;
     let profile = resolve_profile(&f, path, &mut notes)?;
+    let sessions = sessions::resolve(&f, workload.requests, &dir, path, &mut notes)?;
+    let client_rtt = sessions::client_rtt(&f, path, &mut notes)?;
     let fleet = super::fleet::resolve(f.fleet.as_ref(), profile.as_ref(), path, &mut notes)?;
     let gateway = super::gateway::resolve(
         f.gateway.as_ref(),
@@ -112,6 +115,8 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         infra,
         cost,
         profile,
+        sessions,
+        client_rtt,
         fleet,
         gateway,
     })
@@ -139,16 +144,15 @@ fn resolve_profile(
         return Ok(None);
     };
     p.check(path)?;
-    let rate = match &f.workload.arrival {
-        crate::workload::ArrivalSpec::Poisson { rate_per_s, .. }
-        | crate::workload::ArrivalSpec::Gamma { rate_per_s, .. }
-        | crate::workload::ArrivalSpec::Constant { rate_per_s, .. } => *rate_per_s,
-        a => {
+    let rate = match f.workload.arrival.rate_per_s() {
+        Some(rate_per_s) => rate_per_s,
+        None => {
+            let a = &f.workload.arrival;
             return Err(Error::input(
                 path,
                 "workload.profile",
                 format!(
-                    "applies to rate arrivals (poisson, gamma, constant), not `{}`; a trace is replayed over its own timestamps: remove [workload.profile]",
+                    "applies to rate arrivals (poisson, gamma, weibull, constant), not `{}`; a trace is replayed over its own timestamps: remove [workload.profile]",
                     a.kind()
                 ),
             ));

@@ -114,6 +114,19 @@ fn arrival_trace(w: &WorkloadSection, dir: &Path, path: &Path) -> Result<Option<
             positive(path, "workload.arrival.rate_per_s", *rate_per_s)?;
             positive(path, "workload.arrival.cv", *cv)?;
         }
+        ArrivalSpec::Weibull { rate_per_s, shape, .. } => {
+            positive(path, "workload.arrival.rate_per_s", *rate_per_s)?;
+            if !(shape.is_finite() && (0.1..=100.0).contains(shape)) {
+                return Err(Error::input(
+                    path,
+                    "workload.arrival.shape",
+                    format!(
+                        "is {}; accepted: 0.1 to 100 (below 1 burstier than Poisson, 1 Poisson, above 1 more regular)",
+                        crate::error::given(*shape)
+                    ),
+                ));
+            }
+        }
         ArrivalSpec::Closed {
             clients, think_time_s, ..
         } => {
@@ -352,6 +365,7 @@ fn check_span(arrival: &ArrivalSpec, requests: u64, trace: Option<&Trace>, path:
     let (key, value, span_s) = match arrival {
         ArrivalSpec::Poisson { rate_per_s, .. }
         | ArrivalSpec::Constant { rate_per_s, .. }
+        | ArrivalSpec::Weibull { rate_per_s, .. }
         | ArrivalSpec::Gamma { rate_per_s, .. } => {
             ("workload.arrival.rate_per_s", *rate_per_s, requests as f64 / rate_per_s)
         }
@@ -417,7 +431,13 @@ fn length_spec(spec: &Option<LengthSpec>, key: &str, arrival: &ArrivalSpec, path
 
 /// Checks a length distribution; an empirical one reads its column (input or output tokens)
 /// from its trace.
-fn length_column(spec: &LengthSpec, key: &str, input: bool, dir: &Path, path: &Path) -> Result<Option<Arc<Vec<u32>>>> {
+pub(super) fn length_column(
+    spec: &LengthSpec,
+    key: &str,
+    input: bool,
+    dir: &Path,
+    path: &Path,
+) -> Result<Option<Arc<Vec<u32>>>> {
     match spec {
         LengthSpec::Trace { path: tp, format } => {
             let t = read_trace(&dir.join(tp), *format)?;
@@ -445,6 +465,26 @@ fn length_column(spec: &LengthSpec, key: &str, input: bool, dir: &Path, path: &P
         LengthSpec::Normal { mean, stddev, min, max } => {
             bounds(path, key, *min, *max)?;
             normal_moments(path, key, *mean, *stddev, *min, *max)?;
+            Ok(None)
+        }
+        LengthSpec::Exponential { mean, min, max } => {
+            positive(path, &format!("{key}.mean"), *mean)?;
+            bounds(path, key, *min, *max)?;
+            Ok(None)
+        }
+        LengthSpec::ParetoLognormal {
+            mean,
+            cv,
+            tail_weight,
+            tail_min,
+            tail_alpha,
+            min,
+            max,
+        } => {
+            positive(path, &format!("{key}.mean"), *mean)?;
+            positive(path, &format!("{key}.cv"), *cv)?;
+            pareto_tail(path, key, *tail_weight, *tail_min, *tail_alpha)?;
+            bounds(path, key, *min, *max)?;
             Ok(None)
         }
     }
@@ -537,6 +577,28 @@ fn normal_moments(path: &Path, key: &str, mean: f64, stddev: f64, min: u32, max:
 }
 
 /// A length distribution's bounds: `min` at least 1, `max` not below it.
+/// The Pareto tail of a `pareto-lognormal` length: a weight in [0, 1], a scale >= 1 token and
+/// an index > 1 (a finite mean).
+fn pareto_tail(path: &Path, key: &str, weight: f64, tail_min: f64, alpha: f64) -> Result<()> {
+    let bad = |k: &str, v: f64, what: &str| {
+        Err(Error::input(
+            path,
+            format!("{key}.{k}"),
+            format!("is {}; accepted: {what}", crate::error::given(v)),
+        ))
+    };
+    if !(weight.is_finite() && (0.0..=1.0).contains(&weight)) {
+        return bad("tail_weight", weight, "a probability from 0 to 1");
+    }
+    if !(tail_min.is_finite() && tail_min >= 1.0) {
+        return bad("tail_min", tail_min, "a number of tokens >= 1 (the Pareto scale)");
+    }
+    if !(alpha.is_finite() && alpha > 1.0 && alpha <= 100.0) {
+        return bad("tail_alpha", alpha, "a tail index in (1, 100] (above 1: a finite mean)");
+    }
+    Ok(())
+}
+
 fn bounds(path: &Path, key: &str, min: u32, max: u32) -> Result<()> {
     at_least_one(path, &format!("{key}.min"), min as u64)?;
     if max < min {

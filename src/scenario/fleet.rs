@@ -17,12 +17,17 @@ pub struct FleetSection {
     /// Width of the per-window metrics (arrivals, replicas, latency percentiles, cost), seconds.
     #[serde(default)]
     pub window_s: Option<f64>,
+    /// `[fleet.autoscale]`: the fleet grows and shrinks with its load (`autoscale.rs`).
+    #[serde(default)]
+    pub autoscale: Option<super::autoscale::AutoscaleSection>,
 }
 
 /// `[fleet]` resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fleet {
     pub window_ns: u64,
+    /// None: the fleet stays as deployed.
+    pub autoscale: Option<super::autoscale::Autoscale>,
 }
 
 /// The fleet of a run that has `[fleet]` or `[workload.profile]`; `None` otherwise (then the
@@ -30,6 +35,7 @@ pub struct Fleet {
 pub(super) fn resolve(
     f: Option<&FleetSection>,
     profile: Option<&ProfileSpec>,
+    cx: &super::autoscale::AutoscaleContext,
     path: &Path,
     notes: &mut Vec<String>,
 ) -> Result<Option<Fleet>> {
@@ -54,7 +60,12 @@ pub(super) fn resolve(
             DEFAULT_WINDOW_S
         }
     };
+    let autoscale = match f.and_then(|f| f.autoscale.as_ref()) {
+        Some(a) => Some(super::autoscale::resolve(a, cx, path, notes)?),
+        None => None,
+    };
     Ok(Some(Fleet {
         window_ns: (window_s * 1e9).round() as u64,
+        autoscale,
     }))
 }

@@ -3,6 +3,7 @@
 
 mod admit;
 mod audit;
+mod autoscale;
 mod cluster;
 mod features;
 mod fleet;
@@ -48,6 +49,8 @@ enum Event {
     Ready(u32),
     /// The gateway's (`flow.rs`).
     Flow(flow::FlowEvent),
+    /// The autoscaler's (`autoscale.rs`).
+    Fleet(autoscale::FleetEvent),
 }
 
 /// Why a run stopped before every request finished.
@@ -176,8 +179,8 @@ impl Simulation {
         let kv_tokens = cluster.replicas.iter().map(Replica::kv_tokens).min().unwrap_or(0);
         let max_model_len = kv_tokens.min(sc.model.max_context as u64) as u32;
         let n_replicas = cluster.replicas.len();
-        let fleet = fleet::FleetState::new(sc, &cluster);
-        Ok(Simulation {
+        let fleet = fleet::FleetState::new(sc, &cluster, &mut notes);
+        let mut sim = Simulation {
             queue: EventQueue::new(),
             reqs: Vec::new(),
             free_slots: Vec::new(),
@@ -216,7 +219,9 @@ impl Simulation {
             fleet,
             flow: sc.gateway.as_ref().map(|g| flow::Flow::new(g, n_replicas)),
             sc: sc.clone(),
-        })
+        };
+        sim.autoscale_start();
+        Ok(sim)
     }
 
     pub fn perf(&self) -> &PerfModel {
@@ -256,8 +261,8 @@ impl Simulation {
                 ));
                 break;
             }
-            if self.fleet.as_ref().is_some_and(|f| f.due_ns() <= now.0) {
-                self.fleet_due(now);
+            if self.fleet.is_some() && !self.fleet_before(now, &ev) {
+                continue;
             }
             match ev {
                 Event::Arrival => {
@@ -292,6 +297,7 @@ impl Simulation {
                     self.admit_routed(now, h);
                 }
                 Event::Flow(e) => self.flow_event(now, e),
+                Event::Fleet(e) => self.fleet_event(now, e),
             }
             if let Some(a) = self.audit.as_mut() {
                 a.event(now, &self.cluster.replicas, &self.reqs, self.in_system);
@@ -459,11 +465,7 @@ impl Simulation {
     fn route(&mut self, now: SimTime, h: frontend::Held) -> Option<RequestId> {
         let blocks = self.take_prompt_blocks(h.prefix, h.input);
         let (adapter, key) = self.adapter_and_key(&h);
-        let entry = self.cluster.entry.clone();
-        let picked = self
-            .router
-            .pick(self.cluster.replicas[entry.clone()].iter().map(Replica::load), key);
-        let rid = ReplicaId((entry.start + picked) as u32);
+        let rid = self.pick_replica(key);
         if !self.cluster.fits(self.sc.model.max_context, rid, h.input, h.max_tokens) {
             self.rec.counts.dropped += 1;
             if self.rec.counts.dropped == 1 {
@@ -645,6 +647,9 @@ impl Simulation {
             self.flow_step_end(now, rid);
         }
         self.start_step(now, rid);
+        if self.fleet.is_some() {
+            self.drain_done(now, rid);
+        }
     }
 
     fn complete(&mut self, now: SimTime, id: RequestId) {

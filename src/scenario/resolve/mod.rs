@@ -48,7 +48,8 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         ));
     }
     let profile = resolve_profile(&f, path, &mut notes)?;
-    let fleet = super::fleet::resolve(f.fleet.as_ref(), profile.as_ref(), path, &mut notes)?;
+    let scaling = autoscale_context(&f, &catalog, &pools, profile.is_some());
+    let fleet = super::fleet::resolve(f.fleet.as_ref(), profile.as_ref(), &scaling, path, &mut notes)?;
     let gateway = super::gateway::resolve(
         f.gateway.as_ref(),
         &classes,
@@ -119,6 +120,37 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         fleet,
         gateway,
     })
+}
+
+/// What `[fleet.autoscale]` reads of the rest of the scenario.
+fn autoscale_context<'a>(
+    f: &ScenarioFile,
+    catalog: &'a crate::hw::Catalog,
+    pools: &'a [super::Pool],
+    profiled: bool,
+) -> super::autoscale::AutoscaleContext<'a> {
+    let unsupported = if pools.len() > 1 {
+        Some("the deployment has several pools (disaggregated prefill/decode or deployment groups)")
+    } else if pools[0].pp > 1 {
+        Some("the deployment is pipeline parallel (pp > 1)")
+    } else if f.gateway.is_some() {
+        Some("a [gateway] is set")
+    } else {
+        None
+    };
+    let profile_rate_per_s = match &f.workload.arrival {
+        crate::workload::ArrivalSpec::Poisson { rate_per_s, .. }
+        | crate::workload::ArrivalSpec::Gamma { rate_per_s, .. }
+        | crate::workload::ArrivalSpec::Constant { rate_per_s, .. } => profiled.then_some(*rate_per_s),
+        _ => None,
+    };
+    super::autoscale::AutoscaleContext {
+        catalog,
+        instance: &pools[0].hardware.instance,
+        initial_replicas: pools[0].replicas,
+        unsupported,
+        profile_rate_per_s,
+    }
 }
 
 /// `[workload.profile]`: checked, for rate arrivals only, its mean rate printed.

@@ -30,6 +30,8 @@ pub enum Stream {
     TraceSample,
     /// Each request's LoRA adapter (`serving.lora`).
     Adapters,
+    /// Instance failures and spot reclaims of an autoscaled fleet (`[fleet.failures]`, `[fleet.spot]`).
+    FleetLosses,
 }
 
 impl Stream {
@@ -47,6 +49,7 @@ impl Stream {
             Stream::ClientDelay => run_seed ^ 0xC11E_47DE_0006,
             Stream::TraceSample => run_seed ^ 0x7ACE_B007_0007,
             Stream::Adapters => run_seed ^ 0xADA9_7E25_0008,
+            Stream::FleetLosses => run_seed ^ 0xF1EE_7105_0009,
         }
     }
 
@@ -73,6 +76,8 @@ mod tests {
             Stream::Speculative(1),
             Stream::ClientDelay,
             Stream::TraceSample,
+            Stream::Adapters,
+            Stream::FleetLosses,
         ];
         for seed in [0u64, 42, u64::MAX] {
             let mut seeds: Vec<u64> = all.iter().map(|s| s.seed(seed)).collect();

@@ -205,6 +205,8 @@ fn over_context(c: &codesim::metrics::Counts) -> String {
         (c.shed, "shed"),
         (c.timed_out, "timed out"),
         (c.cancelled, "cancelled by their client"),
+        (c.failed, "failed with their replica"),
+        (c.retried, "resends after a lost replica"),
     ] {
         if n > 0 {
             s += &format!("{n} {what}, ");

@@ -311,6 +311,17 @@ pub struct Instance {
     /// full compile when no compiled artifacts are cached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup: Option<Startup>,
+    /// How often an instance fails (`[fleet.failures]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reliability: Option<Reliability>,
+}
+
+/// `[instance.reliability]`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reliability {
+    /// Mean time between failures of one instance, hours.
+    pub mtbf_h: f64,
 }
 
 /// `[instance.startup]`: the parts of a cold start that are not a weight load, seconds.

@@ -312,6 +312,16 @@ pub struct Counts {
     pub cancelled: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cancelled_output_tokens: u64,
+    /// On a replica lost to an instance failure or a spot reclaim (`[fleet.failures]`,
+    /// `[fleet.spot]`): ended as failed (`fleet.on_loss = "drop"`), or sent to the router
+    /// again (`retried`, each time); the output tokens the lost replicas had produced for them
+    /// are `lost_output_tokens` (produced, never delivered).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retried: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lost_output_tokens: u64,
     /// Trace rows `workload.over_context = "drop"` left out before the run (they never arrive:
     /// the trace's rows replayed are `arrived` + these).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -330,7 +340,7 @@ pub struct Counts {
 impl Counts {
     /// Requests that ended without completing: dropped, rejected, shed, timed out, cancelled.
     pub fn turned_away(&self) -> u64 {
-        self.dropped + self.rejected + self.shed + self.timed_out + self.cancelled
+        self.dropped + self.rejected + self.shed + self.timed_out + self.cancelled + self.failed
     }
 }
 

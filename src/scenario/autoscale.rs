@@ -111,6 +111,8 @@ pub(super) struct AutoscaleContext<'a> {
     pub catalog: &'a Catalog,
     pub instance: &'a crate::hw::Instance,
     pub initial_replicas: u32,
+    /// LoRA adapters are drawn per request as it is routed (a retry would draw another).
+    pub lora: bool,
     /// Why this deployment cannot autoscale (disaggregation, groups, pipeline parallelism, a
     /// gateway), if it cannot.
     pub unsupported: Option<&'static str>,

@@ -5,6 +5,7 @@
 pub mod autoscale;
 pub mod cost;
 pub mod defaults;
+pub mod failures;
 pub mod features;
 mod file;
 pub mod fleet;

@@ -23,6 +23,11 @@ pub(super) enum FleetEvent {
     Sync,
     /// A starting replica (of this start: its generation) is ready to serve.
     Ready(ReplicaId, u32),
+    /// The instance of a replica (of this generation) fails, is told it will be reclaimed, or
+    /// is gone at the end of the notice (`losses.rs`).
+    Fail(ReplicaId, u32),
+    Reclaim(ReplicaId, u32),
+    Lost(ReplicaId, u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,9 +40,11 @@ pub(super) enum Life {
 
 pub(super) struct Autoscaler {
     spec: Autoscale,
-    life: Vec<Life>,
+    pub(super) life: Vec<Life>,
     /// Bumped at every start, so a cancelled start's Ready event is recognised as stale.
-    generation: Vec<u32>,
+    pub(super) generation: Vec<u32>,
+    /// Failures and spot reclaims (`[fleet.failures]`, `[fleet.spot]`).
+    pub(super) losses: Option<super::losses::LossState>,
     /// Ready replicas in index order: what the router sees.
     pub ready: Vec<u32>,
     pub starting: u32,
@@ -56,7 +63,7 @@ pub(super) struct Autoscaler {
     usd_per_instance_hour: f64,
     max_batch: u32,
     started: u64,
-    drained: u64,
+    pub(super) drained: u64,
     peak: u32,
 }
 
@@ -98,7 +105,18 @@ impl Autoscaler {
         let initial = sc.pools[0].replicas as usize;
         let mut life = vec![Life::Off; n];
         life[..initial].fill(Life::Ready);
+        let losses = sc.fleet.as_ref().and_then(|f| f.losses).map(|l| {
+            // A replica smaller than an instance is lost at its share of the instance's rate
+            // (independently of the replicas it shares the instance with).
+            let instances = if ranks >= per_instance {
+                ranks.div_ceil(per_instance) as f64
+            } else {
+                share
+            };
+            super::losses::LossState::new(l, instances, n, sc.seed)
+        });
         Some(Autoscaler {
+            losses,
             life,
             generation: vec![0; n],
             ready: (0..initial as u32).collect(),
@@ -187,7 +205,7 @@ impl Autoscaler {
 impl FleetState {
     /// Replica `i` moves to `to` at `now`: the provisioned time so far is counted at the old size,
     /// the windows' price follows the new one.
-    fn set_life(&mut self, now_ns: u64, i: usize, to: Life) {
+    pub(super) fn set_life(&mut self, now_ns: u64, i: usize, to: Life) {
         let s = self.scaler.as_mut().expect("autoscaling");
         s.accrue(now_ns);
         match s.life[i] {
@@ -223,7 +241,7 @@ impl FleetState {
 }
 
 impl Simulation {
-    fn scaler(&self) -> Option<&Autoscaler> {
+    pub(super) fn scaler(&self) -> Option<&Autoscaler> {
         self.fleet.as_ref().and_then(|f| f.scaler.as_ref())
     }
 
@@ -231,7 +249,11 @@ impl Simulation {
     pub(super) fn autoscale_start(&mut self) {
         if let Some(s) = self.scaler() {
             let t = SimTime(s.spec.sync_ns);
+            let ready = s.ready.clone();
             self.queue.push(t, Event::Fleet(FleetEvent::Sync));
+            for i in ready {
+                self.arm_losses(SimTime(0), i as usize);
+            }
         }
     }
 
@@ -275,8 +297,12 @@ impl Simulation {
                 let i = rid.index();
                 if s.life[i] == Life::Starting && s.generation[i] == generation {
                     self.fleet.as_mut().expect("fleet").set_life(now.0, i, Life::Ready);
+                    self.arm_losses(now, i);
                 }
             }
+            FleetEvent::Fail(rid, g) => self.failed(now, rid.index(), g),
+            FleetEvent::Reclaim(rid, g) => self.reclaimed(now, rid.index(), g),
+            FleetEvent::Lost(rid, g) => self.gone(now, rid.index(), g),
         }
     }
 

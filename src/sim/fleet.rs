@@ -107,6 +107,9 @@ impl Simulation {
             let instance_s = s.instance_s(end.0);
             f.instance_s = Some(instance_s);
             self.notes.push(s.note(instance_s));
+            if let Some(l) = &s.losses {
+                self.notes.push(l.note(&self.rec.counts));
+            }
         }
         std::mem::take(&mut f.windows.rows)
     }

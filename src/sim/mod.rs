@@ -11,6 +11,7 @@ mod flow;
 mod frontend;
 mod handoff;
 mod lora;
+mod losses;
 mod record;
 mod summary;
 pub mod timeline;
@@ -645,6 +646,9 @@ impl Simulation {
         self.outcome = out;
         if self.flow.is_some() {
             self.flow_step_end(now, rid);
+        }
+        if self.fleet.is_some() && self.lost_at_step_end(now, rid) {
+            return;
         }
         self.start_step(now, rid);
         if self.fleet.is_some() {

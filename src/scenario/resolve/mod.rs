@@ -148,6 +148,7 @@ fn autoscale_context<'a>(
         catalog,
         instance: &pools[0].hardware.instance,
         initial_replicas: pools[0].replicas,
+        lora: f.serving.lora.is_some(),
         unsupported,
         profile_rate_per_s,
     }

@@ -53,8 +53,13 @@ impl LossState {
     }
 
     pub fn note(&self, c: &Counts) -> String {
+        let attribution = if c.retried > 0 {
+            "; a retried request's latency attribution counts its time before the loss as front end (no part of its own yet)"
+        } else {
+            ""
+        };
         format!(
-            "losses: {} instance failures, {} spot reclaim notices; {} replicas lost with their requests (a reclaimed replica that drained within its notice lost none): {} retried, {} failed, {} output tokens lost",
+            "losses: {} instance failures, {} spot reclaim notices; {} replicas lost with their requests (a reclaimed replica that drained within its notice lost none): {} retried, {} failed, {} output tokens lost{attribution}",
             self.failures, self.reclaims, self.lost, c.retried, c.failed, c.lost_output_tokens
         )
     }
@@ -93,7 +98,7 @@ impl Simulation {
     }
 
     pub(super) fn failed(&mut self, now: SimTime, i: usize, g: u32) {
-        if self.serving(i, g) {
+        if self.serving(i, g) && !self.losses().expect("losses").pending[i] {
             self.losses().expect("losses").failures += 1;
             self.lose(now, i);
         }
@@ -130,7 +135,12 @@ impl Simulation {
 
     /// Replica `i`'s instance is gone: now, or when its step in flight ends.
     fn lose(&mut self, now: SimTime, i: usize) {
-        self.losses().expect("losses").lost += 1;
+        let l = self.losses().expect("losses");
+        if l.pending[i] {
+            // Already lost, waiting for its step to end.
+            return;
+        }
+        l.lost += 1;
         if self.cluster.replicas[i].is_busy() {
             self.stop_routing(now, i);
             self.losses().expect("losses").pending[i] = true;

@@ -35,6 +35,8 @@ pub enum Stream {
     Session(u32),
     /// The client's network round trip of each request (`workload.client_rtt`).
     ClientRtt,
+    /// Instance failures and spot reclaims of an autoscaled fleet (`[fleet.failures]`, `[fleet.spot]`).
+    FleetLosses,
 }
 
 impl Stream {
@@ -54,6 +56,7 @@ impl Stream {
             Stream::Adapters => run_seed ^ 0xADA9_7E25_0008,
             Stream::Session(s) => run_seed ^ mix64(s as u64) ^ 0x5E55_10A5_0009,
             Stream::ClientRtt => run_seed ^ 0xC11E_A77B_000A,
+            Stream::FleetLosses => run_seed ^ 0xF1EE_7105_0009,
         }
     }
 
@@ -84,6 +87,7 @@ mod tests {
             Stream::Session(0),
             Stream::Session(1),
             Stream::ClientRtt,
+            Stream::FleetLosses,
         ];
         for seed in [0u64, 42, u64::MAX] {
             let mut seeds: Vec<u64> = all.iter().map(|s| s.seed(seed)).collect();

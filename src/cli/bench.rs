@@ -44,7 +44,42 @@ input = { kind = "fixed", tokens = 16 }
 output = { kind = "fixed", tokens = 2000 }
 "#,
     ),
+    ("week-50rps-daily-autoscaled-70b", WEEK_AUTOSCALED),
 ];
+
+/// A week of a chat service (issue 23): 50 req/s on average with a daily shape (a night trough
+/// at 0.35×, a midday peak at 1.55×; the 24 hourly values average exactly 1), Llama-3.1-70B at TP 8
+/// on p5.48xlarge, autoscaled by HPA target utilization from 2 to 12 replicas. About 30 M
+/// requests; memory stays bounded: no per-request rows, a fresh sketch per 10-minute window
+/// (1,008 rows a week), the run's quantiles a DDSketch beyond 262,144 samples.
+const WEEK_AUTOSCALED: &str = r#"
+seed = 1
+[hardware]
+instance = "p5.48xlarge"
+[model]
+name = "llama-3.1-70b"
+[deployment]
+tp = 8
+replicas = 3
+[serving]
+max_batch = 128
+[workload]
+requests = 40000000
+horizon_s = 604800
+arrival = { kind = "poisson", rate_per_s = 50.0 }
+input = { kind = "lognormal", mean = 512.0, cv = 1.0, max = 4096 }
+output = { kind = "lognormal", mean = 128.0, cv = 1.0, max = 1024 }
+[workload.profile]
+daily = [0.45, 0.4, 0.35, 0.35, 0.4, 0.55, 0.75, 0.95, 1.15, 1.35, 1.45, 1.55, 1.55, 1.55, 1.5, 1.45, 1.4, 1.35, 1.25, 1.15, 1.05, 0.85, 0.65, 0.55]
+[fleet]
+window_s = 600
+[fleet.autoscale]
+policy = "target-utilization"
+target_utilization = 0.6
+min_replicas = 2
+max_replicas = 12
+storage = "fsx-lustre"
+"#;
 
 /// The Azure conversation mix at scale: Poisson arrivals at 10 req/s per replica with prompt and
 /// output lengths resampled jointly from the Azure 2023 conversation trace, 64 Llama-3.1-8B
@@ -182,4 +217,25 @@ pub fn run(repeat: u32, traces: &Path, only: &[String]) -> Result<()> {
     }
     println!("{}", serde_json::json!({ "workloads": rows }));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The week-long workload is what its name says: a week's horizon, 50 req/s on average (its
+    /// 24 hourly multipliers sum to 24), autoscaled; its run is measured in release builds only.
+    #[test]
+    fn the_week_workload_is_a_week_of_50_rps_on_average_autoscaled() {
+        let sc = codesim::scenario::load_str(WEEK_AUTOSCALED, Path::new("<bench:week>")).unwrap();
+        assert_eq!(sc.horizon_ns, Some(604_800_000_000_000));
+        let p = sc.profile.as_ref().unwrap();
+        assert_eq!(p.daily.len(), 24);
+        assert!((p.daily.iter().sum::<f64>() - 24.0).abs() < 1e-9);
+        assert!(sc.fleet.as_ref().unwrap().autoscale.is_some());
+        assert!(
+            sc.requests as f64 > 50.0 * 604_800.0,
+            "the horizon, not the count, ends it"
+        );
+    }
 }

@@ -134,7 +134,18 @@ fn write_windows(dir: &Path, result: &RunResult) -> Result<()> {
 /// What ran, on one line: the model on every pool of the fleet.
 fn deployment_line(sc: &codesim::Scenario, r: &RunResult) -> String {
     let plural = |n: u32| if n == 1 { "" } else { "s" };
-    let fleet = if sc.pools.len() == 1 {
+    let autoscale = sc.fleet.as_ref().and_then(|f| f.autoscale.as_ref());
+    let fleet = if let Some(a) = autoscale {
+        format!(
+            "up to {} × {} (TP {}, autoscaled from {} to {} replicas, {} at the start)",
+            r.cost.instances,
+            sc.hardware().instance.name,
+            sc.parallelism().tp,
+            a.min_replicas,
+            a.max_replicas,
+            sc.replicas()
+        )
+    } else if sc.pools.len() == 1 {
         let hw = sc.hardware();
         format!(
             "{} × {} (TP {}, {} replica{})",
@@ -194,6 +205,8 @@ fn over_context(c: &codesim::metrics::Counts) -> String {
         (c.shed, "shed"),
         (c.timed_out, "timed out"),
         (c.cancelled, "cancelled by their client"),
+        (c.failed, "failed with their replica"),
+        (c.retried, "resends after a lost replica"),
     ] {
         if n > 0 {
             s += &format!("{n} {what}, ");

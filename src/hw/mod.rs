@@ -307,6 +307,34 @@ pub struct Instance {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ultraserver: Option<UltraServer>,
     pub price: Price,
+    /// How long a new instance takes before it serves (autoscaling): boot, engine warm-up and a
+    /// full compile when no compiled artifacts are cached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup: Option<Startup>,
+    /// How often an instance fails (`[fleet.failures]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reliability: Option<Reliability>,
+}
+
+/// `[instance.reliability]`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reliability {
+    /// Mean time between failures of one instance, hours.
+    pub mtbf_h: f64,
+}
+
+/// `[instance.startup]`: the parts of a cold start that are not a weight load, seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Startup {
+    /// From the launch request to the OS, drivers and serving container up.
+    pub boot_s: f64,
+    /// The engine's warm-up with its compiled artifacts cached (CUDA graph capture and
+    /// torch.compile cache load; Neuron: loading the cached NEFFs onto the cores).
+    pub warmup_s: f64,
+    /// Added when the compile cache is cold (torch.compile from scratch; a Neuron model compile).
+    pub compile_s: f64,
 }
 
 /// An instance group whose members' chips are linked directly, a scale-up domain larger than

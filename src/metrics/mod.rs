@@ -5,6 +5,7 @@
 
 pub mod accounting;
 pub mod attribution;
+mod features;
 pub mod pricing;
 pub mod sessions;
 pub mod sketch;
@@ -12,6 +13,7 @@ pub mod slo;
 pub mod table;
 pub mod windows;
 
+pub use features::{KvOffloadResult, KvTierResult, LoraResult, MoeResult, PrefixCacheResult, SpeculativeResult};
 pub use sketch::Sketch;
 
 use serde::{Deserialize, Serialize};
@@ -313,6 +315,16 @@ pub struct Counts {
     pub cancelled: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cancelled_output_tokens: u64,
+    /// On a replica lost to an instance failure or a spot reclaim (`[fleet.failures]`,
+    /// `[fleet.spot]`): ended as failed (`fleet.on_loss = "drop"`), or sent to the router
+    /// again (`retried`, each time); the output tokens the lost replicas had produced for them
+    /// are `lost_output_tokens` (produced, never delivered).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retried: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lost_output_tokens: u64,
     /// Trace rows `workload.over_context = "drop"` left out before the run (they never arrive:
     /// the trace's rows replayed are `arrived` + these).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -331,7 +343,7 @@ pub struct Counts {
 impl Counts {
     /// Requests that ended without completing: dropped, rejected, shed, timed out, cancelled.
     pub fn turned_away(&self) -> u64 {
-        self.dropped + self.rejected + self.shed + self.timed_out + self.cancelled
+        self.dropped + self.rejected + self.shed + self.timed_out + self.cancelled + self.failed
     }
 }
 
@@ -395,6 +407,7 @@ pub struct RunResult {
     pub lora: Option<LoraResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_offload: Option<KvOffloadResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<sessions::SessionsResult>,
     /// Host CPU and front-end tier load.
     #[serde(default)]
@@ -412,109 +425,6 @@ pub struct RunResult {
     /// Per-window metrics (`[fleet]`), written as their own table, not into the summary.
     #[serde(skip)]
     pub windows: Vec<windows::WindowRow>,
-}
-
-/// The prompt (prefix) cache, summed over replicas (`serving.prefix_cache`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct PrefixCacheResult {
-    /// Prompt blocks looked up at admission, and those found in a cached prefix.
-    pub lookups_blocks: u64,
-    pub hit_blocks: u64,
-    /// hit_blocks / lookups_blocks (every tier).
-    pub hit_rate: f64,
-    /// Share of the lookups served from the host tier (swapped in over the host link).
-    pub hit_rate_host: f64,
-    /// Share served from the cluster's remote tier, fetched over EFA.
-    pub hit_rate_remote: f64,
-    /// Prompt tokens whose prefill compute the hits skipped.
-    pub saved_prefill_tokens: u64,
-    pub evicted_blocks: u64,
-    /// Time host-tier swap-ins blocked steps, seconds.
-    pub host_swap_s: f64,
-    /// Time remote-tier fetches over EFA blocked steps, seconds.
-    #[serde(default)]
-    pub remote_fetch_s: f64,
-}
-
-/// KV offload tiers, per tier summed over replicas (`serving.kv_offload`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct KvOffloadResult {
-    /// What went down the chain: `prompt` or `all`.
-    pub blocks: String,
-    /// Top first.
-    pub tiers: Vec<KvTierResult>,
-}
-
-/// One KV offload tier over the run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct KvTierResult {
-    pub name: String,
-    /// One store for every replica of the pool.
-    pub shared: bool,
-    /// Per replica (in total when shared), GiB; absent: unbounded.
-    pub capacity_gib: Option<f64>,
-    /// Prompt blocks read back from this tier at admission, and their share of the blocks looked up.
-    pub hit_blocks: u64,
-    pub hit_rate: f64,
-    /// Bytes read back (GB) and the time the requests waited for them (s, summed).
-    pub reload_gb: f64,
-    pub reload_s: f64,
-    /// Blocks written here (evicted from HBM or demoted from above), and their GB.
-    pub written_blocks: u64,
-    pub written_gb: f64,
-    /// Blocks demoted out of this tier (to the next, or dropped from the last).
-    pub demoted_blocks: u64,
-    /// Preempted sequences parked here, their GB, and the time parks and resumes blocked steps.
-    pub parked_seqs: u64,
-    pub parked_gb: f64,
-    pub park_s: f64,
-    pub resume_s: f64,
-    /// The most it held (one replica's, or the shared store's), GiB.
-    pub max_used_gib: f64,
-}
-
-/// LoRA adapters, summed over replicas (`serving.lora`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct LoraResult {
-    pub adapters: u32,
-    pub slots_per_replica: u32,
-    /// Bytes of one adapter.
-    pub adapter_bytes: f64,
-    /// Admissions whose adapter was resident, and hits / (hits + loads).
-    pub hits: u64,
-    pub hit_rate: f64,
-    /// Adapters loaded into a device slot, those read from storage first, and slots evicted.
-    pub loads: u64,
-    pub storage_reads: u64,
-    pub evictions: u64,
-    /// Time adapter loads blocked steps, seconds.
-    pub load_s: f64,
-    /// Tokens that ran through an adapter (prompt and decode).
-    pub adapter_tokens: u64,
-    /// KV blocks per replica given up to the adapter slots.
-    pub kv_blocks_for_adapters: u64,
-}
-
-/// Speculative decoding, summed over replicas (`serving.speculative`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct SpeculativeResult {
-    pub gamma: u32,
-    /// Tokens per sequence per decode step, as drawn (accepted + 1).
-    pub tokens_per_step: f64,
-    /// Its expectation: (1 − α^(γ+1)) / (1 − α) for one α.
-    pub expected_tokens_per_step: f64,
-    /// Accepted / proposed drafted tokens.
-    pub acceptance_rate: f64,
-    /// Time spent drafting, seconds.
-    pub draft_s: f64,
-}
-
-/// Mixture-of-experts placement (`deployment.ep`, routing skew).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct MoeResult {
-    pub ep: u32,
-    /// Load of the most loaded expert group over the mean (1 = balanced): it sets the pace.
-    pub imbalance: f64,
 }
 
 /// The cost of preemptions, summed over replicas.

@@ -12,8 +12,11 @@ pub struct WindowRow {
     pub end_s: f64,
     pub arrivals: u64,
     pub completions: u64,
-    /// Replicas serving at the window's end.
+    /// Replicas serving at the window's end, starting (booting, loading weights, warming up) and
+    /// draining (no new requests; finishing those in flight).
     pub replicas_ready: u32,
+    pub replicas_starting: u32,
+    pub replicas_draining: u32,
     /// Requests waiting for a batch slot at the window's end, and all requests in the system.
     pub queued: u64,
     pub in_system: u64,
@@ -33,6 +36,8 @@ pub struct WindowRow {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Snapshot {
     pub ready: u32,
+    pub starting: u32,
+    pub draining: u32,
     pub queued: u64,
     pub in_system: u64,
 }
@@ -118,6 +123,8 @@ impl Windows {
             arrivals: self.arrivals,
             completions: self.completions,
             replicas_ready: s.ready,
+            replicas_starting: s.starting,
+            replicas_draining: s.draining,
             queued: s.queued,
             in_system: s.in_system,
             ttft_p50_ms: q(&self.ttft, 0.5),
@@ -154,6 +161,14 @@ pub fn windows_docs() -> super::table::Docs {
         ("arrivals", "requests that arrived in the window"),
         ("completions", "requests that completed in the window"),
         ("replicas_ready", "replicas serving at the window's end"),
+        (
+            "replicas_starting",
+            "replicas starting (instance boot, weight load, warm-up) at the window's end; 0 without [fleet.autoscale]",
+        ),
+        (
+            "replicas_draining",
+            "replicas draining (no new requests, finishing those in flight) at the window's end; 0 without [fleet.autoscale]",
+        ),
         ("queued", "requests waiting for a batch slot at the window's end"),
         (
             "in_system",
@@ -181,7 +196,7 @@ pub fn windows_docs() -> super::table::Docs {
         ),
         (
             "usd_per_hour",
-            "what the instances in service cost per hour during the window, time-weighted",
+            "what the instances provisioned (serving, starting or draining) cost per hour during the window, time-weighted",
         ),
     ]
     .into_iter()
@@ -206,6 +221,8 @@ pub fn windows_frame(rows: &[WindowRow]) -> Result<DataFrame, PolarsError> {
         u64s("arrivals", &|r| r.arrivals),
         u64s("completions", &|r| r.completions),
         u32s("replicas_ready", &|r| r.replicas_ready),
+        u32s("replicas_starting", &|r| r.replicas_starting),
+        u32s("replicas_draining", &|r| r.replicas_draining),
         u64s("queued", &|r| r.queued),
         u64s("in_system", &|r| r.in_system),
         opt("ttft_p50_ms", &|r| r.ttft_p50_ms),

@@ -30,7 +30,11 @@ pub fn draw_timeline(rows: &[WindowRow], title: &str, stem: &Path) -> Result<[Pa
         title: "replicas".into(),
         x_label: x_label.clone(),
         y_label: "replicas".into(),
-        series: vec![line("ready", &|r| Some(r.replicas_ready as f64))],
+        series: vec![
+            line("ready", &|r| Some(r.replicas_ready as f64)),
+            line("starting", &|r| Some(r.replicas_starting as f64)),
+            line("draining", &|r| Some(r.replicas_draining as f64)),
+        ],
         ..Chart::default()
     };
     let p99 = Chart {

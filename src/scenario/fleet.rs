@@ -17,12 +17,26 @@ pub struct FleetSection {
     /// Width of the per-window metrics (arrivals, replicas, latency percentiles, cost), seconds.
     #[serde(default)]
     pub window_s: Option<f64>,
+    /// `[fleet.autoscale]`: the fleet grows and shrinks with its load (`autoscale.rs`).
+    #[serde(default)]
+    pub autoscale: Option<super::autoscale::AutoscaleSection>,
+    /// `[fleet.failures]`, `[fleet.spot]` and what becomes of a lost replica's requests.
+    #[serde(default)]
+    pub failures: Option<super::failures::FailuresSection>,
+    #[serde(default)]
+    pub spot: Option<super::failures::SpotSection>,
+    #[serde(default)]
+    pub on_loss: Option<super::failures::OnLoss>,
 }
 
 /// `[fleet]` resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fleet {
     pub window_ns: u64,
+    /// None: the fleet stays as deployed.
+    pub autoscale: Option<super::autoscale::Autoscale>,
+    /// None: no instance fails or is reclaimed.
+    pub losses: Option<super::failures::Losses>,
 }
 
 /// The fleet of a run that has `[fleet]` or `[workload.profile]`; `None` otherwise (then the
@@ -30,6 +44,7 @@ pub struct Fleet {
 pub(super) fn resolve(
     f: Option<&FleetSection>,
     profile: Option<&ProfileSpec>,
+    cx: &super::autoscale::AutoscaleContext,
     path: &Path,
     notes: &mut Vec<String>,
 ) -> Result<Option<Fleet>> {
@@ -54,7 +69,29 @@ pub(super) fn resolve(
             DEFAULT_WINDOW_S
         }
     };
+    let autoscale = match f.and_then(|f| f.autoscale.as_ref()) {
+        Some(a) => Some(super::autoscale::resolve(a, cx, path, notes)?),
+        None => None,
+    };
+    if cx.lora && f.is_some_and(|f| f.failures.is_some() || f.spot.is_some()) {
+        return Err(Error::input(
+            path,
+            "fleet.failures",
+            "is set with [serving.lora]; accepted: failures and spot reclaims without LoRA adapters (a retried request would draw another adapter)",
+        ));
+    }
+    let losses = super::failures::resolve(
+        f.and_then(|f| f.failures.as_ref()),
+        f.and_then(|f| f.spot.as_ref()),
+        f.and_then(|f| f.on_loss),
+        cx.instance,
+        autoscale.is_some(),
+        path,
+        notes,
+    )?;
     Ok(Some(Fleet {
         window_ns: (window_s * 1e9).round() as u64,
+        autoscale,
+        losses,
     }))
 }

@@ -2,8 +2,10 @@
 //! run-size limits ([`limits`]), and validation that turns it into a [`Scenario`] where every name
 //! is resolved and every value checked.
 
+pub mod autoscale;
 pub mod cost;
 pub mod defaults;
+pub mod failures;
 pub mod features;
 mod file;
 pub mod fleet;

@@ -2,6 +2,7 @@
 //! `max_tokens` limit, and its trace row's predicted output.
 
 use super::Simulation;
+use crate::engine::SimTime;
 use crate::workload::NewRequest;
 use rand::RngExt;
 
@@ -45,5 +46,30 @@ impl Simulation {
     pub(super) fn predicted_output(&self, nr: &NewRequest) -> Option<u32> {
         let (row, trace) = (nr.trace_row?, self.sc.trace.as_ref()?);
         trace.requests.get(row as usize)?.predicted_output
+    }
+
+    /// A closed-loop client sends its next request.
+    pub(super) fn client_send(&mut self, now: SimTime, c: u32) {
+        if self.arrivals_left > 0 {
+            let (input_tokens, output_tokens, max_tokens) = self.generator.lengths();
+            let nr = NewRequest {
+                arrival_ns: now.0,
+                input_tokens,
+                output_tokens,
+                trace_row: None,
+                max_tokens,
+            };
+            self.admit(now, &nr, Some(c), None);
+        }
+    }
+
+    /// The saturation probe reads a run cut short as if the arrivals ended at the cut.
+    pub(super) fn sample_at_cut(&mut self) {
+        if let Some((t, _)) = self.cut {
+            let in_system = self.in_system + self.front.in_flight();
+            self.last_arrival_sample = (t.0, in_system, self.rec.counts.arrived, self.rec.counts.completed);
+            self.waiting_at_last_arrival =
+                self.cluster.replicas.iter().map(|r| r.queue_len() as u64).sum::<u64>() + self.front.in_flight();
+        }
     }
 }

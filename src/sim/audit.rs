@@ -121,7 +121,7 @@ impl Audit {
                 self.record(now, format!("more requests ended than arrived: {counts:?}"));
             }
             let stepped: u64 = replicas.iter().map(|r| r.stats.output_tokens).sum();
-            if stepped < counts.output_tokens_produced + counts.cancelled_output_tokens {
+            if stepped < counts.output_tokens_produced + counts.cancelled_output_tokens + counts.lost_output_tokens {
                 self.record(
                     now,
                     format!("steps produced {stepped} output tokens, fewer than completions counted"),
@@ -141,20 +141,22 @@ impl Audit {
             self.record(
                 now,
                 format!(
-                    "{} arrived but {} completed + {} dropped + {} rejected + {} shed + {} timed out + {} cancelled",
+                    "{} arrived but {} completed + {} dropped + {} rejected + {} shed + {} timed out + {} cancelled + {} failed",
                     counts.arrived,
                     counts.completed,
                     counts.dropped,
                     counts.rejected,
                     counts.shed,
                     counts.timed_out,
-                    counts.cancelled
+                    counts.cancelled,
+                    counts.failed
                 ),
             );
         }
-        // Tokens produced for a request its client then cancelled were produced, never delivered.
+        // Tokens produced for a request its client then cancelled, or on a replica then lost,
+        // were produced, never delivered.
         let stepped: u64 = replicas.iter().map(|r| r.stats.output_tokens).sum();
-        let cancelled = counts.cancelled_output_tokens;
+        let cancelled = counts.cancelled_output_tokens + counts.lost_output_tokens;
         if stepped != counts.output_tokens_produced + cancelled || stepped != self.asked_completed + cancelled {
             self.record(
                 now,

@@ -54,7 +54,11 @@ pub struct Cluster {
 impl Cluster {
     /// Builds every pool, then how they connect.
     pub fn build(sc: &Scenario, notes: &mut Vec<String>) -> Result<Cluster> {
-        let pools = sc.pools.clone();
+        let mut pools = sc.pools.clone();
+        if let Some(a) = sc.fleet.as_ref().and_then(|f| f.autoscale.as_ref()) {
+            // Every replica the fleet may have, built up front; the autoscaler says which serve.
+            pools[0].replicas = a.max_replicas;
+        }
         let mut c = Cluster {
             replicas: Vec::new(),
             lane_pipeline: Vec::new(),

@@ -2,6 +2,7 @@
 //! Nothing here runs when the scenario has neither (`Simulation::fleet` is `None`).
 
 use super::Simulation;
+use super::autoscale::Autoscaler;
 use super::cluster::Cluster;
 use crate::engine::SimTime;
 use crate::metrics::slo::Slo;
@@ -11,13 +12,24 @@ use crate::serve::ReqState;
 
 pub(super) struct FleetState {
     pub windows: Windows,
+    /// `[fleet.autoscale]` (None: the fleet stays as deployed).
+    pub scaler: Option<Autoscaler>,
+    /// Instance-seconds provisioned over the run, once it ended (autoscaling only).
+    pub instance_s: Option<f64>,
 }
 
 impl FleetState {
-    pub fn new(sc: &Scenario, cluster: &Cluster) -> Option<FleetState> {
+    pub fn new(sc: &Scenario, cluster: &Cluster, notes: &mut Vec<String>) -> Option<FleetState> {
         let f = sc.fleet.as_ref()?;
+        let scaler = Autoscaler::new(sc, cluster, instance_usd_per_hour(sc), notes);
+        let usd_per_hour = match &scaler {
+            Some(s) => s.usd_per_hour(),
+            None => fleet_usd_per_hour(sc, &cluster.pool_instances),
+        };
         Some(FleetState {
-            windows: Windows::new(f.window_ns, fleet_usd_per_hour(sc, &cluster.pool_instances)),
+            windows: Windows::new(f.window_ns, usd_per_hour),
+            scaler,
+            instance_s: None,
         })
     }
 
@@ -37,6 +49,15 @@ impl FleetState {
         let met = slo.map(|s| s.met_by_request(ttft, tpot, ms(now.since(r.arrival))));
         self.windows.completion(ttft, tpot, met);
     }
+}
+
+/// What one instance of the first pool costs per hour under the scenario's pricing.
+fn instance_usd_per_hour(sc: &Scenario) -> f64 {
+    let hw = &sc.pools[0].hardware;
+    sc.infra
+        .pricing
+        .usd_per_hour(&hw.instance, &sc.file, "infrastructure.pricing")
+        .unwrap_or(hw.instance.price.on_demand_usd_per_hour)
 }
 
 /// What the instances cost per hour under the scenario's pricing (the summary's figure).
@@ -82,13 +103,43 @@ impl Simulation {
         if end.0 > f.windows.end_ns - f.windows.width_ns {
             f.windows.close(end.0, snap);
         }
+        if let Some(s) = f.scaler.as_mut() {
+            let instance_s = s.instance_s(end.0);
+            f.instance_s = Some(instance_s);
+            self.notes.push(s.note(instance_s));
+            if let Some(l) = &s.losses {
+                self.notes.push(l.note(&self.rec.counts));
+            }
+        }
         std::mem::take(&mut f.windows.rows)
+    }
+
+    /// Instances each pool is paid for over the run: as built, or, autoscaling, the mean
+    /// provisioned over the span (instance-seconds / span).
+    pub(super) fn paid_instances(&self, span_s: f64) -> Vec<f64> {
+        let mut n = super::cluster::instances_needed(&self.cluster.pools, self.sc.kv_link);
+        if let Some(f) = &self.fleet
+            && let (Some(s), Some(instance_s)) = (&f.scaler, f.instance_s)
+        {
+            n[0] = if span_s > 0.0 {
+                instance_s / span_s
+            } else {
+                s.instances() as f64
+            };
+        }
+        n
     }
 
     fn snapshot(&self) -> Snapshot {
         let queued = self.cluster.replicas.iter().map(|r| r.queue_len() as u64).sum::<u64>() + self.front.in_flight();
+        let (ready, starting, draining) = match self.fleet.as_ref().and_then(|f| f.scaler.as_ref()) {
+            Some(s) => s.counts(),
+            None => (self.sc.pools.iter().map(|p| p.replicas).sum(), 0, 0),
+        };
         Snapshot {
-            ready: self.sc.pools.iter().map(|p| p.replicas).sum(),
+            ready,
+            starting,
+            draining,
             queued,
             in_system: self.in_system + self.front.in_flight(),
         }

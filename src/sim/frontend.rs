@@ -143,7 +143,7 @@ pub struct FrontPath {
     /// `workload.client_rtt` and its random stream, if set; each request's return half, by
     /// request slot.
     rtt: Option<(crate::workload::sessions::DelaySpec, rand::rngs::ChaCha8Rng)>,
-    rtt_back_ns: Vec<u64>,
+    rtt_ns: Vec<u64>,
 }
 
 impl FrontPath {
@@ -171,7 +171,7 @@ impl FrontPath {
             path_ns: 0.0,
             paths: 0,
             rtt: sc.client_rtt.map(|d| (d, crate::rng::Stream::ClientRtt.rng(sc.seed))),
-            rtt_back_ns: Vec::new(),
+            rtt_ns: Vec::new(),
         }
     }
 
@@ -185,17 +185,23 @@ impl FrontPath {
     pub fn set_back(&mut self, id: crate::serve::RequestId, rtt_ns: u64) {
         if self.rtt.is_some() {
             let i = id.index();
-            if self.rtt_back_ns.len() <= i {
-                self.rtt_back_ns.resize(i + 1, 0);
+            if self.rtt_ns.len() <= i {
+                self.rtt_ns.resize(i + 1, 0);
             }
-            self.rtt_back_ns[i] = rtt_ns - rtt_ns / 2;
+            self.rtt_ns[i] = rtt_ns;
         }
+    }
+
+    /// Request slot `id`'s whole round trip (a request routed again keeps its own).
+    pub fn rtt_ns(&self, id: crate::serve::RequestId) -> u64 {
+        self.rtt_ns.get(id.index()).copied().unwrap_or(0)
     }
 
     /// The return half of request slot `id`'s round trip: its tokens reach the client this
     /// long after they leave the server.
     pub fn back_ns(&self, id: crate::serve::RequestId) -> u64 {
-        self.rtt_back_ns.get(id.index()).copied().unwrap_or(0)
+        let rtt_ns = self.rtt_ns(id);
+        rtt_ns - rtt_ns / 2
     }
 
     /// When a request arriving at `now` with `input` prompt tokens reaches the router.

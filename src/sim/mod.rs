@@ -3,6 +3,7 @@
 
 mod admit;
 mod audit;
+mod autoscale;
 mod cluster;
 mod features;
 mod fleet;
@@ -11,6 +12,7 @@ mod frontend;
 mod handoff;
 mod kv_offload;
 mod lora;
+mod losses;
 mod record;
 mod sessions;
 mod summary;
@@ -50,6 +52,8 @@ enum Event {
     Ready(u32),
     /// The gateway's (`flow.rs`).
     Flow(flow::FlowEvent),
+    /// The autoscaler's (`autoscale.rs`).
+    Fleet(autoscale::FleetEvent),
 }
 
 /// Why a run stopped before every request finished.
@@ -180,10 +184,10 @@ impl Simulation {
         let kv_tokens = cluster.replicas.iter().map(Replica::kv_tokens).min().unwrap_or(0);
         let max_model_len = kv_tokens.min(sc.model.max_context as u64) as u32;
         let n_replicas = cluster.replicas.len();
-        let fleet = fleet::FleetState::new(sc, &cluster);
+        let fleet = fleet::FleetState::new(sc, &cluster, &mut notes);
         let sessions = sessions::build(sc);
         let requests = sessions.as_ref().map_or(sc.requests, |s| s.total_turns());
-        Ok(Simulation {
+        let mut sim = Simulation {
             queue: EventQueue::new(),
             reqs: Vec::new(),
             free_slots: Vec::new(),
@@ -223,7 +227,9 @@ impl Simulation {
             flow: sc.gateway.as_ref().map(|g| flow::Flow::new(g, n_replicas)),
             sessions,
             sc: Scenario { requests, ..sc.clone() },
-        })
+        };
+        sim.autoscale_start();
+        Ok(sim)
     }
 
     pub fn perf(&self) -> &PerfModel {
@@ -263,8 +269,8 @@ impl Simulation {
                 ));
                 break;
             }
-            if self.fleet.as_ref().is_some_and(|f| f.due_ns() <= now.0) {
-                self.fleet_due(now);
+            if self.fleet.is_some() && !self.fleet_before(now, &ev) {
+                continue;
             }
             match ev {
                 Event::Arrival => {
@@ -280,19 +286,7 @@ impl Simulation {
                     }
                 }
                 Event::ClientSend(c) if self.sessions.is_some() => self.session_send(now, c),
-                Event::ClientSend(c) => {
-                    if self.arrivals_left > 0 {
-                        let (input_tokens, output_tokens, max_tokens) = self.generator.lengths();
-                        let nr = NewRequest {
-                            arrival_ns: now.0,
-                            input_tokens,
-                            output_tokens,
-                            trace_row: None,
-                            max_tokens,
-                        };
-                        self.admit(now, &nr, Some(c), None);
-                    }
-                }
+                Event::ClientSend(c) => self.client_send(now, c),
                 Event::StepEnd(rid) => self.step_end(now, rid),
                 Event::KvArrive(id, rid) => self.kv_arrive(now, id, rid),
                 Event::Ready(i) => {
@@ -300,6 +294,7 @@ impl Simulation {
                     self.admit_routed(now, h);
                 }
                 Event::Flow(e) => self.flow_event(now, e),
+                Event::Fleet(e) => self.fleet_event(now, e),
             }
             if let Some(a) = self.audit.as_mut() {
                 a.event(now, &self.cluster.replicas, &self.reqs, self.in_system);
@@ -311,13 +306,7 @@ impl Simulation {
         if let Some(why) = self.overflow.take() {
             return Err(Error::infeasible(&self.sc.file, "", why));
         }
-        if let Some((t, _)) = self.cut {
-            // The saturation probe reads the run up to the cut as if the arrivals ended there.
-            let in_system = self.in_system + self.front.in_flight();
-            self.last_arrival_sample = (t.0, in_system, self.rec.counts.arrived, self.rec.counts.completed);
-            self.waiting_at_last_arrival =
-                self.cluster.replicas.iter().map(|r| r.queue_len() as u64).sum::<u64>() + self.front.in_flight();
-        }
+        self.sample_at_cut();
         if let Some(note) = self.cap.as_ref().and_then(ConcurrencyCap::note) {
             self.notes.push(note);
         }
@@ -473,11 +462,7 @@ impl Simulation {
     fn route(&mut self, now: SimTime, h: frontend::Held) -> Option<RequestId> {
         let blocks = self.take_prompt_blocks(h.prefix, h.input);
         let (adapter, key) = self.adapter_and_key(&h);
-        let entry = self.cluster.entry.clone();
-        let picked = self
-            .router
-            .pick(self.cluster.replicas[entry.clone()].iter().map(Replica::load), key);
-        let rid = ReplicaId((entry.start + picked) as u32);
+        let rid = self.pick_replica(key);
         if !self.cluster.fits(self.sc.model.max_context, rid, h.input, h.max_tokens) {
             self.rec.counts.dropped += 1;
             if self.rec.counts.dropped == 1 {
@@ -668,7 +653,13 @@ impl Simulation {
         if self.flow.is_some() {
             self.flow_step_end(now, rid);
         }
+        if self.fleet.is_some() && self.lost_at_step_end(now, rid) {
+            return;
+        }
         self.start_step(now, rid);
+        if self.fleet.is_some() {
+            self.drain_done(now, rid);
+        }
     }
 
     fn complete(&mut self, now: SimTime, id: RequestId) {

@@ -2,7 +2,6 @@
 //! breakdown, the infrastructure's bottlenecks, per-class results) and the notes that say how to
 //! read it.
 
-use super::cluster::instances_needed;
 use super::{Cut, Simulation, features, frontend};
 use crate::metrics::accounting::{self, PoolUsage, RunTotals};
 use crate::metrics::pricing::{self, PoolPrices, PricedRun, PricingResult};
@@ -101,7 +100,7 @@ impl Simulation {
     /// Each pool's part of the run, for cost and energy (metrics::accounting; chips' and hosts'
     /// power from hw::power).
     fn pool_usage(&self, span_s: f64) -> Vec<PoolUsage> {
-        let pool_instances = instances_needed(&self.cluster.pools, self.sc.kv_link);
+        let pool_instances = self.paid_instances(span_s);
         let span_ns = span_s * 1e9;
         let infra = &self.sc.infra;
         self.cluster
@@ -137,7 +136,7 @@ impl Simulation {
     /// The run priced every way (`metrics::pricing`): each pool's instances at each catalog price
     /// and owned, the front-end tier rented, the run's energy at the owner's $/kWh.
     fn pricing(&self, span_s: f64, frontend_usd_per_hour: f64, energy_j: f64) -> PricingResult {
-        let pool_instances = instances_needed(&self.cluster.pools, self.sc.kv_link);
+        let pool_instances = self.paid_instances(span_s);
         let pools: Vec<PoolPrices> = self
             .cluster
             .pools

@@ -46,7 +46,8 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     let profile = resolve_profile(&f, path, &mut notes)?;
     let sessions = sessions::resolve(&f, workload.requests, &dir, path, &mut notes)?;
     let client_rtt = sessions::client_rtt(&f, path, &mut notes)?;
-    let fleet = super::fleet::resolve(f.fleet.as_ref(), profile.as_ref(), path, &mut notes)?;
+    let scaling = autoscale_context(&f, &catalog, &pools, profile.is_some());
+    let fleet = super::fleet::resolve(f.fleet.as_ref(), profile.as_ref(), &scaling, path, &mut notes)?;
     let gateway = super::gateway::resolve(
         f.gateway.as_ref(),
         &classes,
@@ -132,6 +133,38 @@ fn prefix_needs_open_loop(f: &ScenarioFile, path: &Path) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// What `[fleet.autoscale]` reads of the rest of the scenario.
+fn autoscale_context<'a>(
+    f: &ScenarioFile,
+    catalog: &'a crate::hw::Catalog,
+    pools: &'a [super::Pool],
+    profiled: bool,
+) -> super::autoscale::AutoscaleContext<'a> {
+    let unsupported = if pools.len() > 1 {
+        Some("the deployment has several pools (disaggregated prefill/decode or deployment groups)")
+    } else if pools[0].pp > 1 {
+        Some("the deployment is pipeline parallel (pp > 1)")
+    } else if f.gateway.is_some() {
+        Some("a [gateway] is set")
+    } else {
+        None
+    };
+    let profile_rate_per_s = match &f.workload.arrival {
+        crate::workload::ArrivalSpec::Poisson { rate_per_s, .. }
+        | crate::workload::ArrivalSpec::Gamma { rate_per_s, .. }
+        | crate::workload::ArrivalSpec::Constant { rate_per_s, .. } => profiled.then_some(*rate_per_s),
+        _ => None,
+    };
+    super::autoscale::AutoscaleContext {
+        catalog,
+        instance: &pools[0].hardware.instance,
+        initial_replicas: pools[0].replicas,
+        lora: f.serving.lora.is_some(),
+        unsupported,
+        profile_rate_per_s,
+    }
 }
 
 /// `[workload.profile]`: checked, for rate arrivals only, its mean rate printed.

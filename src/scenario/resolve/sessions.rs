@@ -47,6 +47,12 @@ pub(super) fn resolve(
             "with [workload.sessions] is not modelled (a timed-out turn would have to end or retry its session): remove one",
         );
     }
+    if f.fleet.as_ref().and_then(|x| x.on_loss) == Some(crate::scenario::failures::OnLoss::Drop) {
+        return refuse(
+            "fleet.on_loss",
+            "is \"drop\" with [workload.sessions], which is not modelled (a dropped turn would have to end its session or send the next one without its answer); accepted: \"retry\"",
+        );
+    }
     s.turns.check(path, &format!("{key}.turns"))?;
     s.think.check(path, &format!("{key}.think"))?;
     if let Some(l) = &s.new_tokens {

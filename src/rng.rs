@@ -30,6 +30,8 @@ pub enum Stream {
     TraceSample,
     /// Each request's LoRA adapter (`serving.lora`).
     Adapters,
+    /// Which requests carry images (`workload.multimodal.share`).
+    Images,
 }
 
 impl Stream {
@@ -47,6 +49,7 @@ impl Stream {
             Stream::ClientDelay => run_seed ^ 0xC11E_47DE_0006,
             Stream::TraceSample => run_seed ^ 0x7ACE_B007_0007,
             Stream::Adapters => run_seed ^ 0xADA9_7E25_0008,
+            Stream::Images => run_seed ^ 0x1A6E_5000_0009,
         }
     }
 

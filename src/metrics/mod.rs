@@ -394,6 +394,8 @@ pub struct RunResult {
     pub lora: Option<LoraResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_offload: Option<KvOffloadResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multimodal: Option<MultimodalResult>,
     /// Host CPU and front-end tier load.
     #[serde(default)]
     pub infrastructure: InfraResult,
@@ -469,6 +471,27 @@ pub struct KvTierResult {
     pub resume_s: f64,
     /// The most it held (one replica's, or the shared store's), GiB.
     pub max_used_gib: f64,
+}
+
+/// Images and their encoder, summed over replicas (`workload.multimodal`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct MultimodalResult {
+    pub images_per_request: u32,
+    /// Image size after resizing, pixels.
+    pub image_px: [u32; 2],
+    pub patches_per_image: u64,
+    pub tokens_per_image: u64,
+    pub encoder_params: f64,
+    /// Images encoded (again after a preemption by recompute), their patches and prompt tokens.
+    pub images_encoded: u64,
+    pub patches_encoded: u64,
+    pub image_tokens: u64,
+    /// Steps that ran the encoder, and the time it added to them, seconds (inside the prefill
+    /// part of the latency attribution).
+    pub encoder_steps: u64,
+    pub encoder_s: f64,
+    /// KV blocks per replica given up to the encoder's weights.
+    pub kv_blocks_for_encoder: u64,
 }
 
 /// LoRA adapters, summed over replicas (`serving.lora`).

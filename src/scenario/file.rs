@@ -299,6 +299,9 @@ pub struct WorkloadSection {
     /// A time-varying rate multiplying a rate arrival's `rate_per_s` (`workload/profile.rs`).
     #[serde(default)]
     pub profile: Option<crate::workload::profile::ProfileSpec>,
+    /// Requests carrying images (`scenario::multimodal`).
+    #[serde(default)]
+    pub multimodal: Option<super::multimodal::MultimodalSection>,
 }
 
 /// A class of requests with its priority and SLOs.

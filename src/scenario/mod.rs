@@ -12,6 +12,7 @@ pub mod infra;
 pub mod kv_offload;
 pub mod limits;
 pub mod lora;
+pub mod multimodal;
 mod resolve;
 
 pub use file::{

@@ -117,6 +117,8 @@ pub struct Held {
     pub class: usize,
     /// Its arrival number (1, 2, …): how the gateway and a cancelling client name it.
     pub ticket: u64,
+    /// Images it carries (`workload.multimodal`).
+    pub images: u16,
 }
 
 /// The front-end path and the host CPUs of every pool.

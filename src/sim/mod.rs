@@ -11,6 +11,7 @@ mod frontend;
 mod handoff;
 mod kv_offload;
 mod lora;
+mod multimodal;
 mod record;
 mod summary;
 pub mod timeline;
@@ -106,6 +107,8 @@ pub struct Simulation {
     remote_tier: Option<features::RemoteTier>,
     /// Each request's LoRA adapter (`serving.lora`), if on.
     adapters: Option<lora::AdapterDraw>,
+    /// Which requests carry images (`workload.multimodal`), if on.
+    images: Option<multimodal::ImageDraw>,
     arrivals_left: u64,
     next_seq: u64,
     outcome: StepOutcome,
@@ -200,6 +203,7 @@ impl Simulation {
             prompt_blocks: features::PendingPrompts::new(),
             remote_tier,
             adapters: lora::AdapterDraw::new(sc),
+            images: multimodal::ImageDraw::new(sc),
             arrivals_left: sc.requests,
             next_seq: 0,
             outcome: StepOutcome::default(),
@@ -404,7 +408,7 @@ impl Simulation {
     }
 
     fn admit(&mut self, now: SimTime, nr: &NewRequest, client: Option<u32>, prefix: Option<u64>) {
-        let input = nr.input_tokens;
+        let (input, images) = self.with_images(nr.input_tokens);
         let (output, max_tokens) = self.limit_output(nr);
         self.arrivals_left -= 1;
         self.rec.counts.arrived += 1;
@@ -423,6 +427,7 @@ impl Simulation {
             prefix,
             class,
             ticket: self.rec.counts.arrived,
+            images,
         };
         if self.flow.is_some() {
             self.flow_arrived(now, held.ticket, ready > now);
@@ -499,6 +504,7 @@ impl Simulation {
         state.ledger.routed(h.arrival, now, self.front.network_ns());
         state.cache.hashes = blocks;
         state.adapter = adapter;
+        state.images = h.images;
         if let (Some(rt), Some(b)) = (self.remote_tier.as_mut(), state.cache.hashes.as_ref()) {
             state.cache.remote_blocks = rt.route(b);
         }

@@ -115,8 +115,14 @@ pub fn resolve(
     let (wr, hr) = (vision.resized_px(w), vision.resized_px(h));
     let image = vision.image_work(patches, model.hidden, ENCODER_DTYPE_BYTES);
     let weight_bytes = vision.params(model.hidden) * ENCODER_DTYPE_BYTES;
+    let defaults = match (s.images_per_request, s.share) {
+        (None, None) => " (defaults: images_per_request 1, share 1)",
+        (None, Some(_)) => " (default images_per_request 1)",
+        (Some(_), None) => " (default share 1)",
+        (Some(_), Some(_)) => "",
+    };
     notes.push(format!(
-        "multimodal: {} image(s) of {w}×{h} px on {:.0} % of requests (workload.multimodal.images_per_request default 1, share default 1); each resized to {wr}×{hr} (multiples of patch {} × merge {}, no pixel-count limit) = {patches} encoder patches = {tokens} prompt tokens, leading the prompt; encoder inline on the replica's chips, weights {:.2} GB in bf16 sharded 1/tp out of the KV cache, {:.1} GFLOP per image, run in the step that starts the prefill (no separate encoder budget or cache)",
+        "multimodal: {} image(s) of {w}×{h} px on {:.0} % of requests{defaults}; each resized to {wr}×{hr} (multiples of patch {} × merge {}, no pixel-count limit) = {patches} encoder patches = {tokens} prompt tokens, leading the prompt; encoder inline on the replica's chips, weights {:.2} GB in bf16 sharded 1/tp out of the KV cache, {:.1} GFLOP per image, run in the step that starts the prefill (no separate encoder budget or cache)",
         images,
         share * 100.0,
         vision.patch_size,

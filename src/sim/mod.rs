@@ -409,7 +409,15 @@ impl Simulation {
 
     fn admit(&mut self, now: SimTime, nr: &NewRequest, client: Option<u32>, prefix: Option<u64>) {
         let (input, images) = self.with_images(nr.input_tokens);
-        let (output, max_tokens) = self.limit_output(nr);
+        let (output, max_tokens) = if images > 0 {
+            // The engine's default max_tokens leaves room for the image tokens too.
+            self.limit_output(&NewRequest {
+                input_tokens: input,
+                ..nr.clone()
+            })
+        } else {
+            self.limit_output(nr)
+        };
         self.arrivals_left -= 1;
         self.rec.counts.arrived += 1;
         self.rec.counts.output_tokens_asked += output as u64;

@@ -190,3 +190,26 @@ fn bad_multimodal_sections_name_the_key_and_what_is_accepted() {
     ));
     assert!(e.contains("images"), "{e}");
 }
+
+#[test]
+fn the_default_max_tokens_leaves_room_for_the_image_tokens() {
+    // A trace row without max_tokens: the engine's default is max_model_len − prompt. At a
+    // 2048-token context, 1000 text + 256 image tokens leave 792; counting the text alone
+    // (1048) would make prompt + max_tokens = 2304 > 2048 and the request would be refused.
+    let dir = std::env::temp_dir().join(format!("codesim-mm-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("t.csv");
+    std::fs::write(
+        &trace,
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47.0,1000,10\n",
+    )
+    .unwrap();
+    let text = format!(
+        "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"qwen2.5-vl-7b\"\nmax_context = 2048\n[workload]\narrival = {{ kind = \"trace\", path = \"{}\" }}\n[workload.multimodal]\nimage_px = [448, 448]\n",
+        trace.display()
+    );
+    let (_, r, _) = run(&text);
+    assert_eq!((r.requests.completed, r.requests.dropped), (1, 0));
+    assert_eq!(r.multimodal.unwrap().image_tokens, 256);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -37,6 +37,8 @@ pub enum Stream {
     ClientRtt,
     /// Instance failures and spot reclaims of an autoscaled fleet (`[fleet.failures]`, `[fleet.spot]`).
     FleetLosses,
+    /// Which requests carry images (`workload.multimodal.share`).
+    Images,
 }
 
 impl Stream {
@@ -57,6 +59,7 @@ impl Stream {
             Stream::Session(s) => run_seed ^ mix64(s as u64) ^ 0x5E55_10A5_0009,
             Stream::ClientRtt => run_seed ^ 0xC11E_A77B_000A,
             Stream::FleetLosses => run_seed ^ 0xF1EE_7105_0009,
+            Stream::Images => run_seed ^ 0x1A6E_5000_0009,
         }
     }
 

@@ -292,6 +292,23 @@ fn print_pricing(p: &codesim::metrics::pricing::PricingResult) {
 }
 
 /// Throughput, cost, energy, where step time went, and what the run counted.
+/// Images and their encoder (`workload.multimodal`), when on.
+fn print_multimodal(r: &RunResult) {
+    if let Some(m) = &r.multimodal {
+        println!(
+            "images       {} encoded ({} patches, {} prompt tokens; {} × {} px = {} tokens each); encoder {:.3} s in {} steps, inside prefill",
+            m.images_encoded,
+            m.patches_encoded,
+            m.image_tokens,
+            m.image_px[0],
+            m.image_px[1],
+            m.tokens_per_image,
+            m.encoder_s,
+            m.encoder_steps
+        );
+    }
+}
+
 fn print_figures(r: &RunResult) {
     println!(
         "throughput   {:.1} output tok/s, {:.1} total tok/s, {:.3} req/s",
@@ -329,6 +346,7 @@ fn print_figures(r: &RunResult) {
         pct(b.overhead_s),
         100.0 * b.busy_fraction
     );
+    print_multimodal(r);
     let inf = &r.infrastructure;
     println!(
         "host CPU     {:.0}% busy{}{}",

@@ -1,5 +1,5 @@
-//! What the serving features of a run did (prefix cache, KV offload tiers, LoRA, speculative
-//! decoding, MoE), each a section of the summary present only when the feature is on.
+//! What the serving features of a run did (prefix cache, KV offload tiers, images and their
+//! encoder, LoRA, speculative decoding, MoE), each a section of the summary present only when the feature is on.
 
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +60,27 @@ pub struct KvTierResult {
     pub resume_s: f64,
     /// The most it held (one replica's, or the shared store's), GiB.
     pub max_used_gib: f64,
+}
+
+/// Images and their encoder, summed over replicas (`workload.multimodal`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct MultimodalResult {
+    pub images_per_request: u32,
+    /// Image size after resizing, pixels.
+    pub image_px: [u32; 2],
+    pub patches_per_image: u64,
+    pub tokens_per_image: u64,
+    pub encoder_params: f64,
+    /// Images encoded (again after a preemption by recompute), their patches and prompt tokens.
+    pub images_encoded: u64,
+    pub patches_encoded: u64,
+    pub image_tokens: u64,
+    /// Steps that ran the encoder, and the time it added to them, seconds (inside the prefill
+    /// part of the latency attribution).
+    pub encoder_steps: u64,
+    pub encoder_s: f64,
+    /// KV blocks per replica given up to the encoder's weights.
+    pub kv_blocks_for_encoder: u64,
 }
 
 /// LoRA adapters, summed over replicas (`serving.lora`).

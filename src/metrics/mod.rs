@@ -13,7 +13,9 @@ pub mod slo;
 pub mod table;
 pub mod windows;
 
-pub use features::{KvOffloadResult, KvTierResult, LoraResult, MoeResult, PrefixCacheResult, SpeculativeResult};
+pub use features::{
+    KvOffloadResult, KvTierResult, LoraResult, MoeResult, MultimodalResult, PrefixCacheResult, SpeculativeResult,
+};
 pub use sketch::Sketch;
 
 use serde::{Deserialize, Serialize};
@@ -409,6 +411,8 @@ pub struct RunResult {
     pub kv_offload: Option<KvOffloadResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<sessions::SessionsResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multimodal: Option<MultimodalResult>,
     /// Host CPU and front-end tier load.
     #[serde(default)]
     pub infrastructure: InfraResult,

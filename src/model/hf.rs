@@ -15,11 +15,12 @@ use super::{Attention, ModelSpec, MoeSpec};
 use crate::error::{Error, Result, did_you_mean};
 
 /// The `model_type` values [`from_hf_config`] understands.
-pub const HF_MODEL_TYPES: [&str; 13] = [
+pub const HF_MODEL_TYPES: [&str; 14] = [
     "llama",
     "mistral",
     "mixtral",
     "qwen2",
+    "qwen2_5_vl",
     "qwen3",
     "qwen3_moe",
     "qwen3_next",
@@ -66,6 +67,7 @@ pub fn from_hf_config(path: &Path) -> Result<ModelSpec> {
     };
     let mut spec = read_spec(&cfg, &model_type, model_name(path, &model_type))?;
     spec.published_weights = top.published_weights()?;
+    spec.vision = super::vision::from_hf(&top)?;
     // The spec's checks name its own keys; the config's user wants the config's key.
     spec.validate(&path.display().to_string()).map_err(|e| match e {
         Error::Input(mut input) => {
@@ -177,6 +179,7 @@ fn read_spec(cfg: &HfConfig, model_type: &str, name: String) -> Result<ModelSpec
         attention_output_gate: model_type == "qwen3_next",
         source: None,
         published_weights: None,
+        vision: None,
     })
 }
 
@@ -196,7 +199,7 @@ fn model_name(path: &Path, model_type: &str) -> String {
 #[derive(Clone, Copy)]
 pub(super) struct HfConfig<'a> {
     pub(super) path: &'a Path,
-    fields: &'a Map<String, Value>,
+    pub(super) fields: &'a Map<String, Value>,
     /// `text_config.` when the fields are a nested text model's, for errors.
     pub(super) prefix: &'static str,
 }

@@ -14,6 +14,7 @@ mod hf_layers;
 mod kv;
 mod layers;
 mod preset;
+mod vision;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,7 @@ pub use hf::{HF_MODEL_TYPES, from_hf_config};
 pub use kv::KvFootprint;
 pub use layers::{LayerKind, LayerPattern, LinearAttention};
 pub use preset::{builtin_presets, list_presets, load_preset, load_spec_file, preset_names, resolve, resolve_builtin};
+pub use vision::{ImageWork, VisionSpec};
 
 /// The architecture of a decoder-only transformer, dense or mixture-of-experts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +77,9 @@ pub struct ModelSpec {
     /// reader; the deployment's `model.weights` sets what is simulated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published_weights: Option<String>,
+    /// A vision encoder in front of the model (`vision.rs`), if multimodal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vision: Option<VisionSpec>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -228,6 +233,9 @@ impl ModelSpec {
             }
         }
         self.validate_layers(file)?;
+        if let Some(v) = &self.vision {
+            v.validate(file, "vision.")?;
+        }
         self.validate_moe(file)
     }
 

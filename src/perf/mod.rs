@@ -19,6 +19,7 @@
 pub mod attn;
 pub mod collective;
 pub mod cpu;
+mod encoder;
 pub mod fit;
 pub mod fixed;
 mod lora;
@@ -28,6 +29,7 @@ pub mod pipeline;
 pub mod shape;
 mod step;
 
+pub use encoder::EncoderWork;
 pub use lora::AdapterWork;
 
 use crate::dtype::{Dtype, WeightFormat};

@@ -117,6 +117,8 @@ pub struct Features {
     pub lora: Option<crate::serve::lora::LoraConfig>,
     /// KV offload tiers (`serving.kv_offload`), if on.
     pub kv_offload: Option<crate::serve::kv_tiers::OffloadConfig>,
+    /// Requests carrying images (`workload.multimodal`), if on.
+    pub multimodal: Option<super::multimodal::MultimodalConfig>,
 }
 
 /// The feature sections of a scenario file, as written, wherever they sit in it.

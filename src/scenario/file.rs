@@ -333,6 +333,9 @@ pub struct WorkloadSection {
     /// The client's network round trip per request (`workload/sessions.rs` `DelaySpec`, ms).
     #[serde(default)]
     pub client_rtt: Option<crate::workload::sessions::DelaySpec>,
+    /// Requests carrying images (`scenario::multimodal`).
+    #[serde(default)]
+    pub multimodal: Option<super::multimodal::MultimodalSection>,
 }
 
 /// A class of requests with its priority and SLOs.

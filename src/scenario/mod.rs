@@ -14,6 +14,7 @@ pub mod infra;
 pub mod kv_offload;
 pub mod limits;
 pub mod lora;
+pub mod multimodal;
 mod resolve;
 
 pub use file::{

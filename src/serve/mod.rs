@@ -12,6 +12,7 @@ pub mod batching;
 mod cancel;
 mod decode;
 pub mod disagg;
+pub mod encoder;
 pub mod gateway;
 mod kv;
 pub mod kv_tiers;

@@ -101,6 +101,8 @@ pub struct ReplicaSpec {
     pub lora: Option<AdapterRegistry>,
     /// KV offload tiers (`serving.kv_offload`), if on.
     pub tiers: Option<KvTiers>,
+    /// Vision encoder (`workload.multimodal`), if on.
+    pub encoder: Option<super::encoder::ImageEncoder>,
 }
 
 impl ReplicaSpec {
@@ -120,6 +122,7 @@ impl ReplicaSpec {
             spec: None,
             lora: None,
             tiers: None,
+            encoder: None,
         }
     }
 }
@@ -155,6 +158,8 @@ pub struct Replica {
     pub lora: Option<AdapterRegistry>,
     /// KV offload tiers (`serving.kv_offload`), if on (`kv_tiers.rs`).
     pub tiers: Option<KvTiers>,
+    /// Vision encoder (`workload.multimodal`), if on (`encoder.rs`).
+    pub encoder: Option<super::encoder::ImageEncoder>,
     /// Running totals for latency attribution (`attribution.rs`).
     pub(super) attr: AttrClock,
     /// Completed outputs, for `serving.queue_order = "sjf-predicted"` with the `history`
@@ -197,6 +202,7 @@ impl Replica {
             spec: spec.spec,
             lora: spec.lora,
             tiers: spec.tiers,
+            encoder: spec.encoder,
             attr: AttrClock::default(),
             history: cfg.order.history(),
         }
@@ -377,6 +383,9 @@ impl Replica {
         };
         if self.lora.is_some() {
             self.add_adapter_cost(&mut cost, reqs);
+        }
+        if self.encoder.is_some() {
+            self.add_encoder_cost(&mut cost, reqs);
         }
         if self.plan.extra_ns > 0.0 {
             // Swap copies block the step (vLLM v0 swaps synchronously before the forward pass).

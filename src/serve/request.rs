@@ -104,6 +104,8 @@ pub struct ReqState {
     pub adapter: Option<u32>,
     /// Its adapter holds a slot on its replica (from admission until it stops running).
     pub(super) adapter_held: bool,
+    /// Images it carries (`workload.multimodal`): encoded in the step its prefill starts.
+    pub images: u16,
     pub(super) replica: ReplicaId,
     pub(super) phase: Phase,
     pub(super) progress: Progress,
@@ -137,6 +139,7 @@ impl ReqState {
             cache: PromptCache::default(),
             adapter: None,
             adapter_held: false,
+            images: 0,
             replica: ReplicaId(0),
             phase: Phase::Queued,
             progress: Progress {

@@ -36,6 +36,8 @@ pub struct PoolFeatures {
     lora: Option<super::lora::PoolLora>,
     /// KV offload tiers (`serving.kv_offload`).
     offload: Option<super::kv_offload::PoolOffload>,
+    /// Vision encoder (`workload.multimodal`).
+    encoder: Option<super::multimodal::PoolEncoder>,
 }
 
 /// The cluster-wide remote tier: an LRU of blocks, fed with every routed prompt.
@@ -126,6 +128,7 @@ pub fn setup_pool(sc: &Scenario, pool: &Pool, perf: &PerfModel, notes: &mut Vec<
         efa_latency_ns: hw.instance.efa_latency_us * 1e3,
         lora: super::lora::PoolLora::new(sc, pool, perf, notes),
         offload: super::kv_offload::PoolOffload::new(sc, pool, bytes_per_block, notes),
+        encoder: super::multimodal::PoolEncoder::new(sc, pool, perf, notes),
     })
 }
 
@@ -134,6 +137,9 @@ pub fn setup_replica(sc: &Scenario, pf: &PoolFeatures, id: ReplicaId, r: &mut Re
     let f = &sc.features;
     if let Some(l) = &pf.lora {
         l.setup_replica(r);
+    }
+    if let Some(e) = &pf.encoder {
+        e.setup_replica(r);
     }
     if f.prefix_cache.is_some() {
         let mut c = PrefixCache::new(pf.cache_block_tokens, pf.host_tier_blocks);

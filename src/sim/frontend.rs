@@ -122,6 +122,8 @@ pub struct Held {
     /// The client's network round trip (`workload.client_rtt`): half of it before the request
     /// reached the front end, half after its tokens leave the server.
     pub rtt_ns: u64,
+    /// Images it carries (`workload.multimodal`).
+    pub images: u16,
 }
 
 /// The front-end path and the host CPUs of every pool.

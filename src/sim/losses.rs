@@ -190,6 +190,7 @@ impl Simulation {
                     ticket: 0,
                     predicted_output: r.predicted_output,
                     rtt_ns: self.front.rtt_ns(id),
+                    images: r.images,
                 },
                 r.cache.hashes.clone(),
             ));

@@ -13,6 +13,7 @@ mod handoff;
 mod kv_offload;
 mod lora;
 mod losses;
+mod multimodal;
 mod record;
 mod sessions;
 mod summary;
@@ -111,6 +112,8 @@ pub struct Simulation {
     remote_tier: Option<features::RemoteTier>,
     /// Each request's LoRA adapter (`serving.lora`), if on.
     adapters: Option<lora::AdapterDraw>,
+    /// Which requests carry images (`workload.multimodal`), if on.
+    images: Option<multimodal::ImageDraw>,
     arrivals_left: u64,
     next_seq: u64,
     outcome: StepOutcome,
@@ -209,6 +212,7 @@ impl Simulation {
             prompt_blocks: features::PendingPrompts::new(),
             remote_tier,
             adapters: lora::AdapterDraw::new(sc),
+            images: multimodal::ImageDraw::new(sc),
             arrivals_left: requests,
             next_seq: 0,
             outcome: StepOutcome::default(),
@@ -403,8 +407,16 @@ impl Simulation {
     }
 
     fn admit(&mut self, now: SimTime, nr: &NewRequest, client: Option<u32>, prefix: Option<u64>) {
-        let input = nr.input_tokens;
-        let (output, max_tokens) = self.limit_output(nr);
+        let (input, images) = self.with_images(nr.input_tokens);
+        let (output, max_tokens) = if images > 0 {
+            // The engine's default max_tokens leaves room for the image tokens too.
+            self.limit_output(&NewRequest {
+                input_tokens: input,
+                ..nr.clone()
+            })
+        } else {
+            self.limit_output(nr)
+        };
         self.arrivals_left -= 1;
         self.rec.counts.arrived += 1;
         self.rec.counts.output_tokens_asked += output as u64;
@@ -425,6 +437,7 @@ impl Simulation {
             ticket: self.rec.counts.arrived,
             predicted_output: self.predicted_output(nr),
             rtt_ns,
+            images,
         };
         if self.flow.is_some() {
             self.flow_arrived(now, held.ticket, ready > now);
@@ -500,6 +513,7 @@ impl Simulation {
             .routed(h.arrival, now, self.front.network_ns() + h.rtt_ns / 2);
         state.cache.hashes = blocks;
         state.adapter = adapter;
+        state.images = h.images;
         if let (Some(rt), Some(b)) = (self.remote_tier.as_mut(), state.cache.hashes.as_ref()) {
             state.cache.remote_blocks = rt.route(b);
         }

@@ -90,6 +90,7 @@ impl Simulation {
             lora: super::lora::lora_result(&self.sc, &self.cluster.replicas),
             kv_offload: super::kv_offload::kv_offload_result(&self.sc, &self.cluster.replicas),
             sessions: self.sessions_result(),
+            multimodal: super::multimodal::multimodal_result(&self.sc, &self.cluster.replicas),
             infrastructure: self.infrastructure(frontend_usd_per_hour),
             pricing: priced,
             audit: Vec::new(),

@@ -75,15 +75,12 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     let cx = lora_context(&model, &catalog, &classes, &pools, &features);
     features.lora = lora(s, &cx, path, &mut notes)?;
     features.kv_offload = kv_offload(s, &catalog, &features, &serving, &pools, path, &mut notes)?;
+    features.multimodal = multimodal(&f.workload, &model, &pools, &features, path, &mut notes)?;
     if let Some(n) = &f.name {
         // Printed to the terminal and into reports: one plain line.
         crate::input::check_label(path, "name", n)?;
     }
-    let name = f.name.clone().unwrap_or_else(|| {
-        path.file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_default()
-    });
+    let name = f.name.clone().unwrap_or_else(|| file_stem(path));
     Ok(Scenario {
         name,
         file: path.to_path_buf(),
@@ -309,6 +306,38 @@ fn lora_context<'a>(
         classes: classes.iter().map(|c| c.name.as_str()).collect(),
         unsupported,
     }
+}
+
+/// `[workload.multimodal]`, checked against the model and what the inline encoder model does
+/// not cover: a prompt cache (its block hashes are of the text), disaggregated pools, pipeline
+/// stages, sessions.
+fn multimodal(
+    w: &super::WorkloadSection,
+    model: &crate::model::ModelSpec,
+    pools: &[super::Pool],
+    features: &features::Features,
+    path: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Option<super::multimodal::MultimodalConfig>> {
+    let unsupported = if features.prefix_cache.is_some() || features.synthetic_prefix.is_some() {
+        Some("with a prefix cache or synthetic prefixes (their block hashes cover the text only)")
+    } else if pools.iter().any(|p| p.role != crate::serve::PoolRole::Unified) {
+        Some("with disaggregated prefill and decode pools")
+    } else if pools.iter().any(|p| p.pp > 1) {
+        Some("with pipeline parallelism (pp > 1)")
+    } else if w.sessions.is_some() {
+        Some("with [workload.sessions] (a later turn's history would have to carry the earlier turns' images)")
+    } else {
+        None
+    };
+    super::multimodal::resolve(w.multimodal.as_ref(), model, unsupported, path, notes)
+}
+
+/// A scenario's name when it gives none: its file's stem.
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default()
 }
 
 fn base_dir(path: &Path) -> PathBuf {

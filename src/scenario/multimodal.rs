@@ -1,0 +1,144 @@
+//! `[workload.multimodal]`: requests carrying images, encoded by the model's vision encoder
+//! (`model::VisionSpec`, from the preset's `[vision]` or the HF config's `vision_config`) in the
+//! step that starts their prefill (`serve::encoder`). Each image of W × H pixels is resized to
+//! multiples of patch · merge, becomes (W/patch) · (H/patch) encoder patches and patches /
+//! merge² prompt tokens, added to the request's text prompt.
+
+use crate::error::{Error, Result};
+use crate::model::{ImageWork, ModelSpec, VisionSpec};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Bytes per encoder weight and activation: the encoder runs in bf16 (vLLM keeps a VLM's vision
+/// tower unquantized in the model's dtype).
+pub const ENCODER_DTYPE_BYTES: f64 = 2.0;
+/// Most images one request may carry.
+pub const MAX_IMAGES: u32 = 64;
+/// Largest image side, pixels.
+pub const MAX_PX: u32 = 16_384;
+
+/// `[workload.multimodal]` as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultimodalSection {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Images on a request that carries images (default 1).
+    #[serde(default)]
+    pub images_per_request: Option<u32>,
+    /// Width and height of every image, pixels.
+    pub image_px: [u32; 2],
+    /// Fraction of requests carrying images (default 1).
+    #[serde(default)]
+    pub share: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Validated `[workload.multimodal]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultimodalConfig {
+    pub vision: VisionSpec,
+    pub images_per_request: u32,
+    pub share: f64,
+    /// Image size after resizing, pixels.
+    pub width_px: u32,
+    pub height_px: u32,
+    pub patches_per_image: u64,
+    pub tokens_per_image: u64,
+    /// Encoding one image, on the whole encoder.
+    pub image: ImageWork,
+    /// The encoder's weights, bytes.
+    pub weight_bytes: f64,
+}
+
+/// The section, checked against the model and the deployment (`unsupported`: why the encoder
+/// model does not cover it, if so).
+pub fn resolve(
+    s: Option<&MultimodalSection>,
+    model: &ModelSpec,
+    unsupported: Option<&str>,
+    path: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Option<MultimodalConfig>> {
+    let Some(s) = s.filter(|s| s.enabled) else {
+        return Ok(None);
+    };
+    let key = |k: &str| format!("workload.multimodal.{k}");
+    let Some(vision) = model.vision else {
+        return Err(Error::input(
+            path,
+            "workload.multimodal",
+            format!(
+                "model `{}` has no vision encoder; accepted: a model with a [vision] table (preset qwen2.5-vl-7b) or a HF config with a vision_config",
+                model.name
+            ),
+        ));
+    };
+    if let Some(why) = unsupported {
+        return Err(Error::input(
+            path,
+            "workload.multimodal",
+            format!("multimodal requests are not modelled {why}"),
+        ));
+    }
+    let images = s.images_per_request.unwrap_or(1);
+    if images == 0 || images > MAX_IMAGES {
+        return Err(Error::input(
+            path,
+            key("images_per_request"),
+            format!("is {images}; accepted: 1 to {MAX_IMAGES}"),
+        ));
+    }
+    for (i, &px) in s.image_px.iter().enumerate() {
+        if px == 0 || px > MAX_PX {
+            return Err(Error::input(
+                path,
+                format!("workload.multimodal.image_px[{i}]"),
+                format!("is {px}; accepted: 1 to {MAX_PX} pixels"),
+            ));
+        }
+    }
+    let share = s.share.unwrap_or(1.0);
+    if !(share > 0.0 && share <= 1.0) {
+        return Err(Error::input(
+            path,
+            key("share"),
+            format!("is {}; accepted: a fraction in (0, 1]", crate::error::given(share)),
+        ));
+    }
+    let [w, h] = s.image_px;
+    let patches = vision.patches(w, h);
+    let tokens = vision.tokens(w, h);
+    let (wr, hr) = (vision.resized_px(w), vision.resized_px(h));
+    let image = vision.image_work(patches, model.hidden, ENCODER_DTYPE_BYTES);
+    let weight_bytes = vision.params(model.hidden) * ENCODER_DTYPE_BYTES;
+    let defaults = match (s.images_per_request, s.share) {
+        (None, None) => " (defaults: images_per_request 1, share 1)",
+        (None, Some(_)) => " (default images_per_request 1)",
+        (Some(_), None) => " (default share 1)",
+        (Some(_), Some(_)) => "",
+    };
+    notes.push(format!(
+        "multimodal: {} image(s) of {w}×{h} px on {:.0} % of requests{defaults}; each resized to {wr}×{hr} (multiples of patch {} × merge {}, no pixel-count limit) = {patches} encoder patches = {tokens} prompt tokens, leading the prompt; encoder inline on the replica's chips, weights {:.2} GB in bf16 sharded 1/tp out of the KV cache, {:.1} GFLOP per image, run in the step that starts the prefill (no separate encoder budget or cache)",
+        images,
+        share * 100.0,
+        vision.patch_size,
+        vision.spatial_merge,
+        weight_bytes / 1e9,
+        image.flops / 1e9,
+    ));
+    Ok(Some(MultimodalConfig {
+        vision,
+        images_per_request: images,
+        share,
+        width_px: wr,
+        height_px: hr,
+        patches_per_image: patches,
+        tokens_per_image: tokens,
+        image,
+        weight_bytes,
+    }))
+}

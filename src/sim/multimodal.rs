@@ -1,0 +1,120 @@
+//! Wiring of `workload.multimodal` into a run: which requests carry images (their own random
+//! stream) and the prompt tokens the images add, each replica's vision encoder and the KV
+//! memory its weights take, and the run's multimodal summary.
+
+use super::Simulation;
+use crate::metrics::MultimodalResult;
+use crate::perf::PerfModel;
+use crate::scenario::multimodal::MultimodalConfig;
+use crate::scenario::{Pool, Scenario};
+use crate::serve::encoder::{EncoderStats, ImageEncoder};
+use crate::serve::replica::{Replica, ReplicaSpec};
+use rand::RngExt;
+use rand::rngs::ChaCha8Rng;
+
+/// Which requests carry images.
+pub struct ImageDraw {
+    images: u16,
+    tokens: u32,
+    share: f64,
+    rng: ChaCha8Rng,
+}
+
+impl ImageDraw {
+    pub fn new(sc: &Scenario) -> Option<ImageDraw> {
+        let m = sc.features.multimodal.as_ref()?;
+        Some(ImageDraw {
+            images: m.images_per_request as u16,
+            tokens: (m.tokens_per_image * m.images_per_request as u64).min(u32::MAX as u64) as u32,
+            share: m.share,
+            rng: crate::rng::Stream::Images.rng(sc.seed),
+        })
+    }
+
+    /// A new request: its images and the prompt tokens they add (a draw only when not every
+    /// request carries images).
+    pub fn draw(&mut self) -> (u16, u32) {
+        if self.share < 1.0 {
+            let u: f64 = self.rng.random();
+            if u >= self.share {
+                return (0, 0);
+            }
+        }
+        (self.images, self.tokens)
+    }
+}
+
+impl Simulation {
+    /// A new request's images and its prompt with their tokens.
+    pub(super) fn with_images(&mut self, text_tokens: u32) -> (u32, u16) {
+        match self.images.as_mut() {
+            Some(d) => {
+                let (images, tokens) = d.draw();
+                (text_tokens.saturating_add(tokens), images)
+            }
+            None => (text_tokens, 0),
+        }
+    }
+}
+
+/// What every replica of a pool shares: the encoder and the KV blocks its weights take.
+pub struct PoolEncoder {
+    config: MultimodalConfig,
+    tp: u32,
+    blocks: u64,
+}
+
+impl PoolEncoder {
+    pub fn new(sc: &Scenario, pool: &Pool, perf: &PerfModel, notes: &mut Vec<String>) -> Option<PoolEncoder> {
+        let config = sc.features.multimodal.clone()?;
+        let per_rank = config.weight_bytes / pool.tp.max(1) as f64;
+        let block_bytes_per_rank = perf.memory.kv_bytes_per_token_per_rank * sc.scheduler.block_tokens.max(1) as f64;
+        let blocks = (per_rank / block_bytes_per_rank.max(1e-9)).ceil() as u64;
+        let note = format!(
+            "multimodal: the vision encoder's weights take {:.2} GB per rank, {blocks} KV blocks per replica",
+            per_rank / 1e9
+        );
+        if !notes.contains(&note) {
+            notes.push(note);
+        }
+        Some(PoolEncoder {
+            config,
+            tp: pool.tp,
+            blocks,
+        })
+    }
+
+    /// Gives a replica its encoder, its weights out of its KV blocks.
+    pub fn setup_replica(&self, r: &mut ReplicaSpec) {
+        r.total_blocks = r.total_blocks.saturating_sub(self.blocks);
+        let mut e = ImageEncoder::new(self.config.image, self.config.weight_bytes, self.tp);
+        e.kv_blocks = self.blocks;
+        r.encoder = Some(e);
+    }
+}
+
+pub fn multimodal_result(sc: &Scenario, replicas: &[Replica]) -> Option<MultimodalResult> {
+    let m = sc.features.multimodal.as_ref()?;
+    let mut s = EncoderStats::default();
+    for r in replicas {
+        if let Some(e) = &r.encoder {
+            s.add(&e.stats);
+        }
+    }
+    Some(MultimodalResult {
+        images_per_request: m.images_per_request,
+        image_px: [m.width_px, m.height_px],
+        patches_per_image: m.patches_per_image,
+        tokens_per_image: m.tokens_per_image,
+        encoder_params: m.vision.params(sc.model.hidden),
+        images_encoded: s.images,
+        patches_encoded: s.patches,
+        image_tokens: s.images * m.tokens_per_image,
+        encoder_steps: s.steps,
+        encoder_s: s.encoder_ns * 1e-9,
+        kv_blocks_for_encoder: replicas
+            .iter()
+            .find_map(|r| r.encoder.as_ref())
+            .map_or(0, |e| e.kv_blocks),
+    })
+}

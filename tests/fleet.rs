@@ -146,3 +146,39 @@ fn run_out_writes_the_windows_table_and_the_timeline() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A spike the fleet cannot absorb, drained long before the last arrival: 20 req/s, ×4 for 30 s
+/// from t = 20 s, two llama-2-7b replicas of 16 sequences. The steady-state probe reads the run
+/// after its queue drained and called it stable (TTFT p99 27.6 s before this rule); the windows
+/// see the backlog: the first window that ended with more requests waiting than it completed
+/// makes the run `backlogged`, named in a note, and that window is one the table shows. The
+/// same load without the spike stays stable, with no such window.
+#[test]
+fn a_window_that_ends_with_a_backlog_longer_than_itself_makes_the_run_backlogged() {
+    let base = BASE
+        .replace("max_batch = 64", "max_batch = 16")
+        .replace("requests = 3000", "requests = 8000");
+    let calm = run(&format!("{base}[fleet]\nwindow_s = 5\n[workload.profile]\ndaily = [1.0]\n"));
+    assert_eq!(calm.saturation, "stable");
+    assert!(calm.windows.iter().all(|w| w.queued <= w.completions));
+    let spiked = run(&format!(
+        "{base}[fleet]\nwindow_s = 5\n[workload.profile]\ndaily = [1.0]\n[[workload.profile.spikes]]\nstart_s = 20.0\nduration_s = 30.0\nfactor = 4.0\n"
+    ));
+    assert_eq!(spiked.saturation, "backlogged");
+    let note = spiked
+        .notes
+        .iter()
+        .find(|n| n.starts_with("saturation: backlogged from the window"))
+        .expect("the backlog note");
+    let first = spiked
+        .windows
+        .iter()
+        .find(|w| w.completions > 0 && w.queued > w.completions)
+        .expect("a backlogged window");
+    assert!(
+        note.contains(&format!("{:.0}-{:.0} s", first.start_s, first.end_s))
+            && note.contains(&format!("{} requests waited", first.queued)),
+        "{note}"
+    );
+    assert!(first.start_s >= 20.0, "the backlog starts with the spike: {first:?}");
+}

@@ -383,6 +383,13 @@ fn print_figures(r: &RunResult) {
         r.saturation,
         match r.saturation.as_str() {
             "overloaded" => ": the queue grew without bound; percentiles reflect the run's length, not a steady state",
+            "backlogged"
+                if r.notes
+                    .iter()
+                    .any(|n| n.starts_with("saturation: backlogged from the window")) =>
+            {
+                ": a queue built up that the fleet could not serve within a window (see the saturation note)"
+            }
             "backlogged" => ": a queue built up and drained after the last arrival",
             _ => "",
         }

@@ -16,6 +16,40 @@ pub(super) struct FleetState {
     pub scaler: Option<Autoscaler>,
     /// Instance-seconds provisioned over the run, once it ended (autoscaling only).
     pub instance_s: Option<f64>,
+    /// The first window that ended with a backlog longer than itself, once the run ended.
+    pub backlog: Option<WindowBacklog>,
+}
+
+/// A window at whose end more requests waited for a batch slot than the fleet completed in the
+/// whole window: a request arriving then waits longer than a window, whatever the steady-state
+/// probe (which reads a stationary load) concluded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct WindowBacklog {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub queued: u64,
+    pub completions: u64,
+}
+
+impl WindowBacklog {
+    /// The first window (that completed anything) whose end queue exceeds its completions.
+    pub fn first(rows: &[crate::metrics::windows::WindowRow]) -> Option<WindowBacklog> {
+        rows.iter()
+            .find(|w| w.completions > 0 && w.queued > w.completions)
+            .map(|w| WindowBacklog {
+                start_s: w.start_s,
+                end_s: w.end_s,
+                queued: w.queued,
+                completions: w.completions,
+            })
+    }
+
+    pub fn note(&self) -> String {
+        format!(
+            "saturation: backlogged from the window {:.0}-{:.0} s on: {} requests waited for a batch slot at its end, more than the {} the fleet completed in the whole window, so a request arriving then waited longer than a window (per-window metrics, which a time-varying load needs: the steady-state probe reads a stationary one)",
+            self.start_s, self.end_s, self.queued, self.completions
+        )
+    }
 }
 
 impl FleetState {
@@ -30,6 +64,7 @@ impl FleetState {
             windows: Windows::new(f.window_ns, usd_per_hour),
             scaler,
             instance_s: None,
+            backlog: None,
         })
     }
 
@@ -110,6 +145,10 @@ impl Simulation {
             if let Some(l) = &s.losses {
                 self.notes.push(l.note(&self.rec.counts));
             }
+        }
+        f.backlog = WindowBacklog::first(&f.windows.rows);
+        if let Some(b) = &f.backlog {
+            self.notes.push(b.note());
         }
         std::mem::take(&mut f.windows.rows)
     }

@@ -277,7 +277,9 @@ impl Simulation {
     /// reads a short run's ramp-up (a batch filling, the in-system count growing with it) as a
     /// growing queue. A run cut at the in-system bound or at its horizon (whose waiting requests
     /// never reach the percentiles), or turned away by the admission limit, keeps the probe's
-    /// verdict.
+    /// verdict. With per-window metrics, a window that ended with a backlog longer than itself
+    /// (`fleet::WindowBacklog`) makes a stable verdict `backlogged`: under a time-varying load
+    /// the probe, which reads a stationary one, can call a run stable whose peak hours queued.
     fn saturation(&self, queue: &Dist, e2e: &Dist) -> &'static str {
         if matches!(self.cut, Some((_, Cut::Backlog))) {
             return "overloaded";
@@ -289,6 +291,9 @@ impl Simulation {
             self.sc.requests,
             c.turned_away() - c.dropped,
         );
+        if self.fleet.as_ref().is_some_and(|f| f.backlog.is_some()) {
+            return if state == "stable" { "backlogged" } else { state };
+        }
         if state == "stable" || self.cut.is_some() || c.turned_away() > c.dropped {
             return state;
         }

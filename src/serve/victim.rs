@@ -28,14 +28,18 @@ impl Replica {
     pub(super) fn choose_victim(&self, reqs: &[ReqState], below: Option<u32>) -> Option<RequestId> {
         let seqs = self.batch.seqs().iter().copied();
         let seqs = seqs.filter(|id| below.is_none_or(|p| reqs[id.index()].priority > p));
+        if self.cfg.victim == VictimChoice::Newest {
+            // The default reads no KV sizes: the same pass as before victim choices existed.
+            return seqs.max_by_key(|id| (reqs[id.index()].priority, reqs[id.index()].seq));
+        }
         let key = |id: &RequestId| {
             let r = &reqs[id.index()];
             // KV it holds: its context so far (the next step's context less the token to come).
             let blocks = self.kv.blocks_for(self.batch.ctx_next(r) - 1) as i64;
-            let by = match self.cfg.victim {
-                VictimChoice::Newest => 0,
-                VictimChoice::FewestBlocks => -blocks,
-                VictimChoice::MostBlocks => blocks,
+            let by = if self.cfg.victim == VictimChoice::FewestBlocks {
+                -blocks
+            } else {
+                blocks
             };
             (r.priority, by, r.seq)
         };

@@ -158,7 +158,9 @@ fn a_window_that_ends_with_a_backlog_longer_than_itself_makes_the_run_backlogged
     let base = BASE
         .replace("max_batch = 64", "max_batch = 16")
         .replace("requests = 3000", "requests = 8000");
-    let calm = run(&format!("{base}[fleet]\nwindow_s = 5\n[workload.profile]\ndaily = [1.0]\n"));
+    let calm = run(&format!(
+        "{base}[fleet]\nwindow_s = 5\n[workload.profile]\ndaily = [1.0]\n"
+    ));
     assert_eq!(calm.saturation, "stable");
     assert!(calm.windows.iter().all(|w| w.queued <= w.completions));
     let spiked = run(&format!(
@@ -181,4 +183,38 @@ fn a_window_that_ends_with_a_backlog_longer_than_itself_makes_the_run_backlogged
         "{note}"
     );
     assert!(first.start_s >= 20.0, "the backlog starts with the spike: {first:?}");
+}
+
+/// The week-long examples (`scenarios/week/`, kept out of `scenarios/` whose every file the
+/// tests run in a debug build) load as a week of 50 req/s on average, autoscaled, and their
+/// first ten minutes run: requests conserved, the fleet within its bounds, a window per 600 s.
+#[test]
+fn the_week_examples_load_as_a_week_and_their_first_minutes_run() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/week");
+    for name in ["week-azure-p5.toml", "week-azure-trn2.toml"] {
+        let path = dir.join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let sc = codesim::scenario::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(sc.horizon_ns, Some(604_800_000_000_000), "{name}");
+        let daily = &sc.profile.as_ref().expect("a profile").daily;
+        assert!(
+            (daily.iter().sum::<f64>() / daily.len() as f64 - 1.0).abs() < 1e-9,
+            "{name}"
+        );
+        let fleet = sc.fleet.as_ref().expect("a fleet");
+        let scale = fleet.autoscale.as_ref().expect("autoscaled");
+        let short = text.replace("horizon_s = 604800", "horizon_s = 600");
+        let sc = codesim::scenario::load_str(&short, &path).unwrap();
+        let (r, _) = Simulation::new(&sc, RunOptions::default()).unwrap().run().unwrap();
+        let c = &r.requests;
+        assert_eq!(c.arrived, c.completed + c.unfinished, "{name}: {c:?}");
+        assert!(c.completed > 10_000, "{name}: 600 s at 22 req/s: {c:?}");
+        assert_eq!(r.windows.len(), 1, "{name}");
+        let w = &r.windows[0];
+        let provisioned = w.replicas_ready + w.replicas_starting + w.replicas_draining;
+        assert!(
+            (scale.min_replicas..=scale.max_replicas).contains(&provisioned),
+            "{name}: {w:?}"
+        );
+    }
 }

@@ -88,11 +88,7 @@ impl FleetState {
 
 /// What one instance of the first pool costs per hour under the scenario's pricing.
 fn instance_usd_per_hour(sc: &Scenario) -> f64 {
-    let hw = &sc.pools[0].hardware;
-    sc.infra
-        .pricing
-        .usd_per_hour(&hw.instance, &sc.file, "infrastructure.pricing")
-        .unwrap_or(hw.instance.price.on_demand_usd_per_hour)
+    pool_instance_usd_per_hour(sc, &sc.pools[0])
 }
 
 /// What the instances cost per hour under the scenario's pricing (the summary's figure).
@@ -100,16 +96,18 @@ fn fleet_usd_per_hour(sc: &Scenario, pool_instances: &[f64]) -> f64 {
     sc.pools
         .iter()
         .zip(pool_instances)
-        .map(|(p, n)| {
-            let hw = &p.hardware;
-            let price = sc
-                .infra
-                .pricing
-                .usd_per_hour(&hw.instance, &sc.file, "infrastructure.pricing")
-                .unwrap_or(hw.instance.price.on_demand_usd_per_hour);
-            n * price
-        })
+        .map(|(p, n)| n * pool_instance_usd_per_hour(sc, p))
         .sum()
+}
+
+/// One instance of `pool` per hour under the scenario's pricing (its on-demand price when the
+/// pricing has none for it).
+fn pool_instance_usd_per_hour(sc: &Scenario, pool: &crate::scenario::Pool) -> f64 {
+    let instance = &pool.hardware.instance;
+    sc.infra
+        .pricing
+        .usd_per_hour(instance, &sc.file, "infrastructure.pricing")
+        .unwrap_or(instance.price.on_demand_usd_per_hour)
 }
 
 impl Simulation {

@@ -15,6 +15,13 @@ use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
 use rand_distr::{Distribution, Exp1, StandardNormal};
 
+/// A log-normal's (μ, σ) from its mean and coefficient of variation: σ² = ln(1 + cv²),
+/// μ = ln(mean) − σ²/2 (the form every log-normal in `workload` is given in).
+pub fn lognormal_params(mean: f64, cv: f64) -> (f64, f64) {
+    let s2 = (1.0 + cv * cv).ln();
+    (mean.ln() - s2 / 2.0, s2.sqrt())
+}
+
 /// Γ(x) for x > 0 (Lanczos, g = 7, nine coefficients: relative error below 1e-13 on (0, 170)).
 pub fn gamma_fn(x: f64) -> f64 {
     const G: f64 = 7.0;
@@ -95,10 +102,10 @@ pub struct ParetoLognormal {
 impl ParetoLognormal {
     /// From the body's mean and cv (of the log-normal itself, before mixing).
     pub fn new(mean: f64, cv: f64, weight: f64, tail_min: f64, alpha: f64, min: u32, max: u32) -> ParetoLognormal {
-        let s2 = (1.0 + cv * cv).ln();
+        let (mu, sigma) = lognormal_params(mean, cv);
         ParetoLognormal {
-            mu: mean.ln() - s2 / 2.0,
-            sigma: s2.sqrt(),
+            mu,
+            sigma,
             weight,
             tail_min,
             alpha,

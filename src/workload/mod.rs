@@ -274,10 +274,10 @@ impl LengthSampler {
             LengthSpec::Fixed { tokens } => LengthSampler::Fixed(*tokens),
             LengthSpec::Uniform { min, max } => LengthSampler::Uniform(*min, *max),
             LengthSpec::Lognormal { mean, cv, min, max } => {
-                let s2 = (1.0 + cv * cv).ln();
+                let (mu, sigma) = dist::lognormal_params(*mean, *cv);
                 LengthSampler::Lognormal {
-                    mu: mean.ln() - s2 / 2.0,
-                    sigma: s2.sqrt(),
+                    mu,
+                    sigma,
                     min: *min,
                     max: *max,
                 }

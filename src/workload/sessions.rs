@@ -191,9 +191,9 @@ impl DelaySpec {
                 if mean_ms <= 0.0 {
                     return 0;
                 }
-                let s2 = (1.0 + cv * cv).ln();
+                let (mu, sigma) = super::dist::lognormal_params(mean_ms, cv);
                 let z: f64 = StandardNormal.sample(rng);
-                (mean_ms.ln() - s2 / 2.0 + s2.sqrt() * z).exp()
+                (mu + sigma * z).exp()
             }
         };
         // A day at most (the exponential's and log-normal's far tails stay on the clock).

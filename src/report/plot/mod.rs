@@ -214,7 +214,10 @@ pub fn draw_chart_hot(chart: &Chart, stem: &Path) -> Result<([PathBuf; 2], Vec<H
 /// Writes x-y charts stacked top to bottom in one `<stem>.png` (1200x800) and `<stem>.svg` (a
 /// timeline's load, replicas and latency over one time axis). Returns the two paths.
 pub fn draw_stacked(charts: &[Chart], stem: &Path) -> Result<[PathBuf; 2]> {
-    let plans: Vec<XyPlan> = charts.iter().map(XyPlan::new).collect();
+    let mut plans: Vec<XyPlan> = charts.iter().map(XyPlan::new).collect();
+    // One time axis: when one panel's legend needs a column, every panel gets the widest, so the
+    // plots stay aligned.
+    XyPlan::share_legend_column(&mut plans);
     write_both(
         stem,
         |root| render_stacked(root, charts, &plans),

@@ -10,7 +10,7 @@ use super::axis::{Axis, linear_coord, log_coord, valid_on, y_label_area};
 use super::output::{Area, DrawResult, de};
 use super::{
     AXIS_DESC_PX, Chart, FONT, Hotspot, LEGEND_PX, MARKER_LINE_COLOR, NOTE_PX, PALETTE, REF_GREY, RefLine, Series,
-    SeriesStyle, TICK_PX, UNSTABLE_LEGEND, fmt_num, no_data_note, title_font,
+    SeriesStyle, TICK_PX, TITLE_PX, UNSTABLE_LEGEND, fmt_num, no_data_note, title_font,
 };
 
 /// A series' runs of consecutive drawable points (indices into its points), and how many of its
@@ -24,6 +24,10 @@ pub(super) struct XyPlan {
     /// Per series: runs of consecutive drawable points, and how many points were skipped.
     runs: Vec<SeriesRuns>,
     legend_pos: SeriesLabelPosition,
+    /// Width of a column right of the plot that holds the legend, pixels; 0: the legend sits in a
+    /// corner of the plot. A column when every corner holds data (a timeline's lines cross them
+    /// all), so the legend never covers a data point.
+    legend_column_px: u32,
     any_points: bool,
 }
 
@@ -67,12 +71,36 @@ impl XyPlan {
                 }
             }
         }
+        let (legend_pos, crowded) = least_crowded_corner(&occupied);
+        // Only series entries move to the column; a chart with reference-line or unstable-run
+        // entries keeps its legend in a corner.
+        let other_entries = chart.reference_lines.iter().any(|r| ref_label(r).is_some())
+            || chart
+                .series
+                .iter()
+                .any(|s| (0..s.points.len()).any(|k| s.is_unstable(k)));
+        let legend_column_px = if crowded && !other_entries {
+            legend_column_px(chart)
+        } else {
+            0
+        };
         XyPlan {
             x,
             y,
             runs,
-            legend_pos: least_crowded_corner(&occupied),
+            legend_pos,
+            legend_column_px,
             any_points,
+        }
+    }
+}
+
+impl XyPlan {
+    /// Gives every plan the widest legend column among them (stacked panels share one x extent).
+    pub(super) fn share_legend_column(plans: &mut [XyPlan]) {
+        let widest = plans.iter().map(|p| p.legend_column_px).max().unwrap_or(0);
+        for p in plans {
+            p.legend_column_px = widest;
         }
     }
 }
@@ -95,10 +123,24 @@ fn drawable_runs(s: &Series, ok: impl Fn((f64, f64)) -> bool) -> SeriesRuns {
     (runs, s.points.len() - shown)
 }
 
+/// The widest legend column right of the plot, pixels: beyond it the plot would shrink too much
+/// and the legend stays in a corner.
+const MAX_LEGEND_COLUMN_PX: u32 = 320;
+
+/// The width of a legend column holding every label of `chart`, pixels (a label's width is
+/// estimated at 0.6 em per character, generous for the embedded font); 0 when it would pass
+/// [`MAX_LEGEND_COLUMN_PX`].
+fn legend_column_px(chart: &Chart) -> u32 {
+    let longest = chart.series.iter().map(|s| s.label.chars().count()).max().unwrap_or(0);
+    // Sample line (34) + the legend's margins (2 × 12) + the text + air (8).
+    let px = 34 + 24 + (longest as f64 * 0.6 * f64::from(LEGEND_PX)).ceil() as u32 + 8;
+    if px > MAX_LEGEND_COLUMN_PX { 0 } else { px }
+}
+
 /// The corner whose quarter of the plot holds the least weight of the `occupied` positions
-/// (fractions of each axis, weight); the first of upper left, upper right, lower right, lower
-/// left on a tie.
-fn least_crowded_corner(occupied: &[(f64, f64, usize)]) -> SeriesLabelPosition {
+/// (fractions of each axis, weight), the first of upper left, upper right, lower right, lower
+/// left on a tie; and whether even that corner holds some.
+fn least_crowded_corner(occupied: &[(f64, f64, usize)]) -> (SeriesLabelPosition, bool) {
     let corners = [
         (SeriesLabelPosition::UpperLeft, false, true),
         (SeriesLabelPosition::UpperRight, true, true),
@@ -125,7 +167,7 @@ fn least_crowded_corner(occupied: &[(f64, f64, usize)]) -> SeriesLabelPosition {
             legend_pos = pos;
         }
     }
-    legend_pos
+    (legend_pos, best > 0)
 }
 
 /// The visible part of a reference line as polylines in data coordinates (empty if none).
@@ -270,12 +312,23 @@ where
     X: Ranged<ValueType = f64, FormatOption = DefaultFormatting>,
     Y: Ranged<ValueType = f64, FormatOption = DefaultFormatting>,
 {
-    let mut ctx = draw_frame(root, chart, plan, xc, yc)?;
+    let column = plan.legend_column_px;
+    let (plot_area, legend_area) = if column > 0 {
+        root.fill(&WHITE).map_err(de)?;
+        let (plot, legend) = root.split_horizontally(root.dim_in_pixel().0.saturating_sub(column));
+        (plot, Some(legend))
+    } else {
+        (root.clone(), None)
+    };
+    let mut ctx = draw_frame(&plot_area, chart, plan, xc, yc)?;
     // Reference lines first, so the data sits on top of them.
     let mut any_legend = draw_reference_lines(&mut ctx, chart, plan)?;
     for (i, (series, runs)) in chart.series.iter().zip(&plan.runs).enumerate() {
         draw_series(&mut ctx, i, series, runs)?;
-        any_legend = true;
+        if legend_area.is_none() {
+            series_legend(&mut ctx, i, series, runs)?;
+            any_legend = true;
+        }
         for &k in runs.0.iter().flatten() {
             if let Some(tip) = series.tips.get(k).filter(|t| !t.is_empty()) {
                 let (px, py) = ctx.backend_coord(&series.points[k]);
@@ -308,17 +361,38 @@ where
         ctx.draw_series(std::iter::once(no_data_note(mid))).map_err(de)?;
     }
     if any_legend {
-        ctx.configure_series_labels()
-            .position(plan.legend_pos.clone())
-            .margin(12)
-            .legend_area_size(34)
-            .label_font((FONT, LEGEND_PX))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()
+        draw_legend(&mut ctx, plan.legend_pos.clone())?;
+    }
+    if let Some(area) = &legend_area {
+        // The column's legend starts level with the plot's top edge.
+        let top = 20 + if chart.title.is_empty() { 0 } else { TITLE_PX + 10 };
+        let mut lctx = ChartBuilder::on(area)
+            .margin_top(top)
+            .build_cartesian_2d(0.0..1.0, 0.0..1.0)
             .map_err(de)?;
+        for (i, (series, runs)) in chart.series.iter().zip(&plan.runs).enumerate() {
+            series_legend(&mut lctx, i, series, runs)?;
+        }
+        draw_legend(&mut lctx, SeriesLabelPosition::UpperLeft)?;
     }
     Ok(())
+}
+
+fn draw_legend<'a, DB, X, Y>(ctx: &mut XyContext<'a, DB, X, Y>, position: SeriesLabelPosition) -> DrawResult
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    ctx.configure_series_labels()
+        .position(position)
+        .margin(12)
+        .legend_area_size(34)
+        .label_font((FONT, LEGEND_PX))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(de)
 }
 
 /// The white background, title, axes, tick labels and grid.
@@ -413,8 +487,39 @@ where
     Ok(any_legend)
 }
 
-/// Draws the `i`-th series (its colour and marker shape follow from `i`) and its legend entry.
-fn draw_series<'a, DB, X, Y>(
+/// How the `i`-th series looks: its colour, marker shape, marker radius, line style and whether
+/// its line is dashed.
+struct Look {
+    color: RGBColor,
+    shape: usize,
+    radius: i32,
+    line: ShapeStyle,
+    dashed: bool,
+}
+
+fn look(i: usize, series: &Series, n_points: usize) -> Look {
+    let slot = series.color.unwrap_or(i);
+    // A highlighted series without a slot of its own (a frontier) is black: never a configuration's colour.
+    let color = match (series.highlight, series.color) {
+        (true, None) => BLACK,
+        _ => PALETTE[slot % PALETTE.len()],
+    };
+    let radius = match (series.highlight, n_points > 2000) {
+        (true, _) => 6,
+        (false, true) => 2,
+        (false, false) => 4,
+    };
+    Look {
+        color,
+        shape: series.marker.unwrap_or(slot / PALETTE.len()),
+        radius,
+        line: color.stroke_width(if series.highlight { 4 } else { 2 }),
+        dashed: series.dashed,
+    }
+}
+
+/// The `i`-th series' legend entry, on the plot's context or a legend column's.
+fn series_legend<'a, DB, X, Y>(
     ctx: &mut XyContext<'a, DB, X, Y>,
     i: usize,
     series: &Series,
@@ -422,30 +527,16 @@ fn draw_series<'a, DB, X, Y>(
 ) -> DrawResult
 where
     DB: DrawingBackend + 'a,
-    X: Ranged<ValueType = f64, FormatOption = DefaultFormatting>,
-    Y: Ranged<ValueType = f64, FormatOption = DefaultFormatting>,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
 {
-    let slot = series.color.unwrap_or(i);
-    // A highlighted series without a slot of its own (a frontier) is black: never a configuration's colour.
-    let color = match (series.highlight, series.color) {
-        (true, None) => BLACK,
-        _ => PALETTE[slot % PALETTE.len()],
-    };
-    let shape = series.marker.unwrap_or(slot / PALETTE.len());
-    let dashed = series.dashed;
-    let n_points: usize = runs.iter().map(Vec::len).sum();
-    let radius = match (series.highlight, n_points > 2000) {
-        (true, _) => 6,
-        (false, true) => 2,
-        (false, false) => 4,
-    };
-    let line = color.stroke_width(if series.highlight { 4 } else { 2 });
-    let (draw_line, draw_points) = match series.style {
-        SeriesStyle::Line => (true, false),
-        SeriesStyle::Points => (false, true),
-        SeriesStyle::LineAndPoints => (true, true),
-    };
-
+    let Look {
+        color,
+        shape,
+        radius,
+        line,
+        dashed,
+    } = look(i, series, runs.iter().map(Vec::len).sum());
     // An empty series carries the legend entry, so every series is listed even with no points.
     let mut label = series.label.clone();
     if *skipped > 0 {
@@ -467,6 +558,33 @@ where
                 + DashedPathElement::new(vec![(0, 0), (24, 0)], dash, 4, line)
                 + marker::<DB, _>((12, 0), shape, r, color)
         }),
+    };
+    Ok(())
+}
+
+/// Draws the `i`-th series (its colour and marker shape follow from `i`).
+fn draw_series<'a, DB, X, Y>(
+    ctx: &mut XyContext<'a, DB, X, Y>,
+    i: usize,
+    series: &Series,
+    (runs, _): &SeriesRuns,
+) -> DrawResult
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64, FormatOption = DefaultFormatting>,
+    Y: Ranged<ValueType = f64, FormatOption = DefaultFormatting>,
+{
+    let Look {
+        color,
+        shape,
+        radius,
+        line,
+        dashed,
+    } = look(i, series, runs.iter().map(Vec::len).sum());
+    let (draw_line, draw_points) = match series.style {
+        SeriesStyle::Line => (true, false),
+        SeriesStyle::Points => (false, true),
+        SeriesStyle::LineAndPoints => (true, true),
     };
 
     for run in runs {
@@ -558,6 +676,52 @@ mod tests {
         ];
         let svg = check_files(&draw_chart(&chart, &dir.join("load")).unwrap());
         assert!(svg.contains("config 11") && svg.contains("SLO 20 s") && svg.contains("capacity"));
+        clean_up(&dir);
+    }
+
+    /// Lines crossing every corner (a timeline) put the legend in a column right of the plot, so
+    /// it covers no data: the legend's text starts right of every drawn point. A chart with a free
+    /// corner keeps its legend there.
+    #[test]
+    fn a_legend_that_would_cover_data_in_every_corner_moves_right_of_the_plot() {
+        let flat =
+            |label: &str, y: f64| Series::new(label, (0..50).map(|i| (f64::from(i), y)).collect(), SeriesStyle::Line);
+        let crowded = Chart {
+            title: "replicas".into(),
+            series: vec![flat("ready", 2.0), flat("draining", 0.0)],
+            ..Chart::default()
+        };
+        let plan = XyPlan::new(&crowded);
+        // 34 + 24 + ceil(8 chars × 0.6 × 16 px = 76.8) + 8 = 143 px.
+        assert_eq!(plan.legend_column_px, 143);
+        let free = Chart {
+            series: vec![Series::new(
+                "rising",
+                (0..50).map(|i| (f64::from(i), f64::from(i))).collect(),
+                SeriesStyle::Line,
+            )],
+            ..Chart::default()
+        };
+        assert_eq!(
+            XyPlan::new(&free).legend_column_px,
+            0,
+            "a free corner keeps the legend inside"
+        );
+
+        let dir = temp_dir("legend-column");
+        let svg = check_files(&draw_chart(&crowded, &dir.join("t")).unwrap());
+        let x_of = |text: &str| -> f64 {
+            let at = svg
+                .find(&format!(">\n{text}\n</text>"))
+                .unwrap_or_else(|| panic!("no {text}"));
+            let tag = &svg[svg[..at].rfind("<text").unwrap()..at];
+            let x = tag.split("x=\"").nth(1).unwrap().split('"').next().unwrap();
+            x.parse().unwrap()
+        };
+        // The plot's right edge: WIDTH − the column − the plot's margin 20.
+        let plot_right = f64::from(WIDTH - 20 - plan.legend_column_px);
+        assert!(x_of("ready") > plot_right && x_of("draining") > plot_right);
+        assert!(x_of("draining") < f64::from(WIDTH), "the legend stays inside the image");
         clean_up(&dir);
     }
 }

@@ -699,3 +699,26 @@ fn sjf_on_a_traces_predicted_output_orders_by_the_prediction() {
     let order: Vec<u32> = rows.iter().map(|x| x.output_tokens).collect();
     assert_eq!(order, [20, 400, 10, 5]);
 }
+
+/// The summary counts the preemptions made for a higher class among all preemptions: with
+/// `priority_preemption` some are, never more than all of them; without it none is, and the key
+/// stays out of the JSON.
+#[test]
+fn the_summary_counts_preemptions_for_a_higher_class() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/serving-sjf-priority.toml"))
+            .unwrap();
+    let with = run(&text);
+    conserves(&with, "priority preemption");
+    let p = with.preemption.for_higher_class;
+    println!("for a higher class: {p} of {} preemptions", with.requests.preempted);
+    assert!(
+        p > 0 && p <= with.requests.preempted,
+        "{p} of {}",
+        with.requests.preempted
+    );
+    assert!(serde_json::to_string(&with).unwrap().contains("\"for_higher_class\""));
+    let without = run(&text.replace("priority_preemption = true", "priority_preemption = false"));
+    assert_eq!(without.preemption.for_higher_class, 0);
+    assert!(!serde_json::to_string(&without).unwrap().contains("for_higher_class"));
+}

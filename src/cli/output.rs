@@ -364,7 +364,7 @@ fn print_figures(r: &RunResult) {
     );
     let c = &r.requests;
     println!(
-        "requests     {} arrived, {} completed, {} dropped, {} rejected, {}{}{} preemptions ({:.3} s of recompute and swap)",
+        "requests     {} arrived, {} completed, {} dropped, {} rejected, {}{}{} preemptions{} ({:.3} s of recompute and swap)",
         c.arrived,
         c.completed,
         c.dropped,
@@ -376,6 +376,10 @@ fn print_figures(r: &RunResult) {
             String::new()
         },
         c.preempted,
+        match r.preemption.for_higher_class {
+            0 => String::new(),
+            n => format!(", {n} of them for a higher class"),
+        },
         r.preemption.total_s
     );
     println!(

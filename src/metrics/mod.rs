@@ -443,6 +443,10 @@ pub struct PreemptionCost {
     pub swap_s: f64,
     /// recompute_s + swap_s.
     pub total_s: f64,
+    /// Preemptions made to admit a request of a higher class (`serving.priority_preemption`),
+    /// among all of them (`requests.preempted`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub for_higher_class: u64,
 }
 
 /// Latency and SLO attainment of one workload class.

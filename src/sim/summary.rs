@@ -312,6 +312,7 @@ impl Simulation {
             p.recompute_s += r.stats.recompute_ns * 1e-9;
             p.swap_bytes += r.stats.swap_bytes;
             p.swap_s += r.stats.swap_ns * 1e-9;
+            p.for_higher_class += r.stats.priority_preemptions;
         }
         p.total_s = p.recompute_s + p.swap_s;
         p

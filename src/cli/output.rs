@@ -309,6 +309,26 @@ fn print_multimodal(r: &RunResult) {
     }
 }
 
+/// The cost of each part of `[fleet.purchase]` and the SLO minutes lost, when bought so.
+fn print_purchase(r: &RunResult) {
+    if let Some(p) = &r.purchase {
+        let lost = match (p.slo_minutes_lost, p.slo_target) {
+            (Some(m), Some(t)) => format!("; SLO minutes lost {m:.1} (windows below {t} within the SLO)"),
+            _ => String::new(),
+        };
+        println!(
+            "purchase     reserved {} replicas ${:.2} ({:.2} instance-h), on demand ${:.2} ({:.2}), spot ${:.2} ({:.2}){lost}",
+            p.reserved_replicas,
+            p.reserved_usd,
+            p.reserved_instance_h,
+            p.on_demand_usd,
+            p.on_demand_instance_h,
+            p.spot_usd,
+            p.spot_instance_h
+        );
+    }
+}
+
 fn print_figures(r: &RunResult) {
     println!(
         "throughput   {:.1} output tok/s, {:.1} total tok/s, {:.3} req/s",
@@ -319,6 +339,7 @@ fn print_figures(r: &RunResult) {
             "cost         ${:.4} per M output tokens, ${:.4} per M total tokens, ${:.4} in all (${:.2}/h)",
             r.cost.usd_per_mtok_output, r.cost.usd_per_mtok_total, r.cost.usd_total, r.cost.usd_per_hour
         );
+        print_purchase(r);
         println!(
             "energy       {:.4} J per output token, {:.0} W on average",
             r.energy.j_per_output_token, r.energy.avg_power_w

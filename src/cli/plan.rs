@@ -18,6 +18,16 @@ pub fn run(file: &Path, json: bool, out: Option<&Path>, resume: bool) -> Result<
             "needs --out DIR, the output directory of the interrupted plan (its probes/ folder holds the finished probes)",
         ));
     }
+    if p.horizon.is_some() {
+        if resume {
+            return Err(Error::input(
+                "--resume",
+                "",
+                "is for the peak-hour search's probe records; a plan with [horizon] keeps none (run it again)",
+            ));
+        }
+        return run_horizon(&p, file, json, out);
+    }
     interrupt::install()?;
     let records = match out {
         Some(dir) => {
@@ -80,6 +90,66 @@ pub fn run(file: &Path, json: bool, out: Option<&Path>, resume: bool) -> Result<
                 dir.join("plots").display()
             );
         }
+    }
+    Ok(())
+}
+
+/// A plan with `[horizon]`: the purchase mix over the horizon (`plan::horizon`).
+fn run_horizon(p: &plan::Plan, file: &Path, json: bool, out: Option<&Path>) -> Result<()> {
+    let r = plan::horizon::run(p)?;
+    if let Some(dir) = out {
+        ensure_out_dir(dir)?;
+        let command = format!("codesim plan {} --out {}", file.display(), dir.display());
+        codesim::report::plan_horizon::write_all(dir, &r, &command)?;
+    }
+    if json {
+        println!("{}", serde_json::to_string(&r).expect("a horizon report serialises"));
+        return Ok(());
+    }
+    println!(
+        "{}: {} over {} h; SLO {} (budget {} SLO minutes lost)",
+        r.name,
+        r.demand,
+        fmt(r.hours),
+        r.slo,
+        fmt(r.slo_minutes_budget)
+    );
+    let line = |what: &str, best: Option<&str>, t: Option<&plan::horizon::Trial>| match (best, t) {
+        (Some(b), Some(t)) => println!(
+            "{what}: {b} — {} = {}, {} reserved, spot share {}: reserved ${:.2} + on demand ${:.2} + spot ${:.2} = ${:.2}, {:.1} SLO minutes lost",
+            r.target_key,
+            fmt(t.target),
+            t.reserved,
+            fmt(t.spot_share),
+            t.reserved_usd,
+            t.on_demand_usd,
+            t.spot_usd,
+            t.total_usd,
+            t.slo_minutes_lost
+        ),
+        _ => println!("{what}: no candidate within the budget"),
+    };
+    let best = r.base.best();
+    line(
+        "best",
+        best.map(|c| c.name.as_str()),
+        best.and_then(|c| c.chosen.as_ref()),
+    );
+    for w in &r.whatifs {
+        line(
+            &format!("what-if {}", w.case.name),
+            w.best.as_deref(),
+            w.chosen.as_ref(),
+        );
+    }
+    println!("{} simulations", r.simulations);
+    if let Some(dir) = out {
+        println!(
+            "wrote {}, {} and {}",
+            dir.join("plan-horizon.md").display(),
+            dir.join("plan-horizon.html").display(),
+            dir.join("plan-horizon.json").display()
+        );
     }
     Ok(())
 }

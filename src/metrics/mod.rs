@@ -7,6 +7,7 @@ pub mod accounting;
 pub mod attribution;
 mod features;
 pub mod pricing;
+pub mod purchase;
 pub mod sessions;
 pub mod sketch;
 pub mod slo;
@@ -423,6 +424,9 @@ pub struct RunResult {
     /// Which part of the latency dominates the slowest 1 % of requests (`metrics::attribution`).
     #[serde(default)]
     pub attribution: attribution::AttributionSummary,
+    /// The cost of each part of `[fleet.purchase]` and the SLO minutes lost (None without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchase: Option<purchase::PurchaseResult>,
     /// Invariant violations found by the audit (`RunOptions::audit`); empty when it is off.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audit: Vec<String>,

@@ -30,6 +30,11 @@ pub struct WindowRow {
     pub slo_attainment: Option<f64>,
     /// What the instances in service cost per hour during the window (time-weighted).
     pub usd_per_hour: f64,
+    /// With `[fleet.purchase]`: what the window cost, USD, reserved / on demand / spot.
+    pub part_usd: Option<[f64; 3]>,
+    /// With `[fleet.purchase]` and an SLO: the window's width, minutes, if its SLO attainment
+    /// fell below the target, else 0.
+    pub slo_minutes_lost: Option<f64>,
 }
 
 /// What the replicas look like when a window closes.
@@ -58,6 +63,9 @@ pub struct Windows {
     usd_ns: f64,
     last_ns: u64,
     pub usd_per_hour: f64,
+    /// `[fleet.purchase]`: each part's $/hour, and its ∫ $/hour dt over the open window.
+    part_usd_per_hour: Option<[f64; 3]>,
+    part_usd_ns: [f64; 3],
     pub rows: Vec<WindowRow>,
 }
 
@@ -75,6 +83,8 @@ impl Windows {
             usd_ns: 0.0,
             last_ns: 0,
             usd_per_hour,
+            part_usd_per_hour: None,
+            part_usd_ns: [0.0; 3],
             rows: Vec::new(),
         }
     }
@@ -102,10 +112,24 @@ impl Windows {
         self.usd_per_hour = usd_per_hour;
     }
 
+    /// The prices change at `now_ns`, part by part (`[fleet.purchase]`): the total and each of
+    /// reserved, on demand and spot.
+    pub fn set_part_prices(&mut self, now_ns: u64, usd_per_hour: f64, parts: [f64; 3]) {
+        self.accrue(now_ns);
+        self.usd_per_hour = usd_per_hour;
+        self.part_usd_per_hour = Some(parts);
+    }
+
     fn accrue(&mut self, now_ns: u64) {
         let t = now_ns.min(self.end_ns);
         if t > self.last_ns {
-            self.usd_ns += self.usd_per_hour * (t - self.last_ns) as f64;
+            let dt = (t - self.last_ns) as f64;
+            self.usd_ns += self.usd_per_hour * dt;
+            if let Some(p) = self.part_usd_per_hour {
+                for (acc, usd) in self.part_usd_ns.iter_mut().zip(p) {
+                    *acc += usd * dt;
+                }
+            }
             self.last_ns = t;
         }
     }
@@ -137,7 +161,10 @@ impl Windows {
             } else {
                 self.usd_per_hour
             },
+            part_usd: self.part_usd_per_hour.map(|_| self.part_usd_ns.map(|x| x / 3600e9)),
+            slo_minutes_lost: None,
         });
+        self.part_usd_ns = [0.0; 3];
         self.arrivals = 0;
         self.completions = 0;
         self.met = 0;
@@ -198,6 +225,22 @@ pub fn windows_docs() -> super::table::Docs {
             "usd_per_hour",
             "what the instances provisioned (serving, starting or draining) cost per hour during the window, time-weighted",
         ),
+        (
+            "reserved_usd",
+            "[fleet.purchase] only: what the reserved base cost in the window, USD (paid whether it served or not)",
+        ),
+        (
+            "on_demand_usd",
+            "[fleet.purchase] only: what the on-demand replicas provisioned cost in the window, USD",
+        ),
+        (
+            "spot_usd",
+            "[fleet.purchase] only: what the spot replicas provisioned cost in the window, USD",
+        ),
+        (
+            "slo_minutes_lost",
+            "[fleet.purchase] only: the window's width in minutes if its SLO attainment fell below the SLO's percentile / 100, else 0 (null: no SLO)",
+        ),
     ]
     .into_iter()
     .map(|(c, d)| (c.to_string(), d.to_string()))
@@ -215,7 +258,7 @@ pub fn windows_frame(rows: &[WindowRow]) -> Result<DataFrame, PolarsError> {
     let opt = |name: &str, f: &dyn Fn(&WindowRow) -> Option<f64>| {
         Column::new(name.into(), rows.iter().map(f).collect::<Vec<Option<f64>>>())
     };
-    let columns = vec![
+    let mut columns = vec![
         f64s("start_s", &|r| r.start_s),
         f64s("end_s", &|r| r.end_s),
         u64s("arrivals", &|r| r.arrivals),
@@ -232,6 +275,12 @@ pub fn windows_frame(rows: &[WindowRow]) -> Result<DataFrame, PolarsError> {
         opt("slo_attainment", &|r| r.slo_attainment),
         f64s("usd_per_hour", &|r| r.usd_per_hour),
     ];
+    if rows.first().is_some_and(|r| r.part_usd.is_some()) {
+        for (k, name) in ["reserved_usd", "on_demand_usd", "spot_usd"].into_iter().enumerate() {
+            columns.push(f64s(name, &|r| r.part_usd.map_or(0.0, |p| p[k])));
+        }
+        columns.push(opt("slo_minutes_lost", &|r| r.slo_minutes_lost));
+    }
     DataFrame::new(rows.len(), columns)
 }
 
@@ -245,6 +294,13 @@ mod tests {
         let df = windows_frame(&[WindowRow::default()]).unwrap();
         let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
         let described: Vec<String> = windows_docs().into_iter().map(|(c, _)| c).collect();
+        assert_eq!(names, described[..names.len()]);
+        let bought = WindowRow {
+            part_usd: Some([0.0; 3]),
+            ..WindowRow::default()
+        };
+        let df = windows_frame(&[bought]).unwrap();
+        let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
         assert_eq!(names, described);
     }
 

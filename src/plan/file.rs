@@ -35,6 +35,9 @@ struct PlanFile {
     pricing: Pricing,
     #[serde(default, rename = "whatif")]
     whatifs: Vec<WhatIfFile>,
+    /// `[horizon]`: plan the purchase mix over a horizon (`plan/horizon/`).
+    #[serde(default)]
+    horizon: Option<super::horizon::HorizonFile>,
 }
 
 fn default_seed() -> u64 {
@@ -85,7 +88,7 @@ pub fn load_str(text: &str, path: &Path) -> Result<Plan> {
     let f: PlanFile = parse_toml(text, path)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
 
-    check_traffic(&f.demand, path)?;
+    check_traffic(&f.demand, f.horizon.is_some(), path)?;
     let verify_seed = check_seeds(&f, path)?;
     check_requests(&f.demand, path)?;
     let mut demand = f.demand.clone();
@@ -95,6 +98,10 @@ pub fn load_str(text: &str, path: &Path) -> Result<Plan> {
     }
 
     let slo = parse_slo(&f.slo, path)?;
+    let horizon = match &f.horizon {
+        Some(h) => Some(super::horizon::resolve(h, &demand, &slo, path)?),
+        None => None,
+    };
     if f.candidates.is_empty() {
         return Err(Error::input(
             path,
@@ -130,6 +137,7 @@ pub fn load_str(text: &str, path: &Path) -> Result<Plan> {
         candidates,
         pricing: f.pricing.clone(),
         whatifs,
+        horizon,
     };
     check_candidates(&plan)?;
     check_whatif_names(&plan, path)?;
@@ -188,9 +196,9 @@ fn check_whatif_names(plan: &Plan, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The demand gives its traffic one way (a trace, or a rate with lengths and a request count),
-/// with positive rates and a daily profile of 24 hours.
-fn check_traffic(d: &Demand, path: &Path) -> Result<()> {
+/// The demand gives its traffic one way (a trace, or a rate with lengths and a request count:
+/// over a `horizon`, the horizon bounds the run instead), with positive rates and a daily profile of 24 hours.
+fn check_traffic(d: &Demand, horizon: bool, path: &Path) -> Result<()> {
     match (&d.trace, d.rate_per_s) {
         (Some(_), Some(_)) if d.rate_scale.is_some() => {
             return Err(Error::input(
@@ -224,7 +232,7 @@ fn check_traffic(d: &Demand, path: &Path) -> Result<()> {
                 "a rate needs `input` and `output` length specs, e.g. input = { kind = \"lognormal\", mean = 1000.0, cv = 1.0, max = 8000 }",
             ));
         }
-        (None, Some(_)) if d.requests.is_none() => {
+        (None, Some(_)) if d.requests.is_none() && !horizon => {
             return Err(Error::input(
                 path,
                 "demand.requests",

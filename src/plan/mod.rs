@@ -56,6 +56,7 @@
 //! in parallel and results do not depend on the number of threads.
 
 mod file;
+pub mod horizon;
 mod probe;
 mod record;
 mod run;
@@ -272,6 +273,8 @@ pub struct Plan {
     pub candidates: Vec<Candidate>,
     pub pricing: Pricing,
     pub whatifs: Vec<Variation>,
+    /// `[horizon]`: the purchase mix over a horizon instead of the peak-hour search.
+    pub horizon: Option<horizon::Horizon>,
 }
 
 /// The most units a candidate may try unless it says otherwise.

@@ -27,6 +27,9 @@ pub struct FleetSection {
     pub spot: Option<super::failures::SpotSection>,
     #[serde(default)]
     pub on_loss: Option<super::failures::OnLoss>,
+    /// `[fleet.purchase]`: a reserved base, on-demand and spot replicas (`purchase.rs`).
+    #[serde(default)]
+    pub purchase: Option<super::purchase::PurchaseSection>,
 }
 
 /// `[fleet]` resolved.
@@ -37,6 +40,8 @@ pub struct Fleet {
     pub autoscale: Option<super::autoscale::Autoscale>,
     /// None: no instance fails or is reclaimed.
     pub losses: Option<super::failures::Losses>,
+    /// None: every replica at the scenario's pricing.
+    pub purchase: Option<super::purchase::Purchase>,
 }
 
 /// The fleet of a run that has `[fleet]` or `[workload.profile]`; `None` otherwise (then the
@@ -69,8 +74,19 @@ pub(super) fn resolve(
             DEFAULT_WINDOW_S
         }
     };
-    let autoscale = match f.and_then(|f| f.autoscale.as_ref()) {
+    let mut autoscale = match f.and_then(|f| f.autoscale.as_ref()) {
         Some(a) => Some(super::autoscale::resolve(a, cx, path, notes)?),
+        None => None,
+    };
+    let purchase = match f.and_then(|f| f.purchase.as_ref()) {
+        Some(p) => Some(super::purchase::resolve(
+            p,
+            autoscale.as_mut(),
+            cx.initial_replicas,
+            cx.instance,
+            path,
+            notes,
+        )?),
         None => None,
     };
     if cx.lora && f.is_some_and(|f| f.failures.is_some() || f.spot.is_some()) {
@@ -93,5 +109,6 @@ pub(super) fn resolve(
         window_ns: (window_s * 1e9).round() as u64,
         autoscale,
         losses,
+        purchase,
     }))
 }

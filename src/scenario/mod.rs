@@ -15,6 +15,7 @@ pub mod kv_offload;
 pub mod limits;
 pub mod lora;
 pub mod multimodal;
+pub mod purchase;
 mod resolve;
 
 pub use file::{

@@ -45,6 +45,8 @@ pub(super) struct Autoscaler {
     pub(super) generation: Vec<u32>,
     /// Failures and spot reclaims (`[fleet.failures]`, `[fleet.spot]`).
     pub(super) losses: Option<super::losses::LossState>,
+    /// `[fleet.purchase]`: the reserved base, on-demand and spot parts (`purchase.rs`).
+    pub(super) purchase: Option<super::purchase::PurchaseState>,
     /// Ready replicas in index order: what the router sees.
     pub ready: Vec<u32>,
     pub starting: u32,
@@ -115,8 +117,14 @@ impl Autoscaler {
             };
             super::losses::LossState::new(l, instances, n, sc.seed)
         });
+        let purchase = sc
+            .fleet
+            .as_ref()
+            .and_then(|f| f.purchase)
+            .map(|p| super::purchase::PurchaseState::new(p, initial as u32));
         Some(Autoscaler {
             losses,
+            purchase,
             life,
             generation: vec![0; n],
             ready: (0..initial as u32).collect(),
@@ -143,21 +151,39 @@ impl Autoscaler {
 
     /// Instances the provisioned replicas occupy.
     pub fn instances(&self) -> u32 {
-        let (n, ranks, per) = (self.provisioned(), self.ranks_per_replica, self.ranks_per_instance);
-        if ranks >= per {
-            n * ranks.div_ceil(per)
-        } else {
-            n.div_ceil(per / ranks)
+        let (ranks, per) = (self.ranks_per_replica, self.ranks_per_instance);
+        match &self.purchase {
+            None => super::purchase::pack(self.provisioned(), ranks, per),
+            Some(p) => p.instances(ranks, per).iter().sum(),
         }
     }
 
     pub fn usd_per_hour(&self) -> f64 {
-        self.instances() as f64 * self.usd_per_instance_hour
+        match &self.purchase {
+            None => self.instances() as f64 * self.usd_per_instance_hour,
+            Some(p) => p
+                .usd_per_hour(p.instances(self.ranks_per_replica, self.ranks_per_instance))
+                .iter()
+                .sum(),
+        }
+    }
+
+    /// Each part's price per hour now (`[fleet.purchase]` only).
+    pub(super) fn part_usd_per_hour(&self) -> Option<[f64; 3]> {
+        let p = self.purchase.as_ref()?;
+        Some(p.usd_per_hour(p.instances(self.ranks_per_replica, self.ranks_per_instance)))
     }
 
     fn accrue(&mut self, now_ns: u64) {
         if now_ns > self.last_ns {
-            self.instance_ns += self.instances() as u128 * (now_ns - self.last_ns) as u128;
+            let dt = (now_ns - self.last_ns) as u128;
+            self.instance_ns += self.instances() as u128 * dt;
+            if let Some(p) = self.purchase.as_mut() {
+                let n = p.instances(self.ranks_per_replica, self.ranks_per_instance);
+                for (acc, m) in p.part_ns.iter_mut().zip(n) {
+                    *acc += m as u128 * dt;
+                }
+            }
             self.last_ns = now_ns;
         }
     }
@@ -208,6 +234,9 @@ impl FleetState {
     pub(super) fn set_life(&mut self, now_ns: u64, i: usize, to: Life) {
         let s = self.scaler.as_mut().expect("autoscaling");
         s.accrue(now_ns);
+        if let Some(p) = s.purchase.as_mut() {
+            p.moved(i as u32, s.life[i] != Life::Off, to != Life::Off);
+        }
         match s.life[i] {
             Life::Starting => s.starting -= 1,
             Life::Draining => s.draining -= 1,
@@ -236,7 +265,10 @@ impl FleetState {
         s.life[i] = to;
         s.peak = s.peak.max(s.provisioned());
         let usd = s.usd_per_hour();
-        self.windows.set_price(now_ns, usd);
+        match s.part_usd_per_hour() {
+            None => self.windows.set_price(now_ns, usd),
+            Some(parts) => self.windows.set_part_prices(now_ns, usd, parts),
+        }
     }
 }
 
@@ -404,6 +436,7 @@ impl Simulation {
                 .ready
                 .iter()
                 .rev()
+                .filter(|&&i| s.may_drain(i))
                 .min_by_key(|&&i| self.cluster.replicas[i as usize].load().outstanding_requests)
             else {
                 return;

@@ -18,6 +18,8 @@ pub(super) struct FleetState {
     pub instance_s: Option<f64>,
     /// The first window that ended with a backlog longer than itself, once the run ended.
     pub backlog: Option<WindowBacklog>,
+    /// The purchase mix's figures, once the run ended (`[fleet.purchase]` only).
+    pub purchase: Option<crate::metrics::purchase::PurchaseResult>,
 }
 
 /// A window at whose end more requests waited for a batch slot than the fleet completed in the
@@ -60,11 +62,16 @@ impl FleetState {
             Some(s) => s.usd_per_hour(),
             None => fleet_usd_per_hour(sc, &cluster.pool_instances),
         };
+        let mut windows = Windows::new(f.window_ns, usd_per_hour);
+        if let Some(parts) = scaler.as_ref().and_then(|s| s.part_usd_per_hour()) {
+            windows.set_part_prices(0, usd_per_hour, parts);
+        }
         Some(FleetState {
-            windows: Windows::new(f.window_ns, usd_per_hour),
+            windows,
             scaler,
             instance_s: None,
             backlog: None,
+            purchase: None,
         })
     }
 
@@ -148,7 +155,12 @@ impl Simulation {
         if let Some(b) = &f.backlog {
             self.notes.push(b.note());
         }
-        std::mem::take(&mut f.windows.rows)
+        let mut rows = std::mem::take(&mut f.windows.rows);
+        let purchase = self.purchase_finish(&mut rows);
+        if let Some(f) = self.fleet.as_mut() {
+            f.purchase = purchase;
+        }
+        rows
     }
 
     /// Instances each pool is paid for over the run: as built, or, autoscaling, the mean

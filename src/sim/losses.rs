@@ -72,13 +72,16 @@ impl Simulation {
 
     /// Replica `i` became ready: its failure and its reclaim are drawn.
     pub(super) fn arm_losses(&mut self, now: SimTime, i: usize) {
-        let Some(generation) = self.scaler().map(|s| s.generation[i]) else {
+        let Some((generation, spot)) = self.scaler().map(|s| (s.generation[i], s.reclaimable(i as u32))) else {
             return;
         };
         let Some(l) = self.losses() else {
             return;
         };
         let (fail, reclaim) = (l.spec.failures_per_instance_ns, l.spec.reclaims_per_instance_ns);
+        // Without a purchase mix every replica is reclaimable; with one, only the spot ones (and
+        // no draw is made for the others).
+        let reclaim = if spot { reclaim } else { 0.0 };
         let (fail, reclaim) = (l.draw_ns(fail), l.draw_ns(reclaim));
         let rid = ReplicaId(i as u32);
         if let Some(d) = fail {

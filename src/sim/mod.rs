@@ -14,6 +14,7 @@ mod kv_offload;
 mod lora;
 mod losses;
 mod multimodal;
+mod purchase;
 mod record;
 mod sessions;
 mod summary;

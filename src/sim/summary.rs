@@ -93,6 +93,7 @@ impl Simulation {
             multimodal: super::multimodal::multimodal_result(&self.sc, &self.cluster.replicas),
             infrastructure: self.infrastructure(frontend_usd_per_hour),
             pricing: priced,
+            purchase: self.fleet.as_ref().and_then(|f| f.purchase),
             audit: Vec::new(),
             windows: Vec::new(),
         }
@@ -117,13 +118,18 @@ impl Simulation {
                 // A pipeline lane's step is one stage's time on each of the pp stages.
                 let stage_chips = chips_per_replica / pool.pp.max(1) as f64;
                 let util = self.front.hosts.get(pi).map_or(0.0, |h| h.mean_utilisation(span_ns));
+                let purchased = self.fleet.as_ref().and_then(|f| f.purchase).filter(|_| pi == 0);
                 PoolUsage {
                     instances: pool_instances[pi],
-                    // Validated when the scenario was resolved.
-                    usd_per_instance_hour: infra
-                        .pricing
-                        .usd_per_hour(&hw.instance, &self.sc.file, "infrastructure.pricing")
-                        .unwrap_or(hw.instance.price.on_demand_usd_per_hour),
+                    // Validated when the scenario was resolved; with a purchase mix, its total
+                    // over the instance-hours (the mix's blended price).
+                    usd_per_instance_hour: match purchased {
+                        Some(p) => blended(p.total_usd, pool_instances[pi] * span_s / 3600.0),
+                        None => infra
+                            .pricing
+                            .usd_per_hour(&hw.instance, &self.sc.file, "infrastructure.pricing")
+                            .unwrap_or(hw.instance.price.on_demand_usd_per_hour),
+                    },
                     chips_per_instance: hw.instance.chips as f64,
                     chip_idle_w: hw.chip.idle_w,
                     chip_tdp_w: hw.chip.tdp_w,
@@ -353,6 +359,11 @@ impl Simulation {
 
 /// The run's cost at the scenario's pricing: the rental figures, or under `own` the owned ones
 /// (validated when the scenario was resolved: every pool has ownership figures).
+/// A total's price per instance-hour (0 over no instance-hours).
+fn blended(usd: f64, instance_h: f64) -> f64 {
+    if instance_h > 0.0 { usd / instance_h } else { 0.0 }
+}
+
 fn headline_cost(p: &PricingResult, mode: PricingMode, rented: crate::metrics::Cost) -> crate::metrics::Cost {
     match (mode, &p.own) {
         (PricingMode::Own, Some(o)) => crate::metrics::Cost {

@@ -183,4 +183,17 @@ fn bad_purchase_input_names_the_key() {
     let e = err(&format!("{FLEET}[fleet.purchase]\nreserved = 0\n")
         .replace("[slo]", "arrival = { kind = \"poisson\", rate_per_s = 1.0 }\n[slo]"));
     assert!(e.contains("fleet.purchase") && e.contains("[fleet.autoscale]"), "{e}");
+    // The mix prices the fleet: another pricing with it would be ignored, so it is refused.
+    for mode in ["own", "reserved", "spot"] {
+        let e = err(&format!(
+            "{}\n[infrastructure]\npricing = \"{mode}\"\n",
+            scaled("reserved = 1")
+        ));
+        assert!(
+            e.contains("infrastructure.pricing")
+                && e.contains(&format!("\"{mode}\""))
+                && e.contains("[fleet.purchase]"),
+            "{e}"
+        );
+    }
 }

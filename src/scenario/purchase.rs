@@ -130,7 +130,7 @@ pub(super) fn resolve(
         a.min_replicas = reserved;
     }
     notes.push(format!(
-        "purchase: replicas 0..{reserved} reserved at ${reserved_usd_per_hour}/instance-hour, paid for the whole run; above them, replica {reserved} + j is spot at ${spot_usd_per_hour}/h when floor((j+1)·{spot_share}) > floor(j·{spot_share}) (an exact share by index), else on demand at ${}/h; spot and on-demand replicas pack into instances of their own kind; this mix replaces infrastructure.pricing for the pool",
+        "purchase: replicas 0..{reserved} reserved at ${reserved_usd_per_hour}/instance-hour, paid for the whole run; above them, replica {reserved} + j is spot at ${spot_usd_per_hour}/h when floor((j+1)·{spot_share}) > floor(j·{spot_share}) (an exact share by index), else on demand at ${}/h; spot and on-demand replicas pack into instances of their own kind; this mix prices the pool",
         instance.price.on_demand_usd_per_hour
     ));
     Ok(Purchase {

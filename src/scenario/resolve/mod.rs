@@ -48,6 +48,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     let client_rtt = sessions::client_rtt(&f, path, &mut notes)?;
     let scaling = autoscale_context(&f, &catalog, &pools, profile.is_some());
     let fleet = super::fleet::resolve(f.fleet.as_ref(), profile.as_ref(), &scaling, path, &mut notes)?;
+    refuse_pricing_with_purchase(&f, fleet.as_ref(), path)?;
     let gateway = super::gateway::resolve(
         f.gateway.as_ref(),
         &classes,
@@ -361,5 +362,27 @@ fn at_least_one(file: &Path, key: &str, v: u64) -> Result<()> {
         Ok(())
     } else {
         Err(Error::input(file, key, "must be at least 1, got 0"))
+    }
+}
+
+/// A purchase mix prices the fleet itself: another `infrastructure.pricing` with it would be
+/// silently ignored, so it is refused.
+fn refuse_pricing_with_purchase(f: &ScenarioFile, fleet: Option<&super::fleet::Fleet>, path: &Path) -> Result<()> {
+    if fleet.is_some_and(|fl| fl.purchase.is_some()) && f.infrastructure.pricing != infra::PricingMode::OnDemand {
+        Err(Error::input(
+            path,
+            "infrastructure.pricing",
+            format!(
+                "is \"{}\" with [fleet.purchase], whose reserved, on-demand and spot parts price the fleet; accepted: leave infrastructure.pricing unset (on-demand) with a purchase mix, or remove [fleet.purchase]",
+                match f.infrastructure.pricing {
+                    infra::PricingMode::OnDemand => "on-demand",
+                    infra::PricingMode::Reserved => "reserved",
+                    infra::PricingMode::Spot => "spot",
+                    infra::PricingMode::Own => "own",
+                }
+            ),
+        ))
+    } else {
+        Ok(())
     }
 }

@@ -39,6 +39,10 @@ pub enum Stream {
     FleetLosses,
     /// Which requests carry images (`workload.multimodal.share`).
     Images,
+    /// A tenant's inter-arrival times (`[[workload.tenants]]`), by tenant index.
+    TenantArrivals(u32),
+    /// A tenant's prompt and output lengths, by tenant index.
+    TenantLengths(u32),
 }
 
 impl Stream {
@@ -60,6 +64,8 @@ impl Stream {
             Stream::ClientRtt => run_seed ^ 0xC11E_A77B_000A,
             Stream::FleetLosses => run_seed ^ 0xF1EE_7105_0009,
             Stream::Images => run_seed ^ 0x1A6E_5000_0009,
+            Stream::TenantArrivals(t) => run_seed ^ mix64(t as u64) ^ 0x7E4A_A771_000B,
+            Stream::TenantLengths(t) => run_seed ^ mix64(t as u64) ^ 0x7E4A_1E45_000C,
         }
     }
 
@@ -91,6 +97,11 @@ mod tests {
             Stream::Session(1),
             Stream::ClientRtt,
             Stream::FleetLosses,
+            Stream::Images,
+            Stream::TenantArrivals(0),
+            Stream::TenantArrivals(1),
+            Stream::TenantLengths(0),
+            Stream::TenantLengths(1),
         ];
         for seed in [0u64, 42, u64::MAX] {
             let mut seeds: Vec<u64> = all.iter().map(|s| s.seed(seed)).collect();

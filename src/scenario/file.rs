@@ -291,7 +291,10 @@ pub struct WorkloadSection {
     /// Requests to simulate. Default: the trace's rows (trace arrivals) or the batch (static).
     #[serde(default)]
     pub requests: Option<u64>,
-    pub arrival: ArrivalSpec,
+    /// Required, unless `[[workload.tenants]]` give each tenant its own (read it through
+    /// [`WorkloadSection::arrival`] once resolution has filled it in).
+    #[serde(default, rename = "arrival")]
+    pub arrival_spec: Option<ArrivalSpec>,
     /// Prompt lengths (not with trace arrivals, whose rows carry them).
     #[serde(default)]
     pub input: Option<LengthSpec>,
@@ -336,6 +339,20 @@ pub struct WorkloadSection {
     /// Requests carrying images (`scenario::multimodal`).
     #[serde(default)]
     pub multimodal: Option<super::multimodal::MultimodalSection>,
+    /// Traffic streams sharing the fleet, each with its own arrival process, lengths, priority
+    /// and SLO (`scenario::tenants`).
+    #[serde(default)]
+    pub tenants: Vec<super::tenants::TenantSection>,
+}
+
+/// What `arrival` reads when a file has none (refused at resolution unless tenants replace it).
+static NO_ARRIVAL: ArrivalSpec = ArrivalSpec::Offline {};
+
+impl WorkloadSection {
+    /// The arrival process: as written, or the tenants' merged stream once resolved.
+    pub fn arrival(&self) -> &ArrivalSpec {
+        self.arrival_spec.as_ref().unwrap_or(&NO_ARRIVAL)
+    }
 }
 
 /// A class of requests with its priority and SLOs.

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod lora;
 pub mod multimodal;
 mod resolve;
+pub mod tenants;
 
 pub use file::{
     ClassSection, DeploymentSection, DisaggregationSection, HardwareSection, ModelSection, PoolSection, ScenarioFile,
@@ -143,6 +144,8 @@ pub struct Scenario {
     pub fleet: Option<fleet::Fleet>,
     /// `[gateway]`, resolved (None: requests go straight to the router).
     pub gateway: Option<crate::serve::gateway::GatewaySpec>,
+    /// `[[workload.tenants]]`: one arrival stream per class (empty: the workload's one stream).
+    pub tenants: Vec<tenants::Tenant>,
 }
 
 impl Scenario {

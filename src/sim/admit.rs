@@ -9,6 +9,9 @@ use rand::RngExt;
 impl Simulation {
     /// Draws a request's class by the classes' shares (no draw with a single class).
     pub(super) fn draw_class(&mut self) -> usize {
+        if let Some(tenant) = self.tenant_class() {
+            return tenant;
+        }
         let classes = &self.sc.classes;
         if classes.len() <= 1 {
             return 0;

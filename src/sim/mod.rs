@@ -17,6 +17,7 @@ mod multimodal;
 mod record;
 mod sessions;
 mod summary;
+mod tenants;
 pub mod timeline;
 
 use crate::engine::{EventQueue, MAX_SIM_NS, MAX_SIM_S, SimTime};
@@ -143,6 +144,8 @@ pub struct Simulation {
     flow: Option<flow::Flow>,
     /// `[workload.sessions]`: multi-turn sessions (`sessions.rs`); the run's requests are turns.
     sessions: Option<crate::workload::sessions::Sessions>,
+    /// `[[workload.tenants]]`: their merged arrival streams and counts (`tenants.rs`).
+    tenants: Option<tenants::Tenants>,
 }
 
 /// Simulates a scenario to the end and summarises it.
@@ -230,6 +233,7 @@ impl Simulation {
             fleet,
             flow: sc.gateway.as_ref().map(|g| flow::Flow::new(g, n_replicas)),
             sessions,
+            tenants: tenants::Tenants::new(sc),
             sc: Scenario { requests, ..sc.clone() },
         };
         sim.autoscale_start();
@@ -343,7 +347,7 @@ impl Simulation {
             if self.cap.as_ref().is_some_and(ConcurrencyCap::holds_arrivals) {
                 return;
             }
-            let Some(nr) = self.generator.next_request() else {
+            let Some(nr) = self.next_generated() else {
                 return;
             };
             let now = self.queue.now();
@@ -487,6 +491,7 @@ impl Simulation {
                     self.cluster.replicas[0].kv_tokens()
                 ));
             }
+            self.tenant_turned_away(h.class);
             self.turned_away(now, h.client);
             return None;
         }
@@ -498,6 +503,7 @@ impl Simulation {
                     self.sc.scheduler.max_queue.unwrap_or(0)
                 ));
             }
+            self.tenant_turned_away(h.class);
             self.turned_away(now, h.client);
             return None;
         }

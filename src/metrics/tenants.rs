@@ -21,6 +21,8 @@ pub fn jain(xs: &[f64]) -> Option<f64> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TenantResult {
     pub name: String,
+    /// The model it calls (`[model] name` or a deployment group's `model`).
+    pub model: String,
     pub priority: u32,
     /// The tenant's mean rate, req/s: its `rate_per_s` times its profile's daily and weekly
     /// mean (spikes aside; `arrived` over the span counts them).

@@ -159,6 +159,10 @@ pub struct PoolSection {
     pub ep: Option<u32>,
     #[serde(default)]
     pub attention_dp: Option<u32>,
+    /// The model this group serves (a deployment group only): a preset name or a path, as
+    /// `[model] name`, at `[model]`'s dtypes. Default: `[model]`'s.
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

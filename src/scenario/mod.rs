@@ -49,6 +49,8 @@ pub struct Pool {
     pub ep: u32,
     /// Data-parallel attention, expert load balancing, all-to-all overlap.
     pub moe_layout: crate::perf::moe::MoeLayout,
+    /// The model this pool serves when a deployment group names its own (None: `[model]`).
+    pub model: Option<std::sync::Arc<ModelSpec>>,
 }
 
 impl Pool {

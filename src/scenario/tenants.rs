@@ -33,6 +33,10 @@ pub struct TenantSection {
     /// A time-varying rate (daily shape, spikes) as `[workload.profile]`, this tenant's only.
     #[serde(default)]
     pub profile: Option<ProfileSpec>,
+    /// The model the tenant calls: `[model] name` or a deployment group's `model`, as written.
+    /// Default: `[model]`'s.
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 /// A resolved tenant: its class is the tenant's index in `Scenario::tenants` (and in
@@ -51,4 +55,10 @@ pub struct Tenant {
     /// The mean offered rate over the tenant's arrivals, req/s: `rate_per_s`, times the
     /// profile's mean over its first week when it has one (spikes aside).
     pub rate_per_s: f64,
+    /// The model it calls (0: `[model]`; else a deployment group's, in order of first mention)
+    /// and its name.
+    pub model: usize,
+    pub model_name: String,
+    /// The pools serving that model, when the fleet serves several (empty: every entry pool).
+    pub pools: Vec<usize>,
 }

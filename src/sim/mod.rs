@@ -479,8 +479,8 @@ impl Simulation {
     fn route(&mut self, now: SimTime, h: frontend::Held) -> Option<RequestId> {
         let blocks = self.take_prompt_blocks(h.prefix, h.input);
         let (adapter, key) = self.adapter_and_key(&h);
-        let rid = self.pick_replica(key);
-        if !self.cluster.fits(self.sc.model.max_context, rid, h.input, h.max_tokens) {
+        let rid = self.pick_for(h.class, key);
+        if !self.cluster.fits(rid, h.input, h.max_tokens) {
             self.rec.counts.dropped += 1;
             if self.rec.counts.dropped == 1 {
                 self.notes.push(format!(
@@ -540,22 +540,6 @@ impl Simulation {
     fn turned_away(&mut self, now: SimTime, client: Option<u32>) {
         if let Some(c) = client {
             self.client_next(now, c);
-        }
-    }
-
-    /// Stores a new request in a free slot of the request table.
-    fn insert_request(&mut self, state: ReqState) -> RequestId {
-        match self.free_slots.pop() {
-            Some(slot) => {
-                let mut state = state;
-                state.takes_slot_of(&self.reqs[slot as usize]);
-                self.reqs[slot as usize] = state;
-                RequestId(slot)
-            }
-            None => {
-                self.reqs.push(state);
-                RequestId(self.reqs.len() as u32 - 1)
-            }
         }
     }
 

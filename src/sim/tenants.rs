@@ -1,13 +1,17 @@
 //! `[[workload.tenants]]` in the event loop: one generator per tenant, each drawing from its own
-//! random streams (`Stream::TenantArrivals(i)`, `Stream::TenantLengths(i)`, so adding a tenant
-//! shifts no other tenant's draws and none of the run's own), merged in time order (ties to the
-//! lower tenant index); each request's class is its tenant. Counts per tenant what arrived and
-//! what was turned away; the rest comes from the per-class records.
+//! random streams (`Stream::TenantArrivals`, `Stream::TenantLengths`, keyed by the tenant's
+//! name, so adding a tenant shifts no other tenant's draws and none of the run's own), merged in
+//! time order (ties to the lower tenant index); each request's class is its tenant. Counts per
+//! tenant what arrived and what was turned away; the rest comes from the per-class records. On
+//! a fleet of several models (`deployment.groups[].model`) a request is routed only among the
+//! lanes of the groups serving its tenant's model, by one router per model.
 
 use super::Simulation;
 use crate::metrics::tenants::{TenantResult, TenantsResult};
 use crate::rng::Stream;
 use crate::scenario::Scenario;
+use crate::serve::ReplicaId;
+use crate::serve::router::Router;
 use crate::workload::{Generator, LengthSampler, NewRequest};
 use std::collections::VecDeque;
 
@@ -19,6 +23,10 @@ pub(super) struct Tenants {
     drawn: VecDeque<usize>,
     arrived: Vec<u64>,
     turned_away: Vec<u64>,
+    /// Per model of a multi-model fleet: the lanes serving it and its router (empty: one model,
+    /// the run's router over every entry lane).
+    model_lanes: Vec<Vec<u32>>,
+    routers: Vec<Router>,
 }
 
 impl Tenants {
@@ -33,32 +41,41 @@ impl Tenants {
             .map(|(i, t)| {
                 let input = LengthSampler::new(&t.input, t.input_column.clone());
                 let output = LengthSampler::new(&t.output, t.output_column.clone());
-                let i = i as u32;
-                Generator::new(
-                    &t.arrival,
-                    input,
-                    output,
-                    sc.model.max_context,
-                    t.requests,
-                    sc.seed,
-                    None,
-                )
-                .with_rngs(
-                    Stream::TenantArrivals(i).rng(sc.seed),
-                    Stream::TenantLengths(i).rng(sc.seed),
-                )
-                .with_max_tokens(Some(t.max_tokens))
-                .with_profile(t.profile.as_ref())
+                let h = crate::hash::fnv1a(&t.name);
+                let ctx = lane_context_of(sc, i);
+                Generator::new(&t.arrival, input, output, ctx, t.requests, sc.seed, None)
+                    .with_rngs(
+                        Stream::TenantArrivals(h).rng(sc.seed),
+                        Stream::TenantLengths(h).rng(sc.seed),
+                    )
+                    .with_max_tokens(Some(t.max_tokens))
+                    .with_profile(t.profile.as_ref())
             })
             .collect();
         let heads = generators.iter_mut().map(Generator::next_request).collect();
         let n = sc.tenants.len();
+        let models = sc.tenants.iter().map(|t| t.model + 1).max().unwrap_or(0);
+        let multi = sc.tenants.iter().any(|t| !t.pools.is_empty());
+        let mut model_lanes = vec![Vec::new(); if multi { models } else { 0 }];
+        for t in sc.tenants.iter().filter(|t| !t.pools.is_empty()) {
+            if model_lanes[t.model].is_empty() {
+                model_lanes[t.model] = t.pools.iter().flat_map(|&p| pool_lanes(sc, p)).collect();
+            }
+        }
+        let routers = match multi {
+            true => (0..models as u32)
+                .map(|m| Router::new(sc.routing, Stream::ModelRouter(m).rng(sc.seed)))
+                .collect(),
+            false => Vec::new(),
+        };
         Some(Tenants {
             generators,
             heads,
             drawn: VecDeque::new(),
             arrived: vec![0; n],
             turned_away: vec![0; n],
+            model_lanes,
+            routers,
         })
     }
 
@@ -81,7 +98,53 @@ impl Tenants {
     }
 }
 
+/// The lanes of pool `p` as the cluster lays them out: pools in order, `replicas × pp` lanes
+/// each (the deployment groups of a multi-model fleet are never autoscaled).
+fn pool_lanes(sc: &Scenario, p: usize) -> std::ops::Range<u32> {
+    let lanes = |pool: &crate::scenario::Pool| pool.replicas * pool.pp.max(1);
+    let start: u32 = sc.pools[..p].iter().map(lanes).sum();
+    start..start + lanes(&sc.pools[p])
+}
+
+/// The context of tenant `i`'s model (its group's, or `[model]`'s).
+fn lane_context_of(sc: &Scenario, i: usize) -> u32 {
+    let t = &sc.tenants[i];
+    t.pools
+        .first()
+        .and_then(|&p| sc.pools[p].model.as_deref())
+        .map_or(sc.model.max_context, |m| m.max_context)
+}
+
+/// The longest request a pool may be sent on a multi-model fleet: the longest prompt and the
+/// largest `max_tokens` of the tenants calling its model ((1, 1) when none does); None when
+/// requests may go to any pool.
+pub(super) fn longest_on_pool(sc: &Scenario, pool: usize) -> Option<(u64, u64)> {
+    if sc.tenants.iter().all(|t| t.pools.is_empty()) {
+        return None;
+    }
+    let empty = Vec::new();
+    let (mut prompt, mut max_tokens) = (1, 1);
+    for t in sc.tenants.iter().filter(|t| t.pools.contains(&pool)) {
+        prompt = prompt.max(t.input.max_tokens(t.input_column.as_deref().unwrap_or(&empty)) as u64);
+        max_tokens = max_tokens.max(t.max_tokens as u64);
+    }
+    Some((prompt, max_tokens))
+}
+
 impl Simulation {
+    /// The replica a request of class `class` goes to: among the lanes serving its tenant's
+    /// model on a multi-model fleet, else as the run routes every request.
+    pub(super) fn pick_for(&mut self, class: usize, key: Option<u64>) -> ReplicaId {
+        if let Some(t) = self.tenants.as_mut().filter(|t| !t.routers.is_empty()) {
+            let m = self.sc.tenants[class].model;
+            let lanes = &t.model_lanes[m];
+            let replicas = &self.cluster.replicas;
+            let picked = t.routers[m].pick(lanes.iter().map(|&l| replicas[l as usize].load()), key);
+            return ReplicaId(lanes[picked]);
+        }
+        self.pick_replica(key)
+    }
+
     /// The next open-loop request: the workload's, or the earliest of the tenants'.
     pub(super) fn next_generated(&mut self) -> Option<NewRequest> {
         match self.tenants.as_mut() {
@@ -114,6 +177,7 @@ impl Simulation {
                 let met = self.rec.class_met[i] as f64;
                 TenantResult {
                     name: c.name,
+                    model: self.sc.tenants[i].model_name.clone(),
                     priority: c.priority,
                     base_rate_per_s: self.sc.tenants[i].rate_per_s,
                     arrived,

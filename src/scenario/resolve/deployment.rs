@@ -49,6 +49,7 @@ fn pool_specs(f: &ScenarioFile, path: &Path) -> Result<Vec<(PoolRole, String, Po
                 replicas: d.replicas,
                 ep: None,
                 attention_dp: None,
+                model: None,
             },
         ));
     }
@@ -60,7 +61,7 @@ pub(super) fn pools(
     f: &ScenarioFile,
     catalog: &Catalog,
     main: &Hardware,
-    model: &ModelSpec,
+    models: &super::tenants::Models,
     path: &Path,
     notes: &mut Vec<String>,
 ) -> Result<Vec<Pool>> {
@@ -68,7 +69,9 @@ pub(super) fn pools(
     let mut pools = Vec::new();
     let mut total_replicas = 0u64;
     let mut total_ranks = 0u64;
-    for (role, key, ps) in &pool_specs {
+    for (pi, (role, key, ps)) in pool_specs.iter().enumerate() {
+        let own = models.of_pool(pi);
+        let model = own.as_deref().unwrap_or(&models.specs[0]);
         let hw = match &ps.instance {
             Some(name) if *name != f.hardware.instance => {
                 let (hw, engine) =
@@ -96,6 +99,7 @@ pub(super) fn pools(
             replicas: ps.replicas,
             ep,
             moe_layout,
+            model: own,
         });
     }
     if total_replicas > MAX_REPLICAS as u64 {

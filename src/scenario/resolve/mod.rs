@@ -26,8 +26,9 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     let (catalog, hardware, engine) = hardware::resolve(&f.hardware, &f.serving, &dir, path, &mut notes)?;
     let serving = serving::resolve(&f.serving, &engine, path, &mut notes)?;
     let (model, precision) = model::resolve(&f.model, &dir, path, &mut notes)?;
-    let (f, tenants) = tenants::expand(f, &model, &dir, path, &mut notes)?;
-    let mut pools = deployment::pools(&f, &catalog, &hardware, &model, path, &mut notes)?;
+    let models = tenants::models(&f, &model, &dir, path, &mut notes)?;
+    let (f, tenants) = tenants::expand(f, &models, &dir, path, &mut notes)?;
+    let mut pools = deployment::pools(&f, &catalog, &hardware, &models, path, &mut notes)?;
     pages_are_the_schedulers_blocks(&f, &mut pools, serving.scheduler.block_tokens, path)?;
     let infra = infra::resolve(&f.infrastructure, &catalog, path)?;
     infra::apply_to_pools(&infra, &mut pools, path)?;

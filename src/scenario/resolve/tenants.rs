@@ -12,17 +12,28 @@ use crate::scenario::tenants::{Tenant, TenantSection};
 use crate::scenario::{ClassSection, ScenarioFile, SloSection};
 use crate::workload::{ArrivalSpec, Client, LengthSpec};
 use std::path::Path;
+use std::sync::Arc;
 
 /// The tenants of `f` (none without `[[workload.tenants]]`) and the file as the rest of
 /// resolution reads it. Without tenants, `workload.arrival` is required.
 pub(super) fn expand(
     mut f: ScenarioFile,
-    model: &ModelSpec,
+    models: &Models,
     dir: &Path,
     path: &Path,
     notes: &mut Vec<String>,
 ) -> Result<(ScenarioFile, Vec<Tenant>)> {
     if f.workload.tenants.is_empty() {
+        if let Some(g) = models.group.iter().position(|&m| m > 0) {
+            return Err(Error::input(
+                path,
+                format!("deployment.groups[{g}].model"),
+                format!(
+                    "the fleet serves several models ({}); declare [[workload.tenants]], each naming the model it calls (`model`), so requests know where to go",
+                    models.names.join(", ")
+                ),
+            ));
+        }
         if f.workload.arrival_spec.is_none() {
             return Err(Error::input(
                 path,
@@ -45,7 +56,10 @@ pub(super) fn expand(
                 format!("tenant `{}` is declared twice; accepted: a name of its own", t.name),
             ));
         }
-        tenants.push(tenant(t, &key, f.workload.horizon_s.is_some(), model, dir, path)?);
+        let (m, pools) = tenant_model(t, &key, models, path)?;
+        let mut resolved = tenant(t, &key, f.workload.horizon_s.is_some(), &models.specs[m], dir, path)?;
+        (resolved.model, resolved.model_name, resolved.pools) = (m, models.names[m].clone(), pools);
+        tenants.push(resolved);
     }
     let total: u64 = tenants.iter().map(|t| t.requests).sum();
     if total > MAX_REQUESTS {
@@ -194,6 +208,9 @@ fn tenant(t: &TenantSection, key: &str, horizon: bool, model: &ModelSpec, dir: &
         max_tokens: max_tokens.min(ctx.saturating_sub(1).max(1)),
         profile: t.profile.clone(),
         rate_per_s: rate * mean,
+        model: 0,
+        model_name: String::new(),
+        pools: Vec::new(),
     })
 }
 
@@ -268,4 +285,152 @@ fn relocate(e: Error, from: &str, to: &str) -> Error {
         }
         e => e,
     }
+}
+
+/// The models of the run: `[model]` first, then each other model a deployment group names.
+pub(super) struct Models {
+    pub specs: Vec<Arc<ModelSpec>>,
+    /// As written (`[model] name`, a group's `model`).
+    pub names: Vec<String>,
+    /// Each deployment group's model (an index into `specs`); empty without groups.
+    pub group: Vec<usize>,
+}
+
+impl Models {
+    /// The model of pool `pi` when it is not `[model]`'s.
+    pub fn of_pool(&self, pi: usize) -> Option<Arc<ModelSpec>> {
+        self.group.get(pi).filter(|&&m| m > 0).map(|&m| self.specs[m].clone())
+    }
+
+    /// The pools (deployment groups) serving model `m`; every pool without groups.
+    fn pools_of(&self, m: usize) -> Vec<usize> {
+        (0..self.group.len()).filter(|&g| self.group[g] == m).collect()
+    }
+}
+
+/// `deployment.groups[].model`, each resolved as `[model] name` is (a preset or a path, at
+/// `[model]`'s dtypes and its nominal context). Dense models only: an expert layout is set
+/// per deployment, for one model.
+pub(super) fn models(
+    f: &ScenarioFile,
+    main: &ModelSpec,
+    dir: &Path,
+    path: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Models> {
+    let mut m = Models {
+        specs: vec![Arc::new(main.clone())],
+        names: vec![f.model.name.clone()],
+        group: Vec::new(),
+    };
+    if let Some(d) = &f.disaggregation {
+        for (pool, p) in [("prefill", &d.prefill), ("decode", &d.decode)] {
+            if p.model.is_some() {
+                return Err(Error::input(
+                    path,
+                    format!("disaggregation.{pool}.model"),
+                    "is set; a model of its own is for deployment groups ([[deployment.groups]]); prefill and decode serve `[model]`: remove it",
+                ));
+            }
+        }
+    }
+    for (i, g) in f.deployment.groups.iter().enumerate() {
+        let Some(name) = g.model.as_ref().filter(|n| **n != f.model.name) else {
+            m.group.push(0);
+            continue;
+        };
+        let key = format!("deployment.groups[{i}].model");
+        let idx = match m.names.iter().position(|n| n == name) {
+            Some(idx) => idx,
+            None => {
+                let spec = crate::model::resolve_builtin(name, dir, path, &key)?;
+                m.specs.push(Arc::new(spec));
+                m.names.push(name.clone());
+                m.specs.len() - 1
+            }
+        };
+        for spec in [&m.specs[idx], &m.specs[0]] {
+            if spec.moe.is_some() {
+                return Err(Error::input(
+                    path,
+                    key,
+                    format!(
+                        "`{name}` with `[model]` {}: a fleet of several models is modelled for dense models only ({} is a mixture of experts, whose expert layout is set for one model)",
+                        f.model.name, spec.name
+                    ),
+                ));
+            }
+        }
+        m.group.push(idx);
+    }
+    if m.specs.len() > 1 {
+        let s = &f.serving;
+        let features = [
+            ("serving.prefix_cache", s.prefix_cache.is_some()),
+            ("serving.speculative", s.speculative.is_some()),
+            ("serving.lora", s.lora.is_some()),
+            ("serving.kv_offload", s.kv_offload.is_some()),
+            ("workload.multimodal", f.workload.multimodal.is_some()),
+        ];
+        if let Some((key, _)) = features.iter().find(|(_, on)| *on) {
+            return Err(Error::input(
+                path,
+                *key,
+                format!(
+                    "is set on a fleet of several models ({}); it is modelled for one model: remove it or serve one model",
+                    m.names.join(", ")
+                ),
+            ));
+        }
+        notes.push(format!(
+            "deployment.groups: the fleet serves {} models ({}); each group's cost model, KV cache, fit checks and context use its own, at [model]'s dtypes; a request is routed only to the groups serving its tenant's model",
+            m.specs.len(),
+            m.names.join(", ")
+        ));
+    }
+    Ok(m)
+}
+
+/// A tenant's model, named as a deployment group's `model` or `[model] name`, and the pools
+/// serving it.
+fn tenant_model(t: &TenantSection, key: &str, models: &Models, path: &Path) -> Result<(usize, Vec<usize>)> {
+    let m = match &t.model {
+        None => 0,
+        Some(name) => models.names.iter().position(|n| n == name).ok_or_else(|| {
+            Error::input(
+                path,
+                format!("{key}.model"),
+                format!(
+                    "`{name}` is served by no deployment group; accepted: {} (`[model] name` or a group's `model`)",
+                    models
+                        .names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?,
+    };
+    if models.specs.len() == 1 {
+        return Ok((m, Vec::new()));
+    }
+    let pools = models.pools_of(m);
+    if pools.is_empty() {
+        return Err(Error::input(
+            path,
+            format!("{key}.model"),
+            format!(
+                "`{}` is served by no deployment group (every group names another model: {}); add a group for it or call a served model",
+                models.names[m],
+                models
+                    .group
+                    .iter()
+                    .map(|&g| format!("`{}`", models.names[g]))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    Ok((m, pools))
 }

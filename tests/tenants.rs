@@ -365,6 +365,33 @@ fn a_model_too_large_for_its_group_and_an_unserved_model_are_refused_naming_both
 }
 
 #[test]
+fn each_tenant_is_bounded_by_its_own_models_context() {
+    // Llama-3-8B serves 8192 tokens, Llama-3.1-70B 131072: a 20,000-token prompt is fine for a
+    // tenant of the 70B (20000 + 1000 <= 131072), though it exceeds the 8B's context, and is
+    // refused for a tenant of the 8B, naming that tenant (20000 + 600 > 8192).
+    let long = ANALYSIS.replace(
+        "mean = 2000.0, cv = 1.0, max = 8000",
+        "mean = 2000.0, cv = 1.0, max = 20000",
+    );
+    let text = format!(
+        "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-3-8b\"\n{P5_8B}{P4DE_70B}[workload]\n{CHAT}{long}model = \"llama-3.1-70b\"\n"
+    );
+    let (r, _) = audited(&text.replace("requests = 40", "requests = 10"));
+    assert_eq!(tenants(&r).tenants[1].completed, 10);
+    let text = format!(
+        "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-3-8b\"\n{P5_8B}{P4DE_70B}[workload]\n{}{ANALYSIS}model = \"llama-3.1-70b\"\n",
+        CHAT.replace("max = 4000", "max = 20000")
+    );
+    let e = codesim::scenario::load_str(&text, Path::new("t.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("workload.tenants[0].input") && e.contains("8192-token context of llama-3-8b"),
+        "{e}"
+    );
+}
+
+#[test]
 fn the_multi_model_example_runs_under_the_audit() {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

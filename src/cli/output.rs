@@ -165,11 +165,14 @@ fn deployment_line(sc: &codesim::Scenario, r: &RunResult) -> String {
                     codesim::serve::PoolRole::Prefill => "prefill ",
                     codesim::serve::PoolRole::Decode => "decode ",
                 };
-                let pp = if p.pp > 1 {
+                let mut pp = if p.pp > 1 {
                     format!(", PP {}", p.pp)
                 } else {
                     String::new()
                 };
+                if let Some(m) = &p.model {
+                    pp.push_str(&format!(", {}", m.name));
+                }
                 format!(
                     "{role}{} × {} (TP {}{pp}, {} replica{})",
                     p.instances(),

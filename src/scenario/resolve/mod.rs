@@ -26,8 +26,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     let (catalog, hardware, engine) = hardware::resolve(&f.hardware, &f.serving, &dir, path, &mut notes)?;
     let serving = serving::resolve(&f.serving, &engine, path, &mut notes)?;
     let (model, precision) = model::resolve(&f.model, &dir, path, &mut notes)?;
-    let models = tenants::models(&f, &model, &dir, path, &mut notes)?;
-    let (f, tenants) = tenants::expand(f, &models, &dir, path, &mut notes)?;
+    let (f, tenants, models) = tenants::expand(f, &model, &dir, path, &mut notes)?;
     let mut pools = deployment::pools(&f, &catalog, &hardware, &models, path, &mut notes)?;
     pages_are_the_schedulers_blocks(&f, &mut pools, serving.scheduler.block_tokens, path)?;
     let infra = infra::resolve(&f.infrastructure, &catalog, path)?;
@@ -41,7 +40,8 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         path,
     )?;
     let kv_link = deployment::check_fleet(&f, &pools, path)?;
-    let workload = workload::resolve(&f.workload, &model, &dir, path, f.seed, &mut notes)?;
+    let bound = tenants::context_bound(&model, &tenants);
+    let workload = workload::resolve(&f.workload, &bound, &dir, path, f.seed, &mut notes)?;
     workload.check_token_budget(&serving.scheduler, path)?;
     let classes = classes::resolve(&f.workload, f.slo, path)?;
     queue::check_inputs(&serving.scheduler, &classes, &workload, path, &mut notes)?;

@@ -18,11 +18,12 @@ use std::sync::Arc;
 /// resolution reads it. Without tenants, `workload.arrival` is required.
 pub(super) fn expand(
     mut f: ScenarioFile,
-    models: &Models,
+    model: &ModelSpec,
     dir: &Path,
     path: &Path,
     notes: &mut Vec<String>,
-) -> Result<(ScenarioFile, Vec<Tenant>)> {
+) -> Result<(ScenarioFile, Vec<Tenant>, Models)> {
+    let models = models(&f, model, dir, path, notes)?;
     if f.workload.tenants.is_empty() {
         if let Some(g) = models.group.iter().position(|&m| m > 0) {
             return Err(Error::input(
@@ -41,7 +42,7 @@ pub(super) fn expand(
                 "is required: how requests arrive, e.g. { kind = \"poisson\", rate_per_s = 2.0 } (or [[workload.tenants]], each with its own)",
             ));
         }
-        return Ok((f, Vec::new()));
+        return Ok((f, Vec::new(), models));
     }
     refuse_with_tenants(&f, path)?;
     let sections = std::mem::take(&mut f.workload.tenants);
@@ -56,7 +57,7 @@ pub(super) fn expand(
                 format!("tenant `{}` is declared twice; accepted: a name of its own", t.name),
             ));
         }
-        let (m, pools) = tenant_model(t, &key, models, path)?;
+        let (m, pools) = tenant_model(t, &key, &models, path)?;
         let mut resolved = tenant(t, &key, f.workload.horizon_s.is_some(), &models.specs[m], dir, path)?;
         (resolved.model, resolved.model_name, resolved.pools) = (m, models.names[m].clone(), pools);
         tenants.push(resolved);
@@ -102,7 +103,7 @@ pub(super) fn expand(
             slo: s.slo,
         })
         .collect();
-    Ok((f, tenants))
+    Ok((f, tenants, models))
 }
 
 /// What tenants replace (the workload's own arrival, lengths, count, classes and profile) and
@@ -433,4 +434,16 @@ fn tenant_model(t: &TenantSection, key: &str, models: &Models, path: &Path) -> R
         ));
     }
     Ok((m, pools))
+}
+
+/// The model the workload's lengths are checked against: `[model]`, or with tenants (each
+/// checked against its own model's context already) one without a context bound, so that the
+/// bounding lengths of tenants of different models are not refused together.
+pub(super) fn context_bound<'a>(model: &'a ModelSpec, tenants: &[Tenant]) -> std::borrow::Cow<'a, ModelSpec> {
+    if tenants.is_empty() {
+        return std::borrow::Cow::Borrowed(model);
+    }
+    let mut unbounded = model.clone();
+    unbounded.max_context = u32::MAX;
+    std::borrow::Cow::Owned(unbounded)
 }

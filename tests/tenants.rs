@@ -392,6 +392,34 @@ fn each_tenant_is_bounded_by_its_own_models_context() {
 }
 
 #[test]
+fn a_group_runs_its_model_at_its_own_weight_dtype() {
+    // The 70B does not fit one H100 in bf16 (141.1 GB, above), but in fp8 it does: 70.55e9 ×
+    // 1 byte = 70.55 GB of the 85.90 − 8.59 = 77.31 GB a rank keeps for weights and KV. The
+    // group's tenant is then served exactly as a run of the 70B in fp8 alone on that group.
+    let group = "[[deployment.groups]]\ninstance = \"p5.48xlarge\"\ntp = 1\nreplicas = 1\n";
+    let text = format!(
+        "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-3.1-8b\"\n{P5_8B}{group}model = \"llama-3.1-70b\"\nweights = \"fp8\"\n[workload]\n{CHAT}{ANALYSIS}model = \"llama-3.1-70b\"\n"
+    );
+    let (both, _) = audited(&text);
+    let alone = format!(
+        "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-3.1-70b\"\nweights = \"fp8\"\n{group}[workload]\n{ANALYSIS}"
+    );
+    let (solo, _) = audited(&alone);
+    let (a, b) = (&tenants(&both).tenants[1], &tenants(&solo).tenants[0]);
+    assert_eq!(a.ttft_ms, b.ttft_ms);
+    assert_eq!(a.tpot_ms, b.tpot_ms);
+    // A weight dtype the group's weight format cannot hold names the group's key.
+    let bad = text.replace(
+        "name = \"llama-3.1-8b\"\n",
+        "name = \"llama-3.1-8b\"\nweights = \"int4\"\nweight_format = \"q4_0\"\n",
+    );
+    let e = codesim::scenario::load_str(&bad, Path::new("t.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("deployment.groups[1].weights"), "{e}");
+}
+
+#[test]
 fn the_multi_model_example_runs_under_the_audit() {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

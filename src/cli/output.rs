@@ -173,6 +173,9 @@ fn deployment_line(sc: &codesim::Scenario, r: &RunResult) -> String {
                 if let Some(m) = &p.model {
                     pp.push_str(&format!(", {}", m.name));
                 }
+                if let Some(d) = &p.precision {
+                    pp.push_str(&format!(", {} weights", d.weights));
+                }
                 format!(
                     "{role}{} × {} (TP {}{pp}, {} replica{})",
                     p.instances(),

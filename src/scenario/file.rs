@@ -163,6 +163,9 @@ pub struct PoolSection {
     /// `[model] name`, at `[model]`'s dtypes. Default: `[model]`'s.
     #[serde(default)]
     pub model: Option<String>,
+    /// This group's weight dtype (a deployment group only); default: `model.weights`.
+    #[serde(default)]
+    pub weights: Option<Dtype>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

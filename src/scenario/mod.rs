@@ -51,6 +51,8 @@ pub struct Pool {
     pub moe_layout: crate::perf::moe::MoeLayout,
     /// The model this pool serves when a deployment group names its own (None: `[model]`).
     pub model: Option<std::sync::Arc<ModelSpec>>,
+    /// Its dtypes when a deployment group sets its own `weights` (None: the scenario's).
+    pub precision: Option<Precision>,
 }
 
 impl Pool {

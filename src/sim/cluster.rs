@@ -149,7 +149,7 @@ impl Cluster {
             hardware: &pool.hardware,
             model: &model,
             parallelism: Parallelism { tp: pool.tp },
-            precision: sc.precision,
+            precision: pool.precision.unwrap_or(sc.precision),
             kv_reserve_fraction: sc.kv_reserve_fraction,
             allreduce: sc.infra.allreduce,
             power_cap: sc.infra.power_cap(&pool.hardware),
@@ -304,12 +304,19 @@ fn contiguous_slots(sc: &Scenario, perf: &PerfModel, file: &str, notes: &mut Vec
 /// A pool serving a model of its own names its deployment group in a cost-model error (the
 /// weights that do not fit are that group's model's).
 fn group_error(e: Error, pool: &Pool, pi: usize) -> Error {
-    match (e, &pool.model) {
-        (Error::Infeasible(mut i), Some(m)) if i.location.starts_with("deployment") => {
-            i.location = format!("deployment.groups[{pi}].model");
-            i.message = format!("{} on this group: {}", m.name, i.message);
+    let key = match (&pool.model, &pool.precision) {
+        (Some(_), _) => "model",
+        (None, Some(_)) => "weights",
+        (None, None) => return e,
+    };
+    match e {
+        Error::Infeasible(mut i) if i.location.starts_with("deployment") => {
+            i.location = format!("deployment.groups[{pi}].{key}");
+            if let Some(m) = &pool.model {
+                i.message = format!("{} on this group: {}", m.name, i.message);
+            }
             Error::Infeasible(i)
         }
-        (e, _) => e,
+        e => e,
     }
 }

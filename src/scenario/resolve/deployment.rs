@@ -50,6 +50,7 @@ fn pool_specs(f: &ScenarioFile, path: &Path) -> Result<Vec<(PoolRole, String, Po
                 ep: None,
                 attention_dp: None,
                 model: None,
+                weights: None,
             },
         ));
     }
@@ -100,6 +101,7 @@ pub(super) fn pools(
             ep,
             moe_layout,
             model: own,
+            precision: models.precision.get(pi).copied().flatten(),
         });
     }
     if total_replicas > MAX_REPLICAS as u64 {

@@ -295,6 +295,8 @@ pub(super) struct Models {
     pub names: Vec<String>,
     /// Each deployment group's model (an index into `specs`); empty without groups.
     pub group: Vec<usize>,
+    /// Each deployment group's dtypes when it sets its own `weights`.
+    pub precision: Vec<Option<crate::perf::Precision>>,
 }
 
 impl Models {
@@ -323,19 +325,35 @@ pub(super) fn models(
         specs: vec![Arc::new(main.clone())],
         names: vec![f.model.name.clone()],
         group: Vec::new(),
+        precision: Vec::new(),
     };
     if let Some(d) = &f.disaggregation {
         for (pool, p) in [("prefill", &d.prefill), ("decode", &d.decode)] {
-            if p.model.is_some() {
-                return Err(Error::input(
-                    path,
-                    format!("disaggregation.{pool}.model"),
-                    "is set; a model of its own is for deployment groups ([[deployment.groups]]); prefill and decode serve `[model]`: remove it",
-                ));
+            for (k, set) in [("model", p.model.is_some()), ("weights", p.weights.is_some())] {
+                if set {
+                    return Err(Error::input(
+                        path,
+                        format!("disaggregation.{pool}.{k}"),
+                        format!(
+                            "is set; a {k} of its own is for deployment groups ([[deployment.groups]]); prefill and decode serve `[model]`: remove it"
+                        ),
+                    ));
+                }
             }
         }
     }
     for (i, g) in f.deployment.groups.iter().enumerate() {
+        m.precision.push(match g.weights.filter(|&w| w != f.model.weights) {
+            Some(w) => {
+                let section = crate::scenario::ModelSection {
+                    weights: w,
+                    ..f.model.clone()
+                };
+                let key = format!("deployment.groups[{i}].weights");
+                Some(super::model::precision(&section, path).map_err(|e| relocate(e, "model.weight_format", &key))?)
+            }
+            None => None,
+        });
         let Some(name) = g.model.as_ref().filter(|n| **n != f.model.name) else {
             m.group.push(0);
             continue;
@@ -364,7 +382,8 @@ pub(super) fn models(
         }
         m.group.push(idx);
     }
-    if m.specs.len() > 1 {
+    let own_weights = m.precision.iter().any(Option::is_some);
+    if m.specs.len() > 1 || own_weights {
         let s = &f.serving;
         let features = [
             ("serving.prefix_cache", s.prefix_cache.is_some()),
@@ -378,16 +397,18 @@ pub(super) fn models(
                 path,
                 *key,
                 format!(
-                    "is set on a fleet of several models ({}); it is modelled for one model: remove it or serve one model",
+                    "is set on a fleet of several models or weight dtypes ({}); it is modelled for one: remove it or serve one model at one dtype",
                     m.names.join(", ")
                 ),
             ));
         }
-        notes.push(format!(
+        if m.specs.len() > 1 {
+            notes.push(format!(
             "deployment.groups: the fleet serves {} models ({}); each group's cost model, KV cache, fit checks and context use its own, at [model]'s dtypes; a request is routed only to the groups serving its tenant's model",
             m.specs.len(),
             m.names.join(", ")
         ));
+        }
     }
     Ok(m)
 }

@@ -429,3 +429,35 @@ fn the_multi_model_example_runs_under_the_audit() {
     let (r, _) = audited(&text);
     assert_eq!(tenants(&r).tenants.len(), 2);
 }
+
+#[test]
+fn a_group_runs_its_own_engines_kernels() {
+    // The same 8B group under TensorRT-LLM's kernel traits and efficiencies instead of vLLM's
+    // (the chip's default engine): the run notes say which applies, and the cost model is the
+    // engine's, so the latencies move; an unknown engine names the group's key.
+    let run = |engine: &str| {
+        let text = format!(
+            "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-3.1-8b\"\n{P5_8B}{engine}[workload]\n{CHAT}"
+        );
+        audited(&text).0
+    };
+    let (vllm, trt) = (run(""), run("engine = \"trtllm\"\n"));
+    assert!(
+        trt.notes
+            .iter()
+            .any(|n| n.contains("deployment.groups[0] on p5.48xlarge") && n.contains("deployment.groups[0].engine")),
+        "{:?}",
+        trt.notes
+    );
+    assert_ne!(tenants(&vllm).tenants[0].tpot_ms, tenants(&trt).tenants[0].tpot_ms);
+    let text = format!(
+        "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"llama-3.1-8b\"\n{P5_8B}engine = \"nonesuch\"\n[workload]\n{CHAT}"
+    );
+    let e = codesim::scenario::load_str(&text, Path::new("t.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("deployment.groups[0].engine") && e.contains("nonesuch"),
+        "{e}"
+    );
+}

@@ -166,6 +166,11 @@ pub struct PoolSection {
     /// This group's weight dtype (a deployment group only); default: `model.weights`.
     #[serde(default)]
     pub weights: Option<Dtype>,
+    /// This pool's serving engine (`engines/*.toml`, its default version): its kernel traits
+    /// and efficiencies on the pool's chip; the batching policy stays the scenario's. Default:
+    /// `serving.engine`, else the chip's default engine.
+    #[serde(default)]
+    pub engine: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

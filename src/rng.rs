@@ -39,6 +39,14 @@ pub enum Stream {
     FleetLosses,
     /// Which requests carry images (`workload.multimodal.share`).
     Images,
+    /// A tenant's inter-arrival times (`[[workload.tenants]]`), by the FNV-1a hash of its name
+    /// (so adding, removing or reordering tenants leaves the others' draws alone).
+    TenantArrivals(u64),
+    /// A tenant's prompt and output lengths, by the hash of its name.
+    TenantLengths(u64),
+    /// The router in front of the groups serving one model of a multi-model fleet, by model
+    /// index (`deployment.groups[].model`).
+    ModelRouter(u32),
 }
 
 impl Stream {
@@ -60,6 +68,9 @@ impl Stream {
             Stream::ClientRtt => run_seed ^ 0xC11E_A77B_000A,
             Stream::FleetLosses => run_seed ^ 0xF1EE_7105_0009,
             Stream::Images => run_seed ^ 0x1A6E_5000_0009,
+            Stream::TenantArrivals(t) => run_seed ^ mix64(t) ^ 0x7E4A_A771_000B,
+            Stream::TenantLengths(t) => run_seed ^ mix64(t) ^ 0x7E4A_1E45_000C,
+            Stream::ModelRouter(m) => run_seed ^ mix64(m as u64) ^ 0x0707_0707_40DE_000D,
         }
     }
 
@@ -91,6 +102,13 @@ mod tests {
             Stream::Session(1),
             Stream::ClientRtt,
             Stream::FleetLosses,
+            Stream::Images,
+            Stream::TenantArrivals(0),
+            Stream::TenantArrivals(1),
+            Stream::TenantLengths(0),
+            Stream::TenantLengths(1),
+            Stream::ModelRouter(0),
+            Stream::ModelRouter(1),
         ];
         for seed in [0u64, 42, u64::MAX] {
             let mut seeds: Vec<u64> = all.iter().map(|s| s.seed(seed)).collect();

@@ -165,11 +165,17 @@ fn deployment_line(sc: &codesim::Scenario, r: &RunResult) -> String {
                     codesim::serve::PoolRole::Prefill => "prefill ",
                     codesim::serve::PoolRole::Decode => "decode ",
                 };
-                let pp = if p.pp > 1 {
+                let mut pp = if p.pp > 1 {
                     format!(", PP {}", p.pp)
                 } else {
                     String::new()
                 };
+                if let Some(m) = &p.model {
+                    pp.push_str(&format!(", {}", m.name));
+                }
+                if let Some(d) = &p.precision {
+                    pp.push_str(&format!(", {} weights", d.weights));
+                }
                 format!(
                     "{role}{} × {} (TP {}{pp}, {} replica{})",
                     p.instances(),
@@ -245,7 +251,50 @@ fn print_summary(sc: &codesim::Scenario, r: &RunResult) {
     row("E2E", &r.e2e_ms);
     row("queueing", &r.queue_ms);
     println!();
+    print_tenants(r);
     print_figures(r);
+}
+
+/// Each tenant's part and the fairness across them (`[[workload.tenants]]`), when set.
+fn print_tenants(r: &RunResult) {
+    let Some(t) = &r.tenants else { return };
+    println!(
+        "{:<12} {:>8} {:>9} {:>7} {:>8} {:>10} {:>10} {:>10} {:>10} {:>8} {:>9}",
+        "tenant",
+        "arrived",
+        "completed",
+        "turned",
+        "req/s",
+        "TTFT p50",
+        "TTFT p99",
+        "TPOT p50",
+        "TPOT p99",
+        "SLO met",
+        "goodput/s"
+    );
+    let opt = |x: Option<f64>, digits: usize| x.map_or("-".to_string(), |v| format!("{v:.digits$}"));
+    for x in &t.tenants {
+        println!(
+            "{:<12} {:>8} {:>9} {:>7} {:>8.3} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>8} {:>9}",
+            x.name,
+            x.arrived,
+            x.completed,
+            x.turned_away,
+            x.requests_s,
+            x.ttft_ms.p50,
+            x.ttft_ms.p99,
+            x.tpot_ms.p50,
+            x.tpot_ms.p99,
+            opt(x.slo_attainment, 3),
+            opt(x.goodput_requests_s, 3)
+        );
+    }
+    println!(
+        "fairness     Jain's index {} over the tenants' served fractions (completed / arrived), {} over their SLO attainments",
+        opt(t.jain_served, 4),
+        opt(t.jain_slo_attainment, 4)
+    );
+    println!();
 }
 
 /// The run priced every way: $ per million input, output and all tokens, and $/h.

@@ -12,6 +12,7 @@ pub mod sessions;
 pub mod sketch;
 pub mod slo;
 pub mod table;
+pub mod tenants;
 pub mod windows;
 
 pub use features::{
@@ -414,6 +415,9 @@ pub struct RunResult {
     pub sessions: Option<sessions::SessionsResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multimodal: Option<MultimodalResult>,
+    /// Per tenant and fairness (`[[workload.tenants]]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenants: Option<tenants::TenantsResult>,
     /// Host CPU and front-end tier load.
     #[serde(default)]
     pub infrastructure: InfraResult,

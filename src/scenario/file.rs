@@ -159,6 +159,18 @@ pub struct PoolSection {
     pub ep: Option<u32>,
     #[serde(default)]
     pub attention_dp: Option<u32>,
+    /// The model this group serves (a deployment group only): a preset name or a path, as
+    /// `[model] name`, at `[model]`'s dtypes. Default: `[model]`'s.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// This group's weight dtype (a deployment group only); default: `model.weights`.
+    #[serde(default)]
+    pub weights: Option<Dtype>,
+    /// This pool's serving engine (`engines/*.toml`, its default version): its kernel traits
+    /// and efficiencies on the pool's chip; the batching policy stays the scenario's. Default:
+    /// `serving.engine`, else the chip's default engine.
+    #[serde(default)]
+    pub engine: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -291,7 +303,10 @@ pub struct WorkloadSection {
     /// Requests to simulate. Default: the trace's rows (trace arrivals) or the batch (static).
     #[serde(default)]
     pub requests: Option<u64>,
-    pub arrival: ArrivalSpec,
+    /// Required, unless `[[workload.tenants]]` give each tenant its own (read it through
+    /// [`WorkloadSection::arrival`] once resolution has filled it in).
+    #[serde(default, rename = "arrival")]
+    pub arrival_spec: Option<ArrivalSpec>,
     /// Prompt lengths (not with trace arrivals, whose rows carry them).
     #[serde(default)]
     pub input: Option<LengthSpec>,
@@ -336,6 +351,20 @@ pub struct WorkloadSection {
     /// Requests carrying images (`scenario::multimodal`).
     #[serde(default)]
     pub multimodal: Option<super::multimodal::MultimodalSection>,
+    /// Traffic streams sharing the fleet, each with its own arrival process, lengths, priority
+    /// and SLO (`scenario::tenants`).
+    #[serde(default)]
+    pub tenants: Vec<super::tenants::TenantSection>,
+}
+
+/// What `arrival` reads when a file has none (refused at resolution unless tenants replace it).
+static NO_ARRIVAL: ArrivalSpec = ArrivalSpec::Offline {};
+
+impl WorkloadSection {
+    /// The arrival process: as written, or the tenants' merged stream once resolved.
+    pub fn arrival(&self) -> &ArrivalSpec {
+        self.arrival_spec.as_ref().unwrap_or(&NO_ARRIVAL)
+    }
 }
 
 /// A class of requests with its priority and SLOs.

@@ -17,6 +17,7 @@ pub mod lora;
 pub mod multimodal;
 pub mod purchase;
 mod resolve;
+pub mod tenants;
 
 pub use file::{
     ClassSection, DeploymentSection, DisaggregationSection, HardwareSection, ModelSection, PoolSection, ScenarioFile,
@@ -49,6 +50,10 @@ pub struct Pool {
     pub ep: u32,
     /// Data-parallel attention, expert load balancing, all-to-all overlap.
     pub moe_layout: crate::perf::moe::MoeLayout,
+    /// The model this pool serves when a deployment group names its own (None: `[model]`).
+    pub model: Option<std::sync::Arc<ModelSpec>>,
+    /// Its dtypes when a deployment group sets its own `weights` (None: the scenario's).
+    pub precision: Option<Precision>,
 }
 
 impl Pool {
@@ -144,6 +149,8 @@ pub struct Scenario {
     pub fleet: Option<fleet::Fleet>,
     /// `[gateway]`, resolved (None: requests go straight to the router).
     pub gateway: Option<crate::serve::gateway::GatewaySpec>,
+    /// `[[workload.tenants]]`: one arrival stream per class (empty: the workload's one stream).
+    pub tenants: Vec<tenants::Tenant>,
 }
 
 impl Scenario {

@@ -3,12 +3,32 @@
 
 use super::Simulation;
 use crate::engine::SimTime;
+use crate::serve::{ReqState, RequestId};
 use crate::workload::NewRequest;
 use rand::RngExt;
 
 impl Simulation {
+    /// Stores a new request in a free slot of the request table.
+    pub(super) fn insert_request(&mut self, state: ReqState) -> RequestId {
+        match self.free_slots.pop() {
+            Some(slot) => {
+                let mut state = state;
+                state.takes_slot_of(&self.reqs[slot as usize]);
+                self.reqs[slot as usize] = state;
+                RequestId(slot)
+            }
+            None => {
+                self.reqs.push(state);
+                RequestId(self.reqs.len() as u32 - 1)
+            }
+        }
+    }
+
     /// Draws a request's class by the classes' shares (no draw with a single class).
     pub(super) fn draw_class(&mut self) -> usize {
+        if let Some(tenant) = self.tenant_class() {
+            return tenant;
+        }
         let classes = &self.sc.classes;
         if classes.len() <= 1 {
             return 0;

@@ -49,6 +49,8 @@ pub struct Cluster {
     pub in_flight: Vec<Option<(u64, u64, f64)>>,
     /// Per lane: its chips' per-phase power model (and power cap), precomputed.
     pub lane_power: Vec<ChipPower>,
+    /// Per lane: the context of the model it serves (a deployment group's own, or `[model]`'s).
+    pub lane_context: Vec<u32>,
 }
 
 impl Cluster {
@@ -74,11 +76,12 @@ impl Cluster {
             dynamic_ns: Vec::new(),
             in_flight: Vec::new(),
             lane_power: Vec::new(),
+            lane_context: Vec::new(),
             pools: Vec::new(),
         };
         for (pi, pool) in pools.iter().enumerate() {
             let first = c.replicas.len();
-            c.build_pool(sc, pool, notes)?;
+            c.build_pool(sc, pool, notes).map_err(|e| group_error(e, pool, pi))?;
             c.pool_lanes.push(first..c.replicas.len());
             c.lane_pool.resize(c.replicas.len(), pi);
         }
@@ -104,17 +107,18 @@ impl Cluster {
     /// which a server refuses it whatever its memory): else every such request would be dropped
     /// at routing (`Replica::can_ever_fit`) while the run reads as served.
     fn check_kv_room(&self, sc: &Scenario) -> Result<()> {
-        let (prompt, max_tokens) = sc.longest_request();
-        let need = (prompt + max_tokens).min(sc.model.max_context as u64);
-        let Some((lane, kv)) = self
-            .replicas
-            .iter()
-            .map(Replica::kv_tokens)
-            .enumerate()
-            .min_by_key(|&(_, k)| k)
+        let longest = |lane: usize| match super::tenants::longest_on_pool(sc, self.lane_pool[lane]) {
+            Some(l) => l,
+            None => sc.longest_request(),
+        };
+        // The lane with the least room left for the longest request it may be sent.
+        let Some((lane, kv, (prompt, max_tokens))) = (0..self.replicas.len())
+            .map(|l| (l, self.replicas[l].kv_tokens(), longest(l)))
+            .min_by_key(|&(l, k, (p, m))| k as i128 - (p + m).min(self.lane_context[l] as u64) as i128)
         else {
             return Ok(());
         };
+        let need = (prompt + max_tokens).min(self.lane_context[lane] as u64);
         if need <= kv {
             return Ok(());
         }
@@ -124,7 +128,12 @@ impl Cluster {
             "deployment.tp",
             format!(
                 "the longest request ({prompt} prompt + {max_tokens} max_tokens tokens) does not fit the KV cache of a replica ({} tokens: {} on {}, TP {}, PP {}): every such request would be dropped; accepted: prompt + max_tokens <= {}; use a larger TP, a smaller weight dtype, a smaller workload.max_tokens or shorter prompts",
-                kv, sc.model.name, pool.hardware.instance.name, pool.tp, pool.pp, kv
+                kv,
+                pool.model.as_deref().unwrap_or(&sc.model).name,
+                pool.hardware.instance.name,
+                pool.tp,
+                pool.pp,
+                kv
             ),
         ))
     }
@@ -132,14 +141,15 @@ impl Cluster {
     /// One pool: its cost model (the layers of one pipeline stage), then its replicas, each
     /// built from its spec.
     fn build_pool(&mut self, sc: &Scenario, pool: &Pool, notes: &mut Vec<String>) -> Result<()> {
-        let model = stage_model(&sc.model, pool.pp);
+        let served = pool.model.as_deref().unwrap_or(&sc.model);
+        let model = stage_model(served, pool.pp);
         let file = sc.file.display().to_string();
         let f = &sc.features;
         let perf = PerfModel::build(&DeploymentSpec {
             hardware: &pool.hardware,
             model: &model,
             parallelism: Parallelism { tp: pool.tp },
-            precision: sc.precision,
+            precision: pool.precision.unwrap_or(sc.precision),
             kv_reserve_fraction: sc.kv_reserve_fraction,
             allreduce: sc.infra.allreduce,
             power_cap: sc.infra.power_cap(&pool.hardware),
@@ -164,7 +174,7 @@ impl Cluster {
         let host_bytes = hw.instance.host_memory_gib * GIB * share * HOST_SWAP_FRACTION / pp as f64;
         for _ in 0..pool.replicas {
             let pipeline = (pp > 1).then(|| {
-                let link = StageLink::new(hw, &sc.model, pool.tp, pool.pp);
+                let link = StageLink::new(hw, served, pool.tp, pool.pp);
                 self.pipelines.push(Pipeline::new(pp as usize, link));
                 self.pipelines.len() - 1
             });
@@ -180,6 +190,7 @@ impl Cluster {
                 self.lane_pipeline.push(pipeline);
             }
         }
+        self.lane_context.resize(self.replicas.len(), served.max_context);
         let cap = sc.infra.power_cap(hw);
         self.lane_power
             .resize(self.replicas.len(), ChipPower::new(&hw.chip, cap.as_ref()));
@@ -195,8 +206,8 @@ impl Cluster {
     /// Whether replica `rid` (and, when disaggregated, some decode replica) could ever hold a
     /// request of this prompt and `max_tokens` within the model's `max_context` (never its true
     /// output: INV-12).
-    pub fn fits(&self, max_context: u32, rid: ReplicaId, input: u32, max_tokens: u32) -> bool {
-        if input as u64 + max_tokens as u64 > max_context as u64 {
+    pub fn fits(&self, rid: ReplicaId, input: u32, max_tokens: u32) -> bool {
+        if input as u64 + max_tokens as u64 > self.lane_context[rid.index()] as u64 {
             return false;
         }
         let fits_decode = match &self.decode {
@@ -288,4 +299,24 @@ fn contiguous_slots(sc: &Scenario, perf: &PerfModel, file: &str, notes: &mut Vec
         }
     }
     Ok(longest)
+}
+
+/// A pool serving a model of its own names its deployment group in a cost-model error (the
+/// weights that do not fit are that group's model's).
+fn group_error(e: Error, pool: &Pool, pi: usize) -> Error {
+    let key = match (&pool.model, &pool.precision) {
+        (Some(_), _) => "model",
+        (None, Some(_)) => "weights",
+        (None, None) => return e,
+    };
+    match e {
+        Error::Infeasible(mut i) if i.location.starts_with("deployment") => {
+            i.location = format!("deployment.groups[{pi}].{key}");
+            if let Some(m) = &pool.model {
+                i.message = format!("{} on this group: {}", m.name, i.message);
+            }
+            Error::Infeasible(i)
+        }
+        e => e,
+    }
 }

@@ -18,6 +18,7 @@ mod purchase;
 mod record;
 mod sessions;
 mod summary;
+mod tenants;
 pub mod timeline;
 
 use crate::engine::{EventQueue, MAX_SIM_NS, MAX_SIM_S, SimTime};
@@ -144,6 +145,8 @@ pub struct Simulation {
     flow: Option<flow::Flow>,
     /// `[workload.sessions]`: multi-turn sessions (`sessions.rs`); the run's requests are turns.
     sessions: Option<crate::workload::sessions::Sessions>,
+    /// `[[workload.tenants]]`: their merged arrival streams and counts (`tenants.rs`).
+    tenants: Option<tenants::Tenants>,
 }
 
 /// Simulates a scenario to the end and summarises it.
@@ -231,6 +234,7 @@ impl Simulation {
             fleet,
             flow: sc.gateway.as_ref().map(|g| flow::Flow::new(g, n_replicas)),
             sessions,
+            tenants: tenants::Tenants::new(sc),
             sc: Scenario { requests, ..sc.clone() },
         };
         sim.autoscale_start();
@@ -344,7 +348,7 @@ impl Simulation {
             if self.cap.as_ref().is_some_and(ConcurrencyCap::holds_arrivals) {
                 return;
             }
-            let Some(nr) = self.generator.next_request() else {
+            let Some(nr) = self.next_generated() else {
                 return;
             };
             let now = self.queue.now();
@@ -476,8 +480,8 @@ impl Simulation {
     fn route(&mut self, now: SimTime, h: frontend::Held) -> Option<RequestId> {
         let blocks = self.take_prompt_blocks(h.prefix, h.input);
         let (adapter, key) = self.adapter_and_key(&h);
-        let rid = self.pick_replica(key);
-        if !self.cluster.fits(self.sc.model.max_context, rid, h.input, h.max_tokens) {
+        let rid = self.pick_for(h.class, key);
+        if !self.cluster.fits(rid, h.input, h.max_tokens) {
             self.rec.counts.dropped += 1;
             if self.rec.counts.dropped == 1 {
                 self.notes.push(format!(
@@ -488,6 +492,7 @@ impl Simulation {
                     self.cluster.replicas[0].kv_tokens()
                 ));
             }
+            self.tenant_turned_away(h.class);
             self.turned_away(now, h.client);
             return None;
         }
@@ -499,6 +504,7 @@ impl Simulation {
                     self.sc.scheduler.max_queue.unwrap_or(0)
                 ));
             }
+            self.tenant_turned_away(h.class);
             self.turned_away(now, h.client);
             return None;
         }
@@ -535,22 +541,6 @@ impl Simulation {
     fn turned_away(&mut self, now: SimTime, client: Option<u32>) {
         if let Some(c) = client {
             self.client_next(now, c);
-        }
-    }
-
-    /// Stores a new request in a free slot of the request table.
-    fn insert_request(&mut self, state: ReqState) -> RequestId {
-        match self.free_slots.pop() {
-            Some(slot) => {
-                let mut state = state;
-                state.takes_slot_of(&self.reqs[slot as usize]);
-                self.reqs[slot as usize] = state;
-                RequestId(slot)
-            }
-            None => {
-                self.reqs.push(state);
-                RequestId(self.reqs.len() as u32 - 1)
-            }
         }
     }
 

@@ -22,6 +22,8 @@ pub struct Recorder {
     pub class_e2e: Vec<Samples>,
     /// Completed requests of each class that met its SLO.
     pub class_met: Vec<u64>,
+    /// Output tokens of each class's completed requests.
+    pub class_output_tokens: Vec<u64>,
     pub counts: Counts,
     pub rows: Vec<RequestRow>,
     pub last_completion: SimTime,
@@ -42,6 +44,7 @@ impl Recorder {
             class_tpot: vec![Samples::default(); n],
             class_e2e: vec![Samples::default(); n],
             class_met: vec![0; n],
+            class_output_tokens: vec![0; n],
             keep_requests,
             per_class: classes > 1,
             ..Recorder::default()
@@ -69,6 +72,7 @@ impl Recorder {
             self.tpot.push(tpot_ms);
         }
         let c = r.class as usize;
+        self.class_output_tokens[c] += r.progress().generated as u64;
         if self.per_class {
             self.class_ttft[c].push(ms(ttft_ns));
             self.class_e2e[c].push(ms(e2e_ns));

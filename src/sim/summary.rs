@@ -91,6 +91,7 @@ impl Simulation {
             kv_offload: super::kv_offload::kv_offload_result(&self.sc, &self.cluster.replicas),
             sessions: self.sessions_result(),
             multimodal: super::multimodal::multimodal_result(&self.sc, &self.cluster.replicas),
+            tenants: self.tenants_result(span_s),
             infrastructure: self.infrastructure(frontend_usd_per_hour),
             pricing: priced,
             purchase: self.fleet.as_ref().and_then(|f| f.purchase),
@@ -324,7 +325,7 @@ impl Simulation {
         p
     }
 
-    fn class_results(&self) -> Vec<ClassResult> {
+    pub(super) fn class_results(&self) -> Vec<ClassResult> {
         self.sc
             .classes
             .iter()

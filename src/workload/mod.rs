@@ -504,6 +504,15 @@ impl Generator {
         }
     }
 
+    /// Draws from these streams instead of the run's `Arrivals` and `Lengths` (a tenant's own,
+    /// `[[workload.tenants]]`). Only for the ideal client (no normalised schedule, whose scale
+    /// was drawn from `Arrivals`).
+    pub fn with_rngs(mut self, arrivals: ChaCha8Rng, lengths: ChaCha8Rng) -> Generator {
+        self.arrival_rng = arrivals;
+        self.length_rng = lengths;
+        self
+    }
+
     /// A rate arrival follows a time-varying profile (`[workload.profile]`).
     pub fn with_profile(mut self, spec: Option<&profile::ProfileSpec>) -> Generator {
         self.warp = spec.map(profile::Warp::new);

@@ -8,7 +8,7 @@ use crate::hw::{Catalog, Hardware};
 use crate::model::ModelSpec;
 use crate::perf::moe::MoeLayout;
 use crate::scenario::limits::{MAX_RANKS, MAX_REPLICAS};
-use crate::scenario::{Pool, PoolSection, ScenarioFile, defaults};
+use crate::scenario::{Pool, PoolSection, ScenarioFile, ServingSection, defaults};
 use crate::serve::{KvLink, PoolRole};
 use std::path::Path;
 
@@ -49,6 +49,9 @@ fn pool_specs(f: &ScenarioFile, path: &Path) -> Result<Vec<(PoolRole, String, Po
                 replicas: d.replicas,
                 ep: None,
                 attention_dp: None,
+                model: None,
+                weights: None,
+                engine: None,
             },
         ));
     }
@@ -60,7 +63,7 @@ pub(super) fn pools(
     f: &ScenarioFile,
     catalog: &Catalog,
     main: &Hardware,
-    model: &ModelSpec,
+    models: &super::tenants::Models,
     path: &Path,
     notes: &mut Vec<String>,
 ) -> Result<Vec<Pool>> {
@@ -68,22 +71,10 @@ pub(super) fn pools(
     let mut pools = Vec::new();
     let mut total_replicas = 0u64;
     let mut total_ranks = 0u64;
-    for (role, key, ps) in &pool_specs {
-        let hw = match &ps.instance {
-            Some(name) if *name != f.hardware.instance => {
-                let (hw, engine) =
-                    hardware::instance(catalog, &f.hardware, &f.serving, name, &format!("{key}.instance"), path)?;
-                if !engine.named {
-                    notes.push(format!(
-                        "{key} on {name}: {} kernels and traits (the default engine of {}); the batching policy is the scenario's",
-                        engine.label(),
-                        hw.chip.name
-                    ));
-                }
-                hw
-            }
-            _ => main.clone(),
-        };
+    for (pi, (role, key, ps)) in pool_specs.iter().enumerate() {
+        let own = models.of_pool(pi);
+        let model = own.as_deref().unwrap_or(&models.specs[0]);
+        let hw = pool_hardware(f, catalog, main, key, ps, path, notes)?;
         let (ep, moe_layout) = moe_layout(f, key, model, ps, path)?;
         check_pool(path, key, &hw, model, ps, moe_layout.attention_dp, notes)?;
         total_replicas += ps.replicas as u64;
@@ -96,6 +87,8 @@ pub(super) fn pools(
             replicas: ps.replicas,
             ep,
             moe_layout,
+            model: own,
+            precision: models.precision.get(pi).copied().flatten(),
         });
     }
     if total_replicas > MAX_REPLICAS as u64 {
@@ -115,6 +108,52 @@ pub(super) fn pools(
         ));
     }
     Ok(pools)
+}
+
+/// A pool's hardware: the scenario's, or its own instance type and/or engine (the engine's
+/// kernel traits and efficiencies on the pool's chip; the batching policy stays the scenario's).
+fn pool_hardware(
+    f: &ScenarioFile,
+    catalog: &Catalog,
+    main: &Hardware,
+    key: &str,
+    ps: &PoolSection,
+    path: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Hardware> {
+    let name = ps.instance.as_deref().unwrap_or(&f.hardware.instance);
+    if name == f.hardware.instance && ps.engine.is_none() {
+        return Ok(main.clone());
+    }
+    let serving = match &ps.engine {
+        Some(e) => ServingSection {
+            engine: Some(e.clone()),
+            engine_version: None,
+            ..f.serving.clone()
+        },
+        None => f.serving.clone(),
+    };
+    let (hw, engine) = hardware::instance(catalog, &f.hardware, &serving, name, &format!("{key}.instance"), path)
+        .map_err(|e| match e {
+            Error::Input(mut i) if ps.engine.is_some() && i.location.starts_with("serving.engine") => {
+                i.location = format!("{key}.engine");
+                Error::Input(i)
+            }
+            e => e,
+        })?;
+    if ps.engine.is_some() {
+        notes.push(format!(
+            "{key} on {name}: {} kernels and traits ({key}.engine, its default version); the batching policy is the scenario's",
+            engine.label()
+        ));
+    } else if !engine.named {
+        notes.push(format!(
+            "{key} on {name}: {} kernels and traits (the default engine of {}); the batching policy is the scenario's",
+            engine.label(),
+            hw.chip.name
+        ));
+    }
+    Ok(hw)
 }
 
 /// The pools together: the KV link between prefill and decode carries bytes, and the fleet has

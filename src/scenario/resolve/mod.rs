@@ -11,6 +11,7 @@ mod queue;
 mod replay;
 mod serving;
 mod sessions;
+mod tenants;
 mod workload;
 
 use super::features::{self, FeatureSections, ServedModel};
@@ -25,7 +26,8 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     let (catalog, hardware, engine) = hardware::resolve(&f.hardware, &f.serving, &dir, path, &mut notes)?;
     let serving = serving::resolve(&f.serving, &engine, path, &mut notes)?;
     let (model, precision) = model::resolve(&f.model, &dir, path, &mut notes)?;
-    let mut pools = deployment::pools(&f, &catalog, &hardware, &model, path, &mut notes)?;
+    let (f, tenants, models) = tenants::expand(f, &model, &dir, path, &mut notes)?;
+    let mut pools = deployment::pools(&f, &catalog, &hardware, &models, path, &mut notes)?;
     pages_are_the_schedulers_blocks(&f, &mut pools, serving.scheduler.block_tokens, path)?;
     let infra = infra::resolve(&f.infrastructure, &catalog, path)?;
     infra::apply_to_pools(&infra, &mut pools, path)?;
@@ -38,7 +40,8 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         path,
     )?;
     let kv_link = deployment::check_fleet(&f, &pools, path)?;
-    let workload = workload::resolve(&f.workload, &model, &dir, path, f.seed, &mut notes)?;
+    let bound = tenants::context_bound(&model, &tenants);
+    let workload = workload::resolve(&f.workload, &bound, &dir, path, f.seed, &mut notes)?;
     workload.check_token_budget(&serving.scheduler, path)?;
     let classes = classes::resolve(&f.workload, f.slo, path)?;
     queue::check_inputs(&serving.scheduler, &classes, &workload, path, &mut notes)?;
@@ -92,7 +95,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         kv_reserve_fraction: serving.kv_reserve_fraction,
         engine: engine.label(),
         routing: s.routing,
-        arrival: f.workload.arrival.clone(),
+        arrival: f.workload.arrival().clone(),
         requests: workload.requests,
         horizon_ns: workload.horizon_ns,
         input: workload.input,
@@ -118,12 +121,13 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         client_rtt,
         fleet,
         gateway,
+        tenants,
     })
 }
 
 /// Closed-loop clients send plain prompts: the synthetic shared prefixes would be ignored.
 fn prefix_needs_open_loop(f: &ScenarioFile, path: &Path) -> Result<()> {
-    if f.workload.prefix.is_some() && matches!(f.workload.arrival, crate::workload::ArrivalSpec::Closed { .. }) {
+    if f.workload.prefix.is_some() && matches!(f.workload.arrival(), crate::workload::ArrivalSpec::Closed { .. }) {
         return Err(Error::input(
             path,
             "workload.prefix",
@@ -149,7 +153,7 @@ fn autoscale_context<'a>(
     } else {
         None
     };
-    let profile_rate_per_s = match &f.workload.arrival {
+    let profile_rate_per_s = match f.workload.arrival() {
         crate::workload::ArrivalSpec::Poisson { rate_per_s, .. }
         | crate::workload::ArrivalSpec::Gamma { rate_per_s, .. }
         | crate::workload::ArrivalSpec::Constant { rate_per_s, .. } => profiled.then_some(*rate_per_s),
@@ -175,10 +179,10 @@ fn resolve_profile(
         return Ok(None);
     };
     p.check(path)?;
-    let rate = match f.workload.arrival.rate_per_s() {
+    let rate = match f.workload.arrival().rate_per_s() {
         Some(rate_per_s) => rate_per_s,
         None => {
-            let a = &f.workload.arrival;
+            let a = f.workload.arrival();
             return Err(Error::input(
                 path,
                 "workload.profile",

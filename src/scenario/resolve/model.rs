@@ -18,6 +18,12 @@ pub(super) fn resolve(
     if let Some(tokens) = m.max_context {
         serve_at_context(&mut model, tokens, path, notes)?;
     }
+    Ok((model, precision(m, path)?))
+}
+
+/// The dtypes `[model]` sets, checked: the weight format against the weights, the compute dtype
+/// (default: the weights' when a float format, int8 for a block format, else bf16), the KV cache.
+pub(super) fn precision(m: &ModelSection, path: &Path) -> Result<Precision> {
     let format = m.weight_format;
     if let Some(d) = format.dtype().filter(|&d| d != m.weights) {
         return Err(Error::input(
@@ -47,14 +53,13 @@ pub(super) fn resolve(
             ),
         ));
     }
-    let precision = Precision {
+    Ok(Precision {
         weights: m.weights,
         compute,
         kv_cache: m.kv_cache,
         activations: Dtype::Bf16,
         weight_format: format,
-    };
-    Ok((model, precision))
+    })
 }
 
 /// `model.max_context`: the deployment serves `tokens` of context instead of the model's nominal

@@ -41,7 +41,7 @@ pub(super) fn replay(
         duration_s,
         bootstrap_block,
         ..
-    } = &w.arrival
+    } = w.arrival()
     else {
         unreachable!("replay is called with trace arrivals")
     };

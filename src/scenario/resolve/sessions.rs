@@ -19,7 +19,7 @@ pub(super) fn resolve(
     };
     let key = "workload.sessions";
     let refuse = |k: &str, why: &str| Err(Error::input(path, k, why.to_string()));
-    let a = &f.workload.arrival;
+    let a = f.workload.arrival();
     if a.rate_per_s().is_none() {
         return refuse(
             "workload.arrival.kind",
@@ -90,7 +90,7 @@ pub(super) fn client_rtt(f: &ScenarioFile, path: &Path, notes: &mut Vec<String>)
         return Ok(None);
     };
     d.check(path, "workload.client_rtt")?;
-    if f.workload.arrival.max_concurrency().is_some() {
+    if f.workload.arrival().max_concurrency().is_some() {
         return Err(Error::input(
             path,
             "workload.client_rtt",

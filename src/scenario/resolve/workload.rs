@@ -65,12 +65,12 @@ pub(super) fn resolve(
             (None, 0, 0)
         }
     };
-    check_client(&w.arrival, path)?;
-    notes.extend(client_notes(&w.arrival));
+    check_client(w.arrival(), path)?;
+    notes.extend(client_notes(w.arrival()));
     let requests = request_count(w, trace.as_deref(), path)?;
     let horizon_ns = horizon_ns(w.horizon_s, path)?;
     if horizon_ns.is_none() {
-        check_span(&w.arrival, requests, trace.as_deref(), path)?;
+        check_span(w.arrival(), requests, trace.as_deref(), path)?;
     }
     if requests > MAX_REQUESTS {
         return Err(Error::input(
@@ -81,9 +81,9 @@ pub(super) fn resolve(
             ),
         ));
     }
-    let input = length_spec(&w.input, "workload.input", &w.arrival, path)?;
+    let input = length_spec(&w.input, "workload.input", w.arrival(), path)?;
     let input_column = length_column(&input, "workload.input", true, dir, path)?;
-    let output = length_spec(&w.output, "workload.output", &w.arrival, path)?;
+    let output = length_spec(&w.output, "workload.output", w.arrival(), path)?;
     let output_column = length_column(&output, "workload.output", false, dir, path)?;
     let max_tokens = max_tokens(w, &output, trace.as_deref(), model, path)?;
     let workload = Workload {
@@ -95,7 +95,7 @@ pub(super) fn resolve(
         input_column,
         output_column,
         max_tokens,
-        max_tokens_per_request: w.arrival.client().max_tokens_per_request() && w.max_tokens.is_none(),
+        max_tokens_per_request: w.arrival().client().max_tokens_per_request() && w.max_tokens.is_none(),
         dropped_over_context: dropped,
         clipped_over_context: clipped,
     };
@@ -106,7 +106,7 @@ pub(super) fn resolve(
 /// Checks the arrival process; with trace arrivals, reads the trace.
 fn arrival_trace(w: &WorkloadSection, dir: &Path, path: &Path) -> Result<Option<Trace>> {
     let mut trace = None;
-    match &w.arrival {
+    match w.arrival() {
         ArrivalSpec::Poisson { rate_per_s, .. } | ArrivalSpec::Constant { rate_per_s, .. } => {
             positive(path, "workload.arrival.rate_per_s", *rate_per_s)?
         }
@@ -268,7 +268,7 @@ fn client_notes(arrival: &ArrivalSpec) -> Vec<String> {
 
 /// Requests to simulate: as set, or the trace's rows, or the static batch.
 fn request_count(w: &WorkloadSection, trace: Option<&Trace>, path: &Path) -> Result<u64> {
-    let requests = match (&w.arrival, w.requests) {
+    let requests = match (w.arrival(), w.requests) {
         (
             ArrivalSpec::Trace {
                 path: tp,
@@ -307,7 +307,7 @@ fn request_count(w: &WorkloadSection, trace: Option<&Trace>, path: &Path) -> Res
                 "workload.requests",
                 format!(
                     "is required for `{}` arrivals: how many requests to simulate",
-                    w.arrival.kind()
+                    w.arrival().kind()
                 ),
             ));
         }
@@ -330,7 +330,7 @@ fn max_tokens(
 ) -> Result<Option<u32>> {
     let key = "workload.max_tokens";
     let Some(m) = w.max_tokens else {
-        return Ok(match (&w.arrival, output) {
+        return Ok(match (w.arrival(), output) {
             (ArrivalSpec::Trace { .. }, _) | (_, LengthSpec::Trace { .. }) => None,
             (_, spec) => Some(spec.max_tokens(&[])),
         });
@@ -361,7 +361,7 @@ fn max_tokens(
 /// Refuses arrivals whose expected span passes the simulator's clock ([`MAX_SIM_S`]): a rate of
 /// 1e-9/s, a think time of 1e9 s or a trace slowed by 1e-300 cannot be simulated, only clamped.
 /// With `workload.horizon_s` set the run stops at the horizon instead, so this is not checked.
-fn check_span(arrival: &ArrivalSpec, requests: u64, trace: Option<&Trace>, path: &Path) -> Result<()> {
+pub(super) fn check_span(arrival: &ArrivalSpec, requests: u64, trace: Option<&Trace>, path: &Path) -> Result<()> {
     let (key, value, span_s) = match arrival {
         ArrivalSpec::Poisson { rate_per_s, .. }
         | ArrivalSpec::Constant { rate_per_s, .. }

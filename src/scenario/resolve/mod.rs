@@ -80,11 +80,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     features.lora = lora(s, &cx, path, &mut notes)?;
     features.kv_offload = kv_offload(s, &catalog, &features, &serving, &pools, path, &mut notes)?;
     features.multimodal = multimodal(&f.workload, &model, &pools, &features, path, &mut notes)?;
-    if let Some(n) = &f.name {
-        // Printed to the terminal and into reports: one plain line.
-        crate::input::check_label(path, "name", n)?;
-    }
-    let name = f.name.clone().unwrap_or_else(|| file_stem(path));
+    let name = scenario_name(&f, path)?;
     Ok(Scenario {
         name,
         file: path.to_path_buf(),
@@ -123,6 +119,15 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
         gateway,
         tenants,
     })
+}
+
+/// The scenario's `name`, checked (it is printed to the terminal and into reports: one plain
+/// line), or the file's stem.
+fn scenario_name(f: &ScenarioFile, path: &Path) -> Result<String> {
+    if let Some(n) = &f.name {
+        crate::input::check_label(path, "name", n)?;
+    }
+    Ok(f.name.clone().unwrap_or_else(|| file_stem(path)))
 }
 
 /// Closed-loop clients send plain prompts: the synthetic shared prefixes would be ignored.

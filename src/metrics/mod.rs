@@ -14,7 +14,8 @@ pub mod table;
 pub mod windows;
 
 pub use features::{
-    KvOffloadResult, KvTierResult, LoraResult, MoeResult, MultimodalResult, PrefixCacheResult, SpeculativeResult,
+    EncodePoolResult, KvOffloadResult, KvTierResult, LoraResult, MoeResult, MultimodalResult, PrefixCacheResult,
+    SpeculativeResult,
 };
 pub use sketch::Sketch;
 

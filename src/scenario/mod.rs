@@ -5,6 +5,7 @@
 pub mod autoscale;
 pub mod cost;
 pub mod defaults;
+pub mod encode_pool;
 pub mod failures;
 pub mod features;
 mod file;

@@ -31,6 +31,13 @@ pub struct MultimodalSection {
     /// Fraction of requests carrying images (default 1).
     #[serde(default)]
     pub share: Option<f64>,
+    /// Where images are encoded: on the replica's chips (`inline`, the default) or on a
+    /// disaggregated encode pool (`pool`, `[workload.multimodal.pool]`).
+    #[serde(default)]
+    pub encoder: Option<super::encode_pool::Placement>,
+    /// The encode pool, with `encoder = "pool"`.
+    #[serde(default)]
+    pub pool: Option<super::encode_pool::EncodePoolSection>,
 }
 
 fn yes() -> bool {
@@ -52,6 +59,8 @@ pub struct MultimodalConfig {
     pub image: ImageWork,
     /// The encoder's weights, bytes.
     pub weight_bytes: f64,
+    /// The disaggregated encode pool (`encoder = "pool"`); none: inline on the replicas.
+    pub pool: Option<super::encode_pool::EncodePoolConfig>,
 }
 
 /// The section, checked against the model and the deployment (`unsupported`: why the encoder
@@ -122,13 +131,12 @@ pub fn resolve(
         (Some(_), Some(_)) => "",
     };
     notes.push(format!(
-        "multimodal: {} image(s) of {w}×{h} px on {:.0} % of requests{defaults}; each resized to {wr}×{hr} (multiples of patch {} × merge {}, no pixel-count limit) = {patches} encoder patches = {tokens} prompt tokens, leading the prompt; encoder inline on the replica's chips, weights {:.2} GB in bf16 sharded 1/tp out of the KV cache, {:.1} GFLOP per image, run in the step that starts the prefill (no separate encoder budget or cache)",
+        "multimodal: {} image(s) of {w}×{h} px on {:.0} % of requests{defaults}; each resized to {wr}×{hr} (multiples of patch {} × merge {}, no pixel-count limit) = {patches} encoder patches = {tokens} prompt tokens, leading the prompt; {}",
         images,
         share * 100.0,
         vision.patch_size,
         vision.spatial_merge,
-        weight_bytes / 1e9,
-        image.flops / 1e9,
+        placement_note(s, weight_bytes, image.flops),
     ));
     Ok(Some(MultimodalConfig {
         vision,
@@ -140,5 +148,22 @@ pub fn resolve(
         tokens_per_image: tokens,
         image,
         weight_bytes,
+        pool: None,
     }))
+}
+
+/// Where the encoder runs and what it holds, for the run's notes.
+fn placement_note(s: &MultimodalSection, weight_bytes: f64, flops: f64) -> String {
+    match s.encoder.unwrap_or_default() {
+        super::encode_pool::Placement::Inline => format!(
+            "encoder inline on the replica's chips, weights {:.2} GB in bf16 sharded 1/tp out of the KV cache, {:.1} GFLOP per image, run in the step that starts the prefill (no separate encoder budget or cache)",
+            weight_bytes / 1e9,
+            flops / 1e9
+        ),
+        super::encode_pool::Placement::Pool => format!(
+            "encoder on the encode pool (workload.multimodal.encoder = \"pool\"), weights {:.2} GB in bf16, {:.1} GFLOP per image",
+            weight_bytes / 1e9,
+            flops / 1e9
+        ),
+    }
 }

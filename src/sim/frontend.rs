@@ -124,6 +124,8 @@ pub struct Held {
     pub rtt_ns: u64,
     /// Images it carries (`workload.multimodal`).
     pub images: u16,
+    /// Its time on the encode pool (queue, encode, embeddings' transfer), once encoded there.
+    pub encode_ns: Option<u64>,
 }
 
 /// The front-end path and the host CPUs of every pool.

@@ -66,7 +66,8 @@ pub struct PoolEncoder {
 
 impl PoolEncoder {
     pub fn new(sc: &Scenario, pool: &Pool, perf: &PerfModel, notes: &mut Vec<String>) -> Option<PoolEncoder> {
-        let config = sc.features.multimodal.clone()?;
+        // With an encode pool the replicas neither hold nor run the encoder.
+        let config = sc.features.multimodal.clone().filter(|m| m.pool.is_none())?;
         let per_rank = config.weight_bytes / pool.tp.max(1) as f64;
         let block_bytes_per_rank = perf.memory.kv_bytes_per_token_per_rank * sc.scheduler.block_tokens.max(1) as f64;
         let blocks = (per_rank / block_bytes_per_rank.max(1e-9)).ceil() as u64;
@@ -116,5 +117,26 @@ pub fn multimodal_result(sc: &Scenario, replicas: &[Replica]) -> Option<Multimod
             .iter()
             .find_map(|r| r.encoder.as_ref())
             .map_or(0, |e| e.kv_blocks),
+        encode_pool: None,
     })
+}
+
+impl Simulation {
+    /// The run's multimodal summary, the encode pool's included.
+    pub(super) fn multimodal_summary(&self) -> Option<MultimodalResult> {
+        let m = multimodal_result(&self.sc, &self.cluster.replicas)?;
+        let Some(pool) = self.encode_pool_result() else {
+            return Some(m);
+        };
+        // The images were encoded on the pool, one encoder step per request.
+        Some(MultimodalResult {
+            images_encoded: pool.images,
+            patches_encoded: pool.images * m.patches_per_image,
+            image_tokens: pool.images * m.tokens_per_image,
+            encoder_steps: pool.requests,
+            encoder_s: pool.mean_encode_ms * 1e-3 * pool.requests as f64,
+            encode_pool: Some(pool),
+            ..m
+        })
+    }
 }

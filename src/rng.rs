@@ -39,6 +39,8 @@ pub enum Stream {
     FleetLosses,
     /// Which requests carry images (`workload.multimodal.share`).
     Images,
+    /// Each audio clip's length (`workload.multimodal.audio_s` as a range).
+    AudioClips,
 }
 
 impl Stream {
@@ -60,6 +62,7 @@ impl Stream {
             Stream::ClientRtt => run_seed ^ 0xC11E_A77B_000A,
             Stream::FleetLosses => run_seed ^ 0xF1EE_7105_0009,
             Stream::Images => run_seed ^ 0x1A6E_5000_0009,
+            Stream::AudioClips => run_seed ^ 0xA0D1_0C11_000B,
         }
     }
 
@@ -91,6 +94,8 @@ mod tests {
             Stream::Session(1),
             Stream::ClientRtt,
             Stream::FleetLosses,
+            Stream::Images,
+            Stream::AudioClips,
         ];
         for seed in [0u64, 42, u64::MAX] {
             let mut seeds: Vec<u64> = all.iter().map(|s| s.seed(seed)).collect();

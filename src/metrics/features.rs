@@ -82,6 +82,10 @@ pub struct MultimodalResult {
     pub encoder_s: f64,
     /// KV blocks per replica given up to the encoder's weights.
     pub kv_blocks_for_encoder: u64,
+    /// Audio clips instead of images (`workload.multimodal.audio_s`): their shortest and
+    /// longest length, seconds (`image_tokens` then counts the clips' drawn tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_s: Option<[f64; 2]>,
     /// The disaggregated encode pool (`workload.multimodal.encoder = "pool"`), if on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encode_pool: Option<EncodePoolResult>,

@@ -9,7 +9,6 @@
 use super::multimodal::{ENCODER_DTYPE_BYTES, MultimodalConfig, MultimodalSection};
 use crate::error::{Error, Result};
 use crate::hw::Hardware;
-use crate::model::ModelSpec;
 use crate::perf::EncoderRates;
 use crate::perf::network::Link;
 use serde::{Deserialize, Serialize};
@@ -61,13 +60,11 @@ pub struct EncodePoolConfig {
 /// Resolves the pool into `cfg` when `s` asks for one. `hardware_of(name, key)`: an instance
 /// type's hardware (the scenario's engine overlays and overrides applied); `llm`: the LLM
 /// replicas' hardware; `gateway`: a `[gateway]` is set.
-#[allow(clippy::too_many_arguments)]
 pub fn resolve(
     s: &MultimodalSection,
     cfg: &mut MultimodalConfig,
     hardware_of: &dyn Fn(&str, &str) -> Result<Hardware>,
     llm: &Hardware,
-    model: &ModelSpec,
     gateway: bool,
     path: &Path,
     notes: &mut Vec<String>,
@@ -158,7 +155,7 @@ pub fn resolve(
         hardware.instance.efa_gbps.min(llm.instance.efa_gbps),
         hardware.instance.efa_latency_us.max(llm.instance.efa_latency_us),
     );
-    let out_hidden = cfg.vision.out_hidden.unwrap_or(model.hidden) as f64;
+    let out_hidden = cfg.out_hidden as f64;
     let pool = EncodePoolConfig {
         instances: (replicas * tp).div_ceil(ranks),
         hardware,

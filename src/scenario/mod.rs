@@ -2,6 +2,7 @@
 //! run-size limits ([`limits`]), and validation that turns it into a [`Scenario`] where every name
 //! is resolved and every value checked.
 
+pub mod audio;
 pub mod autoscale;
 pub mod cost;
 pub mod defaults;

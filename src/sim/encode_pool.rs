@@ -30,7 +30,7 @@ pub struct EncodePool {
     encoder: ImageEncoder,
     rates: EncoderRates,
     link: Link,
-    embed_bytes_per_image: f64,
+    embed_bytes_per_token: f64,
     power: ChipPower,
     /// Chips of one encoder (its tp ranks over the chip's ranks).
     chips_per_encoder: f64,
@@ -44,6 +44,7 @@ struct Stats {
     wait_ns: f64,
     encode_ns: f64,
     transfer_ns: f64,
+    tokens: u64,
     /// Σ over encoder steps of their dynamic energy in ns at the full range, per chip.
     dynamic_ns: f64,
 }
@@ -58,7 +59,7 @@ impl EncodePool {
             encoder: ImageEncoder::new(m.image, m.weight_bytes, config.tp),
             rates: config.rates,
             link: config.link,
-            embed_bytes_per_image: m.tokens_per_image as f64 * config.embed_bytes_per_token,
+            embed_bytes_per_token: config.embed_bytes_per_token,
             power: ChipPower::new(&hw.chip, sc.infra.power_cap(hw).as_ref()),
             chips_per_encoder: config.tp as f64 / hw.chip.ranks_per_chip.max(1) as f64,
             stats: Stats::default(),
@@ -71,23 +72,24 @@ impl EncodePool {
         self.rates.cost(&self.encoder.step_work(images))
     }
 
-    /// The embeddings of `images` images crossing to the LLM replica, ns.
-    pub fn transfer_ns(&self, images: u64) -> u64 {
-        p2p(self.embed_bytes_per_image * images as f64, self.link).round() as u64
+    /// The embeddings of `tokens` media tokens crossing to the LLM replica, ns.
+    pub fn transfer_ns(&self, tokens: u64) -> u64 {
+        p2p(self.embed_bytes_per_token * tokens as f64, self.link).round() as u64
     }
 
-    /// A request with `images` images reaching the pool at `now_ns`: when its embeddings reach
-    /// the LLM replica.
-    pub fn encode(&mut self, now_ns: u64, images: u64) -> u64 {
+    /// A request with `images` images (or clips) of `tokens` prompt tokens reaching the pool
+    /// at `now_ns`: when its embeddings reach the LLM replica.
+    pub fn encode(&mut self, now_ns: u64, images: u64, tokens: u64) -> u64 {
         let cost = self.encode_cost(images);
         let end = self.encoders.pass(now_ns, cost.total_ns as f64);
-        let transfer = self.transfer_ns(images);
+        let transfer = self.transfer_ns(tokens);
         let s = &mut self.stats;
         s.requests += 1;
         s.images += images;
         s.wait_ns += (end - now_ns - cost.total_ns) as f64;
         s.encode_ns += cost.total_ns as f64;
         s.transfer_ns += transfer as f64;
+        s.tokens += tokens;
         let phases = Phases::new(cost.compute_ns, cost.memory_ns, 0.0, 0.0);
         s.dynamic_ns += self.power.step_dynamic_ns(cost.total_ns as f64, &phases);
         end.saturating_add(transfer)
@@ -128,7 +130,7 @@ impl EncodePool {
             mean_encode_ms: per(s.encode_ns),
             mean_transfer_ms: per(s.transfer_ns),
             utilisation: self.encoders.utilisation(),
-            embedding_bytes: s.images as f64 * self.embed_bytes_per_image,
+            embedding_bytes: s.tokens as f64 * self.embed_bytes_per_token,
         }
     }
 }
@@ -138,7 +140,7 @@ impl Simulation {
     /// front-end path request, held and counted in the system) once its embeddings arrive.
     pub(super) fn encode_first(&mut self, now: SimTime, mut h: Held) {
         let pool = self.encode_pool.as_mut().expect("encode pool");
-        let done = pool.encode(now.0, h.images as u64);
+        let done = pool.encode(now.0, h.images as u64, h.media_tokens as u64);
         h.encode_ns = Some(done - now.0);
         let i = self.front.hold(h);
         self.queue.push(SimTime(done), Event::Ready(i));

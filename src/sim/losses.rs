@@ -191,6 +191,7 @@ impl Simulation {
                     predicted_output: r.predicted_output,
                     rtt_ns: self.front.rtt_ns(id),
                     images: r.images,
+                    media_tokens: 0,
                     // Its embeddings were made once; the retry is not encoded again.
                     encode_ns: Some(r.ledger.parts.get(crate::metrics::attribution::Part::Encode)),
                 },

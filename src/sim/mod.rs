@@ -410,7 +410,7 @@ impl Simulation {
     }
 
     fn admit(&mut self, now: SimTime, nr: &NewRequest, client: Option<u32>, prefix: Option<u64>) {
-        let (input, images) = self.with_images(nr.input_tokens);
+        let (input, images, media_tokens) = self.with_images(nr.input_tokens);
         let (output, max_tokens) = if images > 0 {
             // The engine's default max_tokens leaves room for the image tokens too.
             self.limit_output(&NewRequest {
@@ -441,6 +441,7 @@ impl Simulation {
             predicted_output: self.predicted_output(nr),
             rtt_ns,
             images,
+            media_tokens,
             encode_ns: None,
         };
         if self.flow.is_some() {

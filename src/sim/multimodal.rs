@@ -12,12 +12,16 @@ use crate::serve::replica::{Replica, ReplicaSpec};
 use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
 
-/// Which requests carry images.
+/// Which requests carry images (or an audio clip), and a clip's length.
 pub struct ImageDraw {
     images: u16,
     tokens: u32,
     share: f64,
     rng: ChaCha8Rng,
+    /// Audio clips of lengths drawn in a range, and their stream.
+    audio: Option<(crate::scenario::multimodal::AudioClips, ChaCha8Rng)>,
+    /// Prompt tokens the media of the arrived requests added.
+    pub media_tokens: u64,
 }
 
 impl ImageDraw {
@@ -28,11 +32,16 @@ impl ImageDraw {
             tokens: (m.tokens_per_image * m.images_per_request as u64).min(u32::MAX as u64) as u32,
             share: m.share,
             rng: crate::rng::Stream::Images.rng(sc.seed),
+            audio: m
+                .audio
+                .filter(|a| a.min_s < a.max_s)
+                .map(|a| (a, crate::rng::Stream::AudioClips.rng(sc.seed))),
+            media_tokens: 0,
         })
     }
 
-    /// A new request: its images and the prompt tokens they add (a draw only when not every
-    /// request carries images).
+    /// A new request: its images (or clip) and the prompt tokens they add (a draw only when
+    /// not every request carries them; a clip's length drawn on its own stream).
     pub fn draw(&mut self) -> (u16, u32) {
         if self.share < 1.0 {
             let u: f64 = self.rng.random();
@@ -40,19 +49,27 @@ impl ImageDraw {
                 return (0, 0);
             }
         }
-        (self.images, self.tokens)
+        let tokens = match self.audio.as_mut() {
+            Some((a, rng)) => {
+                let s = a.min_s + (a.max_s - a.min_s) * rng.random::<f64>();
+                a.spec.tokens(s).min(u32::MAX as u64) as u32
+            }
+            None => self.tokens,
+        };
+        self.media_tokens += tokens as u64;
+        (self.images, tokens)
     }
 }
 
 impl Simulation {
-    /// A new request's images and its prompt with their tokens.
-    pub(super) fn with_images(&mut self, text_tokens: u32) -> (u32, u16) {
+    /// A new request's images, its prompt with their tokens, and their tokens.
+    pub(super) fn with_images(&mut self, text_tokens: u32) -> (u32, u16, u32) {
         match self.images.as_mut() {
             Some(d) => {
                 let (images, tokens) = d.draw();
-                (text_tokens.saturating_add(tokens), images)
+                (text_tokens.saturating_add(tokens), images, tokens)
             }
-            None => (text_tokens, 0),
+            None => (text_tokens, 0, 0),
         }
     }
 }
@@ -72,7 +89,8 @@ impl PoolEncoder {
         let block_bytes_per_rank = perf.memory.kv_bytes_per_token_per_rank * sc.scheduler.block_tokens.max(1) as f64;
         let blocks = (per_rank / block_bytes_per_rank.max(1e-9)).ceil() as u64;
         let note = format!(
-            "multimodal: the vision encoder's weights take {:.2} GB per rank, {blocks} KV blocks per replica",
+            "multimodal: the {} encoder's weights take {:.2} GB per rank, {blocks} KV blocks per replica",
+            if config.audio.is_some() { "audio" } else { "vision" },
             per_rank / 1e9
         );
         if !notes.contains(&note) {
@@ -107,7 +125,7 @@ pub fn multimodal_result(sc: &Scenario, replicas: &[Replica]) -> Option<Multimod
         image_px: [m.width_px, m.height_px],
         patches_per_image: m.patches_per_image,
         tokens_per_image: m.tokens_per_image,
-        encoder_params: m.vision.params(sc.model.hidden),
+        encoder_params: m.encoder_params,
         images_encoded: s.images,
         patches_encoded: s.patches,
         image_tokens: s.images * m.tokens_per_image,
@@ -117,6 +135,7 @@ pub fn multimodal_result(sc: &Scenario, replicas: &[Replica]) -> Option<Multimod
             .iter()
             .find_map(|r| r.encoder.as_ref())
             .map_or(0, |e| e.kv_blocks),
+        audio_s: m.audio.map(|a| [a.min_s, a.max_s]),
         encode_pool: None,
     })
 }
@@ -124,7 +143,11 @@ pub fn multimodal_result(sc: &Scenario, replicas: &[Replica]) -> Option<Multimod
 impl Simulation {
     /// The run's multimodal summary, the encode pool's included.
     pub(super) fn multimodal_summary(&self) -> Option<MultimodalResult> {
-        let m = multimodal_result(&self.sc, &self.cluster.replicas)?;
+        let mut m = multimodal_result(&self.sc, &self.cluster.replicas)?;
+        if m.audio_s.is_some() {
+            // Clips of drawn lengths: the tokens of the arrived requests' clips.
+            m.image_tokens = self.images.as_ref().map_or(0, |d| d.media_tokens);
+        }
         let Some(pool) = self.encode_pool_result() else {
             return Some(m);
         };
@@ -132,7 +155,11 @@ impl Simulation {
         Some(MultimodalResult {
             images_encoded: pool.images,
             patches_encoded: pool.images * m.patches_per_image,
-            image_tokens: pool.images * m.tokens_per_image,
+            image_tokens: if m.audio_s.is_some() {
+                m.image_tokens
+            } else {
+                pool.images * m.tokens_per_image
+            },
             encoder_steps: pool.requests,
             encoder_s: pool.mean_encode_ms * 1e-3 * pool.requests as f64,
             encode_pool: Some(pool),

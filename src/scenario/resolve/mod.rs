@@ -341,7 +341,7 @@ fn multimodal(
             Ok(h)
         };
         let llm = &pools[0].hardware;
-        super::encode_pool::resolve(s, c, &hardware_of, llm, model, f.gateway.is_some(), path, notes)?;
+        super::encode_pool::resolve(s, c, &hardware_of, llm, f.gateway.is_some(), path, notes)?;
         if c.pool.is_some() && infra.pricing == infra::PricingMode::Own {
             return Err(Error::input(
                 path,

@@ -41,6 +41,8 @@ pub enum Stream {
     Images,
     /// Each audio clip's length (`workload.multimodal.audio_s` as a range).
     AudioClips,
+    /// Which media repeats a popular item (`workload.multimodal.repeat_share`).
+    MediaRepeats,
 }
 
 impl Stream {
@@ -63,6 +65,7 @@ impl Stream {
             Stream::FleetLosses => run_seed ^ 0xF1EE_7105_0009,
             Stream::Images => run_seed ^ 0x1A6E_5000_0009,
             Stream::AudioClips => run_seed ^ 0xA0D1_0C11_000B,
+            Stream::MediaRepeats => run_seed ^ 0x4E9E_A75E_000C,
         }
     }
 
@@ -96,6 +99,7 @@ mod tests {
             Stream::FleetLosses,
             Stream::Images,
             Stream::AudioClips,
+            Stream::MediaRepeats,
         ];
         for seed in [0u64, 42, u64::MAX] {
             let mut seeds: Vec<u64> = all.iter().map(|s| s.seed(seed)).collect();

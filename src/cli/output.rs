@@ -332,6 +332,9 @@ fn print_multimodal(r: &RunResult) {
             m.encoder_steps
         );
     }
+    if let Some(h) = m.encoder_cache_hits {
+        println!("enc. cache   {h} requests' media still cached: the encoder skipped");
+    }
     if let Some(p) = &m.encode_pool {
         println!(
             "encode pool  {} encoder(s) of tp {} on {} instance(s), {:.1} % busy; per request {:.3} ms waiting, {:.3} ms encoding, {:.3} ms sending embeddings",

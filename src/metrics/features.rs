@@ -86,6 +86,10 @@ pub struct MultimodalResult {
     /// longest length, seconds (`image_tokens` then counts the clips' drawn tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio_s: Option<[f64; 2]>,
+    /// Requests whose media was still in the encoder cache and skipped the encoder
+    /// (`workload.multimodal.repeat_share`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder_cache_hits: Option<u64>,
     /// The disaggregated encode pool (`workload.multimodal.encoder = "pool"`), if on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encode_pool: Option<EncodePoolResult>,

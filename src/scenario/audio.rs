@@ -100,5 +100,6 @@ pub fn resolve(
         image: clip,
         weight_bytes,
         pool: None,
+        cache: None,
     })
 }

@@ -7,6 +7,7 @@ pub mod autoscale;
 pub mod cost;
 pub mod defaults;
 pub mod encode_pool;
+pub mod encoder_cache;
 pub mod failures;
 pub mod features;
 mod file;

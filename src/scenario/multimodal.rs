@@ -44,6 +44,16 @@ pub struct MultimodalSection {
     /// The encode pool, with `encoder = "pool"`.
     #[serde(default)]
     pub pool: Option<super::encode_pool::EncodePoolSection>,
+    /// Share of the carrying requests whose media repeats a popular item (default none: no
+    /// repeats, no encoder cache).
+    #[serde(default)]
+    pub repeat_share: Option<f64>,
+    /// Popular items the repeats pick from (default 100).
+    #[serde(default)]
+    pub repeat_items: Option<u32>,
+    /// The encoder cache's capacity, embedding tokens (default vLLM's).
+    #[serde(default)]
+    pub encoder_cache_tokens: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -88,6 +98,8 @@ pub struct MultimodalConfig {
     pub weight_bytes: f64,
     /// The disaggregated encode pool (`encoder = "pool"`); none: inline on the replicas.
     pub pool: Option<super::encode_pool::EncodePoolConfig>,
+    /// Repeated media and the replicas' encoder cache (`repeat_share`), if on.
+    pub cache: Option<super::encoder_cache::EncoderCacheConfig>,
 }
 
 /// The section, checked against the model and the deployment (`unsupported`: why the encoder
@@ -117,15 +129,19 @@ pub fn resolve(
             format!("is {}; accepted: a fraction in (0, 1]", crate::error::given(share)),
         ));
     }
-    match (s.image_px, s.audio_s) {
-        (Some(px), None) => images(s, px, share, model, path, notes).map(Some),
-        (None, Some(len)) => super::audio::resolve(s, len, share, model, path, notes).map(Some),
-        _ => Err(Error::input(
-            path,
-            "workload.multimodal",
-            "sets both image_px and audio_s, or neither; accepted: exactly one of them",
-        )),
-    }
+    let mut config = match (s.image_px, s.audio_s) {
+        (Some(px), None) => images(s, px, share, model, path, notes)?,
+        (None, Some(len)) => super::audio::resolve(s, len, share, model, path, notes)?,
+        _ => {
+            return Err(Error::input(
+                path,
+                "workload.multimodal",
+                "sets both image_px and audio_s, or neither; accepted: exactly one of them",
+            ));
+        }
+    };
+    config.cache = super::encoder_cache::resolve(s, path, notes)?;
+    Ok(Some(config))
 }
 
 /// Images of `px` pixels on `share` of the requests.
@@ -198,6 +214,7 @@ fn images(
         image,
         weight_bytes,
         pool: None,
+        cache: None,
     })
 }
 
@@ -205,9 +222,14 @@ fn images(
 fn placement_note(s: &MultimodalSection, weight_bytes: f64, flops: f64) -> String {
     match s.encoder.unwrap_or_default() {
         super::encode_pool::Placement::Inline => format!(
-            "encoder inline on the replica's chips, weights {:.2} GB in bf16 sharded 1/tp out of the KV cache, {:.1} GFLOP per image, run in the step that starts the prefill (no separate encoder budget or cache)",
+            "encoder inline on the replica's chips, weights {:.2} GB in bf16 sharded 1/tp out of the KV cache, {:.1} GFLOP per image, run in the step that starts the prefill (no separate encoder budget{})",
             weight_bytes / 1e9,
-            flops / 1e9
+            flops / 1e9,
+            if s.repeat_share.is_some() {
+                "; the encoder cache below"
+            } else {
+                " or cache"
+            }
         ),
         super::encode_pool::Placement::Pool => format!(
             "encoder on the encode pool (workload.multimodal.encoder = \"pool\"), weights {:.2} GB in bf16, {:.1} GFLOP per image",

@@ -126,6 +126,8 @@ pub struct Held {
     /// they add.
     pub images: u16,
     pub media_tokens: u32,
+    /// Its media's content hash (`workload.multimodal.repeat_share`; 0 without).
+    pub media_hash: u64,
     /// Its time on the encode pool (queue, encode, embeddings' transfer), once encoded there.
     pub encode_ns: Option<u64>,
 }

@@ -192,6 +192,7 @@ impl Simulation {
                     rtt_ns: self.front.rtt_ns(id),
                     images: r.images,
                     media_tokens: 0,
+                    media_hash: r.media_hash,
                     // Its embeddings were made once; the retry is not encoded again.
                     encode_ns: Some(r.ledger.parts.get(crate::metrics::attribution::Part::Encode)),
                 },

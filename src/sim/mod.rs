@@ -410,8 +410,8 @@ impl Simulation {
     }
 
     fn admit(&mut self, now: SimTime, nr: &NewRequest, client: Option<u32>, prefix: Option<u64>) {
-        let (input, images, media_tokens) = self.with_images(nr.input_tokens);
-        let (output, max_tokens) = if images > 0 {
+        let (input, media) = self.with_images(nr.input_tokens);
+        let (output, max_tokens) = if media.images > 0 {
             // The engine's default max_tokens leaves room for the image tokens too.
             self.limit_output(&NewRequest {
                 input_tokens: input,
@@ -440,8 +440,9 @@ impl Simulation {
             ticket: self.rec.counts.arrived,
             predicted_output: self.predicted_output(nr),
             rtt_ns,
-            images,
-            media_tokens,
+            images: media.images,
+            media_tokens: media.tokens,
+            media_hash: media.hash,
             encode_ns: None,
         };
         if self.flow.is_some() {
@@ -523,6 +524,7 @@ impl Simulation {
         state.cache.hashes = blocks;
         state.adapter = adapter;
         state.images = h.images;
+        state.media_hash = h.media_hash;
         if let (Some(rt), Some(b)) = (self.remote_tier.as_mut(), state.cache.hashes.as_ref()) {
             state.cache.remote_blocks = rt.route(b);
         }

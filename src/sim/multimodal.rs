@@ -22,6 +22,18 @@ pub struct ImageDraw {
     audio: Option<(crate::scenario::multimodal::AudioClips, ChaCha8Rng)>,
     /// Prompt tokens the media of the arrived requests added.
     pub media_tokens: u64,
+    /// Repeated media (`repeat_share`): its share, the popular items, their stream, and the
+    /// next new item.
+    repeats: Option<(f64, u64, ChaCha8Rng, u64)>,
+}
+
+/// What a new request carries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Media {
+    pub images: u16,
+    pub tokens: u32,
+    /// Its content hash (0 without repeats).
+    pub hash: u64,
 }
 
 impl ImageDraw {
@@ -37,16 +49,25 @@ impl ImageDraw {
                 .filter(|a| a.min_s < a.max_s)
                 .map(|a| (a, crate::rng::Stream::AudioClips.rng(sc.seed))),
             media_tokens: 0,
+            repeats: m.cache.map(|c| {
+                let items = c.repeat_items as u64;
+                (
+                    c.repeat_share,
+                    items,
+                    crate::rng::Stream::MediaRepeats.rng(sc.seed),
+                    items,
+                )
+            }),
         })
     }
 
     /// A new request: its images (or clip) and the prompt tokens they add (a draw only when
     /// not every request carries them; a clip's length drawn on its own stream).
-    pub fn draw(&mut self) -> (u16, u32) {
+    pub fn draw(&mut self) -> Media {
         if self.share < 1.0 {
             let u: f64 = self.rng.random();
             if u >= self.share {
-                return (0, 0);
+                return Media::default();
             }
         }
         let tokens = match self.audio.as_mut() {
@@ -57,19 +78,36 @@ impl ImageDraw {
             None => self.tokens,
         };
         self.media_tokens += tokens as u64;
-        (self.images, tokens)
+        // A popular item (uniformly) or a new one; hashes of item numbers.
+        let hash = match self.repeats.as_mut() {
+            Some((share, items, rng, next)) => {
+                let item = if rng.random::<f64>() < *share {
+                    rng.random_range(0..*items)
+                } else {
+                    *next += 1;
+                    *next
+                };
+                crate::hash::mix64(item + 1)
+            }
+            None => 0,
+        };
+        Media {
+            images: self.images,
+            tokens,
+            hash,
+        }
     }
 }
 
 impl Simulation {
-    /// A new request's images, its prompt with their tokens, and their tokens.
-    pub(super) fn with_images(&mut self, text_tokens: u32) -> (u32, u16, u32) {
+    /// A new request's prompt with its media's tokens, and its media.
+    pub(super) fn with_images(&mut self, text_tokens: u32) -> (u32, Media) {
         match self.images.as_mut() {
             Some(d) => {
-                let (images, tokens) = d.draw();
-                (text_tokens.saturating_add(tokens), images, tokens)
+                let m = d.draw();
+                (text_tokens.saturating_add(m.tokens), m)
             }
-            None => (text_tokens, 0, 0),
+            None => (text_tokens, Media::default()),
         }
     }
 }
@@ -79,6 +117,8 @@ pub struct PoolEncoder {
     config: MultimodalConfig,
     tp: u32,
     blocks: u64,
+    /// The encoder cache's capacity, embedding tokens (with repeated media).
+    cache_tokens: Option<u64>,
 }
 
 impl PoolEncoder {
@@ -96,10 +136,23 @@ impl PoolEncoder {
         if !notes.contains(&note) {
             notes.push(note);
         }
+        // vLLM's default encoder_cache_size: max(max_num_batched_tokens, one item's tokens).
+        let cache_tokens = config.cache.map(|c| {
+            let item = config.tokens_per_image * config.images_per_request as u64;
+            c.capacity_tokens
+                .unwrap_or((sc.scheduler.max_batched_tokens as u64).max(item))
+        });
+        if let (Some(t), Some(None)) = (cache_tokens, config.cache.map(|c| c.capacity_tokens)) {
+            let note = format!("multimodal: the encoder cache holds {t} embedding tokens per replica");
+            if !notes.contains(&note) {
+                notes.push(note);
+            }
+        }
         Some(PoolEncoder {
             config,
             tp: pool.tp,
             blocks,
+            cache_tokens,
         })
     }
 
@@ -108,6 +161,7 @@ impl PoolEncoder {
         r.total_blocks = r.total_blocks.saturating_sub(self.blocks);
         let mut e = ImageEncoder::new(self.config.image, self.config.weight_bytes, self.tp);
         e.kv_blocks = self.blocks;
+        e.cache = self.cache_tokens.map(crate::serve::encoder_cache::EncoderCache::new);
         r.encoder = Some(e);
     }
 }
@@ -136,6 +190,13 @@ pub fn multimodal_result(sc: &Scenario, replicas: &[Replica]) -> Option<Multimod
             .find_map(|r| r.encoder.as_ref())
             .map_or(0, |e| e.kv_blocks),
         audio_s: m.audio.map(|a| [a.min_s, a.max_s]),
+        encoder_cache_hits: m.cache.map(|_| {
+            replicas
+                .iter()
+                .filter_map(|r| r.encoder.as_ref()?.cache.as_ref())
+                .map(|c| c.hits)
+                .sum()
+        }),
         encode_pool: None,
     })
 }

@@ -342,6 +342,9 @@ fn multimodal(
         };
         let llm = &pools[0].hardware;
         super::encode_pool::resolve(s, c, &hardware_of, llm, f.gateway.is_some(), path, notes)?;
+        if c.pool.is_some() && f.fleet.is_some() {
+            notes.push("multimodal encode pool with [fleet]: the pool's instances are static (not autoscaled) and in the run's cost and energy, not in the per-window $/h".into());
+        }
         if c.pool.is_some() && infra.pricing == infra::PricingMode::Own {
             return Err(Error::input(
                 path,

@@ -47,6 +47,10 @@ pub enum Stream {
     /// The router in front of the groups serving one model of a multi-model fleet, by model
     /// index (`deployment.groups[].model`).
     ModelRouter(u32),
+    /// Each audio clip's length (`workload.multimodal.audio_s` as a range).
+    AudioClips,
+    /// Which media repeats a popular item (`workload.multimodal.repeat_share`).
+    MediaRepeats,
 }
 
 impl Stream {
@@ -71,6 +75,8 @@ impl Stream {
             Stream::TenantArrivals(t) => run_seed ^ mix64(t) ^ 0x7E4A_A771_000B,
             Stream::TenantLengths(t) => run_seed ^ mix64(t) ^ 0x7E4A_1E45_000C,
             Stream::ModelRouter(m) => run_seed ^ mix64(m as u64) ^ 0x0707_0707_40DE_000D,
+            Stream::AudioClips => run_seed ^ 0xA0D1_0C11_000B,
+            Stream::MediaRepeats => run_seed ^ 0x4E9E_A75E_000C,
         }
     }
 
@@ -109,6 +115,8 @@ mod tests {
             Stream::TenantLengths(1),
             Stream::ModelRouter(0),
             Stream::ModelRouter(1),
+            Stream::AudioClips,
+            Stream::MediaRepeats,
         ];
         for seed in [0u64, 42, u64::MAX] {
             let mut seeds: Vec<u64> = all.iter().map(|s| s.seed(seed)).collect();

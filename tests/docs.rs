@@ -489,7 +489,12 @@ fn every_trace_format_and_column_is_documented() {
 #[test]
 fn every_hf_config_field_is_documented() {
     let mut read = BTreeSet::new();
-    for file in ["src/model/hf.rs", "src/model/hf_layers.rs", "src/model/vision.rs"] {
+    for file in [
+        "src/model/hf.rs",
+        "src/model/hf_layers.rs",
+        "src/model/vision.rs",
+        "src/model/audio.rs",
+    ] {
         let text = std::fs::read_to_string(root().join(file)).unwrap();
         for accessor in [
             "get(\"",

@@ -343,7 +343,32 @@ fn print_pricing(p: &codesim::metrics::pricing::PricingResult) {
 /// Throughput, cost, energy, where step time went, and what the run counted.
 /// Images and their encoder (`workload.multimodal`), when on.
 fn print_multimodal(r: &RunResult) {
-    if let Some(m) = &r.multimodal {
+    let Some(m) = &r.multimodal else {
+        return;
+    };
+    let place = if m.encode_pool.is_some() {
+        "on the encode pool"
+    } else {
+        "inside prefill"
+    };
+    if let Some([lo, hi]) = m.audio_s {
+        println!(
+            "audio        {} clips of {lo}–{hi} s encoded ({} prompt tokens); encoder {:.3} s in {} steps, {place}",
+            m.images_encoded, m.image_tokens, m.encoder_s, m.encoder_steps
+        );
+    } else if m.encode_pool.is_some() {
+        println!(
+            "images       {} encoded ({} patches, {} prompt tokens; {} × {} px = {} tokens each); encoder {:.3} s in {} steps, {place}",
+            m.images_encoded,
+            m.patches_encoded,
+            m.image_tokens,
+            m.image_px[0],
+            m.image_px[1],
+            m.tokens_per_image,
+            m.encoder_s,
+            m.encoder_steps
+        );
+    } else {
         println!(
             "images       {} encoded ({} patches, {} prompt tokens; {} × {} px = {} tokens each); encoder {:.3} s in {} steps, inside prefill",
             m.images_encoded,
@@ -354,6 +379,21 @@ fn print_multimodal(r: &RunResult) {
             m.tokens_per_image,
             m.encoder_s,
             m.encoder_steps
+        );
+    }
+    if let Some(h) = m.encoder_cache_hits {
+        println!("enc. cache   {h} requests' media still cached: the encoder skipped");
+    }
+    if let Some(p) = &m.encode_pool {
+        println!(
+            "encode pool  {} encoder(s) of tp {} on {} instance(s), {:.1} % busy; per request {:.3} ms waiting, {:.3} ms encoding, {:.3} ms sending embeddings",
+            p.encoders,
+            p.tp,
+            p.instances,
+            p.utilisation * 100.0,
+            p.mean_wait_ms,
+            p.mean_encode_ms,
+            p.mean_transfer_ms
         );
     }
 }

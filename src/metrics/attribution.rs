@@ -19,7 +19,11 @@
 //!   mixed step while decoding, a prefill-only step while it waited to decode);
 //! - `preempt`: from a preemption to its return (re-queue and recompute, or swap out and in);
 //! - `kv_transfer`: its KV cache crossing to a decode replica (disaggregation), link queue too;
-//! - `decode`: the decode rows' share of the steps it decoded in.
+//! - `decode`: the decode rows' share of the steps it decoded in;
+//! - `encode`: its images on the encode pool (`workload.multimodal.encoder = "pool"`): the
+//!   pool's queue, the encoder and the embeddings' transfer to the LLM replica. Last in the
+//!   list (and left out of the summary's means, the per-request rows' debug text and the
+//!   requests table when zero) so that runs without an encode pool read exactly as before.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,9 +43,10 @@ pub enum Part {
     Preempt,
     KvTransfer,
     Decode,
+    Encode,
 }
 
-pub const PARTS: usize = 13;
+pub const PARTS: usize = 14;
 
 impl Part {
     pub const ALL: [Part; PARTS] = [
@@ -58,6 +63,7 @@ impl Part {
         Part::Preempt,
         Part::KvTransfer,
         Part::Decode,
+        Part::Encode,
     ];
 
     pub fn name(self) -> &'static str {
@@ -75,6 +81,7 @@ impl Part {
             Part::Preempt => "preempt",
             Part::KvTransfer => "kv_transfer",
             Part::Decode => "decode",
+            Part::Encode => "encode",
         }
     }
 
@@ -105,6 +112,9 @@ impl Part {
             Part::Preempt => "from a preemption to its return (re-queue and recompute, or swap out and in)",
             Part::KvTransfer => "its KV cache crossing to a decode replica (disaggregation), link queue too",
             Part::Decode => "the decode rows' share of the steps it decoded in",
+            Part::Encode => {
+                "its images on the encode pool (workload.multimodal.encoder = \"pool\"): the pool's queue, the encoder and the embeddings' transfer to the LLM replica"
+            }
         }
     }
 
@@ -145,8 +155,21 @@ impl QueueReason {
 }
 
 /// Nanoseconds per part.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub struct Parts(pub [u64; PARTS]);
+
+/// As derived, without the `encode` part when it is zero (runs without an encode pool print
+/// as they did before it existed).
+impl std::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = if self.get(Part::Encode) == 0 {
+            &self.0[..PARTS - 1]
+        } else {
+            &self.0[..]
+        };
+        f.debug_tuple("Parts").field(&shown).finish()
+    }
+}
 
 impl Parts {
     pub fn get(&self, p: Part) -> u64 {
@@ -209,8 +232,11 @@ impl PartsMs {
 impl Serialize for PartsMs {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (p, v) in Part::ALL.iter().zip(&self.0) {
+        // `encode` only when an encode pool ran (see the module documentation).
+        let shown = |(p, v): &(&Part, &f64)| **p != Part::Encode || **v != 0.0;
+        let entries: Vec<_> = Part::ALL.iter().zip(&self.0).filter(shown).collect();
+        let mut m = s.serialize_map(Some(entries.len()))?;
+        for (p, v) in entries {
             m.serialize_entry(p.name(), v)?;
         }
         m.end()
@@ -390,5 +416,20 @@ mod tests {
         assert_eq!(view.by_class[0].group, "default");
         let names: std::collections::HashSet<_> = Part::ALL.iter().map(|p| p.name()).collect();
         assert_eq!(names.len(), PARTS);
+    }
+
+    /// Without an encode pool the `encode` part shows nowhere: the debug text is the 13 parts'
+    /// as before it existed, the means have no `encode` key; with one it shows.
+    #[test]
+    fn the_encode_part_shows_only_when_it_is_not_zero() {
+        let mut p = Parts::default();
+        p.add(Part::Decode, 3);
+        assert_eq!(format!("{p:?}"), "Parts([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3])");
+        let json = serde_json::to_string(&group("0".into(), &[&p]).mean_ms).unwrap();
+        assert!(!json.contains("encode") && json.contains("\"decode\":3e-6"), "{json}");
+        p.add(Part::Encode, 2);
+        assert_eq!(format!("{p:?}"), "Parts([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 2])");
+        let json = serde_json::to_string(&group("0".into(), &[&p]).mean_ms).unwrap();
+        assert!(json.ends_with("\"encode\":2e-6}"), "{json}");
     }
 }

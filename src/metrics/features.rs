@@ -76,11 +76,43 @@ pub struct MultimodalResult {
     pub patches_encoded: u64,
     pub image_tokens: u64,
     /// Steps that ran the encoder, and the time it added to them, seconds (inside the prefill
-    /// part of the latency attribution).
+    /// part of the latency attribution; with an encode pool, the pool's encoder steps and
+    /// their time, inside the `encode` part).
     pub encoder_steps: u64,
     pub encoder_s: f64,
     /// KV blocks per replica given up to the encoder's weights.
     pub kv_blocks_for_encoder: u64,
+    /// Audio clips instead of images (`workload.multimodal.audio_s`): their shortest and
+    /// longest length, seconds (`image_tokens` then counts the clips' drawn tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_s: Option<[f64; 2]>,
+    /// Requests whose media was still in the encoder cache and skipped the encoder
+    /// (`workload.multimodal.repeat_share`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder_cache_hits: Option<u64>,
+    /// The disaggregated encode pool (`workload.multimodal.encoder = "pool"`), if on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encode_pool: Option<EncodePoolResult>,
+}
+
+/// What the encode pool did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct EncodePoolResult {
+    pub encoders: u32,
+    pub tp: u32,
+    pub instances: u32,
+    /// Requests and images encoded there.
+    pub requests: u64,
+    pub images: u64,
+    /// Mean per request: the wait for an encoder, the encoder's time and the embeddings'
+    /// transfer to the LLM replica, ms.
+    pub mean_wait_ms: f64,
+    pub mean_encode_ms: f64,
+    pub mean_transfer_ms: f64,
+    /// Busy encoder-time over available encoder-time until the last request left the pool.
+    pub utilisation: f64,
+    /// Embedding bytes sent to the LLM replicas.
+    pub embedding_bytes: f64,
 }
 
 /// LoRA adapters, summed over replicas (`serving.lora`).

@@ -16,7 +16,8 @@ pub mod tenants;
 pub mod windows;
 
 pub use features::{
-    KvOffloadResult, KvTierResult, LoraResult, MoeResult, MultimodalResult, PrefixCacheResult, SpeculativeResult,
+    EncodePoolResult, KvOffloadResult, KvTierResult, LoraResult, MoeResult, MultimodalResult, PrefixCacheResult,
+    SpeculativeResult,
 };
 pub use sketch::Sketch;
 

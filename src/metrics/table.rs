@@ -30,10 +30,16 @@ pub fn requests_frame(rows: &[RequestRow]) -> Result<DataFrame, PolarsError> {
     ];
     // The attribution: each part of the TTFT and of the E2E, in integer nanoseconds (they add
     // up exactly to `ttft_ns` and `e2e_ns`).
-    for p in Part::ALL {
+    // The `encode` part only when an encode pool ran (a run without one writes the same table).
+    let encoded = rows.iter().any(|r| r.e2e_parts.get(Part::Encode) > 0);
+    let parts: Vec<Part> = Part::ALL
+        .into_iter()
+        .filter(|&p| p != Part::Encode || encoded)
+        .collect();
+    for &p in &parts {
         columns.push(col_u64(&format!("ttft_{}_ns", p.name()), &|r| r.ttft_parts.get(p)));
     }
-    for p in Part::ALL {
+    for &p in &parts {
         columns.push(col_u64(&format!("e2e_{}_ns", p.name()), &|r| r.e2e_parts.get(p)));
     }
     DataFrame::new(rows.len(), columns)
@@ -201,14 +207,36 @@ pub(crate) mod tests {
     }
 
     /// Every column of requests.parquet has its description, and no description names a column
-    /// the table lacks.
+    /// the table lacks (the `encode` part's only when a row has one).
     #[test]
     fn every_requests_column_is_described() {
-        let df = requests_frame(&[]).unwrap();
-        let columns: Vec<String> = df.get_column_names().iter().map(|c| c.to_string()).collect();
         let docs = requests_docs();
         let described: Vec<String> = docs.iter().map(|(c, _)| c.clone()).collect();
-        assert_eq!(columns, described);
+        let columns = |rows: &[RequestRow]| -> Vec<String> {
+            let df = requests_frame(rows).unwrap();
+            df.get_column_names().iter().map(|c| c.to_string()).collect()
+        };
+        let without: Vec<String> = described.iter().filter(|c| !c.contains("_encode_")).cloned().collect();
+        assert_eq!(columns(&[]), without);
+        let mut row = RequestRow {
+            id: 0,
+            replica: 0,
+            arrival_s: 0.0,
+            input_tokens: 1,
+            output_tokens: 1,
+            queue_ms: 0.0,
+            ttft_ms: 0.0,
+            tpot_ms: 0.0,
+            e2e_ms: 0.0,
+            preemptions: 0,
+            class: 0,
+            ttft_ns: 1,
+            e2e_ns: 1,
+            ttft_parts: Default::default(),
+            e2e_parts: Default::default(),
+        };
+        row.e2e_parts.add(Part::Encode, 1);
+        assert_eq!(columns(&[row]), described);
         assert!(docs.iter().all(|(_, t)| t.len() > 10), "{docs:?}");
     }
 

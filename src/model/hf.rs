@@ -68,6 +68,7 @@ pub fn from_hf_config(path: &Path) -> Result<ModelSpec> {
     let mut spec = read_spec(&cfg, &model_type, model_name(path, &model_type))?;
     spec.published_weights = top.published_weights()?;
     spec.vision = super::vision::from_hf(&top)?;
+    spec.audio = super::audio::from_hf(&top)?;
     // The spec's checks name its own keys; the config's user wants the config's key.
     spec.validate(&path.display().to_string()).map_err(|e| match e {
         Error::Input(mut input) => {
@@ -180,6 +181,7 @@ fn read_spec(cfg: &HfConfig, model_type: &str, name: String) -> Result<ModelSpec
         source: None,
         published_weights: None,
         vision: None,
+        audio: None,
     })
 }
 

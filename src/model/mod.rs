@@ -8,6 +8,7 @@
 //!
 //! Counts are `f64`: they feed rates and times, and a 405B model's FLOPs overflow nothing there.
 
+mod audio;
 mod cost;
 mod hf;
 mod hf_layers;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+pub use audio::AudioSpec;
 pub use hf::{HF_MODEL_TYPES, from_hf_config};
 pub use kv::KvFootprint;
 pub use layers::{LayerKind, LayerPattern, LinearAttention};
@@ -80,6 +82,9 @@ pub struct ModelSpec {
     /// A vision encoder in front of the model (`vision.rs`), if multimodal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vision: Option<VisionSpec>,
+    /// An audio encoder in front of the model (`audio.rs`), if it hears.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<AudioSpec>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -235,6 +240,9 @@ impl ModelSpec {
         self.validate_layers(file)?;
         if let Some(v) = &self.vision {
             v.validate(file, "vision.")?;
+        }
+        if let Some(a) = &self.audio {
+            a.validate(file, "audio.")?;
         }
         self.validate_moe(file)
     }

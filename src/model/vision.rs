@@ -66,7 +66,8 @@ fn yes() -> bool {
     true
 }
 
-/// What encoding one image costs, for the whole encoder (divide by tp for a rank).
+/// What encoding one image (or one audio clip's window, `audio.rs`: `patches` then holds its
+/// frames) costs, for the whole encoder (divide by tp for a rank).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ImageWork {
     pub patches: f64,

@@ -29,7 +29,7 @@ pub mod pipeline;
 pub mod shape;
 mod step;
 
-pub use encoder::EncoderWork;
+pub use encoder::{EncoderRates, EncoderWork};
 pub use lora::AdapterWork;
 
 use crate::dtype::{Dtype, WeightFormat};

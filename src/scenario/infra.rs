@@ -322,21 +322,27 @@ fn frontend(f: &FrontendSection, pricing: PricingMode, catalog: &Catalog, file: 
 /// sits above the chips' idle draw.
 pub fn apply_to_pools(infra: &Infra, pools: &mut [super::Pool], file: &Path) -> Result<()> {
     for p in pools.iter_mut() {
-        p.hardware.instance.efa_latency_us += infra.nitro.message_latency_us;
-        infra
-            .pricing
-            .usd_per_hour(&p.hardware.instance, file, "infrastructure.pricing")?;
-        if let Some(cap) = infra.power_cap_w {
-            if cap <= p.hardware.chip.idle_w {
-                return Err(Error::input(
-                    file,
-                    "infrastructure.power_cap_w",
-                    format!(
-                        "{cap} W is at or below the {} W idle draw of {}; accepted: a cap above idle",
-                        p.hardware.chip.idle_w, p.hardware.chip.name
-                    ),
-                ));
-            }
+        apply_to_hardware(infra, &mut p.hardware, file)?;
+    }
+    Ok(())
+}
+
+/// [`apply_to_pools`] for one instance type's hardware (an encode pool's too).
+pub fn apply_to_hardware(infra: &Infra, hardware: &mut Hardware, file: &Path) -> Result<()> {
+    hardware.instance.efa_latency_us += infra.nitro.message_latency_us;
+    infra
+        .pricing
+        .usd_per_hour(&hardware.instance, file, "infrastructure.pricing")?;
+    if let Some(cap) = infra.power_cap_w {
+        if cap <= hardware.chip.idle_w {
+            return Err(Error::input(
+                file,
+                "infrastructure.power_cap_w",
+                format!(
+                    "{cap} W is at or below the {} W idle draw of {}; accepted: a cap above idle",
+                    hardware.chip.idle_w, hardware.chip.name
+                ),
+            ));
         }
     }
     Ok(())

@@ -2,9 +2,12 @@
 //! run-size limits ([`limits`]), and validation that turns it into a [`Scenario`] where every name
 //! is resolved and every value checked.
 
+pub mod audio;
 pub mod autoscale;
 pub mod cost;
 pub mod defaults;
+pub mod encode_pool;
+pub mod encoder_cache;
 pub mod failures;
 pub mod features;
 mod file;

@@ -2,10 +2,11 @@
 //! (`model::VisionSpec`, from the preset's `[vision]` or the HF config's `vision_config`) in the
 //! step that starts their prefill (`serve::encoder`). Each image of W × H pixels is resized to
 //! multiples of patch · merge, becomes (W/patch) · (H/patch) encoder patches and patches /
-//! merge² prompt tokens, added to the request's text prompt.
+//! merge² prompt tokens, added to the request's text prompt. Audio clips (`audio_s`) instead of
+//! images: `scenario/audio.rs`.
 
 use crate::error::{Error, Result};
-use crate::model::{ImageWork, ModelSpec, VisionSpec};
+use crate::model::{AudioSpec, ImageWork, ModelSpec};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -26,21 +27,64 @@ pub struct MultimodalSection {
     /// Images on a request that carries images (default 1).
     #[serde(default)]
     pub images_per_request: Option<u32>,
-    /// Width and height of every image, pixels.
-    pub image_px: [u32; 2],
+    /// Width and height of every image, pixels (or `audio_s`).
+    #[serde(default)]
+    pub image_px: Option<[u32; 2]>,
+    /// Length of every audio clip, seconds: a number, or `{ min, max }` drawn uniformly (or
+    /// `image_px`); one clip per request that carries audio.
+    #[serde(default)]
+    pub audio_s: Option<AudioLength>,
     /// Fraction of requests carrying images (default 1).
     #[serde(default)]
     pub share: Option<f64>,
+    /// Where images are encoded: on the replica's chips (`inline`, the default) or on a
+    /// disaggregated encode pool (`pool`, `[workload.multimodal.pool]`).
+    #[serde(default)]
+    pub encoder: Option<super::encode_pool::Placement>,
+    /// The encode pool, with `encoder = "pool"`.
+    #[serde(default)]
+    pub pool: Option<super::encode_pool::EncodePoolSection>,
+    /// Share of the carrying requests whose media repeats a popular item (default none: no
+    /// repeats, no encoder cache).
+    #[serde(default)]
+    pub repeat_share: Option<f64>,
+    /// Popular items the repeats pick from (default 100).
+    #[serde(default)]
+    pub repeat_items: Option<u32>,
+    /// The encoder cache's capacity, embedding tokens (default vLLM's).
+    #[serde(default)]
+    pub encoder_cache_tokens: Option<u64>,
 }
 
 fn yes() -> bool {
     true
 }
 
+/// `audio_s`: one length, or a uniform range.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AudioLength {
+    Fixed(f64),
+    Range { min: f64, max: f64 },
+}
+
+/// Audio clips on requests (`audio_s`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AudioClips {
+    pub spec: AudioSpec,
+    /// Clip lengths, seconds, drawn uniformly in [min_s, max_s] (equal: no draw).
+    pub min_s: f64,
+    pub max_s: f64,
+}
+
 /// Validated `[workload.multimodal]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MultimodalConfig {
-    pub vision: VisionSpec,
+    /// The encoder's parameters and its output width (the LLM's hidden).
+    pub encoder_params: f64,
+    pub out_hidden: u32,
+    /// Audio clips instead of images (`audio_s`): one per carrying request.
+    pub audio: Option<AudioClips>,
     pub images_per_request: u32,
     pub share: f64,
     /// Image size after resizing, pixels.
@@ -52,6 +96,10 @@ pub struct MultimodalConfig {
     pub image: ImageWork,
     /// The encoder's weights, bytes.
     pub weight_bytes: f64,
+    /// The disaggregated encode pool (`encoder = "pool"`); none: inline on the replicas.
+    pub pool: Option<super::encode_pool::EncodePoolConfig>,
+    /// Repeated media and the replicas' encoder cache (`repeat_share`), if on.
+    pub cache: Option<super::encoder_cache::EncoderCacheConfig>,
 }
 
 /// The section, checked against the model and the deployment (`unsupported`: why the encoder
@@ -66,17 +114,6 @@ pub fn resolve(
     let Some(s) = s.filter(|s| s.enabled) else {
         return Ok(None);
     };
-    let key = |k: &str| format!("workload.multimodal.{k}");
-    let Some(vision) = model.vision else {
-        return Err(Error::input(
-            path,
-            "workload.multimodal",
-            format!(
-                "model `{}` has no vision encoder; accepted: a model with a [vision] table (preset qwen2.5-vl-7b) or a HF config with a vision_config",
-                model.name
-            ),
-        ));
-    };
     if let Some(why) = unsupported {
         return Err(Error::input(
             path,
@@ -84,6 +121,49 @@ pub fn resolve(
             format!("multimodal requests are not modelled {why}"),
         ));
     }
+    let share = s.share.unwrap_or(1.0);
+    if !(share > 0.0 && share <= 1.0) {
+        return Err(Error::input(
+            path,
+            "workload.multimodal.share",
+            format!("is {}; accepted: a fraction in (0, 1]", crate::error::given(share)),
+        ));
+    }
+    let mut config = match (s.image_px, s.audio_s) {
+        (Some(px), None) => images(s, px, share, model, path, notes)?,
+        (None, Some(len)) => super::audio::resolve(s, len, share, model, path, notes)?,
+        _ => {
+            return Err(Error::input(
+                path,
+                "workload.multimodal",
+                "sets both image_px and audio_s, or neither; accepted: exactly one of them",
+            ));
+        }
+    };
+    config.cache = super::encoder_cache::resolve(s, path, notes)?;
+    Ok(Some(config))
+}
+
+/// Images of `px` pixels on `share` of the requests.
+fn images(
+    s: &MultimodalSection,
+    px: [u32; 2],
+    share: f64,
+    model: &ModelSpec,
+    path: &Path,
+    notes: &mut Vec<String>,
+) -> Result<MultimodalConfig> {
+    let key = |k: &str| format!("workload.multimodal.{k}");
+    let Some(vision) = model.vision else {
+        return Err(Error::input(
+            path,
+            "workload.multimodal.image_px",
+            format!(
+                "is set but model `{}` has no vision encoder; accepted: a model with a [vision] table (preset qwen2.5-vl-7b) or a HF config with a vision_config",
+                model.name
+            ),
+        ));
+    };
     let images = s.images_per_request.unwrap_or(1);
     if images == 0 || images > MAX_IMAGES {
         return Err(Error::input(
@@ -92,7 +172,7 @@ pub fn resolve(
             format!("is {images}; accepted: 1 to {MAX_IMAGES}"),
         ));
     }
-    for (i, &px) in s.image_px.iter().enumerate() {
+    for (i, &px) in px.iter().enumerate() {
         if px == 0 || px > MAX_PX {
             return Err(Error::input(
                 path,
@@ -101,15 +181,7 @@ pub fn resolve(
             ));
         }
     }
-    let share = s.share.unwrap_or(1.0);
-    if !(share > 0.0 && share <= 1.0) {
-        return Err(Error::input(
-            path,
-            key("share"),
-            format!("is {}; accepted: a fraction in (0, 1]", crate::error::given(share)),
-        ));
-    }
-    let [w, h] = s.image_px;
+    let [w, h] = px;
     let patches = vision.patches(w, h);
     let tokens = vision.tokens(w, h);
     let (wr, hr) = (vision.resized_px(w), vision.resized_px(h));
@@ -122,16 +194,17 @@ pub fn resolve(
         (Some(_), Some(_)) => "",
     };
     notes.push(format!(
-        "multimodal: {} image(s) of {w}×{h} px on {:.0} % of requests{defaults}; each resized to {wr}×{hr} (multiples of patch {} × merge {}, no pixel-count limit) = {patches} encoder patches = {tokens} prompt tokens, leading the prompt; encoder inline on the replica's chips, weights {:.2} GB in bf16 sharded 1/tp out of the KV cache, {:.1} GFLOP per image, run in the step that starts the prefill (no separate encoder budget or cache)",
+        "multimodal: {} image(s) of {w}×{h} px on {:.0} % of requests{defaults}; each resized to {wr}×{hr} (multiples of patch {} × merge {}, no pixel-count limit) = {patches} encoder patches = {tokens} prompt tokens, leading the prompt; {}",
         images,
         share * 100.0,
         vision.patch_size,
         vision.spatial_merge,
-        weight_bytes / 1e9,
-        image.flops / 1e9,
+        placement_note(s, weight_bytes, image.flops),
     ));
-    Ok(Some(MultimodalConfig {
-        vision,
+    Ok(MultimodalConfig {
+        encoder_params: vision.params(model.hidden),
+        out_hidden: vision.out_hidden.unwrap_or(model.hidden),
+        audio: None,
         images_per_request: images,
         share,
         width_px: wr,
@@ -140,5 +213,28 @@ pub fn resolve(
         tokens_per_image: tokens,
         image,
         weight_bytes,
-    }))
+        pool: None,
+        cache: None,
+    })
+}
+
+/// Where the encoder runs and what it holds, for the run's notes.
+fn placement_note(s: &MultimodalSection, weight_bytes: f64, flops: f64) -> String {
+    match s.encoder.unwrap_or_default() {
+        super::encode_pool::Placement::Inline => format!(
+            "encoder inline on the replica's chips, weights {:.2} GB in bf16 sharded 1/tp out of the KV cache, {:.1} GFLOP per image, run in the step that starts the prefill (no separate encoder budget{})",
+            weight_bytes / 1e9,
+            flops / 1e9,
+            if s.repeat_share.is_some() {
+                "; the encoder cache below"
+            } else {
+                " or cache"
+            }
+        ),
+        super::encode_pool::Placement::Pool => format!(
+            "encoder on the encode pool (workload.multimodal.encoder = \"pool\"), weights {:.2} GB in bf16, {:.1} GFLOP per image",
+            weight_bytes / 1e9,
+            flops / 1e9
+        ),
+    }
 }

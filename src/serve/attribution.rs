@@ -53,12 +53,17 @@ pub struct Ledger {
 
 impl Ledger {
     /// A request that reached its replica at `routed`, `network_ns` of its way spent on the
-    /// network and the rest of it since `arrival` on the front-end path.
-    pub fn routed(&mut self, arrival: SimTime, routed: SimTime, network_ns: u64) {
+    /// network, `encode_ns` on the encode pool and the rest of it since `arrival` on the
+    /// front-end path.
+    pub fn routed(&mut self, arrival: SimTime, routed: SimTime, network_ns: u64, encode_ns: u64) {
         let path = routed.since(arrival);
         let net = network_ns.min(path);
+        let encode = encode_ns.min(path - net);
         self.parts.add(Part::Network, net);
-        self.parts.add(Part::Frontend, path - net);
+        self.parts.add(Part::Frontend, path - net - encode);
+        if encode > 0 {
+            self.parts.add(Part::Encode, encode);
+        }
         self.mark = routed;
         self.seg = Segment::QueueFresh;
     }

@@ -39,6 +39,8 @@ pub struct ImageEncoder {
     pub stats: EncoderStats,
     /// KV blocks the replica gave up to the encoder's weights (for the summary).
     pub kv_blocks: u64,
+    /// Encoder outputs kept by content hash (`workload.multimodal.repeat_share`), if on.
+    pub cache: Option<super::encoder_cache::EncoderCache>,
 }
 
 impl ImageEncoder {
@@ -54,6 +56,7 @@ impl ImageEncoder {
             weight_bytes_per_rank: weight_bytes / tp,
             stats: EncoderStats::default(),
             kv_blocks: 0,
+            cache: None,
         }
     }
 
@@ -75,15 +78,21 @@ impl Replica {
             return;
         };
         // A chunk starting at token 0: its request's `prefilled` (advanced when the step was
-        // planned) equals the chunk.
-        let images: u64 = self
-            .plan
-            .chunks
-            .iter()
-            .map(|&(id, n)| (&reqs[id.index()], n))
-            .filter(|(r, n)| r.images > 0 && r.progress.prefilled == *n)
-            .map(|(r, _)| r.images as u64)
-            .sum();
+        // planned) equals the chunk. Media still in the encoder cache skips the encoder.
+        let mut images = 0;
+        for &(id, n) in &self.plan.chunks {
+            let r = &reqs[id.index()];
+            if r.images == 0 || r.progress.prefilled != n {
+                continue;
+            }
+            let hit = match e.cache.as_mut() {
+                Some(c) => c.lookup(r.media_hash, (e.image.tokens * r.images as f64) as u64),
+                None => false,
+            };
+            if !hit {
+                images += r.images as u64;
+            }
+        }
         if images == 0 {
             return;
         }

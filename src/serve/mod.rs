@@ -13,6 +13,7 @@ mod cancel;
 mod decode;
 pub mod disagg;
 pub mod encoder;
+pub mod encoder_cache;
 pub mod gateway;
 mod kv;
 pub mod kv_tiers;

@@ -106,6 +106,8 @@ pub struct ReqState {
     pub(super) adapter_held: bool,
     /// Images it carries (`workload.multimodal`): encoded in the step its prefill starts.
     pub images: u16,
+    /// Its media's content hash, for the encoder cache (`workload.multimodal.repeat_share`).
+    pub media_hash: u64,
     pub(super) replica: ReplicaId,
     pub(super) phase: Phase,
     pub(super) progress: Progress,
@@ -140,6 +142,7 @@ impl ReqState {
             adapter: None,
             adapter_held: false,
             images: 0,
+            media_hash: 0,
             replica: ReplicaId(0),
             phase: Phase::Queued,
             progress: Progress {

@@ -122,8 +122,14 @@ pub struct Held {
     /// The client's network round trip (`workload.client_rtt`): half of it before the request
     /// reached the front end, half after its tokens leave the server.
     pub rtt_ns: u64,
-    /// Images it carries (`workload.multimodal`).
+    /// Images (or audio clips) it carries (`workload.multimodal`), and the prompt tokens
+    /// they add.
     pub images: u16,
+    pub media_tokens: u32,
+    /// Its media's content hash (`workload.multimodal.repeat_share`; 0 without).
+    pub media_hash: u64,
+    /// Its time on the encode pool (queue, encode, embeddings' transfer), once encoded there.
+    pub encode_ns: Option<u64>,
 }
 
 /// The front-end path and the host CPUs of every pool.

@@ -194,6 +194,10 @@ impl Simulation {
                     predicted_output: r.predicted_output,
                     rtt_ns: self.front.rtt_ns(id),
                     images: r.images,
+                    media_tokens: 0,
+                    media_hash: r.media_hash,
+                    // Its embeddings were made once; the retry is not encoded again.
+                    encode_ns: Some(r.ledger.parts.get(crate::metrics::attribution::Part::Encode)),
                 },
                 r.cache.hashes.clone(),
             ));

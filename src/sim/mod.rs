@@ -5,6 +5,7 @@ mod admit;
 mod audit;
 mod autoscale;
 mod cluster;
+mod encode_pool;
 mod features;
 mod fleet;
 mod flow;
@@ -114,8 +115,9 @@ pub struct Simulation {
     remote_tier: Option<features::RemoteTier>,
     /// Each request's LoRA adapter (`serving.lora`), if on.
     adapters: Option<lora::AdapterDraw>,
-    /// Which requests carry images (`workload.multimodal`), if on.
+    /// Which requests carry images (`workload.multimodal`) and the encode pool, if on.
     images: Option<multimodal::ImageDraw>,
+    encode_pool: Option<encode_pool::EncodePool>,
     arrivals_left: u64,
     next_seq: u64,
     outcome: StepOutcome,
@@ -217,6 +219,7 @@ impl Simulation {
             remote_tier,
             adapters: lora::AdapterDraw::new(sc),
             images: multimodal::ImageDraw::new(sc),
+            encode_pool: encode_pool::EncodePool::new(sc),
             arrivals_left: requests,
             next_seq: 0,
             outcome: StepOutcome::default(),
@@ -412,8 +415,8 @@ impl Simulation {
     }
 
     fn admit(&mut self, now: SimTime, nr: &NewRequest, client: Option<u32>, prefix: Option<u64>) {
-        let (input, images) = self.with_images(nr.input_tokens);
-        let (output, max_tokens) = if images > 0 {
+        let (input, media) = self.with_images(nr.input_tokens);
+        let (output, max_tokens) = if media.images > 0 {
             // The engine's default max_tokens leaves room for the image tokens too.
             self.limit_output(&NewRequest {
                 input_tokens: input,
@@ -442,7 +445,10 @@ impl Simulation {
             ticket: self.rec.counts.arrived,
             predicted_output: self.predicted_output(nr),
             rtt_ns,
-            images,
+            images: media.images,
+            media_tokens: media.tokens,
+            media_hash: media.hash,
+            encode_ns: None,
         };
         if self.flow.is_some() {
             self.flow_arrived(now, held.ticket, ready > now);
@@ -469,6 +475,9 @@ impl Simulation {
 
     /// A request reaches the router at `now`, through the gateway when there is one.
     fn admit_routed(&mut self, now: SimTime, h: frontend::Held) {
+        if h.images > 0 && h.encode_ns.is_none() && self.encode_pool.is_some() {
+            return self.encode_first(now, h);
+        }
         match self.flow {
             Some(_) => self.gate_offer(now, h),
             None => _ = self.route(now, h),
@@ -515,12 +524,14 @@ impl Simulation {
         state.class = h.class as u16;
         state.priority = self.sc.classes.get(h.class).map_or(0, |c| c.priority);
         state.prefix = h.prefix;
+        let network_ns = self.front.network_ns() + h.rtt_ns / 2;
         state
             .ledger
-            .routed(h.arrival, now, self.front.network_ns() + h.rtt_ns / 2);
+            .routed(h.arrival, now, network_ns, h.encode_ns.unwrap_or(0));
         state.cache.hashes = blocks;
         state.adapter = adapter;
         state.images = h.images;
+        state.media_hash = h.media_hash;
         if let (Some(rt), Some(b)) = (self.remote_tier.as_mut(), state.cache.hashes.as_ref()) {
             state.cache.remote_blocks = rt.route(b);
         }

@@ -27,14 +27,15 @@ impl Simulation {
         let out_tok = self.rec.counts.output_tokens_produced as f64;
         let total_tok = out_tok + self.rec.counts.input_tokens as f64;
         let infra = &self.sc.infra;
-        let usage = self.pool_usage(span_s);
+        let mut usage = self.pool_usage(span_s);
+        usage.extend(self.encode_pool_usage());
         let frontend_usd_per_hour = infra.frontend.as_ref().map_or(0.0, |f| f.usd_per_hour * f.count as f64);
         let totals = RunTotals {
             span_s,
             output_tokens: out_tok,
             total_tokens: total_tok,
             completed: self.rec.counts.completed,
-            instances: self.cluster.instances,
+            instances: self.cluster.instances + self.encode_pool_instances(),
             frontend_usd_per_hour,
             pue: infra.pue,
         };
@@ -90,7 +91,7 @@ impl Simulation {
             lora: super::lora::lora_result(&self.sc, &self.cluster.replicas),
             kv_offload: super::kv_offload::kv_offload_result(&self.sc, &self.cluster.replicas),
             sessions: self.sessions_result(),
-            multimodal: super::multimodal::multimodal_result(&self.sc, &self.cluster.replicas),
+            multimodal: self.multimodal_summary(),
             tenants: self.tenants_result(span_s),
             infrastructure: self.infrastructure(frontend_usd_per_hour),
             pricing: priced,
@@ -145,7 +146,7 @@ impl Simulation {
     /// and owned, the front-end tier rented, the run's energy at the owner's $/kWh.
     fn pricing(&self, span_s: f64, frontend_usd_per_hour: f64, energy_j: f64) -> PricingResult {
         let pool_instances = self.paid_instances(span_s);
-        let pools: Vec<PoolPrices> = self
+        let mut pools: Vec<PoolPrices> = self
             .cluster
             .pools
             .iter()
@@ -161,6 +162,7 @@ impl Simulation {
                 }
             })
             .collect();
+        pools.extend(self.encode_pool_prices());
         let c = &self.rec.counts;
         pricing::pricing(
             &pools,

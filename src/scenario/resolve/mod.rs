@@ -79,7 +79,7 @@ pub(super) fn resolve(f: ScenarioFile, path: &Path) -> Result<Scenario> {
     let cx = lora_context(&model, &catalog, &classes, &pools, &features);
     features.lora = lora(s, &cx, path, &mut notes)?;
     features.kv_offload = kv_offload(s, &catalog, &features, &serving, &pools, path, &mut notes)?;
-    features.multimodal = multimodal(&f.workload, &model, &pools, &features, path, &mut notes)?;
+    features.multimodal = multimodal(&f, (&catalog, &infra), &model, &pools, &features, path, &mut notes)?;
     let name = scenario_name(&f, path)?;
     Ok(Scenario {
         name,
@@ -322,13 +322,15 @@ fn lora_context<'a>(
 /// not cover: a prompt cache (its block hashes are of the text), disaggregated pools, pipeline
 /// stages, sessions.
 fn multimodal(
-    w: &super::WorkloadSection,
+    f: &ScenarioFile,
+    (catalog, infra): (&crate::hw::Catalog, &infra::Infra),
     model: &crate::model::ModelSpec,
     pools: &[super::Pool],
     features: &features::Features,
     path: &Path,
     notes: &mut Vec<String>,
 ) -> Result<Option<super::multimodal::MultimodalConfig>> {
+    let w = &f.workload;
     let unsupported = if features.prefix_cache.is_some() || features.synthetic_prefix.is_some() {
         Some("with a prefix cache or synthetic prefixes (their block hashes cover the text only)")
     } else if pools.iter().any(|p| p.role != crate::serve::PoolRole::Unified) {
@@ -340,7 +342,28 @@ fn multimodal(
     } else {
         None
     };
-    super::multimodal::resolve(w.multimodal.as_ref(), model, unsupported, path, notes)
+    let mut config = super::multimodal::resolve(w.multimodal.as_ref(), model, unsupported, path, notes)?;
+    if let (Some(c), Some(s)) = (config.as_mut(), w.multimodal.as_ref()) {
+        // An encode pool's instance type, resolved as the LLM pools' are.
+        let hardware_of = |name: &str, key: &str| {
+            let (mut h, _) = hardware::instance(catalog, &f.hardware, &f.serving, name, key, path)?;
+            infra::apply_to_hardware(infra, &mut h, path)?;
+            Ok(h)
+        };
+        let llm = &pools[0].hardware;
+        super::encode_pool::resolve(s, c, &hardware_of, llm, f.gateway.is_some(), path, notes)?;
+        if c.pool.is_some() && f.fleet.is_some() {
+            notes.push("multimodal encode pool with [fleet]: the pool's instances are static (not autoscaled) and in the run's cost and energy, not in the per-window $/h".into());
+        }
+        if c.pool.is_some() && infra.pricing == infra::PricingMode::Own {
+            return Err(Error::input(
+                path,
+                "workload.multimodal.encoder",
+                "is \"pool\" under infrastructure.pricing = \"own\"; accepted: \"inline\", or a rented pricing (the encode pool's instances have no ownership figures)",
+            ));
+        }
+    }
+    Ok(config)
 }
 
 /// A scenario's name when it gives none: its file's stem.

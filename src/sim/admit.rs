@@ -1,10 +1,11 @@
 //! What a request carries when it is admitted: its class, its output under the engine's
-//! `max_tokens` limit, and its trace row's predicted output.
+//! `max_tokens` limit, and its trace row's predicted output; and what a closed-loop client sends
+//! when its request ends.
 
-use super::Simulation;
+use super::{Event, Simulation};
 use crate::engine::SimTime;
 use crate::serve::{ReqState, RequestId};
-use crate::workload::NewRequest;
+use crate::workload::{CapMode, NewRequest};
 use rand::RngExt;
 
 impl Simulation {
@@ -90,6 +91,38 @@ impl Simulation {
             self.last_arrival_sample = (t.0, in_system, self.rec.counts.arrived, self.rec.counts.completed);
             self.waiting_at_last_arrival =
                 self.cluster.replicas.iter().map(|r| r.queue_len() as u64).sum::<u64>() + self.front.in_flight();
+        }
+    }
+
+    /// Client `client`'s request ended (completed, dropped or rejected): its next sends.
+    pub(super) fn client_next(&mut self, now: SimTime, client: u32) {
+        if self.sessions.is_some() {
+            return self.session_turn_ended(now, client);
+        }
+        if self.arrivals_left == 0 {
+            return;
+        }
+        if let Some(closed) = self.closed.as_mut() {
+            closed.ended(client, now, &mut self.sends);
+            self.push_sends();
+        } else if let Some(cap) = self.cap.as_mut() {
+            let Some(nr) = cap.release(client, now) else {
+                return;
+            };
+            let paused = cap.mode() == CapMode::Paused;
+            let prefix = self.prefix_of(&nr);
+            self.admit(now, &nr, Some(client), prefix);
+            if paused {
+                // The interval process resumes from this send.
+                self.generator.delay(now.0.saturating_sub(nr.arrival_ns));
+                self.schedule_next_arrival();
+            }
+        }
+    }
+
+    pub(super) fn push_sends(&mut self) {
+        for (c, t) in self.sends.drain(..) {
+            self.queue.push(t, Event::ClientSend(c));
         }
     }
 }

@@ -613,38 +613,6 @@ impl Simulation {
         }
     }
 
-    /// Client `client`'s request ended (completed, dropped or rejected): its next sends.
-    fn client_next(&mut self, now: SimTime, client: u32) {
-        if self.sessions.is_some() {
-            return self.session_turn_ended(now, client);
-        }
-        if self.arrivals_left == 0 {
-            return;
-        }
-        if let Some(closed) = self.closed.as_mut() {
-            closed.ended(client, now, &mut self.sends);
-            self.push_sends();
-        } else if let Some(cap) = self.cap.as_mut() {
-            let Some(nr) = cap.release(client, now) else {
-                return;
-            };
-            let paused = cap.mode() == CapMode::Paused;
-            let prefix = self.prefix_of(&nr);
-            self.admit(now, &nr, Some(client), prefix);
-            if paused {
-                // The interval process resumes from this send.
-                self.generator.delay(now.0.saturating_sub(nr.arrival_ns));
-                self.schedule_next_arrival();
-            }
-        }
-    }
-
-    fn push_sends(&mut self) {
-        for (c, t) in self.sends.drain(..) {
-            self.queue.push(t, Event::ClientSend(c));
-        }
-    }
-
     fn step_end(&mut self, now: SimTime, rid: ReplicaId) {
         let mut out = std::mem::take(&mut self.outcome);
         self.cluster.replicas[rid.index()].finish_step(now, &mut self.reqs, &mut out);

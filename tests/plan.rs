@@ -230,6 +230,17 @@ fn plan_file_errors_exit_2_and_name_the_key() {
         .to_string();
         assert!(e.contains("demand.bootstrap_block") && e.contains(says), "{e}");
     }
+    // The demand replaces a candidate's workload: tenants there would be dropped silently.
+    let tenants = plan_text(30.0, "").replacen(
+        "deployment = { tp = 1 } }",
+        "deployment = { tp = 1 }, workload = { tenants = [{ name = \"a\", requests = 10, arrival = { kind = \"poisson\", rate_per_s = 1.0 }, input = { kind = \"fixed\", tokens = 10 }, output = { kind = \"fixed\", tokens = 10 } }] } }",
+        1,
+    );
+    let e = plan::load_str(&tenants, Path::new("p.toml")).unwrap_err().to_string();
+    assert!(
+        e.contains("candidate[0].scenario.workload.tenants") && e.contains("[demand]"),
+        "{e}"
+    );
 }
 
 /// Files of a directory, sorted by name, with their bytes.

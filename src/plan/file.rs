@@ -540,6 +540,15 @@ fn parse_candidates(files: &[CandidateFile], path: &Path, loc: &str) -> Result<V
                 ));
             }
         };
+        if base.get("workload").and_then(|w| w.get("tenants")).is_some() {
+            // The demand replaces the scenario's workload (its classes aside): tenants would be
+            // dropped without a word.
+            return Err(Error::input(
+                &base_path,
+                format!("{loc}.scenario.workload.tenants"),
+                "is set, but a plan's traffic is its [demand], which replaces the scenario's workload (only workload.classes is kept); accepted: a candidate without [[workload.tenants]] (plan each tenant's traffic as the demand, or run the tenants' scenario with `codesim run`)",
+            ));
+        }
         let max_units = c.max_replicas.unwrap_or(DEFAULT_MAX_UNITS);
         if max_units == 0 {
             return Err(Error::input(path, format!("{loc}.max_replicas"), "must be at least 1"));

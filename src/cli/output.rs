@@ -340,7 +340,6 @@ fn print_pricing(p: &codesim::metrics::pricing::PricingResult) {
     }
 }
 
-/// Throughput, cost, energy, where step time went, and what the run counted.
 /// Images and their encoder (`workload.multimodal`), when on.
 fn print_multimodal(r: &RunResult) {
     let Some(m) = &r.multimodal else {
@@ -356,21 +355,9 @@ fn print_multimodal(r: &RunResult) {
             "audio        {} clips of {lo}–{hi} s encoded ({} prompt tokens); encoder {:.3} s in {} steps, {place}",
             m.images_encoded, m.image_tokens, m.encoder_s, m.encoder_steps
         );
-    } else if m.encode_pool.is_some() {
-        println!(
-            "images       {} encoded ({} patches, {} prompt tokens; {} × {} px = {} tokens each); encoder {:.3} s in {} steps, {place}",
-            m.images_encoded,
-            m.patches_encoded,
-            m.image_tokens,
-            m.image_px[0],
-            m.image_px[1],
-            m.tokens_per_image,
-            m.encoder_s,
-            m.encoder_steps
-        );
     } else {
         println!(
-            "images       {} encoded ({} patches, {} prompt tokens; {} × {} px = {} tokens each); encoder {:.3} s in {} steps, inside prefill",
+            "images       {} encoded ({} patches, {} prompt tokens; {} × {} px = {} tokens each); encoder {:.3} s in {} steps, {place}",
             m.images_encoded,
             m.patches_encoded,
             m.image_tokens,
@@ -418,6 +405,7 @@ fn print_purchase(r: &RunResult) {
     }
 }
 
+/// Throughput, cost, energy, where step time went, and what the run counted.
 fn print_figures(r: &RunResult) {
     println!(
         "throughput   {:.1} output tok/s, {:.1} total tok/s, {:.3} req/s",

@@ -32,17 +32,25 @@ fn mix(r: &HorizonReport, t: &Trial) -> String {
     )
 }
 
-fn trial_row(t: &Trial) -> String {
+/// A mix's table cells: reserved, on-demand, spot and total USD, and the SLO minutes lost.
+fn cost_cells(t: &Trial) -> String {
     format!(
-        "| {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {:.1} | {} |\n",
-        fmt(t.target),
-        t.reserved,
-        fmt(t.spot_share),
+        "{} | {} | {} | {} | {:.1}",
         usd(t.reserved_usd),
         usd(t.on_demand_usd),
         usd(t.spot_usd),
         usd(t.total_usd),
-        t.slo_minutes_lost,
+        t.slo_minutes_lost
+    )
+}
+
+fn trial_row(t: &Trial) -> String {
+    format!(
+        "| {} | {} | {} | {} | {} | {:.1} | {} |\n",
+        fmt(t.target),
+        t.reserved,
+        fmt(t.spot_share),
+        cost_cells(t),
         t.peak_replicas,
         t.replica_hours,
         if t.meets { "yes" } else { "no" }
@@ -145,16 +153,12 @@ fn candidates(s: &mut String, r: &HorizonReport) {
             Some(t) => {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+                    "| {} | {} | {} | {} | {} |",
                     c.name,
                     c.instance,
                     prices,
                     mix(r, t),
-                    usd(t.reserved_usd),
-                    usd(t.on_demand_usd),
-                    usd(t.spot_usd),
-                    usd(t.total_usd),
-                    t.slo_minutes_lost
+                    cost_cells(t)
                 );
             }
             None => {
@@ -210,26 +214,12 @@ fn whatifs(s: &mut String, r: &HorizonReport) {
         );
         let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
         let row = |name: &str, case: &crate::plan::horizon::HorizonCase, best: Option<&str>, t: Option<&Trial>| {
-            let (m, a, b, c, d, e) = match t {
-                Some(t) => (
-                    mix(r, t),
-                    usd(t.reserved_usd),
-                    usd(t.on_demand_usd),
-                    usd(t.spot_usd),
-                    usd(t.total_usd),
-                    format!("{:.1}", t.slo_minutes_lost),
-                ),
-                None => (
-                    "none within the budget".into(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                ),
+            let (m, costs) = match t {
+                Some(t) => (mix(r, t), cost_cells(t)),
+                None => ("none within the budget".into(), [""; 5].join(" | ")),
             };
             format!(
-                "| {name} | {} | {} | {} | {} | {} | {m} | {a} | {b} | {c} | {d} | {e} |\n",
+                "| {name} | {} | {} | {} | {} | {} | {m} | {costs} |\n",
                 fmt(case.growth_per_week),
                 fmt(case.mtbf_scale),
                 fmt(case.spot_price_scale),

@@ -497,7 +497,8 @@ struct Look {
     dashed: bool,
 }
 
-fn look(i: usize, series: &Series, n_points: usize) -> Look {
+fn look(i: usize, series: &Series, runs: &[Vec<usize>]) -> Look {
+    let n_points: usize = runs.iter().map(Vec::len).sum();
     let slot = series.color.unwrap_or(i);
     // A highlighted series without a slot of its own (a frontier) is black: never a configuration's colour.
     let color = match (series.highlight, series.color) {
@@ -530,13 +531,8 @@ where
     X: Ranged<ValueType = f64>,
     Y: Ranged<ValueType = f64>,
 {
-    let Look {
-        color,
-        shape,
-        radius,
-        line,
-        dashed,
-    } = look(i, series, runs.iter().map(Vec::len).sum());
+    let lk = look(i, series, runs);
+    let (color, shape, line) = (lk.color, lk.shape, lk.line);
     // An empty series carries the legend entry, so every series is listed even with no points.
     let mut label = series.label.clone();
     if *skipped > 0 {
@@ -546,8 +542,8 @@ where
         .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
         .map_err(de)?
         .label(label);
-    let r = radius.min(5);
-    let dash = if dashed { 7 } else { 24 };
+    let r = lk.radius.min(5);
+    let dash = if lk.dashed { 7 } else { 24 };
     match series.style {
         SeriesStyle::Line => {
             anno.legend(move |(lx, ly)| DashedPathElement::new(vec![(lx, ly), (lx + 24, ly)], dash, 4, line))
@@ -580,7 +576,7 @@ where
         radius,
         line,
         dashed,
-    } = look(i, series, runs.iter().map(Vec::len).sum());
+    } = look(i, series, runs);
     let (draw_line, draw_points) = match series.style {
         SeriesStyle::Line => (true, false),
         SeriesStyle::Points => (false, true),

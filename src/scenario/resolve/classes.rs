@@ -64,7 +64,7 @@ fn declared(classes: &[ClassSection], slo: Option<SloSection>, path: &Path) -> R
 }
 
 /// Every target that is set must be a finite number > 0; `key` is where the SLO sits.
-fn check_slo(slo: &SloSection, key: &str, path: &Path) -> Result<()> {
+pub(super) fn check_slo(slo: &SloSection, key: &str, path: &Path) -> Result<()> {
     for (k, v) in [
         ("ttft_ms", slo.ttft_ms),
         ("tpot_ms", slo.tpot_ms),

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::model::ModelSpec;
 use crate::scenario::limits::MAX_REQUESTS;
 use crate::scenario::tenants::{Tenant, TenantSection};
-use crate::scenario::{ClassSection, ScenarioFile, SloSection};
+use crate::scenario::{ClassSection, ScenarioFile};
 use crate::workload::{ArrivalSpec, Client, LengthSpec};
 use std::path::Path;
 use std::sync::Arc;
@@ -170,7 +170,7 @@ fn tenant(t: &TenantSection, key: &str, horizon: bool, model: &ModelSpec, dir: &
     let input_column = super::workload::length_column(&t.input, &format!("{key}.input"), true, dir, path)?;
     let output_column = super::workload::length_column(&t.output, &format!("{key}.output"), false, dir, path)?;
     if let Some(slo) = &t.slo {
-        check_slo(slo, &format!("{key}.slo"), path)?;
+        super::classes::check_slo(slo, &format!("{key}.slo"), path)?;
     }
     let ctx = model.max_context;
     let longest = max_len(&t.input, &input_column);
@@ -258,19 +258,6 @@ fn check_arrival(a: &ArrivalSpec, key: &str, path: &Path) -> Result<f64> {
         ));
     }
     Ok(rate)
-}
-
-fn check_slo(slo: &SloSection, key: &str, path: &Path) -> Result<()> {
-    for (k, v) in [
-        ("ttft_ms", slo.ttft_ms),
-        ("tpot_ms", slo.tpot_ms),
-        ("e2e_ms", slo.e2e_ms),
-    ] {
-        if let Some(v) = v {
-            positive(path, &format!("{key}.{k}"), v)?;
-        }
-    }
-    Ok(())
 }
 
 fn max_len(spec: &LengthSpec, column: &Option<std::sync::Arc<Vec<u32>>>) -> u32 {

@@ -5,6 +5,14 @@
 use codesim::sim::{RunOptions, Simulation};
 use std::path::Path;
 
+// The disaggregated encode pool, the encoder cache and audio clips share this file's helpers.
+#[path = "multimodal/audio.rs"]
+mod audio;
+#[path = "multimodal/encode_pool.rs"]
+mod encode_pool;
+#[path = "multimodal/encoder_cache.rs"]
+mod encoder_cache;
+
 fn scenario(text: &str) -> codesim::Scenario {
     codesim::scenario::load_str(text, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -16,28 +24,51 @@ fn err(text: &str) -> String {
     }
 }
 
-/// One qwen2.5-vl-7b replica on a p5.48xlarge (TP 1), `requests` offline requests of `input`
-/// text tokens and 4 output tokens.
+/// One `model` replica on a p5.48xlarge (TP 1), `requests` offline requests of `input` text
+/// tokens and 4 output tokens.
 fn lone(model: &str, requests: u32, input: u32, extra: &str) -> String {
     format!(
         "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"{model}\"\n[deployment]\ntp = 1\n[workload]\nrequests = {requests}\narrival = {{ kind = \"offline\" }}\ninput = {{ kind = \"fixed\", tokens = {input} }}\noutput = {{ kind = \"fixed\", tokens = 4 }}\n{extra}"
     )
 }
 
-fn run(text: &str) -> (f64, codesim::RunResult, codesim::perf::PerfModel) {
+/// A run under the audit: its result, its request rows in id order, and its cost model.
+fn run_rows(
+    text: &str,
+) -> (
+    codesim::RunResult,
+    Vec<codesim::metrics::RequestRow>,
+    codesim::perf::PerfModel,
+) {
     let sc = scenario(text);
-    let sim = Simulation::new(
-        &sc,
-        RunOptions {
-            keep_requests: true,
-            audit: true,
-            ..RunOptions::default()
-        },
-    )
-    .unwrap();
+    let opts = RunOptions {
+        keep_requests: true,
+        audit: true,
+        ..RunOptions::default()
+    };
+    let sim = Simulation::new(&sc, opts).unwrap();
     let perf = sim.perf().clone();
-    let (r, rows) = sim.run().unwrap();
+    let (r, mut rows) = sim.run().unwrap();
     assert!(r.audit.is_empty(), "{:?}", r.audit);
+    rows.sort_by_key(|row| row.id);
+    (r, rows, perf)
+}
+
+/// The model a Hugging Face `config.json` of these contents describes (written to a temporary
+/// directory of its own, `tag` naming it, and removed).
+fn from_hf_config(tag: &str, json: &str) -> codesim::model::ModelSpec {
+    let dir = std::env::temp_dir().join(format!("codesim-mm-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config.json");
+    std::fs::write(&path, json).unwrap();
+    let m = codesim::model::from_hf_config(&path).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    m
+}
+
+/// [`run_rows`] with the first request's TTFT, ns.
+fn run(text: &str) -> (f64, codesim::RunResult, codesim::perf::PerfModel) {
+    let (r, rows, perf) = run_rows(text);
     (rows[0].ttft_ms * 1e6, r, perf)
 }
 
@@ -124,12 +155,9 @@ fn only_the_share_of_requests_carries_images_and_each_is_encoded_once() {
 
 #[test]
 fn a_hf_config_with_a_vision_config_reads_the_encoder() {
-    let dir = std::env::temp_dir().join(format!("codesim-mm-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("config.json");
     // Qwen/Qwen2.5-VL-7B-Instruct's config.json, the fields that shape the cost.
-    std::fs::write(
-        &path,
+    let hf = from_hf_config(
+        "vl",
         r#"{"model_type": "qwen2_5_vl", "hidden_size": 3584, "intermediate_size": 18944,
         "num_attention_heads": 28, "num_hidden_layers": 28, "num_key_value_heads": 4,
         "vocab_size": 152064, "max_position_embeddings": 128000, "tie_word_embeddings": false,
@@ -138,12 +166,9 @@ fn a_hf_config_with_a_vision_config_reads_the_encoder() {
         "patch_size": 14, "spatial_merge_size": 2, "spatial_patch_size": 14, "window_size": 112,
         "fullatt_block_indexes": [7, 15, 23, 31], "tokens_per_second": 2,
         "temporal_patch_size": 2}}"#,
-    )
-    .unwrap();
-    let hf = codesim::model::from_hf_config(&path).unwrap();
+    );
     let preset = scenario(&lone("qwen2.5-vl-7b", 1, 100, "")).model;
     assert_eq!(hf.vision, preset.vision);
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

@@ -3,48 +3,13 @@
 //! parameters and FLOPs, and a lone clip's TTFT, longer than the same prompt's as text by
 //! exactly the encoder's roofline time (inline) or that plus its embeddings' transfer (pool).
 
+use super::{err, run_rows as run, scenario};
 use codesim::metrics::attribution::Part;
-use codesim::sim::{RunOptions, Simulation};
-use std::path::Path;
-
-fn scenario(text: &str) -> codesim::Scenario {
-    codesim::scenario::load_str(text, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn err(text: &str) -> String {
-    match codesim::scenario::load_str(text, Path::new("test.toml")) {
-        Ok(_) => panic!("accepted:\n{text}"),
-        Err(e) => e.to_string(),
-    }
-}
 
 /// One qwen2-audio-7b replica on a p5.48xlarge (TP 1), `requests` offline requests of `input`
 /// text tokens and 4 output tokens.
 fn lone(requests: u32, input: u32, extra: &str) -> String {
-    format!(
-        "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"qwen2-audio-7b\"\n[deployment]\ntp = 1\n[workload]\nrequests = {requests}\narrival = {{ kind = \"offline\" }}\ninput = {{ kind = \"fixed\", tokens = {input} }}\noutput = {{ kind = \"fixed\", tokens = 4 }}\n{extra}"
-    )
-}
-
-fn run(
-    text: &str,
-) -> (
-    codesim::RunResult,
-    Vec<codesim::metrics::RequestRow>,
-    codesim::perf::PerfModel,
-) {
-    let sc = scenario(text);
-    let opts = RunOptions {
-        keep_requests: true,
-        audit: true,
-        ..RunOptions::default()
-    };
-    let sim = Simulation::new(&sc, opts).unwrap();
-    let perf = sim.perf().clone();
-    let (r, mut rows) = sim.run().unwrap();
-    assert!(r.audit.is_empty(), "{:?}", r.audit);
-    rows.sort_by_key(|row| row.id);
-    (r, rows, perf)
+    super::lone("qwen2-audio-7b", requests, input, extra)
 }
 
 /// Qwen2-Audio's encoder (Whisper-large-v3's, its config.json's audio_config), by hand: conv1
@@ -128,26 +93,20 @@ fn clips_of_drawn_lengths_add_their_own_tokens() {
 
 #[test]
 fn a_hf_config_with_an_audio_config_reads_the_encoder() {
-    let dir = std::env::temp_dir().join(format!("codesim-audio-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("config.json");
     // Qwen2-Audio-7B-Instruct's audio_config, on a qwen2 text model of its sizes.
-    std::fs::write(
-        &path,
+    let hf = super::from_hf_config(
+        "audio",
         r#"{"model_type": "qwen2", "hidden_size": 4096, "intermediate_size": 11008,
         "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 32,
         "vocab_size": 156032, "max_position_embeddings": 8192,
         "audio_config": {"model_type": "qwen2_audio_encoder", "num_mel_bins": 128,
         "encoder_layers": 32, "encoder_attention_heads": 20, "encoder_ffn_dim": 5120,
         "d_model": 1280, "max_source_positions": 1500, "activation_function": "gelu"}}"#,
-    )
-    .unwrap();
-    let hf = codesim::model::from_hf_config(&path).unwrap();
+    );
     let preset = scenario(&lone(1, 100, "")).model;
     let (a, b) = (hf.audio.unwrap(), preset.audio.unwrap());
     assert_eq!(a.params(hf.hidden), b.params(preset.hidden));
     assert_eq!((a.tokens(30.0), a.pool), (750, 2));
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

@@ -4,27 +4,15 @@
 //! one encoder, of two simultaneous image requests the second waits exactly one encode; the
 //! pool's instances are in the cost and the energy.
 
+use super::{encoder_ns, err, run_rows as run};
 use codesim::metrics::attribution::Part;
-use codesim::sim::{RunOptions, Simulation};
-use std::path::Path;
-
-fn scenario(text: &str) -> codesim::Scenario {
-    codesim::scenario::load_str(text, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn err(text: &str) -> String {
-    match codesim::scenario::load_str(text, Path::new("test.toml")) {
-        Ok(_) => panic!("accepted:\n{text}"),
-        Err(e) => e.to_string(),
-    }
-}
 
 /// One qwen2.5-vl-7b replica on a p5.48xlarge (TP 1), `requests` offline requests of `input`
-/// text tokens and 4 output tokens.
+/// text tokens and 4 output tokens. The pool's p5.4xlarge has the LLM replica's chip (an H100,
+/// bf16, the same engine), so the encoder's roofline rates there are the replica's
+/// (`super::encoder_ns`).
 fn lone(requests: u32, input: u32, extra: &str) -> String {
-    format!(
-        "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"qwen2.5-vl-7b\"\n[deployment]\ntp = 1\n[workload]\nrequests = {requests}\narrival = {{ kind = \"offline\" }}\ninput = {{ kind = \"fixed\", tokens = {input} }}\noutput = {{ kind = \"fixed\", tokens = 4 }}\n{extra}"
-    )
+    super::lone("qwen2.5-vl-7b", requests, input, extra)
 }
 
 /// One 448 × 448 image per request, encoded on `replicas` p5.4xlarge encoders (one H100 each).
@@ -32,43 +20,6 @@ fn pool(replicas: u32) -> String {
     format!(
         "[workload.multimodal]\nimage_px = [448, 448]\nencoder = \"pool\"\n[workload.multimodal.pool]\ninstance = \"p5.4xlarge\"\nreplicas = {replicas}\n"
     )
-}
-
-fn run(
-    text: &str,
-) -> (
-    codesim::RunResult,
-    Vec<codesim::metrics::RequestRow>,
-    codesim::perf::PerfModel,
-) {
-    let sc = scenario(text);
-    let opts = RunOptions {
-        keep_requests: true,
-        audit: true,
-        ..RunOptions::default()
-    };
-    let sim = Simulation::new(&sc, opts).unwrap();
-    let perf = sim.perf().clone();
-    let (r, mut rows) = sim.run().unwrap();
-    assert!(r.audit.is_empty(), "{:?}", r.audit);
-    rows.sort_by_key(|row| row.id);
-    (r, rows, perf)
-}
-
-/// Encoding one 448 × 448 image (N = 1024 patches, 256 tokens) on one H100, by hand (Qwen2.5-VL's
-/// ViT, parameters as in tests/multimodal.rs: patch embedding 1,505,280, a layer 19,686,400,
-/// the merger 44,564,480, 676,034,560 in all): FLOPs 2 · N · (embed + 32 layers) + 2 · 256 ·
-/// merger + 4 · 1280 · (4 · N² + 28 · N · 64) attention pairs; bytes the bf16 weights once plus
-/// N · 32 · (8 · 1280 + 3 · 3420) bf16 activations. The pool's p5.4xlarge has the LLM
-/// replica's chip (an H100, bf16, the same engine), so its rates are the replica's:
-/// max(FLOPs / (peak · ε_c(N)), bytes / (HBM · ε_m)).
-fn encoder_ns(perf: &codesim::perf::PerfModel) -> f64 {
-    let n = 1024.0;
-    let pairs = 4.0 * n * n + 28.0 * n * 64.0;
-    let flops = 2.0 * n * (1_505_280.0 + 32.0 * 19_686_400.0) + 2.0 * 256.0 * 44_564_480.0 + 4.0 * 1280.0 * pairs;
-    let bytes = 676_034_560.0 * 2.0 + n * 32.0 * (8.0 * 1280.0 + 3.0 * 3420.0) * 2.0;
-    let (peak, bw, eff_c, eff_m) = perf.roofline_rates(n);
-    (flops / (peak * 1e-9 * eff_c)).max(bytes / (bw * 1e-9 * eff_m))
 }
 
 /// The embeddings of one image: 256 tokens × 3584 (the LLM's hidden) × 2 bytes = 1,835,008 B

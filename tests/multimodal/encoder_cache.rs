@@ -1,19 +1,7 @@
 //! The encoder cache (`workload.multimodal.repeat_share`): a request whose image was encoded
 //! before and is still cached skips the encoder, and exactly the encoder's time.
 
-use codesim::sim::{RunOptions, Simulation};
-use std::path::Path;
-
-fn scenario(text: &str) -> codesim::Scenario {
-    codesim::scenario::load_str(text, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn err(text: &str) -> String {
-    match codesim::scenario::load_str(text, Path::new("test.toml")) {
-        Ok(_) => panic!("accepted:\n{text}"),
-        Err(e) => e.to_string(),
-    }
-}
+use super::{encoder_ns, err, run_rows as run};
 
 /// One qwen2.5-vl-7b replica on a p5.48xlarge (TP 1), `requests` requests 10 s apart (each
 /// done long before the next) of `input` text tokens and 4 output tokens.
@@ -21,39 +9,6 @@ fn apart(requests: u32, input: u32, extra: &str) -> String {
     format!(
         "[hardware]\ninstance = \"p5.48xlarge\"\n[model]\nname = \"qwen2.5-vl-7b\"\n[deployment]\ntp = 1\n[workload]\nrequests = {requests}\narrival = {{ kind = \"constant\", rate_per_s = 0.1 }}\ninput = {{ kind = \"fixed\", tokens = {input} }}\noutput = {{ kind = \"fixed\", tokens = 4 }}\n{extra}"
     )
-}
-
-fn run(
-    text: &str,
-) -> (
-    codesim::RunResult,
-    Vec<codesim::metrics::RequestRow>,
-    codesim::perf::PerfModel,
-) {
-    let sc = scenario(text);
-    let opts = RunOptions {
-        keep_requests: true,
-        audit: true,
-        ..RunOptions::default()
-    };
-    let sim = Simulation::new(&sc, opts).unwrap();
-    let perf = sim.perf().clone();
-    let (r, mut rows) = sim.run().unwrap();
-    assert!(r.audit.is_empty(), "{:?}", r.audit);
-    rows.sort_by_key(|row| row.id);
-    (r, rows, perf)
-}
-
-/// One 448 × 448 image (1024 patches, 256 tokens) on one H100, by hand as in
-/// tests/multimodal.rs: FLOPs 2 · N · (embed + 32 layers) + 2 · 256 · merger + 4 · 1280 ·
-/// (4 · N² + 28 · N · 64); bytes the bf16 weights + N · 32 · (8 · 1280 + 3 · 3420) · 2.
-fn encoder_ns(perf: &codesim::perf::PerfModel) -> f64 {
-    let n = 1024.0;
-    let pairs = 4.0 * n * n + 28.0 * n * 64.0;
-    let flops = 2.0 * n * (1_505_280.0 + 32.0 * 19_686_400.0) + 2.0 * 256.0 * 44_564_480.0 + 4.0 * 1280.0 * pairs;
-    let bytes = 676_034_560.0 * 2.0 + n * 32.0 * (8.0 * 1280.0 + 3.0 * 3420.0) * 2.0;
-    let (peak, bw, eff_c, eff_m) = perf.roofline_rates(n);
-    (flops / (peak * 1e-9 * eff_c)).max(bytes / (bw * 1e-9 * eff_m))
 }
 
 #[test]

@@ -220,6 +220,9 @@ impl MemoryPlan {
     }
 }
 
+/// Token counts whose all-reduce time [`PerfModel`] tabulates (a step of more tokens evaluates it).
+const TP_COMM_TABLE: usize = 1025;
+
 /// The precomputed cost model of one deployment (one replica).
 #[derive(Debug, Clone)]
 pub struct PerfModel {
@@ -261,6 +264,10 @@ pub struct PerfModel {
     allreduce: collective::AllReduce,
     allreduces_per_step: f64,
     activation_bytes_per_token: f64,
+    /// [`PerfModel::tp_comm_ns`] at 0, 1, …, [`TP_COMM_TABLE`] − 1 tokens: a decode step's token
+    /// count is a small integer, and the collective's model is the step's costliest part to
+    /// evaluate. Filled once by `build` from the fields above, which nothing changes after.
+    tp_comm_table: std::sync::Arc<[f64]>,
     /// Compiled shape buckets and the KV layout (`shape.rs`).
     shapes: shape::ShapeRules,
     sequential_prefill: bool,
@@ -403,7 +410,7 @@ impl PerfModel {
             always_params * wbytes / tp
         };
 
-        Ok(PerfModel {
+        let mut m = PerfModel {
             parallelism: par,
             precision: prec,
             notes,
@@ -444,7 +451,26 @@ impl PerfModel {
             expert_parallel,
             power_cap: spec.power_cap,
             memory,
-        })
+            tp_comm_table: std::sync::Arc::from(Vec::new()),
+        };
+        m.tp_comm_table = (0..TP_COMM_TABLE).map(|t| m.tp_comm_eval(t as f64)).collect();
+        Ok(m)
+    }
+
+    /// The tensor-parallel all-reduces of a step (or micro-batch) of `tokens` tokens, ns.
+    pub(super) fn tp_comm_ns(&self, tokens: f64) -> f64 {
+        let i = tokens as usize;
+        match self.tp_comm_table.get(i) {
+            Some(&ns) if i as f64 == tokens => ns,
+            _ => self.tp_comm_eval(tokens),
+        }
+    }
+
+    fn tp_comm_eval(&self, tokens: f64) -> f64 {
+        self.allreduces_per_step
+            * self
+                .allreduce
+                .time_ns(tokens / self.attention_dp * self.activation_bytes_per_token)
     }
 
     /// Peak FLOP/s and HBM bandwidth of one rank. A CPU is one device whose reachable FLOP/s
@@ -624,6 +650,13 @@ impl PerfModel {
             + self.mix.prefill_read(b.prefill_seqs as f64, cached)
     }
 
+    /// Whether a step's cost depends on its longest decode context (`BatchShape::decode_max_ctx`):
+    /// padded token buckets pad every row to it, and a contiguous layout reads each row's slot
+    /// up to it. A paged layout with exact shapes reads only the contexts' sum.
+    pub fn reads_longest_context(&self) -> bool {
+        !self.shapes.token.is_exact() || self.shapes.layout == crate::hw::KvLayout::Contiguous
+    }
+
     /// The physics check of a step's KV reads against the rank's KV budget. It holds for every
     /// layout: block reads what is held; contiguous reads whole slots, and the replica never runs
     /// more sequences than slots ([`PerfModel::max_resident_seqs`]).
@@ -631,9 +664,13 @@ impl PerfModel {
         let read = self.kv_read_bytes_per_rank(b);
         if read > self.memory.kv_bytes_per_rank * (1.0 + 1e-9) {
             return Err(format!(
-                "a step of {} decode rows (longest context {}, Σ {}) and {} cached prompt tokens reads {:.3} GB of KV per rank, more than the rank's KV budget of {:.3} GB",
+                "a step of {} decode rows ({}Σ context {}) and {} cached prompt tokens reads {:.3} GB of KV per rank, more than the rank's KV budget of {:.3} GB",
                 b.decode_seqs,
-                b.decode_max_ctx,
+                if self.reads_longest_context() {
+                    format!("longest context {}, ", b.decode_max_ctx)
+                } else {
+                    String::new()
+                },
                 b.decode_ctx_tokens,
                 b.prefill_cached_tokens,
                 read / 1e9,

@@ -202,10 +202,7 @@ impl PerfModel {
                 self.eff_memory,
             );
         }
-        let tp_comm_ns = self.allreduces_per_step
-            * self
-                .allreduce
-                .time_ns(tokens / self.attention_dp * self.activation_bytes_per_token);
+        let tp_comm_ns = self.tp_comm_ns(tokens);
         (c, a2a_ns, tp_comm_ns)
     }
 }

@@ -257,3 +257,38 @@ fn the_lm_head_runs_on_the_sampled_rows_only() {
     let flops = m.linear_flops_per_token() * 8.0 + 8.0 * 100.0 * m.attention_flops_per_pair(false) * 32.0;
     assert!((d.ideal_compute_ns / (flops / (p.peak_flops * 1e-9)) - 1.0).abs() < 1e-12);
 }
+
+/// The all-reduce table is the collective's model at every integer token count it holds, bit
+/// for bit, and steps beyond it (or at a fractional count, a micro-batch's half) evaluate the
+/// model: the closed form, T = 2L·allreduce(tokens · hidden · 2 B), not a stale copy.
+#[test]
+fn tabulated_allreduce_equals_the_collective_model() {
+    let p = perf("p5.48xlarge", "llama-3.1-70b", 8, Dtype::Bf16);
+    let (ar, per_step) = p.allreduce();
+    assert_eq!(per_step, 2.0 * 80.0);
+    let bytes_per_token = 8192.0 * 2.0;
+    for t in [0.0, 1.0, 7.0, 128.0, 1024.0, 1025.0, 4096.0, 64.5] {
+        let want = per_step * ar.time_ns(t * bytes_per_token);
+        assert_eq!(p.tp_comm_ns(t).to_bits(), want.to_bits(), "{t} tokens");
+    }
+    assert!(p.tp_comm_ns(128.0) > p.tp_comm_ns(1.0), "more tokens, more bytes");
+}
+
+/// A paged layout with exact shapes (vLLM on H100) reads each row's blocks, never the longest
+/// context: its steps cost the same bit for bit whatever `decode_max_ctx` says, so the decode
+/// batch need not keep it. Padded token buckets (Neuron) pad every row to it and must.
+#[test]
+fn only_padded_or_contiguous_stacks_read_the_longest_context() {
+    let p = perf("p5.48xlarge", "llama-3.1-8b", 1, Dtype::Bf16);
+    assert!(!p.reads_longest_context());
+    let mut b = BatchShape::default();
+    for ctx in [100u64, 900, 3000] {
+        b.add_decode(ctx);
+    }
+    let (with, mut without) = (b, b);
+    without.decode_max_ctx = 0;
+    assert_eq!(format!("{:?}", p.step(&with)), format!("{:?}", p.step(&without)));
+    let n = perf("trn1.32xlarge", "llama-3.1-8b", 8, Dtype::Bf16);
+    assert!(n.reads_longest_context());
+    assert_ne!(format!("{:?}", n.step(&with)), format!("{:?}", n.step(&without)));
+}

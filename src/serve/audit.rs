@@ -151,6 +151,7 @@ impl Replica {
             if let Some((off, k)) = n
                 .offsets
                 .iter()
+                .filter(|_| batch.tracks_longest())
                 .find(|(o, k)| batch.ctx_offsets().get(o).is_none_or(|m| m < k))
             {
                 return Err(format!("context offset {off} (×{k}) missing from the multiset"));
@@ -163,7 +164,7 @@ impl Replica {
                     n.ctx_sum
                 ));
             }
-            if &n.offsets != batch.ctx_offsets() {
+            if batch.tracks_longest() && &n.offsets != batch.ctx_offsets() {
                 return Err(format!(
                     "context offsets {:?}, recomputed {:?}",
                     batch.ctx_offsets(),

@@ -27,7 +27,12 @@ pub struct DecodeBatch {
     /// Decoding sequences by (ctx_join − 1 − step_join) mod block_tokens.
     crossing: Vec<u32>,
     /// Multiset of ctx_join − step_join: the longest context is its maximum plus `counter`.
+    /// Kept only when the cost model reads the longest context (`track_longest`).
     ctx_offsets: BTreeMap<i64, u32>,
+    /// The step's longest context is kept: padded token buckets or a contiguous KV layout read
+    /// it. A paged layout with exact shapes reads only the contexts' sum, and the multiset's
+    /// insertions and removals (one each per sequence) are then saved.
+    track_longest: bool,
     /// Static batching: finished rows still padding the batch.
     pad_rows: u32,
     last_decode_end: SimTime,
@@ -47,7 +52,13 @@ pub struct DecodeBatch {
 }
 
 impl DecodeBatch {
-    pub fn new(block_tokens: u32, track_crossings: bool, pads_finished_rows: bool, finish_heap: bool) -> DecodeBatch {
+    pub fn new(
+        block_tokens: u32,
+        track_crossings: bool,
+        pads_finished_rows: bool,
+        finish_heap: bool,
+        track_longest: bool,
+    ) -> DecodeBatch {
         let bt = block_tokens.max(1);
         DecodeBatch {
             seqs: Vec::new(),
@@ -56,6 +67,7 @@ impl DecodeBatch {
             ctx_sum: 0,
             crossing: vec![0; bt as usize],
             ctx_offsets: BTreeMap::new(),
+            track_longest,
             pad_rows: 0,
             last_decode_end: SimTime::ZERO,
             fresh: Vec::new(),
@@ -124,7 +136,9 @@ impl DecodeBatch {
         let finish_at = counter + (r.output - r.progress.generated) as u64;
         let (epoch, ctx) = (r.slot.epoch, r.slot.ctx_join);
         self.ctx_sum += ctx;
-        *self.ctx_offsets.entry(ctx as i64 - counter as i64).or_insert(0) += 1;
+        if self.track_longest {
+            *self.ctx_offsets.entry(ctx as i64 - counter as i64).or_insert(0) += 1;
+        }
         let key = self.crossing_key(&reqs[id.index()]);
         if self.track_crossings {
             self.crossing[key] += 1;
@@ -154,7 +168,7 @@ impl DecodeBatch {
             self.crossing[key] -= 1;
         }
         // Static batches keep finished rows (and their context) until the batch ends.
-        if !self.pads_finished_rows {
+        if !self.pads_finished_rows && self.track_longest {
             remove_offset(&mut self.ctx_offsets, off);
         }
         reqs[id.index()].slot.epoch += 1;
@@ -243,8 +257,10 @@ impl DecodeBatch {
             self.crossing[old_key] -= 1;
             self.crossing[new_key] += 1;
         }
-        remove_offset(&mut self.ctx_offsets, old_off);
-        *self.ctx_offsets.entry(new_off).or_insert(0) += 1;
+        if self.track_longest {
+            remove_offset(&mut self.ctx_offsets, old_off);
+            *self.ctx_offsets.entry(new_off).or_insert(0) += 1;
+        }
         self.ctx_sum += adv;
     }
 
@@ -280,6 +296,10 @@ impl DecodeBatch {
     }
     pub fn ctx_offsets(&self) -> &BTreeMap<i64, u32> {
         &self.ctx_offsets
+    }
+    /// Whether the multiset of context offsets is kept (see `track_longest`).
+    pub fn tracks_longest(&self) -> bool {
+        self.track_longest
     }
     /// The decode step at which each live heap entry, keyed by (request, epoch), finishes.
     pub fn finish_steps(&self) -> std::collections::HashMap<(u32, u32), u64> {

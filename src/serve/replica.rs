@@ -176,6 +176,7 @@ impl Replica {
             perf.memory.kv_footprint_per_rank,
             perf.memory.kv_bytes_per_token_per_rank,
         );
+        let track_longest = perf.reads_longest_context();
         Replica {
             id,
             perf,
@@ -189,6 +190,7 @@ impl Replica {
                 !reserve_full,
                 policy.pads_finished_rows,
                 spec.spec.is_none(),
+                track_longest,
             ),
             kv,
             swap: spec.swap,

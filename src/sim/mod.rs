@@ -518,13 +518,17 @@ impl Simulation {
             return None;
         }
         self.in_system += 1;
-        let mut state = ReqState::new(self.next_seq, h.arrival, h.input, h.output, h.client);
+        // Built in its table slot, not on the stack and then copied (a request's state is a few
+        // hundred bytes, and every request is routed once).
+        let id = self.insert_request(ReqState::new(self.next_seq, h.arrival, h.input, h.output, h.client));
+        self.next_seq += 1;
+        let network_ns = self.front.network_ns() + h.rtt_ns / 2;
+        let state = &mut self.reqs[id.index()];
         state.max_tokens = h.max_tokens;
         state.predicted_output = h.predicted_output;
         state.class = h.class as u16;
         state.priority = self.sc.classes.get(h.class).map_or(0, |c| c.priority);
         state.prefix = h.prefix;
-        let network_ns = self.front.network_ns() + h.rtt_ns / 2;
         state
             .ledger
             .routed(h.arrival, now, network_ns, h.encode_ns.unwrap_or(0));
@@ -536,8 +540,6 @@ impl Simulation {
             state.cache.remote_blocks = rt.route(b);
         }
         state.prefill_only = self.cluster.decode.is_some();
-        self.next_seq += 1;
-        let id = self.insert_request(state);
         self.front.set_back(id, h.rtt_ns);
         let replica = &mut self.cluster.replicas[rid.index()];
         replica.enqueue(id, &mut self.reqs[id.index()]);

@@ -159,11 +159,12 @@ const NEAR_INTEGER: f64 = 1e-6;
 /// A sample's bucket costs a logarithm, the sketch's hottest operation (a week-long run adds
 /// ~10⁸ samples). Here ln x = e·ln 2 + ln c_j + ln(1 + r), with `x = 2^e·m`, `c_j` the centre of
 /// m's 1/256 slice of [1, 2) (its logarithm tabulated by libm) and `r = (m − c_j)/c_j`, |r| <
-/// 2⁻⁹, whose series to r⁴ truncates below 2⁻⁴⁵/5 < 6e-15. The sum's rounding errors stay below 3e-13
-/// (|e·ln 2| < 710), so the quotient is within 3e-13/ln γ + 2⁻⁵²·|q| ≤ 1e-9 buckets of libm's
-/// for ln γ ≥ 1e-4 (α = 10⁻³ has ln γ = 0.002). Unless it lies within [`NEAR_INTEGER`] of an
-/// integer, both round up to the same integer; otherwise libm decides. So the bucket is libm's
-/// bucket bit for bit (tested on every bucket boundary and ten million values).
+/// 2⁻⁹, whose series to r⁴ truncates below 2⁻⁴⁵/5 < 6e-15. The sum's rounding errors stay
+/// below 3e-13 (|e·ln 2| < 710), so the quotient is within 3e-13/ln γ + 2⁻⁵²·|q| ≤ 1e-9 buckets
+/// of libm's for ln γ ≥ 1e-4 (α = 10⁻³ has ln γ = 0.002). Unless it lies within
+/// [`NEAR_INTEGER`] of an integer, both round up to the same integer; otherwise libm decides. So
+/// the bucket is libm's bucket bit for bit (tested on every bucket boundary and ten million
+/// values).
 #[inline]
 fn bucket_of(x: f64, ln_gamma: f64, inv_ln_gamma: f64) -> i32 {
     let exact = || (x.ln() / ln_gamma).ceil() as i32;

@@ -148,11 +148,12 @@ impl Replica {
                     n.ctx_sum
                 ));
             }
-            if let Some((off, k)) = n
-                .offsets
-                .iter()
-                .filter(|_| batch.tracks_longest())
-                .find(|(o, k)| batch.ctx_offsets().get(o).is_none_or(|m| m < k))
+            // The multiset is kept only where the cost model reads the longest context.
+            if batch.tracks_longest()
+                && let Some((off, k)) = n
+                    .offsets
+                    .iter()
+                    .find(|(o, k)| batch.ctx_offsets().get(o).is_none_or(|m| m < k))
             {
                 return Err(format!("context offset {off} (×{k}) missing from the multiset"));
             }

@@ -165,10 +165,78 @@ impl ReqState {
         }
     }
 
-    /// It takes the table slot `old` held: its decode epoch continues `old`'s, so a finishing
-    /// entry `old` left behind (it was cancelled mid-decode) never matches it.
-    pub fn takes_slot_of(&mut self, old: &ReqState) {
-        self.slot.epoch = old.slot.epoch.wrapping_add(1);
+    /// A new request in the table slot this one held, written field by field in place (a
+    /// request's state is a few hundred bytes, and every request is routed once): what
+    /// [`ReqState::new`] builds, except that its decode epoch continues the old one's, so a
+    /// finishing entry the old request left behind (it was cancelled mid-decode) never matches
+    /// it. The pattern names every field, so a new field cannot be left stale.
+    pub fn renew(&mut self, seq: u64, arrival: SimTime, input: u32, output: u32, client: Option<u32>) {
+        let ReqState {
+            seq: seq_,
+            arrival: arrival_,
+            input: input_,
+            output: output_,
+            max_tokens,
+            predicted_output,
+            class,
+            priority,
+            prefix,
+            client: client_,
+            prefill_only,
+            cache,
+            adapter,
+            adapter_held,
+            images,
+            media_hash,
+            replica,
+            phase,
+            progress,
+            times,
+            slot,
+            kv_fixed_blocks,
+            queue_key,
+            ledger,
+        } = self;
+        *seq_ = seq;
+        *arrival_ = arrival;
+        *input_ = input;
+        *output_ = output;
+        *max_tokens = output;
+        *predicted_output = None;
+        *class = 0;
+        *priority = 0;
+        *prefix = None;
+        *client_ = client;
+        *prefill_only = false;
+        cache.hashes = None;
+        cache.remote_blocks = 0;
+        cache.pinned = false;
+        *adapter = None;
+        *adapter_held = false;
+        *images = 0;
+        *media_hash = 0;
+        *replica = ReplicaId(0);
+        *phase = Phase::Queued;
+        *progress = Progress {
+            prompt_len: input,
+            prefilled: 0,
+            generated: 0,
+            preemptions: 0,
+            recomputing: false,
+            blocks: 0,
+        };
+        *times = Timestamps {
+            scheduled: NO_TIME,
+            first_token: NO_TIME,
+            last_token: NO_TIME,
+        };
+        *slot = DecodeSlot {
+            epoch: slot.epoch.wrapping_add(1),
+            ..DecodeSlot::default()
+        };
+        *kv_fixed_blocks = 0;
+        *queue_key = None;
+        *ledger = Ledger::default();
     }
 
     /// The replica it was last routed to.
@@ -198,5 +266,58 @@ impl ReqState {
         self.times.first_token = now;
         self.times.last_token = now;
         self.ledger.kv_arrived(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::attribution::Segment;
+
+    /// A slot renewed in place holds exactly what a new request would, every field of it, but
+    /// for its decode epoch, which continues the old request's.
+    #[test]
+    fn a_renewed_slot_is_a_new_request_with_the_next_epoch() {
+        let mut old = ReqState::new(7, SimTime(5), 100, 20, Some(3));
+        // Everything a request's life writes, set to something else.
+        old.max_tokens = 64;
+        old.predicted_output = Some(9);
+        old.class = 2;
+        old.priority = 4;
+        old.prefix = Some(11);
+        old.prefill_only = true;
+        old.cache.hashes = Some(Arc::from(vec![1u64, 2, 3]));
+        old.cache.remote_blocks = 2;
+        old.cache.pinned = true;
+        old.adapter = Some(1);
+        old.adapter_held = true;
+        old.images = 2;
+        old.media_hash = 99;
+        old.replica = ReplicaId(5);
+        old.phase = Phase::Done;
+        old.progress.generated = 20;
+        old.progress.prefilled = 100;
+        old.progress.preemptions = 1;
+        old.progress.recomputing = true;
+        old.progress.blocks = 8;
+        old.times.first_token = SimTime(50);
+        old.times.scheduled = SimTime(10);
+        old.times.last_token = SimTime(80);
+        old.slot = DecodeSlot {
+            ctx_join: 101,
+            step_join: 4,
+            epoch: u32::MAX,
+            pos: 6,
+        };
+        old.kv_fixed_blocks = 3;
+        old.queue_key = Some((1, 2));
+        old.ledger.routed(SimTime(5), SimTime(9), 2, 0);
+        old.ledger.enter(SimTime(20), Segment::Done, &Default::default());
+
+        old.renew(8, SimTime(30), 200, 40, None);
+        let mut fresh = ReqState::new(8, SimTime(30), 200, 40, None);
+        assert_eq!(old.slot.epoch, 0, "the epoch wraps past u32::MAX");
+        fresh.slot.epoch = old.slot.epoch;
+        assert_eq!(format!("{old:?}"), format!("{fresh:?}"));
     }
 }

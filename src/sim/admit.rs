@@ -9,17 +9,22 @@ use crate::workload::{CapMode, NewRequest};
 use rand::RngExt;
 
 impl Simulation {
-    /// Stores a new request in a free slot of the request table.
-    pub(super) fn insert_request(&mut self, state: ReqState) -> RequestId {
+    /// A new request in a free slot of the request table (renewed in place), or in a new one.
+    pub(super) fn insert_request(
+        &mut self,
+        seq: u64,
+        arrival: SimTime,
+        input: u32,
+        output: u32,
+        client: Option<u32>,
+    ) -> RequestId {
         match self.free_slots.pop() {
             Some(slot) => {
-                let mut state = state;
-                state.takes_slot_of(&self.reqs[slot as usize]);
-                self.reqs[slot as usize] = state;
+                self.reqs[slot as usize].renew(seq, arrival, input, output, client);
                 RequestId(slot)
             }
             None => {
-                self.reqs.push(state);
+                self.reqs.push(ReqState::new(seq, arrival, input, output, client));
                 RequestId(self.reqs.len() as u32 - 1)
             }
         }

@@ -518,9 +518,7 @@ impl Simulation {
             return None;
         }
         self.in_system += 1;
-        // Built in its table slot, not on the stack and then copied (a request's state is a few
-        // hundred bytes, and every request is routed once).
-        let id = self.insert_request(ReqState::new(self.next_seq, h.arrival, h.input, h.output, h.client));
+        let id = self.insert_request(self.next_seq, h.arrival, h.input, h.output, h.client);
         self.next_seq += 1;
         let network_ns = self.front.network_ns() + h.rtt_ns / 2;
         let state = &mut self.reqs[id.index()];

@@ -21,6 +21,8 @@ pub struct Sketch {
     ln_gamma: f64,
     /// 1 / ln γ, for [`bucket_of`]'s fast path.
     inv_ln_gamma: f64,
+    /// The bucket table, for the default α (the only one codesim's metrics use).
+    table: Option<&'static BucketTable>,
     gamma: f64,
     /// Bucket index of `counts[0]`.
     offset: i32,
@@ -41,6 +43,7 @@ impl Sketch {
         Sketch {
             ln_gamma: gamma.ln(),
             inv_ln_gamma: 1.0 / gamma.ln(),
+            table: (alpha == RELATIVE_ERROR).then(bucket_table),
             gamma,
             offset: 0,
             counts: Vec::new(),
@@ -70,7 +73,7 @@ impl Sketch {
             self.zeros += weight;
             return;
         }
-        let i = bucket_of(x, self.ln_gamma, self.inv_ln_gamma);
+        let i = self.bucket(x);
         if self.counts.is_empty() {
             self.offset = i;
             self.counts.push(0);
@@ -82,6 +85,16 @@ impl Sketch {
             self.counts.resize((i - self.offset) as usize + 1, 0);
         }
         self.counts[(i - self.offset) as usize] += weight;
+    }
+
+    /// The bucket of a positive finite `x`: exactly ⌈ln(x) / ln γ⌉ as libm computes it, from the
+    /// table where it has one, else from [`bucket_of`].
+    #[inline]
+    fn bucket(&self, x: f64) -> i32 {
+        match self.table.and_then(|t| t.bucket(x, self.ln_gamma)) {
+            Some(i) => i,
+            None => bucket_of(x, self.ln_gamma, self.inv_ln_gamma),
+        }
     }
 
     fn bucket_value(&self, i: i32) -> f64 {
@@ -125,6 +138,113 @@ impl Sketch {
         let target = (q * self.total as f64).max(1.0).ceil() as u64;
         self.at_rank(target.saturating_sub(1))
     }
+}
+
+/// Mantissa bits that pick a slice of an octave: a slice spans at most ln(1 + 2⁻⁹) < 0.001952
+/// in logarithm, less than a bucket of the default α (ln γ = 0.0020000007), so it holds at most
+/// one bucket boundary.
+const SLICE_BITS: u32 = 9;
+const SLICES: usize = 1 << SLICE_BITS;
+/// The mantissa bits below a slice's, and their mask.
+const LOW_BITS: u32 = 52 - SLICE_BITS;
+const LOW_MASK: u64 = (1 << LOW_BITS) - 1;
+/// The octaves tabulated: from 2⁻³⁰ (1e-9 ms) up to 2⁴⁰ (1.1e12 ms); values outside take
+/// [`bucket_of`].
+const FIRST_OCTAVE: i64 = -30;
+const OCTAVES: usize = 70;
+/// Within this many units in the last place of a slice's edge or of its boundary, a value takes
+/// [`bucket_of`] instead of the table. libm's logarithm (error < 1 ulp) can move where the bucket
+/// changes by about 25 ulps of x at most (1 ulp of ln x ≤ 28 is 3.6e-15, 1.8e-12 buckets, and
+/// the quotient's rounding adds 0.9e-12: 2.7e-12 buckets, a relative 5.4e-15 of x); 1,024 is a
+/// fortyfold margin, and a value falls in a guard band with probability about 2⁻³¹.
+const GUARD: u64 = 1 << 10;
+/// An entry's flag: its slice is never looked up (a slice whose ends are more than one bucket
+/// apart by libm, which a monotone logarithm never gives; kept as a safeguard).
+const COMPUTE: u64 = 1 << LOW_BITS;
+
+/// The bucket of every value of the default α, by lookup: per octave, per slice (the top
+/// [`SLICE_BITS`] of the mantissa), the bucket of the slice's first value and the low mantissa
+/// bits of the last value in that bucket, if the slice reaches the next one. A value's bucket is
+/// then one load and one comparison. Octaves are filled when first touched (a run's latencies
+/// span a dozen of them), once per process, each from libm's own ⌈ln(x) / ln γ⌉, so a lookup
+/// returns exactly what [`bucket_of`] returns (tested on every boundary and ten million values).
+pub struct BucketTable {
+    octaves: [std::sync::OnceLock<Box<[u64; SLICES]>>; OCTAVES],
+}
+
+impl std::fmt::Debug for BucketTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let filled = self.octaves.iter().filter(|o| o.get().is_some()).count();
+        write!(f, "BucketTable {{ octaves filled: {filled} }}")
+    }
+}
+
+fn bucket_table() -> &'static BucketTable {
+    static TABLE: std::sync::OnceLock<BucketTable> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| BucketTable {
+        octaves: std::array::from_fn(|_| std::sync::OnceLock::new()),
+    })
+}
+
+impl BucketTable {
+    /// The bucket of a positive finite `x` by lookup; None outside the tabulated octaves and in
+    /// the guard bands.
+    #[inline]
+    fn bucket(&self, x: f64, ln_gamma: f64) -> Option<i32> {
+        let bits = x.to_bits();
+        let k = ((bits >> 52) as i64 - 1023 - FIRST_OCTAVE) as u64;
+        if k >= OCTAVES as u64 {
+            return None;
+        }
+        let octave = self.octaves[k as usize].get_or_init(|| octave(k as usize, ln_gamma));
+        let entry = octave[(bits >> LOW_BITS) as usize & (SLICES - 1)];
+        let (low, last) = (bits & LOW_MASK, entry & LOW_MASK);
+        let near_last = low.wrapping_sub(last).wrapping_add(GUARD) <= 2 * GUARD;
+        let near_edge = (low.wrapping_add(GUARD) & LOW_MASK) < 2 * GUARD;
+        if near_last || near_edge || entry & COMPUTE != 0 {
+            return None;
+        }
+        Some((entry >> 48) as u16 as i16 as i32 + (low > last) as i32)
+    }
+}
+
+/// Octave `k`'s entries: the first value's bucket in the top 16 bits; the low bits of the last
+/// value in that bucket (all ones when the whole slice is in it); or [`COMPUTE`].
+fn octave(k: usize, ln_gamma: f64) -> Box<[u64; SLICES]> {
+    let exact = |x: f64| (x.ln() / ln_gamma).ceil() as i32;
+    let biased = (FIRST_OCTAVE + k as i64 + 1023) as u64;
+    let mut out = Box::new([0u64; SLICES]);
+    for (s, entry) in out.iter_mut().enumerate() {
+        let first_bits = biased << 52 | (s as u64) << LOW_BITS;
+        let (first, last) = (f64::from_bits(first_bits), f64::from_bits(first_bits | LOW_MASK));
+        let (lo, hi) = (exact(first), exact(last));
+        let Ok(lo16) = i16::try_from(lo) else {
+            *entry = COMPUTE;
+            continue;
+        };
+        let tail = if hi == lo {
+            LOW_MASK
+        } else if hi == lo + 1 {
+            // The last value of bucket lo, from the closed form γ^lo by ulps (consecutive
+            // bit patterns of positive floats are consecutive values).
+            let at = |b: u64| exact(f64::from_bits(b));
+            let mut b = (lo as f64 * ln_gamma).exp().clamp(first, last).to_bits();
+            if at(b) <= lo {
+                while b < last.to_bits() && at(b + 1) <= lo {
+                    b += 1;
+                }
+            } else {
+                while at(b) > lo {
+                    b -= 1;
+                }
+            }
+            b & LOW_MASK
+        } else {
+            COMPUTE
+        };
+        *entry = (lo16 as u16 as u64) << 48 | tail;
+    }
+    out
 }
 
 /// `ln(c_j)` and `1 / c_j` at the centres `c_j = 1 + (j + ½)/256` of 256 slices of [1, 2).
@@ -237,6 +357,55 @@ mod tests {
             bucket_of(3.7, coarse.ln_gamma, coarse.inv_ln_gamma),
             (3.7f64.ln() / coarse.ln_gamma).ceil() as i32
         );
+    }
+
+    /// The table's bucket is libm's, bit for bit: around every bucket boundary from 1e-9 to
+    /// 1e12 (inside the guard band, where the computation decides, and just outside it, where
+    /// the table does), around every slice edge, and on ten million values, as f64 and f32.
+    #[test]
+    fn tabulated_buckets_equal_libm_buckets() {
+        let s = Sketch::default();
+        let table = s.table.expect("the default α is tabulated");
+        let libm = |x: f64| (x.ln() / s.ln_gamma).ceil() as i32;
+        let step = |x: f64, ulps: i64| f64::from_bits((x.to_bits() as i64 + ulps) as u64);
+        // Checks one value; whether the table answered it.
+        let check = |x: f64| {
+            assert_eq!(s.bucket(x), libm(x), "x = {x:e} ({:#x})", x.to_bits());
+            table.bucket(x, s.ln_gamma).is_some() as u64
+        };
+        let (lo, hi) = ((1e-9f64).ln() / s.ln_gamma, (1e12f64).ln() / s.ln_gamma);
+        let g = GUARD as i64;
+        for i in lo.floor() as i32..=hi.ceil() as i32 {
+            let b = (i as f64 * s.ln_gamma).exp();
+            for centre in [0, g, -g] {
+                for d in -4..=4 {
+                    _ = check(step(b, centre + d));
+                }
+            }
+        }
+        for k in 0..OCTAVES as u64 {
+            for slice in 0..SLICES as u64 {
+                let edge = f64::from_bits(((k as i64 + FIRST_OCTAVE + 1023) as u64) << 52 | slice << LOW_BITS);
+                for d in [-g - 2, -g, -g + 1, -2, -1, 0, 1, g - 1, g, g + 2] {
+                    _ = check(step(edge, d));
+                }
+            }
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let mut looked_up = 0;
+        for _ in 0..5_000_000 {
+            let x = 10f64.powf(rng.random_range(-9.0..12.0));
+            looked_up += check(x) + check(x as f32 as f64);
+        }
+        // The table, not the fallback, answered almost all of the random values.
+        assert!(looked_up > 9_999_000, "{looked_up} of 10,000,000 looked up");
+        // Outside the octaves tabulated: the fallback.
+        for x in [1e-10, 1e13, 1e-310, 1e300] {
+            assert_eq!(table.bucket(x, s.ln_gamma), None);
+            assert_eq!(s.bucket(x), libm(x));
+        }
+        // Another α has no table.
+        assert!(Sketch::new(2e-3).table.is_none());
     }
 
     fn exact(sorted: &[f64], q: f64) -> f64 {

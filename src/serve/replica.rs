@@ -26,8 +26,6 @@ use std::sync::Arc;
 /// What a finished step did, for the simulation to record.
 #[derive(Debug, Default)]
 pub struct StepOutcome {
-    /// Requests that produced their first token in this step.
-    pub first_tokens: Vec<RequestId>,
     /// Requests that finished in this step.
     pub completed: Vec<RequestId>,
     /// Inter-token gaps this step produced: (gap ns, number of tokens with that gap).
@@ -494,7 +492,6 @@ impl Replica {
 
     /// Applies the step that ends at `now`: tokens, first tokens, completions.
     pub fn finish_step(&mut self, now: SimTime, reqs: &mut [ReqState], out: &mut StepOutcome) {
-        out.first_tokens.clear();
         out.completed.clear();
         out.itl.clear();
         out.handoff.clear();
@@ -537,7 +534,6 @@ impl Replica {
             if r.times.first_token == NO_TIME && (done || !r.prefill_only) {
                 r.times.first_token = now;
                 r.ledger.first_token(now, &self.attr);
-                out.first_tokens.push(id);
             }
             let kv = r.progress.prompt_len as u64;
             if done {

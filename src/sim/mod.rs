@@ -614,12 +614,14 @@ impl Simulation {
     }
 
     fn step_end(&mut self, now: SimTime, rid: ReplicaId) {
-        let mut out = std::mem::take(&mut self.outcome);
-        self.cluster.replicas[rid.index()].finish_step(now, &mut self.reqs, &mut out);
-        for &(gap_ns, n) in &out.itl {
+        // The outcome's lists are read by index: what handles a completion never touches them
+        // (only this function does), and they are not moved out and back each step.
+        self.cluster.replicas[rid.index()].finish_step(now, &mut self.reqs, &mut self.outcome);
+        for &(gap_ns, n) in &self.outcome.itl {
             self.rec.itl.push(gap_ns as f64 * 1e-6, n);
         }
-        for &id in &out.completed {
+        for i in 0..self.outcome.completed.len() {
+            let id = self.outcome.completed[i];
             let generated = self.reqs[id.index()].progress().generated;
             self.front
                 .detokenize(now, self.cluster.lane_pool[rid.index()], generated);
@@ -630,10 +632,9 @@ impl Simulation {
                 self.complete(now, id);
             }
         }
-        for &id in &out.handoff {
-            self.hand_off(now, rid, id);
+        for i in 0..self.outcome.handoff.len() {
+            self.hand_off(now, rid, self.outcome.handoff[i]);
         }
-        self.outcome = out;
         if self.flow.is_some() {
             self.flow_step_end(now, rid);
         }

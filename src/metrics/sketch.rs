@@ -64,16 +64,27 @@ impl Sketch {
 
     /// Adds `weight` samples of value `x` (negative and non-finite values count as zero; codesim
     /// only records durations, which are finite and non-negative).
+    #[inline]
     pub fn add(&mut self, x: f64, weight: u64) {
         if weight == 0 {
             return;
         }
         self.total += weight;
-        if x.is_nan() || x <= ZERO_BELOW || x.is_infinite() {
+        if x.is_nan() || x <= ZERO_BELOW || x == f64::INFINITY {
             self.zeros += weight;
             return;
         }
         let i = self.bucket(x);
+        // The common case: a bucket already allocated.
+        match self.counts.get_mut(i.wrapping_sub(self.offset) as u32 as usize) {
+            Some(c) => *c += weight,
+            None => self.add_outside(i, weight),
+        }
+    }
+
+    /// [`Sketch::add`] to bucket `i`, outside the buckets allocated so far.
+    #[inline(never)]
+    fn add_outside(&mut self, i: i32, weight: u64) {
         if self.counts.is_empty() {
             self.offset = i;
             self.counts.push(0);

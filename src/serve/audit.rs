@@ -186,7 +186,7 @@ impl Replica {
     /// Every queued or running request is in the phase of its queue, and counted as outstanding.
     fn check_queues(&self, reqs: &[ReqState]) -> Result<(), String> {
         let mut held = 0;
-        held += in_phase(reqs, "waiting", Phase::Queued, self.waiting.values())?;
+        held += in_phase(reqs, "waiting", Phase::Queued, self.waiting.ids())?;
         held += in_phase(reqs, "swapped", Phase::Swapped, self.swapped.values())?;
         held += in_phase(reqs, "incoming", Phase::Transferring, &self.incoming)?;
         held += in_phase(reqs, "prefilling", Phase::Prefilling, &self.prefilling)?;
@@ -208,7 +208,7 @@ impl Replica {
             return Ok(());
         };
         let in_flight = self.in_flight();
-        let mut queued = self.waiting.values().chain(self.swapped.values()).chain(&self.incoming);
+        let mut queued = self.waiting.ids().chain(self.swapped.values()).chain(&self.incoming);
         if let Some(&id) = queued.find(|id| reqs[id.index()].cache.pinned) {
             return Err(format!(
                 "request {} pins prefix-cache blocks while not running",

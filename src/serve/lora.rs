@@ -302,7 +302,7 @@ impl Replica {
     pub(super) fn first_admissible(&self, reqs: &[ReqState]) -> Option<RequestId> {
         let l = self.lora.as_ref()?;
         self.waiting
-            .values()
+            .ids()
             .take(SCAN_LIMIT)
             .copied()
             .find(|id| l.admissible(reqs[id.index()].adapter))

@@ -1,9 +1,9 @@
 //! The order of a replica's waiting queue (`serving.queue_order`) and the output-length predictor
 //! shortest-job-first reads.
 //!
-//! The queue is a `BTreeMap` keyed by `(key, arrival seq)` (O(log n) insert and pop, INV-6); the
-//! key is computed once, when a request joins the queue, and kept on the request so a cancelled
-//! or preempted request finds its place again. Shortest-job-first ages by folding the wait into
+//! The queue is an ordered map keyed by `(key, arrival seq)` ([`WaitQueue`]: O(1) at its ends,
+//! O(log n) or at most 256 moves elsewhere, INV-6); the key is computed once, when a request joins
+//! the queue, and kept on the request so a cancelled or preempted request finds its place again. Shortest-job-first ages by folding the wait into
 //! the key: a waiting request's effective length is `predicted − aging × wait`, and since every
 //! waiting request ages at the same rate, ordering by `predicted − aging × (now − arrival)` is
 //! ordering by `arrival + predicted / aging`, a key that never changes while it waits. So a job
@@ -14,10 +14,125 @@
 //! the client's `max_tokens`, and the true lengths of requests that have already ended.
 
 use super::replica::Replica;
-use super::{Phase, ReqState};
+use super::{Phase, ReqState, RequestId};
 use crate::engine::SimTime;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+
+/// A waiting request's place: (key, arrival seq).
+pub type QueueKey = (u64, u64);
+
+/// Entries a sorted waiting queue holds before a key out of order turns it into a tree.
+const SORTED_MAX: usize = 256;
+
+/// A replica's waiting queue: request ids by [`QueueKey`], least first. While small, or while
+/// keys come in order, a sorted `VecDeque`: the FCFS and priority orders key a new request by
+/// its arrival, so it joins at the back, and the head leaves first, both in O(1); a key out of
+/// order (a preempted request going back, a higher class, shortest-job-first) is placed by binary
+/// search. A key out of order into a queue of [`SORTED_MAX`] entries or more turns it into a
+/// `BTreeMap` (O(log n) wherever keys land), until it empties. Either way it is the same ordered
+/// map, so the order of admission is the same.
+#[derive(Debug)]
+pub enum WaitQueue {
+    Sorted(VecDeque<(QueueKey, RequestId)>),
+    Tree(BTreeMap<QueueKey, RequestId>),
+}
+
+impl Default for WaitQueue {
+    fn default() -> WaitQueue {
+        WaitQueue::Sorted(VecDeque::new())
+    }
+}
+
+impl WaitQueue {
+    pub fn len(&self) -> usize {
+        match self {
+            WaitQueue::Sorted(q) => q.len(),
+            WaitQueue::Tree(t) => t.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Inserts `id` under `key` (replacing the id already there, as a map does).
+    pub fn insert(&mut self, key: QueueKey, id: RequestId) {
+        match self {
+            WaitQueue::Sorted(q) => match q.back() {
+                Some(&(last, _)) if last >= key => {
+                    let at = q.partition_point(|e| e.0 < key);
+                    if q.get(at).is_some_and(|e| e.0 == key) {
+                        q[at].1 = id;
+                    } else if q.len() >= SORTED_MAX {
+                        let mut t: BTreeMap<QueueKey, RequestId> = q.drain(..).collect();
+                        t.insert(key, id);
+                        *self = WaitQueue::Tree(t);
+                    } else {
+                        q.insert(at, (key, id));
+                    }
+                }
+                _ => q.push_back((key, id)),
+            },
+            WaitQueue::Tree(t) => {
+                t.insert(key, id);
+            }
+        }
+    }
+
+    /// Removes the entry of `key`, if any.
+    pub fn remove(&mut self, key: &QueueKey) -> Option<RequestId> {
+        let id = match self {
+            WaitQueue::Sorted(q) => {
+                let at = match q.front() {
+                    Some(e) if e.0 == *key => 0,
+                    _ => q.partition_point(|e| e.0 < *key),
+                };
+                match q.get(at) {
+                    Some(e) if e.0 == *key => q.remove(at).map(|e| e.1),
+                    _ => None,
+                }
+            }
+            WaitQueue::Tree(t) => t.remove(key),
+        };
+        self.shrink_when_empty();
+        id
+    }
+
+    /// Removes the least entry.
+    pub fn pop_first(&mut self) -> Option<(QueueKey, RequestId)> {
+        let first = match self {
+            WaitQueue::Sorted(q) => q.pop_front(),
+            WaitQueue::Tree(t) => t.pop_first(),
+        };
+        self.shrink_when_empty();
+        first
+    }
+
+    /// The least entry.
+    pub fn first(&self) -> Option<(QueueKey, RequestId)> {
+        match self {
+            WaitQueue::Sorted(q) => q.front().copied(),
+            WaitQueue::Tree(t) => t.first_key_value().map(|(&k, &id)| (k, id)),
+        }
+    }
+
+    /// The ids, least key first.
+    pub fn ids(&self) -> impl Iterator<Item = &RequestId> + '_ {
+        let (sorted, tree) = match self {
+            WaitQueue::Sorted(q) => (Some(q.iter().map(|e| &e.1)), None),
+            WaitQueue::Tree(t) => (None, Some(t.values())),
+        };
+        sorted.into_iter().flatten().chain(tree.into_iter().flatten())
+    }
+
+    /// An emptied tree goes back to a sorted queue.
+    fn shrink_when_empty(&mut self) {
+        if matches!(self, WaitQueue::Tree(t) if t.is_empty()) {
+            *self = WaitQueue::default();
+        }
+    }
+}
 
 /// How a replica orders its waiting queue.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -140,6 +255,7 @@ impl Replica {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
 
     /// Prompt buckets are bit lengths; the mean is rounded and never above max_tokens.
     #[test]
@@ -175,5 +291,51 @@ mod tests {
             .count();
         assert_eq!(long, 10_000_000_000);
         assert_eq!(ahead, 990);
+    }
+
+    /// The waiting queue is the ordered map it stands for: random inserts (in arrival order,
+    /// near the head as a preempted request goes back, anywhere as shortest-job-first puts
+    /// them), removals by key and pops of the head give what a `BTreeMap` gives, through
+    /// queues that grow past the sorted limit, turn into a tree and empty again.
+    #[test]
+    fn the_waiting_queue_is_an_ordered_map() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let (mut q, mut m) = (WaitQueue::default(), BTreeMap::new());
+        let (mut seq, mut trees) = (0u64, 0);
+        for round in 0..40_000u32 {
+            // Phases: growth in order, growth out of order, draining.
+            let phase = (round / 4_000) % 3;
+            let op = rng.random_range(0..10);
+            if phase < 2 && op < 6 || m.is_empty() {
+                seq += 1;
+                let key = match (phase, rng.random_range(0..4)) {
+                    (1, _) => (rng.random_range(0..1_000), seq),
+                    (_, 0) if seq > 20 => (0, seq - rng.random_range(1..20)),
+                    _ => (0, seq),
+                };
+                let id = RequestId(rng.random_range(0..1_000_000));
+                q.insert(key, id);
+                m.insert(key, id);
+            } else if op < 8 {
+                assert_eq!(q.pop_first(), m.pop_first());
+            } else {
+                let key = match m.keys().nth(rng.random_range(0..m.len().min(50))) {
+                    Some(&k) if rng.random_range(0..4) > 0 => k,
+                    _ => (rng.random_range(0..1_000), rng.random_range(0..seq + 1)),
+                };
+                assert_eq!(q.remove(&key), m.remove(&key));
+            }
+            trees += matches!(q, WaitQueue::Tree(_)) as u32;
+            assert_eq!(q.len(), m.len());
+            assert_eq!(q.first(), m.first_key_value().map(|(&k, &v)| (k, v)));
+            if round % 997 == 0 {
+                assert!(q.ids().eq(m.values()));
+            }
+            if m.is_empty() {
+                assert!(matches!(q, WaitQueue::Sorted(_)), "an emptied tree is sorted again");
+            }
+        }
+        assert!(trees > 1_000, "the queue was a tree for {trees} operations");
+        assert!(seq > 10_000);
     }
 }

@@ -14,7 +14,7 @@ use super::kv::{KvBlocks, SwapSpace};
 use super::kv_tiers::KvTiers;
 use super::lora::AdapterRegistry;
 use super::prefix_cache::PrefixCache;
-use super::queue_order::OutputHistory;
+use super::queue_order::{OutputHistory, WaitQueue};
 use super::router::ReplicaLoad;
 use super::spec::SpecDecoder;
 use super::{NO_TIME, Phase, ReplicaId, ReqState, RequestId, SchedulerConfig};
@@ -130,7 +130,7 @@ pub struct Replica {
     pub perf: Arc<PerfModel>,
     pub(super) cfg: SchedulerConfig,
     /// Waiting requests by their queue key (`queue_order.rs`; default (priority, arrival)).
-    pub(super) waiting: BTreeMap<(u64, u64), RequestId>,
+    pub(super) waiting: WaitQueue,
     /// Sequences swapped out to host memory, resumed before any new prompt is admitted.
     pub(super) swapped: BTreeMap<(u32, u64), RequestId>,
     /// Sequences whose KV cache arrived from a prefill replica, waiting for blocks.
@@ -179,7 +179,7 @@ impl Replica {
             id,
             perf,
             cfg,
-            waiting: BTreeMap::new(),
+            waiting: WaitQueue::default(),
             swapped: BTreeMap::new(),
             incoming: VecDeque::new(),
             prefilling: VecDeque::new(),
@@ -296,7 +296,7 @@ impl Replica {
         if self.lora.is_some() {
             return self.first_admissible(reqs);
         }
-        self.waiting.first_key_value().map(|(_, &id)| id)
+        self.waiting.first().map(|(_, id)| id)
     }
 
     /// Whether a batch slot is free for one more running sequence.

@@ -179,7 +179,7 @@ const COMPUTE: u64 = 1 << LOW_BITS;
 /// then one load and one comparison. Octaves are filled when first touched (a run's latencies
 /// span a dozen of them), once per process, each from libm's own ⌈ln(x) / ln γ⌉, so a lookup
 /// returns exactly what [`bucket_of`] returns (tested on every boundary and ten million values).
-pub struct BucketTable {
+struct BucketTable {
     octaves: [std::sync::OnceLock<Box<[u64; SLICES]>>; OCTAVES],
 }
 

@@ -1,7 +1,7 @@
 //! The order of a replica's waiting queue (`serving.queue_order`) and the output-length predictor
 //! shortest-job-first reads.
 //!
-//! The queue is an ordered map keyed by `(key, arrival seq)` ([`WaitQueue`]: O(1) at its ends,
+//! The queue is an ordered map keyed by `(key, arrival seq)` (`WaitQueue`: O(1) at its ends,
 //! O(log n) or at most 256 moves elsewhere, INV-6); the key is computed once, when a request joins
 //! the queue, and kept on the request so a cancelled or preempted request finds its place again. Shortest-job-first ages by folding the wait into
 //! the key: a waiting request's effective length is `predicted − aging × wait`, and since every
@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
 /// A waiting request's place: (key, arrival seq).
-pub type QueueKey = (u64, u64);
+pub(crate) type QueueKey = (u64, u64);
 
 /// Entries a sorted waiting queue holds before a key out of order turns it into a tree.
 const SORTED_MAX: usize = 256;
@@ -33,7 +33,7 @@ const SORTED_MAX: usize = 256;
 /// `BTreeMap` (O(log n) wherever keys land), until it empties. Either way it is the same ordered
 /// map, so the order of admission is the same.
 #[derive(Debug)]
-pub enum WaitQueue {
+pub(crate) enum WaitQueue {
     Sorted(VecDeque<(QueueKey, RequestId)>),
     Tree(BTreeMap<QueueKey, RequestId>),
 }

@@ -361,7 +361,8 @@ impl Simulation {
                 continue;
             }
             self.pending = Some(nr);
-            self.queue.push(t, Event::Arrival);
+            // The one pending arrival waits beside the heap (same order, no heap operations).
+            self.queue.push_side(t, Event::Arrival);
             return;
         }
     }

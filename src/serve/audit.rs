@@ -1,5 +1,5 @@
 //! The invariant audit (`RunOptions::audit`): recomputes from the running sequences what the
-//! O(1) counters claim. O(running sequences + finishing heap) per call, for tests and debugging;
+//! O(1) counters claim. O(running sequences + finishing wheel) per call, for tests and debugging;
 //! nothing calls it when the audit is off.
 
 use super::replica::Replica;
@@ -16,7 +16,7 @@ struct Recount {
 
 impl Replica {
     /// Checks KV blocks (never beyond the cache; equal to the blocks the running sequences hold),
-    /// the context sum, the block-crossing histogram, the context offsets, the finishing heap,
+    /// the context sum, the block-crossing histogram, the context offsets, the finishing wheel,
     /// batch positions, each queue's phase, outstanding counts and prefix-cache pins. Between a
     /// step's plan and its end (`is_busy`), the step's prompts and its decode tokens' blocks are
     /// held as well.
@@ -53,7 +53,7 @@ impl Replica {
     }
 
     /// Recounts blocks, contexts, crossings and offsets from the decoding sequences, checking
-    /// their positions, their progress and their finishing-heap entries on the way.
+    /// their positions, their progress and their finishing-wheel entries on the way.
     fn recount_decoding(&self, reqs: &[ReqState]) -> Result<Recount, String> {
         // A planned decode step has claimed the block of the token it is producing.
         let decoding_now = u64::from(self.busy && self.plan.decode_seqs > 0 && self.spec.is_none());

@@ -1,6 +1,6 @@
 //! Decode bookkeeping without touching every running sequence (DESIGN.md invariant 6). Each
 //! sequence's context grows by one token per decode step, so the batch keeps the sum of contexts
-//! as a counter, finds finishing sequences in a heap keyed by the step at which they finish, and
+//! as a counter, finds finishing sequences in a timing wheel by the step at which they finish, and
 //! counts the KV blocks a step needs from a histogram of contexts modulo the block size: a
 //! sequence needs a new block exactly when its cached tokens are a multiple of the block size.
 //!
@@ -11,15 +11,75 @@ use super::replica::StepOutcome;
 use super::{ReqState, RequestId};
 use crate::engine::SimTime;
 use crate::perf::BatchShape;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
+
+/// Slots of the finishing wheel: a sequence is found in the slot of its finishing step modulo
+/// this (a longer output waits there a lap or more).
+const WHEEL: usize = 512;
+
+/// When the decoding sequences finish: a hashed timing wheel of (finishing step, request,
+/// epoch) entries, in the slot of their step modulo [`WHEEL`]. A step takes the entries due at
+/// it from its slot, least (request, epoch) first: the order of a min-heap on (step, request,
+/// epoch), in O(1) per entry instead of O(log n).
+#[derive(Debug)]
+struct FinishWheel {
+    /// Allocated at the first entry.
+    slots: Vec<Vec<(u64, u32, u32)>>,
+    /// The entries of step `due_step` not yet taken, greatest first (taken from the end).
+    due: Vec<(u32, u32)>,
+    due_step: u64,
+}
+
+impl FinishWheel {
+    fn new() -> FinishWheel {
+        FinishWheel {
+            slots: Vec::new(),
+            due: Vec::new(),
+            due_step: u64::MAX,
+        }
+    }
+
+    fn push(&mut self, at: u64, id: u32, epoch: u32) {
+        if self.slots.is_empty() {
+            self.slots = vec![Vec::new(); WHEEL];
+        }
+        self.slots[at as usize % WHEEL].push((at, id, epoch));
+    }
+
+    /// The next entry due at `step`, least (request, epoch) first; None once all are taken.
+    fn pop_due(&mut self, step: u64) -> Option<(u32, u32)> {
+        if self.due_step != step {
+            self.due_step = step;
+            self.due.clear();
+            if let Some(slot) = self.slots.get_mut(step as usize % WHEEL) {
+                let mut i = 0;
+                while i < slot.len() {
+                    if slot[i].0 == step {
+                        let (_, id, epoch) = slot.swap_remove(i);
+                        self.due.push((id, epoch));
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            self.due.sort_unstable_by(|a, b| b.cmp(a));
+        }
+        self.due.pop()
+    }
+
+    /// Every entry: ((request, epoch), finishing step).
+    fn entries(&self) -> impl Iterator<Item = ((u32, u32), u64)> + '_ {
+        let waiting = self.slots.iter().flatten().map(|&(at, id, epoch)| ((id, epoch), at));
+        waiting.chain(self.due.iter().map(|&e| (e, self.due_step)))
+    }
+}
 
 #[derive(Debug)]
 pub struct DecodeBatch {
     /// The decoding sequences; a sequence's `slot.pos` is its index here.
     seqs: Vec<RequestId>,
-    /// (decode step at which it finishes, request, epoch): min-heap.
-    finish: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    /// When each finishes (decode step, request, epoch).
+    finish: FinishWheel,
     /// Decode steps completed.
     counter: u64,
     /// Σ of the next decode step's context over decoding sequences (and static padding rows).
@@ -46,7 +106,7 @@ pub struct DecodeBatch {
     pads_finished_rows: bool,
     /// Sequences finish at a step known when they join (not with speculative decoding, where
     /// they advance by different amounts).
-    finish_heap: bool,
+    finish_wheel: bool,
     /// Decoding sequences that run with a LoRA adapter.
     adapter_rows: u32,
 }
@@ -56,13 +116,13 @@ impl DecodeBatch {
         block_tokens: u32,
         track_crossings: bool,
         pads_finished_rows: bool,
-        finish_heap: bool,
+        finish_wheel: bool,
         track_longest: bool,
     ) -> DecodeBatch {
         let bt = block_tokens.max(1);
         DecodeBatch {
             seqs: Vec::new(),
-            finish: BinaryHeap::new(),
+            finish: FinishWheel::new(),
             counter: 0,
             ctx_sum: 0,
             crossing: vec![0; bt as usize],
@@ -74,7 +134,7 @@ impl DecodeBatch {
             block_tokens: block_tokens as u64,
             track_crossings,
             pads_finished_rows,
-            finish_heap,
+            finish_wheel,
             adapter_rows: 0,
         }
     }
@@ -133,7 +193,9 @@ impl DecodeBatch {
         r.slot.ctx_join = r.progress.prompt_len as u64 + 1;
         r.slot.step_join = counter;
         r.slot.pos = self.seqs.len() as u32;
-        let finish_at = counter + (r.output - r.progress.generated) as u64;
+        // A joining sequence has a token left to produce (it would have finished otherwise).
+        debug_assert!(r.output > r.progress.generated);
+        let finish_at = counter + (r.output - r.progress.generated).max(1) as u64;
         let (epoch, ctx) = (r.slot.epoch, r.slot.ctx_join);
         self.ctx_sum += ctx;
         if self.track_longest {
@@ -145,8 +207,8 @@ impl DecodeBatch {
         }
         self.seqs.push(id);
         self.adapter_rows += reqs[id.index()].adapter.is_some() as u32;
-        if self.finish_heap {
-            self.finish.push(Reverse((finish_at, id.0, epoch)));
+        if self.finish_wheel {
+            self.finish.push(finish_at, id.0, epoch);
         }
         self.fresh.push(id);
     }
@@ -202,14 +264,10 @@ impl DecodeBatch {
         self.ctx_sum += rows as u64;
     }
 
-    /// The next sequence that finished with the steps so far, if any (stale heap entries of
+    /// The next sequence that finished with the step just counted, if any (stale entries of
     /// sequences preempted since are skipped). It is still in the batch.
     pub fn pop_finished(&mut self, reqs: &[ReqState]) -> Option<RequestId> {
-        while let Some(&Reverse((at, raw, epoch))) = self.finish.peek() {
-            if at > self.counter {
-                return None;
-            }
-            self.finish.pop();
+        while let Some((raw, epoch)) = self.finish.pop_due(self.counter) {
             let id = RequestId(raw);
             if reqs[id.index()].slot.epoch == epoch {
                 return Some(id);
@@ -301,17 +359,61 @@ impl DecodeBatch {
     pub fn tracks_longest(&self) -> bool {
         self.track_longest
     }
-    /// The decode step at which each live heap entry, keyed by (request, epoch), finishes.
+    /// The decode step at which each live finishing entry, keyed by (request, epoch), finishes.
     pub fn finish_steps(&self) -> std::collections::HashMap<(u32, u32), u64> {
-        self.finish
-            .iter()
-            .map(|&Reverse((at, raw, epoch))| ((raw, epoch), at))
-            .collect()
+        self.finish.entries().collect()
     }
 
     #[cfg(test)]
     pub fn corrupt(&mut self, ctx_sum: i64, crossing0: i64) {
         self.ctx_sum = self.ctx_sum.wrapping_add_signed(ctx_sum);
         self.crossing[0] = self.crossing[0].wrapping_add_signed(crossing0 as i32);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
+    /// The wheel gives each step's finishing entries in the order a min-heap on (step, request,
+    /// epoch) pops them: entries joining at every step, finishing from one step to several laps
+    /// of the wheel later, several per step and per request (stale epochs included).
+    #[test]
+    fn the_finishing_wheel_pops_as_a_min_heap_does() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let (mut wheel, mut heap) = (FinishWheel::new(), BinaryHeap::new());
+        let mut popped = 0;
+        for step in 1..20_000u64 {
+            for _ in 0..rng.random_range(0..4) {
+                let at = step
+                    + match rng.random_range(0..10) {
+                        0 => rng.random_range(1..4 * WHEEL as u64),
+                        _ => rng.random_range(1..200),
+                    };
+                let (id, epoch) = (rng.random_range(0..50u32), rng.random_range(0..3u32));
+                wheel.push(at, id, epoch);
+                heap.push(Reverse((at, id, epoch)));
+            }
+            // The step counted: everything due now, least first.
+            let mut want = Vec::new();
+            while let Some(&Reverse((at, id, epoch))) = heap.peek() {
+                if at > step {
+                    break;
+                }
+                heap.pop();
+                want.push((id, epoch));
+            }
+            let mut got = Vec::new();
+            while let Some(e) = wheel.pop_due(step) {
+                got.push(e);
+            }
+            assert_eq!(got, want, "step {step}");
+            popped += got.len();
+            assert_eq!(wheel.entries().count(), heap.len());
+        }
+        assert!(popped > 20_000);
     }
 }

@@ -51,7 +51,7 @@ pub struct Timestamps {
 }
 
 /// Decode bookkeeping: the context of the next decode step is ctx_join + (counter − step_join)
-/// (see `decode.rs`); `epoch` tells stale finishing-heap entries apart, `pos` is the index in
+/// (see `decode.rs`); `epoch` tells stale finishing-wheel entries apart, `pos` is the index in
 /// the decode batch.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DecodeSlot {

@@ -291,11 +291,18 @@ pub fn group(group: String, members: &[&Parts]) -> GroupAttribution {
     }
 }
 
-/// One of the slowest requests: its latency (TTFT or E2E), order, replica, class and parts.
+/// One of the slowest requests in the heap: its latency (TTFT or E2E), its order, and the slot
+/// of [`Slowest::kept`] that holds the rest (the heap moves 24 bytes, not the parts' 112).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Slow {
     ns: u64,
     seq: u64,
+    slot: u32,
+}
+
+/// What the views read of a kept request: its replica, class and parts.
+#[derive(Debug, Clone, Copy)]
+struct Kept {
     replica: u32,
     class: u16,
     parts: Parts,
@@ -318,6 +325,9 @@ impl PartialOrd for Slow {
 pub struct Slowest {
     cap: usize,
     heap: std::collections::BinaryHeap<Slow>,
+    /// The kept requests' replicas, classes and parts, by the slot their heap entry names; a
+    /// request that leaves the heap gives its slot to the one that takes its place.
+    kept: Vec<Kept>,
 }
 
 impl Slowest {
@@ -326,6 +336,7 @@ impl Slowest {
         Slowest {
             cap: (requests.div_ceil(100) as usize).clamp(1, SLOWEST_CAP),
             heap: std::collections::BinaryHeap::new(),
+            kept: Vec::new(),
         }
     }
 
@@ -335,28 +346,31 @@ impl Slowest {
         if full && self.heap.peek().is_some_and(|top| (ns, seq) <= (top.ns, top.seq)) {
             return;
         }
-        let s = Slow {
-            ns,
-            seq,
+        let kept = Kept {
             replica,
             class,
             parts: *parts,
         };
         if full {
             if let Some(mut top) = self.heap.peek_mut() {
-                *top = s;
+                let slot = top.slot;
+                self.kept[slot as usize] = kept;
+                *top = Slow { ns, seq, slot };
             }
         } else {
-            self.heap.push(s);
+            let slot = self.kept.len() as u32;
+            self.kept.push(kept);
+            self.heap.push(Slow { ns, seq, slot });
         }
     }
 
     /// The slowest `n` requests' view: overall, per replica, per class (`classes` names them).
     pub fn view(&self, n: usize, classes: &[String]) -> SlowestView {
-        let mut v: Vec<&Slow> = self.heap.iter().collect();
-        v.sort();
-        v.truncate(n);
-        let by = |key: &dyn Fn(&Slow) -> usize, name: &dyn Fn(usize) -> String| {
+        let mut slowest: Vec<&Slow> = self.heap.iter().collect();
+        slowest.sort();
+        slowest.truncate(n);
+        let v: Vec<&Kept> = slowest.iter().map(|s| &self.kept[s.slot as usize]).collect();
+        let by = |key: &dyn Fn(&Kept) -> usize, name: &dyn Fn(usize) -> String| {
             let mut groups: std::collections::BTreeMap<usize, Vec<&Parts>> = Default::default();
             for s in &v {
                 groups.entry(key(s)).or_default().push(&s.parts);

@@ -50,6 +50,29 @@ pub struct Timestamps {
     pub last_token: SimTime,
 }
 
+impl Timestamps {
+    /// No milestone reached yet.
+    pub const NONE: Timestamps = Timestamps {
+        scheduled: NO_TIME,
+        first_token: NO_TIME,
+        last_token: NO_TIME,
+    };
+}
+
+impl Progress {
+    /// A new request's: its prompt to prefill, nothing done.
+    fn of_prompt(prompt_len: u32) -> Progress {
+        Progress {
+            prompt_len,
+            prefilled: 0,
+            generated: 0,
+            preemptions: 0,
+            recomputing: false,
+            blocks: 0,
+        }
+    }
+}
+
 /// Decode bookkeeping: the context of the next decode step is ctx_join + (counter − step_join)
 /// (see `decode.rs`); `epoch` tells stale finishing-wheel entries apart, `pos` is the index in
 /// the decode batch.
@@ -145,19 +168,8 @@ impl ReqState {
             media_hash: 0,
             replica: ReplicaId(0),
             phase: Phase::Queued,
-            progress: Progress {
-                prompt_len: input,
-                prefilled: 0,
-                generated: 0,
-                preemptions: 0,
-                recomputing: false,
-                blocks: 0,
-            },
-            times: Timestamps {
-                scheduled: NO_TIME,
-                first_token: NO_TIME,
-                last_token: NO_TIME,
-            },
+            progress: Progress::of_prompt(input),
+            times: Timestamps::NONE,
             slot: DecodeSlot::default(),
             kv_fixed_blocks: 0,
             queue_key: None,
@@ -217,19 +229,8 @@ impl ReqState {
         *media_hash = 0;
         *replica = ReplicaId(0);
         *phase = Phase::Queued;
-        *progress = Progress {
-            prompt_len: input,
-            prefilled: 0,
-            generated: 0,
-            preemptions: 0,
-            recomputing: false,
-            blocks: 0,
-        };
-        *times = Timestamps {
-            scheduled: NO_TIME,
-            first_token: NO_TIME,
-            last_token: NO_TIME,
-        };
+        *progress = Progress::of_prompt(input);
+        *times = Timestamps::NONE;
         *slot = DecodeSlot {
             epoch: slot.epoch.wrapping_add(1),
             ..DecodeSlot::default()

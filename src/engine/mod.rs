@@ -129,7 +129,7 @@ impl<E> EventQueue<E> {
     }
 
     fn push_entry(&mut self, entry: Entry<E>) {
-        // Sift the hole up from the end: parents move down into it, then the entry fills it.
+        // Sift up from the end: swap with the parent while the parent comes later.
         let key = entry.key;
         let mut i = self.heap.len();
         self.heap.push(entry);

@@ -19,8 +19,6 @@ const ZERO_BELOW: f64 = 1e-9;
 #[derive(Debug, Clone)]
 pub struct Sketch {
     ln_gamma: f64,
-    /// 1 / ln γ, for [`bucket_of`]'s fast path.
-    inv_ln_gamma: f64,
     /// The bucket table, for the default α (the only one codesim's metrics use).
     table: Option<&'static BucketTable>,
     gamma: f64,
@@ -42,7 +40,6 @@ impl Sketch {
         let gamma = (1.0 + alpha) / (1.0 - alpha);
         Sketch {
             ln_gamma: gamma.ln(),
-            inv_ln_gamma: 1.0 / gamma.ln(),
             table: (alpha == RELATIVE_ERROR).then(bucket_table),
             gamma,
             offset: 0,
@@ -104,7 +101,7 @@ impl Sketch {
     fn bucket(&self, x: f64) -> i32 {
         match self.table.and_then(|t| t.bucket(x, self.ln_gamma)) {
             Some(i) => i,
-            None => bucket_of(x, self.ln_gamma, self.inv_ln_gamma),
+            None => bucket_of(x, self.ln_gamma),
         }
     }
 
@@ -222,7 +219,7 @@ impl BucketTable {
 /// Octave `k`'s entries: the first value's bucket in the top 16 bits; the low bits of the last
 /// value in that bucket (all ones when the whole slice is in it); or [`COMPUTE`].
 fn octave(k: usize, ln_gamma: f64) -> Box<[u64; SLICES]> {
-    let exact = |x: f64| (x.ln() / ln_gamma).ceil() as i32;
+    let exact = |x: f64| bucket_of(x, ln_gamma);
     let biased = (FIRST_OCTAVE + k as i64 + 1023) as u64;
     let mut out = Box::new([0u64; SLICES]);
     for (s, entry) in out.iter_mut().enumerate() {
@@ -258,117 +255,16 @@ fn octave(k: usize, ln_gamma: f64) -> Box<[u64; SLICES]> {
     out
 }
 
-/// `ln(c_j)` and `1 / c_j` at the centres `c_j = 1 + (j + ½)/256` of 256 slices of [1, 2).
-struct LnTable {
-    ln_c: [f64; 256],
-    inv_c: [f64; 256],
-}
-
-fn ln_table() -> &'static LnTable {
-    static TABLE: std::sync::OnceLock<LnTable> = std::sync::OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut t = LnTable {
-            ln_c: [0.0; 256],
-            inv_c: [0.0; 256],
-        };
-        for j in 0..256 {
-            let c = 1.0 + (j as f64 + 0.5) / 256.0;
-            t.ln_c[j] = c.ln();
-            t.inv_c[j] = 1.0 / c;
-        }
-        t
-    })
-}
-
-/// Half-width, in buckets, of the band around an integer where [`bucket_of`] asks libm instead
-/// of trusting its own logarithm. Its error against `fl(fl(ln x) / ln γ)` is below 1e-9 buckets
-/// for ln γ ≥ 1e-4 (see [`bucket_of`]), so 1e-6 is a thousandfold margin.
-const NEAR_INTEGER: f64 = 1e-6;
-
-/// The bucket of a positive finite `x`: exactly `⌈ln(x) / ln γ⌉` as libm computes it, faster.
-///
-/// A sample's bucket costs a logarithm, the sketch's hottest operation (a week-long run adds
-/// ~10⁸ samples). Here ln x = e·ln 2 + ln c_j + ln(1 + r), with `x = 2^e·m`, `c_j` the centre of
-/// m's 1/256 slice of [1, 2) (its logarithm tabulated by libm) and `r = (m − c_j)/c_j`, |r| <
-/// 2⁻⁹, whose series to r⁴ truncates below 2⁻⁴⁵/5 < 6e-15. The sum's rounding errors stay
-/// below 3e-13 (|e·ln 2| < 710), so the quotient is within 3e-13/ln γ + 2⁻⁵²·|q| ≤ 1e-9 buckets
-/// of libm's for ln γ ≥ 1e-4 (α = 10⁻³ has ln γ = 0.002). Unless it lies within
-/// [`NEAR_INTEGER`] of an integer, both round up to the same integer; otherwise libm decides. So
-/// the bucket is libm's bucket bit for bit (tested on every bucket boundary and ten million
-/// values).
-#[inline]
-fn bucket_of(x: f64, ln_gamma: f64, inv_ln_gamma: f64) -> i32 {
-    let exact = || (x.ln() / ln_gamma).ceil() as i32;
-    let bits = x.to_bits();
-    let biased = (bits >> 52) as i64;
-    if ln_gamma < 1e-4 || biased == 0 || biased == 0x7ff {
-        return exact();
-    }
-    let t = ln_table();
-    let j = ((bits >> 44) & 0xff) as usize;
-    let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
-    let c = 1.0 + (j as f64 + 0.5) / 256.0;
-    let r = (m - c) * t.inv_c[j];
-    let series = r * (1.0 + r * (-0.5 + r * (1.0 / 3.0 - r * 0.25)));
-    let ln = (biased - 1023) as f64 * std::f64::consts::LN_2 + (t.ln_c[j] + series);
-    let q = ln * inv_ln_gamma;
-    if q.abs() >= 2e9 {
-        return exact();
-    }
-    let whole = q as i64;
-    let frac = q - whole as f64;
-    if frac.abs() < NEAR_INTEGER || frac.abs() > 1.0 - NEAR_INTEGER {
-        return exact();
-    }
-    (whole + (frac > 0.0) as i64) as i32
+/// The bucket of a positive finite `x`: ⌈ln(x) / ln γ⌉, with libm's logarithm. The table is
+/// built from it and defers to it in its guard bands and outside its octaves.
+fn bucket_of(x: f64, ln_gamma: f64) -> i32 {
+    (x.ln() / ln_gamma).ceil() as i32
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
-
-    /// The fast bucket is libm's, bit for bit: on both sides of every bucket boundary from 1e-9
-    /// to 1e12 (where the band's fallback must decide), and on ten million values spread over
-    /// those decades, as f64 and as f32 (the sample buffers' precision).
-    #[test]
-    fn fast_buckets_equal_libm_buckets() {
-        let s = Sketch::default();
-        let libm = |x: f64| (x.ln() / s.ln_gamma).ceil() as i32;
-        let fast = |x: f64| bucket_of(x, s.ln_gamma, s.inv_ln_gamma);
-        let (lo, hi) = ((1e-9f64).ln() / s.ln_gamma, (1e12f64).ln() / s.ln_gamma);
-        let mut checked = 0u64;
-        for i in lo.floor() as i32..=hi.ceil() as i32 {
-            let b = (i as f64 * s.ln_gamma).exp();
-            let mut x = b;
-            for _ in 0..4 {
-                x = x.next_down();
-            }
-            for _ in 0..9 {
-                assert_eq!(fast(x), libm(x), "x = {x:e} ({:#x})", x.to_bits());
-                x = x.next_up();
-                checked += 1;
-            }
-        }
-        let mut rng = ChaCha8Rng::seed_from_u64(11);
-        for _ in 0..5_000_000 {
-            let x = 10f64.powf(rng.random_range(-9.0..12.0));
-            assert_eq!(fast(x), libm(x), "x = {x:e}");
-            let y = x as f32 as f64;
-            assert_eq!(fast(y), libm(y), "y = {y:e}");
-            checked += 2;
-        }
-        assert!(checked > 10_000_000);
-        // Outside the fast path's range, libm itself: subnormals, huge values, a coarse γ.
-        for x in [1e-310, 1e300, f64::MAX] {
-            assert_eq!(fast(x), libm(x));
-        }
-        let coarse = Sketch::new(1e-6);
-        assert_eq!(
-            bucket_of(3.7, coarse.ln_gamma, coarse.inv_ln_gamma),
-            (3.7f64.ln() / coarse.ln_gamma).ceil() as i32
-        );
-    }
 
     /// The table's bucket is libm's, bit for bit: around every bucket boundary from 1e-9 to
     /// 1e12 (inside the guard band, where the computation decides, and just outside it, where

@@ -3,8 +3,9 @@
 //!
 //! The queue is an ordered map keyed by `(key, arrival seq)` (`WaitQueue`: O(1) at its ends,
 //! O(log n) or at most 256 moves elsewhere, INV-6); the key is computed once, when a request joins
-//! the queue, and kept on the request so a cancelled or preempted request finds its place again. Shortest-job-first ages by folding the wait into
-//! the key: a waiting request's effective length is `predicted − aging × wait`, and since every
+//! the queue, and kept on the request so a cancelled or preempted request finds its place again.
+//! Shortest-job-first ages by folding the wait into the key: a waiting request's effective length
+//! is `predicted − aging × wait`, and since every
 //! waiting request ages at the same rate, ordering by `predicted − aging × (now − arrival)` is
 //! ordering by `arrival + predicted / aging`, a key that never changes while it waits. So a job
 //! predicted `ΔL` tokens longer than another goes ahead of every such job arriving more than

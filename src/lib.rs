@@ -10,6 +10,7 @@ pub mod dtype;
 pub mod engine;
 pub mod error;
 pub mod explain;
+pub mod float;
 pub mod frontier;
 pub mod hash;
 pub mod hw;

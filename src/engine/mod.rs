@@ -50,7 +50,7 @@ pub fn secs_to_ns(s: f64) -> u64 {
     if s.is_nan() || s <= 0.0 {
         0
     } else {
-        let ns = (s * 1e9).round();
+        let ns = crate::float::round(s * 1e9);
         if ns >= u64::MAX as f64 { u64::MAX } else { ns as u64 }
     }
 }

@@ -186,7 +186,7 @@ impl StepCost {
     /// finite, and the engine stops the run with an error when a step reaches it.
     fn set_total(&mut self) {
         let total = self.compute_ns + self.memory_ns + self.comm_ns + self.overhead_ns;
-        self.total_ns = total.round().clamp(1.0, MAX_STEP_NS) as u64;
+        self.total_ns = crate::float::round(total).clamp(1.0, MAX_STEP_NS) as u64;
     }
 }
 

@@ -58,10 +58,20 @@ impl CoreQueue {
         }
         let free = self.free_ns.pop_front().unwrap_or(0);
         let start = now.max(free);
-        let end = start.saturating_add(ns.round() as u64);
+        let end = start.saturating_add(crate::float::round(ns) as u64);
         match self.free_ns.back() {
             Some(&last) if last > end => {
-                let at = self.free_ns.partition_point(|&f| f <= end);
+                // Few cores are booked past a new job's end (the rest are idle or free sooner):
+                // its place is found from the back, by bisection if it is further in.
+                let n = self.free_ns.len();
+                let near = n.saturating_sub(8);
+                let mut at = n - 1;
+                while at > near && self.free_ns[at - 1] > end {
+                    at -= 1;
+                }
+                if at == near && at > 0 && self.free_ns[at - 1] > end {
+                    at = self.free_ns.partition_point(|&f| f <= end);
+                }
                 self.free_ns.insert(at, end);
             }
             _ => self.free_ns.push_back(end),

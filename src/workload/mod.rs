@@ -322,7 +322,7 @@ impl LengthSampler {
             LengthSampler::Uniform(lo, hi) => rng.random_range(*lo..=*hi),
             LengthSampler::Lognormal { mu, sigma, min, max } => {
                 let z: f64 = StandardNormal.sample(rng);
-                let v = (mu + sigma * z).exp().round();
+                let v = crate::float::round((mu + sigma * z).exp());
                 (v.clamp(*min as f64, *max as f64)) as u32
             }
             LengthSampler::Normal { mean, stddev, min, max } => {
@@ -588,7 +588,7 @@ impl Generator {
             at_ns = w.map(at_ns);
         }
         Some(NewRequest {
-            arrival_ns: at_ns.round() as u64,
+            arrival_ns: crate::float::round(at_ns) as u64,
             input_tokens: input,
             output_tokens: output,
             trace_row: None,

@@ -340,17 +340,21 @@ impl Slowest {
         }
     }
 
-    pub fn push(&mut self, ns: u64, seq: u64, replica: u32, class: u16, parts: &Parts) {
-        // Most requests are not among the slowest: decided before anything is copied.
+    /// Offers a request of latency `ns`; its `parts` are taken only if it is kept.
+    #[inline]
+    pub fn push(&mut self, ns: u64, seq: u64, replica: u32, class: u16, parts: impl FnOnce() -> Parts) {
+        // Most requests are not among the slowest: decided before their parts are made.
         let full = self.heap.len() >= self.cap;
         if full && self.heap.peek().is_some_and(|top| (ns, seq) <= (top.ns, top.seq)) {
             return;
         }
-        let kept = Kept {
-            replica,
-            class,
-            parts: *parts,
-        };
+        self.keep(ns, seq, replica, class, parts());
+    }
+
+    #[inline(never)]
+    fn keep(&mut self, ns: u64, seq: u64, replica: u32, class: u16, parts: Parts) {
+        let full = self.heap.len() >= self.cap;
+        let kept = Kept { replica, class, parts };
         if full {
             if let Some(mut top) = self.heap.peek_mut() {
                 let slot = top.slot;
@@ -420,7 +424,7 @@ mod tests {
         let mut q = Parts::default();
         q.add(Part::QueueSlot, 1);
         for (ns, replica) in [(5, 0), (9, 1), (1, 0), (7, 1), (8, 0)] {
-            slow.push(ns, ns, replica, 0, if replica == 1 { &q } else { &p });
+            slow.push(ns, ns, replica, 0, || if replica == 1 { q } else { p });
         }
         // Kept: 9, 8, 7; the slowest two are 9 (replica 1) and 8 (replica 0).
         let view = slow.view(2, &[]);

@@ -96,10 +96,13 @@ impl Recorder {
         self.counts.output_tokens_produced += r.progress().generated as u64;
         self.counts.preempted += r.progress().preemptions as u64;
         self.last_completion = self.last_completion.max(now);
-        let (replica, (ttft_parts, e2e_parts)) = (r.replica().0, client_parts(r, back_ns));
-        self.slowest_ttft.push(ttft_ns, r.seq, replica, r.class, &ttft_parts);
-        self.slowest_e2e.push(e2e_ns, r.seq, replica, r.class, &e2e_parts);
+        let replica = r.replica().0;
+        self.slowest_ttft
+            .push(ttft_ns, r.seq, replica, r.class, || client_parts(r, back_ns).0);
+        self.slowest_e2e
+            .push(e2e_ns, r.seq, replica, r.class, || client_parts(r, back_ns).1);
         if self.keep_requests {
+            let (ttft_parts, e2e_parts) = client_parts(r, back_ns);
             self.rows.push(RequestRow {
                 id: r.seq,
                 replica: r.replica().0,

@@ -268,6 +268,10 @@ pub struct PerfModel {
     /// count is a small integer, and the collective's model is the step's costliest part to
     /// evaluate. Filled once by `build` from the fields above, which nothing changes after.
     tp_comm_table: std::sync::Arc<[f64]>,
+    /// [`PerfModel::linear`] of a step of 0, 1, …, [`TP_COMM_TABLE`] − 1 tokens, all sampled (a
+    /// decode step): filled as sizes are first met, from the fields above, so a table entry is
+    /// what the evaluation returns, bit for bit.
+    linear_table: std::sync::Arc<[std::sync::OnceLock<step::Linear>]>,
     /// Compiled shape buckets and the KV layout (`shape.rs`).
     shapes: shape::ShapeRules,
     sequential_prefill: bool,
@@ -452,6 +456,7 @@ impl PerfModel {
             power_cap: spec.power_cap,
             memory,
             tp_comm_table: std::sync::Arc::from(Vec::new()),
+            linear_table: (0..TP_COMM_TABLE).map(|_| std::sync::OnceLock::new()).collect(),
         };
         m.tp_comm_table = (0..TP_COMM_TABLE).map(|t| m.tp_comm_eval(t as f64)).collect();
         Ok(m)

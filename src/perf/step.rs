@@ -118,56 +118,26 @@ impl PerfModel {
         let rows = p.decode_seqs as f64 * share;
         let tokens = rows * q + p.prefill_tokens as f64 * share;
         let logit_rows = p.logit_rows(q) * share;
-        let lm_head = self.lm_head_flops_per_row * logit_rows;
-        let flops_per_ns = self.peak_flops * 1e-9;
-        let bytes_per_ns = self.hbm_bw * 1e-9;
         let mut c = StepCost::default();
-        let mut op = |flops: f64, eff_c: f64, bytes: f64, eff_m: f64| {
-            let t_c = flops / (flops_per_ns * eff_c);
-            let t_m = bytes / (bytes_per_ns * eff_m);
-            c.ideal_compute_ns += flops / flops_per_ns;
-            c.ideal_memory_ns += bytes / bytes_per_ns;
-            if t_c >= t_m {
-                c.compute_ns += t_c;
-            } else {
-                c.memory_ns += t_m;
-            }
+        // The GEMMs of all layers and the LM head, and the sampled rows' logits. A step whose
+        // every token is sampled (a decode step) of a tabulated size takes them from the table.
+        let whole = tokens as usize;
+        let cached = if tokens == logit_rows && whole as f64 == tokens {
+            self.linear_table.get(whole)
+        } else {
+            None
         };
-        // GEMMs of all layers and the LM head.
-        let mut a2a_ns = 0.0;
-        match &self.expert_parallel {
-            Some(m) if m.attention_dp > 1 => {
-                // The attention layout's GEMMs run on a group's tokens; the routed experts on
-                // the rows dispatched to the busiest rank.
-                let s = m.step(tokens);
-                let dense = self.linear_flops_per_token * tokens + lm_head - s.balanced_flops;
-                op(
-                    dense,
-                    self.eff_c(tokens / self.attention_dp),
-                    self.always_read_bytes,
-                    self.eff_memory,
-                );
-                op(s.flops, self.eff_c(s.rows), s.weight_bytes, self.eff_memory);
-                a2a_ns = s.a2a_ns;
-            }
-            Some(m) => {
-                let s = m.step(tokens);
-                op(
-                    self.linear_flops_per_token * tokens + lm_head + (s.flops - s.balanced_flops),
-                    self.eff_c(tokens),
-                    self.always_read_bytes + s.weight_bytes,
-                    self.eff_memory,
-                );
-            }
-            None => op(
-                self.linear_flops_per_token * tokens + lm_head,
-                self.eff_c(tokens),
-                self.always_read_bytes + self.expert_bytes * self.experts_touched(tokens),
-                self.eff_memory,
-            ),
+        let linear = match cached {
+            Some(cell) => *cell.get_or_init(|| self.linear(tokens, logit_rows)),
+            None => self.linear(tokens, logit_rows),
+        };
+        for o in &linear.ops[..linear.n as usize] {
+            c.add_op(o);
         }
-        // The sampled rows' fp32 logits: written by the LM head, read by the sampler.
-        op(0.0, 1.0, self.fixed.logit_bytes_per_row * logit_rows, self.eff_memory);
+        let a2a_ns = linear.a2a_ns;
+        let op = |c: &mut StepCost, flops: f64, eff_c: f64, bytes: f64, eff_m: f64| {
+            c.add_op(&self.op_time(flops, eff_c, bytes, eff_m));
+        };
         // Decode attention: each of the q queries of a row attends to the padded context (and
         // the row's earlier queries); the KV is read once, as the layout holds it.
         if p.decode_seqs > 0 {
@@ -176,6 +146,7 @@ impl PerfModel {
             let x = self.mix.decode(rows, q, pairs);
             let ctx = p.decode_ctx_tokens as f64 * share;
             op(
+                &mut c,
                 self.attn_decode_flops_per_pair * (pairs + x.pair_units) + x.flops,
                 self.eff_c(rows * q / self.attention_dp),
                 self.decode_read_bytes(rows, kv_tokens, ctx, share) + x.bytes,
@@ -194,6 +165,7 @@ impl PerfModel {
                 + self.score_bytes_per_pair * (pairs + x.pair_units)
                 + x.bytes;
             op(
+                &mut c,
                 self.attn_flops_per_pair * (pairs + x.pair_units)
                     + x.flops
                     + self.expand_flops_per_cached_token * cached,
@@ -204,5 +176,97 @@ impl PerfModel {
         }
         let tp_comm_ns = self.tp_comm_ns(tokens);
         (c, a2a_ns, tp_comm_ns)
+    }
+
+    /// One operation's roofline: its time bound by FLOPs (over peak × `eff_c`) and by bytes
+    /// (over bandwidth × `eff_m`), and both at 100 % efficiency.
+    #[inline]
+    fn op_time(&self, flops: f64, eff_c: f64, bytes: f64, eff_m: f64) -> OpTime {
+        let flops_per_ns = self.peak_flops * 1e-9;
+        let bytes_per_ns = self.hbm_bw * 1e-9;
+        OpTime {
+            compute_ns: flops / (flops_per_ns * eff_c),
+            memory_ns: bytes / (bytes_per_ns * eff_m),
+            ideal_compute_ns: flops / flops_per_ns,
+            ideal_memory_ns: bytes / bytes_per_ns,
+        }
+    }
+
+    /// The GEMMs of a step of `tokens` tokens of which `logit_rows` are sampled, and the
+    /// sampled rows' logits: a function of the two counts alone (what [`PerfModel::work`]
+    /// tabulates for decode steps).
+    pub(super) fn linear(&self, tokens: f64, logit_rows: f64) -> Linear {
+        let lm_head = self.lm_head_flops_per_row * logit_rows;
+        let mut l = Linear::default();
+        let mut op = |o: OpTime| {
+            l.ops[l.n as usize] = o;
+            l.n += 1;
+        };
+        match &self.expert_parallel {
+            Some(m) if m.attention_dp > 1 => {
+                // The attention layout's GEMMs run on a group's tokens; the routed experts on
+                // the rows dispatched to the busiest rank.
+                let s = m.step(tokens);
+                let dense = self.linear_flops_per_token * tokens + lm_head - s.balanced_flops;
+                op(self.op_time(
+                    dense,
+                    self.eff_c(tokens / self.attention_dp),
+                    self.always_read_bytes,
+                    self.eff_memory,
+                ));
+                op(self.op_time(s.flops, self.eff_c(s.rows), s.weight_bytes, self.eff_memory));
+                l.a2a_ns = s.a2a_ns;
+            }
+            Some(m) => {
+                let s = m.step(tokens);
+                op(self.op_time(
+                    self.linear_flops_per_token * tokens + lm_head + (s.flops - s.balanced_flops),
+                    self.eff_c(tokens),
+                    self.always_read_bytes + s.weight_bytes,
+                    self.eff_memory,
+                ));
+            }
+            None => op(self.op_time(
+                self.linear_flops_per_token * tokens + lm_head,
+                self.eff_c(tokens),
+                self.always_read_bytes + self.expert_bytes * self.experts_touched(tokens),
+                self.eff_memory,
+            )),
+        }
+        // The sampled rows' fp32 logits: written by the LM head, read by the sampler.
+        op(self.op_time(0.0, 1.0, self.fixed.logit_bytes_per_row * logit_rows, self.eff_memory));
+        l
+    }
+}
+
+/// One operation's times, ns: bound by FLOPs, bound by bytes, and each at 100 % efficiency.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct OpTime {
+    compute_ns: f64,
+    memory_ns: f64,
+    ideal_compute_ns: f64,
+    ideal_memory_ns: f64,
+}
+
+/// The linear part of a step ([`PerfModel::linear`]): up to three operations in the order a
+/// step adds them, and the MoE all-to-all time.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Linear {
+    ops: [OpTime; 3],
+    n: u8,
+    a2a_ns: f64,
+}
+
+impl StepCost {
+    /// Adds one operation: it takes the longer of its compute and memory times (the roofline).
+    #[inline]
+    fn add_op(&mut self, o: &OpTime) {
+        self.ideal_compute_ns += o.ideal_compute_ns;
+        self.ideal_memory_ns += o.ideal_memory_ns;
+        if o.compute_ns >= o.memory_ns {
+            self.compute_ns += o.compute_ns;
+        } else {
+            self.memory_ns += o.memory_ns;
+        }
     }
 }

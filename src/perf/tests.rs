@@ -292,3 +292,37 @@ fn only_padded_or_contiguous_stacks_read_the_longest_context() {
     assert!(n.reads_longest_context());
     assert_ne!(format!("{:?}", n.step(&with)), format!("{:?}", n.step(&without)));
 }
+
+/// The linear part of a decode step is tabulated by its token count: a table entry filled by a
+/// step of one context serves a step of another exactly as evaluating it would. Each step is
+/// timed on a model whose table an earlier step of the same rows and another context filled,
+/// and on a fresh copy whose table is empty; their costs agree bit for bit, dense and MoE
+/// (whose experts touched, evaluated with `powf`, are in the linear part), past the table's end too.
+#[test]
+fn a_tabulated_decode_step_costs_what_evaluating_it_costs() {
+    for (inst, m, tp) in [
+        ("p5.48xlarge", "llama-3.1-70b", 8),
+        ("p5en.48xlarge", "mixtral-8x7b", 8),
+    ] {
+        let warm = perf(inst, m, tp, Dtype::Bf16);
+        for rows in [1u32, 2, 3, 7, 64, 128, 1024, 1500] {
+            let batch = |ctx: u64| {
+                let mut b = BatchShape::default();
+                for _ in 0..rows {
+                    b.add_decode(ctx);
+                }
+                b
+            };
+            warm.step(&batch(100));
+            let cold = perf(inst, m, tp, Dtype::Bf16);
+            for ctx in [100u64, 5000] {
+                let (a, b) = (warm.step(&batch(ctx)), cold.step(&batch(ctx)));
+                assert_eq!(format!("{a:?}"), format!("{b:?}"), "{m} rows {rows} ctx {ctx}");
+                assert!(a.total_ns > 0);
+            }
+        }
+        // Filled only for the sizes met (1025 entries: 0 to 1024 tokens).
+        let filled = warm.linear_table.iter().filter(|c| c.get().is_some()).count();
+        assert_eq!(filled, 7, "{m}");
+    }
+}

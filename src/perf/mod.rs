@@ -271,7 +271,7 @@ pub struct PerfModel {
     /// [`PerfModel::linear`] of a step of 0, 1, …, [`TP_COMM_TABLE`] − 1 tokens, all sampled (a
     /// decode step): filled as sizes are first met, from the fields above, so a table entry is
     /// what the evaluation returns, bit for bit.
-    linear_table: std::sync::Arc<[std::sync::OnceLock<step::Linear>]>,
+    linear_table: std::sync::Arc<[std::sync::OnceLock<(StepCost, f64)>]>,
     /// Compiled shape buckets and the KV layout (`shape.rs`).
     shapes: shape::ShapeRules,
     sequential_prefill: bool,

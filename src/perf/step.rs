@@ -118,7 +118,6 @@ impl PerfModel {
         let rows = p.decode_seqs as f64 * share;
         let tokens = rows * q + p.prefill_tokens as f64 * share;
         let logit_rows = p.logit_rows(q) * share;
-        let mut c = StepCost::default();
         // The GEMMs of all layers and the LM head, and the sampled rows' logits. A step whose
         // every token is sampled (a decode step) of a tabulated size takes them from the table.
         let whole = tokens as usize;
@@ -127,14 +126,10 @@ impl PerfModel {
         } else {
             None
         };
-        let linear = match cached {
+        let (mut c, a2a_ns) = match cached {
             Some(cell) => *cell.get_or_init(|| self.linear(tokens, logit_rows)),
             None => self.linear(tokens, logit_rows),
         };
-        for o in &linear.ops[..linear.n as usize] {
-            c.add_op(o);
-        }
-        let a2a_ns = linear.a2a_ns;
         let op = |c: &mut StepCost, flops: f64, eff_c: f64, bytes: f64, eff_m: f64| {
             c.add_op(&self.op_time(flops, eff_c, bytes, eff_m));
         };
@@ -193,15 +188,14 @@ impl PerfModel {
     }
 
     /// The GEMMs of a step of `tokens` tokens of which `logit_rows` are sampled, and the
-    /// sampled rows' logits: a function of the two counts alone (what [`PerfModel::work`]
-    /// tabulates for decode steps).
-    pub(super) fn linear(&self, tokens: f64, logit_rows: f64) -> Linear {
+    /// sampled rows' logits: the step's cost so far (it starts with them) and the MoE
+    /// all-to-all time. A function of the two counts alone, which [`PerfModel::work`]
+    /// tabulates for decode steps.
+    pub(super) fn linear(&self, tokens: f64, logit_rows: f64) -> (StepCost, f64) {
         let lm_head = self.lm_head_flops_per_row * logit_rows;
-        let mut l = Linear::default();
-        let mut op = |o: OpTime| {
-            l.ops[l.n as usize] = o;
-            l.n += 1;
-        };
+        let mut c = StepCost::default();
+        let mut a2a_ns = 0.0;
+        let mut op = |o: OpTime| c.add_op(&o);
         match &self.expert_parallel {
             Some(m) if m.attention_dp > 1 => {
                 // The attention layout's GEMMs run on a group's tokens; the routed experts on
@@ -215,7 +209,7 @@ impl PerfModel {
                     self.eff_memory,
                 ));
                 op(self.op_time(s.flops, self.eff_c(s.rows), s.weight_bytes, self.eff_memory));
-                l.a2a_ns = s.a2a_ns;
+                a2a_ns = s.a2a_ns;
             }
             Some(m) => {
                 let s = m.step(tokens);
@@ -235,7 +229,7 @@ impl PerfModel {
         }
         // The sampled rows' fp32 logits: written by the LM head, read by the sampler.
         op(self.op_time(0.0, 1.0, self.fixed.logit_bytes_per_row * logit_rows, self.eff_memory));
-        l
+        (c, a2a_ns)
     }
 }
 
@@ -246,15 +240,6 @@ pub(super) struct OpTime {
     memory_ns: f64,
     ideal_compute_ns: f64,
     ideal_memory_ns: f64,
-}
-
-/// The linear part of a step ([`PerfModel::linear`]): up to three operations in the order a
-/// step adds them, and the MoE all-to-all time.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct Linear {
-    ops: [OpTime; 3],
-    n: u8,
-    a2a_ns: f64,
 }
 
 impl StepCost {

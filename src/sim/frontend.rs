@@ -9,7 +9,6 @@
 use crate::engine::SimTime;
 use crate::scenario::Scenario;
 use crate::scenario::infra::usable_cores;
-use std::collections::VecDeque;
 
 /// Utilisation above which a CPU tier is reported as the bottleneck.
 pub const BOTTLENECK_UTILISATION: f64 = 0.95;
@@ -24,11 +23,14 @@ pub fn is_bottleneck(q: &CoreQueue, replica_queue_ms: f64) -> bool {
 /// A pool of identical cores serving jobs FCFS.
 #[derive(Debug, Clone)]
 pub struct CoreQueue {
-    /// When each core frees, ascending. The cores are identical, so only this multiset
-    /// matters: a job takes its least element. Kept sorted rather than in a heap because a job
-    /// usually ends after every core already booked (jobs come in time order and take similar
-    /// times), so its end joins at the back and the least leaves at the front, in O(1).
-    free_ns: VecDeque<u64>,
+    /// When each core frees, ascending: `free_ns[head..]`. The cores are identical, so only
+    /// this multiset matters: a job takes its least element. Kept sorted rather than in a heap
+    /// because a job usually ends after every core already booked or just before the last few
+    /// (jobs come in time order and take similar times), so its end joins at or near the back
+    /// and the least leaves at the front, in O(1). The vector slides: the front advances past
+    /// taken entries, which are dropped in one move once they are as many as the cores.
+    free_ns: Vec<u64>,
+    head: usize,
     pub cores: u32,
     pub busy_ns: f64,
     /// Σ time requests waited for a core, and how many passed.
@@ -42,7 +44,8 @@ impl CoreQueue {
     pub fn new(cores: u32) -> CoreQueue {
         let cores = cores.max(1);
         CoreQueue {
-            free_ns: (0..cores).map(|_| 0).collect(),
+            free_ns: vec![0; cores as usize],
+            head: 0,
             cores,
             busy_ns: 0.0,
             wait_ns: 0.0,
@@ -56,25 +59,36 @@ impl CoreQueue {
         if ns <= 0.0 {
             return now;
         }
-        let free = self.free_ns.pop_front().unwrap_or(0);
+        if self.head >= self.cores as usize {
+            self.free_ns.drain(..self.head);
+            self.head = 0;
+        }
+        let free = self.free_ns[self.head];
+        self.head += 1;
         let start = now.max(free);
         let end = start.saturating_add(crate::float::round(ns) as u64);
-        match self.free_ns.back() {
-            Some(&last) if last > end => {
-                // Few cores are booked past a new job's end (the rest are idle or free sooner):
-                // its place is found from the back, by bisection if it is further in.
-                let n = self.free_ns.len();
-                let near = n.saturating_sub(8);
-                let mut at = n - 1;
-                while at > near && self.free_ns[at - 1] > end {
-                    at -= 1;
-                }
-                if at == near && at > 0 && self.free_ns[at - 1] > end {
-                    at = self.free_ns.partition_point(|&f| f <= end);
-                }
-                self.free_ns.insert(at, end);
+        let v = &mut self.free_ns;
+        let n = v.len();
+        if v[n - 1] <= end {
+            v.push(end);
+        } else {
+            // Few cores are booked past a new job's end (the rest are idle or free sooner):
+            // up to eight of them move up one place, else its place is found by bisection.
+            let near = n.saturating_sub(8).max(self.head);
+            let mut at = n - 1;
+            while at > near && v[at - 1] > end {
+                at -= 1;
             }
-            _ => self.free_ns.push_back(end),
+            if at == near && at > self.head && v[at - 1] > end {
+                at = self.head + v[self.head..at].partition_point(|&f| f <= end);
+                v.insert(at, end);
+            } else {
+                v.push(end);
+                for j in (at..n).rev() {
+                    v[j + 1] = v[j];
+                }
+                v[at] = end;
+            }
         }
         self.busy_ns += ns;
         end
@@ -82,7 +96,7 @@ impl CoreQueue {
 
     /// [`Self::serve`] for a request on its way to a replica (counted in waits and utilisation).
     pub fn pass(&mut self, now: u64, ns: f64) -> u64 {
-        let before = self.free_ns.front().copied().unwrap_or(0);
+        let before = self.free_ns.get(self.head).copied().unwrap_or(0);
         let end = self.serve(now, ns);
         self.wait_ns += before.saturating_sub(now) as f64;
         self.jobs += 1;
@@ -329,9 +343,11 @@ mod tests {
                 free[k] = end;
                 assert_eq!(q.pass(now, ns), end);
                 assert_eq!(q.wait_ns, wait);
-                assert!(q.free_ns.iter().zip(q.free_ns.iter().skip(1)).all(|(a, b)| a <= b));
+                let held = &q.free_ns[q.head..];
+                assert_eq!(held.len(), cores as usize);
+                assert!(held.windows(2).all(|w| w[0] <= w[1]));
             }
-            let mut left: Vec<u64> = q.free_ns.iter().copied().collect();
+            let mut left: Vec<u64> = q.free_ns[q.head..].to_vec();
             free.sort_unstable();
             left.sort_unstable();
             assert_eq!(left, free);

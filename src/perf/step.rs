@@ -113,6 +113,11 @@ impl PerfModel {
     /// The operations of `share` of an executed shape (1, or ½ for a micro-batch) whose decode
     /// rows carry `q` queries: its compute and memory time, its all-to-all time and its
     /// tensor-parallel all-reduce time, ns.
+    ///
+    /// Always inlined: returned through memory field by field and read back in 16-byte loads,
+    /// its result stalled `step_one` on store forwarding (a time profile put a sixth of
+    /// `step_one` on the first load after the call).
+    #[inline(always)]
     pub(super) fn work(&self, e: &shape::Executed, q: f64, share: f64) -> (StepCost, f64, f64) {
         let p = &e.compute;
         let rows = p.decode_seqs as f64 * share;

@@ -100,6 +100,7 @@ impl<E> EventQueue<E> {
 
     /// Schedules `event` at `time`. Scheduling in the past is a logic error in the caller; the
     /// event is clamped to `now` so time never moves backwards.
+    #[inline(always)]
     pub fn push(&mut self, time: SimTime, event: E) {
         let entry = self.entry(time, event);
         self.push_entry(entry);
@@ -128,6 +129,7 @@ impl<E> EventQueue<E> {
         Entry { key, event }
     }
 
+    #[inline(always)]
     fn push_entry(&mut self, entry: Entry<E>) {
         // Sift up from the end: swap with the parent while the parent comes later.
         let key = entry.key;

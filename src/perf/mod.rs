@@ -220,7 +220,8 @@ impl MemoryPlan {
     }
 }
 
-/// Token counts whose all-reduce time [`PerfModel`] tabulates (a step of more tokens evaluates it).
+/// Token counts whose all-reduce time and decode linear part [`PerfModel`] tabulates (a step of
+/// more tokens evaluates them).
 const TP_COMM_TABLE: usize = 1025;
 
 /// The precomputed cost model of one deployment (one replica).

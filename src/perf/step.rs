@@ -239,7 +239,7 @@ impl PerfModel {
 }
 
 /// One operation's times, ns: bound by FLOPs, bound by bytes, and each at 100 % efficiency.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub(super) struct OpTime {
     compute_ns: f64,
     memory_ns: f64,

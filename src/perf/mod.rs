@@ -220,8 +220,8 @@ impl MemoryPlan {
     }
 }
 
-/// Token counts whose all-reduce time and decode linear part [`PerfModel`] tabulates (a step of
-/// more tokens evaluates them).
+/// Token counts whose all-reduce time and decode linear part, and row counts whose decode step
+/// besides its attention, [`PerfModel`] tabulates (a larger step evaluates them).
 const TP_COMM_TABLE: usize = 1025;
 
 /// The precomputed cost model of one deployment (one replica).
@@ -273,6 +273,9 @@ pub struct PerfModel {
     /// decode step): filled as sizes are first met, from the fields above, so a table entry is
     /// what the evaluation returns, bit for bit.
     linear_table: std::sync::Arc<[std::sync::OnceLock<(StepCost, f64)>]>,
+    /// A decode-only step's cost besides its attention, by its 0, 1, …, [`TP_COMM_TABLE`] − 1
+    /// rows (`step.rs`): filled as row counts are first met, from the fields above.
+    decode_table: std::sync::Arc<[std::sync::OnceLock<Option<step::DecodePart>>]>,
     /// Compiled shape buckets and the KV layout (`shape.rs`).
     shapes: shape::ShapeRules,
     sequential_prefill: bool,
@@ -458,6 +461,7 @@ impl PerfModel {
             memory,
             tp_comm_table: std::sync::Arc::from(Vec::new()),
             linear_table: (0..TP_COMM_TABLE).map(|_| std::sync::OnceLock::new()).collect(),
+            decode_table: (0..TP_COMM_TABLE).map(|_| std::sync::OnceLock::new()).collect(),
         };
         m.tp_comm_table = (0..TP_COMM_TABLE).map(|t| m.tp_comm_eval(t as f64)).collect();
         Ok(m)

@@ -67,6 +67,18 @@ impl PerfModel {
     /// all-to-all), not the sum. The fixed costs (`fixed.rs`) come on top, an eager launch
     /// hiding behind the device's busy time.
     pub(super) fn step_one(&self, b: &BatchShape, queries: u64) -> StepCost {
+        if queries <= 1 && b.prefill_seqs == 0 && b.prefill_tokens == 0 && b.extra_logit_rows == 0 {
+            if let Some(cell) = self.decode_table.get(b.decode_seqs as usize) {
+                if let Some(d) = cell.get_or_init(|| self.decode_part(b.decode_seqs)) {
+                    return self.tabulated_decode(b, d);
+                }
+            }
+        }
+        self.step_general(b, queries)
+    }
+
+    /// [`PerfModel::step_one`] evaluated in full, whatever the shape.
+    pub(super) fn step_general(&self, b: &BatchShape, queries: u64) -> StepCost {
         let captured = self.fixed.captured(b);
         let mut e = self.shapes.execute(b);
         e.compute.decode_seqs = self.fixed.graph_rows(b, captured);
@@ -91,6 +103,81 @@ impl PerfModel {
             c.compute_ns + c.memory_ns + c.comm_ns,
             captured,
         );
+        c.set_total();
+        c
+    }
+
+    /// What a decode-only execution of `rows` rows, one query each, costs besides its attention
+    /// (a function of `rows` alone); None where [`PerfModel::step_general`] must evaluate the
+    /// step (no rows, or micro-batches overlapping an all-to-all).
+    fn decode_part(&self, rows: u32) -> Option<DecodePart> {
+        let b = BatchShape {
+            decode_seqs: rows,
+            ..BatchShape::default()
+        };
+        let captured = self.fixed.captured(&b);
+        let graph_rows = self.fixed.graph_rows(&b, captured);
+        let tokens = graph_rows as f64;
+        let split = self.expert_parallel.as_ref().is_some_and(|m| m.overlap()) && tokens >= 2.0;
+        if rows == 0 || split {
+            return None;
+        }
+        // As `work` finds them for such a step: every token sampled, so the linear part is the
+        // table's; one query a row.
+        let (linear, a2a_ns) = match self.linear_table.get(graph_rows as usize) {
+            Some(cell) => *cell.get_or_init(|| self.linear(tokens, tokens)),
+            None => self.linear(tokens, tokens),
+        };
+        let new_tokens = rows as f64 * 1.0 + 0.0;
+        let logit_rows = b.logit_rows(1.0);
+        Some(DecodePart {
+            linear,
+            a2a_ns,
+            graph_rows,
+            eff_attn: self.eff_c(tokens * 1.0 / self.attention_dp),
+            tp_comm_ns: self.tp_comm_ns(tokens),
+            captured,
+            new_tokens,
+            logit_rows,
+            // A captured graph's launch does not depend on the busy time it follows.
+            overhead_ns: captured.then(|| self.fixed.overhead_ns(new_tokens, logit_rows, 0.0, true)),
+        })
+    }
+
+    /// [`PerfModel::step_general`] of a decode-only step of one query a row, its row count's
+    /// part from the table: the same operations on the same values in the same order, so the
+    /// same cost bit for bit (tested over stacks, models and shapes).
+    #[inline]
+    fn tabulated_decode(&self, b: &BatchShape, d: &DecodePart) -> StepCost {
+        // `ShapeRules::execute`'s decode rows: contexts padded to the token bucket.
+        let ctx_tokens = if self.shapes.token.is_exact() {
+            b.decode_ctx_tokens
+        } else {
+            b.decode_seqs as u64 * self.shapes.token.pad(b.decode_max_ctx)
+        };
+        let kv_tokens = self.shapes.decode_read_tokens(b);
+        let rows = d.graph_rows as f64;
+        // `work`'s attention with q = 1 and share = 1: pairs = ctx, the multiplications by one
+        // and the additions of zero exact.
+        let pairs = ctx_tokens as f64;
+        let x = self.mix.decode(rows, 1.0, pairs);
+        let mut c = d.linear;
+        c.add_op(&self.op_time(
+            self.attn_decode_flops_per_pair * (pairs + x.pair_units) + x.flops,
+            d.eff_attn,
+            self.decode_read_bytes(rows, kv_tokens, pairs, 1.0) + x.bytes,
+            self.eff_kv,
+        ));
+        c.comm_ns = d.tp_comm_ns + d.a2a_ns;
+        c.overhead_ns = match d.overhead_ns {
+            Some(ns) => ns,
+            None => self.fixed.overhead_ns(
+                d.new_tokens,
+                d.logit_rows,
+                c.compute_ns + c.memory_ns + c.comm_ns,
+                d.captured,
+            ),
+        };
         c.set_total();
         c
     }
@@ -236,6 +323,25 @@ impl PerfModel {
         op(self.op_time(0.0, 1.0, self.fixed.logit_bytes_per_row * logit_rows, self.eff_memory));
         (c, a2a_ns)
     }
+}
+
+/// A decode-only step's cost besides its attention, by row count ([`PerfModel::decode_part`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DecodePart {
+    /// The linear part and the all-to-all of the executed rows.
+    linear: StepCost,
+    a2a_ns: f64,
+    /// The rows executed: a captured batch is padded to its graph's size.
+    graph_rows: u32,
+    /// The attention's compute efficiency at those rows.
+    eff_attn: f64,
+    tp_comm_ns: f64,
+    captured: bool,
+    /// The new tokens and sampled rows the fixed costs see (the rows before padding).
+    new_tokens: f64,
+    logit_rows: f64,
+    /// The fixed costs when they do not depend on the step's busy time (a captured graph).
+    overhead_ns: Option<f64>,
 }
 
 /// One operation's times, ns: bound by FLOPs, bound by bytes, and each at 100 % efficiency.

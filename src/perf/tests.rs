@@ -326,3 +326,77 @@ fn a_tabulated_decode_step_costs_what_evaluating_it_costs() {
         assert_eq!(filled, 7, "{m}");
     }
 }
+
+/// A decode-only step costs, from the row-count table, exactly what evaluating it in full costs
+/// (`step_general`), bit for bit: on every engine that runs on a GPU, a Trainium, an Inferentia
+/// and a Graviton (captured graphs or not, padded token buckets or exact, paged or contiguous
+/// KV), for dense, MoE, MLA, sliding-window and linear-attention models, across row counts
+/// (padded graph sizes included) and contexts (padded buckets and a full KV cache included).
+#[test]
+fn a_decode_step_from_the_row_table_costs_what_evaluating_it_costs() {
+    let engines = ["vllm", "sglang", "trtllm", "nxdi", "transformers-neuronx", "llama-cpp"];
+    let (mut models_built, mut fast) = (0, 0);
+    for (instance, tp) in [
+        ("p5.48xlarge", 8),
+        ("trn2.48xlarge", 16),
+        ("inf2.48xlarge", 24),
+        ("c8g.16xlarge", 1),
+    ] {
+        let base = Catalog::builtin().unwrap().hardware(instance).unwrap();
+        for engine in engines {
+            let Ok((profile, version)) = crate::hw::engine::resolve(Some(engine), None, &base.chip) else {
+                continue;
+            };
+            let mut hw = base.clone();
+            hw.chip = profile.apply_to(version, &base.chip).unwrap();
+            for m in [
+                "llama-3.1-8b",
+                "llama-3.1-70b",
+                "mixtral-8x7b",
+                "deepseek-v3",
+                "gpt-oss-20b",
+                "qwen3-next-80b-a3b",
+            ] {
+                let prec = Precision {
+                    weights: Dtype::Bf16,
+                    compute: Dtype::Bf16,
+                    kv_cache: Dtype::Bf16,
+                    activations: Dtype::Bf16,
+                    weight_format: crate::dtype::WeightFormat::Plain,
+                };
+                let Ok(p) = PerfModel::new(&hw, &model(m), Parallelism { tp }, prec, 0.1, "test") else {
+                    continue;
+                };
+                models_built += 1;
+                let full_kv = p.memory.kv_bytes_per_rank / p.kv_bytes_per_token;
+                for rows in [1u32, 2, 3, 5, 8, 9, 31, 64, 100, 128, 129, 256, 513, 1024, 1025] {
+                    for ctx in [1u64, 17, 100, 1000, 4097, 32_000, (full_kv / rows as f64) as u64 + 7] {
+                        let mut b = BatchShape::default();
+                        for i in 0..rows {
+                            b.add_decode(1 + (ctx + i as u64 * 37) % ctx.max(1));
+                        }
+                        let (table, full) = (p.step_one(&b, 1), p.step_general(&b, 1));
+                        assert_eq!(
+                            format!("{table:?}"),
+                            format!("{full:?}"),
+                            "{instance} {engine} {m}: {rows} rows, context up to {ctx}"
+                        );
+                        assert_eq!(p.step(&b), p.capped(full));
+                    }
+                }
+                fast += p
+                    .decode_table
+                    .iter()
+                    .filter(|c| matches!(c.get(), Some(Some(_))))
+                    .count();
+            }
+        }
+    }
+    assert!(models_built >= 30, "only {models_built} deployments built");
+    // The table served the steps it could: 13 of the 15 row counts (1,025 is beyond it, and
+    // overlapped micro-batches are evaluated in full), in almost every deployment.
+    assert!(
+        fast >= 12 * models_built,
+        "{fast} table entries over {models_built} deployments"
+    );
+}

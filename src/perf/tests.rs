@@ -23,6 +23,17 @@ pub(crate) fn perf(instance: &str, m: &str, tp: u32, w: Dtype) -> PerfModel {
     PerfModel::new(&hw, &model(m), Parallelism { tp }, prec, 0.1, "test").unwrap()
 }
 
+/// Plain bf16 weights, compute, KV cache and activations (also used by `fixed`'s tests).
+pub(crate) fn bf16() -> Precision {
+    Precision {
+        weights: Dtype::Bf16,
+        compute: Dtype::Bf16,
+        kv_cache: Dtype::Bf16,
+        activations: Dtype::Bf16,
+        weight_format: crate::dtype::WeightFormat::Plain,
+    }
+}
+
 fn shapes() -> Vec<BatchShape> {
     let mut v = Vec::new();
     for &(seqs, ctx) in &[(1u32, 128u64), (8, 2048), (64, 1024), (256, 4096)] {
@@ -105,14 +116,7 @@ fn tensor_parallel_costs_communication_only_when_split() {
 #[test]
 fn weights_that_do_not_fit_are_refused_with_bytes() {
     let hw = Catalog::builtin().unwrap().hardware("inf2.xlarge").unwrap();
-    let prec = Precision {
-        weights: Dtype::Bf16,
-        compute: Dtype::Bf16,
-        kv_cache: Dtype::Bf16,
-        activations: Dtype::Bf16,
-        weight_format: crate::dtype::WeightFormat::Plain,
-    };
-    let e = PerfModel::new(&hw, &model("llama-3-70b"), Parallelism { tp: 2 }, prec, 0.1, "s.toml").unwrap_err();
+    let e = PerfModel::new(&hw, &model("llama-3-70b"), Parallelism { tp: 2 }, bf16(), 0.1, "s.toml").unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("does not fit") && msg.contains("GB"), "{msg}");
     assert_eq!(e.exit_code(), 2);
@@ -357,14 +361,7 @@ fn a_decode_step_from_the_row_table_costs_what_evaluating_it_costs() {
                 "gpt-oss-20b",
                 "qwen3-next-80b-a3b",
             ] {
-                let prec = Precision {
-                    weights: Dtype::Bf16,
-                    compute: Dtype::Bf16,
-                    kv_cache: Dtype::Bf16,
-                    activations: Dtype::Bf16,
-                    weight_format: crate::dtype::WeightFormat::Plain,
-                };
-                let Ok(p) = PerfModel::new(&hw, &model(m), Parallelism { tp }, prec, 0.1, "test") else {
+                let Ok(p) = PerfModel::new(&hw, &model(m), Parallelism { tp }, bf16(), 0.1, "test") else {
                     continue;
                 };
                 models_built += 1;

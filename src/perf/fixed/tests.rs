@@ -1,18 +1,8 @@
 use super::*;
 use crate::dtype::Dtype;
 use crate::hw::{Catalog, Hardware};
-use crate::perf::tests::model;
-use crate::perf::{BatchShape, Parallelism, PerfModel, Precision};
-
-fn bf16() -> Precision {
-    Precision {
-        weights: Dtype::Bf16,
-        compute: Dtype::Bf16,
-        kv_cache: Dtype::Bf16,
-        activations: Dtype::Bf16,
-        weight_format: crate::dtype::WeightFormat::Plain,
-    }
-}
+use crate::perf::tests::{bf16, model};
+use crate::perf::{BatchShape, Parallelism, PerfModel};
 
 /// An H100 of a p5.48xlarge with every number the hand calculations use written out, so a refit
 /// of the catalogue does not move them.

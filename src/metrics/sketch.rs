@@ -301,9 +301,6 @@ mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
 
-    /// The table's bucket is libm's, bit for bit: around every bucket boundary from 1e-9 to
-    /// 1e12 (inside the guard band, where the computation decides, and just outside it, where
-    /// the table does), around every slice edge, and on ten million values, as f64 and f32.
     /// The inline path of `add` leaves the sketch as the full path does: over values around
     /// zero and the zero threshold (octave 0 holds it), negative, non-finite, beyond the
     /// tabulated octaves, on guard bands, of weight 0, and a million ordinary latencies, fed in
@@ -353,6 +350,9 @@ mod tests {
         assert!(inline.zeros > 0 && inline.counts.len() > 10_000);
     }
 
+    /// The table's bucket is libm's, bit for bit: around every bucket boundary from 1e-9 to
+    /// 1e12 (inside the guard band, where the computation decides, and just outside it, where
+    /// the table does), around every slice edge, and on ten million values, as f64 and f32.
     #[test]
     fn tabulated_buckets_equal_libm_buckets() {
         let s = Sketch::default();

@@ -122,25 +122,20 @@ impl PerfModel {
         if rows == 0 || split {
             return None;
         }
-        // As `work` finds them for such a step: every token sampled, so the linear part is the
-        // table's; one query a row.
-        let (linear, a2a_ns) = match self.linear_table.get(graph_rows as usize) {
-            Some(cell) => *cell.get_or_init(|| self.linear(tokens, tokens)),
-            None => self.linear(tokens, tokens),
-        };
-        let new_tokens = rows as f64 * 1.0 + 0.0;
-        let logit_rows = b.logit_rows(1.0);
+        // As `work` finds them for such a step: every token sampled, one query a row.
+        let (linear, a2a_ns) = self.linear_all_sampled(tokens);
+        // The new tokens and the sampled rows `step_general` gives the fixed costs, both the
+        // rows before padding (`rows · 1 + 0`: exact).
+        let rows_f = rows as f64;
         Some(DecodePart {
             linear,
             a2a_ns,
             graph_rows,
             eff_attn: self.eff_c(tokens * 1.0 / self.attention_dp),
             tp_comm_ns: self.tp_comm_ns(tokens),
-            captured,
-            new_tokens,
-            logit_rows,
+            rows: rows_f,
             // A captured graph's launch does not depend on the busy time it follows.
-            overhead_ns: captured.then(|| self.fixed.overhead_ns(new_tokens, logit_rows, 0.0, true)),
+            overhead_ns: captured.then(|| self.fixed.overhead_ns(rows_f, rows_f, 0.0, true)),
         })
     }
 
@@ -171,12 +166,9 @@ impl PerfModel {
         c.comm_ns = d.tp_comm_ns + d.a2a_ns;
         c.overhead_ns = match d.overhead_ns {
             Some(ns) => ns,
-            None => self.fixed.overhead_ns(
-                d.new_tokens,
-                d.logit_rows,
-                c.compute_ns + c.memory_ns + c.comm_ns,
-                d.captured,
-            ),
+            None => self
+                .fixed
+                .overhead_ns(d.rows, d.rows, c.compute_ns + c.memory_ns + c.comm_ns, false),
         };
         c.set_total();
         c
@@ -212,15 +204,10 @@ impl PerfModel {
         let logit_rows = p.logit_rows(q) * share;
         // The GEMMs of all layers and the LM head, and the sampled rows' logits. A step whose
         // every token is sampled (a decode step) of a tabulated size takes them from the table.
-        let whole = tokens as usize;
-        let cached = if tokens == logit_rows && whole as f64 == tokens {
-            self.linear_table.get(whole)
+        let (mut c, a2a_ns) = if tokens == logit_rows {
+            self.linear_all_sampled(tokens)
         } else {
-            None
-        };
-        let (mut c, a2a_ns) = match cached {
-            Some(cell) => *cell.get_or_init(|| self.linear(tokens, logit_rows)),
-            None => self.linear(tokens, logit_rows),
+            self.linear(tokens, logit_rows)
         };
         let op = |c: &mut StepCost, flops: f64, eff_c: f64, bytes: f64, eff_m: f64| {
             c.add_op(&self.op_time(flops, eff_c, bytes, eff_m));
@@ -276,6 +263,16 @@ impl PerfModel {
             memory_ns: bytes / (bytes_per_ns * eff_m),
             ideal_compute_ns: flops / flops_per_ns,
             ideal_memory_ns: bytes / bytes_per_ns,
+        }
+    }
+
+    /// [`PerfModel::linear`] of a step whose `tokens` are all sampled (a decode step), from the
+    /// table where it has the count.
+    fn linear_all_sampled(&self, tokens: f64) -> (StepCost, f64) {
+        let whole = tokens as usize;
+        match self.linear_table.get(whole) {
+            Some(cell) if whole as f64 == tokens => *cell.get_or_init(|| self.linear(tokens, tokens)),
+            _ => self.linear(tokens, tokens),
         }
     }
 
@@ -336,11 +333,10 @@ pub(super) struct DecodePart {
     /// The attention's compute efficiency at those rows.
     eff_attn: f64,
     tp_comm_ns: f64,
-    captured: bool,
-    /// The new tokens and sampled rows the fixed costs see (the rows before padding).
-    new_tokens: f64,
-    logit_rows: f64,
-    /// The fixed costs when they do not depend on the step's busy time (a captured graph).
+    /// The rows before padding: the new tokens and the sampled rows the fixed costs see.
+    rows: f64,
+    /// The fixed costs of a captured graph (they do not depend on the step's busy time); None:
+    /// an eager step, whose launch may hide behind it.
     overhead_ns: Option<f64>,
 }
 

@@ -112,6 +112,30 @@ fn cost_is_the_instance_seconds_provisioned_times_the_price() {
     );
 }
 
+/// The replicas' busy fraction is over the time they were up: replica 0 for the whole 900 s,
+/// the three new ones from T = 105 s + cold start (ready) to the horizon, so 900 + 3 × (900 −
+/// T) replica-seconds, not 4 × 900 (the slots were off or starting before T). The busy time
+/// is the steps' time, the breakdown's parts summed (each step rounds its total to the ns).
+#[test]
+fn the_busy_fraction_is_over_the_replica_time_the_fleet_was_up() {
+    let r = audited(STEP);
+    let t_s = (105_000_000_000 + cold_start_ns(&load(STEP))) as f64 / 1e9;
+    let up_s = 900.0 + 3.0 * (900.0 - t_s);
+    let b = &r.breakdown;
+    let serving = b.serving_replica_s.expect("an autoscaled run reports its replica time");
+    assert!((serving - up_s).abs() < 1e-6, "{serving} vs {up_s}");
+    let busy_s = b.compute_s + b.memory_s + b.communication_s + b.overhead_s;
+    assert!(
+        (b.busy_fraction - busy_s / up_s).abs() < 1e-6,
+        "{} vs {}",
+        b.busy_fraction,
+        busy_s / up_s
+    );
+    assert!(b.busy_fraction <= 1.0, "{}", b.busy_fraction);
+    // Over all four slots for the whole span it would read lower by (4 × 900) / up_s.
+    assert!(busy_s / (4.0 * 900.0) < 0.8 * b.busy_fraction, "{busy_s} s busy");
+}
+
 /// A load that rises and falls, scaled by concurrency: the fleet stays within min and max in
 /// every window, drains when the load falls (requests on draining replicas finish: every
 /// request that arrived completes, under the audit), and returns to its minimum.
@@ -168,7 +192,14 @@ fn a_pinned_fleet_reproduces_the_static_run() {
         r.notes.retain(|n| !n.starts_with("autoscale:"));
         r
     };
-    let (a, b) = (run(&fixed), run(&pinned));
+    let (a, mut b) = (run(&fixed), run(&pinned));
+    // The autoscaled run reports the replica-seconds its fleet was up: both replicas, all along.
+    let up = b.breakdown.serving_replica_s.take().expect("autoscaled");
+    assert!(
+        (up - 2.0 * b.sim.sim_time_s).abs() < 1e-6,
+        "{up} vs {}",
+        b.sim.sim_time_s
+    );
     assert_eq!(a.windows, b.windows);
     let (a, b) = (
         serde_json::to_string_pretty(&a).unwrap(),

@@ -436,8 +436,12 @@ fn print_figures(r: &RunResult) {
     let b = &r.breakdown;
     let busy = b.compute_s + b.memory_s + b.communication_s + b.overhead_s;
     let pct = |x: f64| if busy > 0.0 { 100.0 * x / busy } else { 0.0 };
+    let of_what = match b.serving_replica_s {
+        Some(s) => format!(" they were up ({:.1} replica-hours ready or draining)", s / 3600.0),
+        None => String::new(),
+    };
     println!(
-        "step time    {:.0}% compute, {:.0}% memory, {:.0}% communication, {:.0}% overhead; replicas busy {:.0}% of the time",
+        "step time    {:.0}% compute, {:.0}% memory, {:.0}% communication, {:.0}% overhead; replicas busy {:.0}% of the time{of_what}",
         pct(b.compute_s),
         pct(b.memory_s),
         pct(b.communication_s),

@@ -368,7 +368,13 @@ pub struct Breakdown {
     pub memory_s: f64,
     pub communication_s: f64,
     pub overhead_s: f64,
+    /// Busy time over the time the replicas could run steps: the run's span × replicas, or,
+    /// autoscaled, [`Breakdown::serving_replica_s`].
     pub busy_fraction: f64,
+    /// An autoscaled fleet's replica-seconds up (ready or draining); absent for a fleet as
+    /// deployed (its replicas are up for the whole span).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving_replica_s: Option<f64>,
 }
 
 /// Everything one run produced: the library's answer.

@@ -57,6 +57,8 @@ pub(super) struct Autoscaler {
     pub cold_start_ns: u64,
     /// Σ provisioned instances × ns, up to `last_ns`.
     instance_ns: u128,
+    /// Σ replicas up (ready or draining: those that can run a step) × ns, up to `last_ns`.
+    serving_ns: u128,
     last_ns: u64,
     /// Ranks of a replica and of an instance: replicas smaller than an instance pack into
     /// whole instances, larger ones span whole instances (`Pool::instances`).
@@ -133,6 +135,7 @@ impl Autoscaler {
             recs: VecDeque::from([(0, initial as u32)]),
             cold_start_ns,
             instance_ns: 0,
+            serving_ns: 0,
             last_ns: 0,
             ranks_per_replica: ranks,
             ranks_per_instance: per_instance,
@@ -178,6 +181,7 @@ impl Autoscaler {
         if now_ns > self.last_ns {
             let dt = (now_ns - self.last_ns) as u128;
             self.instance_ns += self.instances() as u128 * dt;
+            self.serving_ns += (self.ready.len() as u32 + self.draining) as u128 * dt;
             if let Some(p) = self.purchase.as_mut() {
                 let n = p.instances(self.ranks_per_replica, self.ranks_per_instance);
                 for (acc, m) in p.part_ns.iter_mut().zip(n) {
@@ -192,6 +196,12 @@ impl Autoscaler {
     pub fn instance_s(&mut self, end_ns: u64) -> f64 {
         self.accrue(end_ns);
         self.instance_ns as f64 * 1e-9
+    }
+
+    /// Replica-seconds up (ready or draining) to `end_ns`: the time the replicas could be busy.
+    pub fn serving_s(&mut self, end_ns: u64) -> f64 {
+        self.accrue(end_ns);
+        self.serving_ns as f64 * 1e-9
     }
 
     pub fn note(&self, instance_s: f64) -> String {

@@ -16,6 +16,8 @@ pub(super) struct FleetState {
     pub scaler: Option<Autoscaler>,
     /// Instance-seconds provisioned over the run, once it ended (autoscaling only).
     pub instance_s: Option<f64>,
+    /// Replica-seconds up (ready or draining) over the run, once it ended (autoscaling only).
+    pub serving_s: Option<f64>,
     /// The first window that ended with a backlog longer than itself, once the run ended.
     pub backlog: Option<WindowBacklog>,
     /// The purchase mix's figures, once the run ended (`[fleet.purchase]` only).
@@ -70,6 +72,7 @@ impl FleetState {
             windows,
             scaler,
             instance_s: None,
+            serving_s: None,
             backlog: None,
             purchase: None,
         })
@@ -146,6 +149,7 @@ impl Simulation {
         if let Some(s) = f.scaler.as_mut() {
             let instance_s = s.instance_s(end.0);
             f.instance_s = Some(instance_s);
+            f.serving_s = Some(s.serving_s(end.0));
             self.notes.push(s.note(instance_s));
             if let Some(l) = &s.losses {
                 self.notes.push(l.note(&self.rec.counts));

@@ -220,8 +220,17 @@ impl Simulation {
             steps += r.stats.steps;
             busy_ns += r.stats.busy_ns;
         }
-        b.busy_fraction = if span_s > 0.0 {
-            busy_ns as f64 * 1e-9 / (span_s * self.cluster.replicas.len() as f64)
+        // An autoscaled fleet's replicas could be busy only while up (ready or draining): its
+        // replica slots beyond those were off or starting, never available to run a step.
+        let serving_s = match self.fleet.as_ref().and_then(|f| f.serving_s) {
+            Some(s) => {
+                b.serving_replica_s = Some(s);
+                s
+            }
+            None => span_s * self.cluster.replicas.len() as f64,
+        };
+        b.busy_fraction = if serving_s > 0.0 {
+            busy_ns as f64 * 1e-9 / serving_s
         } else {
             0.0
         };

@@ -272,7 +272,9 @@ pub fn metric_doc(column: &str) -> Option<String> {
         "overhead_s" => {
             "seconds of step time spent in fixed overheads (launches, sampling, host), summed over replicas"
         }
-        "busy_fraction" => "fraction of the time the replicas were busy",
+        "busy_fraction" => {
+            "fraction of the time the replicas were busy (autoscaled: of the time they were up, ready or draining)"
+        }
         "sim_time_s" => "simulated seconds of the run",
         "usd_per_mtok_total_on_demand" => "$ per million tokens (input and output) at the on-demand price",
         "usd_per_mtok_total_reserved" => "$ per million tokens at the reserved price (empty: no such price)",

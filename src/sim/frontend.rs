@@ -55,32 +55,10 @@ impl CoreQueue {
     }
 
     /// Runs a job of `ns` arriving at `now` on the first core to free; returns when it ends.
-    ///
-    /// Inline, the common job: one that ends after every core already booked (its end joins
-    /// at the back) while taken entries are fewer than the cores (no slide). Any other job
-    /// takes [`Self::serve_rest`], out of line: the same steps in the same order.
-    #[inline]
     pub fn serve(&mut self, now: u64, ns: f64) -> u64 {
         if ns <= 0.0 {
             return now;
         }
-        let v = &self.free_ns;
-        if self.head < self.cores as usize {
-            let start = now.max(v[self.head]);
-            let end = start.saturating_add(crate::float::round(ns) as u64);
-            if v[v.len() - 1] <= end {
-                self.head += 1;
-                self.free_ns.push(end);
-                self.busy_ns += ns;
-                return end;
-            }
-        }
-        self.serve_rest(now, ns)
-    }
-
-    /// [`Self::serve`] of any job with `ns` > 0.
-    #[inline(never)]
-    fn serve_rest(&mut self, now: u64, ns: f64) -> u64 {
         if self.head >= self.cores as usize {
             self.free_ns.drain(..self.head);
             self.head = 0;

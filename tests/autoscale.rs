@@ -112,12 +112,13 @@ fn cost_is_the_instance_seconds_provisioned_times_the_price() {
     );
 }
 
-/// The replicas' busy fraction is over the time they were up: replica 0 for the whole 900 s,
-/// the three new ones from T = 105 s + cold start (ready) to the horizon, so 900 + 3 × (900 −
-/// T) replica-seconds, not 4 × 900 (the slots were off or starting before T). The busy time
-/// is the steps' time, the breakdown's parts summed (each step rounds its total to the ns).
+/// The replicas' busy fraction, and the hosts' cores, are over what was up: replica 0 for the
+/// whole 900 s, the three new ones from T = 105 s + cold start (ready) to the horizon, so
+/// 900 + 3 × (900 − T) replica-seconds, not 4 × 900 (the slots were off or starting before
+/// T), and one instance's host cores to T, four instances' after. The busy time is the steps'
+/// time, the breakdown's parts summed (each step rounds its total to the ns).
 #[test]
-fn the_busy_fraction_is_over_the_replica_time_the_fleet_was_up() {
+fn the_busy_fraction_and_the_host_cores_are_over_what_the_fleet_had_up() {
     let r = audited(STEP);
     let t_s = (105_000_000_000 + cold_start_ns(&load(STEP))) as f64 / 1e9;
     let up_s = 900.0 + 3.0 * (900.0 - t_s);
@@ -134,6 +135,18 @@ fn the_busy_fraction_is_over_the_replica_time_the_fleet_was_up() {
     assert!(b.busy_fraction <= 1.0, "{}", b.busy_fraction);
     // Over all four slots for the whole span it would read lower by (4 × 900) / up_s.
     assert!(busy_s / (4.0 * 900.0) < 0.8 * b.busy_fraction, "{busy_s} s busy");
+    // The hosts follow the instances up (each replica a whole p5.48xlarge): one instance's
+    // usable cores to T, four instances' from T to the horizon.
+    let sc = load(STEP);
+    let per_instance = |n: u32| {
+        codesim::scenario::infra::usable_cores(sc.pools[0].hardware.instance.host_vcpus * n, &sc.infra.nitro) as f64
+    };
+    let cores = (per_instance(1) * t_s + per_instance(4) * (900.0 - t_s)) / 900.0;
+    let mean = r
+        .infrastructure
+        .host_cores_mean
+        .expect("an autoscaled run reports its host cores");
+    assert!((mean - cores).abs() < 1e-9 * cores, "{mean} vs {cores}");
 }
 
 /// A load that rises and falls, scaled by concurrency: the fleet stays within min and max in
@@ -200,6 +213,10 @@ fn a_pinned_fleet_reproduces_the_static_run() {
         "{up} vs {}",
         b.sim.sim_time_s
     );
+    // And its hosts' cores: both instances', all along.
+    let sc = load(&pinned);
+    let cores = codesim::scenario::infra::usable_cores(sc.pools[0].hardware.instance.host_vcpus * 2, &sc.infra.nitro);
+    assert_eq!(b.infrastructure.host_cores_mean.take(), Some(cores as f64));
     assert_eq!(a.windows, b.windows);
     let (a, b) = (
         serde_json::to_string_pretty(&a).unwrap(),

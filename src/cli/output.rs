@@ -433,37 +433,9 @@ fn print_figures(r: &RunResult) {
         );
     }
     print_pricing(&r.pricing);
-    let b = &r.breakdown;
-    let busy = b.compute_s + b.memory_s + b.communication_s + b.overhead_s;
-    let pct = |x: f64| if busy > 0.0 { 100.0 * x / busy } else { 0.0 };
-    let of_what = match b.serving_replica_s {
-        Some(s) => format!(" they were up ({:.1} replica-hours ready or draining)", s / 3600.0),
-        None => String::new(),
-    };
-    println!(
-        "step time    {:.0}% compute, {:.0}% memory, {:.0}% communication, {:.0}% overhead; replicas busy {:.0}% of the time{of_what}",
-        pct(b.compute_s),
-        pct(b.memory_s),
-        pct(b.communication_s),
-        pct(b.overhead_s),
-        100.0 * b.busy_fraction
-    );
+    print_step_time(&r.breakdown);
     print_multimodal(r);
-    let inf = &r.infrastructure;
-    println!(
-        "host CPU     {:.0}% busy{}{}",
-        100.0 * inf.host_utilisation,
-        if inf.frontend_usd_per_hour > 0.0 {
-            format!(", front-end tier {:.0}% busy", 100.0 * inf.frontend_utilisation)
-        } else {
-            String::new()
-        },
-        if inf.bottleneck.is_empty() {
-            String::new()
-        } else {
-            format!("; bottleneck: {} (above 95% busy)", inf.bottleneck)
-        }
-    );
+    print_host(&r.infrastructure);
     let c = &r.requests;
     println!(
         "requests     {} arrived, {} completed, {} dropped, {} rejected, {}{}{} preemptions{} ({:.3} s of recompute and swap)",
@@ -507,6 +479,46 @@ fn print_figures(r: &RunResult) {
     for n in &r.notes {
         println!("note: {n}");
     }
+}
+
+/// Where the replicas' step time went and how busy they were.
+fn print_step_time(b: &codesim::metrics::Breakdown) {
+    let busy = b.compute_s + b.memory_s + b.communication_s + b.overhead_s;
+    let pct = |x: f64| if busy > 0.0 { 100.0 * x / busy } else { 0.0 };
+    let of_what = match b.serving_replica_s {
+        Some(s) => format!(" they were up ({:.1} replica-hours ready or draining)", s / 3600.0),
+        None => String::new(),
+    };
+    println!(
+        "step time    {:.0}% compute, {:.0}% memory, {:.0}% communication, {:.0}% overhead; replicas busy {:.0}% of the time{of_what}",
+        pct(b.compute_s),
+        pct(b.memory_s),
+        pct(b.communication_s),
+        pct(b.overhead_s),
+        100.0 * b.busy_fraction
+    );
+}
+
+/// The CPU tiers around the accelerators.
+fn print_host(inf: &codesim::metrics::InfraResult) {
+    println!(
+        "host CPU     {:.0}% busy{}{}{}",
+        100.0 * inf.host_utilisation,
+        match inf.host_cores_mean {
+            Some(c) => format!(" (of {c:.0} usable cores on average, as the serving instances come and go)"),
+            None => String::new(),
+        },
+        if inf.frontend_usd_per_hour > 0.0 {
+            format!(", front-end tier {:.0}% busy", 100.0 * inf.frontend_utilisation)
+        } else {
+            String::new()
+        },
+        if inf.bottleneck.is_empty() {
+            String::new()
+        } else {
+            format!("; bottleneck: {} (above 95% busy)", inf.bottleneck)
+        }
+    );
 }
 
 pub fn hw_list(json: bool) -> Result<()> {

@@ -279,6 +279,10 @@ pub struct Energy {
 pub struct InfraResult {
     /// Busy fraction of the hosts' usable cores (the busiest pool's hosts).
     pub host_utilisation: f64,
+    /// An autoscaled fleet's usable host cores on average over the run (its hosts are those of
+    /// the instances its serving replicas occupy); absent for a fleet as deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_cores_mean: Option<f64>,
     pub host_bottleneck: bool,
     /// Mean wait for a host core before tokenization, ms.
     pub host_wait_ms: f64,

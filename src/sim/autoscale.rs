@@ -296,6 +296,24 @@ impl Simulation {
             for i in ready {
                 self.arm_losses(SimTime(0), i as usize);
             }
+            self.sync_host_cores(SimTime(0));
+        }
+    }
+
+    /// The entry pool's host cores are those of the instances its serving replicas (ready or
+    /// draining) occupy, packed as a static deployment packs them (at least one instance's, as
+    /// a static deployment's): called where that count changes. Its hosts were built for every
+    /// replica slot.
+    pub(super) fn sync_host_cores(&mut self, now: SimTime) {
+        let Some(s) = self.scaler() else {
+            return;
+        };
+        let serving = s.ready.len() as u32 + s.draining;
+        let instances = super::purchase::pack(serving, s.ranks_per_replica, s.ranks_per_instance).max(1);
+        let vcpus = self.cluster.pools[0].hardware.instance.host_vcpus * instances;
+        let cores = crate::scenario::infra::usable_cores(vcpus, &self.sc.infra.nitro);
+        if let Some(h) = self.front.hosts.first_mut() {
+            h.set_cores(now.0, cores);
         }
     }
 
@@ -339,6 +357,7 @@ impl Simulation {
                 let i = rid.index();
                 if s.life[i] == Life::Starting && s.generation[i] == generation {
                     self.fleet.as_mut().expect("fleet").set_life(now.0, i, Life::Ready);
+                    self.sync_host_cores(now);
                     self.arm_losses(now, i);
                 }
             }
@@ -353,6 +372,7 @@ impl Simulation {
         let i = rid.index();
         if self.scaler().is_some_and(|s| s.life[i] == Life::Draining) && self.idle_replica(i) {
             self.fleet.as_mut().expect("fleet").set_life(now.0, i, Life::Off);
+            self.sync_host_cores(now);
         }
     }
 
@@ -456,6 +476,7 @@ impl Simulation {
             f.set_life(now.0, i, Life::Draining);
             if self.idle_replica(i) {
                 self.fleet.as_mut().expect("fleet").set_life(now.0, i, Life::Off);
+                self.sync_host_cores(now);
             }
         }
     }

@@ -4,7 +4,8 @@
 //! queue: a request takes the core that frees first). Detokenization and the engine's per-step
 //! scheduling CPU occupy the same host cores without delaying the request they serve (they
 //! overlap with the accelerator), so they show up as queueing for later tokenizations and in
-//! the host's utilisation. The hosts of a pool's instances are pooled into one queue.
+//! the host's utilisation. The hosts of a pool's instances are pooled into one queue; an
+//! autoscaled pool's queue has the cores of the instances its serving replicas occupy.
 
 use crate::engine::SimTime;
 use crate::scenario::Scenario;
@@ -38,6 +39,19 @@ pub struct CoreQueue {
     jobs: u64,
     /// (busy core-ns booked, end time) when the latest request left the tier.
     at_last_job: (f64, f64),
+    /// Set once the core count has changed ([`CoreQueue::set_cores`], an autoscaled fleet's
+    /// hosts): utilisation is then over Σ cores × time, not cores × the span.
+    resized: Option<Resized>,
+}
+
+/// Core-time of a pool whose core count changes.
+#[derive(Debug, Clone, Copy)]
+struct Resized {
+    /// Σ cores × ns up to `since`.
+    core_ns: f64,
+    since: u64,
+    /// The core-ns up to the latest request's end (beside `at_last_job`).
+    at_last_job: f64,
 }
 
 impl CoreQueue {
@@ -51,6 +65,49 @@ impl CoreQueue {
             wait_ns: 0.0,
             jobs: 0,
             at_last_job: (0.0, 0.0),
+            resized: None,
+        }
+    }
+
+    /// From `now` on the pool has `cores` cores (at least one): cores added are free from `now`;
+    /// cores taken away are those that free first (an instance leaves the fleet idle). A
+    /// count that does not change changes nothing.
+    pub fn set_cores(&mut self, now: u64, cores: u32) {
+        let cores = cores.max(1);
+        if cores == self.cores {
+            return;
+        }
+        let r = self.resized.get_or_insert(Resized {
+            core_ns: 0.0,
+            since: 0,
+            at_last_job: 0.0,
+        });
+        r.core_ns += self.cores as f64 * now.saturating_sub(r.since) as f64;
+        r.since = r.since.max(now);
+        if cores > self.cores {
+            let at = self.head + self.free_ns[self.head..].partition_point(|&f| f <= now);
+            let added = (cores - self.cores) as usize;
+            self.free_ns.splice(at..at, std::iter::repeat_n(now, added));
+        } else {
+            self.head += (self.cores - cores) as usize;
+        }
+        self.cores = cores;
+    }
+
+    /// Σ cores × ns from 0 to `t_ns`.
+    fn core_ns(&self, t_ns: f64) -> f64 {
+        match &self.resized {
+            None => self.cores as f64 * t_ns,
+            Some(r) => r.core_ns + self.cores as f64 * (t_ns - r.since as f64).max(0.0),
+        }
+    }
+
+    /// The mean number of cores over the first `span_ns`.
+    pub fn mean_cores(&self, span_ns: f64) -> f64 {
+        if span_ns > 0.0 {
+            self.core_ns(span_ns) / span_ns
+        } else {
+            self.cores as f64
         }
     }
 
@@ -102,6 +159,12 @@ impl CoreQueue {
         self.jobs += 1;
         if end as f64 >= self.at_last_job.1 {
             self.at_last_job = (self.busy_ns, end as f64);
+            if self.resized.is_some() {
+                let core_ns = self.core_ns(end as f64);
+                if let Some(r) = self.resized.as_mut() {
+                    r.at_last_job = core_ns;
+                }
+            }
         }
         end
     }
@@ -111,8 +174,12 @@ impl CoreQueue {
     /// even when the run then went on draining on the accelerators).
     pub fn utilisation(&self) -> f64 {
         let (busy, window) = self.at_last_job;
-        if window > 0.0 {
-            (busy / (self.cores as f64 * window)).min(1.0)
+        let core_ns = match &self.resized {
+            None => self.cores as f64 * window,
+            Some(r) => r.at_last_job,
+        };
+        if window > 0.0 && core_ns > 0.0 {
+            (busy / core_ns).min(1.0)
         } else {
             0.0
         }
@@ -130,7 +197,7 @@ impl CoreQueue {
     /// Busy core-time over available core-time over the whole run (for the host's power).
     pub fn mean_utilisation(&self, span_ns: f64) -> f64 {
         if span_ns > 0.0 {
-            (self.busy_ns / (self.cores as f64 * span_ns)).min(1.0)
+            (self.busy_ns / self.core_ns(span_ns)).min(1.0)
         } else {
             0.0
         }
@@ -315,6 +382,53 @@ impl FrontPath {
 mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
+
+    /// A pool whose core count changes (an autoscaled fleet's hosts): cores added are free
+    /// from the change, cores taken away are those that free first, and utilisation is over
+    /// Σ cores × time. By hand: 2 cores from 0 (two 10 s jobs: busy to 10 s), 4 from 10 s
+    /// (four 10 s jobs at 10 s start at once: busy to 20 s), 1 from 20 s (one 5 s job): 65
+    /// core-s of work over 2 × 10 + 4 × 10 + 1 × 5 = 65 core-s, fully busy; 3 cores on average
+    /// over the first 20 s. An unchanged count is no change at all.
+    #[test]
+    fn a_resized_pool_serves_and_counts_its_core_time() {
+        const S: u64 = 1_000_000_000;
+        let mut q = CoreQueue::new(2);
+        q.set_cores(0, 2);
+        assert!(q.resized.is_none(), "an unchanged count leaves the static formulas");
+        for _ in 0..2 {
+            assert_eq!(q.pass(0, 10e9), 10 * S);
+        }
+        q.set_cores(10 * S, 4);
+        for _ in 0..4 {
+            assert_eq!(q.pass(10 * S, 10e9), 20 * S, "every core free at 10 s");
+        }
+        assert!((q.mean_cores(20e9) - 3.0).abs() < 1e-12);
+        assert!((q.mean_utilisation(20e9) - 1.0).abs() < 1e-12);
+        q.set_cores(20 * S, 1);
+        assert_eq!(q.pass(20 * S, 5e9), 25 * S);
+        assert!((q.mean_utilisation(25e9) - 1.0).abs() < 1e-12);
+        assert!((q.utilisation() - 1.0).abs() < 1e-12);
+        assert!((q.mean_cores(25e9) - 65.0 / 25.0).abs() < 1e-12);
+        // Half as busy over twice the time.
+        assert!((q.mean_utilisation(50e9) - 65.0 / 90.0).abs() < 1e-12);
+
+        // A core added is free at once; the core taken away is the one that frees first.
+        let mut q = CoreQueue::new(2);
+        assert_eq!(q.pass(0, 30e9), 30 * S);
+        assert_eq!(q.pass(0, 5e9), 5 * S);
+        q.set_cores(10 * S, 3);
+        assert_eq!(q.pass(10 * S, 1e9), 11 * S, "the new core, free at 10 s");
+        // Free at 5, 11 and 30 s: going down to two drops the 5 s one.
+        q.set_cores(12 * S, 2);
+        assert_eq!(q.pass(12 * S, 1e9), 13 * S, "the core that freed at 11 s");
+        assert_eq!(
+            q.pass(12 * S, 1e9),
+            14 * S,
+            "the same core again, not the one busy to 30 s"
+        );
+        assert_eq!(q.pass(12 * S, 20e9), 34 * S, "both busy: the first to free, at 14 s");
+        assert_eq!(q.pass(12 * S, 1e9), 31 * S, "then the one busy to 30 s");
+    }
 
     /// The sorted queue of free times serves exactly as the definition does: each job takes the
     /// core that frees first (a linear scan over every core here). Arrival times go backwards

@@ -205,6 +205,7 @@ impl Simulation {
             self.free_slots.push(id.0);
         }
         self.fleet.as_mut().expect("fleet").set_life(now.0, i, Life::Off);
+        self.sync_host_cores(now);
         let on_loss = self.losses().expect("losses").spec.on_loss;
         for (h, hashes) in held {
             match on_loss {

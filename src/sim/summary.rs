@@ -192,8 +192,10 @@ impl Simulation {
             .frontend
             .as_ref()
             .is_some_and(|f| frontend::is_bottleneck(f, queue_ms));
+        let span_ns = self.span_s() * 1e9;
         InfraResult {
             host_utilisation,
+            host_cores_mean: self.scaler().and(host).map(|h| h.mean_cores(span_ns)),
             host_bottleneck,
             host_wait_ms: host.map_or(0.0, |h| h.mean_wait_ns() * 1e-6),
             frontend_utilisation,

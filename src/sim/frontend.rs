@@ -39,19 +39,10 @@ pub struct CoreQueue {
     jobs: u64,
     /// (busy core-ns booked, end time) when the latest request left the tier.
     at_last_job: (f64, f64),
-    /// Set once the core count has changed ([`CoreQueue::set_cores`], an autoscaled fleet's
-    /// hosts): utilisation is then over Σ cores × time, not cores × the span.
-    resized: Option<Resized>,
-}
-
-/// Core-time of a pool whose core count changes.
-#[derive(Debug, Clone, Copy)]
-struct Resized {
-    /// Σ cores × ns up to `since`.
-    core_ns: f64,
-    since: u64,
-    /// The core-ns up to the latest request's end (beside `at_last_job`).
-    at_last_job: f64,
+    /// (time, cores before it) of each change of the core count ([`CoreQueue::set_cores`], an
+    /// autoscaled fleet's hosts), in time order: utilisation is then over Σ cores × time, not
+    /// cores × the span. Empty for a pool that never changes.
+    resized: Vec<(u64, u32)>,
 }
 
 impl CoreQueue {
@@ -65,7 +56,7 @@ impl CoreQueue {
             wait_ns: 0.0,
             jobs: 0,
             at_last_job: (0.0, 0.0),
-            resized: None,
+            resized: Vec::new(),
         }
     }
 
@@ -77,13 +68,8 @@ impl CoreQueue {
         if cores == self.cores {
             return;
         }
-        let r = self.resized.get_or_insert(Resized {
-            core_ns: 0.0,
-            since: 0,
-            at_last_job: 0.0,
-        });
-        r.core_ns += self.cores as f64 * now.saturating_sub(r.since) as f64;
-        r.since = r.since.max(now);
+        let since = self.resized.last().map_or(0, |&(t, _)| t);
+        self.resized.push((now.max(since), self.cores));
         if cores > self.cores {
             let at = self.head + self.free_ns[self.head..].partition_point(|&f| f <= now);
             let added = (cores - self.cores) as usize;
@@ -96,10 +82,14 @@ impl CoreQueue {
 
     /// Σ cores × ns from 0 to `t_ns`.
     fn core_ns(&self, t_ns: f64) -> f64 {
-        match &self.resized {
-            None => self.cores as f64 * t_ns,
-            Some(r) => r.core_ns + self.cores as f64 * (t_ns - r.since as f64).max(0.0),
+        let mut from = 0.0;
+        let mut core_ns = 0.0;
+        for &(t, cores) in &self.resized {
+            let to = (t as f64).min(t_ns);
+            core_ns += cores as f64 * (to - from).max(0.0);
+            from = from.max(to);
         }
+        core_ns + self.cores as f64 * (t_ns - from).max(0.0)
     }
 
     /// The mean number of cores over the first `span_ns`.
@@ -159,12 +149,6 @@ impl CoreQueue {
         self.jobs += 1;
         if end as f64 >= self.at_last_job.1 {
             self.at_last_job = (self.busy_ns, end as f64);
-            if self.resized.is_some() {
-                let core_ns = self.core_ns(end as f64);
-                if let Some(r) = self.resized.as_mut() {
-                    r.at_last_job = core_ns;
-                }
-            }
         }
         end
     }
@@ -174,10 +158,7 @@ impl CoreQueue {
     /// even when the run then went on draining on the accelerators).
     pub fn utilisation(&self) -> f64 {
         let (busy, window) = self.at_last_job;
-        let core_ns = match &self.resized {
-            None => self.cores as f64 * window,
-            Some(r) => r.at_last_job,
-        };
+        let core_ns = self.core_ns(window);
         if window > 0.0 && core_ns > 0.0 {
             (busy / core_ns).min(1.0)
         } else {
@@ -394,7 +375,7 @@ mod tests {
         const S: u64 = 1_000_000_000;
         let mut q = CoreQueue::new(2);
         q.set_cores(0, 2);
-        assert!(q.resized.is_none(), "an unchanged count leaves the static formulas");
+        assert!(q.resized.is_empty(), "an unchanged count changes nothing");
         for _ in 0..2 {
             assert_eq!(q.pass(0, 10e9), 10 * S);
         }

@@ -218,3 +218,26 @@ fn the_week_examples_load_as_a_week_and_their_first_minutes_run() {
         );
     }
 }
+
+/// A window's batch slots used are the ready replicas' requests over their slots: 100 requests
+/// at t = 0 on two replicas of 64 slots each, none finished when the first 50 ms window closes
+/// (each has 500 tokens to generate), read 100 / (2 × 64) = 0.78125; with twice the slots,
+/// half as much.
+#[test]
+fn a_window_reads_its_batch_slots_used_as_requests_over_slots() {
+    for (max_batch, used) in [(64, 100.0 / 128.0), (128, 100.0 / 256.0)] {
+        let text = BASE
+            .replace("max_batch = 64", &format!("max_batch = {max_batch}"))
+            .replace("requests = 3000", "requests = 100")
+            .replace("{ kind = \"poisson\", rate_per_s = 20.0 }", "{ kind = \"offline\" }")
+            .replace(
+                "{ kind = \"lognormal\", mean = 100.0, cv = 1.0, max = 800 }",
+                "{ kind = \"fixed\", tokens = 500 }",
+            )
+            + "[fleet]\nwindow_s = 0.05\n";
+        let r = run(&text);
+        let w = &r.windows[0];
+        assert_eq!((w.end_s, w.completions, w.in_system), (0.05, 0, 100), "{w:?}");
+        assert_eq!(w.batch_slots_used, Some(used), "{w:?}");
+    }
+}

@@ -20,6 +20,10 @@ pub struct WindowRow {
     /// Requests waiting for a batch slot at the window's end, and all requests in the system.
     pub queued: u64,
     pub in_system: u64,
+    /// The serving replicas' requests (queued or running) at the window's end over their batch
+    /// slots (ready replicas × `max_batch`): what a target-utilization autoscaler reads (above
+    /// 1 when requests queue). None: no replica ready.
+    pub batch_slots_used: Option<f64>,
     /// Percentiles of the requests completed in the window (None: none completed).
     pub ttft_p50_ms: Option<f64>,
     pub ttft_p99_ms: Option<f64>,
@@ -45,6 +49,7 @@ pub struct Snapshot {
     pub draining: u32,
     pub queued: u64,
     pub in_system: u64,
+    pub batch_slots_used: Option<f64>,
 }
 
 /// The open window's counters.
@@ -151,6 +156,7 @@ impl Windows {
             replicas_draining: s.draining,
             queued: s.queued,
             in_system: s.in_system,
+            batch_slots_used: s.batch_slots_used,
             ttft_p50_ms: q(&self.ttft, 0.5),
             ttft_p99_ms: q(&self.ttft, 0.99),
             tpot_p50_ms: q(&self.tpot, 0.5),
@@ -200,6 +206,10 @@ pub fn windows_docs() -> super::table::Docs {
         (
             "in_system",
             "requests in the system (front end, gateway, queues, running) at the window's end",
+        ),
+        (
+            "batch_slots_used",
+            "the ready replicas' requests (queued or running) at the window's end over their batch slots (ready replicas × max_batch), as a target-utilization autoscaler reads them; above 1 when requests queue (null: no replica ready)",
         ),
         (
             "ttft_p50_ms",
@@ -268,6 +278,7 @@ pub fn windows_frame(rows: &[WindowRow]) -> Result<DataFrame, PolarsError> {
         u32s("replicas_draining", &|r| r.replicas_draining),
         u64s("queued", &|r| r.queued),
         u64s("in_system", &|r| r.in_system),
+        opt("batch_slots_used", &|r| r.batch_slots_used),
         opt("ttft_p50_ms", &|r| r.ttft_p50_ms),
         opt("ttft_p99_ms", &|r| r.ttft_p99_ms),
         opt("tpot_p50_ms", &|r| r.tpot_p50_ms),

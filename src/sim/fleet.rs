@@ -185,16 +185,28 @@ impl Simulation {
 
     fn snapshot(&self) -> Snapshot {
         let queued = self.cluster.replicas.iter().map(|r| r.queue_len() as u64).sum::<u64>() + self.front.in_flight();
-        let (ready, starting, draining) = match self.fleet.as_ref().and_then(|f| f.scaler.as_ref()) {
+        let scaler = self.fleet.as_ref().and_then(|f| f.scaler.as_ref());
+        let (ready, starting, draining) = match scaler {
             Some(s) => s.counts(),
             None => (self.sc.pools.iter().map(|p| p.replicas).sum(), 0, 0),
         };
+        // The ready replicas' requests over their slots, as the autoscaler's policy reads them.
+        let outstanding = |i: usize| self.cluster.replicas[i].load().outstanding_requests as u64;
+        let (requests, serving): (u64, usize) = match scaler {
+            Some(s) => (s.ready.iter().map(|&i| outstanding(i as usize)).sum(), s.ready.len()),
+            None => (
+                (0..self.cluster.replicas.len()).map(outstanding).sum(),
+                self.cluster.replicas.len(),
+            ),
+        };
+        let slots = serving as f64 * self.sc.scheduler.max_batch.max(1) as f64;
         Snapshot {
             ready,
             starting,
             draining,
             queued,
             in_system: self.in_system + self.front.in_flight(),
+            batch_slots_used: (serving > 0).then(|| requests as f64 / slots),
         }
     }
 }

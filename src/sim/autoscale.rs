@@ -148,6 +148,11 @@ impl Autoscaler {
         })
     }
 
+    /// Replicas that can run a step: ready or draining.
+    pub fn serving(&self) -> u32 {
+        self.ready.len() as u32 + self.draining
+    }
+
     pub fn provisioned(&self) -> u32 {
         self.ready.len() as u32 + self.starting + self.draining
     }
@@ -181,7 +186,7 @@ impl Autoscaler {
         if now_ns > self.last_ns {
             let dt = (now_ns - self.last_ns) as u128;
             self.instance_ns += self.instances() as u128 * dt;
-            self.serving_ns += (self.ready.len() as u32 + self.draining) as u128 * dt;
+            self.serving_ns += self.serving() as u128 * dt;
             if let Some(p) = self.purchase.as_mut() {
                 let n = p.instances(self.ranks_per_replica, self.ranks_per_instance);
                 for (acc, m) in p.part_ns.iter_mut().zip(n) {
@@ -308,10 +313,8 @@ impl Simulation {
         let Some(s) = self.scaler() else {
             return;
         };
-        let serving = s.ready.len() as u32 + s.draining;
-        let instances = super::purchase::pack(serving, s.ranks_per_replica, s.ranks_per_instance).max(1);
-        let vcpus = self.cluster.pools[0].hardware.instance.host_vcpus * instances;
-        let cores = crate::scenario::infra::usable_cores(vcpus, &self.sc.infra.nitro);
+        let instances = super::purchase::pack(s.serving(), s.ranks_per_replica, s.ranks_per_instance);
+        let cores = super::frontend::host_cores(&self.cluster.pools[0], instances as f64, &self.sc.infra.nitro);
         if let Some(h) = self.front.hosts.first_mut() {
             h.set_cores(now.0, cores);
         }
@@ -384,13 +387,9 @@ impl Simulation {
     /// What the policy asks for now, within min and max (before stabilisation).
     fn recommend(&self, now: SimTime) -> u32 {
         let s = self.scaler().expect("autoscaling");
-        let ready = s.ready.len() as u32;
+        let (outstanding, ready) = self.ready_requests();
+        let ready = ready as u32;
         let current = ready + s.starting;
-        let outstanding: u64 = s
-            .ready
-            .iter()
-            .map(|&i| self.cluster.replicas[i as usize].load().outstanding_requests as u64)
-            .sum();
         // The per-replica target of a metric averaged over the ready replicas: no change within
         // HPA's tolerance, else ceil(total / target).
         let hpa = |target_per_replica: f64| {

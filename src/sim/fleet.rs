@@ -183,22 +183,27 @@ impl Simulation {
         n
     }
 
-    fn snapshot(&self) -> Snapshot {
-        let queued = self.cluster.replicas.iter().map(|r| r.queue_len() as u64).sum::<u64>() + self.front.in_flight();
-        let scaler = self.fleet.as_ref().and_then(|f| f.scaler.as_ref());
-        let (ready, starting, draining) = match scaler {
-            Some(s) => s.counts(),
-            None => (self.sc.pools.iter().map(|p| p.replicas).sum(), 0, 0),
-        };
-        // The ready replicas' requests over their slots, as the autoscaler's policy reads them.
+    /// The requests (queued or running) on the replicas that take requests, and how many
+    /// replicas those are: an autoscaled fleet's ready ones, else all.
+    pub(super) fn ready_requests(&self) -> (u64, usize) {
         let outstanding = |i: usize| self.cluster.replicas[i].load().outstanding_requests as u64;
-        let (requests, serving): (u64, usize) = match scaler {
+        match self.scaler() {
             Some(s) => (s.ready.iter().map(|&i| outstanding(i as usize)).sum(), s.ready.len()),
             None => (
                 (0..self.cluster.replicas.len()).map(outstanding).sum(),
                 self.cluster.replicas.len(),
             ),
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let queued = self.cluster.replicas.iter().map(|r| r.queue_len() as u64).sum::<u64>() + self.front.in_flight();
+        let (ready, starting, draining) = match self.scaler() {
+            Some(s) => s.counts(),
+            None => (self.sc.pools.iter().map(|p| p.replicas).sum(), 0, 0),
         };
+        // The ready replicas' requests over their slots, as the autoscaler's policy reads them.
+        let (requests, serving) = self.ready_requests();
         let slots = serving as f64 * self.sc.scheduler.max_batch.max(1) as f64;
         Snapshot {
             ready,

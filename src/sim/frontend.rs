@@ -14,6 +14,13 @@ use crate::scenario::infra::usable_cores;
 /// Utilisation above which a CPU tier is reported as the bottleneck.
 pub const BOTTLENECK_UTILISATION: f64 = 0.95;
 
+/// The usable host cores of `instances` instances of `pool` (at least one instance's; partial
+/// instances round their vCPUs up).
+pub fn host_cores(pool: &crate::scenario::Pool, instances: f64, nitro: &crate::hw::nitro::Nitro) -> u32 {
+    let vcpus = pool.hardware.instance.host_vcpus as f64 * instances.max(1.0);
+    usable_cores(vcpus.ceil() as u32, nitro)
+}
+
 /// A tier is the bottleneck when it ran above [`BOTTLENECK_UTILISATION`] while requests came
 /// through and requests waited longer for its cores than in the replicas' queues (an offline
 /// burst keeps every tier busy for a moment; only a tier that holds requests back counts).
@@ -242,10 +249,7 @@ impl FrontPath {
         let hosts = pools
             .iter()
             .zip(pool_instances)
-            .map(|(p, &n)| {
-                let vcpus = p.hardware.instance.host_vcpus as f64 * n.max(1.0);
-                CoreQueue::new(usable_cores(vcpus.ceil() as u32, &infra.nitro))
-            })
+            .map(|(p, &n)| CoreQueue::new(host_cores(p, n, &infra.nitro)))
             .collect();
         FrontPath {
             request_ns: (infra.nitro.request_latency_us * 1e3).round() as u64,

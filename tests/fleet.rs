@@ -241,3 +241,47 @@ fn a_window_reads_its_batch_slots_used_as_requests_over_slots() {
         assert_eq!(w.batch_slots_used, Some(used), "{w:?}");
     }
 }
+
+/// A window's KV used is the ready replicas' blocks held over their blocks. Two requests of
+/// 512 prompt tokens, one per replica, are in their prefill when the first 5 ms window closes
+/// (it ends at 14.8 ms): each holds ⌈512 / 16⌉ = 32 blocks of 16 tokens, nothing decoded yet,
+/// 64 of the two replicas' blocks (7,609 each, as the step timeline reads them); prompts of
+/// 1,024 tokens hold twice as many.
+#[test]
+fn a_window_reads_its_kv_used_as_blocks_held_over_blocks() {
+    for (input, held) in [(512, 64.0), (1024, 128.0)] {
+        let text = BASE
+            .replace("requests = 3000", "requests = 2")
+            .replace("{ kind = \"poisson\", rate_per_s = 20.0 }", "{ kind = \"offline\" }")
+            .replace(
+                "{ kind = \"lognormal\", mean = 400.0, cv = 1.0, max = 3000 }",
+                &format!("{{ kind = \"fixed\", tokens = {input} }}"),
+            )
+            .replace(
+                "{ kind = \"lognormal\", mean = 100.0, cv = 1.0, max = 800 }",
+                "{ kind = \"fixed\", tokens = 500 }",
+            )
+            + "[fleet]\nwindow_s = 0.005\n";
+        let sc = codesim::scenario::load_str(&text, Path::new("fleet-test.toml")).unwrap();
+        let opts = RunOptions {
+            timeline: Some(Default::default()),
+            ..RunOptions::default()
+        };
+        let (r, _, tl) = Simulation::new(&sc, opts).unwrap().run_timeline().unwrap();
+        let tl = tl.expect("a timeline was asked for");
+        let first: Vec<_> = tl.steps.iter().filter(|s| s.start_ns == tl.steps[0].start_ns).collect();
+        assert_eq!(first.len(), 2, "one prefill per replica");
+        for s in &first {
+            assert_eq!((s.prefill_tokens, s.decode_rows), (input, 0), "{s:?}");
+            assert!(
+                s.start_ns < 5_000_000 && s.end_ns > 5_000_000,
+                "the prefill spans the window's end: {s:?}"
+            );
+        }
+        let blocks = (first[0].kv_total_blocks + first[1].kv_total_blocks) as f64;
+        assert_eq!(blocks, 2.0 * 7609.0);
+        let w = &r.windows[0];
+        assert_eq!((w.end_s, w.in_system, w.completions), (0.005, 2, 0), "{w:?}");
+        assert_eq!(w.kv_used, Some(held / blocks), "{w:?}");
+    }
+}

@@ -24,6 +24,11 @@ pub struct WindowRow {
     /// slots (ready replicas × `max_batch`): what a target-utilization autoscaler reads (above
     /// 1 when requests queue). None: no replica ready.
     pub batch_slots_used: Option<f64>,
+    /// The serving replicas' KV cache blocks held by their sequences (queued prompts' chunks,
+    /// running and swapped-in requests) at the window's end over their KV blocks: how close
+    /// memory is to binding (a prefix cache's evictable blocks fill the rest and are not
+    /// counted). None: no replica ready.
+    pub kv_used: Option<f64>,
     /// Percentiles of the requests completed in the window (None: none completed).
     pub ttft_p50_ms: Option<f64>,
     pub ttft_p99_ms: Option<f64>,
@@ -50,6 +55,7 @@ pub struct Snapshot {
     pub queued: u64,
     pub in_system: u64,
     pub batch_slots_used: Option<f64>,
+    pub kv_used: Option<f64>,
 }
 
 /// The open window's counters.
@@ -157,6 +163,7 @@ impl Windows {
             queued: s.queued,
             in_system: s.in_system,
             batch_slots_used: s.batch_slots_used,
+            kv_used: s.kv_used,
             ttft_p50_ms: q(&self.ttft, 0.5),
             ttft_p99_ms: q(&self.ttft, 0.99),
             tpot_p50_ms: q(&self.tpot, 0.5),
@@ -210,6 +217,10 @@ pub fn windows_docs() -> super::table::Docs {
         (
             "batch_slots_used",
             "the ready replicas' requests (queued or running) at the window's end over their batch slots (ready replicas × max_batch), as a target-utilization autoscaler reads them; above 1 when requests queue (null: no replica ready)",
+        ),
+        (
+            "kv_used",
+            "the ready replicas' KV cache blocks held by their requests at the window's end over their KV blocks (a prefix cache's evictable blocks not counted; null: no replica ready)",
         ),
         (
             "ttft_p50_ms",
@@ -279,6 +290,7 @@ pub fn windows_frame(rows: &[WindowRow]) -> Result<DataFrame, PolarsError> {
         u64s("queued", &|r| r.queued),
         u64s("in_system", &|r| r.in_system),
         opt("batch_slots_used", &|r| r.batch_slots_used),
+        opt("kv_used", &|r| r.kv_used),
         opt("ttft_p50_ms", &|r| r.ttft_p50_ms),
         opt("ttft_p99_ms", &|r| r.ttft_p99_ms),
         opt("tpot_p50_ms", &|r| r.tpot_p50_ms),

@@ -183,17 +183,20 @@ impl Simulation {
         n
     }
 
+    /// Σ `f` over the replicas that take requests (an autoscaled fleet's ready ones, else all),
+    /// and how many replicas those are.
+    fn over_ready(&self, f: impl Fn(&crate::serve::replica::Replica) -> u64) -> (u64, usize) {
+        let reps = &self.cluster.replicas;
+        match self.scaler() {
+            Some(s) => (s.ready.iter().map(|&i| f(&reps[i as usize])).sum(), s.ready.len()),
+            None => (reps.iter().map(f).sum(), reps.len()),
+        }
+    }
+
     /// The requests (queued or running) on the replicas that take requests, and how many
     /// replicas those are: an autoscaled fleet's ready ones, else all.
     pub(super) fn ready_requests(&self) -> (u64, usize) {
-        let outstanding = |i: usize| self.cluster.replicas[i].load().outstanding_requests as u64;
-        match self.scaler() {
-            Some(s) => (s.ready.iter().map(|&i| outstanding(i as usize)).sum(), s.ready.len()),
-            None => (
-                (0..self.cluster.replicas.len()).map(outstanding).sum(),
-                self.cluster.replicas.len(),
-            ),
-        }
+        self.over_ready(|r| r.load().outstanding_requests as u64)
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -205,6 +208,10 @@ impl Simulation {
         // The ready replicas' requests over their slots, as the autoscaler's policy reads them.
         let (requests, serving) = self.ready_requests();
         let slots = serving as f64 * self.sc.scheduler.max_batch.max(1) as f64;
+        let ((kv_used, _), (kv_total, _)) = (
+            self.over_ready(|r| r.used_blocks()),
+            self.over_ready(|r| r.total_blocks()),
+        );
         Snapshot {
             ready,
             starting,
@@ -212,6 +219,7 @@ impl Simulation {
             queued,
             in_system: self.in_system + self.front.in_flight(),
             batch_slots_used: (serving > 0).then(|| requests as f64 / slots),
+            kv_used: (kv_total > 0).then(|| kv_used as f64 / kv_total as f64),
         }
     }
 }

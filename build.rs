@@ -25,7 +25,35 @@ fn embed(dir: &str, out: &mut String, konst: &str) {
     out.push_str("];\n");
 }
 
+/// How the binary was optimised, for `codesim bench` to print beside its figures: with a profile
+/// (`scripts/pgo.sh build` passes `-Cprofile-use`), instrumented for one (`-Cprofile-generate`),
+/// or neither.
+fn pgo() -> &'static str {
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    // `-Cname=value` or `-C name=value`: the codegen options, without their `-C`.
+    let args: Vec<&str> = flags.split('\x1f').collect();
+    let codegen: Vec<&str> = args
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| match a.strip_prefix("-C") {
+            Some("") => args.get(i + 1).copied(),
+            Some(opt) => Some(opt),
+            None => None,
+        })
+        .collect();
+    let has = |name: &str| codegen.iter().any(|o| o.starts_with(name));
+    if has("profile-use") {
+        "profile-use"
+    } else if has("profile-generate") {
+        "profile-generate"
+    } else {
+        "none"
+    }
+}
+
 fn main() {
+    println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
+    println!("cargo:rustc-env=CODESIM_PGO={}", pgo());
     let mut out = String::new();
     embed("hw-profiles", &mut out, "HW_PROFILES");
     embed("scenarios/models", &mut out, "MODEL_PRESETS");

@@ -374,6 +374,29 @@ fn bench_refuses_zero_repetitions_and_unknown_workloads() {
     );
 }
 
+/// `bench` says how its binary was built beside its figures: this test's binary is the debug
+/// profile's, built without a PGO profile unless RUSTFLAGS asked for one.
+#[test]
+fn bench_names_the_build_it_measured() {
+    let (code, out, err) = codesim(&["bench", "--only", "reference", "--repeat", "1"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    assert_eq!(v["build"]["profile"], profile, "{out}");
+    let flags =
+        std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default() + &std::env::var("RUSTFLAGS").unwrap_or_default();
+    let pgo = if flags.contains("profile-use") {
+        "profile-use"
+    } else if flags.contains("profile-generate") {
+        "profile-generate"
+    } else {
+        "none"
+    };
+    assert_eq!(v["build"]["pgo"], pgo, "{out}");
+    assert_eq!(v["workloads"][0]["name"], "reference-llama2-7b-h100-10k", "{out}");
+    assert!(v["workloads"][0]["wall_s"].as_f64().unwrap() > 0.0, "{out}");
+}
+
 /// The run header describes every pool of a fleet, not only the first.
 #[test]
 fn the_run_header_names_every_pool() {

@@ -215,7 +215,12 @@ pub fn run(repeat: u32, traces: &Path, only: &[String]) -> Result<()> {
             "peak_rss_mb": rss,
         }));
     }
-    println!("{}", serde_json::json!({ "workloads": rows }));
+    // How this binary was built: the figures depend on it (reports/bench.md).
+    let build = serde_json::json!({
+        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "pgo": env!("CODESIM_PGO"),
+    });
+    println!("{}", serde_json::json!({ "build": build, "workloads": rows }));
     Ok(())
 }
 

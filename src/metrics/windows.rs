@@ -24,10 +24,10 @@ pub struct WindowRow {
     /// slots (ready replicas × `max_batch`): what a target-utilization autoscaler reads (above
     /// 1 when requests queue). None: no replica ready.
     pub batch_slots_used: Option<f64>,
-    /// The serving replicas' KV cache blocks held by their sequences (queued prompts' chunks,
-    /// running and swapped-in requests) at the window's end over their KV blocks: how close
-    /// memory is to binding (a prefix cache's evictable blocks fill the rest and are not
-    /// counted). None: no replica ready.
+    /// The serving replicas' KV cache blocks held by their requests (prompts being prefilled,
+    /// sequences decoding) at the window's end over their KV blocks: how close memory is to
+    /// binding (a prefix cache's evictable blocks fill the rest and are not counted; swapped-out
+    /// sequences hold host memory, not these blocks). None: no replica ready.
     pub kv_used: Option<f64>,
     /// Percentiles of the requests completed in the window (None: none completed).
     pub ttft_p50_ms: Option<f64>,
